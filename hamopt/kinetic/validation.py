@@ -1,0 +1,252 @@
+r"""Validation of kinetic energies.
+
+A kinetic energy of a conformal Hamiltonian optimizer must
+
+1. depend on the momentum ``p`` and its declared parameters only (not on ``q``);
+2. be even, :math:`T(-p) = T(p)`;
+3. have a finite, real velocity :math:`\nabla T(p)` (and a finite energy) for every finite ``p``;
+4. be convex, :math:`T'' \ge 0`.
+
+(2) and (4) make :math:`p \cdot \nabla T(p) \ge 0`, the condition for energy dissipation
+:math:`dH/dt = -r\, p \cdot \nabla T(p) \le 0`. Each check is symbolic where SymPy can decide
+and otherwise numeric on sample grids (three scales, each parameter at several valid values).
+Each failure raises :class:`ValueError` naming the energy and the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+
+import numpy as np
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from hamopt.kinetic.energy import KineticEnergy
+from hamopt.symbols import p as P
+from hamopt.symbols import s
+
+__all__ = ["choose_velocity", "validate_kinetic"]
+
+#: Uniform grids on three scales; an odd count keeps ``p = 0`` on each grid.
+GRIDS = tuple(np.linspace(-scale, scale, 401) for scale in (1e-3, 1.0, 1e3))
+_EPS = np.finfo(float).eps
+_SYMBOLIC_OPS_LIMIT = 40
+
+
+def validate_kinetic(energy: KineticEnergy) -> None:
+    """Run every check; raise :class:`ValueError` at the first failure."""
+    check_symbols(energy)
+    check_even(energy)
+    check_finite_velocity(energy)
+    check_convex(energy)
+
+
+def check_symbols(energy: KineticEnergy) -> None:
+    """T depends on ``p`` and the declared parameters only, through known functions."""
+    expr = energy.expr
+    declared = {prm.name for prm in energy.params}
+    extra = sorted({sym.name for sym in expr.free_symbols} - declared - {"p"})
+    if "q" in extra:
+        raise ValueError(
+            f"kinetic energy {energy.name} depends on q: a kinetic energy is a function of "
+            "the momentum p only (a position-dependent mass belongs to a closure)"
+        )
+    if extra:
+        raise ValueError(
+            f"kinetic energy {energy.name} depends on undeclared symbol(s) {', '.join(extra)}; "
+            f"T may depend only on p and its declared parameters {sorted(declared)}"
+        )
+    undefined = sorted(str(f.func) for f in expr.atoms(AppliedUndef))
+    if undefined:
+        raise ValueError(
+            f"kinetic energy {energy.name} uses undefined function(s) {', '.join(undefined)}"
+        )
+    if P not in expr.free_symbols:
+        raise ValueError(f"kinetic energy {energy.name} does not depend on p")
+
+
+def check_even(energy: KineticEnergy) -> None:
+    """:math:`T(-p) = T(p)`: symbolically, else on the sample grids."""
+    diff = energy.expr.xreplace({P: -P}) - energy.expr
+    if diff == 0 or (sp.count_ops(diff) <= _SYMBOLIC_OPS_LIMIT and sp.simplify(diff) == 0):
+        return
+    for tau, _, values in _numeric(energy, particle_view=True):
+        for x in GRIDS:
+            a, b = tau(x), tau(-x)
+            with np.errstate(invalid="ignore"):
+                bad = np.abs(a - b) > 1e-12 * (1 + np.abs(a))
+            if np.any(bad):
+                i = int(np.argmax(bad))
+                raise ValueError(
+                    f"kinetic energy {energy.name}, T(p) = {energy.expr}, is not even in p: "
+                    f"T({x[i]:.4g}) = {a[i]:.6g} but T({-x[i]:.4g}) = {b[i]:.6g}{values}"
+                )
+
+
+def check_finite_velocity(energy: KineticEnergy) -> None:
+    r"""T and :math:`\nabla T` are finite and real at every grid point (``p = 0`` included)."""
+    arg = P if energy.coupling == "particle" else s
+    base = energy.expr if energy.coupling == "particle" else energy.radial
+    points = list(_parameter_points(energy))
+    for (tau, dtau, values), point in zip(_numeric(energy, particle_view=False), points):
+        for x in GRIDS:
+            at = x if energy.coupling == "particle" else x * x
+            for what, fn, expr in (("energy", tau, base), ("velocity", dtau, energy.velocity_expr)):
+                y = fn(at)
+                for i in np.flatnonzero(~np.isfinite(y))[:3]:
+                    if _really_infinite(expr, arg, float(x[i]), point, energy):
+                        raise ValueError(
+                            f"kinetic energy {energy.name}: its {what} {expr} is not finite "
+                            f"for finite p: {y[i]} at p = {x[i]:.4g}{values}"
+                        )
+
+
+def check_convex(energy: KineticEnergy) -> None:
+    r""":math:`T'' \ge 0`: symbolically, else by second differences on the sample grids.
+
+    For norm coupling :math:`T = f(\lVert p \rVert)` with even ``f``, convexity of ``f`` on
+    the real line is equivalent to convexity of ``T`` on every group size.
+    """
+    second = sp.diff(energy.expr, P, 2)
+    verdict = _sign_of(second)
+    if verdict is True:
+        return
+    for tau, _, values in _numeric(energy, particle_view=True):
+        for x in GRIDS:
+            y = tau(x)
+            y[~np.isfinite(y)] = np.nan  # overflow (cosh(1000)): no verdict there
+            d2 = y[:-2] - 2 * y[1:-1] + y[2:]
+            tol = 64 * _EPS * np.nanmax(np.abs(y))
+            with np.errstate(invalid="ignore"):
+                concave = d2 < -tol
+            if np.any(concave):
+                i = int(np.nanargmin(d2)) + 1
+                raise ValueError(
+                    f"kinetic energy {energy.name}, T(p) = {energy.expr}, is not convex in p: "
+                    f"second difference {d2[i - 1]:.3g} < 0 near p = {x[i]:.4g}{values}"
+                )
+    if verdict is False:  # SymPy proved T'' < 0 somewhere the grids missed
+        raise ValueError(
+            f"kinetic energy {energy.name}, T(p) = {energy.expr}, is not convex in p: "
+            f"T''(p) = {second} is negative"
+        )
+
+
+def choose_velocity(energy: KineticEnergy) -> sp.Expr:
+    r"""The velocity form used downstream: the given closed form (checked against the
+    derivative) or the simplest form of the derivative that stays finite at ``p = 0``.
+
+    Per particle it is :math:`\tau'(p)`; norm-coupled it is :math:`2F'(s)`.
+    """
+    if energy.coupling == "particle":
+        arg, derivative, grid = P, sp.diff(energy.expr, P), np.concatenate(GRIDS)
+    else:
+        arg, derivative, grid = s, 2 * sp.diff(energy.radial, s), np.concatenate(GRIDS) ** 2
+    given = energy._given_velocity
+    if given is not None:
+        if not _same_function(energy, arg, given, derivative, grid):
+            raise ValueError(
+                f"the velocity given for {energy.name}, {given}, is not the derivative of T "
+                f"({derivative})"
+            )
+        return given
+    candidates = [derivative, sp.powsimp(derivative, force=True), sp.simplify(derivative)]
+    for cand in candidates:
+        if _same_function(energy, arg, cand, derivative, grid) and _finite_on(
+            energy, arg, cand, grid
+        ):
+            return cand
+    return derivative
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _sign_of(expr: sp.Expr) -> bool | None:
+    """True if provably >= 0, False if provably < 0, None if undecided."""
+    if sp.count_ops(expr) > _SYMBOLIC_OPS_LIMIT:
+        return None
+    if expr.is_nonnegative:
+        return True
+    if expr.has(sp.Abs, sp.sign, sp.DiracDelta, sp.Heaviside):
+        return None
+    simple = sp.simplify(expr)
+    if simple.is_nonnegative:
+        return True
+    if simple.is_negative:
+        return False
+    return None
+
+
+def _parameter_points(energy: KineticEnergy) -> Iterator[dict[str, float]]:
+    """Defaults, then each parameter moved to its other sample values in turn."""
+    base = {prm.name: prm.samples()[0] for prm in energy.params}
+    yield base
+    for prm in energy.params:
+        for v in prm.samples()[1:]:
+            yield {**base, prm.name: v}
+
+
+def _numeric(energy: KineticEnergy, particle_view: bool):
+    """Yield ``(T, velocity, description)`` NumPy functions for each parameter point.
+
+    ``particle_view`` gives ``f(p)`` for norm coupling (a function on the real line) instead
+    of ``(F(s), 2F'(s))``.
+    """
+    syms = [prm.symbol for prm in energy.params]
+    if energy.coupling == "particle":
+        tau = _np_function(P, syms, energy.expr)
+        dtau = _np_function(P, syms, energy.velocity_expr)
+    elif particle_view:
+        tau = _np_function(P, syms, energy.expr)
+        dtau = _np_function(P, syms, sp.diff(energy.expr, P))
+    else:
+        tau = _np_function(s, syms, energy.radial)
+        dtau = _np_function(s, syms, energy.velocity_expr)
+    for point in _parameter_points(energy):
+        vals = [point[prm.name] for prm in energy.params]
+        text = f" (parameters {point})" if point else ""
+        yield partial(tau, params=vals), partial(dtau, params=vals), text
+
+
+def _np_function(arg: sp.Symbol, params: list[sp.Symbol], expr: sp.Expr):
+    """``f(x, params=[...])``: ``expr`` as a NumPy function, non-real values as NaN."""
+    fn = sp.lambdify([arg, *params], expr, "numpy")
+
+    def call(x: np.ndarray, params: list[float]) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            y = np.asarray(fn(x, *params))
+        if np.iscomplexobj(y):
+            y = np.where(np.abs(y.imag) > 0, np.nan, y.real)
+        return np.broadcast_to(y.astype(float), np.shape(x)).copy()
+
+    return call
+
+
+def _same_function(energy, arg, a: sp.Expr, b: sp.Expr, grid: np.ndarray) -> bool:
+    """``a == b`` wherever ``b`` is finite, at every parameter point."""
+    syms = [prm.symbol for prm in energy.params]
+    fa, fb = _np_function(arg, syms, a), _np_function(arg, syms, b)
+    for point in _parameter_points(energy):
+        vals = [point[prm.name] for prm in energy.params]
+        ya, yb = fa(grid, vals), fb(grid, vals)
+        ok = np.isfinite(yb)
+        if not np.allclose(ya[ok], yb[ok], rtol=1e-9, atol=1e-12):
+            return False
+    return True
+
+
+def _finite_on(energy, arg, expr: sp.Expr, grid: np.ndarray) -> bool:
+    syms = [prm.symbol for prm in energy.params]
+    fn = _np_function(arg, syms, expr)
+    return all(
+        np.all(np.isfinite(fn(grid, [point[prm.name] for prm in energy.params])))
+        for point in _parameter_points(energy)
+    )
+
+
+def _really_infinite(expr: sp.Expr, arg: sp.Symbol, x: float, point: dict[str, float], energy) -> bool:
+    """Confirm a non-finite float result in exact arithmetic (floats overflow: cosh(1000))."""
+    vals = {prm.symbol: sp.Float(point[prm.name]) for prm in energy.params}
+    at = sp.Float(x) if arg == P else sp.Float(x) ** 2
+    value = expr.xreplace(vals).xreplace({arg: at}).evalf(30)
+    return not (value.is_finite and value.is_real)

@@ -1,0 +1,114 @@
+"""Named parameters with defaults and valid ranges.
+
+A :class:`Parameter` ties a SymPy symbol to a default value and an interval of valid values.
+Kinetic energies declare their physical parameters (mass ``m``, speed of light ``c``, …) this
+way; the same object later carries optimizer hyperparameters, so range checks and their error
+messages live in one place.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+__all__ = ["Parameter", "positive", "in_range"]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A named real parameter.
+
+    Parameters
+    ----------
+    name
+        Identifier used in expressions and messages (``"m"``, ``"c"``, ``"epsilon"``).
+    default
+        Value used when none is given; ``None`` when the parameter has no default.
+    interval
+        The valid values, a SymPy :class:`~sympy.sets.sets.Interval`.
+    doc
+        One line saying what the parameter means.
+
+    Examples
+    --------
+    >>> m = Parameter("m", 1.0, sp.Interval.open(0, sp.oo), "mass")
+    >>> m.validate(2.0)
+    2.0
+    >>> m.validate(-1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: m must be in (0, oo), got -1.0
+    """
+
+    name: str
+    default: float | None = None
+    interval: sp.Interval = field(default_factory=lambda: sp.Interval(-sp.oo, sp.oo))
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"parameter name {self.name!r} is not an identifier")
+        if not isinstance(self.interval, sp.Interval):
+            raise TypeError(f"interval of {self.name} must be a sympy Interval")
+        if self.default is not None:
+            self.validate(self.default)
+
+    @property
+    def symbol(self) -> sp.Symbol:
+        """The SymPy symbol, positive when the interval lies in (0, ∞)."""
+        if self.interval.is_subset(sp.Interval.open(0, sp.oo)):
+            return sp.Symbol(self.name, positive=True)
+        if self.interval.is_subset(sp.Interval(0, sp.oo)):
+            return sp.Symbol(self.name, nonnegative=True)
+        return sp.Symbol(self.name, real=True)
+
+    def range_text(self) -> str:
+        """The interval in the usual notation, e.g. ``(0, oo)`` or ``[0, 1)``."""
+        iv = self.interval
+        left = "(" if iv.left_open else "["
+        right = ")" if iv.right_open else "]"
+        return f"{left}{iv.start}, {iv.end}{right}"
+
+    def validate(self, value: object) -> float:
+        """Return ``value`` as a float, or raise naming the parameter and its range."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(
+                f"{self.name} must be a real number, got {type(value).__name__} {value!r}"
+            )
+        v = float(value)
+        if math.isnan(v) or not bool(self.interval.contains(sp.Float(v))):
+            raise ValueError(f"{self.name} must be in {self.range_text()}, got {value!r}")
+        return v
+
+    def samples(self) -> tuple[float, ...]:
+        """A few representative valid values (the default first) used by numeric checks."""
+        iv = self.interval
+        base = self.default
+        if base is None:
+            lo = float(iv.start) if iv.start.is_finite else None
+            hi = float(iv.end) if iv.end.is_finite else None
+            if lo is not None and hi is not None:
+                base = (lo + hi) / 2
+            elif lo is not None:
+                base = lo + 1.0
+            elif hi is not None:
+                base = hi - 1.0
+            else:
+                base = 1.0
+        out = [base]
+        for cand in (base * 0.3, base * 3.0, base + 0.5):
+            if cand != base and bool(iv.contains(sp.Float(cand))):
+                out.append(cand)
+        return tuple(out)
+
+
+def positive(name: str, default: float | None = None, doc: str = "") -> Parameter:
+    """A parameter valid on (0, ∞)."""
+    return Parameter(name, default, sp.Interval.open(0, sp.oo), doc)
+
+
+def in_range(name: str, default: float | None, interval: sp.Interval, doc: str = "") -> Parameter:
+    """A parameter valid on ``interval``."""
+    return Parameter(name, default, interval, doc)

@@ -1,0 +1,24 @@
+"""Splitting schemes as data, and the papers' schemes."""
+
+from hamopt.schemes.library import (
+    SCHEMES,
+    euler,
+    euler_fkd,
+    leapfrog,
+    leapfrog_fsal,
+    nag,
+    yoshida,
+)
+from hamopt.schemes.scheme import Scheme, compose
+
+__all__ = [
+    "SCHEMES",
+    "Scheme",
+    "compose",
+    "euler",
+    "euler_fkd",
+    "leapfrog",
+    "leapfrog_fsal",
+    "nag",
+    "yoshida",
+]

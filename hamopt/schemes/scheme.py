@@ -1,0 +1,166 @@
+r"""Splitting schemes as data.
+
+A scheme is a table of ``(sub-flow, fraction of h)`` rows, applied top to bottom, like a
+Butcher tableau for splitting methods. The conformal leapfrog is
+
+=====  ========
+flow   fraction
+=====  ========
+D      1/2
+F      1/2
+K      1
+F      1/2
+D      1/2
+=====  ========
+
+Consistency (order :math:`\ge 1`) needs the fractions of each of D, K and F to add up to 1;
+the G rows of a non-symplectic variant are corrections of higher order in ``h`` and are not
+counted. Any composition of D, K and F rows is conformal symplectic with factor
+:math:`e^{-r h \sum f_D}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sympy as sp
+
+from hamopt.system.subflows import FLOWS, SYMPLECTIC_FLOWS
+
+__all__ = ["Scheme"]
+
+Row = tuple[str, sp.Expr]
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A splitting scheme: named, ordered table of sub-flows and fractions of ``h``.
+
+    Parameters
+    ----------
+    name
+        Short name used in provenance.
+    rows
+        ``(flow, fraction)`` pairs; ``flow`` is one of ``"D"``, ``"K"``, ``"F"``, ``"G"``.
+    order
+        The declared order of accuracy (checked by :mod:`hamopt.checks.order`).
+    description
+        One line for tables and docstrings.
+
+    Examples
+    --------
+    >>> from sympy import Rational as Q
+    >>> lf = Scheme("leapfrog", [("D", Q(1, 2)), ("F", Q(1, 2)), ("K", 1), ("F", Q(1, 2)),
+    ...                          ("D", Q(1, 2))], order=2)
+    >>> lf.conformal_symplectic, lf.gradients_per_step
+    (True, 1)
+    """
+
+    name: str
+    rows: tuple[Row, ...]
+    order: int
+    description: str = ""
+
+    def __init__(
+        self, name: str, rows: Iterable[tuple[str, Any]], order: int, description: str = ""
+    ) -> None:
+        rows = tuple((str(flow), sp.nsimplify(sp.sympify(frac))) for flow, frac in rows)
+        if not rows:
+            raise ValueError(f"scheme {name} has no rows")
+        for flow, frac in rows:
+            if flow not in FLOWS:
+                raise ValueError(
+                    f"scheme {name}: unknown sub-flow {flow!r}; use one of {sorted(FLOWS)}"
+                )
+            if frac == 0 or not frac.is_real:
+                raise ValueError(f"scheme {name}: fraction of {flow} must be a non-zero real number")
+        for flow in "DKF":
+            total = sp.nsimplify(sum(f for fl, f in rows if fl == flow))
+            if sp.simplify(total - 1) != 0:
+                raise ValueError(
+                    f"scheme {name} is inconsistent: the fractions of {flow} add up to {total}, "
+                    "not 1"
+                )
+        if not isinstance(order, int) or order < 1:
+            raise ValueError(f"scheme {name}: order must be a positive integer, got {order!r}")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "rows", rows)
+        object.__setattr__(self, "order", order)
+        object.__setattr__(self, "description", description)
+
+    # -- properties ----------------------------------------------------------------------------
+    @property
+    def conformal_symplectic(self) -> bool:
+        """True when every row is an exact sub-flow (D, K or F)."""
+        return all(flow in SYMPLECTIC_FLOWS for flow, _ in self.rows)
+
+    @property
+    def dissipation_fraction(self) -> sp.Expr:
+        r"""Total D time in units of ``h``: the map contracts :math:`\Omega` by
+        :math:`e^{-r h f_D}`."""
+        return sp.nsimplify(sum(f for fl, f in self.rows if fl == "D"))
+
+    @property
+    def gradients_per_step(self) -> int:
+        """Gradient evaluations per step (K and G rows)."""
+        return sum(1 for fl, _ in self.rows if fl in "KG")
+
+    # -- building new schemes ------------------------------------------------------------------
+    def merged(self) -> Scheme:
+        """Adjacent rows of the same exact sub-flow merged (each sub-flow is a one-parameter
+        group in ``t``, so :math:`X_a X_b = X_{a+b}`)."""
+        out: list[list[Any]] = []
+        for flow, frac in self.rows:
+            if out and out[-1][0] == flow and flow in SYMPLECTIC_FLOWS:
+                out[-1][1] = sp.nsimplify(out[-1][1] + frac)
+            else:
+                out.append([flow, frac])
+        return Scheme(self.name, [(f, x) for f, x in out if x != 0], self.order, self.description)
+
+    def scaled(self, weight: Any) -> tuple[Row, ...]:
+        """The rows with every fraction multiplied by ``weight`` (a sub-step of ``weight·h``)."""
+        w = sp.sympify(weight)
+        return tuple((flow, w * frac) for flow, frac in self.rows)
+
+    def rotated(self, start: int, name: str | None = None, description: str = "") -> Scheme:
+        """The cyclic rotation that starts at row ``start``, ends merged.
+
+        Iterating the rotation is iterating the scheme seen from another point of the step:
+        ``rotated(k)^N = B ∘ scheme^(N-1) ∘ A`` where ``A`` is rows ``k…`` and ``B`` rows
+        ``…k-1``. Same order in the rotated variables.
+        """
+        if not 0 <= start < len(self.rows):
+            raise ValueError(f"start must index a row of {self.name}, got {start}")
+        rows = self.rows[start:] + self.rows[:start]
+        return Scheme(
+            name or f"{self.name}@{start}", rows, self.order, description or self.description
+        ).merged()
+
+    def step(self, system: Any, q: Any, p: Any, h: Any) -> tuple[Any, Any]:
+        """One step of length ``h`` on a symbolic or numeric system."""
+        for flow, frac in self.rows:
+            q, p = FLOWS[flow](system, q, p, system.time(frac, h), h)
+        return q, p
+
+    def table(self) -> str:
+        """The table as Markdown."""
+        lines = ["| flow | fraction of h |", "|---|---|"]
+        lines += [f"| {flow} | ${sp.latex(frac)}$ |" for flow, frac in self.rows]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        rows = " ".join(f"{flow}({frac})" for flow, frac in self.rows)
+        return f"Scheme({self.name}, order {self.order}: {rows})"
+
+
+def compose(name: str, parts: Sequence[tuple[Scheme, Any]], order: int, description: str = "") -> Scheme:
+    """The scheme that applies ``scheme`` with step ``weight·h`` for each part, in order."""
+    rows: list[Row] = []
+    for scheme, weight in parts:
+        rows.extend(scheme.scaled(weight))
+    return Scheme(name, rows, order, description).merged()
+
+
+__all__ += ["compose"]
