@@ -1,0 +1,101 @@
+r"""The speed limit of bounded-velocity kinetic energies.
+
+An exact drift :math:`q \leftarrow q + h\nabla T(p)` moves each coordinate (per-particle
+energy) or the whole group (norm-coupled energy) by at most :math:`h \sup\lvert\nabla T\rvert`.
+For the relativistic energies :math:`\sup = c`: the step is shorter than :math:`h c` whatever
+the gradient. The classical energy has no such bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import sympy as sp
+import torch
+
+from hamopt.checks.problems import linear
+from hamopt.checks.report import CheckResult
+from hamopt.kinetic.energy import KineticEnergy
+from hamopt.schemes.scheme import Scheme
+from hamopt.symbols import p as P
+from hamopt.symbols import s
+from hamopt.system.hamiltonian import TorchSystem
+
+__all__ = ["speed_bound", "speed_limit"]
+
+
+def speed_bound(kinetic: KineticEnergy) -> sp.Expr:
+    r""":math:`\sup_p \lvert\nabla T(p)\rvert` as :math:`p \to \infty` (``oo`` when unbounded).
+
+    Per particle: :math:`\lim_{p\to\infty} \lvert\tau'(p)\rvert`; norm-coupled:
+    :math:`\lim_{s\to\infty} 2F'(s)\sqrt{s}`. (For convex even energies the speed grows with
+    :math:`\lvert p\rvert`, so the limit is the supremum.)
+
+    >>> from hamopt.kinetic import classical, relativistic
+    >>> speed_bound(relativistic()), speed_bound(classical())
+    (c, oo)
+    """
+    if kinetic.coupling == "particle":
+        return sp.limit(sp.Abs(kinetic.velocity_expr), P, sp.oo)
+    return sp.limit(kinetic.velocity_expr * sp.sqrt(s), s, sp.oo)
+
+
+def speed_limit(
+    kinetic: KineticEnergy,
+    scheme: Scheme,
+    *,
+    gradient: float = 1e6,
+    h: float = 0.1,
+    n: int = 20,
+    steps: int = 5,
+    friction: float = 0.1,
+    values: Mapping[str, float] | None = None,
+    seed: int = 0,
+) -> CheckResult:
+    r"""Largest displacement per step under a gradient of size ``gradient``, over the bound
+    :math:`h\sup\lvert\nabla T\rvert`.
+
+    The potential is linear, :math:`U = w\cdot q` with :math:`\lVert w\rVert_\infty =`
+    ``gradient``: every kick is huge. The figure is
+    :math:`\max_k \max_i \lvert q_{k+1,i} - q_{k,i}\rvert / (h \cdot \text{bound})` per particle,
+    or :math:`\max_k \lVert q_{k+1} - q_k\rVert / (h \cdot \text{bound})` for a norm-coupled
+    group, where the drift time :math:`\sum\lvert f_F\rvert` counts the scheme's drift rows
+    (1 for Euler and the leapfrog; Yoshida's negative sub-step makes it
+    :math:`2w_1 + \lvert w_0\rvert \approx 4.4`). It passes when at most 1; ``details['strict']``
+    says whether it stayed strictly below (floats round :math:`1 - 10^{-24}` to 1 for huge
+    gradients, and the massless energy reaches its bound). An energy with no
+    bound (classical) fails.
+    """
+    bound = sp.sympify(speed_bound(kinetic).xreplace(kinetic.values(values)))
+    travel = float(sum(abs(frac) for flow, frac in scheme.rows if flow in "FG"))
+    gen = torch.Generator().manual_seed(seed)
+    weights = torch.randn(n, generator=gen, dtype=torch.float64)
+    weights = gradient * weights / weights.abs().max()
+    system = TorchSystem(kinetic, linear(weights), friction, values)
+    q = torch.zeros(n, dtype=torch.float64)
+    p = torch.zeros(n, dtype=torch.float64)
+    largest = 0.0
+    for _ in range(steps):
+        q1, p = scheme.step(system, q, p, h)
+        dq = q1 - q
+        move = float(dq.abs().max() if kinetic.coupling == "particle" else dq.norm())
+        largest = max(largest, move)
+        q = q1
+    if not bound.is_finite:
+        return CheckResult(
+            "speed limit",
+            f"{kinetic.name} × {scheme.name}, |∇U| = {gradient:g}",
+            largest / h,
+            "no bound: sup |∇T| = oo",
+            False,
+            {"largest_step": largest, "bound": "oo"},
+        )
+    ratio = largest / (travel * h * float(bound))
+    return CheckResult(
+        "speed limit",
+        f"{kinetic.name} × {scheme.name}, |∇U| = {gradient:g}",
+        ratio,
+        f"step / ({travel:.3g}·h·{float(bound):g}) <= 1",
+        ratio <= 1.0,
+        {"strict": ratio < 1.0, "largest_step": largest, "bound": float(bound), "h": h, "drift_time": travel},
+    )
