@@ -23,6 +23,9 @@ from hamopt.system.hamiltonian import TorchSystem
 
 __all__ = ["speed_bound", "speed_limit"]
 
+#: Slack for the rounding of ``q_{k+1} - q_k`` in float64 (a few ulps of ``q``).
+ROUNDING = 1e-12
+
 
 def speed_bound(kinetic: KineticEnergy) -> sp.Expr:
     r""":math:`\sup_p \lvert\nabla T(p)\rvert` as :math:`p \to \infty` (``oo`` when unbounded).
@@ -95,7 +98,7 @@ def speed_limit(
         "speed limit",
         f"{kinetic.name} × {scheme.name}, |∇U| = {gradient:g}",
         ratio,
-        f"step / ({travel:.3g}·h·{float(bound):g}) <= 1",
-        ratio <= 1.0,
+        f"step / ({travel:.3g}·h·{float(bound):g}) <= 1 (+{ROUNDING:g} rounding)",
+        ratio <= 1.0 + ROUNDING,
         {"strict": ratio < 1.0, "largest_step": largest, "bound": float(bound), "h": h, "drift_time": travel},
     )

@@ -100,7 +100,7 @@ def symbolic_symplecticity(
         None if proved and worst == 0 else worst,
         f"J^T Ω J = {sp.sstr(expected_total)} Ω exactly",
         proved,
-        {"rows": rows, "factor": str(factor)},
+        {"rows": rows, "factor": factor},
     )
 
 

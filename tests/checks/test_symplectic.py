@@ -1,0 +1,104 @@
+"""Conformal symplecticity: symbolic per sub-flow, numeric by autograd; NAG fails both."""
+
+import math
+
+import pytest
+import sympy as sp
+import torch
+
+from hamopt.checks.problems import random_quadratic, rosenbrock
+from hamopt.checks.symplectic import (
+    numeric_symplecticity,
+    symbolic_symplecticity,
+    symplectic_residual,
+)
+from hamopt.kinetic import adam_energy, classical, massless, power, relativistic, relativistic_norm
+from hamopt.schemes import SCHEMES, leapfrog, nag
+from hamopt.system import TorchSystem
+
+CONFORMAL = [name for name, s in SCHEMES.items() if s.conformal_symplectic]
+ENERGIES = [classical, relativistic, relativistic_norm, adam_energy, power, massless]
+
+
+@pytest.mark.parametrize("scheme", CONFORMAL)
+@pytest.mark.parametrize("make", ENERGIES, ids=lambda f: f.__name__)
+def test_symbolic_one_particle(make, scheme):
+    res = symbolic_symplecticity(make(), SCHEMES[scheme], n=1)
+    assert res.passed, res
+    assert sp.sympify(res.details["factor"]) == sp.exp(-sp.Symbol("h", positive=True) * sp.Symbol("r", nonnegative=True))
+
+
+@pytest.mark.parametrize("scheme", CONFORMAL)
+def test_symbolic_two_particles_norm_coupled(scheme):
+    res = symbolic_symplecticity(relativistic_norm(), SCHEMES[scheme], n=2)
+    assert res.passed and res.value is None, res
+    assert all(row["proved"] for row in res.details["rows"])
+
+
+@pytest.mark.parametrize("make", [classical, relativistic, relativistic_norm])
+def test_symbolic_nag_is_refuted(make):
+    res = symbolic_symplecticity(make(), nag, n=1 if make is not relativistic_norm else 2)
+    assert not res.passed
+    assert res.value > 1e-3
+    assert [row["flow"] for row in res.details["rows"] if not row["proved"]] == ["G"]
+
+
+@pytest.mark.parametrize("scheme", CONFORMAL)
+@pytest.mark.parametrize("make", [classical, relativistic, relativistic_norm])
+@pytest.mark.parametrize(
+    ("potential", "h"),
+    [(random_quadratic(20), 0.1), (rosenbrock(), 0.02)],
+    ids=["quadratic", "rosenbrock"],
+)
+def test_numeric_twenty_particles(make, scheme, potential, h):
+    res = numeric_symplecticity(make(), SCHEMES[scheme], potential, n=20, h=h)
+    assert res.value <= 1e-10, res
+    assert res.passed
+
+
+@pytest.mark.parametrize("make", [classical, relativistic, relativistic_norm])
+@pytest.mark.parametrize(
+    ("potential", "h"),
+    [(random_quadratic(20), 0.1), (rosenbrock(), 0.02)],
+    ids=["quadratic", "rosenbrock"],
+)
+def test_numeric_nag_fails(make, potential, h):
+    res = numeric_symplecticity(make(), nag, potential, n=20, h=h)
+    assert not res.passed
+    assert res.value > 1e-3  # measured: 0.04 – 60 depending on energy and potential
+
+
+def test_log_det_is_minus_n_r_h():
+    """Phase-space volume: log det J = -n r h for a nonlinear energy on a nonlinear U."""
+    system = TorchSystem(relativistic(), rosenbrock(), friction=0.7)
+    x = torch.rand(20) + 0.5
+
+    def flat(z):
+        return torch.cat(leapfrog.step(system, z[:10], z[10:], 0.05))
+
+    jac = torch.autograd.functional.jacobian(flat, x)
+    assert math.isclose(torch.linalg.slogdet(jac).logabsdet.item(), -10 * 0.7 * 0.05, abs_tol=1e-12)
+
+
+def test_linear_problem_eigenvalues_pair_up():
+    """Classical leapfrog on a quadratic: eigenvalues pair with λ_i λ_j = e^{-rh}."""
+    U = random_quadratic(6)
+    system = TorchSystem(classical(), U, friction=0.4)
+
+    def flat(z):
+        return torch.cat(leapfrog.step(system, z[:6], z[6:], 0.2))
+
+    jac = torch.autograd.functional.jacobian(flat, torch.zeros(12))
+    eig = torch.linalg.eigvals(jac)
+    modulus = eig.abs() ** 2
+    torch.testing.assert_close(modulus, torch.full_like(modulus, math.exp(-0.4 * 0.2)))
+
+
+def test_residual_detects_explicit_euler():
+    """The residual is not blind: explicit Euler on a quadratic is far from symplectic."""
+    system = TorchSystem(classical(), random_quadratic(4), friction=0.0)
+
+    def explicit(q, p):
+        return q + 0.1 * system.velocity(p), p - 0.1 * system.grad_U(q)
+
+    assert symplectic_residual(explicit, torch.randn(4), torch.randn(4), 1.0) > 1e-3

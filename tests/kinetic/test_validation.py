@@ -1,0 +1,81 @@
+"""Bad kinetic energies are rejected with a ValueError that names the problem."""
+
+import pytest
+import sympy as sp
+
+from hamopt.kinetic import KineticEnergy
+from hamopt.symbols import p, q
+
+k = sp.Symbol("k", positive=True)
+
+
+@pytest.mark.parametrize(
+    ("expr", "params", "message"),
+    [
+        (p**2 / 2 + q, [], r"depends on q: a kinetic energy is a function of the momentum p only"),
+        (p**2 * k, [], r"depends on undeclared symbol\(s\) k"),
+        (p**2 + sp.Function("f")(p), [], r"uses undefined function\(s\) f"),
+        (sp.Integer(3), [], r"does not depend on p"),
+        (p**3 + p**2, [], r"is not even in p"),
+        (p**2 / 2 + p, [], r"is not even in p"),
+        (sp.log(1 + p**2), [], r"is not convex in p"),
+        (p**4 - p**2, [], r"is not convex in p"),
+        (1 - sp.cos(p), [], r"is not convex in p"),
+        (p**2 + 1 / p**2, [], r"is not finite for finite p: inf at p = 0"),
+        (-sp.sqrt(1 - p**2), [], r"not finite for finite p"),
+        (sp.Abs(p) ** sp.Rational(1, 2), [], r"velocity .* is not finite for finite p"),
+    ],
+    ids=[
+        "q-dependent",
+        "undeclared-symbol",
+        "undefined-function",
+        "constant",
+        "odd-part-cubic",
+        "odd-part-linear",
+        "nonconvex-log",
+        "nonconvex-double-well",
+        "nonconvex-cos",
+        "infinite-energy-at-0",
+        "infinite-velocity-at-1",
+        "infinite-velocity-at-0",
+    ],
+)
+def test_bad_energy_is_rejected(expr, params, message):
+    with pytest.raises(ValueError, match=message):
+        KineticEnergy(expr, params, name="bad")
+
+
+def test_message_names_the_energy():
+    with pytest.raises(ValueError, match="kinetic energy mine"):
+        KineticEnergy(p**3, name="mine")
+
+
+def test_string_energy_is_a_type_error():
+    with pytest.raises(TypeError, match="got a string"):
+        KineticEnergy("p**2/2")
+
+
+def test_wrong_closed_form_velocity_is_rejected():
+    with pytest.raises(ValueError, match="is not the derivative of T"):
+        KineticEnergy(p**2 / 2, velocity=2 * p)
+
+
+def test_declared_parameter_makes_it_valid():
+    e = KineticEnergy(p**2 * k, ["k"])
+    assert e.symbols["k"] in e.expr.free_symbols
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [sp.cosh(p), p**2 + sp.Abs(p) ** sp.Rational(3, 2), sp.Abs(p) ** 3, sp.log(sp.cosh(p)),
+     p**4 + p**2, sp.sqrt(1 + p**2) + sp.Abs(p)],
+    ids=["cosh", "quad-plus-power", "abs-cubed", "logcosh", "quartic", "soft-plus-abs"],
+)
+def test_good_user_energies_are_accepted(expr):
+    e = KineticEnergy(expr)
+    assert e.velocity_expr is not None
+
+
+def test_overflow_is_not_mistaken_for_infinity():
+    """cosh(1000) overflows float64 but is finite: the energy is accepted."""
+    KineticEnergy(sp.cosh(p))

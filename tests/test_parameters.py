@@ -1,0 +1,36 @@
+import pytest
+import sympy as sp
+
+from hamopt.parameters import Parameter, in_range, positive
+
+
+def test_symbol_assumptions_follow_the_interval():
+    assert positive("m").symbol.is_positive
+    assert in_range("beta", 0.9, sp.Interval.Ropen(0, 1)).symbol.is_nonnegative
+    assert Parameter("x").symbol.is_real and Parameter("x").symbol.is_positive is None
+
+
+def test_validate_names_parameter_and_range():
+    beta = in_range("beta", 0.9, sp.Interval.Ropen(0, 1))
+    assert beta.validate(0) == 0.0
+    with pytest.raises(ValueError, match=r"beta must be in \[0, 1\), got 1"):
+        beta.validate(1)
+    with pytest.raises(ValueError, match=r"beta must be in \[0, 1\), got nan"):
+        beta.validate(float("nan"))
+    with pytest.raises(TypeError, match="beta must be a real number, got bool"):
+        beta.validate(True)
+
+
+def test_bad_default_and_name():
+    with pytest.raises(ValueError, match=r"m must be in \(0, oo\), got -1"):
+        positive("m", -1.0)
+    with pytest.raises(ValueError, match="not an identifier"):
+        Parameter("1m")
+
+
+def test_samples_are_valid():
+    for prm in (positive("m", 1.0), in_range("a", None, sp.Interval.open(1, sp.oo)),
+                in_range("beta", None, sp.Interval.Ropen(0, 1))):
+        assert prm.samples()
+        for v in prm.samples():
+            prm.validate(v)
