@@ -148,7 +148,9 @@ def convex_quadratic(
     """
     lo, hi = eigenvalues
     if n < 1 or not 0 < lo <= hi:
-        raise ValueError(f"need n >= 1 and 0 < eigenvalues[0] <= eigenvalues[1], got {n}, {eigenvalues}")
+        raise ValueError(
+            f"need n >= 1 and 0 < eigenvalues[0] <= eigenvalues[1], got {n}, {eigenvalues}"
+        )
     gen = torch.Generator().manual_seed(seed)
     basis, _ = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64))
     a = basis @ torch.diag(torch.linspace(lo, hi, n, dtype=torch.float64)) @ basis.T
@@ -337,4 +339,3 @@ def _as_tensor(x: Sequence[float] | Tensor | np.ndarray, n: int | None = None) -
     if n is not None and out.numel() != n:
         raise ValueError(f"expected {n} coordinates, got {out.numel()}")
     return out
-

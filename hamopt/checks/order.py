@@ -110,9 +110,12 @@ def _verdict(
     extra: dict,
 ) -> CheckResult:
     tol = tolerance_for(order) if tolerance is None else float(tolerance)
-    slope = fit_slope(h, errors)
     above_floor = bool(np.all(errors > FLOOR_FACTOR * floor))
-    local = np.log(errors[:-1] / errors[1:]) / np.log(h[:-1] / h[1:])
+    if np.all(errors > 0) and np.all(np.isfinite(errors)):
+        slope = fit_slope(h, errors)
+        local = np.log(errors[:-1] / errors[1:]) / np.log(h[:-1] / h[1:])
+    else:  # an exact (or overflowed) result: no slope to fit
+        slope, local = float("nan"), np.full(max(errors.size - 1, 0), np.nan)
     passed = bool(abs(slope - order) <= tol and above_floor)
     details = {
         "h": h.tolist(),

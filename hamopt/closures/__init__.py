@@ -1,0 +1,32 @@
+"""Closures: compose small transforms to turn a derived step into an optimizer rule."""
+
+from hamopt.closures.draft import Closure, Draft, compose, start
+from hamopt.closures.library import (
+    amsgrad,
+    bias_correction,
+    coupled_weight_decay,
+    decoupled_weight_decay,
+    frozen_mass,
+    infinity_norm,
+    no_momentum,
+    schedule,
+    second_moment,
+    step_size_bias_correction,
+)
+
+__all__ = [
+    "Closure",
+    "Draft",
+    "amsgrad",
+    "bias_correction",
+    "compose",
+    "coupled_weight_decay",
+    "decoupled_weight_decay",
+    "frozen_mass",
+    "infinity_norm",
+    "no_momentum",
+    "schedule",
+    "second_moment",
+    "start",
+    "step_size_bias_correction",
+]

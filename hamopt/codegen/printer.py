@@ -1,0 +1,225 @@
+r"""Printers from SymPy expressions of an :class:`~hamopt.rule.update_rule.UpdateRule` to Python.
+
+* :class:`TensorPrinter` — one tensor at a time: tensor sub-expressions print with ``torch``
+  (``torch.sqrt``), scalar ones with ``math``; floats print as ``repr(float)``.
+* :func:`foreach_code` — lists of tensors: each operation on tensors becomes one
+  ``torch._foreach_*`` call; scalars that vary per tensor are Python lists (``ScalarList``).
+
+Both dispatch on whether a sub-expression involves a tensor symbol (see
+:meth:`UpdateRule.is_tensor`), which is why hyperparameter-only expressions never reach
+``torch`` (``torch.exp`` of a Python float fails).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+
+from hamopt.rule.reductions import MaxAbs, Norm2, SumOf
+
+__all__ = ["ForeachUnsupported", "TensorPrinter", "foreach_code"]
+
+_HALF = sp.Rational(1, 2)
+
+
+class TensorPrinter(PythonCodePrinter):
+    """Python source of one expression on single tensors."""
+
+    def __init__(self, names: Mapping[sp.Symbol, str], is_tensor: Callable[[sp.Expr], bool]):
+        super().__init__({"fully_qualified_modules": True, "standard": "python3"})
+        self._names = names
+        self._is_tensor = is_tensor
+
+    def _print_Symbol(self, expr: sp.Symbol) -> str:
+        return self._names.get(expr, expr.name)
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return repr(float(expr))
+
+    def _print_Rational(self, expr: sp.Rational) -> str:
+        return f"{expr.p}/{expr.q}"
+
+    def _print_Half(self, expr: sp.Rational) -> str:
+        return "0.5"
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
+        base, exp = expr.args
+        if self._is_tensor(base):
+            b = self._print(base)
+            if exp == _HALF:
+                return f"torch.sqrt({b})"
+            if exp == -_HALF:
+                return f"torch.rsqrt({b})"
+            if exp == 2:
+                return f"torch.square({b})"
+            if exp == -1:
+                return f"torch.reciprocal({b})"
+            return f"torch.pow({b}, {self._print(exp)})"
+        if exp == _HALF:
+            return f"math.sqrt({self._print(base)})"
+        return super()._print_Pow(expr, rational=rational)
+
+    def _fn(self, expr: sp.Expr, torch_name: str, math_name: str) -> str:
+        arg = self._print(expr.args[0])
+        return f"{torch_name}({arg})" if self._is_tensor(expr) else f"{math_name}({arg})"
+
+    def _print_Abs(self, expr):
+        return self._fn(expr, "torch.abs", "abs")
+
+    def _print_sign(self, expr):
+        if self._is_tensor(expr):
+            return f"torch.sign({self._print(expr.args[0])})"
+        a = self._print(expr.args[0])
+        return f"(({a} > 0) - ({a} < 0))"
+
+    def _print_exp(self, expr):
+        return self._fn(expr, "torch.exp", "math.exp")
+
+    def _print_log(self, expr):
+        return self._fn(expr, "torch.log", "math.log")
+
+    def _print_Max(self, expr):
+        return self._minmax(expr, "maximum", "min", "max")
+
+    def _print_Min(self, expr):
+        return self._minmax(expr, "minimum", "max", "min")
+
+    def _minmax(self, expr, torch_name: str, clamp: str, builtin: str) -> str:
+        args = list(expr.args)
+        if not self._is_tensor(expr):
+            return f"{builtin}({', '.join(self._print(a) for a in args)})"
+        tensors = [a for a in args if self._is_tensor(a)]
+        scalars = [a for a in args if not self._is_tensor(a)]
+        out = self._print(tensors[0])
+        for t in tensors[1:]:
+            out = f"torch.{torch_name}({out}, {self._print(t)})"
+        for s in scalars:
+            out = f"torch.clamp({out}, {clamp}={self._print(s)})"
+        return out
+
+    def _print_Norm2(self, expr):
+        return f"torch.linalg.vector_norm({self._print(expr.args[0])})"
+
+    def _print_MaxAbs(self, expr):
+        return f"torch.linalg.vector_norm({self._print(expr.args[0])}, math.inf)"
+
+    def _print_SumOf(self, expr):
+        return f"torch.sum({self._print(expr.args[0])})"
+
+
+class ForeachUnsupported(Exception):
+    """An expression has no list form (a tensor-valued ``Piecewise``); print it per tensor."""
+
+
+def foreach_code(
+    expr: sp.Expr,
+    names: Mapping[sp.Symbol, str],
+    is_tensor: Callable[[sp.Expr], bool],
+    scalar_lists: frozenset[sp.Symbol],
+) -> str:
+    """Source of ``expr`` evaluated on lists of tensors with ``torch._foreach_*`` calls.
+
+    ``names`` gives list variables for tensor symbols; symbols in ``scalar_lists`` are Python
+    lists with one scalar per tensor; every other symbol is a plain Python scalar.
+    """
+    scalar = TensorPrinter(names, lambda e: False)
+    return _Foreach(names, is_tensor, scalar_lists, scalar).code(expr)[0]
+
+
+class _Foreach:
+    def __init__(self, names, is_tensor, scalar_lists, scalar_printer):
+        self.names, self.is_tensor = names, is_tensor
+        self.scalar_lists, self.sp = scalar_lists, scalar_printer
+
+    # kind: "T" tensor list, "S" scalar list, "c" scalar
+    def code(self, expr: sp.Expr) -> tuple[str, str]:
+        if not self.is_tensor(expr):
+            used = sorted(expr.free_symbols & self.scalar_lists, key=str)
+            body = self.sp.doprint(expr)
+            if not used:
+                return body, "c"
+            loop = ", ".join(self.names.get(s, s.name) for s in used)
+            if len(used) == 1:
+                return f"[{body} for {loop} in {self.names.get(used[0], used[0].name)}]", "S"
+            lists = ", ".join(self.names.get(s, s.name) for s in used)
+            # loop variables shadow the list names inside the comprehension
+            return f"[{body} for {loop} in zip({lists}, strict=True)]", "S"
+        if isinstance(expr, sp.Symbol):
+            return self.names.get(expr, expr.name), "T"
+        if isinstance(expr, sp.Add):
+            return self._fold(expr.args, "add")
+        if isinstance(expr, sp.Mul):
+            return self._mul(expr)
+        if isinstance(expr, sp.Pow):
+            return self._pow(expr)
+        unary = {sp.Abs: "abs", sp.sign: "sign", sp.exp: "exp", sp.log: "log"}
+        for cls, name in unary.items():
+            if isinstance(expr, cls):
+                return f"torch._foreach_{name}({self.code(expr.args[0])[0]})", "T"
+        if isinstance(expr, (sp.Max, sp.Min)):
+            big = isinstance(expr, sp.Max)
+            tensors = [a for a in expr.args if self.is_tensor(a)]
+            others = [a for a in expr.args if not self.is_tensor(a)]
+            out = self.code(tensors[0])[0]
+            for t in tensors[1:]:
+                out = f"torch._foreach_{'maximum' if big else 'minimum'}({out}, {self.code(t)[0]})"
+            for o in others:
+                out = f"torch._foreach_clamp_{'min' if big else 'max'}({out}, {self.code(o)[0]})"
+            return out, "T"
+        if isinstance(expr, Norm2):
+            return f"torch._foreach_norm({self.code(expr.args[0])[0]})", "T"
+        if isinstance(expr, MaxAbs):
+            return f"torch._foreach_norm({self.code(expr.args[0])[0]}, math.inf)", "T"
+        if isinstance(expr, SumOf):
+            return f"[torch.sum(x) for x in {self.code(expr.args[0])[0]}]", "T"
+        raise ForeachUnsupported(f"no foreach form for {type(expr).__name__}")
+
+    def _fold(self, args, op: str) -> tuple[str, str]:
+        tensors = [a for a in args if self.is_tensor(a)]
+        rest = [a for a in args if not self.is_tensor(a)]
+        out = self.code(tensors[0])[0]
+        for t in tensors[1:]:
+            out = f"torch._foreach_{op}({out}, {self.code(t)[0]})"
+        if rest:
+            code, _ = self.code(sp.Add(*rest) if op == "add" else sp.Mul(*rest))
+            out = f"torch._foreach_{op}({out}, {code})"
+        return out, "T"
+
+    def _mul(self, expr: sp.Mul) -> tuple[str, str]:
+        num, den, scal = [], [], []
+        for a in expr.args:
+            if not self.is_tensor(a):
+                scal.append(a)
+            elif isinstance(a, sp.Pow) and a.exp.is_negative:
+                den.append(sp.Pow(a.base, -a.exp))
+            else:
+                num.append(a)
+        if num:
+            out = self.code(num[0])[0]
+            for t in num[1:]:
+                out = f"torch._foreach_mul({out}, {self.code(t)[0]})"
+        else:
+            first = den.pop(0)
+            out = f"torch._foreach_reciprocal({self.code(first)[0]})"
+        for d in den:
+            out = f"torch._foreach_div({out}, {self.code(d)[0]})"
+        if scal:
+            out = f"torch._foreach_mul({out}, {self.code(sp.Mul(*scal))[0]})"
+        return out, "T"
+
+    def _pow(self, expr: sp.Pow) -> tuple[str, str]:
+        base, exp = expr.args
+        b = self.code(base)[0]
+        if exp == _HALF:
+            return f"torch._foreach_sqrt({b})", "T"
+        if exp == -_HALF:
+            return f"torch._foreach_reciprocal(torch._foreach_sqrt({b}))", "T"
+        if exp == 2:
+            return f"torch._foreach_mul({b}, {b})", "T"
+        if exp == -1:
+            return f"torch._foreach_reciprocal({b})", "T"
+        if self.is_tensor(exp):
+            raise ForeachUnsupported("tensor exponent")
+        return f"torch._foreach_pow({b}, {self.code(exp)[0]})", "T"

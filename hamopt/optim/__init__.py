@@ -1,0 +1,16 @@
+"""The zoo's generated optimizers (``torch.optim`` drop-in replacements).
+
+Each module here is generated from a derivation in :mod:`hamopt.zoo`; do not edit them,
+regenerate with ``python -m hamopt.zoo.regenerate``. Importing this package needs only torch.
+"""
+
+from hamopt.optim.adam import Adam
+from hamopt.optim.adamax import Adamax
+from hamopt.optim.adamw import AdamW
+from hamopt.optim.dlpf import DLPF
+from hamopt.optim.nag import NAG
+from hamopt.optim.rad import RAD
+from hamopt.optim.rgd import RGD
+from hamopt.optim.sgd import SGD
+
+__all__ = ["DLPF", "NAG", "RAD", "RGD", "SGD", "Adam", "AdamW", "Adamax"]

@@ -1,0 +1,65 @@
+"""An optimizer: constructor arguments plus one update rule per variant.
+
+Discrete options (``order``, ``amsgrad``, ``nesterov``, ``zeta=None``) do not become branches
+inside one rule: each selects a *variant*, a separately derived :class:`UpdateRule`, and the
+generated optimizer dispatches on the group's options. ``variants`` is an ordered list of
+``(condition, rule)`` where ``condition`` is Python source over ``group[...]`` (the first true
+condition wins; the last is usually ``"True"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hamopt.rule.hyperparameter import Hyperparameter
+from hamopt.rule.update_rule import UpdateRule
+
+__all__ = ["OptimizerSpec"]
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """Everything code generation needs for one optimizer class.
+
+    Parameters
+    ----------
+    name
+        Class name (``"RAD"``).
+    hyperparameters
+        Constructor arguments in order (after ``params``).
+    variants
+        ``(condition, rule)`` pairs, first match wins.
+    summary
+        First line of the class docstring.
+    reference
+        The implementation it reproduces (constructor signature).
+    checks
+        Extra constructor checks: ``(bad condition, message)`` Python source pairs.
+    unsupported
+        ``(argument, default)`` accepted for drop-in compatibility but only at the default;
+        anything else raises ``ValueError`` naming the argument.
+    """
+
+    name: str
+    hyperparameters: tuple[Hyperparameter, ...]
+    variants: tuple[tuple[str, UpdateRule], ...]
+    summary: str = ""
+    reference: str = ""
+    checks: tuple[tuple[str, str], ...] = ()
+    unsupported: tuple[tuple[str, object], ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"optimizer name {self.name!r} is not an identifier")
+        if not self.variants:
+            raise ValueError(f"optimizer {self.name} has no rule")
+        names = [hp.name for hp in self.hyperparameters]
+        reserved = {"params", "foreach", "maximize", "self", "group", "state"}
+        bad = reserved & set(names) - {"maximize"}
+        if bad:
+            raise ValueError(f"optimizer {self.name}: argument name(s) {sorted(bad)} are reserved")
+        if len(set(names)) != len(names):
+            raise ValueError(f"optimizer {self.name}: argument names repeat: {names}")
+        rule_names = [r.name for _, r in self.variants]
+        if len(set(rule_names)) != len(rule_names):
+            raise ValueError(f"optimizer {self.name}: variant names repeat: {rule_names}")

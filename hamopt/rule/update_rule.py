@@ -1,0 +1,218 @@
+r"""The update rule: the hand-off between the symbolic and the numeric half.
+
+An :class:`UpdateRule` holds everything downstream code needs and nothing else:
+
+* the hyperparameters (constructor arguments with defaults and valid ranges);
+* the state buffers with their initial values (zeros, or the first gradient);
+* an ordered list of assignments ``target = expression`` per step, on the symbols
+  ``param`` (:math:`\theta`), ``grad`` (:math:`g`), ``step`` (:math:`t`, counted from 1), the
+  buffers, hyperparameters and named intermediates;
+* the provenance: kinetic energy, scheme, closures, and the reference it reproduces.
+
+LaTeX, the NumPy reference evaluator and the torch code generator read only this object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from hamopt.rule.hyperparameter import Hyperparameter
+from hamopt.rule.reductions import REDUCTIONS
+
+__all__ = ["Assign", "Buffer", "Provenance", "UpdateRule", "assignments", "grad", "param", "step"]
+
+#: The parameter tensor :math:`\theta`.
+param = sp.Symbol("param", real=True)
+#: The gradient :math:`g` (after maximize's sign flip).
+grad = sp.Symbol("grad", real=True)
+#: The step count :math:`t = 1, 2, …`.
+step = sp.Symbol("step", positive=True, integer=True)
+
+LATEX = {param: r"\theta", grad: "g", step: "t"}
+#: LaTeX for the conventional hyperparameter and intermediate names.
+LATEX_BY_NAME = {
+    "lr": r"\alpha", "weight_decay": r"\lambda", "eps": r"\epsilon", "momentum": r"\mu",
+    "dampening": "d", "delta": r"\delta", "zeta": r"\zeta", "zeta_t": r"\zeta_t",
+    "bias_correction1": "b_1", "bias_correction2": "b_2", "step_size": r"\alpha_t",
+    "beta1": r"\beta_1", "beta2": r"\beta_2",
+}
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A state tensor of the shape of the parameter.
+
+    ``init`` is ``"zeros"``, or ``"grad"`` (first-gradient init: at step 1 the buffer's own
+    assignment is replaced by ``buffer = grad``, as ``torch.optim.SGD`` does).
+    """
+
+    name: str
+    symbol: sp.Symbol
+    init: str = "zeros"
+    latex: str = ""
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.init not in ("zeros", "grad"):
+            raise ValueError(f"buffer {self.name}: init must be 'zeros' or 'grad', got {self.init!r}")
+        if not self.name.isidentifier():
+            raise ValueError(f"buffer name {self.name!r} is not an identifier")
+
+
+@dataclass(frozen=True)
+class Assign:
+    """``target = expr``; ``doc`` says which equation it is."""
+
+    target: sp.Symbol
+    expr: sp.Expr
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a rule comes from."""
+
+    kinetic: str = ""
+    scheme: str = ""
+    closures: tuple[str, ...] = ()
+    reference: str = ""
+    notes: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.kinetic:
+            out.append(f"kinetic energy: {self.kinetic}")
+        if self.scheme:
+            out.append(f"scheme: {self.scheme}")
+        if self.closures:
+            out.append("closures: " + "; ".join(self.closures))
+        if self.reference:
+            out.append(f"reference: {self.reference}")
+        out.extend(self.notes)
+        return out
+
+
+@dataclass(frozen=True)
+class UpdateRule:
+    """An optimizer's per-step rule.
+
+    Parameters
+    ----------
+    name
+        Variant name, an identifier (``"order1"``).
+    hyperparameters
+        Symbols the rule may use besides tensors and ``step``, by constructor argument.
+    buffers
+        The state tensors.
+    assignments
+        The per-step program, in order.
+    provenance
+        Energy, scheme, closures, reference.
+    latex_names
+        LaTeX for symbols (``exp_avg`` → ``v``).
+    """
+
+    name: str
+    hyperparameters: tuple[Hyperparameter, ...]
+    buffers: tuple[Buffer, ...]
+    assignments: tuple[Assign, ...]
+    provenance: Provenance = field(default_factory=Provenance)
+    latex_names: Mapping[sp.Symbol, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"rule name {self.name!r} is not an identifier")
+        known = {param, grad, step}
+        known |= {b.symbol for b in self.buffers}
+        for hp in self.hyperparameters:
+            known |= set(hp.symbols)
+        targets = set()
+        for a in self.assignments:
+            unknown = a.expr.free_symbols - known - targets
+            if unknown:
+                raise ValueError(
+                    f"rule {self.name}: assignment to {a.target} uses undefined symbol(s) "
+                    f"{sorted(map(str, unknown))}"
+                )
+            if not a.target.name.isidentifier():
+                raise ValueError(f"rule {self.name}: target {a.target} is not an identifier")
+            if a.target in {step} or any(a.target in hp.symbols for hp in self.hyperparameters):
+                raise ValueError(f"rule {self.name}: cannot assign to {a.target}")
+            targets.add(a.target)
+        if not any(a.target == param for a in self.assignments):
+            raise ValueError(f"rule {self.name} never updates param")
+
+    # -- classification ----------------------------------------------------------------------
+    @property
+    def tensor_symbols(self) -> frozenset[sp.Symbol]:
+        """Symbols holding tensors: param, grad, buffers, and targets computed from them."""
+        out = {param, grad} | {b.symbol for b in self.buffers}
+        for a in self.assignments:
+            if a.expr.free_symbols & out or a.expr.has(*REDUCTIONS):
+                out.add(a.target)
+        return frozenset(out)
+
+    def is_tensor(self, expr: sp.Expr) -> bool:
+        return bool(expr.free_symbols & self.tensor_symbols) or expr.has(*REDUCTIONS)
+
+    @property
+    def scalar_symbols(self) -> tuple[sp.Symbol, ...]:
+        """Hyperparameter symbols in argument order."""
+        return tuple(s for hp in self.hyperparameters for s in hp.symbols)
+
+    def buffer(self, symbol: sp.Symbol) -> Buffer | None:
+        return next((b for b in self.buffers if b.symbol == symbol), None)
+
+    # -- rendering -----------------------------------------------------------------------------
+    def _latex_names(self) -> dict[sp.Symbol, str]:
+        names = dict(LATEX)
+        for a in self.assignments:
+            for sym in a.expr.free_symbols | {a.target}:
+                if sym.name in LATEX_BY_NAME:
+                    names.setdefault(sym, LATEX_BY_NAME[sym.name])
+        names.update(self.latex_names)
+        for b in self.buffers:
+            if b.latex:
+                names[b.symbol] = b.latex
+        return names
+
+    def latex(self) -> str:
+        r"""The rule as an ``aligned`` block, one line per assignment (first-gradient buffers
+        note their step-1 value)."""
+        names = self._latex_names()
+        lines = []
+        for a in self.assignments:
+            lhs = sp.latex(a.target, symbol_names=names)
+            rhs = sp.latex(a.expr, symbol_names=names)
+            buf = self.buffer(a.target)
+            if buf is not None and buf.init == "grad":
+                rhs += r" \quad (t = 1\text{: } %s)" % sp.latex(grad, symbol_names=names)
+            lines.append(f"{lhs} &\\leftarrow {rhs}")
+        return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+    def markdown(self) -> str:
+        """Provenance, then one numbered equation per assignment."""
+        names = self._latex_names()
+        out = [f"**{self.name}**", ""]
+        out += [f"- {line}" for line in self.provenance.lines()]
+        out.append("")
+        for i, a in enumerate(self.assignments, 1):
+            doc = f" — {a.doc}" if a.doc else ""
+            lhs = sp.latex(a.target, symbol_names=names)
+            rhs = sp.latex(a.expr, symbol_names=names)
+            out.append(f"{i}. ${lhs} \\leftarrow {rhs}${doc}")
+        return "\n".join(out)
+
+    def replace(self, **changes: object) -> UpdateRule:
+        """A copy with some fields changed."""
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+def assignments(pairs: Iterable[tuple[sp.Symbol, sp.Expr, str]]) -> tuple[Assign, ...]:
+    """Build assignments from ``(target, expr, doc)`` triples."""
+    return tuple(Assign(t, sp.sympify(e), d) for t, e, d in pairs)

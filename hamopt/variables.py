@@ -1,0 +1,214 @@
+r"""Change of variables: from the physical one-step map to machine-learning variables.
+
+A scheme with one kick per step is rotated to start at its kick (the first-same-as-last view:
+the state is the point where the gradient is taken). With :math:`\beta_1 = e^{-rh}` and the
+post-kick momentum :math:`P'` written through a momentum buffer ``v``,
+
+.. math::  P' = -h\,s\,v, \qquad s = \frac{1}{1-\beta_1}\ \text{(EMA form)} \quad\text{or}\quad
+           s = \frac{1}{1-d}\ \text{(sum form, dampening } d\text{)},
+
+the kick :math:`P'_{k+1} = \beta_1 P'_k - h\nabla U(\theta_k)` becomes the momentum recursion
+:math:`v_{k+1} = \beta_1 v_k + g_k/s` — the EMA :math:`\beta_1 v + (1-\beta_1) g`, or the sum
+:math:`\mu b + (1-d)g` — and the drifts become a position update
+:math:`\theta_{k+1} = \theta_k + \Delta\theta(v_{k+1}, g_k)`.
+
+:func:`change_of_variables` derives :math:`\Delta\theta` from the symbolic
+:class:`~hamopt.stepmap.StepMap` and verifies the momentum recursion against it;
+:func:`match` then solves for the hyperparameters of a target form (``lr``, ``delta``, ``zeta``,
+…) in terms of the physical ones (``h``, ``m``, ``c``, …) and proves the identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import sympy as sp
+
+from hamopt.kinetic.energy import KineticEnergy
+from hamopt.rule.reductions import Norm2
+from hamopt.schemes.scheme import Scheme
+from hamopt.stepmap import StepMap
+from hamopt.symbols import Norm
+from hamopt.symbols import h as H
+from hamopt.symbols import r as R
+from hamopt.system.hamiltonian import ConformalHamiltonian, GradU
+
+__all__ = ["Momentum", "MLStep", "beta1", "change_of_variables", "g", "match", "v"]
+
+#: Momentum factor :math:`\beta_1 = e^{-rh}`.
+beta1 = sp.Symbol("beta1", positive=True)
+#: Dampening of the sum form (``torch.optim.SGD``).
+dampening = sp.Symbol("dampening", nonnegative=True)
+#: The momentum buffer after this step's update, and the gradient.
+v = sp.Symbol("v", real=True)
+g = sp.Symbol("g", real=True)
+_omega = sp.Symbol("omega", positive=True)  # 1 - beta1 while deriving (keeps signs known)
+_kappa = sp.Symbol("kappa", positive=True)  # beta1 = 1/(1 + kappa) while matching
+
+
+@dataclass(frozen=True)
+class Momentum:
+    """How the momentum buffer is normalised and initialised.
+
+    ``form`` is ``"ema"`` (:math:`v = \\beta_1 v + (1-\\beta_1) g`) or ``"sum"``
+    (:math:`b = \\mu b + (1-d) g`, with ``dampened=True`` for a dampening ``d``); ``init`` is
+    ``"zeros"`` or ``"grad"`` (first-gradient init, an initial kick :math:`p_0 = -h\\,s\\,g_0`).
+    """
+
+    form: str = "ema"
+    init: str = "zeros"
+    dampened: bool = False
+
+    def __post_init__(self) -> None:
+        if self.form not in ("ema", "sum"):
+            raise ValueError(f"momentum form must be 'ema' or 'sum', got {self.form!r}")
+        if self.init not in ("zeros", "grad"):
+            raise ValueError(f"momentum init must be 'zeros' or 'grad', got {self.init!r}")
+        if self.dampened and self.form != "sum":
+            raise ValueError("dampening belongs to the sum form")
+
+    def scale(self, omega: sp.Expr) -> sp.Expr:
+        """:math:`s` with :math:`P' = -h s v`."""
+        if self.form == "ema":
+            return 1 / omega
+        return 1 / (1 - dampening) if self.dampened else sp.Integer(1)
+
+    def recursion(self, buffer: sp.Symbol, gradient: sp.Symbol) -> sp.Expr:
+        """:math:`v \\leftarrow \\beta_1 v + g/s`."""
+        if self.form == "ema":
+            return beta1 * buffer + (1 - beta1) * gradient
+        return beta1 * buffer + ((1 - dampening) if self.dampened else 1) * gradient
+
+    def describe(self) -> str:
+        what = "EMA v = β1 v + (1-β1) g" if self.form == "ema" else (
+            "sum b = μ b + (1-d) g" if self.dampened else "sum b = μ b + g"
+        )
+        init = "first-gradient init" if self.init == "grad" else "zero init"
+        return f"{what}, {init}"
+
+
+@dataclass(frozen=True)
+class MLStep:
+    """A one-gradient step in machine-learning variables.
+
+    ``delta`` is :math:`\\Delta\\theta` in ``v`` (the updated buffer), ``g``, ``h``, ``beta1``
+    and the energy's parameters; for norm-coupled energies the group norm is ``Norm2(v)``.
+    """
+
+    kinetic: KineticEnergy
+    scheme: Scheme
+    momentum: Momentum
+    delta: sp.Expr
+    recursion: sp.Expr
+
+
+def change_of_variables(
+    kinetic: KineticEnergy, scheme: Scheme, momentum: Momentum | None = None
+) -> MLStep:
+    """Derive :math:`\\Delta\\theta(v, g)` for ``kinetic`` × ``scheme`` and check the recursion.
+
+    Raises :class:`ValueError` for schemes with more than one gradient per step (Yoshida).
+    """
+    momentum = momentum or Momentum()
+    kicks = [i for i, (flow, _) in enumerate(scheme.rows) if flow == "K"]
+    if len(kicks) != 1:
+        raise ValueError(
+            f"scheme {scheme.name} takes {len(kicks)} gradients per step; an optimizer step "
+            "takes one (use a scheme with one kick, e.g. euler or leapfrog)"
+        )
+    rotated = scheme.rotated(kicks[0], name=f"{scheme.name}") if kicks[0] else scheme
+    stepmap = StepMap(ConformalHamiltonian(kinetic), rotated)
+    q, p = stepmap.system.q[0], stepmap.system.p[0]
+    s = momentum.scale(_omega)
+    p_in = -H * s * v + H * g  # pre-kick momentum β P'_old written through the new buffer
+
+    def physical_to_ml(expr: sp.Expr) -> sp.Expr:
+        expr = expr.xreplace({GradU(q): g})
+        if expr.has(GradU):
+            raise ValueError(
+                f"scheme {scheme.name} evaluates the gradient away from θ_k; it is not a "
+                "one-gradient optimizer step"
+            )
+        expr = expr.xreplace({p: p_in})
+        expr = expr.replace(
+            sp.exp, lambda arg: (1 - _omega) ** sp.nsimplify(sp.simplify(-arg / (R * H)))
+        )
+        return expr.replace(Norm, lambda arg: _norm_of(arg))
+
+    delta = physical_to_ml(stepmap.q_out[0] - q)
+    p_out = physical_to_ml(stepmap.p_out[0])
+    expected = (1 - _omega) * (-H * s * v)
+    if sp.simplify(p_out - expected) != 0:
+        raise ValueError(f"internal: momentum recursion does not close for {scheme.name}")
+    delta = sp.simplify(delta).xreplace({_omega: 1 - beta1})
+    return MLStep(kinetic, rotated, momentum, delta, momentum.recursion(v, g))
+
+
+def _norm_of(arg: sp.Expr) -> sp.Expr:
+    """:math:`\\lVert c x\\rVert = |c|\\,\\lVert x\\rVert` for ``x`` the buffer or the gradient."""
+    coeff, rest = sp.expand(arg).as_independent(v, g, as_Add=False)
+    if rest not in (v, g):
+        raise ValueError(f"cannot take the group norm of {arg}")
+    return sp.Abs(coeff) * Norm2(rest)
+
+
+def _radicals_factored(expr: sp.Expr) -> sp.Expr:
+    """Factor the radicands, so that positive factors leave the roots."""
+    return expr.replace(
+        lambda e: e.is_Pow and e.exp.is_Rational and e.exp.q == 2,
+        lambda e: sp.Pow(sp.factor(sp.cancel(e.base)), e.exp),
+    )
+
+
+def _zero(expr: sp.Expr) -> sp.Expr:
+    """``expr`` reduced as far as needed to show it is zero (returns the reduced form)."""
+    for step in (sp.cancel, _radicals_factored, sp.simplify):
+        expr = step(expr)
+        if expr == 0:
+            return expr
+    return sp.simplify(_radicals_factored(expr))
+
+
+def match(
+    delta: sp.Expr,
+    target: sp.Expr,
+    unknowns: Sequence[sp.Symbol],
+    known: Mapping[sp.Symbol, sp.Expr] | None = None,
+) -> dict[sp.Symbol, sp.Expr]:
+    """Hyperparameters of ``target`` as functions of the physical parameters of ``delta``.
+
+    Solves :math:`\\Delta\\theta(v, g) = \\text{target}(v, g)` for ``unknowns`` at sample
+    points (or takes ``known``), then proves the identity for all ``v``, ``g``: the
+    difference simplifies to zero. Raises :class:`ValueError` when no solution makes it one.
+    """
+    norm = sp.Symbol("N", positive=True)
+    # beta1 = 1/(1 + kappa) with kappa > 0 tells SymPy that 0 < beta1 < 1
+    to_kappa = {beta1: 1 / (1 + _kappa)}
+    lhs = delta.xreplace(to_kappa).replace(Norm2, lambda a: norm)
+    rhs = target.xreplace(to_kappa).replace(Norm2, lambda a: norm)
+    if known is None:
+        samples = [(1, 1, 3), (2, 3, 5), (3, 5, 2), (5, 2, 7)][: len(unknowns) + 1]
+        eqs = [
+            (lhs - rhs).xreplace({v: sp.Integer(a), g: sp.Integer(b), norm: sp.Integer(c)})
+            for a, b, c in samples
+        ]
+        solutions = sp.solve(eqs[: len(unknowns)], list(unknowns), dict=True)
+        if not solutions:
+            raise ValueError(f"no hyperparameters make {target} equal to the derived step {delta}")
+        known = {}
+        for sol in solutions:
+            if all(sp.simplify(val).is_positive is not False for val in sol.values()):
+                known = sol
+                break
+        else:
+            known = solutions[0]
+    else:
+        known = {k: sp.sympify(val).xreplace(to_kappa) for k, val in known.items()}
+    residual = _zero(lhs - rhs.xreplace(known))
+    if residual != 0:
+        raise ValueError(
+            f"the derived step {delta} is not {target} under {known}: difference {residual}"
+        )
+    back = {_kappa: (1 - beta1) / beta1}
+    return {k: sp.factor(sp.simplify(val.xreplace(back))) for k, val in known.items()}

@@ -1,0 +1,139 @@
+"""Energy checks: the continuous energy law, dissipation of T, and the discrete energy."""
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from hamopt.checks.energy import (
+    conservative_energy_drift,
+    dissipation_decreases_kinetic,
+    energy_convergence,
+    energy_error_order,
+    energy_law,
+    plot_conservative_drift,
+)
+from hamopt.kinetic import (
+    KineticEnergy,
+    adam_energy,
+    classical,
+    massless,
+    power,
+    relativistic,
+    relativistic_norm,
+)
+from hamopt.schemes import euler, euler_fkd, leapfrog, nag, yoshida
+from hamopt.symbols import p
+
+ALL = {
+    "classical": classical,
+    "relativistic": relativistic,
+    "norm": relativistic_norm,
+    "adam": adam_energy,
+    "power": power,
+    "massless": massless,
+}
+SMOOTH = {"classical": classical, "relativistic": relativistic, "norm": relativistic_norm}
+TOLERANCE = {1: 0.1, 2: 0.1, 4: 0.3}
+
+
+# -- continuous time ----------------------------------------------------------------------------
+@pytest.mark.parametrize("energy", list(ALL))
+def test_energy_law_is_proved(energy):
+    res = energy_law(ALL[energy](), n=2)
+    assert res.passed
+    assert res.details["law_reduces_to_zero"]
+    assert res.details["p_dot_velocity_nonnegative"] is True
+    assert res.value is None  # both parts proved symbolically, no grid needed
+
+
+def test_energy_law_fails_for_a_non_dissipative_energy():
+    odd = KineticEnergy(p**3 / 3, name="odd cubic", validate=False)
+    res = energy_law(odd, n=2)
+    assert res.details["law_reduces_to_zero"]  # the chain rule still holds …
+    assert not res.details["p_dot_velocity_nonnegative"]  # … but p·∇T(p) < 0 somewhere
+    assert not res.passed
+
+
+@pytest.mark.parametrize("energy", list(ALL))
+def test_dissipation_lowers_kinetic_energy(energy):
+    res = dissipation_decreases_kinetic(ALL[energy]())
+    assert res.passed
+    assert res.details["derivative_nonpositive"] is True
+    assert res.details["numeric_max_increase"] <= 0
+
+
+def test_dissipation_check_fails_for_a_concave_energy():
+    concave = KineticEnergy(-(p**2) / 2, name="concave", validate=False)
+    res = dissipation_decreases_kinetic(concave)
+    assert not res.passed
+    assert res.value > 0
+
+
+# -- discrete time ------------------------------------------------------------------------------
+@pytest.mark.parametrize("scheme", [euler, euler_fkd, leapfrog, yoshida], ids=lambda s: s.name)
+@pytest.mark.parametrize("energy", list(SMOOTH))
+def test_energy_error_has_the_scheme_order(energy, scheme):
+    res = energy_error_order(SMOOTH[energy](), scheme)
+    assert abs(res.value - scheme.order) <= TOLERANCE[scheme.order]
+    assert res.passed
+
+
+@pytest.mark.parametrize("scheme", [euler, leapfrog, yoshida], ids=lambda s: s.name)
+@pytest.mark.parametrize("energy", list(SMOOTH))
+def test_energy_converges_to_min_u_plus_t0(energy, scheme):
+    res = energy_convergence(SMOOTH[energy](), scheme)
+    assert res.passed
+    assert res.value <= 1e-8
+    gaps = res.details["gaps"]
+    assert gaps[0] > 1.0  # it starts far from the floor
+
+
+def test_t0_comes_from_the_energy():
+    n = 10
+    assert energy_convergence(classical(), euler).details["T0"] == 0.0
+    # per particle: n·m·c²; norm-coupled: m·c² once
+    assert energy_convergence(relativistic(m=2.0, c=1.5), euler).details["T0"] == pytest.approx(
+        n * 2.0 * 1.5**2
+    )
+    res = energy_convergence(relativistic_norm(m=2.0, c=1.5), euler)
+    assert res.details["T0"] == pytest.approx(2.0 * 1.5**2)
+    assert res.details["T0_symbolic"] == sp.Float(4.5)
+
+
+def test_energy_convergence_fails_when_run_too_short():
+    res = energy_convergence(classical(), leapfrog, steps=20)
+    assert not res.passed and res.value > 1e-8
+
+
+@pytest.mark.parametrize("energy", list(SMOOTH))
+def test_conservative_leapfrog_bounded_explicit_euler_grows(energy, tmp_path):
+    res = conservative_energy_drift(SMOOTH[energy]())
+    d = res.details
+    assert res.passed
+    assert d["scheme_bounded"] and d["euler_grows"]
+    assert res.value <= 1e-3
+    assert 0.8 <= d["scheme_ratio"] <= 1.25
+    assert d["euler_ratio"] > 1.5
+    assert len(d["scheme_errors"]) == len(d["euler_errors"]) == 10_001
+    figure = plot_conservative_drift(res, tmp_path / "drift.png")
+    assert figure.exists() and figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_explicit_euler_energy_error_dwarfs_leapfrogs():
+    d = conservative_energy_drift(classical()).details
+    assert np.max(d["euler_errors"]) > 1e4 * np.max(d["scheme_errors"])
+    # explicit Euler's error keeps climbing: each quarter's maximum tops the previous one
+    quarters = np.array_split(d["euler_errors"], 4)
+    assert np.all(np.diff([q.max() for q in quarters]) > 0)
+
+
+def test_drift_check_fails_for_non_symplectic_nag():
+    res = conservative_energy_drift(classical(), scheme=nag, steps=2_000)
+    assert not res.passed and not res.details["scheme_bounded"]
+    assert res.value > 0.1
+
+
+def test_drift_check_fails_for_a_kinked_energy():
+    # bounded energy error needs a smooth H; |p| has a kink at p = 0
+    res = conservative_energy_drift(massless(), steps=2_000)
+    assert not res.passed and res.value > 1e-3
