@@ -203,8 +203,12 @@ def _foreach_function(rule: UpdateRule) -> str:
 def _per_tensor_block(rule, a, single, names, scalar_lists) -> list[str]:
     """An equation with no list form, run per tensor inside the foreach path."""
     singles = _names(rule, False)
+    buf = rule.buffer(a.target)
+    first_grad = {step} if buf is not None and buf.init == "grad" else set()
     used = sorted(
-        (a.expr.free_symbols | {a.target, grad}) & (rule.tensor_symbols | scalar_lists), key=str
+        (a.expr.free_symbols | {a.target, grad} | first_grad)
+        & (rule.tensor_symbols | scalar_lists),
+        key=str,
     )
     zipped = ", ".join(names.get(s, s.name) for s in used)
     loop = ", ".join(singles.get(s, s.name) for s in used)

@@ -51,7 +51,7 @@ def _foreach_leapfrog(params, grads, state_steps, momentum_buffers, *, lr, momen
     torch._foreach_add_(state_steps, 1)
     step = [s.item() for s in state_steps]
     grads = torch._foreach_add(grads, torch._foreach_mul(params, weight_decay))  # coupled weight decay g ← g + λθ
-    for grad, momentum_buffer in zip(grads, momentum_buffers, strict=True):
+    for grad, momentum_buffer, step in zip(grads, momentum_buffers, step, strict=True):
         if step == 1:  # first-gradient init
             momentum_buffer.copy_(grad)
         else:
