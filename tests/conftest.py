@@ -13,3 +13,38 @@ def _float64_and_seed():
     np.random.seed(0)
     yield
     torch.set_default_dtype(old)
+
+
+
+def _train(opt_cls, steps=200, seed=0, foreach=None, **kwargs):
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(6, 12), torch.nn.Tanh(), torch.nn.Linear(12, 3), torch.nn.Tanh(),
+        torch.nn.Linear(3, 1),
+    ).double()
+    x = torch.randn(64, 6, dtype=torch.float64)
+    y = torch.randn(64, 1, dtype=torch.float64)
+    if foreach is not None:
+        kwargs["foreach"] = foreach
+    opt = opt_cls(net.parameters(), **kwargs)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = ((net(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def _relative_difference(a, b):
+    """Largest over tensors of max|a - b| / max|a|."""
+    return max(float((x - y).abs().max() / x.abs().max()) for x, y in zip(a, b, strict=True))
+
+
+@pytest.fixture
+def train():
+    return _train
+
+
+@pytest.fixture
+def relative_difference():
+    return _relative_difference

@@ -370,7 +370,7 @@ class RAD(Optimizer):
         weight_decay (default 0.0): weight decay λ
         momentum_decay (default 0.004): unused (only with nesterov, which is not supported)
         max_iter (default None): steps over which ζ anneals to 1 (when zeta is None)
-        zeta (default 1e-16): symplectic factor ζ; None anneals it
+        zeta (default 1e-16): symplectic factor ζ (0: Adam with ε = 0); None anneals it
     """
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), delta=1, order=1, weight_decay=0.0, momentum_decay=0.004, max_iter=None, zeta=1e-16, bound_lr=None, final_delta=None, amsgrad=False, nesterov=False, output_info=False, *, maximize=False, foreach=None):
@@ -408,8 +408,8 @@ class RAD(Optimizer):
             raise ValueError(f"max_iter must be in (0, inf), got {max_iter!r}")
         if zeta is not None and (isinstance(zeta, bool) or not isinstance(zeta, (int, float))):
             raise TypeError(f"zeta must be a real number, got {zeta!r}")
-        if zeta is not None and (zeta <= 0.0 or zeta != zeta):
-            raise ValueError(f"zeta must be in (0, inf), got {zeta!r}")
+        if zeta is not None and (zeta < 0.0 or zeta != zeta):
+            raise ValueError(f"zeta must be in [0, inf), got {zeta!r}")
         if bound_lr is not None:
             raise ValueError(f"bound_lr={bound_lr!r} is not supported by the derived RAD; only bound_lr=None")
         if final_delta is not None:

@@ -61,7 +61,8 @@ def rad() -> OptimizerSpec:
         real("momentum_decay", 4e-3, NONNEG, "unused (only with nesterov, which is not supported)"),
         optional("max_iter", None, POSITIVE, "steps over which ζ anneals to 1 (when zeta is None)",
                  symbol=MAX_ITER),
-        optional("zeta", 1e-16, POSITIVE, "symplectic factor ζ; None anneals it", symbol=ZETA),
+        optional("zeta", 1e-16, NONNEG, "symplectic factor ζ (0: Adam with ε = 0); None anneals it",
+                 symbol=ZETA),
     )
     reference = ("rad.optim.RAD(params, lr=1e-3, betas=(0.9, 0.999), delta=1, order=1, "
                  "weight_decay=0, max_iter=None, zeta=1e-16)")

@@ -1,0 +1,69 @@
+r"""A reference evaluator: run an :class:`UpdateRule` on NumPy arrays, in float64.
+
+It shares nothing with the torch code generator but the rule itself, so the two can be
+checked against each other: the generated ``torch`` step must equal :func:`run` to rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import sympy as sp
+
+from hamopt.rule.reductions import MaxAbs, Norm2, SumOf
+from hamopt.rule.update_rule import UpdateRule, grad, param, step
+
+__all__ = ["run"]
+
+_NUMPY = {
+    "Norm2": lambda x: np.linalg.norm(np.ravel(x)),
+    "MaxAbs": lambda x: np.max(np.abs(x)),
+    "SumOf": np.sum,
+}
+
+
+def _functions(rule: UpdateRule) -> list[tuple[sp.Symbol, Callable, list[sp.Symbol]]]:
+    out = []
+    for a in rule.assignments:
+        args = sorted(a.expr.free_symbols | {step}, key=str)
+        expr = a.expr.replace(Norm2, sp.Function("Norm2")).replace(
+            MaxAbs, sp.Function("MaxAbs")
+        ).replace(SumOf, sp.Function("SumOf"))
+        out.append((a.target, sp.lambdify(args, expr, [_NUMPY, "numpy"]), args))
+    return out
+
+
+def run(
+    rule: UpdateRule,
+    theta: np.ndarray,
+    gradient: Callable[[np.ndarray], np.ndarray],
+    hyperparameters: Mapping[str, float],
+    steps: int,
+) -> np.ndarray:
+    """Apply ``rule`` for ``steps`` steps from ``theta`` with ``gradient(theta)``; return θ.
+
+    ``hyperparameters`` maps symbol names (``lr``, ``beta1``, …) to values.
+    """
+    values: dict[sp.Symbol, object] = {}
+    used = set().union(*(a.expr.free_symbols for a in rule.assignments))
+    for s in rule.scalar_symbols:
+        if s not in used:
+            continue
+        if s.name not in hyperparameters:
+            raise ValueError(f"rule {rule.name} needs a value for {s.name}")
+        values[s] = float(hyperparameters[s.name])
+    theta = np.array(theta, dtype=np.float64)
+    state = {b.symbol: np.zeros_like(theta) for b in rule.buffers}
+    program = _functions(rule)
+    for t in range(1, steps + 1):
+        env = {**values, **state, param: theta, grad: np.asarray(gradient(theta), float), step: t}
+        for target, fn, args in program:
+            buf = rule.buffer(target)
+            if buf is not None and buf.init == "grad" and t == 1:
+                env[target] = np.array(env[grad], dtype=np.float64)
+                continue
+            env[target] = fn(*(env[a] for a in args))
+        theta = np.asarray(env[param], dtype=np.float64)
+        state = {b.symbol: np.asarray(env[b.symbol], dtype=np.float64) for b in rule.buffers}
+    return theta
