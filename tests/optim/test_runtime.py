@@ -1,0 +1,166 @@
+"""torch.optim conventions of the generated optimizers: signatures, validation, state,
+schedulers, closures, maximize, param groups, dtypes, sparse gradients."""
+
+import inspect
+
+import pytest
+import torch
+
+import hamopt.optim as zoo
+
+rad_optim = pytest.importorskip("rad.optim")
+
+REFERENCES = {
+    "SGD": torch.optim.SGD, "Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW,
+    "Adamax": torch.optim.Adamax, "RAD": rad_optim.RAD, "RGD": rad_optim.RGD,
+    "DLPF": rad_optim.DLPF, "NAG": rad_optim.NAG,
+}
+#: Reference arguments hamopt leaves to torch's other paths (capturable, differentiable, fused).
+TORCH_ONLY = {"capturable", "differentiable", "fused", "foreach"}
+NEEDS_LR = {"RGD", "DLPF", "NAG"}
+
+
+def _kwargs(name):
+    return {"lr": 0.01} if name in NEEDS_LR else {}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_signature_matches_reference(name):
+    """Same argument names, order and defaults as the reference (drop-in replacement)."""
+    ours = inspect.signature(getattr(zoo, name)).parameters
+    theirs = inspect.signature(REFERENCES[name]).parameters
+    positional = [n for n, p in theirs.items()
+                  if p.kind is p.POSITIONAL_OR_KEYWORD and n not in TORCH_ONLY]
+    assert [n for n in ours if n in positional] == positional
+    for n in positional:
+        default = theirs[n].default
+        if default is inspect.Parameter.empty or n == "params":
+            continue
+        if type(default).__name__ == "_RequiredParameter":
+            continue
+        assert ours[n].default == default, n
+    for n, p in theirs.items():
+        if p.kind is p.KEYWORD_ONLY and n not in TORCH_ONLY:
+            assert n in ours and ours[n].default == p.default, n
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "error", "message"),
+    [
+        ("Adam", dict(lr=-1.0), ValueError, r"lr must be in \[0, inf\), got -1.0"),
+        ("Adam", dict(betas=(1.0, 0.999)), ValueError, r"betas\[0\] must be in \[0, 1\), got 1.0"),
+        ("Adam", dict(betas=(0.9, -0.1)), ValueError, r"betas\[1\] must be in \[0, 1\), got -0.1"),
+        ("Adam", dict(betas=0.9), TypeError, r"betas must be a pair of numbers, got 0.9"),
+        ("Adam", dict(eps="small"), TypeError, r"eps must be a real number, got 'small'"),
+        ("Adam", dict(lr=float("nan")), ValueError, r"lr must be in \[0, inf\), got nan"),
+        ("Adam", dict(amsgrad=1), TypeError, r"amsgrad must be True or False, got 1"),
+        ("RAD", dict(delta=-1.0), ValueError, r"delta must be in \[0, inf\), got -1.0"),
+        ("RAD", dict(zeta=-1e-3), ValueError, r"zeta must be in \[0, inf\), got -0.001"),
+        ("RAD", dict(max_iter=0), ValueError, r"max_iter must be in \(0, inf\), got 0"),
+        ("RAD", dict(order=3), ValueError, r"order must be one of 1, 2, got 3"),
+        ("RAD", dict(nesterov=True), ValueError, r"nesterov=True is not supported"),
+        ("RGD", dict(lr=0.1, order=2), ValueError, r"order=2 needs momentum > 0"),
+        ("RGD", dict(lr=0.1, momentum=1.0), ValueError, r"momentum must be in \[0, 1\), got 1.0"),
+        ("SGD", dict(nesterov=True), ValueError, r"Nesterov momentum requires a momentum"),
+        ("SGD", dict(weight_decay=-0.1), ValueError, r"weight_decay must be in \[0, inf\)"),
+        ("DLPF", dict(), TypeError, r"DLPF: missing required argument lr"),
+        ("Adam", dict(maximize="yes"), TypeError, r"maximize must be True or False"),
+    ],
+)
+def test_invalid_hyperparameters(name, kwargs, error, message):
+    w = torch.nn.Parameter(torch.zeros(3))
+    with pytest.raises(error, match=message):
+        getattr(zoo, name)([w], **kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_state_dict_round_trip(name):
+    """Save after 5 steps, load into a fresh optimizer, continue: identical to uninterrupted."""
+    cls = getattr(zoo, name)
+
+    def make():
+        torch.manual_seed(0)
+        w = torch.nn.Parameter(torch.randn(4, 3))
+        return w, cls([w], **_kwargs(name))
+
+    def steps(w, opt, n):
+        for _ in range(n):
+            opt.zero_grad()
+            (w**4).sum().backward()
+            opt.step()
+
+    w1, o1 = make()
+    steps(w1, o1, 10)
+    w2, o2 = make()
+    steps(w2, o2, 5)
+    saved = o2.state_dict()
+    assert all(isinstance(v, (torch.Tensor, int, float)) for s in saved["state"].values()
+               for v in s.values())
+    w3, o3 = make()
+    w3.data.copy_(w2.data)
+    o3.load_state_dict(saved)
+    steps(w3, o3, 5)
+    assert torch.equal(w1, w3)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_closure_scheduler_and_groups(name):
+    cls = getattr(zoo, name)
+    torch.manual_seed(0)
+    a, b = torch.nn.Parameter(torch.randn(5)), torch.nn.Parameter(torch.randn(5))
+    base = cls([a], **_kwargs(name)).defaults["lr"]
+    opt = cls([{"params": [a]}, {"params": [b], "lr": base / 10}], **_kwargs(name))
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+
+    def closure():
+        opt.zero_grad()
+        loss = (a**2).sum() + (b**2).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert isinstance(loss, torch.Tensor)
+    for _ in range(3):
+        opt.step(closure)
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(base * 0.5)
+    assert opt.param_groups[1]["lr"] == pytest.approx(base / 20)
+
+
+@pytest.mark.parametrize("name", ["Adam", "SGD", "Adamax", "AdamW"])
+def test_maximize_matches_torch(name, train, relative_difference):
+    kw = dict(lr=1e-3, maximize=True, **({"momentum": 0.9} if name == "SGD" else {}))
+    expected = train(REFERENCES[name], steps=20, **kw)
+    got = train(getattr(zoo, name), steps=20, **kw)
+    assert relative_difference(expected, got) <= 1e-12
+
+
+def test_params_without_grad_get_no_state():
+    a, b = torch.nn.Parameter(torch.randn(3)), torch.nn.Parameter(torch.randn(3))
+    opt = zoo.Adam([a, b], lr=0.1)
+    (a**2).sum().backward()
+    before = b.detach().clone()
+    opt.step()
+    assert b not in opt.state and torch.equal(b, before)
+
+
+def test_sparse_gradient_is_a_clear_error():
+    emb = torch.nn.Embedding(10, 3, sparse=True)
+    opt = zoo.Adam(emb.parameters())
+    emb(torch.tensor([1, 2])).sum().backward()
+    with pytest.raises(ValueError, match="Adam does not support sparse gradients"):
+        opt.step()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_dtypes(name, dtype):
+    """Every floating dtype steps, stays finite and keeps its dtype, on both paths."""
+    for foreach in (False, True):
+        w = torch.nn.Parameter(torch.linspace(-1, 1, 8, dtype=dtype))
+        opt = getattr(zoo, name)([w], foreach=foreach, **_kwargs(name))
+        for _ in range(3):
+            opt.zero_grad()
+            (w.float() ** 2).sum().backward()
+            opt.step()
+        assert w.dtype == dtype and torch.isfinite(w).all()
