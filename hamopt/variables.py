@@ -182,6 +182,17 @@ def match(
     points (or takes ``known``), then proves the identity for all ``v``, ``g``: the
     difference simplifies to zero. Raises :class:`ValueError` when no solution makes it one.
     """
+    # the target's hyperparameters are positive numbers: say so, so that roots simplify
+    positive = {
+        s: sp.Symbol(s.name, positive=True)
+        for s in target.free_symbols | set(unknowns)
+        if s not in (v, g, beta1) and not s.is_positive
+    }
+    back_names = {pos: s for s, pos in positive.items()}
+    target = target.xreplace(positive)
+    unknowns = [positive.get(u, u) for u in unknowns]
+    if known is not None:
+        known = {positive.get(k, k): sp.sympify(val).xreplace(positive) for k, val in known.items()}
     norm = sp.Symbol("N", positive=True)
     # beta1 = 1/(1 + kappa) with kappa > 0 tells SymPy that 0 < beta1 < 1
     to_kappa = {beta1: 1 / (1 + _kappa)}
@@ -211,4 +222,7 @@ def match(
             f"the derived step {delta} is not {target} under {known}: difference {residual}"
         )
     back = {_kappa: (1 - beta1) / beta1}
-    return {k: sp.factor(sp.simplify(val.xreplace(back))) for k, val in known.items()}
+    return {
+        back_names.get(k, k): sp.factor(sp.simplify(val.xreplace(back))).xreplace(back_names)
+        for k, val in known.items()
+    }

@@ -260,7 +260,7 @@ class RAD(Optimizer):
 
     * kinetic energy: relativistic: T(p) = c*sqrt(c**2*m**2 + p**2)
     * scheme: euler (conformal symplectic Euler D·K·F), order 1
-    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = c*h*Abs(delta), zeta = c**2*delta**2*m**2*(beta1 - 1)**2/h**2; decoupled weight decay θ ← θ(1 - αλ); second moment: v² → y = EMA of g²; bias correction, step-size form: α_t = α√(1-β2^t)/(1-β1^t)
+    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = c*delta*h, zeta = c**2*delta**2*m**2*(beta1 - 1)**2/h**2; decoupled weight decay θ ← θ(1 - αλ); second moment: v² → y = EMA of g²; bias correction, step-size form: α_t = α√(1-β2^t)/(1-β1^t)
     * reference: rad.optim.RAD(params, lr=1e-3, betas=(0.9, 0.999), delta=1, order=1, weight_decay=0, max_iter=None, zeta=1e-16)
 
     Rule ``order1_annealed`` (when ``group["order"] == 1 and group["max_iter"] is not None``):
@@ -280,7 +280,7 @@ class RAD(Optimizer):
 
     * kinetic energy: relativistic: T(p) = c*sqrt(c**2*m**2 + p**2)
     * scheme: euler (conformal symplectic Euler D·K·F), order 1
-    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = c*h*Abs(delta), zeta = c**2*delta**2*m**2*(beta1 - 1)**2/h**2; decoupled weight decay θ ← θ(1 - αλ); second moment: v² → y = EMA of g²; ζ annealed: clip(exp(40(t/max_iter - 1)), 1e-16, 1); bias correction, step-size form: α_t = α√(1-β2^t)/(1-β1^t)
+    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = c*delta*h, zeta = c**2*delta**2*m**2*(beta1 - 1)**2/h**2; decoupled weight decay θ ← θ(1 - αλ); second moment: v² → y = EMA of g²; ζ annealed: clip(exp(40(t/max_iter - 1)), 1e-16, 1); bias correction, step-size form: α_t = α√(1-β2^t)/(1-β1^t)
     * reference: rad.optim.RAD(params, lr=1e-3, betas=(0.9, 0.999), delta=1, order=1, weight_decay=0, max_iter=None, zeta=1e-16)
 
     Rule ``order1_unit`` (when ``group["order"] == 1 and True``):
@@ -300,7 +300,7 @@ class RAD(Optimizer):
 
     * kinetic energy: relativistic: T(p) = c*sqrt(c**2*m**2 + p**2)
     * scheme: euler (conformal symplectic Euler D·K·F), order 1
-    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = c*h*Abs(delta), zeta = c**2*delta**2*m**2*(beta1 - 1)**2/h**2; decoupled weight decay θ ← θ(1 - αλ); second moment: v² → y = EMA of g²; ζ = 1 (zeta and max_iter both None); bias correction, step-size form: α_t = α√(1-β2^t)/(1-β1^t)
+    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = c*delta*h, zeta = c**2*delta**2*m**2*(beta1 - 1)**2/h**2; decoupled weight decay θ ← θ(1 - αλ); second moment: v² → y = EMA of g²; ζ = 1 (zeta and max_iter both None); bias correction, step-size form: α_t = α√(1-β2^t)/(1-β1^t)
     * reference: rad.optim.RAD(params, lr=1e-3, betas=(0.9, 0.999), delta=1, order=1, weight_decay=0, max_iter=None, zeta=1e-16)
 
     Rule ``order2_fixed`` (when ``group["order"] == 2 and group["zeta"] is not None``):
@@ -319,7 +319,7 @@ class RAD(Optimizer):
 
     * kinetic energy: relativistic: T(p) = c*sqrt(c**2*m**2 + p**2)
     * scheme: leapfrog (conformal leapfrog (Strang) D½·F½·K·F½·D½), order 2
-    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = c*h*Abs(delta), zeta = c**2*delta**2*m**2*(beta1 - 1)**2/h**2; decoupled weight decay θ ← θ(1 - αλ); second moment: v² → y = EMA of g²; bias correction, step-size form: α_t = α√(1-β2^t)/(1-β1^t)
+    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = c*delta*h, zeta = c**2*delta**2*m**2*(beta1 - 1)**2/h**2; decoupled weight decay θ ← θ(1 - αλ); second moment: v² → y = EMA of g²; bias correction, step-size form: α_t = α√(1-β2^t)/(1-β1^t)
     * reference: rad.optim.RAD(params, lr=1e-3, betas=(0.9, 0.999), delta=1, order=1, weight_decay=0, max_iter=None, zeta=1e-16)
 
     Rule ``order2_annealed`` (when ``group["order"] == 2 and group["max_iter"] is not None``):
@@ -339,7 +339,7 @@ class RAD(Optimizer):
 
     * kinetic energy: relativistic: T(p) = c*sqrt(c**2*m**2 + p**2)
     * scheme: leapfrog (conformal leapfrog (Strang) D½·F½·K·F½·D½), order 2
-    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = c*h*Abs(delta), zeta = c**2*delta**2*m**2*(beta1 - 1)**2/h**2; decoupled weight decay θ ← θ(1 - αλ); second moment: v² → y = EMA of g²; ζ annealed: clip(exp(40(t/max_iter - 1)), 1e-16, 1); bias correction, step-size form: α_t = α√(1-β2^t)/(1-β1^t)
+    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = c*delta*h, zeta = c**2*delta**2*m**2*(beta1 - 1)**2/h**2; decoupled weight decay θ ← θ(1 - αλ); second moment: v² → y = EMA of g²; ζ annealed: clip(exp(40(t/max_iter - 1)), 1e-16, 1); bias correction, step-size form: α_t = α√(1-β2^t)/(1-β1^t)
     * reference: rad.optim.RAD(params, lr=1e-3, betas=(0.9, 0.999), delta=1, order=1, weight_decay=0, max_iter=None, zeta=1e-16)
 
     Rule ``order2_unit`` (when ``group["order"] == 2 and True``):
@@ -359,7 +359,7 @@ class RAD(Optimizer):
 
     * kinetic energy: relativistic: T(p) = c*sqrt(c**2*m**2 + p**2)
     * scheme: leapfrog (conformal leapfrog (Strang) D½·F½·K·F½·D½), order 2
-    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = c*h*Abs(delta), zeta = c**2*delta**2*m**2*(beta1 - 1)**2/h**2; decoupled weight decay θ ← θ(1 - αλ); second moment: v² → y = EMA of g²; ζ = 1 (zeta and max_iter both None); bias correction, step-size form: α_t = α√(1-β2^t)/(1-β1^t)
+    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = c*delta*h, zeta = c**2*delta**2*m**2*(beta1 - 1)**2/h**2; decoupled weight decay θ ← θ(1 - αλ); second moment: v² → y = EMA of g²; ζ = 1 (zeta and max_iter both None); bias correction, step-size form: α_t = α√(1-β2^t)/(1-β1^t)
     * reference: rad.optim.RAD(params, lr=1e-3, betas=(0.9, 0.999), delta=1, order=1, weight_decay=0, max_iter=None, zeta=1e-16)
 
     Arguments:

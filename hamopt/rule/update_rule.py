@@ -80,6 +80,7 @@ class Provenance:
     closures: tuple[str, ...] = ()
     reference: str = ""
     notes: tuple[str, ...] = ()
+    derivation: str = ""  # Markdown: physical step map and change of variables (not in lines())
 
     def lines(self) -> list[str]:
         out = []

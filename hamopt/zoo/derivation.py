@@ -18,6 +18,8 @@ from hamopt.kinetic.energy import KineticEnergy
 from hamopt.rule.hyperparameter import Hyperparameter
 from hamopt.rule.update_rule import Provenance
 from hamopt.schemes.scheme import Scheme
+from hamopt.stepmap import StepMap
+from hamopt.system.hamiltonian import ConformalHamiltonian
 from hamopt.variables import Momentum, change_of_variables, match
 
 __all__ = ["Derived", "derive"]
@@ -48,11 +50,20 @@ def derive(
     step = change_of_variables(kinetic, scheme, momentum)
     mapping = match(step.delta, target, unknowns, known)
     text = ", ".join(f"{k} = {sp.sstr(val)}" for k, val in mapping.items())
+    physical = StepMap(ConformalHamiltonian(kinetic), step.scheme)
+    derivation = "\n\n".join([
+        physical.markdown(),
+        f"Change of variables ({momentum.describe()}; β1 = e^(-rh)):",
+        f"$$\\Delta\\theta = {sp.latex(step.delta)}$$",
+        f"Target form, matched and proved: $$\\Delta\\theta = {sp.latex(target)}$$",
+        "with " + ", ".join(f"${sp.latex(k)} = {sp.latex(val)}$" for k, val in mapping.items()),
+    ])
     provenance = Provenance(
         kinetic=f"{kinetic.name}: T(p) = {sp.sstr(kinetic.expr)}"
         + ("" if kinetic.coupling == "particle" else f" (norm-coupled over each {kinetic.scope})"),
         scheme=f"{step.scheme.name} ({scheme.description or scheme.name}), order {scheme.order}",
         closures=(f"momentum: {momentum.describe()}", f"change of variables: β1 = e^(-rh), {text}"),
         reference=reference,
+        derivation=derivation,
     )
     return Derived(start(step, target, hyperparameters, buffer=buffer, beta=beta), provenance, mapping)
