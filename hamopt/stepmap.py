@@ -38,13 +38,17 @@ class StepMap:
 
     Examples
     --------
+    >>> import sympy as sp
     >>> from hamopt.kinetic import classical
     >>> from hamopt.schemes import euler
+    >>> from hamopt.symbols import h, p, q, r
+    >>> from hamopt.system.hamiltonian import GradU
     >>> m = StepMap(ConformalHamiltonian(classical()), euler)
-    >>> m.p_out[0]
-    p*exp(-h*r) - h*\nabla U(q)
-    >>> m.q_out[0]
-    q + h*(p*exp(-h*r) - h*\nabla U(q))/m
+    >>> kicked = sp.exp(-r * h) * p - h * GradU(q)
+    >>> m.p_out[0] == kicked
+    True
+    >>> sp.simplify(m.q_out[0] - (q + h * kicked / sp.Symbol("m", positive=True)))
+    0
     """
 
     def __init__(self, system: ConformalHamiltonian, scheme: Scheme, h: sp.Expr = H) -> None:

@@ -1,5 +1,6 @@
 """Closures: compose small transforms to turn a derived step into an optimizer rule."""
 
+from hamopt.closures.curvature import curvature_mass, velocity_weight_decay
 from hamopt.closures.draft import Closure, Draft, compose, start
 from hamopt.closures.library import (
     amsgrad,
@@ -8,7 +9,9 @@ from hamopt.closures.library import (
     decoupled_weight_decay,
     frozen_mass,
     infinity_norm,
+    momentum_schedule,
     no_momentum,
+    rectification,
     schedule,
     second_moment,
     step_size_bias_correction,
@@ -21,12 +24,16 @@ __all__ = [
     "bias_correction",
     "compose",
     "coupled_weight_decay",
+    "curvature_mass",
     "decoupled_weight_decay",
     "frozen_mass",
     "infinity_norm",
+    "momentum_schedule",
     "no_momentum",
+    "rectification",
     "schedule",
     "second_moment",
     "start",
     "step_size_bias_correction",
+    "velocity_weight_decay",
 ]

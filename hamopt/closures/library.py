@@ -13,11 +13,16 @@ closure                         effect
 :func:`amsgrad`                 :math:`\hat y \leftarrow \max(\hat y, y)` used in place of ``y``
 :func:`infinity_norm`           :math:`|v| + \epsilon \to u`, :math:`u \leftarrow \max(\beta_2 u, |g| + \epsilon)`
 :func:`bias_correction`         estimator form :math:`v/(1-\beta_1^t)`, :math:`y/(1-\beta_2^t)`
+                                (``first=False``: the second moment only)
 :func:`step_size_bias_correction` step-size form :math:`\alpha_t = \alpha\sqrt{1-\beta_2^t}/(1-\beta_1^t)`
 :func:`coupled_weight_decay`    :math:`g \leftarrow g + \lambda\theta`
 :func:`decoupled_weight_decay`  :math:`\theta \leftarrow \theta(1 - \alpha\lambda)` first
 :func:`no_momentum`             :math:`\beta_1 = 0`: the buffer is the gradient, and is dropped
 :func:`schedule`                a hyperparameter replaced by a step-dependent scalar
+:func:`momentum_schedule`       Dozat's NAdam: the two momentum factors of Nesterov's step
+                                become :math:`\mu_t`, :math:`\mu_{t+1}` with their products
+:func:`rectification`           RAdam: step size :math:`\times r_t` once :math:`\rho_t > 5`,
+                                unit mass (momentum SGD) before
 =============================== ==============================================================
 """
 
@@ -35,7 +40,9 @@ __all__ = [
     "decoupled_weight_decay",
     "frozen_mass",
     "infinity_norm",
+    "momentum_schedule",
     "no_momentum",
+    "rectification",
     "schedule",
     "second_moment",
     "step_size_bias_correction",
@@ -117,13 +124,19 @@ def infinity_norm(beta2: sp.Symbol, eps: sp.Symbol, name: str = "exp_inf") -> Cl
     return closure
 
 
-def bias_correction() -> Closure:
-    r"""Estimator form: :math:`v \to v/(1-\beta_1^t)`, :math:`y \to y/(1-\beta_2^t)`."""
+def bias_correction(first: bool = True) -> Closure:
+    r"""Estimator form: :math:`v \to v/(1-\beta_1^t)`, :math:`y \to y/(1-\beta_2^t)`.
+
+    ``first=False`` corrects the second moment only (NAdam, whose momentum schedule carries
+    its own correction of the first moment).
+    """
 
     def closure(d: Draft) -> Draft:
-        m = d.momentum.symbol
-        d = d.add_scalar(BC1, 1 - d.beta**step, "bias correction of the first moment")
-        subs = {m: m / BC1}
+        subs = {}
+        if first:
+            m = d.momentum.symbol
+            d = d.add_scalar(BC1, 1 - d.beta**step, "bias correction of the first moment")
+            subs[m] = m / BC1
         second = [b for b in d.buffers if b.doc in ("second moment",)]
         maxed = [b for b in d.buffers if b.doc == "running max of y"]
         if second:
@@ -132,7 +145,8 @@ def bias_correction() -> Closure:
             target = (maxed or second)[0].symbol
             subs[target] = target / BC2
         return d.with_(delta=d.delta.xreplace(subs)).note(
-            "bias correction, estimator form: v/(1-β1^t), y/(1-β2^t)"
+            "bias correction, estimator form: v/(1-β1^t), y/(1-β2^t)" if first
+            else "bias correction of the second moment, estimator form: y/(1-β2^t)"
         )
 
     return closure
@@ -198,6 +212,117 @@ def schedule(symbol: sp.Symbol, name: str, expr: sp.Expr, doc: str) -> Closure:
         target = sp.Symbol(name, real=True)
         d = d.add_scalar(target, expr, doc)
         return d.with_(delta=d.delta.xreplace({symbol: target})).note(doc)
+
+    return closure
+
+
+MU = sp.Symbol("mu", real=True)
+MU_NEXT = sp.Symbol("mu_next", real=True)
+ALPHA_G = sp.Symbol("alpha_g", real=True)
+ALPHA_M = sp.Symbol("alpha_m", real=True)
+
+
+def momentum_schedule(lr: sp.Symbol, psi: sp.Symbol, name: str = "mu_product") -> Closure:
+    r"""Dozat's momentum schedule (NAdam) on a Nesterov step :math:`-\alpha((1-\beta_1)g +
+    \beta_1 v)/M`.
+
+    :math:`\mu_t = \beta_1(1 - \tfrac12\,0.96^{t\psi})` and the running product
+    :math:`\Pi_t = \prod_{i\le t}\mu_i` (a scalar state ``name``, starting at 1) replace the
+    momentum factors of the two velocity evaluations: the impulse's :math:`\alpha(1-\beta_1)`
+    becomes :math:`\alpha(1-\mu_t)/(1-\Pi_t)`, the momentum's :math:`\alpha\beta_1` becomes
+    :math:`\alpha\mu_{t+1}/(1-\Pi_t\mu_{t+1})` (each with its own bias correction). The buffer
+    keeps :math:`v \leftarrow \beta_1 v + (1-\beta_1) g`.
+    """
+
+    def closure(d: Draft) -> Draft:
+        m, beta = d.momentum.symbol, d.beta
+        coeff_g, coeff_m = sp.diff(d.delta, grad), sp.diff(d.delta, m)
+        unit_g = sp.simplify(coeff_g / (lr * (1 - beta)))
+        unit_m = sp.simplify(coeff_m / (lr * beta))
+        linear = sp.simplify(d.delta - coeff_g * grad - coeff_m * m) == 0
+        if not linear or sp.simplify(unit_g - unit_m) != 0 or unit_g.has(grad, m, lr, beta):
+            raise ValueError(
+                f"momentum_schedule needs -lr((1-β1) g + β1 v)/M with one mass M, got {d.delta}"
+            )
+        product = sp.Symbol(name, real=True)
+        state = Buffer(name, product, latex=r"\Pi", doc="product of the momentum schedule",
+                       shape="scalar", initial=1.0)
+        decay = sp.Float(0.96)
+        d = d.with_(buffers=(*d.buffers, state), latex_names={
+            **d.latex_names, MU: r"\mu_t", MU_NEXT: r"\mu_{t+1}", ALPHA_G: r"\alpha_g",
+            ALPHA_M: r"\alpha_m", psi: r"\psi",
+        })
+        d = d.add_scalar(MU, beta * (1 - decay ** (step * psi) / 2), "μ_t = β1(1 - ½·0.96^(tψ))")
+        d = d.add_scalar(MU_NEXT, beta * (1 - decay ** ((step + 1) * psi) / 2),
+                         "μ_{t+1} = β1(1 - ½·0.96^((t+1)ψ))")
+        d = d.add_scalar(product, product * MU, "Π_t = Π_{t-1} μ_t (scalar state)")
+        d = d.add_scalar(ALPHA_G, lr * (1 - MU) / (1 - product), "impulse step α(1-μ_t)/(1-Π_t)")
+        d = d.add_scalar(ALPHA_M, lr * MU_NEXT / (1 - product * MU_NEXT),
+                         "momentum step αμ_{t+1}/(1-Π_t μ_{t+1})")
+        delta = unit_g * (ALPHA_G * grad + ALPHA_M * m)
+        return d.with_(delta=delta).note(
+            "Dozat's momentum schedule: μ_t = β1(1 - ½·0.96^(tψ)), Π_t = Π μ_i; "
+            "α(1-β1) → α(1-μ_t)/(1-Π_t), αβ1 → αμ_{t+1}/(1-Π_t μ_{t+1})"
+        )
+
+    return closure
+
+
+RHO_INF = sp.Symbol("rho_inf", real=True)
+RHO_T = sp.Symbol("rho_t", real=True)
+ADAPTIVE = sp.Symbol("adaptive", real=True)
+EPS_T = sp.Symbol("eps_t", real=True)
+RECTIFIED = sp.Symbol("rectified_step_size", real=True)
+
+
+def rectification(
+    lr: sp.Symbol, eps: sp.Symbol, threshold: int = 5, strict: bool = True
+) -> Closure:
+    r"""RAdam's variance rectification, after :func:`step_size_bias_correction`.
+
+    :math:`\rho_\infty = 2/(1-\beta_2) - 1`,
+    :math:`\rho_t = \rho_\infty - 2t\beta_2^t/(1-\beta_2^t)`. While the variance of the
+    adaptive step is tractable (:math:`\rho_t > 5`; ``threshold``, ``strict=False`` for
+    :math:`\ge`) the step size :math:`\alpha_t` is multiplied by
+    :math:`r_t = \sqrt{(\rho_t-4)(\rho_t-2)\rho_\infty/((\rho_\infty-4)(\rho_\infty-2)\rho_t)}`;
+    before, the mass :math:`\sqrt y + \epsilon` is switched off (unit mass) and the step is
+    momentum SGD, :math:`-\alpha v/(1-\beta_1^t)`. The branch lives in scalar ``Piecewise``
+    expressions, so one tensor equation serves both phases,
+    :math:`\Delta\theta = -\alpha'_t v/(a_t\sqrt y + \epsilon_t)` with
+    :math:`(a_t, \epsilon_t) = (1, \epsilon)` once rectified and :math:`(0, 1)` before (exact in
+    floating point: :math:`0\cdot\sqrt y + 1 = 1`).
+    """
+
+    def closure(d: Draft) -> Draft:
+        y = next(b.symbol for b in d.buffers if b.doc == "second moment")
+        size = sp.Symbol("step_size", real=True)
+        mass = sp.sqrt(y) + eps
+        if not (d.delta.has(mass) and d.delta.has(size)):
+            raise ValueError(
+                f"rectification needs the step-size form α_t v/(√y + ε), got {d.delta}"
+            )
+        beta2 = _beta2(d)
+        tractable = RHO_T > threshold if strict else RHO_T >= threshold
+        r_t = sp.sqrt((RHO_T - 4) * (RHO_T - 2) * RHO_INF
+                      / ((RHO_INF - 4) * (RHO_INF - 2) * RHO_T))
+        d = d.with_(latex_names={**d.latex_names, RHO_INF: r"\rho_\infty", RHO_T: r"\rho_t",
+                                 ADAPTIVE: "a_t", EPS_T: r"\epsilon_t",
+                                 RECTIFIED: r"\alpha'_t"})
+        d = d.add_scalar(RHO_INF, 2 / (1 - beta2) - 1, "ρ_∞ = 2/(1-β2) - 1")
+        d = d.add_scalar(RHO_T, RHO_INF - 2 * step * beta2**step / BC2,
+                         "ρ_t = ρ_∞ - 2tβ2^t/(1-β2^t)")
+        when = f"ρ_t {'>' if strict else '≥'} {threshold}"
+        d = d.add_scalar(ADAPTIVE, sp.Piecewise((1, tractable), (0, True)),
+                         f"a_t = 1 if {when} (adaptive mass √y + ε) else 0 (unit mass)")
+        d = d.add_scalar(EPS_T, sp.Piecewise((eps, tractable), (1, True)),
+                         f"ε_t = ε if {when} else 1")
+        d = d.add_scalar(RECTIFIED, sp.Piecewise((size * r_t, tractable), (lr / BC1, True)),
+                         "α_t r_t (rectified) or α/(1-β1^t) (momentum SGD)")
+        delta = d.delta.xreplace({mass: ADAPTIVE * sp.sqrt(y) + EPS_T, size: RECTIFIED})
+        return d.with_(delta=delta).note(
+            f"rectification: α_t → α_t r_t while {when}, "
+            "else unit mass and step α/(1-β1^t) (momentum SGD)"
+        )
 
     return closure
 

@@ -4,7 +4,9 @@ The module imports only ``math`` and ``torch`` and holds one ``torch.optim.Optim
 subclass. For every variant rule it emits
 
 * ``_scalars_<variant>(step, ...)`` — the step-dependent scalars, one line per equation,
-  computed in Python floats (``math``);
+  computed in Python floats (``math``); a scalar state (``Buffer(shape="scalar")``) comes in
+  as its 0-d state tensor, is updated in place with tensor arithmetic (so its rounding is that
+  of its dtype, as in ``torch.optim``) and read back as a float;
 * ``_single_tensor_<variant>(...)`` — a loop over the parameters, one line per tensor equation;
 * ``_foreach_<variant>(...)`` — the same equations on lists of tensors with
   ``torch._foreach_*`` calls (an equation without a list form runs per tensor).
@@ -53,14 +55,20 @@ def generate_module(spec: OptimizerSpec, command: str = "python -m hamopt.zoo.re
 
 
 # -- naming ----------------------------------------------------------------------------------
+def _plural(name: str) -> str:
+    """List name in the foreach path: ``exp_avg`` → ``exp_avgs``, ``zeta_t`` → ``zeta_t_list``."""
+    return name + ("_list" if name[-1].isdigit() or name.endswith("_t") else "s")
+
+
 def _names(rule: UpdateRule, plural: bool) -> dict[sp.Symbol, str]:
+    """Python names of the rule's symbols: one tensor's, or (``plural``) the lists'."""
     names = {param: "param", grad: "grad", step: "step"}
     for b in rule.buffers:
         names[b.symbol] = b.name
+    for a in rule.assignments:
+        names.setdefault(a.target, a.target.name)
     if plural:
-        names[param], names[grad] = "params", "grads"
-        for b in rule.buffers:
-            names[b.symbol] = b.name + "s"
+        names = {sym: _plural(name) for sym, name in names.items()}
     return names
 
 
@@ -101,10 +109,22 @@ def _scalar_args(rule: UpdateRule) -> list[str]:
 def _scalars_function(rule: UpdateRule) -> str:
     scalars = _scalar_assignments(rule)
     printer = TensorPrinter(_names(rule, False), lambda e: False)
-    args = ", ".join(["step", "*", *_scalar_args(rule)]) if _scalar_args(rule) else "step"
-    lines = [f"def _scalars_{rule.name}({args}):"]
+    state = [f"{b.name}_state" for b in rule.scalar_state]
+    hypers = ["*", *_scalar_args(rule)] if _scalar_args(rule) else []
+    lines = [f"def _scalars_{rule.name}({', '.join(['step', *state, *hypers])}):"]
     lines.append(f'    """Step-dependent scalars of the {rule.name} rule."""')
+    for b in rule.scalar_state:
+        first = next(i for i, a in enumerate(scalars) if a.target == b.symbol)
+        if any(b.symbol in a.expr.free_symbols for a in scalars[:first]):
+            lines.append(f"    {b.name} = {b.name}_state.item()")
     for a in scalars:
+        buf = rule.buffer(a.target)
+        if buf is not None:  # scalar state: in place, in the state tensor's dtype
+            own = TensorPrinter({**_names(rule, False), buf.symbol: f"{buf.name}_state"},
+                                lambda e, s=buf.symbol: s in e.free_symbols)
+            code = f"{buf.name}_state.fill_({own.doprint(a.expr)}).item()"
+            lines.append(f"    {buf.name} = {code}" + _comment(a.doc))
+            continue
         lines.append(f"    {a.target.name} = {printer.doprint(a.expr)}" + _comment(a.doc))
     outputs = _scalar_outputs(rule)
     ret = ", ".join(s.name for s in outputs)
@@ -118,8 +138,8 @@ def _signature(rule: UpdateRule, plural: bool) -> str:
 
 
 def _call_scalars(rule: UpdateRule) -> str:
-    kw = ", ".join(f"{n}={n}" for n in _scalar_args(rule))
-    return f"_scalars_{rule.name}(step" + (f", {kw})" if kw else ")")
+    args = ["step", *(b.name for b in rule.scalar_state), *(f"{n}={n}" for n in _scalar_args(rule))]
+    return f"_scalars_{rule.name}({', '.join(args)})"
 
 
 def _single_tensor_function(rule: UpdateRule) -> str:
@@ -171,20 +191,20 @@ def _foreach_function(rule: UpdateRule) -> str:
     lines.append("        grads = torch._foreach_neg(grads)")
     lines.append("    torch._foreach_add_(state_steps, 1)")
     if _needs_step(rule):
-        lines.append("    step = [s.item() for s in state_steps]")
+        lines.append("    steps = [s.item() for s in state_steps]")
     outputs = _scalar_outputs(rule)
     if scalars:
-        targets = ", ".join(s.name for s in outputs)
+        targets = ", ".join(names[s] for s in outputs)
         call = _call_scalars(rule)
         lines.append(
             f"    {targets}{',' if len(outputs) == 1 else ''} = "
-            f"(list(x) for x in zip(*({call} for step in step), strict=True))"
+            f"(list(x) for x in zip(*({call} for {_scalars_loop(rule)}), strict=True))"
         )
     single_names = _names(rule, False)
     single = TensorPrinter(single_names, rule.is_tensor)
     for a in _tensor_assignments(rule):
         try:
-            code = foreach_code(a.expr, names, tensor_ok, scalar_lists)
+            code = foreach_code(a.expr, names, tensor_ok, scalar_lists, single_names)
             per_tensor = False
         except ForeachUnsupported:
             per_tensor = True
@@ -198,6 +218,15 @@ def _foreach_function(rule: UpdateRule) -> str:
         else:
             lines.append(f"    {names.get(a.target, a.target.name)} = {code}" + _comment(a.doc))
     return "\n".join(lines)
+
+
+def _scalars_loop(rule: UpdateRule) -> str:
+    """``step in steps``, zipped with the lists of scalar-state tensors if any."""
+    if not rule.scalar_state:
+        return "step in steps"
+    state = [b.name for b in rule.scalar_state]
+    lists = ", ".join(["steps", *(_plural(n) for n in state)])
+    return f"{', '.join(['step', *state])} in zip({lists}, strict=True)"
 
 
 def _per_tensor_block(rule, a, single, names, scalar_lists) -> list[str]:
@@ -216,11 +245,12 @@ def _per_tensor_block(rule, a, single, names, scalar_lists) -> list[str]:
     body = _single_assign(rule, a, single, singles)
     target_is_new = rule.buffer(a.target) is None and a.target != param
     if target_is_new:
-        out = [f"{names.get(a.target, a.target.name)}_ = []", *out]
-        body = body[:-1] + [body[-1]]
+        # the loop rebinds a per-tensor name; collect the values into the list
+        collected = f"{names[a.target]}_new"
+        out = [f"{collected} = []", *out]
         out.extend("    " + ln for ln in body)
-        out.append(f"    {names.get(a.target, a.target.name)}_.append({singles.get(a.target, a.target.name)})")
-        out.append(f"{names.get(a.target, a.target.name)} = {names.get(a.target, a.target.name)}_")
+        out.append(f"    {collected}.append({singles[a.target]})")
+        out.append(f"{names[a.target]} = {collected}")
         return out
     out.extend("    " + ln for ln in body)
     return out
@@ -229,11 +259,13 @@ def _per_tensor_block(rule, a, single, names, scalar_lists) -> list[str]:
 # -- the class ---------------------------------------------------------------------------------
 def _class(spec: OptimizerSpec) -> str:
     args = _constructor_args(spec)
+    scalar_state = {b.name: b.initial for _, r in spec.variants for b in r.scalar_state}
     lines = [f"class {spec.name}(Optimizer):"]
     lines.append(textwrap.indent(_class_docstring(spec), "    "))
     lines.append("")
     lines.append(f"    def __init__({args}):")
     lines.extend("        " + ln for ln in _validation(spec))
+    lines.extend(f"        {name} = {expr}" for name, expr in spec.resolved)
     defaults = ", ".join(f"{hp.name}={hp.name}" for hp in spec.hyperparameters)
     extra = ", ".join(f"{n}={n}" for n, _ in spec.unsupported)
     lines.append(
@@ -248,6 +280,13 @@ def _class(spec: OptimizerSpec) -> str:
     lines.append("        for group in self.param_groups:")
     lines.append('            group.setdefault("maximize", False)')
     lines.append('            group.setdefault("foreach", None)')
+    if scalar_state:  # load_state_dict casts state to the parameter's dtype and device
+        lines.append("        for per_param in self.state.values():")
+        lines.append("            for name in _SCALAR_STATE.keys() & per_param.keys():")
+        lines.append(
+            "                per_param[name] = torch.as_tensor("
+            'per_param[name], dtype=_scalar_dtype(), device="cpu")'
+        )
     lines.append("")
     lines.append("    def _variant(self, group):")
     lines.append('        """The rule this group\'s options select."""')
@@ -281,6 +320,12 @@ def _class(spec: OptimizerSpec) -> str:
         '                    state["step"] = torch.tensor(0.0, dtype=torch.float32)'
     )
     lines.append("                for name in buffers:")
+    if scalar_state:
+        lines.append("                    if name in _SCALAR_STATE and name not in state:")
+        lines.append(
+            "                        state[name] = "
+            "torch.tensor(_SCALAR_STATE[name], dtype=_scalar_dtype())"
+        )
     lines.append("                    if name not in state:")
     lines.append(
         "                        state[name] = torch.zeros_like(p, memory_format=torch.preserve_format)"
@@ -328,7 +373,17 @@ def _class(spec: OptimizerSpec) -> str:
         + "}",
         "_FOREACH = {" + ", ".join(f'"{r.name}": _foreach_{r.name}' for _, r in spec.variants) + "}",
     ]
+    if scalar_state:
+        table.append(f"_SCALAR_STATE = {scalar_state!r}")
+        table.append(_SCALAR_DTYPE)
     return "\n".join(table) + "\n\n\n" + "\n".join(lines)
+
+
+_SCALAR_DTYPE = '''
+
+def _scalar_dtype():
+    """Scalar state's dtype: float64 under a float64 default dtype, else float32 (torch's)."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32'''
 
 
 def _default_text(hp: Hyperparameter) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from hamopt.rule.reductions import MaxAbs, Norm2, SumOf
+from hamopt.rule.reductions import MaxAbs, Mean, Norm2, Norm4, SumOf
 
 __all__ = ["ForeachUnsupported", "TensorPrinter", "foreach_code"]
 
@@ -108,6 +108,12 @@ class TensorPrinter(PythonCodePrinter):
     def _print_SumOf(self, expr):
         return f"torch.sum({self._print(expr.args[0])})"
 
+    def _print_Norm4(self, expr):
+        return f"torch.linalg.vector_norm({self._print(expr.args[0])}, 4)"
+
+    def _print_Mean(self, expr):
+        return f"torch.mean({self._print(expr.args[0])})"
+
 
 class ForeachUnsupported(Exception):
     """An expression has no list form (a tensor-valued ``Piecewise``); print it per tensor."""
@@ -118,20 +124,22 @@ def foreach_code(
     names: Mapping[sp.Symbol, str],
     is_tensor: Callable[[sp.Expr], bool],
     scalar_lists: frozenset[sp.Symbol],
+    singular: Mapping[sp.Symbol, str],
 ) -> str:
     """Source of ``expr`` evaluated on lists of tensors with ``torch._foreach_*`` calls.
 
-    ``names`` gives list variables for tensor symbols; symbols in ``scalar_lists`` are Python
-    lists with one scalar per tensor; every other symbol is a plain Python scalar.
+    ``names`` gives list variables for tensor symbols and per-tensor scalars (symbols in
+    ``scalar_lists``, Python lists with one scalar per tensor); ``singular`` names one element
+    of them; every other symbol is a plain Python scalar.
     """
-    scalar = TensorPrinter(names, lambda e: False)
-    return _Foreach(names, is_tensor, scalar_lists, scalar).code(expr)[0]
+    scalar = TensorPrinter(singular, lambda e: False)
+    return _Foreach(names, is_tensor, scalar_lists, scalar, singular).code(expr)[0]
 
 
 class _Foreach:
-    def __init__(self, names, is_tensor, scalar_lists, scalar_printer):
+    def __init__(self, names, is_tensor, scalar_lists, scalar_printer, singular):
         self.names, self.is_tensor = names, is_tensor
-        self.scalar_lists, self.sp = scalar_lists, scalar_printer
+        self.scalar_lists, self.sp, self.singular = scalar_lists, scalar_printer, singular
 
     # kind: "T" tensor list, "S" scalar list, "c" scalar
     def code(self, expr: sp.Expr) -> tuple[str, str]:
@@ -140,11 +148,10 @@ class _Foreach:
             body = self.sp.doprint(expr)
             if not used:
                 return body, "c"
-            loop = ", ".join(self.names.get(s, s.name) for s in used)
-            if len(used) == 1:
-                return f"[{body} for {loop} in {self.names.get(used[0], used[0].name)}]", "S"
+            loop = ", ".join(self.singular.get(s, s.name) for s in used)
             lists = ", ".join(self.names.get(s, s.name) for s in used)
-            # loop variables shadow the list names inside the comprehension
+            if len(used) == 1:
+                return f"[{body} for {loop} in {lists}]", "S"
             return f"[{body} for {loop} in zip({lists}, strict=True)]", "S"
         if isinstance(expr, sp.Symbol):
             return self.names.get(expr, expr.name), "T"
@@ -174,6 +181,10 @@ class _Foreach:
             return f"torch._foreach_norm({self.code(expr.args[0])[0]}, math.inf)", "T"
         if isinstance(expr, SumOf):
             return f"[torch.sum(x) for x in {self.code(expr.args[0])[0]}]", "T"
+        if isinstance(expr, Norm4):
+            return f"torch._foreach_norm({self.code(expr.args[0])[0]}, 4)", "T"
+        if isinstance(expr, Mean):
+            return f"[torch.mean(x) for x in {self.code(expr.args[0])[0]}]", "T"
         raise ForeachUnsupported(f"no foreach form for {type(expr).__name__}")
 
     def _fold(self, args, op: str) -> tuple[str, str]:

@@ -7,10 +7,13 @@ regenerate with ``python -m hamopt.zoo.regenerate``. Importing this package need
 from hamopt.optim.adam import Adam
 from hamopt.optim.adamax import Adamax
 from hamopt.optim.adamw import AdamW
+from hamopt.optim.apollo import Apollo
 from hamopt.optim.dlpf import DLPF
+from hamopt.optim.nadam import NAdam
 from hamopt.optim.nag import NAG
 from hamopt.optim.rad import RAD
+from hamopt.optim.radam import RAdam
 from hamopt.optim.rgd import RGD
 from hamopt.optim.sgd import SGD
 
-__all__ = ["DLPF", "NAG", "RAD", "RGD", "SGD", "Adam", "AdamW", "Adamax"]
+__all__ = ["DLPF", "NAG", "RAD", "RGD", "SGD", "Adam", "AdamW", "Adamax", "Apollo", "NAdam", "RAdam"]

@@ -38,12 +38,12 @@ def _foreach_adam(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
-    step = [s.item() for s in state_steps]
-    bias_correction1, bias_correction2 = (list(x) for x in zip(*(_scalars_adam(step, beta1=beta1, beta2=beta2) for step in step), strict=True))
+    steps = [s.item() for s in state_steps]
+    bias_correction1_list, bias_correction2_list = (list(x) for x in zip(*(_scalars_adam(step, beta1=beta1, beta2=beta2) for step in steps), strict=True))
     grads = torch._foreach_add(grads, torch._foreach_mul(params, weight_decay))  # coupled weight decay g ← g + λθ
     torch._foreach_copy_(exp_avgs, torch._foreach_add(torch._foreach_mul(exp_avgs, beta1), torch._foreach_mul(grads, 1 - beta1)))  # momentum: EMA v = β1 v + (1-β1) g, zero init
     torch._foreach_copy_(exp_avg_sqs, torch._foreach_add(torch._foreach_mul(exp_avg_sqs, beta2), torch._foreach_mul(torch._foreach_mul(grads, grads), 1 - beta2)))  # second moment y = β2 y + (1-β2) g²
-    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, torch._foreach_add(torch._foreach_sqrt(torch._foreach_mul(exp_avg_sqs, [1/bias_correction2 for bias_correction2 in bias_correction2])), eps)), [-lr/bias_correction1 for bias_correction1 in bias_correction1])))  # position update θ ← θ + Δθ
+    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, torch._foreach_add(torch._foreach_sqrt(torch._foreach_mul(exp_avg_sqs, [1/bias_correction2 for bias_correction2 in bias_correction2_list])), eps)), [-lr/bias_correction1 for bias_correction1 in bias_correction1_list])))  # position update θ ← θ + Δθ
 
 
 def _scalars_adamw(step, *, beta1, beta2):
@@ -73,12 +73,12 @@ def _foreach_adamw(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, bet
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
-    step = [s.item() for s in state_steps]
-    bias_correction1, bias_correction2 = (list(x) for x in zip(*(_scalars_adamw(step, beta1=beta1, beta2=beta2) for step in step), strict=True))
+    steps = [s.item() for s in state_steps]
+    bias_correction1_list, bias_correction2_list = (list(x) for x in zip(*(_scalars_adamw(step, beta1=beta1, beta2=beta2) for step in steps), strict=True))
     torch._foreach_copy_(params, torch._foreach_mul(params, -lr*weight_decay + 1))  # decoupled weight decay θ ← θ(1 - αλ)
     torch._foreach_copy_(exp_avgs, torch._foreach_add(torch._foreach_mul(exp_avgs, beta1), torch._foreach_mul(grads, 1 - beta1)))  # momentum: EMA v = β1 v + (1-β1) g, zero init
     torch._foreach_copy_(exp_avg_sqs, torch._foreach_add(torch._foreach_mul(exp_avg_sqs, beta2), torch._foreach_mul(torch._foreach_mul(grads, grads), 1 - beta2)))  # second moment y = β2 y + (1-β2) g²
-    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, torch._foreach_add(torch._foreach_sqrt(torch._foreach_mul(exp_avg_sqs, [1/bias_correction2 for bias_correction2 in bias_correction2])), eps)), [-lr/bias_correction1 for bias_correction1 in bias_correction1])))  # position update θ ← θ + Δθ
+    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, torch._foreach_add(torch._foreach_sqrt(torch._foreach_mul(exp_avg_sqs, [1/bias_correction2 for bias_correction2 in bias_correction2_list])), eps)), [-lr/bias_correction1 for bias_correction1 in bias_correction1_list])))  # position update θ ← θ + Δθ
 
 
 def _scalars_adam_amsgrad(step, *, beta1, beta2):
@@ -110,13 +110,13 @@ def _foreach_adam_amsgrad(params, grads, state_steps, exp_avgs, exp_avg_sqs, max
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
-    step = [s.item() for s in state_steps]
-    bias_correction1, bias_correction2 = (list(x) for x in zip(*(_scalars_adam_amsgrad(step, beta1=beta1, beta2=beta2) for step in step), strict=True))
+    steps = [s.item() for s in state_steps]
+    bias_correction1_list, bias_correction2_list = (list(x) for x in zip(*(_scalars_adam_amsgrad(step, beta1=beta1, beta2=beta2) for step in steps), strict=True))
     grads = torch._foreach_add(grads, torch._foreach_mul(params, weight_decay))  # coupled weight decay g ← g + λθ
     torch._foreach_copy_(exp_avgs, torch._foreach_add(torch._foreach_mul(exp_avgs, beta1), torch._foreach_mul(grads, 1 - beta1)))  # momentum: EMA v = β1 v + (1-β1) g, zero init
     torch._foreach_copy_(exp_avg_sqs, torch._foreach_add(torch._foreach_mul(exp_avg_sqs, beta2), torch._foreach_mul(torch._foreach_mul(grads, grads), 1 - beta2)))  # second moment y = β2 y + (1-β2) g²
     torch._foreach_copy_(max_exp_avg_sqs, torch._foreach_maximum(exp_avg_sqs, max_exp_avg_sqs))  # AMSGrad: ŷ = max(ŷ, y)
-    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, torch._foreach_add(torch._foreach_sqrt(torch._foreach_mul(max_exp_avg_sqs, [1/bias_correction2 for bias_correction2 in bias_correction2])), eps)), [-lr/bias_correction1 for bias_correction1 in bias_correction1])))  # position update θ ← θ + Δθ
+    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, torch._foreach_add(torch._foreach_sqrt(torch._foreach_mul(max_exp_avg_sqs, [1/bias_correction2 for bias_correction2 in bias_correction2_list])), eps)), [-lr/bias_correction1 for bias_correction1 in bias_correction1_list])))  # position update θ ← θ + Δθ
 
 
 def _scalars_adamw_amsgrad(step, *, beta1, beta2):
@@ -148,13 +148,13 @@ def _foreach_adamw_amsgrad(params, grads, state_steps, exp_avgs, exp_avg_sqs, ma
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
-    step = [s.item() for s in state_steps]
-    bias_correction1, bias_correction2 = (list(x) for x in zip(*(_scalars_adamw_amsgrad(step, beta1=beta1, beta2=beta2) for step in step), strict=True))
+    steps = [s.item() for s in state_steps]
+    bias_correction1_list, bias_correction2_list = (list(x) for x in zip(*(_scalars_adamw_amsgrad(step, beta1=beta1, beta2=beta2) for step in steps), strict=True))
     torch._foreach_copy_(params, torch._foreach_mul(params, -lr*weight_decay + 1))  # decoupled weight decay θ ← θ(1 - αλ)
     torch._foreach_copy_(exp_avgs, torch._foreach_add(torch._foreach_mul(exp_avgs, beta1), torch._foreach_mul(grads, 1 - beta1)))  # momentum: EMA v = β1 v + (1-β1) g, zero init
     torch._foreach_copy_(exp_avg_sqs, torch._foreach_add(torch._foreach_mul(exp_avg_sqs, beta2), torch._foreach_mul(torch._foreach_mul(grads, grads), 1 - beta2)))  # second moment y = β2 y + (1-β2) g²
     torch._foreach_copy_(max_exp_avg_sqs, torch._foreach_maximum(exp_avg_sqs, max_exp_avg_sqs))  # AMSGrad: ŷ = max(ŷ, y)
-    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, torch._foreach_add(torch._foreach_sqrt(torch._foreach_mul(max_exp_avg_sqs, [1/bias_correction2 for bias_correction2 in bias_correction2])), eps)), [-lr/bias_correction1 for bias_correction1 in bias_correction1])))  # position update θ ← θ + Δθ
+    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, torch._foreach_add(torch._foreach_sqrt(torch._foreach_mul(max_exp_avg_sqs, [1/bias_correction2 for bias_correction2 in bias_correction2_list])), eps)), [-lr/bias_correction1 for bias_correction1 in bias_correction1_list])))  # position update θ ← θ + Δθ
 
 
 _BUFFERS = {"adam": ('exp_avg', 'exp_avg_sq', ), "adamw": ('exp_avg', 'exp_avg_sq', ), "adam_amsgrad": ('exp_avg', 'exp_avg_sq', 'max_exp_avg_sq', ), "adamw_amsgrad": ('exp_avg', 'exp_avg_sq', 'max_exp_avg_sq', )}

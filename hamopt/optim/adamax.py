@@ -37,12 +37,12 @@ def _foreach_adamax(params, grads, state_steps, exp_avgs, exp_infs, *, lr, beta1
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
-    step = [s.item() for s in state_steps]
-    bias_correction1, = (list(x) for x in zip(*(_scalars_adamax(step, beta1=beta1) for step in step), strict=True))
+    steps = [s.item() for s in state_steps]
+    bias_correction1_list, = (list(x) for x in zip(*(_scalars_adamax(step, beta1=beta1) for step in steps), strict=True))
     grads = torch._foreach_add(grads, torch._foreach_mul(params, weight_decay))  # coupled weight decay g ← g + λθ
     torch._foreach_copy_(exp_avgs, torch._foreach_add(torch._foreach_mul(exp_avgs, beta1), torch._foreach_mul(grads, 1 - beta1)))  # momentum: EMA v = β1 v + (1-β1) g, zero init
     torch._foreach_copy_(exp_infs, torch._foreach_maximum(torch._foreach_mul(exp_infs, beta2), torch._foreach_add(torch._foreach_abs(grads), eps)))  # u = max(β2 u, |g| + ε)
-    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, exp_infs), [-lr/bias_correction1 for bias_correction1 in bias_correction1])))  # position update θ ← θ + Δθ
+    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, exp_infs), [-lr/bias_correction1 for bias_correction1 in bias_correction1_list])))  # position update θ ← θ + Δθ
 
 
 _BUFFERS = {"adamax": ('exp_avg', 'exp_inf', )}

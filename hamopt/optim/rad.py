@@ -41,12 +41,12 @@ def _foreach_order1_fixed(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, 
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
-    step = [s.item() for s in state_steps]
-    step_size, = (list(x) for x in zip(*(_scalars_order1_fixed(step, lr=lr, beta1=beta1, beta2=beta2) for step in step), strict=True))
+    steps = [s.item() for s in state_steps]
+    step_sizes, = (list(x) for x in zip(*(_scalars_order1_fixed(step, lr=lr, beta1=beta1, beta2=beta2) for step in steps), strict=True))
     torch._foreach_copy_(params, torch._foreach_mul(params, -lr*weight_decay + 1))  # decoupled weight decay θ ← θ(1 - αλ)
     torch._foreach_copy_(exp_avgs, torch._foreach_add(torch._foreach_mul(exp_avgs, beta1), torch._foreach_mul(grads, 1 - beta1)))  # momentum: EMA v = β1 v + (1-β1) g, zero init
     torch._foreach_copy_(exp_avg_sqs, torch._foreach_add(torch._foreach_mul(exp_avg_sqs, beta2), torch._foreach_mul(torch._foreach_mul(grads, grads), 1 - beta2)))  # second moment y = β2 y + (1-β2) g²
-    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), zeta))), [-step_size for step_size in step_size])))  # position update θ ← θ + Δθ
+    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), zeta))), [-step_size for step_size in step_sizes])))  # position update θ ← θ + Δθ
 
 
 def _scalars_order1_annealed(step, *, lr, beta1, beta2, max_iter):
@@ -78,12 +78,12 @@ def _foreach_order1_annealed(params, grads, state_steps, exp_avgs, exp_avg_sqs, 
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
-    step = [s.item() for s in state_steps]
-    zeta_t, step_size = (list(x) for x in zip(*(_scalars_order1_annealed(step, lr=lr, beta1=beta1, beta2=beta2, max_iter=max_iter) for step in step), strict=True))
+    steps = [s.item() for s in state_steps]
+    zeta_t_list, step_sizes = (list(x) for x in zip(*(_scalars_order1_annealed(step, lr=lr, beta1=beta1, beta2=beta2, max_iter=max_iter) for step in steps), strict=True))
     torch._foreach_copy_(params, torch._foreach_mul(params, -lr*weight_decay + 1))  # decoupled weight decay θ ← θ(1 - αλ)
     torch._foreach_copy_(exp_avgs, torch._foreach_add(torch._foreach_mul(exp_avgs, beta1), torch._foreach_mul(grads, 1 - beta1)))  # momentum: EMA v = β1 v + (1-β1) g, zero init
     torch._foreach_copy_(exp_avg_sqs, torch._foreach_add(torch._foreach_mul(exp_avg_sqs, beta2), torch._foreach_mul(torch._foreach_mul(grads, grads), 1 - beta2)))  # second moment y = β2 y + (1-β2) g²
-    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), [zeta_t for zeta_t in zeta_t]))), [-step_size for step_size in step_size])))  # position update θ ← θ + Δθ
+    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), [zeta_t for zeta_t in zeta_t_list]))), [-step_size for step_size in step_sizes])))  # position update θ ← θ + Δθ
 
 
 def _scalars_order1_unit(step, *, lr, beta1, beta2):
@@ -115,12 +115,12 @@ def _foreach_order1_unit(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, l
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
-    step = [s.item() for s in state_steps]
-    zeta_t, step_size = (list(x) for x in zip(*(_scalars_order1_unit(step, lr=lr, beta1=beta1, beta2=beta2) for step in step), strict=True))
+    steps = [s.item() for s in state_steps]
+    zeta_t_list, step_sizes = (list(x) for x in zip(*(_scalars_order1_unit(step, lr=lr, beta1=beta1, beta2=beta2) for step in steps), strict=True))
     torch._foreach_copy_(params, torch._foreach_mul(params, -lr*weight_decay + 1))  # decoupled weight decay θ ← θ(1 - αλ)
     torch._foreach_copy_(exp_avgs, torch._foreach_add(torch._foreach_mul(exp_avgs, beta1), torch._foreach_mul(grads, 1 - beta1)))  # momentum: EMA v = β1 v + (1-β1) g, zero init
     torch._foreach_copy_(exp_avg_sqs, torch._foreach_add(torch._foreach_mul(exp_avg_sqs, beta2), torch._foreach_mul(torch._foreach_mul(grads, grads), 1 - beta2)))  # second moment y = β2 y + (1-β2) g²
-    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), [zeta_t for zeta_t in zeta_t]))), [-step_size for step_size in step_size])))  # position update θ ← θ + Δθ
+    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), [zeta_t for zeta_t in zeta_t_list]))), [-step_size for step_size in step_sizes])))  # position update θ ← θ + Δθ
 
 
 def _scalars_order2_fixed(step, *, lr, beta1, beta2):
@@ -151,12 +151,12 @@ def _foreach_order2_fixed(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, 
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
-    step = [s.item() for s in state_steps]
-    step_size, = (list(x) for x in zip(*(_scalars_order2_fixed(step, lr=lr, beta1=beta1, beta2=beta2) for step in step), strict=True))
+    steps = [s.item() for s in state_steps]
+    step_sizes, = (list(x) for x in zip(*(_scalars_order2_fixed(step, lr=lr, beta1=beta1, beta2=beta2) for step in steps), strict=True))
     torch._foreach_copy_(params, torch._foreach_mul(params, -lr*weight_decay + 1))  # decoupled weight decay θ ← θ(1 - αλ)
     torch._foreach_copy_(exp_avgs, torch._foreach_add(torch._foreach_mul(exp_avgs, beta1), torch._foreach_mul(grads, 1 - beta1)))  # momentum: EMA v = β1 v + (1-β1) g, zero init
     torch._foreach_copy_(exp_avg_sqs, torch._foreach_add(torch._foreach_mul(exp_avg_sqs, beta2), torch._foreach_mul(torch._foreach_mul(grads, grads), 1 - beta2)))  # second moment y = β2 y + (1-β2) g²
-    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_add(torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), zeta))), torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), zeta/beta1**2)))), [-0.5*step_size for step_size in step_size])))  # position update θ ← θ + Δθ
+    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_add(torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), zeta))), torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), zeta/beta1**2)))), [-0.5*step_size for step_size in step_sizes])))  # position update θ ← θ + Δθ
 
 
 def _scalars_order2_annealed(step, *, lr, beta1, beta2, max_iter):
@@ -188,12 +188,12 @@ def _foreach_order2_annealed(params, grads, state_steps, exp_avgs, exp_avg_sqs, 
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
-    step = [s.item() for s in state_steps]
-    zeta_t, step_size = (list(x) for x in zip(*(_scalars_order2_annealed(step, lr=lr, beta1=beta1, beta2=beta2, max_iter=max_iter) for step in step), strict=True))
+    steps = [s.item() for s in state_steps]
+    zeta_t_list, step_sizes = (list(x) for x in zip(*(_scalars_order2_annealed(step, lr=lr, beta1=beta1, beta2=beta2, max_iter=max_iter) for step in steps), strict=True))
     torch._foreach_copy_(params, torch._foreach_mul(params, -lr*weight_decay + 1))  # decoupled weight decay θ ← θ(1 - αλ)
     torch._foreach_copy_(exp_avgs, torch._foreach_add(torch._foreach_mul(exp_avgs, beta1), torch._foreach_mul(grads, 1 - beta1)))  # momentum: EMA v = β1 v + (1-β1) g, zero init
     torch._foreach_copy_(exp_avg_sqs, torch._foreach_add(torch._foreach_mul(exp_avg_sqs, beta2), torch._foreach_mul(torch._foreach_mul(grads, grads), 1 - beta2)))  # second moment y = β2 y + (1-β2) g²
-    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_add(torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), [zeta_t for zeta_t in zeta_t]))), torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), [zeta_t/beta1**2 for zeta_t in zeta_t])))), [-0.5*step_size for step_size in step_size])))  # position update θ ← θ + Δθ
+    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_add(torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), [zeta_t for zeta_t in zeta_t_list]))), torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), [zeta_t/beta1**2 for zeta_t in zeta_t_list])))), [-0.5*step_size for step_size in step_sizes])))  # position update θ ← θ + Δθ
 
 
 def _scalars_order2_unit(step, *, lr, beta1, beta2):
@@ -225,12 +225,12 @@ def _foreach_order2_unit(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, l
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
-    step = [s.item() for s in state_steps]
-    zeta_t, step_size = (list(x) for x in zip(*(_scalars_order2_unit(step, lr=lr, beta1=beta1, beta2=beta2) for step in step), strict=True))
+    steps = [s.item() for s in state_steps]
+    zeta_t_list, step_sizes = (list(x) for x in zip(*(_scalars_order2_unit(step, lr=lr, beta1=beta1, beta2=beta2) for step in steps), strict=True))
     torch._foreach_copy_(params, torch._foreach_mul(params, -lr*weight_decay + 1))  # decoupled weight decay θ ← θ(1 - αλ)
     torch._foreach_copy_(exp_avgs, torch._foreach_add(torch._foreach_mul(exp_avgs, beta1), torch._foreach_mul(grads, 1 - beta1)))  # momentum: EMA v = β1 v + (1-β1) g, zero init
     torch._foreach_copy_(exp_avg_sqs, torch._foreach_add(torch._foreach_mul(exp_avg_sqs, beta2), torch._foreach_mul(torch._foreach_mul(grads, grads), 1 - beta2)))  # second moment y = β2 y + (1-β2) g²
-    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_add(torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), [zeta_t for zeta_t in zeta_t]))), torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), [zeta_t/beta1**2 for zeta_t in zeta_t])))), [-0.5*step_size for step_size in step_size])))  # position update θ ← θ + Δθ
+    torch._foreach_copy_(params, torch._foreach_add(params, torch._foreach_mul(torch._foreach_add(torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), [zeta_t for zeta_t in zeta_t_list]))), torch._foreach_div(exp_avgs, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(exp_avg_sqs, delta**2), [zeta_t/beta1**2 for zeta_t in zeta_t_list])))), [-0.5*step_size for step_size in step_sizes])))  # position update θ ← θ + Δθ
 
 
 _BUFFERS = {"order1_fixed": ('exp_avg', 'exp_avg_sq', ), "order1_annealed": ('exp_avg', 'exp_avg_sq', ), "order1_unit": ('exp_avg', 'exp_avg_sq', ), "order2_fixed": ('exp_avg', 'exp_avg_sq', ), "order2_annealed": ('exp_avg', 'exp_avg_sq', ), "order2_unit": ('exp_avg', 'exp_avg_sq', )}

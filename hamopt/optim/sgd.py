@@ -49,9 +49,9 @@ def _foreach_nesterov(params, grads, state_steps, momentum_buffers, *, lr, momen
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
-    step = [s.item() for s in state_steps]
+    steps = [s.item() for s in state_steps]
     grads = torch._foreach_add(grads, torch._foreach_mul(params, weight_decay))  # coupled weight decay g ← g + λθ
-    for grad, momentum_buffer, step in zip(grads, momentum_buffers, step, strict=True):
+    for grad, momentum_buffer, step in zip(grads, momentum_buffers, steps, strict=True):
         if step == 1:  # first-gradient init
             momentum_buffer.copy_(grad)
         else:
@@ -79,9 +79,9 @@ def _foreach_heavy_ball(params, grads, state_steps, momentum_buffers, *, lr, mom
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
-    step = [s.item() for s in state_steps]
+    steps = [s.item() for s in state_steps]
     grads = torch._foreach_add(grads, torch._foreach_mul(params, weight_decay))  # coupled weight decay g ← g + λθ
-    for grad, momentum_buffer, step in zip(grads, momentum_buffers, step, strict=True):
+    for grad, momentum_buffer, step in zip(grads, momentum_buffers, steps, strict=True):
         if step == 1:  # first-gradient init
             momentum_buffer.copy_(grad)
         else:

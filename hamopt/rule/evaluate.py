@@ -11,15 +11,18 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import sympy as sp
 
-from hamopt.rule.reductions import MaxAbs, Norm2, SumOf
+from hamopt.rule.reductions import REDUCTIONS
 from hamopt.rule.update_rule import UpdateRule, grad, param, step
 
 __all__ = ["run"]
 
+#: NumPy forms of the per-tensor reductions, by class name.
 _NUMPY = {
     "Norm2": lambda x: np.linalg.norm(np.ravel(x)),
     "MaxAbs": lambda x: np.max(np.abs(x)),
     "SumOf": np.sum,
+    "Norm4": lambda x: np.sum(np.asarray(x) ** 4) ** 0.25,
+    "Mean": np.mean,
 }
 
 
@@ -27,9 +30,9 @@ def _functions(rule: UpdateRule) -> list[tuple[sp.Symbol, Callable, list[sp.Symb
     out = []
     for a in rule.assignments:
         args = sorted(a.expr.free_symbols | {step}, key=str)
-        expr = a.expr.replace(Norm2, sp.Function("Norm2")).replace(
-            MaxAbs, sp.Function("MaxAbs")
-        ).replace(SumOf, sp.Function("SumOf"))
+        expr = a.expr
+        for reduction in REDUCTIONS:  # undefined functions lambdify to the _NUMPY entries
+            expr = expr.replace(reduction, sp.Function(reduction.__name__))
         out.append((a.target, sp.lambdify(args, expr, [_NUMPY, "numpy"]), args))
     return out
 
@@ -54,7 +57,8 @@ def run(
             raise ValueError(f"rule {rule.name} needs a value for {s.name}")
         values[s] = float(hyperparameters[s.name])
     theta = np.array(theta, dtype=np.float64)
-    state = {b.symbol: np.zeros_like(theta) for b in rule.buffers}
+    state = {b.symbol: np.zeros_like(theta) if b.shape == "tensor" else np.float64(b.initial)
+             for b in rule.buffers}
     program = _functions(rule)
     for t in range(1, steps + 1):
         env = {**values, **state, param: theta, grad: np.asarray(gradient(theta), float), step: t}

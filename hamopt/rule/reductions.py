@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-__all__ = ["REDUCTIONS", "MaxAbs", "Norm2", "SumOf"]
+__all__ = ["REDUCTIONS", "MaxAbs", "Mean", "Norm2", "Norm4", "SumOf"]
 
 
 class Norm2(sp.Function):
@@ -45,4 +45,25 @@ class SumOf(sp.Function):
         return tex if exp is None else f"({tex})^{{{exp}}}"
 
 
-REDUCTIONS = (Norm2, MaxAbs, SumOf)
+class Norm4(sp.Function):
+    r""":math:`\lVert x \rVert_4 = (\sum_i x_i^4)^{1/4}` over all elements of a tensor (Apollo)."""
+
+    is_nonnegative = True
+    is_real = True
+
+    def _latex(self, printer, exp=None):
+        tex = r"\lVert " + printer._print(self.args[0]) + r" \rVert_4"
+        return tex if exp is None else f"{tex}^{{{exp}}}"
+
+
+class Mean(sp.Function):
+    r""":math:`\tfrac1n\sum_i x_i` over all elements of a tensor expression."""
+
+    is_real = True
+
+    def _latex(self, printer, exp=None):
+        tex = r"\operatorname{mean} " + printer.parenthesize(self.args[0], 1000)
+        return tex if exp is None else f"({tex})^{{{exp}}}"
+
+
+REDUCTIONS = (Norm2, MaxAbs, SumOf, Norm4, Mean)

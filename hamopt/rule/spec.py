@@ -38,6 +38,10 @@ class OptimizerSpec:
     unsupported
         ``(argument, default)`` accepted for drop-in compatibility but only at the default;
         anything else raises ``ValueError`` naming the argument.
+    resolved
+        ``(argument, Python expression)`` pairs run in the constructor after validation,
+        rebinding the argument before it is stored in the defaults: the reference's derived
+        defaults (Apollo's ``init_lr=None`` → ``lr / 1000``). Expressions read the arguments.
     """
 
     name: str
@@ -47,6 +51,7 @@ class OptimizerSpec:
     reference: str = ""
     checks: tuple[tuple[str, str], ...] = ()
     unsupported: tuple[tuple[str, object], ...] = field(default_factory=tuple)
+    resolved: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -60,6 +65,9 @@ class OptimizerSpec:
             raise ValueError(f"optimizer {self.name}: argument name(s) {sorted(bad)} are reserved")
         if len(set(names)) != len(names):
             raise ValueError(f"optimizer {self.name}: argument names repeat: {names}")
+        unresolvable = sorted({n for n, _ in self.resolved} - set(names))
+        if unresolvable:
+            raise ValueError(f"optimizer {self.name}: resolved {unresolvable} are not arguments")
         rule_names = [r.name for _, r in self.variants]
         if len(set(rule_names)) != len(rule_names):
             raise ValueError(f"optimizer {self.name}: variant names repeat: {rule_names}")

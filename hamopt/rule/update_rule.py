@@ -3,7 +3,8 @@ r"""The update rule: the hand-off between the symbolic and the numeric half.
 An :class:`UpdateRule` holds everything downstream code needs and nothing else:
 
 * the hyperparameters (constructor arguments with defaults and valid ranges);
-* the state buffers with their initial values (zeros, or the first gradient);
+* the state buffers with their initial values (zeros, or the first gradient), and scalar
+  state (one number per parameter, e.g. NAdam's product of momentum factors);
 * an ordered list of assignments ``target = expression`` per step, on the symbols
   ``param`` (:math:`\theta`), ``grad`` (:math:`g`), ``step`` (:math:`t`, counted from 1), the
   buffers, hyperparameters and named intermediates;
@@ -43,10 +44,14 @@ LATEX_BY_NAME = {
 
 @dataclass(frozen=True)
 class Buffer:
-    """A state tensor of the shape of the parameter.
+    """A piece of per-parameter optimizer state.
 
-    ``init`` is ``"zeros"``, or ``"grad"`` (first-gradient init: at step 1 the buffer's own
-    assignment is replaced by ``buffer = grad``, as ``torch.optim.SGD`` does).
+    ``shape="tensor"`` (default): a tensor of the shape of the parameter; ``init`` is
+    ``"zeros"``, or ``"grad"`` (first-gradient init: at step 1 the buffer's own assignment is
+    replaced by ``buffer = grad``, as ``torch.optim.SGD`` does).
+
+    ``shape="scalar"``: one number per parameter (NAdam's product of momentum factors), held as
+    a 0-d tensor that starts at ``initial``; it is assigned among the step's scalars.
     """
 
     name: str
@@ -54,12 +59,24 @@ class Buffer:
     init: str = "zeros"
     latex: str = ""
     doc: str = ""
+    shape: str = "tensor"
+    initial: float = 0.0
 
     def __post_init__(self) -> None:
         if self.init not in ("zeros", "grad"):
             raise ValueError(f"buffer {self.name}: init must be 'zeros' or 'grad', got {self.init!r}")
         if not self.name.isidentifier():
             raise ValueError(f"buffer name {self.name!r} is not an identifier")
+        if self.shape not in ("tensor", "scalar"):
+            raise ValueError(
+                f"buffer {self.name}: shape must be 'tensor' or 'scalar', got {self.shape!r}"
+            )
+        if self.shape == "scalar" and self.init != "zeros":
+            raise ValueError(
+                f"buffer {self.name}: a scalar state starts at `initial`, not {self.init!r}"
+            )
+        if self.shape == "tensor" and self.initial != 0:
+            raise ValueError(f"buffer {self.name}: a tensor buffer starts at zeros or the gradient")
 
 
 @dataclass(frozen=True)
@@ -145,12 +162,18 @@ class UpdateRule:
             targets.add(a.target)
         if not any(a.target == param for a in self.assignments):
             raise ValueError(f"rule {self.name} never updates param")
+        for b in self.scalar_state:
+            updates = [a for a in self.assignments if a.target == b.symbol]
+            if not updates or any(self.is_tensor(a.expr) for a in updates):
+                raise ValueError(
+                    f"rule {self.name}: scalar state {b.name} must be assigned from scalars"
+                )
 
     # -- classification ----------------------------------------------------------------------
     @property
     def tensor_symbols(self) -> frozenset[sp.Symbol]:
         """Symbols holding tensors: param, grad, buffers, and targets computed from them."""
-        out = {param, grad} | {b.symbol for b in self.buffers}
+        out = {param, grad} | {b.symbol for b in self.buffers if b.shape == "tensor"}
         for a in self.assignments:
             if a.expr.free_symbols & out or a.expr.has(*REDUCTIONS):
                 out.add(a.target)
@@ -163,6 +186,11 @@ class UpdateRule:
     def scalar_symbols(self) -> tuple[sp.Symbol, ...]:
         """Hyperparameter symbols in argument order."""
         return tuple(s for hp in self.hyperparameters for s in hp.symbols)
+
+    @property
+    def scalar_state(self) -> tuple[Buffer, ...]:
+        """The buffers that hold one number per parameter (``shape="scalar"``)."""
+        return tuple(b for b in self.buffers if b.shape == "scalar")
 
     def buffer(self, symbol: sp.Symbol) -> Buffer | None:
         return next((b for b in self.buffers if b.symbol == symbol), None)

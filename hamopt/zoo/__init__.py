@@ -10,7 +10,10 @@ from collections.abc import Callable
 
 from hamopt.rule.spec import OptimizerSpec
 from hamopt.zoo.adam import adam, adamax, adamw
+from hamopt.zoo.apollo import apollo
 from hamopt.zoo.classical import dlpf, nag_optimizer, sgd
+from hamopt.zoo.nadam import nadam
+from hamopt.zoo.radam import radam
 from hamopt.zoo.relativistic import rad, rgd
 
 __all__ = ["ZOO"]
@@ -24,4 +27,7 @@ ZOO: dict[str, tuple[str, Callable[[], OptimizerSpec]]] = {
     "Adam": ("adam", adam),
     "AdamW": ("adamw", adamw),
     "Adamax": ("adamax", adamax),
+    "NAdam": ("nadam", nadam),
+    "RAdam": ("radam", radam),
+    "Apollo": ("apollo", apollo),
 }

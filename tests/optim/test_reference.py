@@ -47,6 +47,18 @@ CASES = {
     "Adamax": (torch.optim.Adamax, [
         dict(lr=1e-2), dict(lr=1e-2, weight_decay=0.1), dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-3),
     ]),
+    # NAdam amplifies rounding on this MLP at larger lr without decay (torch's own single-tensor
+    # and foreach paths then differ by ~1e-5): these settings are the non-chaotic ones
+    "NAdam": (torch.optim.NAdam, [
+        dict(), dict(lr=1e-2, weight_decay=0.1),
+        dict(lr=2e-3, weight_decay=0.1, decoupled_weight_decay=True),
+        dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, momentum_decay=1e-2, weight_decay=0.05),
+    ]),
+    "RAdam": (torch.optim.RAdam, [
+        dict(lr=1e-2), dict(lr=1e-2, weight_decay=0.1),
+        dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True),
+        dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05),
+    ]),
 }
 
 PARAMS = [(name, i) for name, (_, settings) in CASES.items() for i in range(len(settings))]

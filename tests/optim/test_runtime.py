@@ -13,7 +13,8 @@ rad_optim = pytest.importorskip("rad.optim")
 REFERENCES = {
     "SGD": torch.optim.SGD, "Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW,
     "Adamax": torch.optim.Adamax, "RAD": rad_optim.RAD, "RGD": rad_optim.RGD,
-    "DLPF": rad_optim.DLPF, "NAG": rad_optim.NAG,
+    "DLPF": rad_optim.DLPF, "NAG": rad_optim.NAG, "NAdam": torch.optim.NAdam,
+    "RAdam": torch.optim.RAdam,
 }
 #: Reference arguments hamopt leaves to torch's other paths (capturable, differentiable, fused).
 TORCH_ONLY = {"capturable", "differentiable", "fused", "foreach"}
@@ -127,7 +128,7 @@ def test_closure_scheduler_and_groups(name):
     assert opt.param_groups[1]["lr"] == pytest.approx(base / 20)
 
 
-@pytest.mark.parametrize("name", ["Adam", "SGD", "Adamax", "AdamW"])
+@pytest.mark.parametrize("name", ["Adam", "SGD", "Adamax", "AdamW", "NAdam", "RAdam"])
 def test_maximize_matches_torch(name, train, relative_difference):
     kw = dict(lr=1e-3, maximize=True, **({"momentum": 0.9} if name == "SGD" else {}))
     expected = train(REFERENCES[name], steps=20, **kw)

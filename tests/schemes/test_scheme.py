@@ -92,11 +92,14 @@ def test_fsal_is_the_leapfrog_seen_from_the_half_step():
 
 
 def test_fsal_classical_is_momentum_with_lr_times_one_plus_beta_over_two():
-    """Classical leapfrog FSAL: q' = q + h (1 + e^{-rh}) / (2m) · p' (the DLPF identity)."""
+    """Classical leapfrog FSAL: with the post-kick momentum P' = p - h∇U(q),
+    q' = q + h (1 + e^{-rh}) / (2m) · P' and p' = e^{-rh} P' (the DLPF identity)."""
     m = sp.Symbol("m", positive=True)
     sm = StepMap(ConformalHamiltonian(classical()), leapfrog_fsal)
-    q = sm.system.q[0]
-    expected = q + h * (1 + sp.exp(-r * h)) / (2 * m) * sm.p_out[0]
+    q, p = sm.system.q[0], sm.system.p[0]
+    kicked = p - h * sm.system.grad_U(sm.system.q)[0]
+    assert sp.simplify(sm.p_out[0] - sp.exp(-r * h) * kicked) == 0
+    expected = q + h * (1 + sp.exp(-r * h)) / (2 * m) * kicked
     assert sp.simplify(sm.q_out[0] - expected) == 0
 
 
