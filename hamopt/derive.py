@@ -113,13 +113,21 @@ def derive(
     energy = {prm.symbol: sp.Symbol(prm.name, real=True) for prm in kinetic.params}
     delta = step.delta.xreplace({H: _LR, **energy})
     hps: list[Hyperparameter] = [
-        real("lr", lr, sp.Interval.open(0, sp.oo), "step h of the conformal Hamiltonian flow",
-             symbol=_LR),
+        real(
+            "lr",
+            lr,
+            sp.Interval.open(0, sp.oo),
+            "step h of the conformal Hamiltonian flow",
+            symbol=_LR,
+        ),
         pair("betas", betas, (_B1, _B2), (_UNIT, _UNIT), "(β1 = e^{-rh}, β2 of the closure)"),
     ]
     for prm in kinetic.params:
-        hps.append(real(prm.name, prm.default, prm.interval, prm.doc or prm.name,
-                        symbol=energy[prm.symbol]))
+        hps.append(
+            real(
+                prm.name, prm.default, prm.interval, prm.doc or prm.name, symbol=energy[prm.symbol]
+            )
+        )
     hps.append(real("weight_decay", 0.0, sp.Interval(0, sp.oo), "weight decay λ", symbol=_WD))
     provenance = Provenance(
         kinetic=f"{kinetic.name}: T(p) = {sp.sstr(kinetic.expr)}",
@@ -133,9 +141,12 @@ def derive(
         closures += [second_moment(_B2), bias_correction()]
     rule = compose(draft, closures).rule(closure if closure != "none" else "plain", provenance)
     spec = OptimizerSpec(
-        name, tuple(hps), (("True", rule),),
+        name,
+        tuple(hps),
+        (("True", rule),),
         summary=f"{name}: derived from the {kinetic.name} energy by {scheme.name}"
-        + ("" if closure == "none" else f" with the {closure} closure") + ".",
+        + ("" if closure == "none" else f" with the {closure} closure")
+        + ".",
         reference="",
     )
     return DerivedOptimizer(spec, generate_module(spec, command="hamopt.derive(...)"))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-__all__ = ["Parameter", "positive", "in_range"]
+__all__ = ["Parameter", "in_range", "positive"]
 
 
 @dataclass(frozen=True)

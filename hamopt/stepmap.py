@@ -59,8 +59,10 @@ class StepMap:
         self.system, self.scheme, self.h = system, scheme, h
         self.stages: list[Stage] = []
         count = {"q": 0, "p": 0}
-        last = {"q": len(scheme.rows) - 1 - _last_index(scheme, "q"),
-                "p": len(scheme.rows) - 1 - _last_index(scheme, "p")}
+        last = {
+            "q": len(scheme.rows) - 1 - _last_index(scheme, "q"),
+            "p": len(scheme.rows) - 1 - _last_index(scheme, "p"),
+        }
         q, p = system.q, system.p
         for i, (flow, frac) in enumerate(scheme.rows):
             new_q, new_p = FLOWS[flow](system, q, p, frac * h, h)
@@ -157,5 +159,9 @@ def _names(system: ConformalHamiltonian, var: str, count: int | None) -> tuple[s
         if count is None:
             out.append(sp.Symbol(f"{stem}_{{{sub}k+1}}", real=True))
         else:
-            out.append(sp.Symbol(f"{stem}_{{{idx}}}^{{({count})}}" if idx else f"{stem}^{{({count})}}", real=True))
+            out.append(
+                sp.Symbol(
+                    f"{stem}_{{{idx}}}^{{({count})}}" if idx else f"{stem}^{{({count})}}", real=True
+                )
+            )
     return tuple(out)

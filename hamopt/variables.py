@@ -34,7 +34,7 @@ from hamopt.symbols import h as H
 from hamopt.symbols import r as R
 from hamopt.system.hamiltonian import ConformalHamiltonian, GradU
 
-__all__ = ["Momentum", "MLStep", "beta1", "change_of_variables", "g", "match", "v"]
+__all__ = ["MLStep", "Momentum", "beta1", "change_of_variables", "g", "match", "v"]
 
 #: Momentum factor :math:`\beta_1 = e^{-rh}`.
 beta1 = sp.Symbol("beta1", positive=True)
@@ -81,8 +81,10 @@ class Momentum:
         return beta1 * buffer + ((1 - dampening) if self.dampened else 1) * gradient
 
     def describe(self) -> str:
-        what = "EMA v = β1 v + (1-β1) g" if self.form == "ema" else (
-            "sum b = μ b + (1-d) g" if self.dampened else "sum b = μ b + g"
+        what = (
+            "EMA v = β1 v + (1-β1) g"
+            if self.form == "ema"
+            else ("sum b = μ b + (1-d) g" if self.dampened else "sum b = μ b + g")
         )
         init = "first-gradient init" if self.init == "grad" else "zero init"
         return f"{what}, {init}"
@@ -136,13 +138,25 @@ def change_of_variables(
         )
         return expr.replace(Norm, lambda arg: _norm_of(arg))
 
-    delta = physical_to_ml(stepmap.q_out[0] - q)
     p_out = physical_to_ml(stepmap.p_out[0])
     expected = (1 - _omega) * (-H * s * v)
     if sp.simplify(p_out - expected) != 0:
         raise ValueError(f"internal: momentum recursion does not close for {scheme.name}")
-    delta = sp.simplify(delta).xreplace({_omega: 1 - beta1})
-    return MLStep(kinetic, rotated, momentum, delta, momentum.recursion(v, g))
+    # Δθ as the sum of the position rows' moves, each simplified on its own (a drift by
+    # t∇T(β^d P') reads better than the simplified composition)
+    back: dict[sp.Symbol, sp.Expr] = {}
+    current_q: sp.Expr = q
+    moves = []
+    for stage in stepmap.stages:
+        target, expr = stage.targets[0], stage.exprs[0]
+        if stage.flow in "FG":
+            moves.append(sp.simplify(physical_to_ml((expr - current_q).xreplace(back))))
+            current_q = target
+        back[target] = expr.xreplace(back)
+    delta = sp.Add(*moves)  # telescopes to q_out - q
+    return MLStep(
+        kinetic, rotated, momentum, delta.xreplace({_omega: 1 - beta1}), momentum.recursion(v, g)
+    )
 
 
 def _norm_of(arg: sp.Expr) -> sp.Expr:

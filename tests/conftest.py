@@ -15,11 +15,13 @@ def _float64_and_seed():
     torch.set_default_dtype(old)
 
 
-
 def _train(opt_cls, steps=200, seed=0, foreach=None, **kwargs):
     torch.manual_seed(seed)
     net = torch.nn.Sequential(
-        torch.nn.Linear(6, 12), torch.nn.Tanh(), torch.nn.Linear(12, 3), torch.nn.Tanh(),
+        torch.nn.Linear(6, 12),
+        torch.nn.Tanh(),
+        torch.nn.Linear(12, 3),
+        torch.nn.Tanh(),
         torch.nn.Linear(3, 1),
     ).double()
     x = torch.randn(64, 6, dtype=torch.float64)

@@ -30,9 +30,13 @@ def _quadratic_run(cls, steps=50, **kw):
 
 @pytest.mark.parametrize(
     ("energy", "scheme", "closure"),
-    [(relativistic(), "euler", "adam"), (relativistic(), "leapfrog", "adam"),
-     (classical(), "leapfrog", "none"), (relativistic_norm(), "euler", "none"),
-     (relativistic(), "nag", "none")],
+    [
+        (relativistic(), "euler", "adam"),
+        (relativistic(), "leapfrog", "adam"),
+        (classical(), "leapfrog", "none"),
+        (relativistic_norm(), "euler", "none"),
+        (relativistic(), "nag", "none"),
+    ],
 )
 def test_torch_step_equals_numpy_reference(energy, scheme, closure):
     """The generated torch step and the NumPy evaluator of the same rule agree to 1e-10."""
@@ -65,7 +69,8 @@ def test_bad_arguments():
 
 def test_exported_module_trains_without_hamopt(tmp_path):
     path = derive(relativistic(), "leapfrog", "adam", name="ExportedRAD").export(
-        tmp_path / "exported_rad.py")
+        tmp_path / "exported_rad.py"
+    )
     script = textwrap.dedent(f"""
         import importlib.util, sys
         sys.modules["hamopt"] = None  # hamopt must not be importable
@@ -93,8 +98,9 @@ def test_exported_module_trains_without_hamopt(tmp_path):
         assert loss.item() < 0.8 * first, (first, loss.item())
         print("trained", first, loss.item())
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert "trained" in out.stdout
 

@@ -29,8 +29,11 @@ def test_bad_default_and_name():
 
 
 def test_samples_are_valid():
-    for prm in (positive("m", 1.0), in_range("a", None, sp.Interval.open(1, sp.oo)),
-                in_range("beta", None, sp.Interval.Ropen(0, 1))):
+    for prm in (
+        positive("m", 1.0),
+        in_range("a", None, sp.Interval.open(1, sp.oo)),
+        in_range("beta", None, sp.Interval.Ropen(0, 1)),
+    ):
         assert prm.samples()
         for v in prm.samples():
             prm.validate(v)

@@ -1,4 +1,5 @@
-"""Derivation of Adam — Adam's energy, conformal Euler, second-moment closure — from the energy to torch code.
+"""Derivation of Adam — Adam's energy, conformal Euler, second-moment closure — from the energy to
+torch code.
 
 Run: python derivations/zoo/adam.py [--out DIR]
 """

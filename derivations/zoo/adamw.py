@@ -1,4 +1,5 @@
-"""Derivation of AdamW — Adam's energy, conformal Euler, decoupled weight decay — from the energy to torch code.
+"""Derivation of AdamW — Adam's energy, conformal Euler, decoupled weight decay — from the energy
+to torch code.
 
 Run: python derivations/zoo/adamw.py [--out DIR]
 """

@@ -1,4 +1,5 @@
-"""Derivation of DLPF — classical energy, conformal leapfrog (first-same-as-last) — from the energy to torch code.
+"""Derivation of DLPF — classical energy, conformal leapfrog (first-same-as-last) — from the energy
+to torch code.
 
 Run: python derivations/zoo/dlpf.py [--out DIR]
 """

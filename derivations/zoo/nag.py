@@ -1,4 +1,5 @@
-"""Derivation of NAG — classical energy, Nesterov's scheme (not conformal symplectic) — from the energy to torch code.
+"""Derivation of NAG — classical energy, Nesterov's scheme (not conformal symplectic) — from the
+energy to torch code.
 
 Run: python derivations/zoo/nag.py [--out DIR]
 """

@@ -1,4 +1,5 @@
-"""Derivation of RAD — relativistic energy, second-moment closure, step-size bias correction — from the energy to torch code.
+"""Derivation of RAD — relativistic energy, second-moment closure, step-size bias correction — from
+the energy to torch code.
 
 Run: python derivations/zoo/rad.py [--out DIR]
 """

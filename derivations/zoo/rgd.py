@@ -1,4 +1,5 @@
-"""Derivation of RGD — norm-coupled relativistic energy, conformal Euler and leapfrog — from the energy to torch code.
+"""Derivation of RGD — norm-coupled relativistic energy, conformal Euler and leapfrog — from the
+energy to torch code.
 
 Run: python derivations/zoo/rgd.py [--out DIR]
 """

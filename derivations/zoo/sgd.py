@@ -1,4 +1,5 @@
-"""Derivation of SGD — classical energy, conformal Euler (sum form), Nesterov = NAG scheme — from the energy to torch code.
+"""Derivation of SGD — classical energy, conformal Euler (sum form), Nesterov = NAG scheme — from
+the energy to torch code.
 
 Run: python derivations/zoo/sgd.py [--out DIR]
 """

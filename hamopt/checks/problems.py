@@ -25,7 +25,9 @@ def random_quadratic(n: int, seed: int = 0, condition: float = 10.0) -> Potentia
         raise ValueError(f"condition must be >= 1, got {condition}")
     gen = torch.Generator().manual_seed(seed)
     basis, _ = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64))
-    eig = torch.logspace(0, torch.log10(torch.tensor(float(condition))).item(), n, dtype=torch.float64)
+    eig = torch.logspace(
+        0, torch.log10(torch.tensor(float(condition))).item(), n, dtype=torch.float64
+    )
     matrix = basis @ torch.diag(eig) @ basis.T
 
     def U(q: torch.Tensor) -> torch.Tensor:

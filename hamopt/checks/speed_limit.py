@@ -100,5 +100,11 @@ def speed_limit(
         ratio,
         f"step / ({travel:.3g}·h·{float(bound):g}) <= 1 (+{ROUNDING:g} rounding)",
         ratio <= 1.0 + ROUNDING,
-        {"strict": ratio < 1.0, "largest_step": largest, "bound": float(bound), "h": h, "drift_time": travel},
+        {
+            "strict": ratio < 1.0,
+            "largest_step": largest,
+            "bound": float(bound),
+            "h": h,
+            "drift_time": travel,
+        },
     )

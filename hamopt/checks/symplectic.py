@@ -35,7 +35,7 @@ from hamopt.symbols import r as R
 from hamopt.system.hamiltonian import ConformalHamiltonian, TorchSystem
 from hamopt.system.subflows import FLOWS
 
-__all__ = ["omega", "symbolic_symplecticity", "numeric_symplecticity", "symplectic_residual"]
+__all__ = ["numeric_symplecticity", "omega", "symbolic_symplecticity", "symplectic_residual"]
 
 NUMERIC_TOLERANCE = 1e-10
 #: A residual that did not simplify to zero but is below this at three random points holds.
@@ -80,14 +80,22 @@ def symbolic_symplecticity(
         expected = sp.exp(-R * t) if flow == "D" else sp.Integer(1)
         residual = (jac.T * om * jac - expected * om).applyfunc(_zero_or_simplified)
         if residual.is_zero_matrix:
-            rows.append({"flow": flow, "fraction": str(frac), "factor": str(expected), "proved": True})
+            rows.append(
+                {"flow": flow, "fraction": str(frac), "factor": str(expected), "proved": True}
+            )
             dissipated += frac if flow == "D" else 0
             continue
         value = max(_evaluate_at_random_point(residual, seed) for seed in (1, 2, 3))
         worst = max(worst, value)
         holds = value <= RANDOM_POINT_ZERO
         rows.append(
-            {"flow": flow, "fraction": str(frac), "residual": value, "proved": False, "holds": holds}
+            {
+                "flow": flow,
+                "fraction": str(frac),
+                "residual": value,
+                "proved": False,
+                "holds": holds,
+            }
         )
         if holds:  # zero at random points but not simplified to zero (e.g. DiracDelta terms)
             dissipated += frac if flow == "D" else 0

@@ -84,13 +84,21 @@ DENOM = sp.Symbol("denom", real=True)
 DECAY = sp.Symbol("decay", real=True)
 
 LATEX = {
-    ALPHA: r"a_t", DELTA_GRAD: r"\Delta g", REBOUND: r"\rho", SCALE: "s", UNIT: r"\hat d",
-    HESSIAN: "B", UPDATE: "d", DENOM: "D", DECAY: r"\lambda_t",
+    ALPHA: r"a_t",
+    DELTA_GRAD: r"\Delta g",
+    REBOUND: r"\rho",
+    SCALE: "s",
+    UNIT: r"\hat d",
+    HESSIAN: "B",
+    UPDATE: "d",
+    DENOM: "D",
+    DECAY: r"\lambda_t",
 }
 
 
-def curvature_mass(eps: sp.Symbol, lr: sp.Symbol, rebound: str = "constant",
-                   floor: float = 0.01) -> Closure:
+def curvature_mass(
+    eps: sp.Symbol, lr: sp.Symbol, rebound: str = "constant", floor: float = 0.01
+) -> Closure:
     r"""Replace the constant mass by :math:`D_t = \mathrm{rect}(B_t)`, with :math:`B_t` updated by
     the weak secant equation along the previous velocity (module docstring, steps 1–5).
 
@@ -128,12 +136,18 @@ def curvature_mass(eps: sp.Symbol, lr: sp.Symbol, rebound: str = "constant",
             Assign(ALPHA, alpha, "EMA weight a_t = (1-β)/(1-β^t)"),
             Assign(DELTA_GRAD, grad - m, "Δg = g - m̂ (force change y = a_t Δg)"),
             Assign(REBOUND, floor_expr, floor_doc),
-            Assign(m, m + ALPHA * DELTA_GRAD,
-                   "momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init"),
+            Assign(
+                m,
+                m + ALPHA * DELTA_GRAD,
+                "momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init",
+            ),
             Assign(SCALE, Norm4(UPDATE) + eps_s, "s = ‖d‖₄ + ε' (d: previous velocity)"),
             Assign(UNIT, UPDATE / SCALE, "d̂ = d/s"),
-            Assign(DELTA, -ALPHA * SumOf(DELTA_GRAD / SCALE * UNIT) - SumOf(HESSIAN * UNIT**2),
-                   "δ = -(dᵀy + dᵀBd)/s²"),
+            Assign(
+                DELTA,
+                -ALPHA * SumOf(DELTA_GRAD / SCALE * UNIT) - SumOf(HESSIAN * UNIT**2),
+                "δ = -(dᵀy + dᵀBd)/s²",
+            ),
             Assign(HESSIAN, HESSIAN + DELTA * UNIT**2, "weak secant: B ← B + δ d̂²"),
             Assign(DENOM, mass, mass_doc),
             Assign(UPDATE, velocity, "velocity d = m̂/D"),
@@ -144,9 +158,12 @@ def curvature_mass(eps: sp.Symbol, lr: sp.Symbol, rebound: str = "constant",
             Buffer("approx_hessian", HESSIAN, "zeros", "B", "curvature estimate (diagonal mass)"),
             Buffer("update", UPDATE, "zeros", "d", "velocity (update direction)"),
         )
-        updates = (*d.updates[:index], *program, *d.updates[index + 1:])
+        updates = (*d.updates[:index], *program, *d.updates[index + 1 :])
         return d.with_(
-            buffers=buffers, updates=updates, delta=-lr * UPDATE, momentum=momentum,
+            buffers=buffers,
+            updates=updates,
+            delta=-lr * UPDATE,
+            momentum=momentum,
             latex_names={**d.latex_names, **LATEX},
         ).note(
             f"curvature mass ({rebound} rebound): mass m → m·D, D = rect(B), B by the weak "
@@ -175,7 +192,7 @@ def velocity_weight_decay(wd: sp.Symbol, stable: bool = False) -> Closure:
             pre = ()
             new = Assign(UPDATE, old.expr + wd * param, "velocity d = m̂/D + λθ")
             note = "decoupled weight decay d ← d + λθ"
-        updates = (*d.updates[:index], *pre, new, *d.updates[index + 1:])
+        updates = (*d.updates[:index], *pre, new, *d.updates[index + 1 :])
         return d.with_(updates=updates).note(note)
 
     return closure

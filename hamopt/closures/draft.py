@@ -18,7 +18,7 @@ import sympy as sp
 
 from hamopt.rule.hyperparameter import Hyperparameter
 from hamopt.rule.update_rule import Assign, Buffer, Provenance, UpdateRule, grad, param
-from hamopt.variables import Momentum, MLStep, beta1, dampening, g, v
+from hamopt.variables import MLStep, Momentum, beta1, dampening, g, v
 
 __all__ = ["Closure", "Draft", "compose", "start"]
 

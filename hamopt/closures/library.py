@@ -101,8 +101,11 @@ def amsgrad(name: str = "max_exp_avg_sq", of: str = "exp_avg_sq") -> Closure:
     def closure(d: Draft) -> Draft:
         y = sp.Symbol(of, real=True)
         ymax = sp.Symbol(name, real=True)
-        d = d.add_buffer(Buffer(name, ymax, "zeros", r"\hat y", "running max of y"),
-                         sp.Max(ymax, y), "AMSGrad: ŷ = max(ŷ, y)")
+        d = d.add_buffer(
+            Buffer(name, ymax, "zeros", r"\hat y", "running max of y"),
+            sp.Max(ymax, y),
+            "AMSGrad: ŷ = max(ŷ, y)",
+        )
         return d.with_(delta=d.delta.xreplace({y: ymax})).note("AMSGrad: y → max over steps")
 
     return closure
@@ -114,8 +117,11 @@ def infinity_norm(beta2: sp.Symbol, eps: sp.Symbol, name: str = "exp_inf") -> Cl
     def closure(d: Draft) -> Draft:
         u = sp.Symbol(name, real=True)
         m = d.momentum.symbol
-        d = d.add_buffer(Buffer(name, u, "zeros", "u", "infinity norm"),
-                         sp.Max(beta2 * u, sp.Abs(grad) + eps), "u = max(β2 u, |g| + ε)")
+        d = d.add_buffer(
+            Buffer(name, u, "zeros", "u", "infinity norm"),
+            sp.Max(beta2 * u, sp.Abs(grad) + eps),
+            "u = max(β2 u, |g| + ε)",
+        )
         delta = d.delta.xreplace({sp.Abs(m) + eps: u})
         if delta.has(sp.Abs(m)):
             raise ValueError(f"infinity_norm found no |v| + eps in {d.delta}")
@@ -145,7 +151,8 @@ def bias_correction(first: bool = True) -> Closure:
             target = (maxed or second)[0].symbol
             subs[target] = target / BC2
         return d.with_(delta=d.delta.xreplace(subs)).note(
-            "bias correction, estimator form: v/(1-β1^t), y/(1-β2^t)" if first
+            "bias correction, estimator form: v/(1-β1^t), y/(1-β2^t)"
+            if first
             else "bias correction of the second moment, estimator form: y/(1-β2^t)"
         )
 
@@ -245,20 +252,39 @@ def momentum_schedule(lr: sp.Symbol, psi: sp.Symbol, name: str = "mu_product") -
                 f"momentum_schedule needs -lr((1-β1) g + β1 v)/M with one mass M, got {d.delta}"
             )
         product = sp.Symbol(name, real=True)
-        state = Buffer(name, product, latex=r"\Pi", doc="product of the momentum schedule",
-                       shape="scalar", initial=1.0)
+        state = Buffer(
+            name,
+            product,
+            latex=r"\Pi",
+            doc="product of the momentum schedule",
+            shape="scalar",
+            initial=1.0,
+        )
         decay = sp.Float(0.96)
-        d = d.with_(buffers=(*d.buffers, state), latex_names={
-            **d.latex_names, MU: r"\mu_t", MU_NEXT: r"\mu_{t+1}", ALPHA_G: r"\alpha_g",
-            ALPHA_M: r"\alpha_m", psi: r"\psi",
-        })
+        d = d.with_(
+            buffers=(*d.buffers, state),
+            latex_names={
+                **d.latex_names,
+                MU: r"\mu_t",
+                MU_NEXT: r"\mu_{t+1}",
+                ALPHA_G: r"\alpha_g",
+                ALPHA_M: r"\alpha_m",
+                psi: r"\psi",
+            },
+        )
         d = d.add_scalar(MU, beta * (1 - decay ** (step * psi) / 2), "μ_t = β1(1 - ½·0.96^(tψ))")
-        d = d.add_scalar(MU_NEXT, beta * (1 - decay ** ((step + 1) * psi) / 2),
-                         "μ_{t+1} = β1(1 - ½·0.96^((t+1)ψ))")
+        d = d.add_scalar(
+            MU_NEXT,
+            beta * (1 - decay ** ((step + 1) * psi) / 2),
+            "μ_{t+1} = β1(1 - ½·0.96^((t+1)ψ))",
+        )
         d = d.add_scalar(product, product * MU, "Π_t = Π_{t-1} μ_t (scalar state)")
         d = d.add_scalar(ALPHA_G, lr * (1 - MU) / (1 - product), "impulse step α(1-μ_t)/(1-Π_t)")
-        d = d.add_scalar(ALPHA_M, lr * MU_NEXT / (1 - product * MU_NEXT),
-                         "momentum step αμ_{t+1}/(1-Π_t μ_{t+1})")
+        d = d.add_scalar(
+            ALPHA_M,
+            lr * MU_NEXT / (1 - product * MU_NEXT),
+            "momentum step αμ_{t+1}/(1-Π_t μ_{t+1})",
+        )
         delta = unit_g * (ALPHA_G * grad + ALPHA_M * m)
         return d.with_(delta=delta).note(
             "Dozat's momentum schedule: μ_t = β1(1 - ½·0.96^(tψ)), Π_t = Π μ_i; "
@@ -303,21 +329,35 @@ def rectification(
             )
         beta2 = _beta2(d)
         tractable = RHO_T > threshold if strict else RHO_T >= threshold
-        r_t = sp.sqrt((RHO_T - 4) * (RHO_T - 2) * RHO_INF
-                      / ((RHO_INF - 4) * (RHO_INF - 2) * RHO_T))
-        d = d.with_(latex_names={**d.latex_names, RHO_INF: r"\rho_\infty", RHO_T: r"\rho_t",
-                                 ADAPTIVE: "a_t", EPS_T: r"\epsilon_t",
-                                 RECTIFIED: r"\alpha'_t"})
+        r_t = sp.sqrt((RHO_T - 4) * (RHO_T - 2) * RHO_INF / ((RHO_INF - 4) * (RHO_INF - 2) * RHO_T))
+        d = d.with_(
+            latex_names={
+                **d.latex_names,
+                RHO_INF: r"\rho_\infty",
+                RHO_T: r"\rho_t",
+                ADAPTIVE: "a_t",
+                EPS_T: r"\epsilon_t",
+                RECTIFIED: r"\alpha'_t",
+            }
+        )
         d = d.add_scalar(RHO_INF, 2 / (1 - beta2) - 1, "ρ_∞ = 2/(1-β2) - 1")
-        d = d.add_scalar(RHO_T, RHO_INF - 2 * step * beta2**step / BC2,
-                         "ρ_t = ρ_∞ - 2tβ2^t/(1-β2^t)")
+        d = d.add_scalar(
+            RHO_T, RHO_INF - 2 * step * beta2**step / BC2, "ρ_t = ρ_∞ - 2tβ2^t/(1-β2^t)"
+        )
         when = f"ρ_t {'>' if strict else '≥'} {threshold}"
-        d = d.add_scalar(ADAPTIVE, sp.Piecewise((1, tractable), (0, True)),
-                         f"a_t = 1 if {when} (adaptive mass √y + ε) else 0 (unit mass)")
-        d = d.add_scalar(EPS_T, sp.Piecewise((eps, tractable), (1, True)),
-                         f"ε_t = ε if {when} else 1")
-        d = d.add_scalar(RECTIFIED, sp.Piecewise((size * r_t, tractable), (lr / BC1, True)),
-                         "α_t r_t (rectified) or α/(1-β1^t) (momentum SGD)")
+        d = d.add_scalar(
+            ADAPTIVE,
+            sp.Piecewise((1, tractable), (0, True)),
+            f"a_t = 1 if {when} (adaptive mass √y + ε) else 0 (unit mass)",
+        )
+        d = d.add_scalar(
+            EPS_T, sp.Piecewise((eps, tractable), (1, True)), f"ε_t = ε if {when} else 1"
+        )
+        d = d.add_scalar(
+            RECTIFIED,
+            sp.Piecewise((size * r_t, tractable), (lr / BC1, True)),
+            "α_t r_t (rectified) or α/(1-β1^t) (momentum SGD)",
+        )
         delta = d.delta.xreplace({mass: ADAPTIVE * sp.sqrt(y) + EPS_T, size: RECTIFIED})
         return d.with_(delta=delta).note(
             f"rectification: α_t → α_t r_t while {when}, "

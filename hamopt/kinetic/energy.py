@@ -131,7 +131,9 @@ class KineticEnergy:
             elif prm.default is not None:
                 out[prm.symbol] = prm.default
             else:
-                raise ValueError(f"parameter {prm.name} of {self.name} has no default; give a value")
+                raise ValueError(
+                    f"parameter {prm.name} of {self.name} has no default; give a value"
+                )
         return out
 
     # -- velocity ------------------------------------------------------------------------------

@@ -40,7 +40,9 @@ def classical(m: float = 1.0) -> KineticEnergy:
     p/m
     """
     mass = _mass(m)
-    return KineticEnergy(p**2 / (2 * mass.symbol), [mass], name="classical", velocity=p / mass.symbol)
+    return KineticEnergy(
+        p**2 / (2 * mass.symbol), [mass], name="classical", velocity=p / mass.symbol
+    )
 
 
 def relativistic(m: float = 1.0, c: float = 1.0) -> KineticEnergy:

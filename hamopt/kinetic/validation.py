@@ -89,7 +89,7 @@ def check_finite_velocity(energy: KineticEnergy) -> None:
     arg = P if energy.coupling == "particle" else s
     base = energy.expr if energy.coupling == "particle" else energy.radial
     points = list(_parameter_points(energy))
-    for (tau, dtau, values), point in zip(_numeric(energy, particle_view=False), points):
+    for (tau, dtau, values), point in zip(_numeric(energy, particle_view=False), points, strict=True):
         for x in GRIDS:
             at = x if energy.coupling == "particle" else x * x
             for what, fn, expr in (("energy", tau, base), ("velocity", dtau, energy.velocity_expr)):
@@ -244,7 +244,9 @@ def _finite_on(energy, arg, expr: sp.Expr, grid: np.ndarray) -> bool:
     )
 
 
-def _really_infinite(expr: sp.Expr, arg: sp.Symbol, x: float, point: dict[str, float], energy) -> bool:
+def _really_infinite(
+    expr: sp.Expr, arg: sp.Symbol, x: float, point: dict[str, float], energy
+) -> bool:
     """Confirm a non-finite float result in exact arithmetic (floats overflow: cosh(1000))."""
     vals = {prm.symbol: sp.Float(point[prm.name]) for prm in energy.params}
     at = sp.Float(x) if arg == P else sp.Float(x) ** 2

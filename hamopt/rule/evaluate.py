@@ -57,8 +57,10 @@ def run(
             raise ValueError(f"rule {rule.name} needs a value for {s.name}")
         values[s] = float(hyperparameters[s.name])
     theta = np.array(theta, dtype=np.float64)
-    state = {b.symbol: np.zeros_like(theta) if b.shape == "tensor" else np.float64(b.initial)
-             for b in rule.buffers}
+    state = {
+        b.symbol: np.zeros_like(theta) if b.shape == "tensor" else np.float64(b.initial)
+        for b in rule.buffers
+    }
     program = _functions(rule)
     for t in range(1, steps + 1):
         env = {**values, **state, param: theta, grad: np.asarray(gradient(theta), float), step: t}

@@ -96,12 +96,18 @@ class Hyperparameter:
                 item = f"{n}[{i}]"
                 out.append((_type_bad(item), f"{n}[{i}] must be a real number, got {{{item}!r}}"))
                 out.append(
-                    (_range_bad(item, iv), f"{n}[{i}] must be in {self.range_text(i)}, got {{{item}!r}}")
+                    (
+                        _range_bad(item, iv),
+                        f"{n}[{i}] must be in {self.range_text(i)}, got {{{item}!r}}",
+                    )
                 )
             return out
         out.append((prefix + _type_bad(n), f"{n} must be a real number, got {{{n}!r}}"))
         out.append(
-            (prefix + _range_bad(n, self.intervals[0]), f"{n} must be in {self.range_text()}, got {{{n}!r}}")
+            (
+                prefix + _range_bad(n, self.intervals[0]),
+                f"{n} must be in {self.range_text()}, got {{{n}!r}}",
+            )
         )
         return out
 
@@ -123,7 +129,11 @@ def _range_bad(x: str, iv: sp.Interval) -> str:
 
 
 def real(
-    name: str, default: Any, interval: sp.Interval, doc: str = "", symbol: sp.Symbol | None = None,
+    name: str,
+    default: Any,
+    interval: sp.Interval,
+    doc: str = "",
+    symbol: sp.Symbol | None = None,
     **kw: Any,
 ) -> Hyperparameter:
     """A real-valued argument with one symbol (named like the argument unless given)."""
@@ -140,8 +150,11 @@ def optional(
 
 
 def pair(
-    name: str, default: tuple[float, float], symbols: tuple[sp.Symbol, sp.Symbol],
-    intervals: tuple[sp.Interval, sp.Interval], doc: str = "",
+    name: str,
+    default: tuple[float, float],
+    symbols: tuple[sp.Symbol, sp.Symbol],
+    intervals: tuple[sp.Interval, sp.Interval],
+    doc: str = "",
 ) -> Hyperparameter:
     """A pair of reals (``betas``)."""
     return Hyperparameter(name, tuple(symbols), tuple(default), tuple(intervals), "real", doc=doc)

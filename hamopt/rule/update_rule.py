@@ -35,10 +35,19 @@ step = sp.Symbol("step", positive=True, integer=True)
 LATEX = {param: r"\theta", grad: "g", step: "t"}
 #: LaTeX for the conventional hyperparameter and intermediate names.
 LATEX_BY_NAME = {
-    "lr": r"\alpha", "weight_decay": r"\lambda", "eps": r"\epsilon", "momentum": r"\mu",
-    "dampening": "d", "delta": r"\delta", "zeta": r"\zeta", "zeta_t": r"\zeta_t",
-    "bias_correction1": "b_1", "bias_correction2": "b_2", "step_size": r"\alpha_t",
-    "beta1": r"\beta_1", "beta2": r"\beta_2",
+    "lr": r"\alpha",
+    "weight_decay": r"\lambda",
+    "eps": r"\epsilon",
+    "momentum": r"\mu",
+    "dampening": "d",
+    "delta": r"\delta",
+    "zeta": r"\zeta",
+    "zeta_t": r"\zeta_t",
+    "bias_correction1": "b_1",
+    "bias_correction2": "b_2",
+    "step_size": r"\alpha_t",
+    "beta1": r"\beta_1",
+    "beta2": r"\beta_2",
 }
 
 
@@ -64,7 +73,9 @@ class Buffer:
 
     def __post_init__(self) -> None:
         if self.init not in ("zeros", "grad"):
-            raise ValueError(f"buffer {self.name}: init must be 'zeros' or 'grad', got {self.init!r}")
+            raise ValueError(
+                f"buffer {self.name}: init must be 'zeros' or 'grad', got {self.init!r}"
+            )
         if not self.name.isidentifier():
             raise ValueError(f"buffer name {self.name!r} is not an identifier")
         if self.shape not in ("tensor", "scalar"):

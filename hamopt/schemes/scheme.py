@@ -75,7 +75,9 @@ class Scheme:
                     f"scheme {name}: unknown sub-flow {flow!r}; use one of {sorted(FLOWS)}"
                 )
             if frac == 0 or not frac.is_real:
-                raise ValueError(f"scheme {name}: fraction of {flow} must be a non-zero real number")
+                raise ValueError(
+                    f"scheme {name}: fraction of {flow} must be a non-zero real number"
+                )
         for flow in "DKF":
             total = sp.nsimplify(sum(f for fl, f in rows if fl == flow))
             if sp.simplify(total - 1) != 0:
@@ -155,7 +157,9 @@ class Scheme:
         return f"Scheme({self.name}, order {self.order}: {rows})"
 
 
-def compose(name: str, parts: Sequence[tuple[Scheme, Any]], order: int, description: str = "") -> Scheme:
+def compose(
+    name: str, parts: Sequence[tuple[Scheme, Any]], order: int, description: str = ""
+) -> Scheme:
     """The scheme that applies ``scheme`` with step ``weight·h`` for each part, in order."""
     rows: list[Row] = []
     for scheme, weight in parts:

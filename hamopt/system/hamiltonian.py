@@ -16,6 +16,7 @@ Two concrete systems share one small interface (``friction``, ``exp``, ``velocit
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 
@@ -156,6 +157,12 @@ class ConformalHamiltonian:
         return f"ConformalHamiltonian({self.kinetic.name}, {pot}, r = {self.friction})"
 
 
+@functools.lru_cache(maxsize=256)
+def _as_float(fraction: sp.Expr) -> float:
+    """A scheme fraction as a float (cached: Yoshida's cube roots are slow to evaluate)."""
+    return float(fraction)
+
+
 class TorchSystem:
     r"""Numeric conformal Hamiltonian system on 1-D float64 ``torch`` tensors.
 
@@ -195,7 +202,7 @@ class TorchSystem:
 
     @staticmethod
     def time(fraction: sp.Expr, h: float) -> float:
-        return float(fraction) * h
+        return _as_float(fraction) * h
 
     def velocity(self, p: torch.Tensor) -> torch.Tensor:
         return self._velocity(p)
@@ -212,4 +219,3 @@ class TorchSystem:
 
     def vector_field(self, q: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.velocity(p), -self.grad_U(q) - self.friction * p
-

@@ -56,25 +56,57 @@ def apollo() -> OptimizerSpec:
     hps = (
         common.lr(common.REQUIRED),
         real("beta", 0.9, UNIT, "momentum β = e^{-rh}", symbol=BETA),
-        real("eps", 1e-4, NONNEG, "ε: regularises ‖d‖₄ (ε/0.01 for the constant rebound) and, "
-             "for the belief rebound, the mass (+ε/a_t)", symbol=EPS),
-        choice("rebound", "constant", REBOUNDS,
-               "floor ρ of the mass max(|B|, ρ): 'constant' 0.01 or 'belief' ‖g - m‖_∞"),
-        real("warmup", 500, NONNEG, "warm-up steps w of the linear step-size schedule",
-             symbol=WARMUP),
-        optional("init_lr", None, NONNEG, "step size α_0 at the start of the warm-up "
-                 "(None: lr/1000)", symbol=INIT_LR),
+        real(
+            "eps",
+            1e-4,
+            NONNEG,
+            "ε: regularises ‖d‖₄ (ε/0.01 for the constant rebound) and, "
+            "for the belief rebound, the mass (+ε/a_t)",
+            symbol=EPS,
+        ),
+        choice(
+            "rebound",
+            "constant",
+            REBOUNDS,
+            "floor ρ of the mass max(|B|, ρ): 'constant' 0.01 or 'belief' ‖g - m‖_∞",
+        ),
+        real(
+            "warmup", 500, NONNEG, "warm-up steps w of the linear step-size schedule", symbol=WARMUP
+        ),
+        optional(
+            "init_lr",
+            None,
+            NONNEG,
+            "step size α_0 at the start of the warm-up (None: lr/1000)",
+            symbol=INIT_LR,
+        ),
         common.weight_decay(0),
-        choice("weight_decay_type", None, (None, *DECAYS),
-               "'L2' (g += λθ), 'decoupled' (d += λθ) or 'stable' (d += λ/mean(D)·θ); None: "
-               "'L2' for the constant rebound, else 'decoupled'"),
+        choice(
+            "weight_decay_type",
+            None,
+            (None, *DECAYS),
+            "'L2' (g += λθ), 'decoupled' (d += λθ) or 'stable' (d += λ/mean(D)·θ); None: "
+            "'L2' for the constant rebound, else 'decoupled'",
+        ),
     )
-    reference = ("Apollo(params, lr, beta=0.9, eps=1e-4, rebound='constant', warmup=500, "
-                 "init_lr=None, weight_decay=0, weight_decay_type=None)  (XuezheMax/apollo)")
-    base = derive(classical(), euler, Momentum("ema", "zeros"), -LR * v, [LR], hps,
-                  buffer="exp_avg_grad", beta=BETA, reference=reference)
-    warmup = schedule(LR, "lr_t", warmup_lr(),
-                      "warm-up α_t = (α - α_0)(t-1)/w + α_0 while t - 1 < w, else α")
+    reference = (
+        "Apollo(params, lr, beta=0.9, eps=1e-4, rebound='constant', warmup=500, "
+        "init_lr=None, weight_decay=0, weight_decay_type=None)  (XuezheMax/apollo)"
+    )
+    base = derive(
+        classical(),
+        euler,
+        Momentum("ema", "zeros"),
+        -LR * v,
+        [LR],
+        hps,
+        buffer="exp_avg_grad",
+        beta=BETA,
+        reference=reference,
+    )
+    warmup = schedule(
+        LR, "lr_t", warmup_lr(), "warm-up α_t = (α - α_0)(t-1)/w + α_0 while t - 1 < w, else α"
+    )
     variants = []
     for rebound in REBOUNDS:
         for decay in DECAYS:
@@ -89,13 +121,18 @@ def apollo() -> OptimizerSpec:
             cond = f'group["rebound"] == "{rebound}" and group["weight_decay_type"] == "{decay}"'
             variants.append((cond, rule))
     return OptimizerSpec(
-        "Apollo", hps, tuple(variants),
+        "Apollo",
+        hps,
+        tuple(variants),
         summary="Apollo, derived from the classical energy with a curvature mass: the "
-                "rectified |B|, updated by the weak secant equation.",
+        "rectified |B|, updated by the weak secant equation.",
         reference=reference,
         resolved=(
             ("init_lr", "lr / 1000 if init_lr is None else init_lr"),
-            ("weight_decay_type", '("L2" if rebound == "constant" else "decoupled") '
-                                  "if weight_decay_type is None else weight_decay_type"),
+            (
+                "weight_decay_type",
+                '("L2" if rebound == "constant" else "decoupled") '
+                "if weight_decay_type is None else weight_decay_type",
+            ),
         ),
     )

@@ -29,9 +29,20 @@ MU = sp.Symbol("momentum", real=True)
 
 def _plain(hps, reference):
     """Gradient descent: conformal Euler with no momentum."""
-    base = derive(classical(), euler, Momentum("ema", "grad"), -LR * v, [LR], hps,
-                  buffer="momentum_buffer", beta=MU, reference=reference)
-    rule = compose(base.draft, [coupled_weight_decay(WD), no_momentum()]).rule("plain", base.provenance)
+    base = derive(
+        classical(),
+        euler,
+        Momentum("ema", "grad"),
+        -LR * v,
+        [LR],
+        hps,
+        buffer="momentum_buffer",
+        beta=MU,
+        reference=reference,
+    )
+    rule = compose(base.draft, [coupled_weight_decay(WD), no_momentum()]).rule(
+        "plain", base.provenance
+    )
     return ('group["momentum"] == 0', rule)
 
 
@@ -40,29 +51,67 @@ def sgd() -> OptimizerSpec:
     hps = (
         common.lr(1e-3),
         real("momentum", 0, NONNEG, "momentum μ = e^{-rh}", symbol=MU),
-        real("dampening", 0, sp.Interval(0, 1), "dampening d: b = μb + (1-d)g",
-             symbol=sp.Symbol("dampening", real=True)),
+        real(
+            "dampening",
+            0,
+            sp.Interval(0, 1),
+            "dampening d: b = μb + (1-d)g",
+            symbol=sp.Symbol("dampening", real=True),
+        ),
         common.weight_decay(0.0),
         flag("nesterov", False, "Nesterov's variant (the NAG scheme)"),
     )
-    reference = ("torch.optim.SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, "
-                 "nesterov=False, *, maximize=False)")
-    heavy = derive(classical(), euler, Momentum("sum", "grad", dampened=True), -LR * v, [LR], hps,
-                   buffer="momentum_buffer", beta=MU, reference=reference)
-    nesterov = derive(classical(), nag, Momentum("sum", "grad"), -LR * (g + beta1 * v), [LR], hps,
-                      buffer="momentum_buffer", beta=MU, reference=reference)
+    reference = (
+        "torch.optim.SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, "
+        "nesterov=False, *, maximize=False)"
+    )
+    heavy = derive(
+        classical(),
+        euler,
+        Momentum("sum", "grad", dampened=True),
+        -LR * v,
+        [LR],
+        hps,
+        buffer="momentum_buffer",
+        beta=MU,
+        reference=reference,
+    )
+    nesterov = derive(
+        classical(),
+        nag,
+        Momentum("sum", "grad"),
+        -LR * (g + beta1 * v),
+        [LR],
+        hps,
+        buffer="momentum_buffer",
+        beta=MU,
+        reference=reference,
+    )
     variants = (
         _plain(hps, reference),
-        ('group["nesterov"]',
-         compose(nesterov.draft, [coupled_weight_decay(WD)]).rule("nesterov", nesterov.provenance)),
-        ("True", compose(heavy.draft, [coupled_weight_decay(WD)]).rule("heavy_ball", heavy.provenance)),
+        (
+            'group["nesterov"]',
+            compose(nesterov.draft, [coupled_weight_decay(WD)]).rule(
+                "nesterov", nesterov.provenance
+            ),
+        ),
+        (
+            "True",
+            compose(heavy.draft, [coupled_weight_decay(WD)]).rule("heavy_ball", heavy.provenance),
+        ),
     )
     return OptimizerSpec(
-        "SGD", hps, variants,
+        "SGD",
+        hps,
+        variants,
         summary="SGD with momentum: classical energy, conformal Euler (sum form).",
         reference=reference,
-        checks=(("nesterov and (momentum <= 0 or dampening != 0)",
-                 "Nesterov momentum requires a momentum and zero dampening"),),
+        checks=(
+            (
+                "nesterov and (momentum <= 0 or dampening != 0)",
+                "Nesterov momentum requires a momentum and zero dampening",
+            ),
+        ),
         unsupported=(("differentiable", False), ("fused", None)),
     )
 
@@ -71,13 +120,25 @@ def dlpf() -> OptimizerSpec:
     """``rad.optim.DLPF``: the dissipative leapfrog."""
     hps = (common.lr(common.REQUIRED), common.momentum(0.0), common.weight_decay(0.0))
     reference = "rad.optim.DLPF(params, lr, momentum=0, weight_decay=0)"
-    base = derive(classical(), leapfrog, Momentum("ema", "grad"), -LR * (1 + beta1) / 2 * v, [LR],
-                  hps, buffer="momentum_buffer", beta=MU, reference=reference)
+    base = derive(
+        classical(),
+        leapfrog,
+        Momentum("ema", "grad"),
+        -LR * (1 + beta1) / 2 * v,
+        [LR],
+        hps,
+        buffer="momentum_buffer",
+        beta=MU,
+        reference=reference,
+    )
     rule = compose(base.draft, [coupled_weight_decay(WD)]).rule("leapfrog", base.provenance)
     return OptimizerSpec(
-        "DLPF", hps, (_plain(hps, reference), ("True", rule)),
+        "DLPF",
+        hps,
+        (_plain(hps, reference), ("True", rule)),
         summary="DLPF: classical energy, conformal leapfrog (first-same-as-last).",
-        reference=reference, unsupported=(("output_info", False),),
+        reference=reference,
+        unsupported=(("output_info", False),),
     )
 
 
@@ -85,12 +146,23 @@ def nag_optimizer() -> OptimizerSpec:
     """``rad.optim.NAG``: the NAG scheme in EMA form (not conformal symplectic)."""
     hps = (common.lr(common.REQUIRED), common.momentum(0.0), common.weight_decay(0.0))
     reference = "rad.optim.NAG(params, lr, momentum=0, weight_decay=0)"
-    base = derive(classical(), nag, Momentum("ema", "grad"),
-                  -LR / 2 * (beta1 * v + (1 - beta1) * g), [LR], hps,
-                  buffer="momentum_buffer", beta=MU, reference=reference)
+    base = derive(
+        classical(),
+        nag,
+        Momentum("ema", "grad"),
+        -LR / 2 * (beta1 * v + (1 - beta1) * g),
+        [LR],
+        hps,
+        buffer="momentum_buffer",
+        beta=MU,
+        reference=reference,
+    )
     rule = compose(base.draft, [coupled_weight_decay(WD)]).rule("nag", base.provenance)
     return OptimizerSpec(
-        "NAG", hps, (_plain(hps, reference), ("True", rule)),
+        "NAG",
+        hps,
+        (_plain(hps, reference), ("True", rule)),
         summary="NAG: classical energy, Nesterov's scheme (not conformal symplectic).",
-        reference=reference, unsupported=(("output_info", False),),
+        reference=reference,
+        unsupported=(("output_info", False),),
     )

@@ -6,7 +6,7 @@ import sympy as sp
 
 from hamopt.rule.hyperparameter import REQUIRED, Hyperparameter, pair, real
 
-__all__ = ["BETA1", "BETA2", "EPS", "LR", "WD", "betas", "eps", "lr", "weight_decay", "REQUIRED"]
+__all__ = ["BETA1", "BETA2", "EPS", "LR", "REQUIRED", "WD", "betas", "eps", "lr", "weight_decay"]
 
 LR = sp.Symbol("lr", real=True)
 BETA1 = sp.Symbol("beta1", real=True)
@@ -22,8 +22,13 @@ def lr(default: object = 1e-3) -> Hyperparameter:
 
 
 def betas(default: tuple[float, float] = (0.9, 0.999)) -> Hyperparameter:
-    return pair("betas", default, (BETA1, BETA2), (UNIT, UNIT),
-                "(β1, β2): momentum β1 = e^{-rh} and second-moment decay β2")
+    return pair(
+        "betas",
+        default,
+        (BETA1, BETA2),
+        (UNIT, UNIT),
+        "(β1, β2): momentum β1 = e^{-rh} and second-moment decay β2",
+    )
 
 
 def eps(default: float = 1e-8) -> Hyperparameter:
@@ -35,5 +40,10 @@ def weight_decay(default: float = 0.0) -> Hyperparameter:
 
 
 def momentum(default: object = 0.0) -> Hyperparameter:
-    return real("momentum", default, UNIT, "momentum μ = β1 = e^{-rh}",
-                symbol=sp.Symbol("momentum", real=True))
+    return real(
+        "momentum",
+        default,
+        UNIT,
+        "momentum μ = β1 = e^{-rh}",
+        symbol=sp.Symbol("momentum", real=True),
+    )

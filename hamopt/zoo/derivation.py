@@ -51,13 +51,15 @@ def derive(
     mapping = match(step.delta, target, unknowns, known)
     text = ", ".join(f"{k} = {sp.sstr(val)}" for k, val in mapping.items())
     physical = StepMap(ConformalHamiltonian(kinetic), step.scheme)
-    derivation = "\n\n".join([
-        physical.markdown(),
-        f"Change of variables ({momentum.describe()}; β1 = e^(-rh)):",
-        f"$$\\Delta\\theta = {sp.latex(step.delta)}$$",
-        f"Target form, matched and proved: $$\\Delta\\theta = {sp.latex(target)}$$",
-        "with " + ", ".join(f"${sp.latex(k)} = {sp.latex(val)}$" for k, val in mapping.items()),
-    ])
+    derivation = "\n\n".join(
+        [
+            physical.markdown(),
+            f"Change of variables ({momentum.describe()}; β1 = e^(-rh)):",
+            f"$$\\Delta\\theta = {sp.latex(step.delta)}$$",
+            f"Target form, matched and proved: $$\\Delta\\theta = {sp.latex(target)}$$",
+            "with " + ", ".join(f"${sp.latex(k)} = {sp.latex(val)}$" for k, val in mapping.items()),
+        ]
+    )
     provenance = Provenance(
         kinetic=f"{kinetic.name}: T(p) = {sp.sstr(kinetic.expr)}"
         + ("" if kinetic.coupling == "particle" else f" (norm-coupled over each {kinetic.scope})"),
@@ -66,4 +68,6 @@ def derive(
         reference=reference,
         derivation=derivation,
     )
-    return Derived(start(step, target, hyperparameters, buffer=buffer, beta=beta), provenance, mapping)
+    return Derived(
+        start(step, target, hyperparameters, buffer=buffer, beta=beta), provenance, mapping
+    )

@@ -64,29 +64,55 @@ TARGET = -LR * (
 def nadam() -> OptimizerSpec:
     """``torch.optim.NAdam``: coupled or decoupled weight decay."""
     hps = (
-        common.lr(2e-3), common.betas(), common.eps(), common.weight_decay(0.0),
-        real("momentum_decay", 4e-3, NONNEG, "ψ in Dozat's schedule μ_t = β1(1 - ½·0.96^(tψ))",
-             symbol=PSI),
+        common.lr(2e-3),
+        common.betas(),
+        common.eps(),
+        common.weight_decay(0.0),
+        real(
+            "momentum_decay",
+            4e-3,
+            NONNEG,
+            "ψ in Dozat's schedule μ_t = β1(1 - ½·0.96^(tψ))",
+            symbol=PSI,
+        ),
         flag("decoupled_weight_decay", False, "AdamW-style decay θ ← θ(1 - αλ)"),
     )
-    reference = ("torch.optim.NAdam(params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, "
-                 "weight_decay=0, momentum_decay=4e-3, decoupled_weight_decay=False, *, "
-                 "foreach=None, maximize=False)")
+    reference = (
+        "torch.optim.NAdam(params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, "
+        "weight_decay=0, momentum_decay=4e-3, decoupled_weight_decay=False, *, "
+        "foreach=None, maximize=False)"
+    )
     mapping = _adam_derived(hps, reference).mapping  # α = h, ε̂ = ε(1-β1)/h, solved on Euler
-    base = derive(adam_energy(), nag, Momentum("ema", "zeros"), TARGET, [LR, EPS], hps,
-                  known=mapping, reference=reference)
+    base = derive(
+        adam_energy(),
+        nag,
+        Momentum("ema", "zeros"),
+        TARGET,
+        [LR, EPS],
+        hps,
+        known=mapping,
+        reference=reference,
+    )
     variants = []
     for decoupled in (False, True):
         decay = decoupled_weight_decay(WD, LR) if decoupled else coupled_weight_decay(WD)
-        closures = [decay, frozen_mass(BETA2), momentum_schedule(LR, PSI),
-                    bias_correction(first=False)]
+        closures = [
+            decay,
+            frozen_mass(BETA2),
+            momentum_schedule(LR, PSI),
+            bias_correction(first=False),
+        ]
         name = "nadam_decoupled" if decoupled else "nadam"
         cond = f'{"" if decoupled else "not "}group["decoupled_weight_decay"]'
         variants.append((cond, compose(base.draft, closures).rule(name, base.provenance)))
     return OptimizerSpec(
-        "NAdam", hps, tuple(variants),
-        summary=("NAdam, derived from Adam's kinetic energy by Nesterov's scheme and Dozat's "
-                 "momentum schedule."),
+        "NAdam",
+        hps,
+        tuple(variants),
+        summary=(
+            "NAdam, derived from Adam's kinetic energy by Nesterov's scheme and Dozat's "
+            "momentum schedule."
+        ),
         reference=reference,
         unsupported=(("capturable", False), ("differentiable", False)),
     )

@@ -50,22 +50,33 @@ __all__ = ["radam"]
 def radam() -> OptimizerSpec:
     """``torch.optim.RAdam``: coupled or decoupled weight decay."""
     hps = (
-        common.lr(1e-3), common.betas(), common.eps(), common.weight_decay(0.0),
+        common.lr(1e-3),
+        common.betas(),
+        common.eps(),
+        common.weight_decay(0.0),
         flag("decoupled_weight_decay", False, "AdamW-style decay θ ← θ(1 - αλ)"),
     )
-    reference = ("torch.optim.RAdam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, "
-                 "weight_decay=0, decoupled_weight_decay=False, *, foreach=None, maximize=False)")
+    reference = (
+        "torch.optim.RAdam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, "
+        "weight_decay=0, decoupled_weight_decay=False, *, foreach=None, maximize=False)"
+    )
     base = _derived(hps, reference)
     variants = []
     for decoupled in (False, True):
         decay = decoupled_weight_decay(WD, LR) if decoupled else coupled_weight_decay(WD)
-        closures = [decay, second_moment(BETA2), step_size_bias_correction(LR),
-                    rectification(LR, EPS)]
+        closures = [
+            decay,
+            second_moment(BETA2),
+            step_size_bias_correction(LR),
+            rectification(LR, EPS),
+        ]
         name = "radam_decoupled" if decoupled else "radam"
         cond = f'{"" if decoupled else "not "}group["decoupled_weight_decay"]'
         variants.append((cond, compose(base.draft, closures).rule(name, base.provenance)))
     return OptimizerSpec(
-        "RAdam", hps, tuple(variants),
+        "RAdam",
+        hps,
+        tuple(variants),
         summary="RAdam, derived from Adam's kinetic energy with variance rectification.",
         reference=reference,
         unsupported=(("capturable", False), ("differentiable", False)),

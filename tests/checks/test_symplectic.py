@@ -25,7 +25,9 @@ ENERGIES = [classical, relativistic, relativistic_norm, adam_energy, power, mass
 def test_symbolic_one_particle(make, scheme):
     res = symbolic_symplecticity(make(), SCHEMES[scheme], n=1)
     assert res.passed, res
-    assert sp.sympify(res.details["factor"]) == sp.exp(-sp.Symbol("h", positive=True) * sp.Symbol("r", nonnegative=True))
+    assert sp.sympify(res.details["factor"]) == sp.exp(
+        -sp.Symbol("h", positive=True) * sp.Symbol("r", nonnegative=True)
+    )
 
 
 @pytest.mark.parametrize("scheme", CONFORMAL)

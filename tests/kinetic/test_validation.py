@@ -67,8 +67,14 @@ def test_declared_parameter_makes_it_valid():
 
 @pytest.mark.parametrize(
     "expr",
-    [sp.cosh(p), p**2 + sp.Abs(p) ** sp.Rational(3, 2), sp.Abs(p) ** 3, sp.log(sp.cosh(p)),
-     p**4 + p**2, sp.sqrt(1 + p**2) + sp.Abs(p)],
+    [
+        sp.cosh(p),
+        p**2 + sp.Abs(p) ** sp.Rational(3, 2),
+        sp.Abs(p) ** 3,
+        sp.log(sp.cosh(p)),
+        p**4 + p**2,
+        sp.sqrt(1 + p**2) + sp.Abs(p),
+    ],
     ids=["cosh", "quad-plus-power", "abs-cubed", "logcosh", "quartic", "soft-plus-abs"],
 )
 def test_good_user_energies_are_accepted(expr):

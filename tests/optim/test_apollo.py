@@ -27,8 +27,18 @@ TOLERANCE = 1e-10
 class ApolloOracle(torch.optim.Optimizer):
     """Apollo (Ma, arXiv 2009.13586) as the official code computes it, per parameter tensor."""
 
-    def __init__(self, params, lr, beta=0.9, eps=1e-4, rebound="constant", warmup=500,
-                 init_lr=None, weight_decay=0, weight_decay_type=None):
+    def __init__(
+        self,
+        params,
+        lr,
+        beta=0.9,
+        eps=1e-4,
+        rebound="constant",
+        warmup=500,
+        init_lr=None,
+        weight_decay=0,
+        weight_decay_type=None,
+    ):
         if rebound not in ("constant", "belief"):
             raise ValueError(rebound)
         if weight_decay_type is None:
@@ -37,9 +47,17 @@ class ApolloOracle(torch.optim.Optimizer):
             raise ValueError(weight_decay_type)
         if init_lr is None:
             init_lr = lr / 1000
-        defaults = dict(lr=lr, beta=beta, eps=eps, rebound=rebound, warmup=warmup,
-                        init_lr=init_lr, base_lr=lr, weight_decay=weight_decay,
-                        weight_decay_type=weight_decay_type)
+        defaults = dict(
+            lr=lr,
+            beta=beta,
+            eps=eps,
+            rebound=rebound,
+            warmup=warmup,
+            init_lr=init_lr,
+            base_lr=lr,
+            weight_decay=weight_decay,
+            weight_decay_type=weight_decay_type,
+        )
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -56,8 +74,9 @@ class ApolloOracle(torch.optim.Optimizer):
                     state["update"] = torch.zeros_like(p)
                 # warm-up on the count before the step
                 if state["step"] < group["warmup"]:
-                    lr_t = ((group["base_lr"] - group["init_lr"]) * state["step"] / group["warmup"]
-                            + group["init_lr"])
+                    lr_t = (group["base_lr"] - group["init_lr"]) * state["step"] / group[
+                        "warmup"
+                    ] + group["init_lr"]
                 else:
                     lr_t = group["lr"]
                 grad = p.grad
@@ -98,13 +117,19 @@ SETTINGS = [
     dict(lr=0.01, weight_decay=0.01),  # constant, L2
     dict(lr=0.01, weight_decay=0.05, weight_decay_type="decoupled"),
     dict(lr=3e-3, warmup=20, weight_decay=0.05, weight_decay_type="stable"),
-    dict(lr=1e-3, warmup=20, init_lr=1e-4, beta=0.8, weight_decay=0.05,
-         weight_decay_type="decoupled"),
+    dict(
+        lr=1e-3, warmup=20, init_lr=1e-4, beta=0.8, weight_decay=0.05, weight_decay_type="decoupled"
+    ),
     dict(lr=0.03, rebound="belief", eps=1e-2, warmup=20, weight_decay=0.05),  # decoupled
-    dict(lr=0.03, rebound="belief", eps=1e-2, warmup=20, weight_decay=0.01,
-         weight_decay_type="L2"),
-    dict(lr=0.03, rebound="belief", eps=1e-2, warmup=20, weight_decay=0.05,
-         weight_decay_type="stable"),
+    dict(lr=0.03, rebound="belief", eps=1e-2, warmup=20, weight_decay=0.01, weight_decay_type="L2"),
+    dict(
+        lr=0.03,
+        rebound="belief",
+        eps=1e-2,
+        warmup=20,
+        weight_decay=0.05,
+        weight_decay_type="stable",
+    ),
     dict(lr=0.01, rebound="belief", eps=1e-3, weight_decay=0.05),
 ]
 IDS = [f"setting{i}" for i in range(len(SETTINGS))]
@@ -115,10 +140,16 @@ IDS = [f"setting{i}" for i in range(len(SETTINGS))]
 #: end. They are checked step by step (:func:`test_one_step_map_on_chaotic_runs`).
 CHAOTIC = [
     dict(lr=0.01, rebound="belief", warmup=10, weight_decay=0.05),
-    dict(lr=5e-3, rebound="belief", warmup=0, beta=0.8, eps=1e-6, weight_decay=0.1,
-         weight_decay_type="stable"),
-    dict(lr=0.01, rebound="belief", eps=1e-3, warmup=20, weight_decay=0.01,
-         weight_decay_type="L2"),
+    dict(
+        lr=5e-3,
+        rebound="belief",
+        warmup=0,
+        beta=0.8,
+        eps=1e-6,
+        weight_decay=0.1,
+        weight_decay_type="stable",
+    ),
+    dict(lr=0.01, rebound="belief", eps=1e-3, warmup=20, weight_decay=0.01, weight_decay_type="L2"),
     dict(lr=0.01, warmup=20, weight_decay=0.01),
     dict(lr=0.03, warmup=20, weight_decay=0.05, weight_decay_type="stable"),
 ]
@@ -133,8 +164,9 @@ def test_matches_oracle(settings, train, relative_difference):
     assert relative_difference(expected, got) <= TOLERANCE
 
 
-@pytest.mark.parametrize("settings", SETTINGS + CHAOTIC,
-                         ids=IDS + [f"chaotic{i}" for i in range(len(CHAOTIC))])
+@pytest.mark.parametrize(
+    "settings", SETTINGS + CHAOTIC, ids=IDS + [f"chaotic{i}" for i in range(len(CHAOTIC))]
+)
 def test_foreach_equals_single_tensor(settings, train, relative_difference):
     single = train(Apollo, steps=50, foreach=False, **settings)
     lists = train(Apollo, steps=50, foreach=True, **settings)
@@ -144,7 +176,10 @@ def test_foreach_equals_single_tensor(settings, train, relative_difference):
 def _mlp():
     torch.manual_seed(0)
     net = torch.nn.Sequential(
-        torch.nn.Linear(6, 12), torch.nn.Tanh(), torch.nn.Linear(12, 3), torch.nn.Tanh(),
+        torch.nn.Linear(6, 12),
+        torch.nn.Tanh(),
+        torch.nn.Linear(12, 3),
+        torch.nn.Tanh(),
         torch.nn.Linear(3, 1),
     ).double()
     x = torch.randn(64, 6, dtype=torch.float64)
@@ -180,8 +215,7 @@ def test_one_step_map_on_chaotic_runs(settings, foreach):
         for p, q in zip(params, twins, strict=True):
             pairs = [(p.detach(), q.detach())]
             pairs += [(oracle.state[p][n], generated.state[q][n]) for n in BUFFERS]
-            worst = max(worst, *(float((a - b).abs().max() / a.abs().max())
-                                 for a, b in pairs))
+            worst = max(worst, *(float((a - b).abs().max() / a.abs().max()) for a, b in pairs))
     assert worst <= 1e-12
 
 

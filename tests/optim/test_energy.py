@@ -8,6 +8,7 @@ the test asserts that the maximum of H - (min U + T(0)) over successive windows 
 never increases, and that it ends a thousand times below the first window's maximum.
 """
 
+import itertools
 import math
 
 import pytest
@@ -35,7 +36,7 @@ def _energies(opt_cls, kinetic, steps=600, floor=0.0, **kwargs):
 
 def _assert_dissipates(H):
     windows = [max(H[i : i + 25]) for i in range(0, len(H), 25)]
-    assert all(b <= a * (1 + 1e-12) for a, b in zip(windows, windows[1:]))
+    assert all(b <= a * (1 + 1e-12) for a, b in itertools.pairwise(windows))
     assert H[-1] < 1e-3 * windows[0]
 
 

@@ -11,54 +11,96 @@ rad_optim = pytest.importorskip("rad.optim")
 TOLERANCE = 1e-10
 
 CASES = {
-    "SGD": (torch.optim.SGD, [
-        dict(lr=0.05),
-        dict(lr=0.05, momentum=0.9),
-        dict(lr=0.02, momentum=0.9, dampening=0.3, weight_decay=0.01),
-        dict(lr=0.02, momentum=0.8, nesterov=True, weight_decay=0.05),
-    ]),
-    "DLPF": (rad_optim.DLPF, [
-        dict(lr=0.05), dict(lr=0.05, momentum=0.9), dict(lr=0.02, momentum=0.5, weight_decay=0.1),
-    ]),
-    "NAG": (rad_optim.NAG, [
-        dict(lr=0.05), dict(lr=0.05, momentum=0.9), dict(lr=0.02, momentum=0.5, weight_decay=0.1),
-    ]),
-    "RGD": (rad_optim.RGD, [
-        dict(lr=0.05, momentum=0.9, delta=1.0),
-        dict(lr=0.05, momentum=0.9, delta=2.0, order=2),
-        dict(lr=0.02, delta=0.5, weight_decay=0.1),
-        dict(lr=0.02, momentum=0.8, order=2, weight_decay=0.05),
-    ]),
-    "RAD": (rad_optim.RAD, [
-        dict(lr=1e-2),
-        dict(lr=1e-2, order=2, delta=2.0),
-        dict(lr=1e-2, zeta=None, max_iter=150, weight_decay=0.1),
-        dict(lr=1e-2, zeta=None, max_iter=None, order=2),
-        dict(lr=5e-3, order=2, zeta=1e-3, betas=(0.8, 0.99), delta=0.5, weight_decay=0.01),
-    ]),
-    "Adam": (torch.optim.Adam, [
-        dict(lr=1e-2), dict(lr=1e-2, amsgrad=True), dict(lr=1e-2, weight_decay=0.1),
-        dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True),
-        dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, amsgrad=True, weight_decay=0.05),
-    ]),
-    "AdamW": (torch.optim.AdamW, [
-        dict(lr=1e-2), dict(lr=1e-2, amsgrad=True), dict(lr=1e-2, weight_decay=0.1),
-    ]),
-    "Adamax": (torch.optim.Adamax, [
-        dict(lr=1e-2), dict(lr=1e-2, weight_decay=0.1), dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-3),
-    ]),
+    "SGD": (
+        torch.optim.SGD,
+        [
+            dict(lr=0.05),
+            dict(lr=0.05, momentum=0.9),
+            dict(lr=0.02, momentum=0.9, dampening=0.3, weight_decay=0.01),
+            dict(lr=0.02, momentum=0.8, nesterov=True, weight_decay=0.05),
+        ],
+    ),
+    "DLPF": (
+        rad_optim.DLPF,
+        [
+            dict(lr=0.05),
+            dict(lr=0.05, momentum=0.9),
+            dict(lr=0.02, momentum=0.5, weight_decay=0.1),
+        ],
+    ),
+    "NAG": (
+        rad_optim.NAG,
+        [
+            dict(lr=0.05),
+            dict(lr=0.05, momentum=0.9),
+            dict(lr=0.02, momentum=0.5, weight_decay=0.1),
+        ],
+    ),
+    "RGD": (
+        rad_optim.RGD,
+        [
+            dict(lr=0.05, momentum=0.9, delta=1.0),
+            dict(lr=0.05, momentum=0.9, delta=2.0, order=2),
+            dict(lr=0.02, delta=0.5, weight_decay=0.1),
+            dict(lr=0.02, momentum=0.8, order=2, weight_decay=0.05),
+        ],
+    ),
+    "RAD": (
+        rad_optim.RAD,
+        [
+            dict(lr=1e-2),
+            dict(lr=1e-2, order=2, delta=2.0),
+            dict(lr=1e-2, zeta=None, max_iter=150, weight_decay=0.1),
+            dict(lr=1e-2, zeta=None, max_iter=None, order=2),
+            dict(lr=5e-3, order=2, zeta=1e-3, betas=(0.8, 0.99), delta=0.5, weight_decay=0.01),
+        ],
+    ),
+    "Adam": (
+        torch.optim.Adam,
+        [
+            dict(lr=1e-2),
+            dict(lr=1e-2, amsgrad=True),
+            dict(lr=1e-2, weight_decay=0.1),
+            dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True),
+            dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, amsgrad=True, weight_decay=0.05),
+        ],
+    ),
+    "AdamW": (
+        torch.optim.AdamW,
+        [
+            dict(lr=1e-2),
+            dict(lr=1e-2, amsgrad=True),
+            dict(lr=1e-2, weight_decay=0.1),
+        ],
+    ),
+    "Adamax": (
+        torch.optim.Adamax,
+        [
+            dict(lr=1e-2),
+            dict(lr=1e-2, weight_decay=0.1),
+            dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-3),
+        ],
+    ),
     # NAdam amplifies rounding on this MLP at larger lr without decay (torch's own single-tensor
     # and foreach paths then differ by ~1e-5): these settings are the non-chaotic ones
-    "NAdam": (torch.optim.NAdam, [
-        dict(), dict(lr=1e-2, weight_decay=0.1),
-        dict(lr=2e-3, weight_decay=0.1, decoupled_weight_decay=True),
-        dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, momentum_decay=1e-2, weight_decay=0.05),
-    ]),
-    "RAdam": (torch.optim.RAdam, [
-        dict(lr=1e-2), dict(lr=1e-2, weight_decay=0.1),
-        dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True),
-        dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05),
-    ]),
+    "NAdam": (
+        torch.optim.NAdam,
+        [
+            dict(),
+            dict(lr=1e-2, weight_decay=0.1),
+            dict(lr=2e-3, weight_decay=0.1, decoupled_weight_decay=True),
+            dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, momentum_decay=1e-2, weight_decay=0.05),
+        ],
+    ),
+    "RAdam": (
+        torch.optim.RAdam,
+        [
+            dict(lr=1e-2),
+            dict(lr=1e-2, weight_decay=0.1),
+            dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True),
+            dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05),
+        ],
+    ),
 }
 
 PARAMS = [(name, i) for name, (_, settings) in CASES.items() for i in range(len(settings))]

@@ -11,9 +11,15 @@ import hamopt.optim as zoo
 rad_optim = pytest.importorskip("rad.optim")
 
 REFERENCES = {
-    "SGD": torch.optim.SGD, "Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW,
-    "Adamax": torch.optim.Adamax, "RAD": rad_optim.RAD, "RGD": rad_optim.RGD,
-    "DLPF": rad_optim.DLPF, "NAG": rad_optim.NAG, "NAdam": torch.optim.NAdam,
+    "SGD": torch.optim.SGD,
+    "Adam": torch.optim.Adam,
+    "AdamW": torch.optim.AdamW,
+    "Adamax": torch.optim.Adamax,
+    "RAD": rad_optim.RAD,
+    "RGD": rad_optim.RGD,
+    "DLPF": rad_optim.DLPF,
+    "NAG": rad_optim.NAG,
+    "NAdam": torch.optim.NAdam,
     "RAdam": torch.optim.RAdam,
 }
 #: Reference arguments hamopt leaves to torch's other paths (capturable, differentiable, fused).
@@ -30,8 +36,9 @@ def test_signature_matches_reference(name):
     """Same argument names, order and defaults as the reference (drop-in replacement)."""
     ours = inspect.signature(getattr(zoo, name)).parameters
     theirs = inspect.signature(REFERENCES[name]).parameters
-    positional = [n for n, p in theirs.items()
-                  if p.kind is p.POSITIONAL_OR_KEYWORD and n not in TORCH_ONLY]
+    positional = [
+        n for n, p in theirs.items() if p.kind is p.POSITIONAL_OR_KEYWORD and n not in TORCH_ONLY
+    ]
     assert [n for n in ours if n in positional] == positional
     for n in positional:
         default = theirs[n].default
@@ -95,8 +102,11 @@ def test_state_dict_round_trip(name):
     w2, o2 = make()
     steps(w2, o2, 5)
     saved = o2.state_dict()
-    assert all(isinstance(v, (torch.Tensor, int, float)) for s in saved["state"].values()
-               for v in s.values())
+    assert all(
+        isinstance(v, (torch.Tensor, int, float))
+        for s in saved["state"].values()
+        for v in s.values()
+    )
     w3, o3 = make()
     w3.data.copy_(w2.data)
     o3.load_state_dict(saved)

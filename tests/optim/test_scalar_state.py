@@ -85,10 +85,10 @@ def test_numpy_evaluator_carries_the_scalar_state():
         opt.zero_grad()
         ((w - target) ** 4).sum().backward()
         opt.step()
-    hyper = dict(lr=0.05, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,
-                 momentum_decay=4e-3)
-    ref = run(nadam().variants[0][1], np.zeros(7),
-              lambda th: 4 * (th - target.numpy()) ** 3, hyper, 50)
+    hyper = dict(lr=0.05, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, momentum_decay=4e-3)
+    ref = run(
+        nadam().variants[0][1], np.zeros(7), lambda th: 4 * (th - target.numpy()) ** 3, hyper, 50
+    )
     np.testing.assert_allclose(w.detach().numpy(), ref, rtol=1e-10, atol=1e-12)
 
 
@@ -108,11 +108,15 @@ def test_tensor_valued_piecewise_runs_per_tensor_in_foreach(train, relative_diff
     size, bc1 = sym["step_size"], sym["bias_correction1"]
     r = sp.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
     step = sp.Piecewise((-size * r * m / (sp.sqrt(y) + eps), rho > 5), (-lr * m / bc1, True))
-    scalars = [a for a in rule.assignments[:-1]
-               if a.target.name not in ("adaptive", "eps_t", "rectified_step_size")]
+    scalars = [
+        a
+        for a in rule.assignments[:-1]
+        if a.target.name not in ("adaptive", "eps_t", "rectified_step_size")
+    ]
     branchy = rule.replace(name="branchy", assignments=(*scalars, Assign(param, param + step)))
-    spec = OptimizerSpec("Branchy", radam().hyperparameters, (("True", branchy),),
-                         unsupported=radam().unsupported)
+    spec = OptimizerSpec(
+        "Branchy", radam().hyperparameters, (("True", branchy),), unsupported=radam().unsupported
+    )
     source = generate_module(spec)
     assert "for bias_correction1, exp_avg, exp_avg_sq, grad, param," in source
     module = types.ModuleType("branchy")

@@ -17,7 +17,12 @@ half = sp.Rational(1, 2)
 
 def test_declared_orders():
     assert {name: s.order for name, s in SCHEMES.items()} == {
-        "euler": 1, "euler_fkd": 1, "leapfrog": 2, "leapfrog_fsal": 2, "yoshida": 4, "nag": 1,
+        "euler": 1,
+        "euler_fkd": 1,
+        "leapfrog": 2,
+        "leapfrog_fsal": 2,
+        "yoshida": 4,
+        "nag": 1,
     }
 
 
@@ -31,7 +36,7 @@ def test_yoshida_coefficients():
     w1 = 1 / (2 - sp.cbrt(2))
     w0 = -sp.cbrt(2) * w1
     kicks = [f for flow, f in yoshida.rows if flow == "K"]
-    assert [sp.simplify(a - b) for a, b in zip(kicks, [w1, w0, w1])] == [0, 0, 0]
+    assert [sp.simplify(a - b) for a, b in zip(kicks, [w1, w0, w1], strict=True)] == [0, 0, 0]
     assert sp.simplify(2 * w1 + w0 - 1) == 0
 
 
@@ -79,6 +84,7 @@ def test_fsal_is_the_leapfrog_seen_from_the_half_step():
     q, p = q0, p0
     for _ in range(7):
         q, p = leapfrog_fsal.step(system, q, p, 0.1)
+
     def rows(rs, q, p):
         for flow, frac in rs:
             q, p = FLOWS[flow](system, q, p, float(frac) * 0.1, 0.1)
