@@ -423,11 +423,9 @@ def _validation(spec: OptimizerSpec) -> list[str]:
         if hp.default is REQUIRED:
             out.append(f"if {hp.name} is _REQUIRED:")
             out.append(f'    raise TypeError("{spec.name}: missing required argument {hp.name}")')
-        for bad, msg in hp.python_check():
+        for bad, error, msg in hp.python_check():
             out.append(f"if {bad}:")
-            out.append(
-                f'    raise {"TypeError" if "real number" in msg or "pair" in msg or "True or False" in msg else "ValueError"}(f"{msg}")'
-            )
+            out.append(f'    raise {error}(f"{msg}")')
     for name, default in spec.unsupported:
         op = "is not" if default is None or isinstance(default, bool) else "!="
         out.append(f"if {name} {op} {default!r}:")

@@ -8,7 +8,7 @@ argument and its range.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sympy as sp
@@ -60,7 +60,6 @@ class Hyperparameter:
     optional: bool = False
     doc: str = ""
     keyword_only: bool = False
-    exported: bool = field(default=True)
 
     @property
     def is_pair(self) -> bool:
@@ -72,44 +71,60 @@ class Hyperparameter:
         right = ")" if iv.right_open else "]"
         return f"{left}{iv.start}, {iv.end}{right}".replace("oo", "inf")
 
-    def python_check(self) -> list[tuple[str, str]]:
-        """``(condition that is bad, message)`` pairs as Python source, for the generated
-        constructor (the argument is in a local variable of the same name)."""
+    def python_check(self) -> list[tuple[str, str, str]]:
+        """``(condition that is bad, exception name, message)`` as Python source, for the
+        generated constructor (the argument is in a local variable of the same name): a wrong
+        type raises ``TypeError``, a value out of range ``ValueError``."""
         n = self.name
-        out: list[tuple[str, str]] = []
         if self.kind == "bool":
-            out.append((f"not isinstance({n}, bool)", f"{n} must be True or False, got {{{n}!r}}"))
-            return out
+            return [
+                (
+                    f"not isinstance({n}, bool)",
+                    "TypeError",
+                    f"{n} must be True or False, got {{{n}!r}}",
+                )
+            ]
         if self.kind == "int":
             allowed = ", ".join(repr(c) for c in self.choices)
-            out.append((f"{n} not in ({allowed},)", f"{n} must be one of {allowed}, got {{{n}!r}}"))
-            return out
-        prefix = f"{n} is not None and " if self.optional else ""
+            return [
+                (
+                    f"{n} not in ({allowed},)",
+                    "ValueError",
+                    f"{n} must be one of {allowed}, got {{{n}!r}}",
+                )
+            ]
         if self.is_pair:
-            out.append(
+            out = [
                 (
                     f"not (isinstance({n}, (tuple, list)) and len({n}) == {len(self.symbols)})",
+                    "TypeError",
                     f"{n} must be a pair of numbers, got {{{n}!r}}",
                 )
-            )
+            ]
             for i, iv in enumerate(self.intervals):
                 item = f"{n}[{i}]"
-                out.append((_type_bad(item), f"{n}[{i}] must be a real number, got {{{item}!r}}"))
-                out.append(
+                out += [
+                    (
+                        _type_bad(item),
+                        "TypeError",
+                        f"{item} must be a real number, got {{{item}!r}}",
+                    ),
                     (
                         _range_bad(item, iv),
-                        f"{n}[{i}] must be in {self.range_text(i)}, got {{{item}!r}}",
-                    )
-                )
+                        "ValueError",
+                        f"{item} must be in {self.range_text(i)}, got {{{item}!r}}",
+                    ),
+                ]
             return out
-        out.append((prefix + _type_bad(n), f"{n} must be a real number, got {{{n}!r}}"))
-        out.append(
+        prefix = f"{n} is not None and " if self.optional else ""
+        return [
+            (prefix + _type_bad(n), "TypeError", f"{n} must be a real number, got {{{n}!r}}"),
             (
                 prefix + _range_bad(n, self.intervals[0]),
+                "ValueError",
                 f"{n} must be in {self.range_text()}, got {{{n}!r}}",
-            )
-        )
-        return out
+            ),
+        ]
 
 
 def _type_bad(x: str) -> str:

@@ -15,7 +15,7 @@ LaTeX, the NumPy reference evaluator and the torch code generator read only this
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -23,7 +23,7 @@ import sympy as sp
 from hamopt.rule.hyperparameter import Hyperparameter
 from hamopt.rule.reductions import REDUCTIONS
 
-__all__ = ["Assign", "Buffer", "Provenance", "UpdateRule", "assignments", "grad", "param", "step"]
+__all__ = ["Assign", "Buffer", "Provenance", "UpdateRule", "grad", "param", "step"]
 
 #: The parameter tensor :math:`\theta`.
 param = sp.Symbol("param", real=True)
@@ -251,8 +251,3 @@ class UpdateRule:
         from dataclasses import replace
 
         return replace(self, **changes)
-
-
-def assignments(pairs: Iterable[tuple[sp.Symbol, sp.Expr, str]]) -> tuple[Assign, ...]:
-    """Build assignments from ``(target, expr, doc)`` triples."""
-    return tuple(Assign(t, sp.sympify(e), d) for t, e, d in pairs)

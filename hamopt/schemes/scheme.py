@@ -29,7 +29,7 @@ import sympy as sp
 
 from hamopt.system.subflows import FLOWS, SYMPLECTIC_FLOWS
 
-__all__ = ["Scheme"]
+__all__ = ["Scheme", "compose"]
 
 Row = tuple[str, sp.Expr]
 
@@ -166,5 +166,3 @@ def compose(
         rows.extend(scheme.scaled(weight))
     return Scheme(name, rows, order, description).merged()
 
-
-__all__ += ["compose"]

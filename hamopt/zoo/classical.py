@@ -116,53 +116,50 @@ def sgd() -> OptimizerSpec:
     )
 
 
-def dlpf() -> OptimizerSpec:
-    """``rad.optim.DLPF``: the dissipative leapfrog."""
+def _rad_classical(name: str, scheme, target, rule_name: str, summary: str) -> OptimizerSpec:
+    """A pytorch-rad classical optimizer: EMA momentum with first-gradient init, coupled decay,
+    and the reference's plain gradient step at ``momentum = 0``."""
     hps = (common.lr(common.REQUIRED), common.momentum(0.0), common.weight_decay(0.0))
-    reference = "rad.optim.DLPF(params, lr, momentum=0, weight_decay=0)"
+    reference = f"rad.optim.{name}(params, lr, momentum=0, weight_decay=0)"
     base = derive(
         classical(),
-        leapfrog,
+        scheme,
         Momentum("ema", "grad"),
-        -LR * (1 + beta1) / 2 * v,
+        target,
         [LR],
         hps,
         buffer="momentum_buffer",
         beta=MU,
         reference=reference,
     )
-    rule = compose(base.draft, [coupled_weight_decay(WD)]).rule("leapfrog", base.provenance)
+    rule = compose(base.draft, [coupled_weight_decay(WD)]).rule(rule_name, base.provenance)
     return OptimizerSpec(
-        "DLPF",
+        name,
         hps,
         (_plain(hps, reference), ("True", rule)),
-        summary="DLPF: classical energy, conformal leapfrog (first-same-as-last).",
+        summary=summary,
         reference=reference,
         unsupported=(("output_info", False),),
+    )
+
+
+def dlpf() -> OptimizerSpec:
+    """``rad.optim.DLPF``: the dissipative leapfrog."""
+    return _rad_classical(
+        "DLPF",
+        leapfrog,
+        -LR * (1 + beta1) / 2 * v,
+        "leapfrog",
+        "DLPF: classical energy, conformal leapfrog (first-same-as-last).",
     )
 
 
 def nag_optimizer() -> OptimizerSpec:
     """``rad.optim.NAG``: the NAG scheme in EMA form (not conformal symplectic)."""
-    hps = (common.lr(common.REQUIRED), common.momentum(0.0), common.weight_decay(0.0))
-    reference = "rad.optim.NAG(params, lr, momentum=0, weight_decay=0)"
-    base = derive(
-        classical(),
-        nag,
-        Momentum("ema", "grad"),
-        -LR / 2 * (beta1 * v + (1 - beta1) * g),
-        [LR],
-        hps,
-        buffer="momentum_buffer",
-        beta=MU,
-        reference=reference,
-    )
-    rule = compose(base.draft, [coupled_weight_decay(WD)]).rule("nag", base.provenance)
-    return OptimizerSpec(
+    return _rad_classical(
         "NAG",
-        hps,
-        (_plain(hps, reference), ("True", rule)),
-        summary="NAG: classical energy, Nesterov's scheme (not conformal symplectic).",
-        reference=reference,
-        unsupported=(("output_info", False),),
+        nag,
+        -LR / 2 * (beta1 * v + (1 - beta1) * g),
+        "nag",
+        "NAG: classical energy, Nesterov's scheme (not conformal symplectic).",
     )
