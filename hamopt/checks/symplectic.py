@@ -181,9 +181,9 @@ def _evaluate_at_random_point(matrix: sp.Matrix, seed: int = 1) -> float:
     """Largest absolute entry with every symbol, function and derivative set to a random value."""
     rng = random.Random(seed)
     derivs = set().union(*(e.atoms(sp.Derivative) for e in matrix))
-    matrix = matrix.xreplace({d: sp.Float(rng.uniform(0.5, 2.0)) for d in derivs})
+    matrix = matrix.xreplace({d: sp.Float(rng.uniform(0.5, 2.0)) for d in sorted(derivs, key=str)})
     funcs = set().union(*(e.atoms(AppliedUndef) for e in matrix))
-    matrix = matrix.xreplace({f: sp.Float(rng.uniform(0.5, 2.0)) for f in funcs})
+    matrix = matrix.xreplace({f: sp.Float(rng.uniform(0.5, 2.0)) for f in sorted(funcs, key=str)})
     syms = set().union(*(e.free_symbols for e in matrix))
-    matrix = matrix.xreplace({x: sp.Float(rng.uniform(0.5, 2.0)) for x in syms})
+    matrix = matrix.xreplace({x: sp.Float(rng.uniform(0.5, 2.0)) for x in sorted(syms, key=str)})
     return max(abs(float(sp.N(e))) for e in matrix)

@@ -89,7 +89,9 @@ def check_finite_velocity(energy: KineticEnergy) -> None:
     arg = P if energy.coupling == "particle" else s
     base = energy.expr if energy.coupling == "particle" else energy.radial
     points = list(_parameter_points(energy))
-    for (tau, dtau, values), point in zip(_numeric(energy, particle_view=False), points, strict=True):
+    for (tau, dtau, values), point in zip(
+        _numeric(energy, particle_view=False), points, strict=True
+    ):
         for x in GRIDS:
             at = x if energy.coupling == "particle" else x * x
             for what, fn, expr in (("energy", tau, base), ("velocity", dtau, energy.velocity_expr)):

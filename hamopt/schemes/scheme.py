@@ -165,4 +165,3 @@ def compose(
     for scheme, weight in parts:
         rows.extend(scheme.scaled(weight))
     return Scheme(name, rows, order, description).merged()
-

@@ -1,0 +1,100 @@
+"""Trajectories of optimizers on a 2-D test function, with a loss-curve panel.
+
+``hamopt plot RAD torch.Adam --problem rosenbrock`` (see :mod:`hamopt.cli`). Names are zoo
+members (classes of :mod:`hamopt.optim`) or ``torch.NAME`` for ``torch.optim.NAME``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hamopt.problems2d import PROBLEMS, Problem2D, options_for
+
+__all__ = ["optimizer_class", "plot_trajectories", "trajectory"]
+
+
+def optimizer_class(name: str) -> type:
+    """``"RAD"`` → :class:`hamopt.optim.RAD`; ``"torch.Adam"`` → :class:`torch.optim.Adam`."""
+    import hamopt.optim as optim
+    from hamopt.zoo import ZOO
+
+    if name.startswith("torch."):
+        cls = getattr(torch.optim, name.removeprefix("torch."), None)
+        if isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer):
+            return cls
+        raise ValueError(f"torch.optim has no optimizer {name.removeprefix('torch.')!r}")
+    if name in ZOO:
+        return getattr(optim, name)
+    raise ValueError(
+        f"unknown optimizer {name!r}; choose from {sorted(ZOO)} or torch.NAME (e.g. torch.Adam)"
+    )
+
+
+def trajectory(name: str, problem: Problem2D, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Iterates (``steps + 1`` × 2) and losses (``steps + 1``) of ``name`` on ``problem``."""
+    cls = optimizer_class(name)
+    x = torch.nn.Parameter(torch.tensor(problem.start, dtype=torch.float64))
+    opt = cls([x], **options_for(name, problem))
+    points, losses = [x.detach().clone()], []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = problem.fn(x)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        opt.step()
+        points.append(x.detach().clone())
+    losses.append(float(problem.fn(x.detach())))
+    return torch.stack(points).numpy(), np.asarray(losses)
+
+
+def plot_trajectories(
+    names: list[str], problem: str, steps: int = 500, out: str | Path = "."
+) -> Path:
+    """Run every optimizer, draw trajectories over contour lines and loss curves; return the
+    PNG's path (``OUT/trajectories_PROBLEM.png``)."""
+    if problem not in PROBLEMS:
+        raise ValueError(f"unknown problem {problem!r}; choose from {sorted(PROBLEMS)}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    for name in names:
+        optimizer_class(name)  # fail fast on a bad name
+    prob = PROBLEMS[problem]
+    runs = {}
+    for name in tqdm(names, desc=f"optimizers on {problem}", unit="optimizer"):
+        runs[name] = trajectory(name, prob, steps)
+    fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=(12, 5))
+    x0, x1, y0, y1 = prob.view
+    xs, ys = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
+    grid = torch.tensor(np.stack([xs, ys]), dtype=torch.float64)
+    zs = prob.fn(grid).numpy()
+    if prob.log_levels:
+        levels = np.logspace(np.log10(max(zs.min(), 1e-3)), np.log10(zs.max()), 25)
+        ax.contour(xs, ys, zs, levels=levels, norm=matplotlib.colors.LogNorm(), cmap="Greys")
+    else:
+        ax.contour(xs, ys, zs, levels=25, cmap="Greys")
+    ax.plot(*prob.minimum, "k*", markersize=14, label="minimum")
+    for name, (points, losses) in runs.items():
+        lr = options_for(name, prob)["lr"]
+        label = f"{name} (lr = {lr:g})"
+        (line,) = ax.plot(points[:, 0], points[:, 1], "-", lw=1.2, label=label)
+        ax.plot(points[0, 0], points[0, 1], "o", color=line.get_color())
+        ax_loss.plot(np.maximum(losses, 1e-16), color=line.get_color(), label=label)
+    ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel="x", ylabel="y", title=f"{problem}: trajectories")
+    ax.legend(fontsize=8)
+    ax_loss.set(xlabel="step", ylabel="loss", yscale="log", title=f"{problem}: loss")
+    ax_loss.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"trajectories_{problem}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,122 @@
+"""Two-dimensional test functions for trajectory plots, with starts, views and step sizes.
+
+Each :class:`Problem2D` has a torch function of a 2-vector, a default start, the view box
+for contour plots, the known minimum, and a step size per optimizer family (:func:`lr_for`)
+chosen so that 500 steps make visible progress from the default start.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = ["PROBLEMS", "Problem2D", "lr_for", "options_for"]
+
+
+@dataclass(frozen=True)
+class Problem2D:
+    name: str
+    fn: Callable[[torch.Tensor], torch.Tensor]
+    start: tuple[float, float]
+    view: tuple[float, float, float, float]  # xmin, xmax, ymin, ymax
+    minimum: tuple[float, float]
+    log_levels: bool = True
+    #: step size by optimizer family: "adaptive" (sign-like steps), "momentum" (gradient steps)
+    lrs: dict[str, float] = field(default_factory=dict)
+
+
+def _rosenbrock(x: torch.Tensor) -> torch.Tensor:
+    return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+
+
+def _rastrigin(x: torch.Tensor) -> torch.Tensor:
+    return 20 + (x**2 - 10 * torch.cos(2 * math.pi * x)).sum()
+
+
+def _beale(x: torch.Tensor) -> torch.Tensor:
+    a, b = x[0], x[1]
+    return (1.5 - a + a * b) ** 2 + (2.25 - a + a * b**2) ** 2 + (2.625 - a + a * b**3) ** 2
+
+
+def _quadratic(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (x[0] ** 2 + 10 * x[1] ** 2)
+
+
+PROBLEMS: dict[str, Problem2D] = {
+    "rosenbrock": Problem2D(
+        "rosenbrock",
+        _rosenbrock,
+        (-1.5, 2.0),
+        (-2.0, 2.0, -1.0, 3.0),
+        (1.0, 1.0),
+        lrs={"adaptive": 0.05, "momentum": 2e-4, "plain": 1e-3, "cautious": 1e-3},
+    ),
+    "rastrigin": Problem2D(
+        "rastrigin",
+        _rastrigin,
+        (-2.3, 2.7),
+        (-4.5, 4.5, -4.5, 4.5),
+        (0.0, 0.0),
+        log_levels=False,
+        lrs={"adaptive": 0.05, "momentum": 2e-3, "plain": 5e-3, "cautious": 5e-3},
+    ),
+    "beale": Problem2D(
+        "beale",
+        _beale,
+        (1.0, 1.5),
+        (-4.5, 4.5, -4.5, 4.5),
+        (3.0, 0.5),
+        lrs={"adaptive": 0.02, "momentum": 1e-3, "plain": 5e-3, "cautious": 5e-3},
+    ),
+    "quadratic": Problem2D(
+        "quadratic",
+        _quadratic,
+        (-3.0, 2.0),
+        (-4.0, 4.0, -3.0, 3.0),
+        (0.0, 0.0),
+        lrs={"adaptive": 0.05, "momentum": 0.01, "plain": 0.05, "cautious": 0.02},
+    ),
+}
+
+#: Optimizers whose step is (close to) a sign step: the step size is a distance.
+_ADAPTIVE = {"Adam", "AdamW", "Adamax", "NAdam", "RAD"}
+#: Optimizers that take unnormalised gradient steps at first (RAdam before ρ_t > 5, Apollo's
+#: curvature before it settles): small steps.
+_CAUTIOUS = {"RAdam", "Apollo"}
+#: Momentum optimizers run with momentum 0.9 (their default is none).
+_MOMENTUM = {"SGD", "DLPF", "NAG", "RGD"}
+#: pytorch-rad's momentum is an EMA, v = β v + (1-β) g: the step is 1/(1-β) = 10× smaller than
+#: SGD's sum form at the same lr, so these run at 10× the momentum family's lr.
+_EMA = {"DLPF", "NAG", "RGD"}
+
+
+def _family(name: str) -> str:
+    base = name.split(".")[-1]
+    if base in _ADAPTIVE:
+        return "adaptive"
+    if base in _CAUTIOUS:
+        return "cautious"
+    if base in _MOMENTUM:
+        return "momentum"
+    return "adaptive" if "adam" in base.lower() else "plain"
+
+
+def lr_for(name: str, problem: Problem2D) -> float:
+    """A step size for optimizer ``name`` (``"RAD"``, ``"torch.SGD"``…) on ``problem``."""
+    lr = problem.lrs[_family(name)]
+    return 10 * lr if name.split(".")[-1] in _EMA else lr
+
+
+def options_for(name: str, problem: Problem2D) -> dict[str, object]:
+    """Constructor options for ``name`` on ``problem``: the step size, and momentum 0.9 for
+    the momentum family (SGD, DLPF, NAG, RGD)."""
+    opts: dict[str, object] = {"lr": lr_for(name, problem)}
+    base = name.split(".")[-1]
+    if base in _MOMENTUM:
+        opts["momentum"] = 0.9
+    if base == "Apollo":
+        opts["warmup"] = 10
+    return opts
