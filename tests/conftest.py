@@ -15,7 +15,8 @@ def _float64_and_seed():
     torch.set_default_dtype(old)
 
 
-def _train(opt_cls, steps=200, seed=0, foreach=None, **kwargs):
+def _mlp(seed=0):
+    """The test network on random data: ``(net, loss)`` with ``loss()`` the mean squared error."""
     torch.manual_seed(seed)
     net = torch.nn.Sequential(
         torch.nn.Linear(6, 12),
@@ -26,13 +27,17 @@ def _train(opt_cls, steps=200, seed=0, foreach=None, **kwargs):
     ).double()
     x = torch.randn(64, 6, dtype=torch.float64)
     y = torch.randn(64, 1, dtype=torch.float64)
+    return net, lambda: ((net(x) - y) ** 2).mean()
+
+
+def _train(opt_cls, steps=200, seed=0, foreach=None, **kwargs):
+    net, loss = _mlp(seed)
     if foreach is not None:
         kwargs["foreach"] = foreach
     opt = opt_cls(net.parameters(), **kwargs)
     for _ in range(steps):
         opt.zero_grad()
-        loss = ((net(x) - y) ** 2).mean()
-        loss.backward()
+        loss().backward()
         opt.step()
     return [p.detach().clone() for p in net.parameters()]
 
@@ -40,6 +45,11 @@ def _train(opt_cls, steps=200, seed=0, foreach=None, **kwargs):
 def _relative_difference(a, b):
     """Largest over tensors of max|a - b| / max|a|."""
     return max(float((x - y).abs().max() / x.abs().max()) for x, y in zip(a, b, strict=True))
+
+
+@pytest.fixture
+def mlp():
+    return _mlp
 
 
 @pytest.fixture

@@ -173,30 +173,16 @@ def test_foreach_equals_single_tensor(settings, train, relative_difference):
     assert relative_difference(single, lists) <= 1e-12
 
 
-def _mlp():
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Linear(6, 12),
-        torch.nn.Tanh(),
-        torch.nn.Linear(12, 3),
-        torch.nn.Tanh(),
-        torch.nn.Linear(3, 1),
-    ).double()
-    x = torch.randn(64, 6, dtype=torch.float64)
-    y = torch.randn(64, 1, dtype=torch.float64)
-    return net, lambda: ((net(x) - y) ** 2).mean()
-
-
 BUFFERS = ("exp_avg_grad", "approx_hessian", "update")
 
 
 @pytest.mark.parametrize("foreach", [False, True], ids=["single", "foreach"])
 @pytest.mark.parametrize("settings", CHAOTIC, ids=[f"chaotic{i}" for i in range(len(CHAOTIC))])
-def test_one_step_map_on_chaotic_runs(settings, foreach):
+def test_one_step_map_on_chaotic_runs(settings, foreach, mlp):
     """Along the oracle's 200-step trajectory, one generated step from the oracle's state
     (parameters, gradient, the three buffers, step count) equals one oracle step to 1e-12,
     relative, in the parameters and in every buffer."""
-    net, loss = _mlp()
+    net, loss = mlp()
     params = list(net.parameters())
     twins = [p.detach().clone().requires_grad_() for p in params]
     oracle = ApolloOracle(params, **settings)
@@ -250,9 +236,9 @@ def test_resolved_defaults_and_validation():
         Apollo(p)
 
 
-def _secant_residuals(steps=200, **settings):
+def _secant_residuals(mlp, steps=200, **settings):
     """Per step and tensor, the relaxed and the plain weak secant residuals (relative)."""
-    net, loss = _mlp()
+    net, loss = mlp()
     opt = Apollo(net.parameters(), **settings)
     group = opt.param_groups[0]
     eps = group["eps"] / (0.01 if group["rebound"] == "constant" else 1.0)
@@ -287,7 +273,7 @@ SECANT_SETTINGS = [
 
 
 @pytest.mark.parametrize("settings", SECANT_SETTINGS, ids=["constant", "belief"])
-def test_weak_secant_equation(settings):
+def test_weak_secant_equation(settings, mlp):
     r"""The curvature update is the weak secant update of the paper, at every step.
 
     With :math:`d = d_{t-1}` the previous update direction (the step
@@ -308,8 +294,8 @@ def test_weak_secant_equation(settings):
     Checked at every step and tensor (relative residual <= 1e-10) at the default ε; with a
     negligible ε (:math:`\varrho = 1` to rounding) the plain condition holds to 1e-10.
     """
-    relaxed, _ = _secant_residuals(**settings)
+    relaxed, _ = _secant_residuals(mlp, **settings)
     assert len(relaxed) == 199 * 6
     assert max(relaxed) <= TOLERANCE
-    _, plain = _secant_residuals(**settings, eps=1e-16)
+    _, plain = _secant_residuals(mlp, **settings, eps=1e-16)
     assert max(plain) <= TOLERANCE
