@@ -24,6 +24,7 @@ import sympy as sp
 from hamopt.closures import bias_correction, compose, coupled_weight_decay, second_moment
 from hamopt.closures.draft import start
 from hamopt.codegen.module import generate_module
+from hamopt.codegen.names import clash
 from hamopt.kinetic.energy import KineticEnergy
 from hamopt.rule.hyperparameter import Hyperparameter, pair, real
 from hamopt.rule.spec import OptimizerSpec
@@ -33,7 +34,7 @@ from hamopt.schemes.scheme import Scheme
 from hamopt.symbols import h as H
 from hamopt.variables import Momentum, beta1, change_of_variables
 
-__all__ = ["CLOSURES", "DerivedOptimizer", "derive"]
+__all__ = ["CLOSURES", "DerivedOptimizer", "check_parameter_name", "derive"]
 
 #: The closures :func:`derive` knows by name.
 CLOSURES = ("none", "adam")
@@ -43,6 +44,31 @@ _B1 = sp.Symbol("beta1", real=True)
 _B2 = sp.Symbol("beta2", real=True)
 _WD = sp.Symbol("weight_decay", real=True)
 _UNIT = sp.Interval.Ropen(0, 1)
+
+#: Names the derived optimizer gives its own arguments and the closures' quantities.
+OWN_NAMES = frozenset(
+    {"lr", "betas", "beta1", "beta2", "weight_decay"}
+    | {"exp_avg", "exp_avg_sq", "bias_correction1", "bias_correction2"}
+    | {"exp_avgs", "exp_avg_sqs", "bias_correction1_list", "bias_correction2_list"}
+)
+
+
+def check_parameter_name(name: str) -> None:
+    """Raise ``ValueError`` if an energy parameter may not be called ``name``.
+
+    The parameter becomes an argument of the derived optimizer, so it may not take the name of
+    another argument (``lr``, ``betas``, ``weight_decay``), of a closure's quantity
+    (``exp_avg``…) or of anything the generated code binds (``step``, ``grad``, ``torch``…;
+    :mod:`hamopt.codegen.names`).
+
+    >>> check_parameter_name("step")
+    Traceback (most recent call last):
+    ...
+    ValueError: energy parameter 'step' is reserved: the generated code uses step for the step counter t
+    """
+    why = clash(name, OWN_NAMES)
+    if why is not None:
+        raise ValueError(f"energy parameter {name!r} is reserved: {why}")
 
 
 @dataclass(frozen=True)
@@ -101,6 +127,8 @@ def derive(
     """
     if not isinstance(kinetic, KineticEnergy):
         kinetic = KineticEnergy(kinetic, params, name=name.lower())
+    for prm in kinetic.params:
+        check_parameter_name(prm.name)
     if isinstance(scheme, str):
         if scheme not in SCHEMES:
             raise ValueError(f"unknown scheme {scheme!r}; choose from {sorted(SCHEMES)}")

@@ -48,6 +48,10 @@ class Parameter:
     doc: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(
+                f"parameter name must be a str, got {type(self.name).__name__} {self.name!r}"
+            )
         if not self.name.isidentifier():
             raise ValueError(f"parameter name {self.name!r} is not an identifier")
         if not isinstance(self.interval, sp.Interval):

@@ -81,12 +81,14 @@ def plot_trajectories(
     else:
         ax.contour(xs, ys, zs, levels=25, cmap="Greys")
     ax.plot(*prob.minimum, "k*", markersize=14, label="minimum")
-    for name, (points, losses) in runs.items():
+    styles = ("-", "--", "-.", ":")  # curves that coincide (RAD at δ = 1 and Adam) stay visible
+    for i, (name, (points, losses)) in enumerate(runs.items()):
         lr = options_for(name, prob)["lr"]
         label = f"{name} (lr = {lr:g})"
-        (line,) = ax.plot(points[:, 0], points[:, 1], "-", lw=1.2, label=label)
+        style = styles[i % len(styles)]
+        (line,) = ax.plot(points[:, 0], points[:, 1], style, lw=1.4, label=label)
         ax.plot(points[0, 0], points[0, 1], "o", color=line.get_color())
-        ax_loss.plot(np.maximum(losses, 1e-16), color=line.get_color(), label=label)
+        ax_loss.plot(np.maximum(losses, 1e-16), style, color=line.get_color(), label=label)
     ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel="x", ylabel="y", title=f"{problem}: trajectories")
     ax.legend(fontsize=8)
     ax_loss.set(xlabel="step", ylabel="loss", yscale="log", title=f"{problem}: loss")

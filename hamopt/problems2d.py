@@ -24,7 +24,8 @@ class Problem2D:
     view: tuple[float, float, float, float]  # xmin, xmax, ymin, ymax
     minimum: tuple[float, float]
     log_levels: bool = True
-    #: step size by optimizer family: "adaptive" (sign-like steps), "momentum" (gradient steps)
+    #: step size by optimizer family: "adaptive" (sign-like steps), "momentum" (gradient steps
+    #: with momentum 0.9), "plain" (gradient steps), "cautious" (RAdam), "curvature" (Apollo)
     lrs: dict[str, float] = field(default_factory=dict)
 
 
@@ -52,7 +53,13 @@ PROBLEMS: dict[str, Problem2D] = {
         (-1.5, 2.0),
         (-2.0, 2.0, -1.0, 3.0),
         (1.0, 1.0),
-        lrs={"adaptive": 0.05, "momentum": 2e-4, "plain": 1e-3, "cautious": 1e-3},
+        lrs={
+            "adaptive": 0.05,
+            "momentum": 2e-4,
+            "plain": 1e-3,
+            "cautious": 1e-3,
+            "curvature": 3e-5,
+        },
     ),
     "rastrigin": Problem2D(
         "rastrigin",
@@ -61,7 +68,13 @@ PROBLEMS: dict[str, Problem2D] = {
         (-4.5, 4.5, -4.5, 4.5),
         (0.0, 0.0),
         log_levels=False,
-        lrs={"adaptive": 0.05, "momentum": 2e-3, "plain": 5e-3, "cautious": 5e-3},
+        lrs={
+            "adaptive": 0.05,
+            "momentum": 2e-3,
+            "plain": 5e-3,
+            "cautious": 5e-3,
+            "curvature": 1e-4,
+        },
     ),
     "beale": Problem2D(
         "beale",
@@ -69,7 +82,13 @@ PROBLEMS: dict[str, Problem2D] = {
         (1.0, 1.5),
         (-4.5, 4.5, -4.5, 4.5),
         (3.0, 0.5),
-        lrs={"adaptive": 0.02, "momentum": 1e-3, "plain": 5e-3, "cautious": 5e-3},
+        lrs={
+            "adaptive": 0.02,
+            "momentum": 1e-3,
+            "plain": 5e-3,
+            "cautious": 5e-3,
+            "curvature": 1e-4,
+        },
     ),
     "quadratic": Problem2D(
         "quadratic",
@@ -77,15 +96,23 @@ PROBLEMS: dict[str, Problem2D] = {
         (-3.0, 2.0),
         (-4.0, 4.0, -3.0, 3.0),
         (0.0, 0.0),
-        lrs={"adaptive": 0.05, "momentum": 0.01, "plain": 0.05, "cautious": 0.02},
+        lrs={
+            "adaptive": 0.05,
+            "momentum": 0.01,
+            "plain": 0.05,
+            "cautious": 0.02,
+            "curvature": 3e-4,
+        },
     ),
 }
 
 #: Optimizers whose step is (close to) a sign step: the step size is a distance.
 _ADAPTIVE = {"Adam", "AdamW", "Adamax", "NAdam", "RAD"}
-#: Optimizers that take unnormalised gradient steps at first (RAdam before ρ_t > 5, Apollo's
-#: curvature before it settles): small steps.
-_CAUTIOUS = {"RAdam", "Apollo"}
+#: Optimizers that take unnormalised gradient steps at first (RAdam before ρ_t > 5): small steps.
+_CAUTIOUS = {"RAdam"}
+#: Apollo divides by max(|B|, 0.01) while its curvature estimate B is still small, so its first
+#: steps are up to 100·lr·|m|: it needs a step size about 100× below plain gradient descent's.
+_CURVATURE = {"Apollo"}
 #: Momentum optimizers run with momentum 0.9 (their default is none).
 _MOMENTUM = {"SGD", "DLPF", "NAG", "RGD"}
 #: pytorch-rad's momentum is an EMA, v = β v + (1-β) g: the step is 1/(1-β) = 10× smaller than
@@ -99,6 +126,8 @@ def _family(name: str) -> str:
         return "adaptive"
     if base in _CAUTIOUS:
         return "cautious"
+    if base in _CURVATURE:
+        return "curvature"
     if base in _MOMENTUM:
         return "momentum"
     return "adaptive" if "adam" in base.lower() else "plain"

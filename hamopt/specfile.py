@@ -64,7 +64,7 @@ from typing import Any, NoReturn
 
 import sympy as sp
 
-from hamopt.derive import CLOSURES, DerivedOptimizer, derive
+from hamopt.derive import CLOSURES, DerivedOptimizer, check_parameter_name, derive
 from hamopt.kinetic.energy import KineticEnergy
 from hamopt.parameters import Parameter
 from hamopt.parse import ParseError, parse_constant, parse_energy, validate_param_name
@@ -80,46 +80,6 @@ __all__ = ["Spec", "SpecError", "derive_spec", "load_spec", "spec_from_dict"]
 #: Largest spec file read, in bytes.
 MAX_FILE_BYTES = 1_000_000
 
-#: Names a parameter of the energy may not take: the generated optimizer's own arguments and
-#: the local names of its generated code.
-RESERVED_NAMES = frozenset(
-    {
-        "params",
-        "lr",
-        "betas",
-        "beta1",
-        "beta2",
-        "weight_decay",
-        "maximize",
-        "foreach",
-        "differentiable",
-        "fused",
-        "closure",
-        "group",
-        "variant",
-        "state",
-        "step",
-        "steps",
-        "grads",
-        "grad",
-        "param",
-        "state_steps",
-        "exp_avg",
-        "exp_avgs",
-        "exp_avg_sq",
-        "exp_avg_sqs",
-        "bias_correction1",
-        "bias_correction2",
-        "bias_correction1_list",
-        "bias_correction2_list",
-        "torch",
-        "math",
-        "Optimizer",
-        "self",
-        "i",
-        "x",
-    }
-)
 
 _TOP_KEYS = {"name", "description", "kinetic", "scheme", "closure", "defaults"}
 _KINETIC_KEYS = {"energy", "name", "coupling", "scope", "params"}
@@ -239,8 +199,10 @@ def _params(ctx: _Context, value: Any) -> list[Parameter]:
             validate_param_name(pname)
         except ParseError as err:
             ctx.fail(key, str(err))
-        if pname in RESERVED_NAMES:
-            ctx.fail(key, f"{pname!r} is reserved: the generated optimizer uses that name")
+        try:
+            check_parameter_name(pname)
+        except ValueError as err:
+            ctx.fail(key, str(err))
         if _is_number(entry):
             entry = {"default": entry, "min": 0, "min_open": True}
         sub = ctx.table(entry, key, _PARAM_KEYS)

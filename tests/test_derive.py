@@ -11,7 +11,8 @@ import torch
 
 import hamopt
 from hamopt.derive import derive
-from hamopt.kinetic import classical, relativistic, relativistic_norm
+from hamopt.kinetic import KineticEnergy, classical, relativistic, relativistic_norm
+from hamopt.parameters import Parameter
 from hamopt.rule.evaluate import run
 from hamopt.symbols import p
 
@@ -65,6 +66,27 @@ def test_bad_arguments():
         derive(classical(), name="my optimizer")
     with pytest.raises(ValueError, match="yoshida takes 3 gradients per step"):
         derive(classical(), "yoshida")
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("step", "uses step for the step counter t"),
+        ("grad", "uses grad for the gradient"),
+        ("torch", "uses torch for the torch module"),
+        ("x", "a loop variable of the foreach path"),
+        ("lambda", "lambda is a Python keyword"),
+        ("lr", "already uses lr"),
+        ("exp_avg", "already uses exp_avg"),
+        ("abs", "shadow a Python builtin"),
+    ],
+)
+def test_energy_parameter_may_not_shadow_generated_names(name, why):
+    # a parameter called ``step`` would silently replace the step counter in the generated code
+    mass = Parameter(name, 1.0, sp.Interval.open(0, sp.oo))
+    energy = KineticEnergy(sp.sqrt(p**2 + mass.symbol**2), (mass,), name="shadow")
+    with pytest.raises(ValueError, match=f"energy parameter '{name}' is reserved: .*{why}"):
+        derive(energy, "euler", "adam")
 
 
 def test_exported_module_trains_without_hamopt(tmp_path):

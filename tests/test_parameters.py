@@ -26,6 +26,8 @@ def test_bad_default_and_name():
         positive("m", -1.0)
     with pytest.raises(ValueError, match="not an identifier"):
         Parameter("1m")
+    with pytest.raises(TypeError, match="parameter name must be a str, got Symbol m"):
+        Parameter(sp.Symbol("m"))
 
 
 def test_samples_are_valid():

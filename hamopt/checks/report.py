@@ -39,7 +39,8 @@ class CheckResult:
     def row(self) -> str:
         value = "proved" if self.value is None else f"{self.value:.3g}"
         verdict = "pass" if self.passed else "FAIL"
-        return f"| {self.name} | {self.subject} | {value} | {self.tolerance} | {verdict} |"
+        cells = (self.name, self.subject, value, self.tolerance, verdict)
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
     def __bool__(self) -> bool:
         return self.passed

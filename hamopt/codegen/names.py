@@ -1,0 +1,81 @@
+"""Names the generated code binds itself, which an optimizer's hyperparameters may not take.
+
+A hyperparameter becomes a Python name in the generated module: a keyword argument of the
+step functions, a local variable, a key of the parameter group. If it were called ``step`` or
+``grad`` it would shadow the generated code's own ``step`` (the step counter) or ``grad`` and
+the optimizer would compute something else without a word; if it were called ``torch`` the
+step would crash deep inside torch; ``lambda`` would not even compile. :func:`check_names`
+refuses such a spec before any code is generated, naming the clash.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+from collections.abc import Iterable
+
+__all__ = ["GENERATED_NAMES", "check_names", "clash"]
+
+#: Names every generated module binds, with what they are.
+GENERATED_NAMES: dict[str, str] = {
+    "math": "the math module",
+    "torch": "the torch module",
+    "Optimizer": "the torch.optim base class",
+    "params": "the list of parameters",
+    "param": "the parameter being updated",
+    "grads": "the list of gradients",
+    "grad": "the gradient",
+    "step": "the step counter t",
+    "steps": "the list of step counters",
+    "state_steps": "the step counter tensors",
+    "state": "the per-parameter state",
+    "i": "the loop index",
+    "x": "a loop variable of the foreach path",
+    "self": "the optimizer",
+    "group": "the parameter group",
+    "variant": "the selected rule",
+    "buffers": "the names of the state buffers",
+    "lists": "the lists of state buffers",
+    "closure": "the loss closure",
+    "loss": "the loss",
+    "fn": "the selected step function",
+    "values": "the hyperparameter table",
+    "defaults": "the group defaults",
+    "maximize": "the maximize option",
+    "foreach": "the foreach option",
+    "fused": "the fused option",
+    "differentiable": "torch.optim's differentiable option",
+    "capturable": "torch.optim's capturable option",
+}
+
+
+def clash(name: str, bound: Iterable[str] = ()) -> str | None:
+    """Why ``name`` cannot be a hyperparameter of a generated optimizer, or ``None``.
+
+    ``bound`` adds the names a particular rule binds (its buffers, intermediates).
+
+    >>> clash("step")
+    'the generated code uses step for the step counter t'
+    >>> clash("mass") is None
+    True
+    """
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return f"{name} is a Python keyword"
+    if name in GENERATED_NAMES:
+        return f"the generated code uses {name} for {GENERATED_NAMES[name]}"
+    if name in set(bound):
+        return f"the optimizer already uses {name} (an argument or a quantity of its rule)"
+    if name.startswith("_") or hasattr(builtins, name):
+        return f"{name} would shadow a Python builtin or a private name of the module"
+    return None
+
+
+def check_names(optimizer: str, hyperparameters: Iterable[str], bound: Iterable[str]) -> None:
+    """Raise ``ValueError`` if a hyperparameter name clashes with a name the code binds."""
+    bound = set(bound)
+    for name in hyperparameters:
+        why = clash(name, bound)
+        if why is not None:
+            raise ValueError(
+                f"optimizer {optimizer}: hyperparameter name {name!r} is reserved: {why}"
+            )

@@ -1,0 +1,21 @@
+"""Every shipped optimizer, at the step size the plots give it, behaves on every 2-D problem."""
+
+import math
+
+import pytest
+
+from hamopt.optim import __all__ as ZOO_NAMES
+from hamopt.plot import trajectory
+from hamopt.problems2d import PROBLEMS
+
+NAMES = [*ZOO_NAMES, "torch.SGD", "torch.Adam"]
+
+
+@pytest.mark.parametrize("problem", sorted(PROBLEMS))
+def test_every_optimizer_stays_finite_and_descends(problem):
+    prob = PROBLEMS[problem]
+    for name in NAMES:
+        _, losses = trajectory(name, prob, 300)
+        assert all(math.isfinite(x) for x in losses), f"{name} diverged on {problem}"
+        if problem != "rastrigin":  # many local minima: finite is all one can ask
+            assert losses[-1] < 0.9 * losses[0], f"{name} made no progress on {problem}"

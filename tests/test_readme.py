@@ -1,0 +1,52 @@
+"""The README's quickstart runs as written, and its gallery shows today's derivation."""
+
+import re
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def _section(title: str) -> str:
+    start = README.index(f"## {title}")
+    end = README.find("\n## ", start + 1)
+    return README[start : end if end > 0 else None]
+
+
+def test_quickstart_trains_and_exports(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", _section("Quickstart"), re.S)
+    code = blocks[0]
+    assert len([ln for ln in code.splitlines() if ln.strip()]) <= 10  # "ten lines"
+    torch.manual_seed(0)
+    namespace: dict = {}
+    exec(code, namespace)
+    assert "position update" in capsys.readouterr().out  # the printed rule
+    model, x, y = namespace["model"], namespace["x"], namespace["y"]
+    torch.manual_seed(0)  # the same model and data, untrained
+    start = torch.nn.Linear(8, 1)
+    with torch.no_grad():
+        first = torch.nn.functional.mse_loss(start(x), y)
+        last = torch.nn.functional.mse_loss(model(x), y)
+        features = torch.cat([x, torch.ones(len(x), 1)], dim=1)
+        best = torch.nn.functional.mse_loss(features @ torch.linalg.lstsq(features, y).solution, y)
+    assert last - best < 0.5 * (first - best)  # more than half way to the least-squares optimum
+    exported = (tmp_path / "myrad.py").read_text()
+    assert "class MyRAD(Optimizer)" in exported
+    assert not re.search(r"^(import|from) hamopt", exported, re.M)  # standalone
+    exec(blocks[1], namespace)  # the checks snippet
+    assert "NAG fails" in blocks[1]
+
+
+def test_gallery_rule_is_todays_derivation():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gallery", ROOT / "examples" / "gallery.py")
+    gallery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gallery)
+    block = README[README.index(gallery.BEGIN) : README.index(gallery.END)]
+    assert gallery.rule_latex() in block
+    png = re.search(r"!\[[^]]*\]\(([^)]+)\)", block).group(1)
+    assert (ROOT / png).stat().st_size > 10_000
