@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench-derive clean
+.PHONY: demo test lint bench-derive bench-step clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,10 +22,14 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check hamopt tests derivations benchmarks
+	$(VENV)/bin/ruff check hamopt tests derivations benchmarks papers
 
 bench-derive: $(STAMP)
 	$(PY) benchmarks/derive_time.py
+
+# step time against torch.optim (1M parameters; see the script for the acceptance sizes)
+bench-step: $(STAMP)
+	$(PY) benchmarks/step_time.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

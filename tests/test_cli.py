@@ -145,8 +145,6 @@ def test_verify_nag_fails_and_rad_passes(tmp_path):
 
 
 def test_derive_and_verify_a_spec_file(tmp_path):
-    if not (ROOT / "hamopt" / "specfile.py").exists():
-        pytest.skip("hamopt/specfile.py is not there yet")
     spec = ROOT / "examples" / "myrad.toml"
     stdout = _ok(_hamopt(["derive", "--spec", str(spec), "--out", "fromspec.py"], tmp_path))
     assert "fromspec.py" in stdout and (tmp_path / "fromspec.py").is_file()
