@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench-derive bench-step clean
+.PHONY: demo test lint bench-derive bench-step bench-cold clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ bench-derive: $(STAMP)
 # step time against torch.optim (1M parameters; see the script for the acceptance sizes)
 bench-step: $(STAMP)
 	$(PY) benchmarks/step_time.py
+
+# derive + generate RAD, and the first fused step's compile time, cold and cached
+bench-cold: $(STAMP)
+	$(PY) benchmarks/cold_start.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

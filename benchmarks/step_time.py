@@ -1,47 +1,88 @@
-"""Step time of the generated optimizers against torch.optim (and rad.optim.RAD if installed).
+"""Step time of the generated optimizers against torch.optim and pytorch-rad, with a triad.
 
-Float32 parameters of a few total sizes, each split into 10 equal tensors, with fixed random
-gradients; per optimizer ``--warmup`` untimed steps, then ``--steps`` rounds in which every
-optimizer takes one timed step in turn (so load changes hit all alike); the median ms/step. Reported as ratios to ``torch.optim.Adam`` (its default, ``foreach=False``
-on CPU) measured in the same run. Writes a Markdown table (default
-``benchmarks/results/step_time.md``) and a plot beside it (``.png``).
+An optimizer step is memory-bound, so it is measured against the machine's streaming bandwidth:
+a STREAM triad ``a = b + s·c`` on float32 arrays as long as the model, timed in the same rounds.
 
-    python benchmarks/step_time.py                      # 1M parameters: under a minute
-    python benchmarks/step_time.py --sizes 100000,10000000 --steps 50
+Per configuration (total float32 parameters × number of equal tensors): one shared set of
+parameters with fixed random gradients; every optimizer takes ``--warmup`` untimed steps (the
+fused ones compile there), then ``--steps`` rounds in which the triad and every optimizer take
+one timed step in turn, so a change in machine load hits all alike. Reported per optimizer:
+
+* median ms per ``step()`` and the ratio to ``torch.optim.Adam(fused=True)`` of the same rounds;
+* effective bandwidth: the bytes a step must move, (2 + 1)·4 for reading θ and g and writing θ
+  plus 2 × the state bytes (read and written), over the median time; and its % of the triad's;
+* optimizer-state bytes per parameter (full-size buffers) and the other state per tensor;
+* peak memory a step adds on top of what exists before it. On CPU torch's allocations do not go
+  through malloc hooks that tracemalloc sees; the torch profiler (``profile_memory=True``)
+  records every allocation and free of torch's CPU allocator, including the buffers of
+  inductor-compiled code, and the peak is the maximum of their running sum over one step. On
+  CUDA: ``torch.cuda.max_memory_allocated`` over the step.
+
+The generated optimizers run with ``nonfinite="ignore"`` (torch.optim's behaviour: no NaN check)
+except one row with the default ``"raise"``, whose check reads every gradient once more.
+
+    python benchmarks/step_time.py             # 1M parameters in 10 tensors: a few minutes
+    python benchmarks/step_time.py --sizes 1M,10M,50M --tensors 10,200    # the acceptance run
+    python benchmarks/step_time.py --device cuda
+    python benchmarks/step_time.py --only 'RAD' # the RADs (and the baseline)
     hamopt bench --sizes 10000 --steps 5 --out /tmp/step_time.md
+
+Writes a Markdown table (default ``benchmarks/results/step_time.md``) and a plot beside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import platform
+import re
+import shlex
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch.optim import Optimizer
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "step_time.md"
-BASELINE = "torch.optim.Adam"
+BASELINE = "torch.optim.Adam(fused=True)"
+TRIAD = "triad a = b + s·c"
 
 
-def candidates() -> dict[str, Callable[[list[torch.Tensor]], torch.optim.Optimizer]]:
-    """Name → factory of an optimizer over the given parameters."""
+def candidates(only: str | None = None) -> dict[str, Callable[[list[torch.Tensor]], Optimizer]]:
+    """Name → factory of an optimizer over the given parameters.
+
+    ``only``: a regular expression; the names it does not match are left out, save the
+    baseline, ``torch.optim.Adam(fused=True)``, which every ratio needs."""
     import hamopt.optim as ours
 
+    fast = dict(nonfinite="ignore")
     out: dict[str, Callable] = {
-        BASELINE: lambda ps: torch.optim.Adam(ps, lr=1e-3),
+        "torch.optim.Adam": lambda ps: torch.optim.Adam(ps, lr=1e-3, foreach=False),
         "torch.optim.Adam(foreach=True)": lambda ps: torch.optim.Adam(ps, lr=1e-3, foreach=True),
-        "hamopt Adam": lambda ps: ours.Adam(ps, lr=1e-3, foreach=False),
-        "hamopt Adam(foreach=True)": lambda ps: ours.Adam(ps, lr=1e-3, foreach=True),
-        "hamopt RAD": lambda ps: ours.RAD(ps, lr=1e-3, foreach=False),
-        "hamopt RAD(foreach=True)": lambda ps: ours.RAD(ps, lr=1e-3, foreach=True),
+        BASELINE: lambda ps: torch.optim.Adam(ps, lr=1e-3, fused=True),
+        "hamopt Adam(fused=True)": lambda ps: ours.Adam(ps, lr=1e-3, fused=True, **fast),
+        "hamopt AdamW(fused=True)": lambda ps: ours.AdamW(ps, lr=1e-3, fused=True, **fast),
+        "hamopt RAD(fused=True)": lambda ps: ours.RAD(ps, lr=1e-3, fused=True, **fast),
+        "hamopt RAD(fused=True), nonfinite='raise'": lambda ps: ours.RAD(ps, lr=1e-3, fused=True),
+        "hamopt RAD(order=2, fused=True)": lambda ps: ours.RAD(
+            ps, lr=1e-3, order=2, fused=True, **fast
+        ),
+        "hamopt RAD": lambda ps: ours.RAD(ps, lr=1e-3, foreach=False, **fast),
+        "hamopt RAD(foreach=True)": lambda ps: ours.RAD(ps, lr=1e-3, foreach=True, **fast),
+        "hamopt RGD(fused=True)": lambda ps: ours.RGD(
+            ps, lr=1e-3, momentum=0.9, delta=1.0, fused=True, **fast
+        ),
         "torch.optim.SGD(momentum=0.9)": lambda ps: torch.optim.SGD(ps, lr=1e-3, momentum=0.9),
-        "hamopt SGD(momentum=0.9)": lambda ps: ours.SGD(ps, lr=1e-3, momentum=0.9, foreach=False),
-        "hamopt SGD(momentum=0.9, foreach=True)": lambda ps: ours.SGD(
-            ps, lr=1e-3, momentum=0.9, foreach=True
+        "torch.optim.SGD(momentum=0.9, fused=True)": lambda ps: torch.optim.SGD(
+            ps, lr=1e-3, momentum=0.9, fused=True
+        ),
+        "hamopt SGD(momentum=0.9, fused=True)": lambda ps: ours.SGD(
+            ps, lr=1e-3, momentum=0.9, fused=True, **fast
         ),
     }
     try:
@@ -50,113 +91,250 @@ def candidates() -> dict[str, Callable[[list[torch.Tensor]], torch.optim.Optimiz
         out["rad.optim.RAD"] = lambda ps: RefRAD(ps, lr=1e-3)
     except ImportError:
         pass
-    return out
+    if only is None:
+        return out
+    pattern = re.compile(only)
+    return {name: make for name, make in out.items() if name == BASELINE or pattern.search(name)}
 
 
-def make_params(total: int, device: str, tensors: int = 10) -> list[torch.Tensor]:
+def make_params(total: int, tensors: int, device: str) -> list[torch.Tensor]:
+    """``tensors`` float32 parameters of ``total // tensors`` elements, with random gradients."""
     gen = torch.Generator().manual_seed(0)
     size = max(total // tensors, 1)
     params = []
     for _ in range(tensors):
-        prm = torch.randn(size, generator=gen).to(device).requires_grad_()
-        prm.grad = torch.randn(size, generator=gen).to(device)
-        params.append(prm)
+        p = torch.randn(size, generator=gen).to(device).requires_grad_()
+        p.grad = torch.randn(size, generator=gen).to(device)
+        params.append(p)
     return params
 
 
-def run(sizes: list[int], steps: int, warmup: int, device: str) -> dict[int, dict[str, float]]:
-    """Median ms per ``step()`` by size and optimizer. The optimizers take turns, one step
-    each per round, so that a change in machine load hits all of them alike."""
+def state_bytes(opt: torch.optim.Optimizer, params: list[torch.Tensor]) -> tuple[float, str]:
+    """Full-size state bytes per parameter, and the names of the other state per tensor."""
+    full, other = 0, set()
+    for p in params:
+        for name, value in opt.state[p].items():
+            if isinstance(value, torch.Tensor) and value.numel() == p.numel():
+                full += value.numel() * value.element_size()
+            else:
+                other.add(name)
+    return full / sum(p.numel() for p in params), ", ".join(sorted(other)) or "-"
+
+
+def peak_step_memory(step: Callable[[], object], device: str) -> int:
+    """Bytes allocated at the peak of one call of ``step`` above what was allocated before."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        step()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    now = peak = 0
+    for e in sorted(events, key=lambda e: e.start_ns()):
+        now += e.nbytes()
+        peak = max(peak, now)
+    return peak
+
+
+def triad(n: int, device: str) -> Callable[[], None]:
+    """One STREAM triad ``a = b + s·c`` on float32 arrays of ``n`` elements (12 bytes each)."""
+    a = torch.empty(n, device=device)
+    b, c = torch.rand(n, device=device), torch.rand(n, device=device)
+    return lambda: torch.add(b, c, alpha=3.0, out=a)
+
+
+def run_config(
+    n: int, tensors: int, steps: int, warmup: int, device: str, only: str | None = None
+) -> dict[str, dict]:
+    """Per optimizer (and the triad): median seconds, traffic bytes/param, state, peak bytes."""
     from tqdm import tqdm
 
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    table: dict[int, dict[str, float]] = {}
-    factories = candidates()
-    for n in sizes:
-        opts = {name: make(make_params(n, device)) for name, make in factories.items()}
-        for opt in opts.values():
-            for _ in range(warmup):
-                opt.step()
-        sync()
-        times: dict[str, list[float]] = {name: [] for name in opts}
-        for _ in tqdm(range(steps), desc=f"step time, {n:,} params", unit="round"):
-            for name, opt in opts.items():
-                start = time.perf_counter()
-                opt.step()
-                sync()
-                times[name].append(time.perf_counter() - start)
-        table[n] = {name: 1e3 * statistics.median(ts) for name, ts in times.items()}
-        del opts
-    return table
+    params = make_params(n, tensors, device)
+    numel = sum(p.numel() for p in params)
+    runs = {TRIAD: triad(numel, device)}
+    opts = {}
+    for name, make in candidates(only).items():
+        opts[name] = make(params)
+        runs[name] = opts[name].step
+    info: dict[str, dict] = {TRIAD: {"bytes": 12.0, "state": 0.0, "other": "-", "peak": 0}}
+    for name, opt in opts.items():
+        for _ in range(max(warmup, 1)):  # creates the state; the fused paths compile
+            opt.step()
+        full, other = state_bytes(opt, params)
+        info[name] = {"bytes": 12.0 + 2 * full, "state": full, "other": other}
+        info[name]["peak"] = peak_step_memory(opt.step, device)
+    sync()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    desc = f"{n:,} params in {tensors} tensors"
+    for _ in tqdm(range(steps), desc=desc, unit="round"):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    for name, ts in times.items():
+        info[name]["seconds"] = statistics.median(ts)
+        info[name]["numel"] = numel
+    del opts, runs, params
+    gc.collect()
+    return info
 
 
-def markdown(table: dict[int, dict[str, float]], steps: int, warmup: int, device: str) -> str:
-    sizes = list(table)
-    names = list(next(iter(table.values())))
+def run(sizes, tensor_counts, steps: int, warmup: int, device: str, only: str | None = None):
+    """Every configuration: ``(parameters, tensors)`` → :func:`run_config`'s table."""
+    return {
+        (n, k): run_config(n, k, steps, warmup, device, only) for n in sizes for k in tensor_counts
+    }
+
+
+def _mb(nbytes: float) -> str:
+    return f"{nbytes / 2**20:.2f}"
+
+
+def markdown(table: dict, steps: int, warmup: int, device: str, command: str = "") -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = [
         "# Optimizer step time",
         "",
-        f"Median ms per `step()` over {steps} steps after {warmup} warm-up steps; float32, "
-        f"10 tensors per size, device `{device}`, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}. "
-        f"Ratio = time / time of `{BASELINE}` (default: single-tensor on CPU) in the same run.",
-        "",
-        "| optimizer | " + " | ".join(f"{n:,} params: ms | ratio" for n in sizes) + " |",
-        "|---|" + "---:|---:|" * len(sizes),
+        *([f"`{command}`", ""] if command else []),
+        f"Median ms per `step()` over {steps} rounds after {warmup} warm-up steps; float32 "
+        f"parameters in equal tensors, device `{device}`, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+        f"load average {load:.2f} at the end. Ratio = time / time of `{BASELINE}` in the same "
+        "rounds. GB/s = bytes a step must move (read θ, g and the state, write θ and the "
+        "state) / time; % triad = that / the triad's GB/s (12 bytes per element). State = "
+        "full-size optimizer state, bytes per parameter (other: per-tensor state). Peak = "
+        "memory one step allocates on top of what exists (CPU: torch profiler; CUDA: "
+        "max_memory_allocated). hamopt rows run with `nonfinite='ignore'` unless marked.",
     ]
-    for name in names:
-        cells = []
-        for n in sizes:
-            ms, base = table[n][name], table[n][BASELINE]
-            cells.append(f"{ms:.3f} | {ms / base:.2f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += summary(table)
+    for (n, k), info in table.items():
+        base = info[BASELINE]["seconds"]
+        triad_gbs = info[TRIAD]["bytes"] * info[TRIAD]["numel"] / info[TRIAD]["seconds"] / 1e9
+        lines += [
+            "",
+            f"## {n:,} parameters in {k} tensors",
+            "",
+            "| optimizer | ms | ratio | GB/s | % triad | state B/param (other) | peak MB |",
+            "|---|---:|---:|---:|---:|---|---:|",
+        ]
+        for name, row in info.items():
+            gbs = row["bytes"] * row["numel"] / row["seconds"] / 1e9
+            lines.append(
+                f"| {name} | {1e3 * row['seconds']:.3f} | {row['seconds'] / base:.2f} "
+                f"| {gbs:.1f} | {100 * gbs / triad_gbs:.0f} "
+                f"| {row['state']:.0f} ({row['other']}) | {_mb(row['peak'])} |"
+            )
     return "\n".join(lines) + "\n"
 
 
-def plot(table: dict[int, dict[str, float]], path: Path) -> Path:
+#: The rows the acceptance criteria name: generated Adam and RAD against torch's fused Adam,
+#: RAD against pytorch-rad's.
+FUSED_ADAM, FUSED_RAD, REFERENCE_RAD = (
+    "hamopt Adam(fused=True)",
+    "hamopt RAD(fused=True)",
+    "rad.optim.RAD",
+)
+
+
+def summary(table: dict) -> list[str]:
+    """The acceptance figures of every configuration, in one table."""
+    lines = [
+        "",
+        "## Summary",
+        "",
+        f"| parameters | tensors | {FUSED_ADAM} / {BASELINE} | {FUSED_RAD} / {BASELINE} "
+        f"| {REFERENCE_RAD} / {FUSED_RAD} | {FUSED_RAD}: peak MB, state B/param (other) |",
+        "|---:|---:|---:|---:|---:|---|",
+    ]
+    for (n, k), info in table.items():
+        base, adam, rad = info[BASELINE]["seconds"], info.get(FUSED_ADAM), info.get(FUSED_RAD)
+        ref = info.get(REFERENCE_RAD)
+        cells = [
+            f"{adam['seconds'] / base:.2f}" if adam else "-",
+            f"{rad['seconds'] / base:.2f}" if rad else "-",
+            f"{ref['seconds'] / rad['seconds']:.1f}x" if ref and rad else "-",
+            f"{_mb(rad['peak'])}, {rad['state']:.0f} ({rad['other']})" if rad else "-",
+        ]
+        lines.append(f"| {n:,} | {k} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def plot(table: dict, path: Path) -> Path:
+    """Ratio to the baseline per optimizer, one bar per configuration."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    sizes = list(table)
-    names = list(next(iter(table.values())))
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(names) + 1.5))
-    width = 0.8 / len(sizes)
+    configs = list(table)
+    names = [name for name in next(iter(table.values())) if name != TRIAD]
+    fig, ax = plt.subplots(figsize=(10, 0.5 * len(names) + 1.8))
+    width = 0.8 / len(configs)
     y = np.arange(len(names))
-    for i, n in enumerate(sizes):
-        ratios = [table[n][name] / table[n][BASELINE] for name in names]
-        ax.barh(y + i * width, ratios, height=width, label=f"{n:,} params")
+    for i, (n, k) in enumerate(configs):
+        info = table[(n, k)]
+        ratios = [info[name]["seconds"] / info[BASELINE]["seconds"] for name in names]
+        ax.barh(y + i * width, ratios, height=width, label=f"{n:,} params, {k} tensors")
     ax.axvline(1.0, color="k", lw=0.8)
-    ax.set_yticks(y + width * (len(sizes) - 1) / 2, names)
+    ax.set_xscale("log")
+    ax.set_yticks(y + width * (len(configs) - 1) / 2, names)
     ax.invert_yaxis()
-    ax.set(xlabel=f"step time / {BASELINE}", title="Optimizer step time (median)")
-    ax.legend()
+    ax.set(xlabel=f"step time / {BASELINE} (log scale)", title="Optimizer step time (median)")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
+def _count(text: str) -> int:
+    """``"10M"`` → 10_000_000, ``"1_000"`` → 1000."""
+    text = text.strip().replace("_", "").upper()
+    scale = {"K": 10**3, "M": 10**6, "G": 10**9}.get(text[-1:], 1)
+    return int(float(text[:-1] if scale > 1 else text) * scale)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--sizes", default="1000000", help="total parameter counts, comma-separated"
-    )
-    parser.add_argument("--steps", type=int, default=30, help="timed steps (median)")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    parser.add_argument("--sizes", default="1M", help="total parameter counts (10M, 50_000_000)")
+    parser.add_argument("--tensors", default="10", help="tensor counts, comma-separated")
+    parser.add_argument("--steps", type=int, default=30, help="timed rounds (median)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compiles)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument(
+        "--only", metavar="REGEX", help="optimizers whose name matches (the baseline always runs)"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown table to write")
     args = parser.parse_args(argv)
     try:
-        sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+        sizes = [_count(s) for s in args.sizes.split(",") if s.strip()]
+        counts = [_count(s) for s in args.tensors.split(",") if s.strip()]
     except ValueError:
-        parser.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
-    if not sizes or min(sizes) < 10 or args.steps < 1 or args.warmup < 0:
-        parser.error("need sizes >= 10, --steps >= 1 and --warmup >= 0")
-    table = run(sizes, args.steps, args.warmup, args.device)
-    text = markdown(table, args.steps, args.warmup, args.device)
+        parser.error(f"--sizes and --tensors take counts like 1M,10M; got {args.sizes!r}")
+    if not sizes or not counts or min(counts) < 1 or min(sizes) < max(counts):
+        parser.error("need tensor counts >= 1 and sizes >= the largest tensor count")
+    if args.steps < 1 or args.warmup < 0:
+        parser.error("need --steps >= 1 and --warmup >= 0")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device here")
+    if args.only is not None:
+        try:
+            re.compile(args.only)
+        except re.error as error:
+            parser.error(f"--only: not a regular expression: {error}")
+    table = run(sizes, counts, args.steps, args.warmup, args.device, args.only)
+    given = sys.argv[1:] if argv is None else argv
+    command = shlex.join(["python", "benchmarks/step_time.py", *given])
+    text = markdown(table, args.steps, args.warmup, args.device, command)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     figure = plot(table, args.out.with_suffix(".png"))

@@ -281,20 +281,25 @@ def cmd_plot(args: argparse.Namespace) -> int:
 BENCH_EXAMPLES = """\
 examples:
   hamopt bench                                # 1M float32 parameters in 10 tensors
-  hamopt bench --sizes 100000,10000000 --steps 50
+  hamopt bench --sizes 1M,10M,50M --tensors 10,200 --steps 20     # the acceptance run
+  hamopt bench --only 'RAD' --sizes 10M       # the RADs against torch's fused Adam
   hamopt bench --sizes 10000 --steps 5 --out /tmp/step_time.md
 
-Runs benchmarks/step_time.py: median ms/step of the generated Adam, RAD and SGD (momentum)
-against torch.optim.Adam, Adam(foreach=True), SGD and rad.optim.RAD (if installed), as
-ratios to torch.optim.Adam in the same run; writes a Markdown table and a plot next to it.
+Runs benchmarks/step_time.py: median ms/step of the generated Adam, AdamW, RAD (orders 1 and
+2), RGD and SGD (momentum), fused and not, against torch.optim.Adam (for-loop, foreach, fused),
+torch.optim.SGD and rad.optim.RAD (if installed), as ratios to torch.optim.Adam(fused=True) in
+the same rounds, with a streaming triad for the machine's bandwidth; writes a Markdown table
+and a plot next to it.
 """
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if not BENCH_SCRIPT.is_file():
         raise UsageError(f"the benchmark script is not here: {BENCH_SCRIPT} (a source checkout)")
-    argv = [sys.executable, str(BENCH_SCRIPT), "--sizes", args.sizes, "--steps", str(args.steps)]
-    argv += ["--warmup", str(args.warmup)]
+    argv = [sys.executable, str(BENCH_SCRIPT), "--sizes", args.sizes, "--tensors", args.tensors]
+    argv += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--device", args.device]
+    if args.only is not None:
+        argv += ["--only", args.only]
     if args.out is not None:
         argv += ["--out", str(args.out.resolve())]
     return subprocess.call(argv)
@@ -375,17 +380,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "bench",
         help="step time of generated optimizers against torch.optim",
-        description="Median step time per optimizer, as ratios to torch.optim.Adam.",
+        description="Median step time per optimizer, as ratios to torch.optim.Adam(fused=True).",
         epilog=BENCH_EXAMPLES,
         formatter_class=_formatter,
     )
-    p.add_argument(
-        "--sizes",
-        default="1000000",
-        help="comma-separated total parameter counts, 10 tensors each (default 1000000)",
-    )
-    p.add_argument("--steps", type=int, default=30, help="timed steps (default 30)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
+    p.add_argument("--sizes", default="1M", help="total parameter counts: 1M,10M (default 1M)")
+    p.add_argument("--tensors", default="10", help="tensor counts: 10,200 (default 10)")
+    p.add_argument("--steps", type=int, default=30, help="timed rounds (default 30)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--only", metavar="REGEX", help="optimizers whose names match (and baseline)")
     p.add_argument(
         "--out",
         type=Path,

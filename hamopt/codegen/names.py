@@ -44,6 +44,7 @@ GENERATED_NAMES: dict[str, str] = {
     "maximize": "the maximize option",
     "foreach": "the foreach option",
     "fused": "the fused option",
+    "nonfinite": "the option for NaN or infinite gradients",
     "differentiable": "torch.optim's differentiable option",
     "capturable": "torch.optim's capturable option",
 }

@@ -8,6 +8,9 @@ r"""Printers from SymPy expressions of an :class:`~hamopt.rule.update_rule.Updat
 Both dispatch on whether a sub-expression involves a tensor symbol (see
 :meth:`UpdateRule.is_tensor`), which is why hyperparameter-only expressions never reach
 ``torch`` (``torch.exp`` of a Python float fails).
+
+A reduction over a whole tensor (``Norm2``, ``SumOf``…) prints inside the ``_whole`` helper
+(:mod:`hamopt.codegen.helpers`): on a sharded DTensor it is the reduction over every shard.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable, Mapping
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
+from hamopt.codegen.helpers import WHOLE
 from hamopt.rule.reductions import MaxAbs, Mean, Norm2, Norm4, SumOf
 
 __all__ = ["ForeachUnsupported", "TensorPrinter", "foreach_code"]
@@ -61,6 +65,24 @@ class TensorPrinter(PythonCodePrinter):
             return f"math.sqrt({self._print(base)})"
         return super()._print_Pow(expr, rational=rational)
 
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        # a condition on a tensor (|p|^k's velocity at p = 0) is elementwise: torch.where
+        # evaluates both branches and keeps one per element; a scalar condition stays Python's
+        *pieces, (value, cond) = expr.args
+        if not any(self._is_tensor(c) for _, c in expr.args):
+            return super()._print_Piecewise(expr)
+        out = self._print(value) if cond == sp.true else "math.nan"
+        if cond != sp.true:
+            pieces.append((value, cond))
+        for value, cond in reversed(pieces):
+            v, c = self._print(value), self._print(cond)
+            out = (
+                f"torch.where({c}, {v}, {out})"
+                if self._is_tensor(cond)
+                else f"(({v}) if ({c}) else ({out}))"
+            )
+        return out
+
     def _fn(self, expr: sp.Expr, torch_name: str, math_name: str) -> str:
         arg = self._print(expr.args[0])
         return f"{torch_name}({arg})" if self._is_tensor(expr) else f"{math_name}({arg})"
@@ -79,6 +101,16 @@ class TensorPrinter(PythonCodePrinter):
 
     def _print_log(self, expr):
         return self._fn(expr, "torch.log", "math.log")
+
+    def _print_elementary(self, expr):
+        name = type(expr).__name__
+        return self._fn(expr, f"torch.{name}", f"math.{name}")
+
+    # the trigonometric and hyperbolic functions an energy may use (tanh of log cosh's velocity)
+    _print_sin = _print_cos = _print_tan = _print_elementary
+    _print_asin = _print_acos = _print_atan = _print_elementary
+    _print_sinh = _print_cosh = _print_tanh = _print_elementary
+    _print_asinh = _print_acosh = _print_atanh = _print_elementary
 
     def _print_Max(self, expr):
         return self._minmax(expr, "maximum", "min", "max")
@@ -99,20 +131,25 @@ class TensorPrinter(PythonCodePrinter):
             out = f"torch.clamp({out}, {clamp}={self._print(s)})"
         return out
 
+    # reductions over a whole tensor: completed on every rank by the WHOLE helper (DTensor)
     def _print_Norm2(self, expr):
-        return f"torch.linalg.vector_norm({self._print(expr.args[0])})"
+        return f"{WHOLE}(torch.linalg.vector_norm({self._print(expr.args[0])}))"
 
     def _print_MaxAbs(self, expr):
-        return f"torch.linalg.vector_norm({self._print(expr.args[0])}, math.inf)"
+        return f"{WHOLE}(torch.linalg.vector_norm({self._print(expr.args[0])}, math.inf))"
 
     def _print_SumOf(self, expr):
-        return f"torch.sum({self._print(expr.args[0])})"
+        return f"{WHOLE}(torch.sum({self._print(expr.args[0])}))"
 
     def _print_Norm4(self, expr):
-        return f"torch.linalg.vector_norm({self._print(expr.args[0])}, 4)"
+        return f"{WHOLE}(torch.linalg.vector_norm({self._print(expr.args[0])}, 4))"
 
     def _print_Mean(self, expr):
-        return f"torch.mean({self._print(expr.args[0])})"
+        return f"{WHOLE}(torch.mean({self._print(expr.args[0])}))"
+
+
+#: Elementary functions with a ``torch._foreach_*`` form (asinh, acosh, atanh run per tensor).
+_FOREACH_ELEMENTARY = (sp.sin, sp.cos, sp.tan, sp.asin, sp.acos, sp.atan, sp.sinh, sp.cosh, sp.tanh)
 
 
 class ForeachUnsupported(Exception):
@@ -162,6 +199,7 @@ class _Foreach:
         if isinstance(expr, sp.Pow):
             return self._pow(expr)
         unary = {sp.Abs: "abs", sp.sign: "sign", sp.exp: "exp", sp.log: "log"}
+        unary |= {f: f.__name__ for f in _FOREACH_ELEMENTARY}
         for cls, name in unary.items():
             if isinstance(expr, cls):
                 return f"torch._foreach_{name}({self.code(expr.args[0])[0]})", "T"
@@ -176,15 +214,19 @@ class _Foreach:
                 out = f"torch._foreach_clamp_{'min' if big else 'max'}({out}, {self.code(o)[0]})"
             return out, "T"
         if isinstance(expr, Norm2):
-            return f"torch._foreach_norm({self.code(expr.args[0])[0]})", "T"
+            return f"[{WHOLE}(x) for x in torch._foreach_norm({self.code(expr.args[0])[0]})]", "T"
         if isinstance(expr, MaxAbs):
-            return f"torch._foreach_norm({self.code(expr.args[0])[0]}, math.inf)", "T"
+            arg = self.code(expr.args[0])[0]
+            return f"[{WHOLE}(x) for x in torch._foreach_norm({arg}, math.inf)]", "T"
         if isinstance(expr, SumOf):
-            return f"[torch.sum(x) for x in {self.code(expr.args[0])[0]}]", "T"
+            return f"[{WHOLE}(torch.sum(x)) for x in {self.code(expr.args[0])[0]}]", "T"
         if isinstance(expr, Norm4):
-            return f"torch._foreach_norm({self.code(expr.args[0])[0]}, 4)", "T"
+            return (
+                f"[{WHOLE}(x) for x in torch._foreach_norm({self.code(expr.args[0])[0]}, 4)]",
+                "T",
+            )
         if isinstance(expr, Mean):
-            return f"[torch.mean(x) for x in {self.code(expr.args[0])[0]}]", "T"
+            return f"[{WHOLE}(torch.mean(x)) for x in {self.code(expr.args[0])[0]}]", "T"
         raise ForeachUnsupported(f"no foreach form for {type(expr).__name__}")
 
     def _fold(self, args, op: str) -> tuple[str, str]:

@@ -138,7 +138,7 @@ def _range_bad(x: str, iv: sp.Interval) -> str:
     if iv.end.is_finite:
         parts.append(f"{x} {'>=' if iv.right_open else '>'} {float(iv.end)!r}")
     parts.append(f"{x} != {x}")  # NaN
-    if not iv.start.is_finite and not iv.end.is_finite:
+    if not (iv.start.is_finite and iv.end.is_finite):  # ±inf: an interval is open at infinity
         parts.append(f"{x} in (float('inf'), float('-inf'))")
     return "(" + " or ".join(parts) + ")"
 

@@ -9,7 +9,9 @@ from hamopt.codegen.names import GENERATED_NAMES, check_names, clash
 from hamopt.zoo import ZOO
 
 
-@pytest.mark.parametrize("name", ["step", "grad", "param", "torch", "closure", "fused"])
+@pytest.mark.parametrize(
+    "name", ["step", "grad", "param", "torch", "closure", "fused", "nonfinite"]
+)
 def test_spec_with_a_generated_name_is_refused(name):
     spec = ZOO["SGD"][1]()
     hps = tuple(

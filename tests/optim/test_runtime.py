@@ -1,5 +1,8 @@
 """torch.optim conventions of the generated optimizers: signatures, validation, state,
-schedulers, closures, maximize, param groups, dtypes, sparse gradients."""
+schedulers, closures, maximize, param groups, sparse gradients.
+
+The catalogue of bad inputs is ``test_bad_input.py``, exact resume in a fresh process
+``test_resume.py``, the dtype and device matrix ``test_dtypes.py``."""
 
 import inspect
 
@@ -146,32 +149,9 @@ def test_maximize_matches_torch(name, train, relative_difference):
     assert relative_difference(expected, got) <= 1e-12
 
 
-def test_params_without_grad_get_no_state():
-    a, b = torch.nn.Parameter(torch.randn(3)), torch.nn.Parameter(torch.randn(3))
-    opt = zoo.Adam([a, b], lr=0.1)
-    (a**2).sum().backward()
-    before = b.detach().clone()
-    opt.step()
-    assert b not in opt.state and torch.equal(b, before)
-
-
 def test_sparse_gradient_is_a_clear_error():
     emb = torch.nn.Embedding(10, 3, sparse=True)
     opt = zoo.Adam(emb.parameters())
     emb(torch.tensor([1, 2])).sum().backward()
     with pytest.raises(ValueError, match="Adam does not support sparse gradients"):
         opt.step()
-
-
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
-@pytest.mark.parametrize("name", sorted(REFERENCES))
-def test_dtypes(name, dtype):
-    """Every floating dtype steps, stays finite and keeps its dtype, on both paths."""
-    for foreach in (False, True):
-        w = torch.nn.Parameter(torch.linspace(-1, 1, 8, dtype=dtype))
-        opt = getattr(zoo, name)([w], foreach=foreach, **_kwargs(name))
-        for _ in range(3):
-            opt.zero_grad()
-            (w.float() ** 2).sum().backward()
-            opt.step()
-        assert w.dtype == dtype and torch.isfinite(w).all()

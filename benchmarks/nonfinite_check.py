@@ -1,0 +1,131 @@
+"""Cost of the NaN/Inf gradient check at the start of ``step()`` (``nonfinite="raise"``).
+
+The check reads every gradient once (max|g| per tensor: ``torch._foreach_norm(grads, inf)`` on
+an accelerator, ``torch.aminmax`` per tensor on CPU), stacks the maxima and syncs once. Here it is timed against the step itself: each optimizer runs
+on float32 parameters of ``--size`` elements in all (10 equal tensors, fixed random gradients)
+with ``nonfinite="raise"`` and with ``nonfinite="ignore"`` (no check), and the check alone
+(the module's ``_take_step``), the three taking timed turns; reported is the ratio of the check
+to the unchecked step. Writes a Markdown table (default
+``benchmarks/results/nonfinite_check.md``).
+
+    python benchmarks/nonfinite_check.py                 # 1M parameters, CPU: ~1 min
+    python benchmarks/nonfinite_check.py --device cuda --fused
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUT = HERE / "results" / "nonfinite_check.md"
+
+
+def _params(total: int, device: str, tensors: int = 10) -> list[torch.nn.Parameter]:
+    gen = torch.Generator().manual_seed(0)
+    out = []
+    for _ in range(tensors):
+        p = torch.nn.Parameter(torch.randn(total // tensors, generator=gen).to(device))
+        p.grad = torch.randn(total // tensors, generator=gen).to(device)
+        out.append(p)
+    return out
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(name: str, options: dict, size: int, device: str, steps: int, warmup: int):
+    """Per step, in ms: the step with the check, without it, and the check alone.
+
+    The three take their timed turns round-robin, so load from elsewhere hits them alike;
+    each is summarised by its minimum (the least disturbed run) over ``steps`` rounds."""
+    import importlib
+
+    import hamopt.optim
+
+    cls = getattr(hamopt.optim, name)
+    module = importlib.import_module(cls.__module__)
+    lr = {"lr": 1e-3}
+    opts = {
+        mode: cls(_params(size, device), nonfinite=mode, **lr, **options)
+        for mode in ("raise", "ignore")
+    }
+    checked = opts["raise"]
+    work = [(g, checked._variant(g), list(g["params"])) for g in checked.param_groups]
+    runs = {
+        "raise": opts["raise"].step,
+        "ignore": opts["ignore"].step,
+        "check": lambda: module._take_step(checked, work),
+    }
+    times = {mode: [] for mode in runs}
+    for i in range(warmup + steps):
+        for mode, run in runs.items():
+            _sync(device)
+            start = time.perf_counter()
+            run()
+            _sync(device)
+            if i >= warmup:
+                times[mode].append(1e3 * (time.perf_counter() - start))
+    return {mode: (min(t), statistics.median(t)) for mode, t in times.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--fused", action="store_true", help="also the fused path (compiles)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    cases = [
+        ("Adam", {"foreach": False}),
+        ("Adam", {"foreach": True}),
+        ("SGD", {"momentum": 0.9, "foreach": False}),
+        ("SGD", {"momentum": 0.9, "foreach": True}),
+        ("RAD", {"foreach": True}),
+    ]
+    if args.fused:
+        cases.append(("Adam", {"fused": True}))
+    rows = []
+    for name, options in cases:
+        t = measure(name, options, args.size, args.device, args.steps, args.warmup)
+        label = f"{name}({', '.join(f'{k}={v}' for k, v in options.items())})"
+        rows.append((label, t, t["check"][0] / t["ignore"][0]))
+        print(
+            f"{label:36s} step {t['ignore'][0]:8.3f} ms, with the check {t['raise'][0]:8.3f} ms, "
+            f"the check alone {t['check'][0]:7.3f} ms: {rows[-1][2]:.1%} of the step",
+            flush=True,
+        )
+    lines = [
+        f"# NaN/Inf gradient check: {args.size:,} float32 parameters on {args.device}",
+        "",
+        f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads; ms per step, minimum (median) of {args.steps} "
+        "round-robin rounds.",
+        "",
+        "| optimizer | step, nonfinite='ignore' | step, nonfinite='raise' | the check alone "
+        "| check / step |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {label} | {t['ignore'][0]:.3f} ({t['ignore'][1]:.3f}) "
+            f"| {t['raise'][0]:.3f} ({t['raise'][1]:.3f}) "
+            f"| {t['check'][0]:.3f} ({t['check'][1]:.3f}) | {ratio:.1%} |"
+            for label, t, ratio in rows
+        ),
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
