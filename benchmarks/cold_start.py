@@ -62,14 +62,11 @@ def child_derive(zoo: bool) -> dict[str, float]:
 
 def child_compile(tensors: int, size: int, later: int = 5) -> dict[str, float]:
     """Seconds of RAD(fused=True)'s first step and the median of the ``later`` steps after it."""
-    import torch
+    from step_time import make_params  # the same parameters and fixed gradients
 
     import hamopt.optim
 
-    gen = torch.Generator().manual_seed(0)
-    params = [torch.randn(size // tensors, generator=gen).requires_grad_() for _ in range(tensors)]
-    for p in params:
-        p.grad = torch.randn(p.shape, generator=gen)
+    params = make_params(size, tensors, "cpu")
     opt = hamopt.optim.RAD(params, lr=1e-3, fused=True, nonfinite="ignore")
     t0 = time.perf_counter()
     opt.step()

@@ -21,19 +21,10 @@ import time
 from pathlib import Path
 
 import torch
+from step_time import make_params  # the same parameters and fixed gradients
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "nonfinite_check.md"
-
-
-def _params(total: int, device: str, tensors: int = 10) -> list[torch.nn.Parameter]:
-    gen = torch.Generator().manual_seed(0)
-    out = []
-    for _ in range(tensors):
-        p = torch.nn.Parameter(torch.randn(total // tensors, generator=gen).to(device))
-        p.grad = torch.randn(total // tensors, generator=gen).to(device)
-        out.append(p)
-    return out
 
 
 def _sync(device: str) -> None:
@@ -54,7 +45,7 @@ def measure(name: str, options: dict, size: int, device: str, steps: int, warmup
     module = importlib.import_module(cls.__module__)
     lr = {"lr": 1e-3}
     opts = {
-        mode: cls(_params(size, device), nonfinite=mode, **lr, **options)
+        mode: cls(make_params(size, 10, device), nonfinite=mode, **lr, **options)
         for mode in ("raise", "ignore")
     }
     checked = opts["raise"]

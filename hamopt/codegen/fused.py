@@ -41,7 +41,6 @@ import string
 import sympy as sp
 
 from hamopt.codegen.printer import TensorPrinter
-from hamopt.rule.reductions import REDUCTIONS
 
 __all__ = ["FUSED_OPTION", "FUSED_OPTION_DOC", "FusedPrinter", "runtime"]
 
@@ -60,7 +59,7 @@ FUSED_OPTION_DOC = {
 
 def _has_number(expr: sp.Expr) -> bool:
     """On the fused path every symbol is a tensor: a buffer, or a 0-d or per-tensor number."""
-    return bool(expr.free_symbols) or expr.has(*REDUCTIONS)
+    return bool(expr.free_symbols)
 
 
 class FusedPrinter(TensorPrinter):

@@ -268,13 +268,17 @@ def _foreach_function(rule: UpdateRule) -> str:
     return "\n".join(lines)
 
 
-def _scalar_lists(rule: UpdateRule) -> str:
-    """``step_sizes, = (…)``: each step-dependent scalar as a list, one entry per tensor."""
+def _scalar_lists(rule: UpdateRule, per_tensor: str | None = None) -> str:
+    """``step_sizes, = (…)``: each step-dependent scalar as a list, one entry per tensor.
+
+    ``per_tensor``: the generator of each tensor's scalars; by default a call of
+    ``_scalars_<variant>`` per tensor."""
     outputs = _scalar_outputs(rule)
     targets = ", ".join(_plural(s.name) for s in outputs)
+    per_tensor = per_tensor or f"{_call_scalars(rule)} for {_scalars_loop(rule)}"
     return (
         f"{targets}{',' if len(outputs) == 1 else ''} = "
-        f"(list(x) for x in zip(*({_call_scalars(rule)} for {_scalars_loop(rule)}), strict=True))"
+        f"(list(x) for x in zip(*({per_tensor}), strict=True))"
     )
 
 
@@ -385,12 +389,8 @@ def _fused_step_function(rule: UpdateRule) -> str:
     if _scalar_assignments(rule) and rule.scalar_state:  # per tensor: each has its state
         lines.append("    " + _scalar_lists(rule))
     elif _scalar_assignments(rule):  # the same for tensors at the same step: once per step count
-        outputs = _scalar_outputs(rule)
         lines.append(f"    scalars = {{step: {_call_scalars(rule)} for step in set(steps)}}")
-        lines.append(
-            f"    {', '.join(_plural(s.name) for s in outputs)}{',' if len(outputs) == 1 else ''}"
-            " = (list(x) for x in zip(*(scalars[step] for step in steps), strict=True))"
-        )
+        lines.append("    " + _scalar_lists(rule, "scalars[step] for step in steps"))
     numbers = f"[{', '.join(hypers)}], [{', '.join(lists)}]"
     lines.append(f"    numbers = _numbers(params[0], {numbers})")
     args = ", ".join(["params", "grads", "state_steps", *tensors, "numbers"])
