@@ -1,8 +1,22 @@
-"""Float64 and seeded randomness for every test."""
+"""Float64 and seeded randomness for every test; the fused path's kernels in a temporary cache."""
+
+import os
 
 import numpy as np
 import pytest
 import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _kernel_cache(tmp_path_factory):
+    """The generated C++ kernels are built into this session's own cache, not the user's."""
+    old = os.environ.get("HAMOPT_CACHE_DIR")
+    os.environ["HAMOPT_CACHE_DIR"] = str(tmp_path_factory.mktemp("hamopt-cache"))
+    yield
+    if old is None:
+        del os.environ["HAMOPT_CACHE_DIR"]
+    else:
+        os.environ["HAMOPT_CACHE_DIR"] = old
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ compositions) and random hyperparameters:
 * every drawn energy passes the toolkit's validation, and broken ones are refused naming why;
 * the step map of every conformal scheme is conformal symplectic (numeric residual <= 1e-9),
   while the NAG variant is refuted on the same energies;
-* the generated torch step (single-tensor and foreach) equals the NumPy reference evaluator of
-  the same update rule to <= 1e-10 in float64 (NAG with the Adam closure and a velocity with
+* the generated torch step (single-tensor, foreach and the fused path's C++ kernel) equals the
+  NumPy reference evaluator of the same update rule to <= 1e-10 in float64 (NAG with the Adam closure and a velocity with
   |p| is refused instead, with the closure's error);
 * the exported module imports afresh from its file and derives again byte for byte.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -229,13 +230,15 @@ def test_generated_step_equals_numpy_reference(drawn, scheme, closure, hyper, se
         steps,
     )
     assert np.all(np.isfinite(reference))
-    for foreach in (False, True):
-        kwargs = _arguments(drawn, hyper, values) | {"foreach": foreach}
-        got = _train(derived.cls, kwargs, A, b, steps)
+    for path in ({"foreach": False}, {"foreach": True}, {"fused": True}):
+        kwargs = _arguments(drawn, hyper, values) | path
+        with warnings.catch_warnings():  # the fused path must not fall back: its C++ kernel
+            warnings.simplefilter("error", RuntimeWarning)  # builds for every drawn energy
+            got = _train(derived.cls, kwargs, A, b, steps)
         # relative to the distance travelled from θ = 0 (floored: some energies barely move)
         scale = max(float(np.max(np.abs(reference))), 1e-5)
         error = float(np.max(np.abs(got - reference)))
-        assert error <= REFERENCE_TOLERANCE * scale, (foreach, error, scale)
+        assert error <= REFERENCE_TOLERANCE * scale, (path, error, scale)
 
 
 def _import_fresh(path: Path, name: str):

@@ -1,12 +1,21 @@
-r"""The fused path of a generated optimizer: every tensor of a group in one compiled call.
+r"""The fused path of a generated optimizer: every tensor of a group in one call.
 
 An optimizer step is memory-bound. Adam reads :math:`\theta, g, m, v` and writes
 :math:`\theta, m, v`: 28 bytes per float32 parameter, so its speed limit is the machine's
 streaming bandwidth. The single-tensor path runs one kernel per operation and tensor, the
 foreach path one per operation over all tensors, and both write full-size temporaries between
-operations. The fused path hands the rule to ``torch.compile``; inductor turns each tensor's
-equations into one loop (vectorised C++ on CPU, Triton on GPU) that reads every operand once
-and writes the updated buffers in place, with no temporary.
+operations. The fused path reads every operand once and writes the updated buffers in place, with
+no temporary, through one of two backends:
+
+* **the generated C++ kernel** (:mod:`hamopt.codegen.kernel`) for a rule whose tensor equations
+  are elementwise, on plain dense float32/float64 CPU tensors (half precision too, which
+  the optimizer computes in float32): one loop over all elements of the group, split over the
+  threads in one parallel region, built once per machine with the C++ compiler (well under a
+  second) and cached on disk;
+* **torch.compile** otherwise — CUDA tensors, DTensor, a rule with a reduction such as RGD's
+  norm, a tensor with gaps in its memory (a slice), no C++ compiler for the kernel — or when
+  ``HAMOPT_FUSED=compile`` is set in the environment: inductor turns the equations into one
+  loop per tensor (vectorised C++ on CPU, Triton on GPU).
 
 For every rule ``<variant>`` a generated module holds
 
@@ -16,15 +25,17 @@ For every rule ``<variant>`` a generated module holds
   Every number comes in through one float64 tensor, ``numbers``: the hyperparameters, then the
   per-tensor lists of step-dependent scalars (``step_sizes``…). torch.compile specialises on
   Python numbers (a new value recompiles) but takes tensors as inputs, so neither the step count
-  nor an lr scheduler recompiles, and one tensor is one input for dynamo to guard.
+  nor an lr scheduler recompiles, and one tensor is one input for dynamo to guard. The C++
+  kernel reads the same ``numbers``.
 * ``_fused_step_<variant>(...)`` — the signature of the other two paths: read the step counts,
   compute this step's scalars per tensor in Python with ``_scalars_<variant>`` (the function the
   other paths call, so scalar state such as NAdam's :math:`\prod_t \mu_t` evolves identically)
-  and call the compiled ``_fused_<variant>``. The scalars stay out of the graph on purpose:
-  inductor evaluates a scalar expression inside the vectorised loop, once per vector of
-  elements, and a ``pow`` there made an in-graph RAD step 3x slower than torch's fused Adam.
-  The counting goes into the graph: ``torch._foreach_add_`` on 0-d CPU tensors costs about
-  4 µs a tensor (0.8 ms a step for 200 tensors), in the graph it is nothing.
+  and call the kernel (``_fused_call``) or the compiled ``_fused_<variant>``. The scalars stay
+  out of the loop on purpose: inductor evaluates a scalar expression inside the vectorised loop,
+  once per vector of elements, and a ``pow`` there made an in-graph RAD step 3x slower than
+  torch's fused Adam. The counting goes into the call: ``torch._foreach_add_`` on 0-d CPU
+  tensors costs about 4 µs a tensor (0.8 ms a step for 200 tensors), in the graph or the kernel
+  it is nothing.
 
 and once, the runtime: ``_numbers`` and ``_compiled_step``, which compiles each rule once
 per process (inductor's FX graph cache keeps the compiled code on disk, so a later process
@@ -50,9 +61,10 @@ FUSED_OPTION: dict[str, object] = {"fused": None}
 #: What the option does, for the class docstring.
 FUSED_OPTION_DOC = {
     "fused": (
-        "one compiled call per param group (torch.compile: C++ on CPU, Triton on GPU); the "
-        "first step compiles, inductor caches it on disk; None or False: the foreach or "
-        "single-tensor path"
+        "one call per param group: on CPU a C++ kernel generated from the rule (built on the "
+        "first step, well under a second, and cached on disk), else torch.compile (Triton on "
+        "GPU; the first step compiles, inductor caches it on disk); None or False: the foreach "
+        "or single-tensor path"
     )
 }
 

@@ -45,6 +45,8 @@ GENERATED_NAMES: dict[str, str] = {
     "foreach": "the foreach option",
     "fused": "the fused option",
     "nonfinite": "the option for NaN or infinite gradients",
+    "numbers": "the fused path's tensor of hyperparameters and per-tensor scalars",
+    "n": "the fused path's number of tensors",
     "differentiable": "torch.optim's differentiable option",
     "capturable": "torch.optim's capturable option",
 }

@@ -975,7 +975,7 @@ class Apollo(Optimizer):
         maximize (default False): maximize the objective instead of minimizing it
         foreach (default None): the foreach path (lists of tensors, torch._foreach_*); None: on CUDA only
         nonfinite (default 'raise'): a NaN or ±Inf gradient: "raise" raises ValueError before anything changes, "skip" skips the whole step (parameters, state and step counters of every group unchanged), "ignore" applies it unchecked (torch.optim's behaviour; saves one read of the gradients per step)
-        fused (default None): one compiled call per param group (torch.compile: C++ on CPU, Triton on GPU); the first step compiles, inductor caches it on disk; None or False: the foreach or single-tensor path
+        fused (default None): one call per param group: on CPU a C++ kernel generated from the rule (built on the first step, well under a second, and cached on disk), else torch.compile (Triton on GPU; the first step compiles, inductor caches it on disk); None or False: the foreach or single-tensor path
 
     Inputs: hyperparameters are checked in the constructor, in ``add_param_group`` and in
     ``load_state_dict`` (TypeError or ValueError naming the argument); every gradient is checked
@@ -1071,12 +1071,14 @@ class Apollo(Optimizer):
             fn = (_FOREACH if use_foreach else _SINGLE_TENSOR)[variant]
             if group["fused"] and variant not in _UNCOMPILABLE:
                 fn = _FUSED_STEP[variant]
-            real = _real(params)  # the rule sees complex as real, half precision as float32
-            computed = _upcast(real)
-            fn(
-                computed, _upcast(_real([p.grad for p in params])), state_steps, *(_real(lists[name]) for name in buffers),
-                maximize=group["maximize"], **self._hyperparameters(group, variant)
-            )
+            grads, buffer_lists = [p.grad for p in params], [lists[name] for name in buffers]
+            real = computed = params
+            if any(p.is_complex() or p.dtype in _HALF for p in params):  # the rule sees complex as real, half precision as float32
+                real = _real(params)
+                computed = _upcast(real)
+                grads = _upcast(_real(grads))
+                buffer_lists = [_real(b) for b in buffer_lists]
+            fn(computed, grads, state_steps, *buffer_lists, maximize=group["maximize"], **self._hyperparameters(group, variant))
             for p, q in zip(real, computed, strict=True):
                 if q is not p:
                     p.copy_(q)  # half precision: rounded once per step

@@ -1,0 +1,407 @@
+r"""The fused path's C++ kernel: every tensor of a group in one loop over memory, on CPU.
+
+An optimizer step is memory-bound: Adam reads :math:`\theta, g, m, v` and writes
+:math:`\theta, m, v`, 28 bytes per float32 parameter, and its speed limit is the machine's
+streaming bandwidth. For every rule whose tensor equations are elementwise (no reduction over a
+tensor) the generator writes them as a C++ loop, one line per equation:
+
+.. code-block:: c++
+
+    for (int64_t k = begin; k < end; k++) {
+      T grad = sign*grad_data[k];
+      T param = param_data[k];
+      T exp_avg = exp_avg_data[k];
+      ...
+      exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g
+      ...
+      param_data[k] = param;
+      exp_avg_data[k] = exp_avg;
+    }
+
+Each element is read once and written once, nothing else touches memory. ``T`` is the
+parameters' type (``float`` or ``double``); every sub-expression of hyperparameters and
+step-dependent scalars is computed in ``double`` and rounded to ``T`` once (``T(1 - beta1)``),
+as torch rounds a Python number to the tensor's type, and hoisted out of the loop by the
+compiler. The elements of all tensors of a group are split into one contiguous range per thread
+(a range may span tensors): one OpenMP parallel region a step, where torch's fused Adam starts one
+per tensor. The step counters are counted in the kernel, before the loop.
+
+The kernel is a plain shared library loaded with ``ctypes``: no Python headers, no torch headers,
+so a module's kernels compile in well under a second. The runtime (:data:`KERNEL_RUNTIME`,
+emitted into every generated module that has a kernel) builds the library with the C++ compiler
+on first use (``$CXX``, else ``g++``), caches it on disk keyed by the source, the compiler, the
+flags and the CPU, and falls back to ``torch.compile`` when it cannot: no compiler, a failed
+build, CUDA tensors, a subclass such as DTensor, a dtype other than float32 and float64, or a
+tensor with gaps in its memory (a slice; contiguous and channels-last tensors are fine).
+"""
+
+from __future__ import annotations
+
+import string
+
+import sympy as sp
+from sympy.printing.cxx import CXX17CodePrinter
+from sympy.printing.precedence import precedence
+
+from hamopt.rule.reductions import REDUCTIONS
+from hamopt.rule.update_rule import UpdateRule, grad, param, step
+
+__all__ = ["KERNEL_RUNTIME", "CxxTensorPrinter", "has_kernel", "kernel_runtime", "kernel_source"]
+
+_HALF = sp.Rational(1, 2)
+
+#: Names a kernel binds itself, and C++'s keywords: a rule's symbol with one of them is renamed.
+_RESERVED = frozenset(
+    """numbers table numels n i k begin end sign T std square maximum minimum for_each_range
+    alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t
+    char32_t class compl concept const consteval constexpr constinit const_cast continue
+    co_await co_return co_yield decltype default delete do double dynamic_cast else enum
+    explicit export extern false float for friend goto if inline int long mutable namespace new
+    noexcept not not_eq nullptr operator or or_eq private protected public register
+    reinterpret_cast requires return short signed sizeof static static_assert static_cast
+    struct switch template this thread_local throw true try typedef typeid typename union
+    unsigned using virtual void volatile wchar_t while xor xor_eq""".split()
+)
+
+
+def _cxx_name(name: str) -> str:
+    return name + "_" if name in _RESERVED else name
+
+
+def has_kernel(rule: UpdateRule) -> bool:
+    """Whether the rule's tensor equations are elementwise, so one loop over memory runs them."""
+    return not any(a.expr.has(*REDUCTIONS) for a in rule.assignments)
+
+
+class _ScalarPrinter(CXX17CodePrinter):
+    """A hyperparameter expression, in ``double``."""
+
+    def __init__(self, names):
+        super().__init__()
+        self._names = names
+
+    def _print_Symbol(self, expr: sp.Symbol) -> str:
+        return self._names.get(expr, _cxx_name(expr.name))
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return repr(float(expr))
+
+    def _print_Max(self, expr: sp.Max) -> str:
+        return self._fold(expr, "maximum<double>")
+
+    def _print_Min(self, expr: sp.Min) -> str:
+        return self._fold(expr, "minimum<double>")
+
+    def _fold(self, expr, fn: str) -> str:
+        out = self._print(expr.args[0])
+        for a in expr.args[1:]:
+            out = f"{fn}({out}, {self._print(a)})"
+        return out
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        """Nested ``?:`` on one line; NaN where no condition holds."""
+        *pieces, (value, cond) = expr.args
+        out = self._print(value) if cond == sp.true else self._print(sp.nan)
+        if cond != sp.true:
+            pieces.append((value, cond))
+        for value, cond in reversed(pieces):
+            out = f"(({self._print(cond)}) ? ({self._print(value)}) : ({out}))"
+        return out
+
+
+class CxxTensorPrinter(_ScalarPrinter):
+    """A tensor equation, elementwise, in the kernel's type ``T``.
+
+    A sub-expression free of tensors (hyperparameters, step-dependent scalars, numbers) prints
+    once, in ``double``, rounded to ``T``: ``T(1 - beta1)``. Powers of tensors print as
+    ``std::sqrt``, ``square`` or ``std::pow`` in ``T``; ``Max``/``Min`` as ``maximum``/
+    ``minimum``, which propagate a NaN as ``torch.maximum`` does; ``Piecewise`` as ``?:``.
+    """
+
+    def __init__(self, names, is_tensor):
+        super().__init__(names)
+        self._is_tensor = is_tensor
+        self._scalar = _ScalarPrinter(names)
+
+    def _print(self, expr, **kwargs) -> str:
+        if isinstance(expr, sp.Expr) and not self._is_tensor(expr):
+            return f"T({self._scalar.doprint(expr)})"
+        return super()._print(expr, **kwargs)
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        scalars = [a for a in expr.args if not self._is_tensor(a)]
+        if not scalars:
+            return super()._print_Mul(expr)
+        rest = sp.Mul(*(a for a in expr.args if self._is_tensor(a)))
+        coeff = sp.Mul(*scalars)
+        body = self.parenthesize(rest, precedence(expr))
+        return f"-{body}" if coeff == -1 else f"{self._print(coeff)}*{body}"
+
+    def _print_Pow(self, expr: sp.Pow) -> str:
+        base, exp = expr.args
+        b = self._print(base)
+        if exp == _HALF:
+            return f"std::sqrt({b})"
+        if exp == -_HALF:
+            return f"T(1)/std::sqrt({b})"
+        if exp == 2:
+            return f"square({b})"
+        if exp == -1:
+            return f"T(1)/{self.parenthesize(base, precedence(expr))}"
+        return f"std::pow({b}, {self._print(exp)})"
+
+    def _print_Max(self, expr: sp.Max) -> str:
+        return self._fold(expr, "maximum<T>")
+
+    def _print_Min(self, expr: sp.Min) -> str:
+        return self._fold(expr, "minimum<T>")
+
+    def _print_sign(self, expr) -> str:
+        a = self._print(expr.args[0])
+        return f"T(({a} > 0) - ({a} < 0))"
+
+
+_PRELUDE = """\
+// Generated by hamopt from a derivation; do not edit.
+// The fused step of {name}'s elementwise rules, one loop over every tensor of a group.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <omp.h>
+
+namespace {{
+
+// Elements a thread takes at least: fewer and starting the thread costs more than it saves.
+constexpr int64_t kGrain = 32768;
+
+template <typename T> T square(T x) {{ return x * x; }}
+// torch.maximum / torch.minimum: a NaN in either argument is the result
+template <typename T> T maximum(T a, T b) {{ return (a > b || a != a) ? a : b; }}
+template <typename T> T minimum(T a, T b) {{ return (a < b || a != a) ? a : b; }}
+
+// body(i, begin, end) on elements [begin, end) of tensor i, for the n tensors of numels[i]
+// elements: the elements of all tensors are split into one contiguous range per thread (a range
+// may span tensors), so a step is one parallel region however many tensors there are.
+template <typename Body>
+void for_each_range(int64_t n, const int64_t* numels, const Body& body) {{
+  int64_t total = 0;
+  for (int64_t i = 0; i < n; i++) total += numels[i];
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), total / kGrain));
+#pragma omp parallel num_threads(threads)
+  {{
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t first = total * t / nt, last = total * (t + 1) / nt;
+    int64_t offset = 0;
+    for (int64_t i = 0; i < n && offset < last; offset += numels[i], i++) {{
+      const int64_t begin = std::max(first, offset), end = std::min(last, offset + numels[i]);
+      if (begin < end) body(i, begin - offset, end - offset);
+    }}
+  }}
+}}
+
+}}  // namespace
+"""
+
+
+def kernel_source(name: str, rules: list[tuple[UpdateRule, list[str], list[str]]]) -> str:
+    """C++ source of the kernels of optimizer ``name``.
+
+    ``rules``: each elementwise rule with what its ``numbers`` hold (the hyperparameters the
+    tensor equations use, then the names of the per-tensor lists), in the layout of the
+    ``torch.compile`` path. Per rule ``<variant>`` the library exports ``<variant>_float`` and
+    ``<variant>_double`` with the signature
+
+    ``void (int64_t n, const int64_t* table, const double* numbers, int maximize)``
+
+    where ``table`` holds the numels of the ``n`` tensors, then the data pointers of the
+    parameters, the gradients, each tensor buffer and the float32 step counters (n each).
+    """
+    parts = [_PRELUDE.format(name=name)]
+    for rule, hypers, lists in rules:
+        parts.append(_rule_kernel(rule, hypers, lists))
+    return "\n".join(parts)
+
+
+def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
+    tensors = [b for b in rule.buffers if b.shape == "tensor"]
+    names = {param: "param", grad: "grad", step: "step"}
+    for b in rule.buffers:
+        names[b.symbol] = _cxx_name(b.name)
+    for a in rule.assignments:
+        names.setdefault(a.target, _cxx_name(a.target.name))
+    printer = CxxTensorPrinter(names, rule.is_tensor)
+    columns = ["param", "grad", *(names[b.symbol] for b in tensors)]
+    lines = [f"// Rule {rule.name}: the fused step of one param group"]
+    lines.append(
+        f'extern "C" void step_{rule.name}(int64_t n, const int64_t* table, '
+        "const double* numbers, int maximize) {"
+    )
+    lines.append("  const int64_t* numels = table;")
+    lines.append("  const int64_t* doubles = table + n;  // 1: a float64 tensor, 0: float32")
+    for j, col in enumerate([*columns, "step"], start=2):
+        lines.append(f"  const int64_t* {col}_pointers = table + {j} * n;")
+    for j, h in enumerate(hypers):
+        lines.append(f"  const double {_cxx_name(h)} = numbers[{j}];")
+    for k, name in enumerate(lists):
+        offset = f"{len(hypers)} + {k} * n" if k else f"{len(hypers)}"
+        lines.append(f"  const double* {_cxx_name(name)} = numbers + {offset};")
+    lines.append(
+        "  for (int64_t i = 0; i < n; i++) *reinterpret_cast<float*>(step_pointers[i]) += 1;"
+    )
+    lines.append("  // elements [begin, end) of tensor i, in its type T")
+    lines.append("  auto update = [&](auto zero, int64_t i, int64_t begin, int64_t end) {")
+    lines.append("    using T = decltype(zero);")
+    lines.append("    const T sign = maximize ? T(-1) : T(1);")
+    for col in columns:
+        const = "const " if col == "grad" else ""
+        lines.append(
+            f"    {const}T* __restrict {col}_data = reinterpret_cast<{const}T*>({col}_pointers[i]);"
+        )
+    for name in lists:
+        lines.append(f"    const double {_cxx_name(_singular(name))} = {_cxx_name(name)}[i];")
+    lines.append("#pragma omp simd")
+    lines.append("    for (int64_t k = begin; k < end; k++) {")
+    lines.append("      T grad = sign*grad_data[k];")
+    lines.extend(f"      T {col} = {col}_data[k];" for col in columns if col != "grad")
+    declared = set(columns)
+    for a in rule.assignments:
+        if not rule.is_tensor(a.expr):
+            continue
+        target = names[a.target]
+        code = printer.doprint(a.expr)
+        buf = rule.buffer(a.target)
+        if buf is not None and buf.init == "grad":
+            code = f"step == 1 ? grad : {code}"  # first-gradient init
+        decl = "" if target in declared else "T "
+        declared.add(target)
+        doc = f"  // {a.doc}" if a.doc else ""
+        lines.append(f"      {decl}{target} = {code};{doc}")
+    lines.extend(f"      {col}_data[k] = {col};" for col in columns if col != "grad")
+    lines.append("    }")
+    lines.append("  };")
+    lines.append("  for_each_range(n, numels, [&](int64_t i, int64_t begin, int64_t end) {")
+    lines.append(
+        "    if (doubles[i]) update(0.0, i, begin, end); else update(0.0f, i, begin, end);"
+    )
+    lines.append("  });")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _singular(plural: str) -> str:
+    """``step_sizes`` → ``step_size``, ``zeta_t_list`` → ``zeta_t``, ``steps`` → ``step``."""
+    return plural[: -len("_list")] if plural.endswith("_list") else plural[:-1]
+
+
+KERNEL_RUNTIME = '''_KERNEL = {}  # "library": the module's compiled kernels (ctypes), or None where they cannot be built
+_KERNEL_TYPES = (torch.float32, torch.float64)
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+_CHECKED = {}  # layouts (rule, numels, data pointers) _fits accepted → (which are float64, all contiguous)
+
+
+def _kernel_library():
+    """The C++ kernels of _KERNEL_SOURCE, built once per machine and cached on disk.
+
+    The library lands in ``$$HAMOPT_CACHE_DIR`` (default ``~/.cache/hamopt``), named by a hash of
+    the source, the compiler, its flags and the CPU, so a later process loads it and a source or a
+    machine that differs builds its own. Where it cannot be built (no compiler, a failed build),
+    warn once and return None: the fused path then runs on torch.compile."""
+    if "library" in _KERNEL:
+        return _KERNEL["library"]
+    _KERNEL["library"] = None
+    cxx = os.environ.get("CXX", "g++")
+    flags = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-std=c++17", "-shared", "-fPIC"]
+    cpu = platform.machine() + platform.processor()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            cpu += next((line for line in f if line.startswith(("flags", "Features"))), "")
+    key = hashlib.sha256("\\0".join([_KERNEL_SOURCE, cxx, *flags, cpu]).encode()).hexdigest()[:24]
+    cache = pathlib.Path(os.environ.get("HAMOPT_CACHE_DIR") or pathlib.Path.home() / ".cache" / "hamopt") / "kernels"
+    path = cache / f"$module-{key}.so"
+    try:
+        if not path.exists():
+            cache.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=cache) as tmp:
+                source = pathlib.Path(tmp) / "kernels.cpp"
+                source.write_text(_KERNEL_SOURCE, encoding="utf-8")
+                subprocess.run([cxx, *flags, str(source), "-o", str(source.with_suffix(".so"))], check=True, capture_output=True, text=True, timeout=600)
+                os.replace(source.with_suffix(".so"), path)  # atomic: a concurrent process sees all or nothing
+        library = ctypes.CDLL(str(path))
+    except (OSError, subprocess.SubprocessError) as error:
+        lines = (getattr(error, "stderr", None) or str(error)).strip().splitlines()
+        reason = f"{type(error).__name__}: {next((line for line in lines if 'error' in line), lines[0] if lines else '')}"
+        warnings.warn(f"$name(fused=True): the C++ kernels could not be built with {cxx}, so fused steps run on torch.compile instead ({reason})", RuntimeWarning, stacklevel=3)
+        return None
+    for variant in _KERNEL_RULES:
+        getattr(library, f"step_{variant}").argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+    _KERNEL["library"] = library
+    return library
+
+
+def _dense(t):
+    """Whether ``t``'s elements fill the memory from its data pointer on, without a gap or an
+    overlap, in some order of its dimensions (contiguous, channels-last, a transpose...)."""
+    if t.is_contiguous():
+        return True
+    expected = 1
+    for stride, size in sorted(zip(t.stride(), t.shape, strict=True)):
+        if size != 1 and stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _fits(params, grads, buffers, state_steps):
+    """Whether the kernel may run on these lists: plain CPU tensors (not CUDA, not a subclass
+    such as DTensor) of float32 or float64; each parameter dense, each gradient and buffer of its
+    parameter's dtype, shape and strides (so that the kernel, which walks memory, meets the same
+    element of each at the same place); the step counters float32 CPU tensors."""
+    if not all(type(p) in _PLAIN and p.dtype in _KERNEL_TYPES and p.is_cpu and _dense(p) for p in params):
+        return False
+    for ts in (grads, *buffers):
+        if not all(type(t) in _PLAIN and t.dtype == p.dtype and t.is_cpu and t.shape == p.shape and t.stride() == p.stride() for t, p in zip(ts, params, strict=True)):
+            return False
+    return all(type(s) in _PLAIN and s.dtype == torch.float32 and s.is_cpu for s in state_steps)
+
+
+def _kernel_table(variant, params, grads, buffers, state_steps):
+    """The kernel's table for this step, or None where the group is not for the kernel (see
+    ``_fits``) or ``HAMOPT_FUSED=compile`` is set in the environment.
+
+    The table: the numels, whether each tensor is float64, then the data pointers of the
+    parameters, gradients, buffers and step counters (int64). A layout is checked in full once;
+    later steps on the same storage (same data pointers and sizes) of contiguous parameters check
+    only that the gradients, which may be new tensors every step, are contiguous too (torch keeps
+    their dtype and shape the parameter's); other layouts are checked in full every step."""
+    if variant not in _KERNEL_RULES or os.environ.get("HAMOPT_FUSED") == "compile":
+        return None
+    numels = [p.numel() for p in params]
+    pointers = [t.data_ptr() for ts in (params, *buffers, state_steps) for t in ts]
+    key = (variant, *numels, *pointers)
+    doubles, contiguous = _CHECKED.get(key, (None, False))
+    if not (contiguous and all(g.is_contiguous() for g in grads)):
+        if not _fits(params, grads, buffers, state_steps):
+            return None
+        doubles = [p.dtype == torch.float64 for p in params]
+        _CHECKED[key] = doubles, all(p.is_contiguous() for p in params)
+        while len(_CHECKED) > 16:  # the layouts seen last
+            _CHECKED.pop(next(iter(_CHECKED)), None)
+    n = len(params)
+    grad_pointers = [g.data_ptr() for g in grads]
+    return torch.tensor([*numels, *doubles, *pointers[:n], *grad_pointers, *pointers[n:]], dtype=torch.int64)
+
+
+def _fused_call(variant, params, grads, state_steps, *buffers, numbers, maximize):
+    """One fused step: the C++ kernel where it fits and could be built, else _fused_<variant>
+    compiled by torch.compile."""
+    table = _kernel_table(variant, params, grads, buffers, state_steps)
+    library = None if table is None else _kernel_library()
+    if library is None:
+        _compiled_step(variant, params, grads, state_steps, *buffers, numbers, maximize=maximize)
+        return
+    getattr(library, f"step_{variant}")(len(params), table.data_ptr(), numbers.data_ptr(), int(maximize))'''
+
+
+def kernel_runtime(name: str, module: str) -> str:
+    """Source of the kernel runtime in the module of optimizer class ``name``."""
+    return string.Template(KERNEL_RUNTIME).substitute(name=name, module=module)

@@ -1,0 +1,51 @@
+"""The C++ printer of the fused kernel: tensor expressions in the kernel's type ``T``, every
+tensor-free sub-expression once in double and rounded to ``T``, torch's NaN rules for max/min.
+That the printed kernels compile and compute the rule is tested on the zoo
+(``tests/optim/test_fused.py``) and on drawn energies (``tests/test_properties.py``)."""
+
+import pytest
+import sympy as sp
+
+from hamopt.codegen.kernel import CxxTensorPrinter, has_kernel
+from hamopt.rule.reductions import Norm2
+
+p, a, b, t = sp.symbols("p a b t")
+PRINTER = CxxTensorPrinter({}, lambda e: p in e.free_symbols or e.has(Norm2))
+
+
+@pytest.mark.parametrize(
+    ("expr", "code"),
+    [
+        (a * p + (1 - a) * b, "T(a)*p + T(b*(1 - a))"),
+        (-p * t / sp.sqrt(a * p**2 + b), "T(-t)*p/std::sqrt(T(a)*square(p) + T(b))"),
+        (-p / (a + p), "-p/(T(a) + p)"),
+        (p**3, "std::pow(p, T(3))"),
+        (1 / p, "T(1)/p"),
+        (sp.Max(a * p, sp.Abs(p) + b), "maximum<T>(T(a)*p, T(b) + std::fabs(p))"),
+        (sp.Min(p, 1), "minimum<T>(T(1), p)"),
+        (sp.sign(p), "T((p > 0) - (p < 0))"),
+        (sp.exp(-a * p) * sp.tanh(p), "std::exp(T(-a)*p)*std::tanh(p)"),
+        (sp.Piecewise((p, p > 0), (2 * p, True)), "((p > T(0)) ? (p) : (T(2)*p))"),
+        (sp.Piecewise((p, p > 0)), "((p > T(0)) ? (p) : (T(NAN)))"),
+        (sp.Piecewise((a, t > 1), (b, True)) * p, "T(((t > 1) ? (a) : (b)))*p"),
+        (p * sp.Rational(1, 3), "T(1.0/3.0)*p"),
+        (p + sp.Float(1e-16), "p + T(1e-16)"),
+    ],
+)
+def test_prints_one_expression(expr, code):
+    assert PRINTER.doprint(expr) == code
+
+
+def test_reserved_names_are_renamed():
+    """A rule's symbol named like a C++ keyword or one of the kernel's own names."""
+    double, n = sp.symbols("double n")
+    assert PRINTER.doprint(double * p + n) == "T(double_)*p + T(n_)"
+
+
+def test_rules_with_reductions_have_no_kernel():
+    from hamopt.zoo import ZOO
+
+    kernels = {
+        name: all(has_kernel(r) for _, r in make().variants) for name, (_, make) in ZOO.items()
+    }
+    assert {name for name, has in kernels.items() if not has} == {"RGD", "Apollo"}

@@ -1,0 +1,249 @@
+"""The fused path's generated C++ kernel (:mod:`hamopt.codegen.kernel`) on CPU.
+
+Its agreement with the single-tensor path for every zoo optimizer is in ``test_fused.py``; here:
+the source reads as the equations, the library is cached on disk and a second process loads it
+without a compiler, a missing or failing compiler warns once and hands the step to torch.compile,
+channels-last tensors take the kernel while tensors with gaps in memory (also ones that appear
+between steps) go to torch.compile, and the split of a group's elements over threads (ranges spanning tensors,
+empty tensors, float32 and float64 mixed) changes nothing.
+"""
+
+import importlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+import hamopt.optim as zoo
+
+rad = importlib.import_module(zoo.RAD.__module__)
+
+
+def _group(shapes, dtypes=(torch.float32,), transposed=False, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    params = []
+    for k, shape in enumerate(shapes):
+        p = torch.randn(shape, generator=gen, dtype=dtypes[k % len(dtypes)])
+        params.append((p.t() if transposed else p).detach().requires_grad_())
+    return params
+
+
+def _steps(params, opt, steps, between=None):
+    for t in range(steps):
+        gen = torch.Generator().manual_seed(t)
+        for p in params:
+            p.grad = (p.detach() - 1) + torch.randn(p.shape, generator=gen).to(p.dtype)
+        opt.step()
+        if between:
+            between(t, params)
+    return params
+
+
+def _same(a, b, tolerance=1e-6):
+    for p, q in zip(a, b, strict=True):
+        error = (
+            float((p.detach() - q.detach()).abs().max() / q.detach().abs().max().clamp_min(1e-300))
+            if q.numel()
+            else 0.0
+        )
+        assert error <= tolerance, (p.shape, p.dtype, error)
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """RAD's module with no library loaded, no layout checked and nothing compiled yet."""
+    monkeypatch.setattr(rad, "_KERNEL", {})
+    monkeypatch.setattr(rad, "_CHECKED", {})
+    monkeypatch.setattr(rad, "_COMPILED", {})
+    monkeypatch.setattr(rad, "_UNCOMPILABLE", set())
+    return rad
+
+
+def test_kernel_source_is_the_equations_one_line_each():
+    source = rad._KERNEL_SOURCE
+    assert 'extern "C" void step_order1_fixed(' in source
+    for line in [
+        "exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g",
+        "exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment",
+        "param = T(-lr*weight_decay + 1)*param;  // decoupled weight decay",
+        "exp_avg_data[k] = exp_avg;",
+    ]:
+        assert line in source, line
+    # every elementwise rule of the module, and no other, has a kernel
+    assert set(rad._KERNEL_RULES) == set(rad._FUSED)
+    assert not hasattr(importlib.import_module(zoo.RGD.__module__), "_KERNEL_RULES")
+
+
+def test_kernel_is_used_and_matches_for_maximize(fresh):
+    kwargs = dict(lr=0.01, weight_decay=0.01, maximize=True)
+    a = _group([(30, 4), (7,)], (torch.float32, torch.float64))
+    b = [p.detach().clone().requires_grad_() for p in a]
+    _steps(a, zoo.RAD(a, fused=True, **kwargs), 20)
+    _steps(b, zoo.RAD(b, foreach=False, **kwargs), 20)
+    _same(a, b)
+    assert fresh._KERNEL["library"] is not None and not fresh._COMPILED
+
+
+def test_elements_split_over_threads_across_tensor_boundaries(fresh):
+    """Two threads take one contiguous range each of 180,015 elements in six tensors (an empty
+    one and one of a single element among them, float32 and float64): as one tensor at a time."""
+    shapes = [(40001,), (0,), (70001,), (1,), (3, 23337), (1,)]
+    a = _group(shapes, (torch.float32, torch.float64))
+    b = [p.detach().clone().requires_grad_() for p in a]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        _steps(a, zoo.Adam(a, lr=0.01, fused=True), 5)
+    finally:
+        torch.set_num_threads(threads)
+    _steps(b, zoo.Adam(b, lr=0.01, foreach=False), 5)
+    _same(a, b)
+    assert not fresh._COMPILED
+
+
+def test_channels_last_group_takes_the_kernel(fresh):
+    """A channels-last weight (dense, its dimensions in another order) with its buffers in the
+    same layout: the kernel walks memory, the same element of each at the same place."""
+    gen = torch.Generator().manual_seed(0)
+    weight = torch.randn(4, 3, 5, 5, generator=gen).to(memory_format=torch.channels_last)
+    a = [weight.requires_grad_(), torch.randn(4, generator=gen).requires_grad_()]
+    assert not a[0].is_contiguous()
+    b = [p.detach().clone().requires_grad_() for p in a]  # clone keeps channels-last
+    _steps(a, zoo.RAD(a, lr=0.01, fused=True), 5)
+    _steps(b, zoo.RAD(b, lr=0.01, foreach=False), 5)
+    _same(a, b)
+    assert fresh._KERNEL["library"] is not None and not fresh._COMPILED
+
+
+def test_group_with_gaps_in_memory_goes_to_torch_compile(fresh):
+    """Every other column of a matrix (a slice) is not one run of memory: torch.compile."""
+    gen = torch.Generator().manual_seed(0)
+    a = [torch.randn(6, 8, generator=gen)[:, ::2].requires_grad_()]
+    b = [p.detach().clone().requires_grad_() for p in a]
+    _steps(a, zoo.RAD(a, lr=0.01, fused=True), 5)
+    _steps(b, zoo.RAD(b, lr=0.01, foreach=False), 5)
+    _same(a, b)
+    assert fresh._COMPILED and not fresh._UNCOMPILABLE
+
+
+def test_layout_that_changes_between_steps_is_checked_again(fresh):
+    """After step 2 a parameter's data becomes a transposed copy (new storage, not contiguous):
+    the kernel, which read it as a flat array in the order of its buffers, must not run on it."""
+
+    def transpose(t, params):
+        if t == 1:
+            params[0].data = params[0].data.t().contiguous().t()
+
+    a, b = _group([(6, 5), (9,)]), None
+    b = [p.detach().clone().requires_grad_() for p in a]
+    _steps(a, zoo.RAD(a, lr=0.01, fused=True), 6, between=transpose)
+    _steps(b, zoo.RAD(b, lr=0.01, foreach=False), 6, between=transpose)
+    _same(a, b)
+    assert fresh._COMPILED  # steps 3 to 6
+
+
+@pytest.mark.parametrize(
+    ("compiler", "reason"),
+    [("/nonexistent/c++", "FileNotFoundError"), ("false", "CalledProcessError")],
+)
+def test_no_compiler_warns_once_and_falls_back_to_torch_compile(
+    fresh, monkeypatch, tmp_path, compiler, reason
+):
+    monkeypatch.setenv("HAMOPT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CXX", compiler)
+    a = _group([(5, 3), (7,)])
+    b = [p.detach().clone().requires_grad_() for p in a]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _steps(a, zoo.RAD(a, lr=0.01, fused=True), 10)
+    messages = [str(w.message) for w in caught if w.category is RuntimeWarning]
+    assert len(messages) == 1, messages
+    assert messages[0].startswith(
+        f"RAD(fused=True): the C++ kernels could not be built with {compiler}, so fused steps "
+        "run on torch.compile instead"
+    )
+    assert f"({reason}: " in messages[0]
+    assert fresh._KERNEL["library"] is None and fresh._COMPILED
+    _steps(b, zoo.RAD(b, lr=0.01, foreach=False), 10)
+    _same(a, b)
+    assert not list(tmp_path.rglob("*.so"))
+
+
+_CHILD = textwrap.dedent(
+    """
+    import json, sys, time, torch
+    import hamopt.optim.adam as module
+    from hamopt.optim import Adam
+    p = torch.zeros(1000, requires_grad=True)
+    p.grad = torch.ones(1000)
+    opt = Adam([p], lr=0.1, fused=True)
+    start = time.perf_counter()
+    opt.step()
+    library = module._KERNEL["library"]
+    print(json.dumps({"library": library and library._name, "compiled": bool(module._COMPILED),
+                      "p": p[0].item(), "seconds": time.perf_counter() - start}))
+    """
+)
+
+
+def test_second_process_loads_the_cached_library_without_a_compiler(tmp_path):
+    """The first process builds the library into the cache; the second, with no compiler on its
+    PATH, loads the same file (had it tried to build, it would have fallen back and warned)."""
+
+    def child(path):
+        env = {**os.environ, "HAMOPT_CACHE_DIR": str(tmp_path), "PATH": path}
+        env.pop("CXX", None)
+        out = subprocess.run(
+            [sys.executable, "-W", "error::RuntimeWarning", "-c", _CHILD],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first = child(os.environ["PATH"])
+    libraries = list((tmp_path / "kernels").glob("adam-*.so"))
+    assert [str(p) for p in libraries] == [first["library"]]
+    built = libraries[0].stat()
+    second = child(str(tmp_path / "no-compiler-here"))
+    assert second["library"] == first["library"] and not second["compiled"]
+    assert libraries[0].stat().st_mtime_ns == built.st_mtime_ns
+    assert second["p"] == first["p"] == pytest.approx(-0.1)
+
+
+def _peak_bytes(step):
+    """Bytes one ``step()`` allocates above what exists: the step-time benchmark's own measure."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "step_time.py"
+    spec = importlib.util.spec_from_file_location("step_time_benchmark", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    return benchmark.peak_step_memory(step, "cpu")
+
+
+@pytest.mark.parametrize("name", ["Adam", "RAD"])
+def test_fused_step_keeps_two_buffers_and_allocates_no_temporary(fresh, name):
+    """State: exactly two full-size buffers and the step counter. A fused step allocates only the
+    kernel's table and numbers (bytes per tensor), not one full-size temporary: the foreach step
+    of the same group, which does, is the contrast."""
+    a = _group([(250_000,)] * 4)
+    for p in a:
+        p.grad = torch.randn_like(p)
+    fused = getattr(zoo, name)(a, lr=1e-3, fused=True, nonfinite="ignore")
+    fused.step()  # the state exists, the library is loaded
+    assert all(set(fused.state[p]) == {"step", "exp_avg", "exp_avg_sq"} for p in a)
+    assert all(fused.state[p]["exp_avg"].numel() == p.numel() for p in a)
+    smallest = min(p.numel() * p.element_size() for p in a)  # 1 MB
+    assert _peak_bytes(fused.step) < 4096
+    foreach = getattr(zoo, name)(a, lr=1e-3, foreach=True, nonfinite="ignore")
+    foreach.step()
+    assert _peak_bytes(foreach.step) >= smallest
