@@ -7,13 +7,13 @@ foreach path one per operation over all tensors, and both write full-size tempor
 operations. The fused path reads every operand once and writes the updated buffers in place, with
 no temporary, through one of two backends:
 
-* **the generated C++ kernel** (:mod:`hamopt.codegen.kernel`) for a rule whose tensor equations
-  are elementwise, on plain dense float32/float64 CPU tensors (half precision too, which
-  the optimizer computes in float32): one loop over all elements of the group, split over the
+* **the generated C++ kernel** (:mod:`hamopt.codegen.kernel`) on plain dense float32/float64 CPU
+  tensors (half precision too, which the optimizer computes in float32): one loop over all
+  elements of the group (one more per level of reductions such as RGD's norm), split over the
   threads in one parallel region, built once per machine with the C++ compiler (well under a
   second) and cached on disk;
-* **torch.compile** otherwise — CUDA tensors, DTensor, a rule with a reduction such as RGD's
-  norm, a tensor with gaps in its memory (a slice), no C++ compiler for the kernel — or when
+* **torch.compile** otherwise — CUDA tensors, DTensor, a tensor with gaps in its memory (a
+  slice), no C++ compiler for the kernel — or when
   ``HAMOPT_FUSED=compile`` is set in the environment: inductor turns the equations into one
   loop per tensor (vectorised C++ on CPU, Triton on GPU).
 

@@ -2,8 +2,8 @@ r"""The fused path's C++ kernel: every tensor of a group in one loop over memory
 
 An optimizer step is memory-bound: Adam reads :math:`\theta, g, m, v` and writes
 :math:`\theta, m, v`, 28 bytes per float32 parameter, and its speed limit is the machine's
-streaming bandwidth. For every rule whose tensor equations are elementwise (no reduction over a
-tensor) the generator writes them as a C++ loop, one line per equation:
+streaming bandwidth. For every rule the generator writes the tensor equations as a C++ loop,
+one line per equation:
 
 .. code-block:: c++
 
@@ -18,7 +18,12 @@ tensor) the generator writes them as a C++ loop, one line per equation:
       exp_avg_data[k] = exp_avg;
     }
 
-Each element is read once and written once, nothing else touches memory. ``T`` is the
+Each element is read once and written once, nothing else touches memory. A rule with reductions
+over a tensor (RGD's :math:`\lVert v\rVert`, Apollo's :math:`\lVert d\rVert_4`, sums and mean)
+sweeps the group once more per level of reductions: a sweep computes, from the loaded values,
+the equations that need no reduction not yet known, accumulates that level's reductions in
+``double`` (each thread its own partial sums per tensor, combined by one thread between sweeps)
+and stores nothing; the last sweep computes every equation and stores. ``T`` is the
 parameters' type (``float`` or ``double``); every sub-expression of hyperparameters and
 step-dependent scalars is computed in ``double`` and rounded to ``T`` once (``T(1 - beta1)``),
 as torch rounds a Python number to the tensor's type, and hoisted out of the loop by the
@@ -38,12 +43,13 @@ tensor with gaps in its memory (a slice; contiguous and channels-last tensors ar
 from __future__ import annotations
 
 import string
+from dataclasses import dataclass
 
 import sympy as sp
 from sympy.printing.cxx import CXX17CodePrinter
 from sympy.printing.precedence import precedence
 
-from hamopt.rule.reductions import REDUCTIONS
+from hamopt.rule.reductions import REDUCTIONS, MaxAbs, Mean, Norm2, Norm4, SumOf
 from hamopt.rule.update_rule import UpdateRule, grad, param, step
 
 __all__ = ["KERNEL_RUNTIME", "CxxTensorPrinter", "has_kernel", "kernel_runtime", "kernel_source"]
@@ -52,7 +58,8 @@ _HALF = sp.Rational(1, 2)
 
 #: Names a kernel binds itself, and C++'s keywords: a rule's symbol with one of them is renamed.
 _RESERVED = frozenset(
-    """numbers table numels n i k begin end sign T std square maximum minimum for_each_range
+    """numbers table numels n i k begin end pass threads sign sums zero T std square squared maximum
+    minimum total largest update sweep finish reduced for_each_range for_each_range_passes
     alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t
     char32_t class compl concept const consteval constexpr constinit const_cast continue
     co_await co_return co_yield decltype default delete do double dynamic_cast else enum
@@ -69,8 +76,9 @@ def _cxx_name(name: str) -> str:
 
 
 def has_kernel(rule: UpdateRule) -> bool:
-    """Whether the rule's tensor equations are elementwise, so one loop over memory runs them."""
-    return not any(a.expr.has(*REDUCTIONS) for a in rule.assignments)
+    """Whether the kernel can compute the rule: elementwise equations and the reductions of
+    :data:`_REDUCE` (``Norm2``, ``Norm4``, ``SumOf``, ``Mean``, ``MaxAbs``)."""
+    return all(type(n) in _REDUCE for a in rule.assignments for n in a.expr.atoms(*REDUCTIONS))
 
 
 class _ScalarPrinter(CXX17CodePrinter):
@@ -167,6 +175,7 @@ _PRELUDE = """\
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 #include <omp.h>
 
 namespace {{
@@ -199,6 +208,50 @@ void for_each_range(int64_t n, const int64_t* numels, const Body& body) {{
   }}
 }}
 
+// A rule with reductions over a tensor (a norm, a sum) sweeps its group several times, in one
+// parallel region: sweep(pass, i, begin, end, sums) for pass = 1, ..., passes, each over the
+// ranges of for_each_range. A pass before the last adds this thread's partial reductions of
+// tensor i into its row sums[k] (width of them), then one thread combines the rows of all threads
+// (finish(pass, sums, threads)) while the others wait; the last pass updates the tensors.
+template <typename Sweep, typename Finish>
+void for_each_range_passes(int64_t n, const int64_t* numels, int passes, int64_t width,
+                           const Sweep& sweep, const Finish& finish) {{
+  int64_t total = 0;
+  for (int64_t i = 0; i < n; i++) total += numels[i];
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), total / kGrain));
+  std::vector<double> sums(threads * n * width, 0.0);  // thread t, tensor i: sums[(t * n + i) * width]
+#pragma omp parallel num_threads(threads)
+  {{
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t first = total * t / nt, last = total * (t + 1) / nt;
+    for (int pass = 1; pass <= passes; pass++) {{
+      int64_t offset = 0;
+      for (int64_t i = 0; i < n && offset < last; offset += numels[i], i++) {{
+        const int64_t begin = std::max(first, offset), end = std::min(last, offset + numels[i]);
+        if (begin < end) sweep(pass, i, begin - offset, end - offset, sums.data() + (t * n + i) * width);
+      }}
+      if (pass < passes) {{
+#pragma omp barrier
+#pragma omp single
+        finish(pass, sums.data(), nt);
+      }}
+    }}
+  }}
+}}
+
+template <typename T> double squared(T x) {{ return double(x) * double(x); }}
+// reduction k of tensor i: the sum, or the largest, of the threads' rows
+double total(const double* sums, int64_t threads, int64_t n, int64_t width, int64_t i, int64_t k) {{
+  double out = 0;
+  for (int64_t t = 0; t < threads; t++) out += sums[(t * n + i) * width + k];
+  return out;
+}}
+double largest(const double* sums, int64_t threads, int64_t n, int64_t width, int64_t i, int64_t k) {{
+  double out = 0;
+  for (int64_t t = 0; t < threads; t++) out = maximum<double>(out, sums[(t * n + i) * width + k]);
+  return out;
+}}
+
 }}  // namespace
 """
 
@@ -222,6 +275,67 @@ def kernel_source(name: str, rules: list[tuple[UpdateRule, list[str], list[str]]
     return "\n".join(parts)
 
 
+#: Per reduction: how a thread accumulates an element ``{x}`` into ``{s}`` (a double), how the
+#: threads' partial results combine (``total`` or ``largest``), and the result from the combined.
+_REDUCE = {
+    Norm2: ("{s} += squared({x})", "total", "std::sqrt({s})"),
+    Norm4: ("{s} += squared(squared({x}))", "total", "std::sqrt(std::sqrt({s}))"),
+    SumOf: ("{s} += double({x})", "total", "{s}"),
+    Mean: ("{s} += double({x})", "total", "{s}/double(numels[i])"),
+    MaxAbs: ("{s} = maximum<double>({s}, std::fabs(double({x})))", "largest", "{s}"),
+}
+
+
+@dataclass(frozen=True)
+class _Reduction:
+    """Reduction ``index`` of a rule: ``node`` in tensor equation ``at``, known after pass
+    ``level`` (1 + the passes its argument needs), named ``symbol`` once known."""
+
+    index: int
+    node: sp.Expr
+    at: int
+    level: int
+
+    @property
+    def symbol(self) -> sp.Symbol:
+        return sp.Symbol(f"reduction_{self.index}")
+
+
+def _plan(equations) -> tuple[list[_Reduction], list[int]]:
+    """The reductions of the tensor equations, and the pass each equation needs before it can be
+    computed (0: none, the equation is elementwise in what is loaded)."""
+    reductions: dict[tuple[int, sp.Expr], _Reduction] = {}
+    depth: dict[sp.Symbol, int] = {}  # the pass a symbol's current value needs
+    needs = []
+
+    def level(expr, at):
+        out = max((depth.get(sym, 0) for sym in expr.free_symbols), default=0)
+        for node in _outer_reductions(expr):
+            if (at, node) not in reductions:
+                inner = 1 + level(node.args[0], at)
+                reductions[at, node] = _Reduction(len(reductions), node, at, inner)
+            out = max(out, reductions[at, node].level)
+        return out
+
+    for at, a in enumerate(equations):
+        needs.append(level(a.expr, at))
+        depth[a.target] = needs[-1]
+    return list(reductions.values()), needs
+
+
+def _outer_reductions(expr):
+    if isinstance(expr, REDUCTIONS):
+        yield expr
+        return
+    for arg in expr.args:
+        yield from _outer_reductions(arg)
+
+
+def _known(reductions, at, below):
+    """Equation ``at``'s reductions known before pass ``below``, as their symbols."""
+    return {r.node: r.symbol for r in reductions if r.at == at and r.level < below}
+
+
 def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
     tensors = [b for b in rule.buffers if b.shape == "tensor"]
     names = {param: "param", grad: "grad", step: "step"}
@@ -229,8 +343,11 @@ def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
         names[b.symbol] = _cxx_name(b.name)
     for a in rule.assignments:
         names.setdefault(a.target, _cxx_name(a.target.name))
-    printer = CxxTensorPrinter(names, rule.is_tensor)
     columns = ["param", "grad", *(names[b.symbol] for b in tensors)]
+    equations = [a for a in rule.assignments if rule.is_tensor(a.expr)]
+    reductions, needs = _plan(equations)
+    passes = max((r.level for r in reductions), default=0)
+    width = len(reductions)
     lines = [f"// Rule {rule.name}: the fused step of one param group"]
     lines.append(
         f'extern "C" void step_{rule.name}(int64_t n, const int64_t* table, '
@@ -248,10 +365,69 @@ def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
     lines.append(
         "  for (int64_t i = 0; i < n; i++) *reinterpret_cast<float*>(step_pointers[i]) += 1;"
     )
-    lines.append("  // elements [begin, end) of tensor i, in its type T")
-    lines.append("  auto update = [&](auto zero, int64_t i, int64_t begin, int64_t end) {")
-    lines.append("    using T = decltype(zero);")
-    lines.append("    const T sign = maximize ? T(-1) : T(1);")
+    if reductions:
+        lines.append(
+            f"  std::vector<double> reduced(n * {width});  // reduction k of tensor i: "
+            f"reduced[i * {width} + k]"
+        )
+    sweeps = [f"reduce_{level}" for level in range(1, passes + 1)] + ["update"]
+    for level, sweep in enumerate(sweeps, start=1):
+        final = level > passes
+        what = "update" if final else f"reductions of pass {level}"
+        lines.append(f"  // elements [begin, end) of tensor i, in its type T: the {what}")
+        sums = "" if final and not reductions else ", double* sums"
+        lines.append(
+            f"  auto {sweep} = [&](auto zero, int64_t i, int64_t begin, int64_t end{sums}) {{"
+        )
+        lines.extend(
+            _sweep(rule, names, columns, lists, equations, reductions, needs, level, final)
+        )
+        lines.append("  };")
+    if not reductions:
+        lines.append("  for_each_range(n, numels, [&](int64_t i, int64_t begin, int64_t end) {")
+        lines.append(
+            "    if (doubles[i]) update(0.0, i, begin, end); else update(0.0f, i, begin, end);"
+        )
+        lines.append("  });")
+    else:
+        lines.append("  // after pass p: combine the threads' partial reductions of pass p")
+        lines.append("  auto finish = [&](int pass, const double* sums, int64_t threads) {")
+        lines.append("    for (int64_t i = 0; i < n; i++) {")
+        for level in range(1, passes + 1):
+            lines.append(f"      if (pass == {level}) {{")
+            for r in reductions:
+                if r.level == level:
+                    _, combine, result = _REDUCE[type(r.node)]
+                    s = f"{combine}(sums, threads, n, {width}, i, {r.index})"
+                    lines.append(
+                        f"        reduced[i * {width} + {r.index}] = {result.format(s=s)};"
+                        f"  // {r.node}"
+                    )
+            lines.append("      }")
+        lines.append("    }")
+        lines.append("  };")
+        lines.append(
+            f"  for_each_range_passes(n, numels, {passes + 1}, {width}, "
+            "[&](int pass, int64_t i, int64_t begin, int64_t end, double* sums) {"
+        )
+        for level, sweep in enumerate(sweeps, start=1):
+            cond = "else " if level > passes else f"if (pass == {level}) "
+            if level > 1 and level <= passes:
+                cond = "else " + cond
+            lines.append(
+                f"    {cond}doubles[i] ? {sweep}(0.0, i, begin, end, sums) : "
+                f"{sweep}(0.0f, i, begin, end, sums);"
+            )
+        lines.append("  }, finish);")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _sweep(rule, names, columns, lists, equations, reductions, needs, level, final) -> list[str]:
+    """Body of one sweep over elements [begin, end) of tensor i: pass ``level``'s reductions or,
+    ``final``, the update. A reduction pass loads, computes the equations it can (those needing no
+    reduction of this pass or later), accumulates its reductions and stores nothing."""
+    lines = ["    using T = decltype(zero);", "    const T sign = maximize ? T(-1) : T(1);"]
     for col in columns:
         const = "const " if col == "grad" else ""
         lines.append(
@@ -259,16 +435,32 @@ def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
         )
     for name in lists:
         lines.append(f"    const double {_cxx_name(_singular(name))} = {_cxx_name(name)}[i];")
-    lines.append("#pragma omp simd")
+    width = len(reductions)
+    for r in reductions:
+        if r.level < level:
+            lines.append(f"    const double {r.symbol} = reduced[i * {width} + {r.index}];")
+    mine = [r for r in reductions if r.level == level]
+    lines.extend(f"    double sum_{r.index} = 0;" for r in mine)
+    clauses = [
+        f"reduction({'max' if _REDUCE[type(r.node)][1] == 'largest' else '+'}:sum_{r.index})"
+        for r in mine
+    ]
+    lines.append(" ".join(["#pragma omp simd", *clauses]))
     lines.append("    for (int64_t k = begin; k < end; k++) {")
     lines.append("      T grad = sign*grad_data[k];")
     lines.extend(f"      T {col} = {col}_data[k];" for col in columns if col != "grad")
     declared = set(columns)
-    for a in rule.assignments:
-        if not rule.is_tensor(a.expr):
+    for at, a in enumerate(equations):
+        known = _known(reductions, at, level)
+        printer = CxxTensorPrinter(names, rule.is_tensor)
+        for r in mine:
+            if r.at == at:
+                x = printer.doprint(r.node.args[0].xreplace(known))
+                lines.append(f"      {_REDUCE[type(r.node)][0].format(s=f'sum_{r.index}', x=x)};")
+        if not final and needs[at] >= level:
             continue
         target = names[a.target]
-        code = printer.doprint(a.expr)
+        code = printer.doprint(a.expr.xreplace(known))
         buf = rule.buffer(a.target)
         if buf is not None and buf.init == "grad":
             code = f"step == 1 ? grad : {code}"  # first-gradient init
@@ -276,16 +468,15 @@ def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
         declared.add(target)
         doc = f"  // {a.doc}" if a.doc else ""
         lines.append(f"      {decl}{target} = {code};{doc}")
-    lines.extend(f"      {col}_data[k] = {col};" for col in columns if col != "grad")
+    if final:
+        lines.extend(f"      {col}_data[k] = {col};" for col in columns if col != "grad")
     lines.append("    }")
-    lines.append("  };")
-    lines.append("  for_each_range(n, numels, [&](int64_t i, int64_t begin, int64_t end) {")
-    lines.append(
-        "    if (doubles[i]) update(0.0, i, begin, end); else update(0.0f, i, begin, end);"
-    )
-    lines.append("  });")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    for r in mine:  # into this thread's row
+        if _REDUCE[type(r.node)][1] == "largest":
+            lines.append(f"    sums[{r.index}] = maximum<double>(sums[{r.index}], sum_{r.index});")
+        else:
+            lines.append(f"    sums[{r.index}] += sum_{r.index};")
+    return lines
 
 
 def _singular(plural: str) -> str:
