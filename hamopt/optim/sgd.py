@@ -207,31 +207,13 @@ template <typename T> T square(T x) { return x * x; }
 template <typename T> T maximum(T a, T b) { return (a > b || a != a) ? a : b; }
 template <typename T> T minimum(T a, T b) { return (a < b || a != a) ? a : b; }
 
-// body(i, begin, end) on elements [begin, end) of tensor i, for the n tensors of numels[i]
-// elements: the elements of all tensors are split into one contiguous range per thread (a range
-// may span tensors), so a step is one parallel region however many tensors there are.
-template <typename Body>
-void for_each_range(int64_t n, const int64_t* numels, const Body& body) {
-  int64_t total = 0;
-  for (int64_t i = 0; i < n; i++) total += numels[i];
-  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), total / kGrain));
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t first = total * t / nt, last = total * (t + 1) / nt;
-    int64_t offset = 0;
-    for (int64_t i = 0; i < n && offset < last; offset += numels[i], i++) {
-      const int64_t begin = std::max(first, offset), end = std::min(last, offset + numels[i]);
-      if (begin < end) body(i, begin - offset, end - offset);
-    }
-  }
-}
-
-// A rule with reductions over a tensor (a norm, a sum) sweeps its group several times, in one
-// parallel region: sweep(pass, i, begin, end, sums) for pass = 1, ..., passes, each over the
-// ranges of for_each_range. A pass before the last adds this thread's partial reductions of
-// tensor i into its row sums[k] (width of them), then one thread combines the rows of all threads
-// (finish(pass, sums, threads)) while the others wait; the last pass updates the tensors.
+// sweep(pass, i, begin, end, sums) on elements [begin, end) of tensor i, for the n tensors of
+// numels[i] elements and pass = 1, ..., passes: the elements of all tensors are split into one
+// contiguous range per thread (a range may span tensors), so a step is one parallel region
+// however many tensors there are. A rule with reductions over a tensor (a norm, a sum) sweeps
+// once per level of reductions, then once to update: a pass before the last adds this thread's
+// partial reductions of tensor i into its row sums[k] (width of them), then one thread combines
+// the rows of all threads (finish(pass, sums, threads)) while the others wait.
 template <typename Sweep, typename Finish>
 void for_each_range_passes(int64_t n, const int64_t* numels, int passes, int64_t width,
                            const Sweep& sweep, const Finish& finish) {
@@ -256,6 +238,14 @@ void for_each_range_passes(int64_t n, const int64_t* numels, int passes, int64_t
       }
     }
   }
+}
+
+// One sweep: body(i, begin, end), for an elementwise rule.
+template <typename Body>
+void for_each_range(int64_t n, const int64_t* numels, const Body& body) {
+  for_each_range_passes(n, numels, 1, 0,
+      [&](int, int64_t i, int64_t begin, int64_t end, double*) { body(i, begin, end); },
+      [](int, const double*, int64_t) {});
 }
 
 template <typename T> double squared(T x) { return double(x) * double(x); }
