@@ -510,13 +510,17 @@ def _kernel_table(variant, params, grads, buffers, state_steps):
 
 def _fused_call(variant, params, grads, state_steps, *buffers, numbers, maximize):
     """One fused step: the C++ kernel where it fits and could be built, else _fused_<variant>
-    compiled by torch.compile."""
+    compiled by torch.compile. The kernel writes through data pointers, so the version counters
+    of what it wrote are bumped here, as an in-place torch op bumps them: autograd still refuses
+    a backward through a graph that saved a parameter the step has since changed."""
     table = _kernel_table(variant, params, grads, buffers, state_steps)
     library = None if table is None else _kernel_library()
     if library is None:
         _compiled_step(variant, params, grads, state_steps, *buffers, numbers, maximize=maximize)
         return
     getattr(library, f"step_{variant}")(len(params), table.data_ptr(), numbers.data_ptr(), int(maximize))
+    for written in (params, *buffers, state_steps):  # what an in-place torch op would count
+        torch.autograd.graph.increment_version(written)
 
 
 def _check_arguments(lr, momentum, dampening, weight_decay, nesterov, differentiable, maximize, foreach, nonfinite, fused):

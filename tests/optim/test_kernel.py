@@ -103,6 +103,19 @@ def test_kernel_is_used_and_matches_for_maximize(fresh):
     assert fresh._KERNEL["library"] is not None and not fresh._COMPILED
 
 
+def test_backward_through_a_graph_that_saved_a_stepped_parameter_is_refused(fresh):
+    """The kernel writes behind autograd's back; its version bump keeps autograd's check."""
+    w = torch.randn(3, requires_grad=True)
+    x = torch.randn(3, requires_grad=True)
+    loss = (w * x).sum()  # saves w for x's gradient
+    w.grad = torch.ones(3)
+    versions = w._version
+    zoo.RAD([w], lr=0.1, fused=True).step()
+    assert w._version > versions and fresh._KERNEL["library"] is not None
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
 @pytest.mark.parametrize(
     ("name", "kwargs", "dtypes", "tolerance"),
     [
