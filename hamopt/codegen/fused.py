@@ -10,8 +10,8 @@ no temporary, through one of two backends:
 * **the generated C++ kernel** (:mod:`hamopt.codegen.kernel`) on plain dense float32/float64 CPU
   tensors (half precision too, which the optimizer computes in float32): one loop over all
   elements of the group (one more per level of reductions such as RGD's norm), split over the
-  threads in one parallel region, built once per machine with the C++ compiler (well under a
-  second) and cached on disk;
+  threads in one parallel region, built once per machine with the C++ compiler (a second or
+  two) and cached on disk;
 * **torch.compile** otherwise — CUDA tensors, DTensor, a tensor with gaps in its memory (a
   slice), no C++ compiler for the kernel — or when
   ``HAMOPT_FUSED=compile`` is set in the environment: inductor turns the equations into one
@@ -62,7 +62,7 @@ FUSED_OPTION: dict[str, object] = {"fused": None}
 FUSED_OPTION_DOC = {
     "fused": (
         "one call per param group: on CPU a C++ kernel generated from the rule (built on the "
-        "first step, well under a second, and cached on disk), else torch.compile (Triton on "
+        "first step in a second or two, and cached on disk), else torch.compile (Triton on "
         "GPU; the first step compiles, inductor caches it on disk); None or False: the foreach "
         "or single-tensor path"
     )

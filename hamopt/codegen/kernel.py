@@ -32,7 +32,7 @@ compiler. The elements of all tensors of a group are split into one contiguous r
 per tensor. The step counters are counted in the kernel, before the loop.
 
 The kernel is a plain shared library loaded with ``ctypes``: no Python headers, no torch headers,
-so a module's kernels compile in well under a second. The runtime (:data:`KERNEL_RUNTIME`,
+so a module's kernels compile in a second or two. The runtime (:data:`KERNEL_RUNTIME`,
 emitted into every generated module that has a kernel) builds the library with the C++ compiler
 on first use (``$CXX``, else ``g++``), caches it on disk keyed by the source, the compiler, the
 flags and the CPU, and falls back to ``torch.compile`` when it cannot: no compiler, a failed

@@ -592,7 +592,7 @@ class Adamax(Optimizer):
         maximize (default False): maximize the objective instead of minimizing it
         foreach (default None): the foreach path (lists of tensors, torch._foreach_*); None: on CUDA only
         nonfinite (default 'raise'): a NaN or ±Inf gradient: "raise" raises ValueError before anything changes, "skip" skips the whole step (parameters, state and step counters of every group unchanged), "ignore" applies it unchecked (torch.optim's behaviour; saves one read of the gradients per step)
-        fused (default None): one call per param group: on CPU a C++ kernel generated from the rule (built on the first step, well under a second, and cached on disk), else torch.compile (Triton on GPU; the first step compiles, inductor caches it on disk); None or False: the foreach or single-tensor path
+        fused (default None): one call per param group: on CPU a C++ kernel generated from the rule (built on the first step in a second or two, and cached on disk), else torch.compile (Triton on GPU; the first step compiles, inductor caches it on disk); None or False: the foreach or single-tensor path
 
     Inputs: hyperparameters are checked in the constructor, in ``add_param_group`` and in
     ``load_state_dict`` (TypeError or ValueError naming the argument); every gradient is checked

@@ -15,7 +15,7 @@ with the single-tensor path better than float32 arithmetic determines the result
 
 Cost: one torch.compile compilation per optimizer configuration (twelve, each a group of four
 small tensors, float32 and float64 mixed), about 80 s in all with a cold inductor cache on two
-cores; the kernels build in under a second per optimizer.
+cores; the kernels build in a second or two per optimizer.
 """
 
 import importlib
