@@ -49,10 +49,11 @@ import sympy as sp
 from sympy.printing.cxx import CXX17CodePrinter
 from sympy.printing.precedence import precedence
 
+from hamopt.codegen.names import plural, rule_names
 from hamopt.rule.reductions import REDUCTIONS, MaxAbs, Mean, Norm2, Norm4, SumOf
-from hamopt.rule.update_rule import UpdateRule, grad, param, step
+from hamopt.rule.update_rule import UpdateRule
 
-__all__ = ["KERNEL_RUNTIME", "CxxTensorPrinter", "has_kernel", "kernel_runtime", "kernel_source"]
+__all__ = ["KERNEL_RUNTIME", "CxxTensorPrinter", "kernel_runtime", "kernel_source"]
 
 _HALF = sp.Rational(1, 2)
 
@@ -73,12 +74,6 @@ _RESERVED = frozenset(
 
 def _cxx_name(name: str) -> str:
     return name + "_" if name in _RESERVED else name
-
-
-def has_kernel(rule: UpdateRule) -> bool:
-    """Whether the kernel can compute the rule: elementwise equations and the reductions of
-    :data:`_REDUCE` (``Norm2``, ``Norm4``, ``SumOf``, ``Mean``, ``MaxAbs``)."""
-    return all(type(n) in _REDUCE for a in rule.assignments for n in a.expr.atoms(*REDUCTIONS))
 
 
 class _ScalarPrinter(CXX17CodePrinter):
@@ -328,11 +323,7 @@ def _known(reductions, at, below):
 
 def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
     tensors = [b for b in rule.buffers if b.shape == "tensor"]
-    names = {param: "param", grad: "grad", step: "step"}
-    for b in rule.buffers:
-        names[b.symbol] = _cxx_name(b.name)
-    for a in rule.assignments:
-        names.setdefault(a.target, _cxx_name(a.target.name))
+    names = {sym: _cxx_name(name) for sym, name in rule_names(rule).items()}
     columns = ["param", "grad", *(names[b.symbol] for b in tensors)]
     equations = [a for a in rule.assignments if rule.is_tensor(a.expr)]
     reductions, needs = _plan(equations)
@@ -351,7 +342,7 @@ def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
         lines.append(f"  const double {_cxx_name(h)} = numbers[{j}];")
     for k, name in enumerate(lists):
         offset = f"{len(hypers)} + {k} * n" if k else f"{len(hypers)}"
-        lines.append(f"  const double* {_cxx_name(name)} = numbers + {offset};")
+        lines.append(f"  const double* {_cxx_name(plural(name))} = numbers + {offset};")
     lines.append(
         "  for (int64_t i = 0; i < n; i++) *reinterpret_cast<float*>(step_pointers[i]) += 1;"
     )
@@ -424,7 +415,7 @@ def _sweep(rule, names, columns, lists, equations, reductions, needs, level, fin
             f"    {const}T* __restrict {col}_data = reinterpret_cast<{const}T*>({col}_pointers[i]);"
         )
     for name in lists:
-        lines.append(f"    const double {_cxx_name(_singular(name))} = {_cxx_name(name)}[i];")
+        lines.append(f"    const double {_cxx_name(name)} = {_cxx_name(plural(name))}[i];")
     width = len(reductions)
     for r in reductions:
         if r.level < level:
@@ -440,9 +431,9 @@ def _sweep(rule, names, columns, lists, equations, reductions, needs, level, fin
     lines.append("      T grad = sign*grad_data[k];")
     lines.extend(f"      T {col} = {col}_data[k];" for col in columns if col != "grad")
     declared = set(columns)
+    printer = CxxTensorPrinter(names, rule.is_tensor)
     for at, a in enumerate(equations):
         known = _known(reductions, at, level)
-        printer = CxxTensorPrinter(names, rule.is_tensor)
         for r in mine:
             if r.at == at:
                 x = printer.doprint(r.node.args[0].xreplace(known))
@@ -467,11 +458,6 @@ def _sweep(rule, names, columns, lists, equations, reductions, needs, level, fin
         else:
             lines.append(f"    sums[{r.index}] += sum_{r.index};")
     return lines
-
-
-def _singular(plural: str) -> str:
-    """``step_sizes`` → ``step_size``, ``zeta_t_list`` → ``zeta_t``, ``steps`` → ``step``."""
-    return plural[: -len("_list")] if plural.endswith("_list") else plural[:-1]
 
 
 KERNEL_RUNTIME = '''_KERNEL = {}  # "library": the module's compiled kernels (ctypes), or None where they cannot be built
@@ -513,7 +499,7 @@ def _kernel_library():
         reason = f"{type(error).__name__}: {next((line for line in lines if 'error' in line), lines[0] if lines else '')}"
         warnings.warn(f"$name(fused=True): the C++ kernels could not be built with {cxx}, so fused steps run on torch.compile instead ({reason})", RuntimeWarning, stacklevel=3)
         return None
-    for variant in _KERNEL_RULES:
+    for variant in _FUSED:
         getattr(library, f"step_{variant}").argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
     _KERNEL["library"] = library
     return library
@@ -554,7 +540,7 @@ def _kernel_table(variant, params, grads, buffers, state_steps):
     later steps on the same storage (same data pointers and sizes) of contiguous parameters check
     only that the gradients, which may be new tensors every step, are contiguous too (torch keeps
     their dtype and shape the parameter's); other layouts are checked in full every step."""
-    if variant not in _KERNEL_RULES or os.environ.get("HAMOPT_FUSED") == "compile":
+    if os.environ.get("HAMOPT_FUSED") == "compile":
         return None
     numels = [p.numel() for p in params]
     pointers = [t.data_ptr() for ts in (params, *buffers, state_steps) for t in ts]

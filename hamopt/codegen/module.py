@@ -39,8 +39,8 @@ from hamopt.codegen.guards import (
     step_prologue,
 )
 from hamopt.codegen.helpers import FOREACH_COPY, helpers_used
-from hamopt.codegen.kernel import has_kernel, kernel_runtime, kernel_source
-from hamopt.codegen.names import check_names
+from hamopt.codegen.kernel import kernel_runtime, kernel_source
+from hamopt.codegen.names import check_names, plural, rule_names
 from hamopt.codegen.printer import ForeachUnsupported, TensorPrinter, foreach_code
 from hamopt.rule.hyperparameter import REQUIRED, Hyperparameter
 from hamopt.rule.spec import OptimizerSpec
@@ -111,28 +111,11 @@ def _check_names(spec: OptimizerSpec) -> None:
     check_names(spec.name, [hp.name for hp in spec.hyperparameters], ())
     for _, rule in spec.variants:
         bound = set()
-        for sym, name in _names(rule, False).items():
+        for sym, name in rule_names(rule).items():
             if sym not in rule.scalar_symbols:
-                bound |= {name, _plural(name), f"{name}_state", f"{_plural(name)}_new"}
+                bound |= {name, plural(name), f"{name}_state", f"{plural(name)}_new"}
         bound.add("scalars")  # the fused path's table of scalars by step count
         check_names(spec.name, [s.name for s in rule.scalar_symbols], bound)
-
-
-def _plural(name: str) -> str:
-    """List name in the foreach path: ``exp_avg`` → ``exp_avgs``, ``zeta_t`` → ``zeta_t_list``."""
-    return name + ("_list" if name[-1].isdigit() or name.endswith("_t") else "s")
-
-
-def _names(rule: UpdateRule, plural: bool) -> dict[sp.Symbol, str]:
-    """Python names of the rule's symbols: one tensor's, or (``plural``) the lists'."""
-    names = {param: "param", grad: "grad", step: "step"}
-    for b in rule.buffers:
-        names[b.symbol] = b.name
-    for a in rule.assignments:
-        names.setdefault(a.target, a.target.name)
-    if plural:
-        names = {sym: _plural(name) for sym, name in names.items()}
-    return names
 
 
 def _scalar_assignments(rule: UpdateRule):
@@ -173,7 +156,7 @@ def _scalar_args(rule: UpdateRule) -> list[str]:
 # -- functions ---------------------------------------------------------------------------------
 def _scalars_function(rule: UpdateRule) -> str:
     scalars = _scalar_assignments(rule)
-    printer = TensorPrinter(_names(rule, False), lambda e: False)
+    printer = TensorPrinter(rule_names(rule), lambda e: False)
     state = [f"{b.name}_state" for b in rule.scalar_state]
     hypers = ["*", *_scalar_args(rule)] if _scalar_args(rule) else []
     lines = [f"def _scalars_{rule.name}({', '.join(['step', *state, *hypers])}):"]
@@ -186,7 +169,7 @@ def _scalars_function(rule: UpdateRule) -> str:
         buf = rule.buffer(a.target)
         if buf is not None:  # scalar state: in place, in the state tensor's dtype
             own = TensorPrinter(
-                {**_names(rule, False), buf.symbol: f"{buf.name}_state"},
+                {**rule_names(rule), buf.symbol: f"{buf.name}_state"},
                 lambda e, s=buf.symbol: s in e.free_symbols,
             )
             code = f"{buf.name}_state.fill_({own.doprint(a.expr)}).item()"
@@ -210,7 +193,7 @@ def _call_scalars(rule: UpdateRule) -> str:
 
 
 def _single_tensor_function(rule: UpdateRule) -> str:
-    names = _names(rule, False)
+    names = rule_names(rule)
     printer = TensorPrinter(names, rule.is_tensor)
     scalars = _scalar_assignments(rule)
     lines = [f"def _single_tensor_{rule.name}({_signature(rule, False)}):"]
@@ -248,7 +231,7 @@ def _single_assign(rule, a, printer, names) -> list[str]:
 
 
 def _foreach_function(rule: UpdateRule) -> str:
-    names = _names(rule, True)
+    names = rule_names(rule, lists=True)
     scalars = _scalar_assignments(rule)
     scalar_lists = frozenset(_scalar_outputs(rule)) | {step}
     tensor_ok = rule.is_tensor
@@ -261,7 +244,7 @@ def _foreach_function(rule: UpdateRule) -> str:
         lines.append("    steps = [s.item() for s in state_steps]")
     if scalars:
         lines.append("    " + _scalar_lists(rule))
-    single_names = _names(rule, False)
+    single_names = rule_names(rule)
     single = TensorPrinter(single_names, rule.is_tensor)
     for a in _tensor_assignments(rule):
         try:
@@ -289,7 +272,7 @@ def _scalar_lists(rule: UpdateRule, per_tensor: str | None = None) -> str:
     ``per_tensor``: the generator of each tensor's scalars; by default a call of
     ``_scalars_<variant>`` per tensor."""
     outputs = _scalar_outputs(rule)
-    targets = ", ".join(_plural(s.name) for s in outputs)
+    targets = ", ".join(plural(s.name) for s in outputs)
     per_tensor = per_tensor or f"{_call_scalars(rule)} for {_scalars_loop(rule)}"
     return (
         f"{targets}{',' if len(outputs) == 1 else ''} = "
@@ -302,13 +285,13 @@ def _scalars_loop(rule: UpdateRule) -> str:
     if not rule.scalar_state:
         return "step in steps"
     state = [b.name for b in rule.scalar_state]
-    lists = ", ".join(["steps", *(_plural(n) for n in state)])
+    lists = ", ".join(["steps", *(plural(n) for n in state)])
     return f"{', '.join(['step', *state])} in zip({lists}, strict=True)"
 
 
 def _per_tensor_block(rule, a, single, names, scalar_lists) -> list[str]:
     """An equation with no list form, run per tensor inside the foreach path."""
-    singles = _names(rule, False)
+    singles = rule_names(rule)
     buf = rule.buffer(a.target)
     first_grad = {step} if buf is not None and buf.init == "grad" else set()
     used = sorted(
@@ -338,18 +321,19 @@ def _per_tensor_block(rule, a, single, names, scalar_lists) -> list[str]:
 
 
 def _fused_numbers(rule: UpdateRule) -> tuple[list[str], list[str]]:
-    """What ``_fused_<variant>`` reads from its tensor of numbers: the hyperparameters the tensor
-    equations use, then the per-tensor lists (``steps`` if the equations read the step count,
-    then the step-dependent scalars)."""
+    """What ``_fused_<variant>`` and the kernel read from their tensor of numbers: the
+    hyperparameters the tensor equations use, then one list per tensor of each per-tensor number
+    (``step`` if the equations read the step count, then the step-dependent scalars), by the
+    name of one tensor's number (the list is its ``plural``)."""
     used = set().union(set(), *(a.expr.free_symbols for a in _tensor_assignments(rule)))
     first_grad = any(b.init == "grad" for b in rule.buffers if b.shape == "tensor")
-    lists = ["steps"] if step in used or first_grad else []
-    lists += [_plural(s.name) for s in _scalar_outputs(rule)]
-    return [s.name for s in rule.scalar_symbols if s in used], lists
+    per_tensor = ["step"] if step in used or first_grad else []
+    per_tensor += [s.name for s in _scalar_outputs(rule)]
+    return [s.name for s in rule.scalar_symbols if s in used], per_tensor
 
 
 def _fused_function(rule: UpdateRule) -> str:
-    names = _names(rule, False)
+    names = rule_names(rule)
     printer = FusedPrinter(names)
     tensors = [b for b in rule.buffers if b.shape == "tensor"]
     hypers, lists = _fused_numbers(rule)
@@ -370,14 +354,12 @@ def _fused_function(rule: UpdateRule) -> str:
         lines.append("    n = len(params)")
     for k, name in enumerate(lists):  # numbers[h + k·n : h + (k+1)·n]
         lo, hi = (f"{len(hypers)} + {j} * n" if j > 1 else f"{len(hypers)} + n" for j in (k, k + 1))
-        lines.append(f"    {name} = numbers[{lo if k else len(hypers)}:{hi}]")
+        lines.append(f"    {plural(name)} = numbers[{lo if k else len(hypers)}:{hi}]")
     lines.append("    for i, param in enumerate(params):")
     lines.append("        state_steps[i].add_(1)")
     lines.append("        grad = grads[i] if not maximize else -grads[i]")
     lines.extend(f"        {b.name} = {b.name}s[i]" for b in tensors)
-    if "steps" in lists:
-        lines.append("        step = steps[i]")
-    lines.extend(f"        {s.name} = {_plural(s.name)}[i]" for s in _scalar_outputs(rule))
+    lines.extend(f"        {name} = {plural(name)}[i]" for name in lists)
     for a in _tensor_assignments(rule):
         code = printer.doprint(a.expr)
         buf = rule.buffer(a.target)
@@ -406,14 +388,10 @@ def _fused_step_function(rule: UpdateRule) -> str:
     elif _scalar_assignments(rule):  # the same for tensors at the same step: once per step count
         lines.append(f"    scalars = {{step: {_call_scalars(rule)} for step in set(steps)}}")
         lines.append("    " + _scalar_lists(rule, "scalars[step] for step in steps"))
-    numbers = f"[{', '.join(hypers)}], [{', '.join(lists)}]"
+    numbers = f"[{', '.join(hypers)}], [{', '.join(plural(name) for name in lists)}]"
     lines.append(f"    numbers = _numbers(params[0], {numbers})")
-    if has_kernel(rule):  # the C++ kernel on CPU, else torch.compile
-        args = ", ".join(["params", "grads", "state_steps", *tensors])
-        lines.append(f'    _fused_call("{rule.name}", {args}, numbers=numbers, maximize=maximize)')
-    else:
-        args = ", ".join(["params", "grads", "state_steps", *tensors, "numbers"])
-        lines.append(f'    _compiled_step("{rule.name}", {args}, maximize=maximize)')
+    args = ", ".join(["params", "grads", "state_steps", *tensors])
+    lines.append(f'    _fused_call("{rule.name}", {args}, numbers=numbers, maximize=maximize)')
     return "\n".join(lines)
 
 
@@ -559,12 +537,9 @@ def _class(spec: OptimizerSpec) -> str:
     ]
     guards = module_guards(bool(scalar_state))
     tables = "\n".join(table)
-    runtimes = [runtime(spec.name)]
-    kernels = [(r, *_fused_numbers(r)) for _, r in spec.variants if has_kernel(r)]
-    if kernels:
-        tables += "\n_KERNEL_RULES = (" + "".join(f'"{r.name}", ' for r, _, _ in kernels) + ")"
-        tables += f'\n_KERNEL_SOURCE = r"""{kernel_source(spec.name, kernels)}"""'
-        runtimes.append(kernel_runtime(spec.name, spec.name.lower()))
+    kernels = [(r, *_fused_numbers(r)) for _, r in spec.variants]
+    tables += f'\n_KERNEL_SOURCE = r"""{kernel_source(spec.name, kernels)}"""'
+    runtimes = [runtime(spec.name), kernel_runtime(spec.name, spec.name.lower())]
     return "\n\n\n".join([tables, *runtimes, "\n".join(check), guards, "\n".join(lines)])
 
 

@@ -14,7 +14,11 @@ import builtins
 import keyword
 from collections.abc import Iterable
 
-__all__ = ["GENERATED_NAMES", "check_names", "clash"]
+import sympy as sp
+
+from hamopt.rule.update_rule import UpdateRule, grad, param, step
+
+__all__ = ["GENERATED_NAMES", "check_names", "clash", "plural", "rule_names"]
 
 #: Names every generated module binds, with what they are.
 GENERATED_NAMES: dict[str, str] = {
@@ -82,3 +86,21 @@ def check_names(optimizer: str, hyperparameters: Iterable[str], bound: Iterable[
             raise ValueError(
                 f"optimizer {optimizer}: hyperparameter name {name!r} is reserved: {why}"
             )
+
+
+def plural(name: str) -> str:
+    """List name in the foreach and fused paths: ``exp_avg`` → ``exp_avgs``, ``zeta_t`` →
+    ``zeta_t_list``."""
+    return name + ("_list" if name[-1].isdigit() or name.endswith("_t") else "s")
+
+
+def rule_names(rule: UpdateRule, lists: bool = False) -> dict[sp.Symbol, str]:
+    """Names of the rule's symbols in generated code: one tensor's, or (``lists``) the lists'."""
+    names = {param: "param", grad: "grad", step: "step"}
+    for b in rule.buffers:
+        names[b.symbol] = b.name
+    for a in rule.assignments:
+        names.setdefault(a.target, a.target.name)
+    if lists:
+        names = {sym: plural(name) for sym, name in names.items()}
+    return names

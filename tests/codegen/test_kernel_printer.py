@@ -6,8 +6,8 @@ That the printed kernels compile and compute the rule is tested on the zoo
 import pytest
 import sympy as sp
 
-from hamopt.codegen.kernel import CxxTensorPrinter
-from hamopt.rule.reductions import Norm2
+from hamopt.codegen.kernel import _REDUCE, CxxTensorPrinter
+from hamopt.rule.reductions import REDUCTIONS, Norm2
 
 p, a, b, t = sp.symbols("p a b t")
 PRINTER = CxxTensorPrinter({}, lambda e: p in e.free_symbols or e.has(Norm2))
@@ -51,4 +51,9 @@ def test_every_zoo_rule_has_a_kernel():
 
     for name in ZOO:
         module = importlib.import_module(getattr(zoo, name).__module__)
-        assert set(module._KERNEL_RULES) == set(module._FUSED), name
+        for variant in module._FUSED:
+            assert f'extern "C" void step_{variant}(' in module._KERNEL_SOURCE, (name, variant)
+
+
+def test_the_kernel_computes_every_reduction_a_rule_may_hold():
+    assert set(_REDUCE) == set(REDUCTIONS)
