@@ -13,9 +13,9 @@ no temporary, through one of two backends:
   threads in one parallel region, built once per machine with the C++ compiler (a second or
   two) and cached on disk;
 * **torch.compile** otherwise — CUDA tensors, DTensor, a tensor with gaps in its memory (a
-  slice), no C++ compiler for the kernel — or when
-  ``HAMOPT_FUSED=compile`` is set in the environment: inductor turns the equations into one
-  loop per tensor (vectorised C++ on CPU, Triton on GPU).
+  slice), no C++ compiler for the kernel — or when ``HAMOPT_FUSED=compile`` is set in the
+  environment: inductor turns the equations into one loop per tensor (vectorised C++ on CPU,
+  Triton on GPU).
 
 For every rule ``<variant>`` a generated module holds
 
@@ -127,9 +127,10 @@ def _compiled_step(variant, *args, **kwargs):
     loops (C++ on CPU, Triton on GPU) and keeps them in its on-disk cache for later processes.
     Static shapes on purpose: with dynamic ones inductor picks a loop's threading from the sizes
     of the first compilation, and its disk cache then served a single-threaded loop, compiled
-    for a small model, to a large one (1.6x slower). Compilation fails before any tensor changes (no C++ compiler, an unsupported
-    backend or tensor type, too many layouts): then warn once, run the same function uncompiled
-    and send this rule's later steps to the foreach or single-tensor path."""
+    for a small model, to a large one (1.6x slower). Compilation fails before any tensor changes
+    (no C++ compiler, an unsupported backend or tensor type, too many layouts): then warn once,
+    run the same function uncompiled and send this rule's later steps to the foreach or
+    single-tensor path."""
     if variant not in _COMPILED:
         _COMPILED[variant] = torch.compile(_FUSED[variant], fullgraph=True, dynamic=False, options=_INDUCTOR)
     try:

@@ -1,7 +1,7 @@
 r"""Generation of a standalone optimizer module from an :class:`OptimizerSpec`.
 
-The module imports only ``torch`` and the standard library's ``math`` and ``warnings``, and
-holds one ``torch.optim.Optimizer`` subclass. For every variant rule it emits
+The module imports only ``torch`` and the standard library, and holds one
+``torch.optim.Optimizer`` subclass. For every variant rule it emits
 
 * ``_scalars_<variant>(step, ...)`` — the step-dependent scalars, one line per equation,
   computed in Python floats (``math``); a scalar state (``Buffer(shape="scalar")``) comes in
@@ -12,7 +12,9 @@ holds one ``torch.optim.Optimizer`` subclass. For every variant rule it emits
   ``torch._foreach_*`` calls (an equation without a list form runs per tensor);
 * ``_fused_<variant>(...)`` — the tensor equations once more, every number a tensor, for
   ``torch.compile``, and ``_fused_step_<variant>(...)``, which computes the scalars and calls
-  it compiled (the fused path, :mod:`hamopt.codegen.fused`).
+  the rule's C++ kernel or, where it does not fit, ``_fused_<variant>`` compiled (the fused
+  path, :mod:`hamopt.codegen.fused`; the kernels, one C++ source per module,
+  :mod:`hamopt.codegen.kernel`).
 
 and, once, the class and its guards (:mod:`hamopt.codegen.guards`): ``_check_arguments`` for the
 constructor, ``add_param_group`` and ``load_state_dict``; gradient checks before anything
@@ -377,8 +379,10 @@ def _fused_step_function(rule: UpdateRule) -> str:
     hypers, lists = _fused_numbers(rule)
     lines = [f"def _fused_step_{rule.name}({_signature(rule, True)}):"]
     scalars = "its step-dependent scalars in Python, then " if _scalar_assignments(rule) else ""
-    lines.append(f'    """The fused path of the {rule.name} rule: {scalars}_fused_{rule.name},')
-    lines.append('    compiled, on all tensors at once (it counts the steps)."""')
+    lines.append(f'    """The fused path of the {rule.name} rule: {scalars}its C++ kernel (or')
+    lines.append(
+        f'    _fused_{rule.name} compiled) on all tensors at once (it counts the steps)."""'
+    )
     if _needs_step(rule):
         lines.append(
             "    steps = [s + 1 for s in torch.stack(state_steps).tolist()]  # this step's t"

@@ -121,8 +121,8 @@ def _fused_constant_l2(params, grads, state_steps, exp_avg_grads, approx_hessian
 
 
 def _fused_step_constant_l2(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
-    """The fused path of the constant_l2 rule: its step-dependent scalars in Python, then _fused_constant_l2,
-    compiled, on all tensors at once (it counts the steps)."""
+    """The fused path of the constant_l2 rule: its step-dependent scalars in Python, then its C++ kernel (or
+    _fused_constant_l2 compiled) on all tensors at once (it counts the steps)."""
     steps = [s + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
     scalars = {step: _scalars_constant_l2(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in set(steps)}
     alphas, rebounds, lr_t_list = (list(x) for x in zip(*(scalars[step] for step in steps), strict=True))
@@ -208,8 +208,8 @@ def _fused_constant_decoupled(params, grads, state_steps, exp_avg_grads, approx_
 
 
 def _fused_step_constant_decoupled(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
-    """The fused path of the constant_decoupled rule: its step-dependent scalars in Python, then _fused_constant_decoupled,
-    compiled, on all tensors at once (it counts the steps)."""
+    """The fused path of the constant_decoupled rule: its step-dependent scalars in Python, then its C++ kernel (or
+    _fused_constant_decoupled compiled) on all tensors at once (it counts the steps)."""
     steps = [s + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
     scalars = {step: _scalars_constant_decoupled(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in set(steps)}
     alphas, rebounds, lr_t_list = (list(x) for x in zip(*(scalars[step] for step in steps), strict=True))
@@ -298,8 +298,8 @@ def _fused_constant_stable(params, grads, state_steps, exp_avg_grads, approx_hes
 
 
 def _fused_step_constant_stable(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
-    """The fused path of the constant_stable rule: its step-dependent scalars in Python, then _fused_constant_stable,
-    compiled, on all tensors at once (it counts the steps)."""
+    """The fused path of the constant_stable rule: its step-dependent scalars in Python, then its C++ kernel (or
+    _fused_constant_stable compiled) on all tensors at once (it counts the steps)."""
     steps = [s + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
     scalars = {step: _scalars_constant_stable(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in set(steps)}
     alphas, rebounds, lr_t_list = (list(x) for x in zip(*(scalars[step] for step in steps), strict=True))
@@ -388,8 +388,8 @@ def _fused_belief_l2(params, grads, state_steps, exp_avg_grads, approx_hessians,
 
 
 def _fused_step_belief_l2(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
-    """The fused path of the belief_l2 rule: its step-dependent scalars in Python, then _fused_belief_l2,
-    compiled, on all tensors at once (it counts the steps)."""
+    """The fused path of the belief_l2 rule: its step-dependent scalars in Python, then its C++ kernel (or
+    _fused_belief_l2 compiled) on all tensors at once (it counts the steps)."""
     steps = [s + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
     scalars = {step: _scalars_belief_l2(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in set(steps)}
     alphas, lr_t_list = (list(x) for x in zip(*(scalars[step] for step in steps), strict=True))
@@ -475,8 +475,8 @@ def _fused_belief_decoupled(params, grads, state_steps, exp_avg_grads, approx_he
 
 
 def _fused_step_belief_decoupled(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
-    """The fused path of the belief_decoupled rule: its step-dependent scalars in Python, then _fused_belief_decoupled,
-    compiled, on all tensors at once (it counts the steps)."""
+    """The fused path of the belief_decoupled rule: its step-dependent scalars in Python, then its C++ kernel (or
+    _fused_belief_decoupled compiled) on all tensors at once (it counts the steps)."""
     steps = [s + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
     scalars = {step: _scalars_belief_decoupled(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in set(steps)}
     alphas, lr_t_list = (list(x) for x in zip(*(scalars[step] for step in steps), strict=True))
@@ -565,8 +565,8 @@ def _fused_belief_stable(params, grads, state_steps, exp_avg_grads, approx_hessi
 
 
 def _fused_step_belief_stable(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
-    """The fused path of the belief_stable rule: its step-dependent scalars in Python, then _fused_belief_stable,
-    compiled, on all tensors at once (it counts the steps)."""
+    """The fused path of the belief_stable rule: its step-dependent scalars in Python, then its C++ kernel (or
+    _fused_belief_stable compiled) on all tensors at once (it counts the steps)."""
     steps = [s + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
     scalars = {step: _scalars_belief_stable(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in set(steps)}
     alphas, lr_t_list = (list(x) for x in zip(*(scalars[step] for step in steps), strict=True))
@@ -583,7 +583,7 @@ _FUSED_STEP = {"constant_l2": _fused_step_constant_l2, "constant_decoupled": _fu
 _ARGUMENTS = ("lr", "beta", "eps", "rebound", "warmup", "init_lr", "weight_decay", "weight_decay_type", "maximize", "foreach", "nonfinite", "fused", )
 _OPTIONS = {'maximize': False, 'foreach': None, 'nonfinite': 'raise', 'fused': None}
 _KERNEL_SOURCE = r"""// Generated by hamopt from a derivation; do not edit.
-// The fused step of Apollo's elementwise rules, one loop over every tensor of a group.
+// The fused step of Apollo's rules, one loop over every tensor of a group per sweep.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -1566,9 +1566,10 @@ def _compiled_step(variant, *args, **kwargs):
     loops (C++ on CPU, Triton on GPU) and keeps them in its on-disk cache for later processes.
     Static shapes on purpose: with dynamic ones inductor picks a loop's threading from the sizes
     of the first compilation, and its disk cache then served a single-threaded loop, compiled
-    for a small model, to a large one (1.6x slower). Compilation fails before any tensor changes (no C++ compiler, an unsupported
-    backend or tensor type, too many layouts): then warn once, run the same function uncompiled
-    and send this rule's later steps to the foreach or single-tensor path."""
+    for a small model, to a large one (1.6x slower). Compilation fails before any tensor changes
+    (no C++ compiler, an unsupported backend or tensor type, too many layouts): then warn once,
+    run the same function uncompiled and send this rule's later steps to the foreach or
+    single-tensor path."""
     if variant not in _COMPILED:
         _COMPILED[variant] = torch.compile(_FUSED[variant], fullgraph=True, dynamic=False, options=_INDUCTOR)
     try:

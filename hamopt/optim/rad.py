@@ -87,8 +87,8 @@ def _fused_order1_fixed(params, grads, state_steps, exp_avgs, exp_avg_sqs, numbe
 
 
 def _fused_step_order1_fixed(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, delta, weight_decay, zeta, maximize):
-    """The fused path of the order1_fixed rule: its step-dependent scalars in Python, then _fused_order1_fixed,
-    compiled, on all tensors at once (it counts the steps)."""
+    """The fused path of the order1_fixed rule: its step-dependent scalars in Python, then its C++ kernel (or
+    _fused_order1_fixed compiled) on all tensors at once (it counts the steps)."""
     steps = [s + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
     scalars = {step: _scalars_order1_fixed(step, lr=lr, beta1=beta1, beta2=beta2) for step in set(steps)}
     step_sizes, = (list(x) for x in zip(*(scalars[step] for step in steps), strict=True))
@@ -156,8 +156,8 @@ def _fused_order1_annealed(params, grads, state_steps, exp_avgs, exp_avg_sqs, nu
 
 
 def _fused_step_order1_annealed(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, delta, weight_decay, max_iter, maximize):
-    """The fused path of the order1_annealed rule: its step-dependent scalars in Python, then _fused_order1_annealed,
-    compiled, on all tensors at once (it counts the steps)."""
+    """The fused path of the order1_annealed rule: its step-dependent scalars in Python, then its C++ kernel (or
+    _fused_order1_annealed compiled) on all tensors at once (it counts the steps)."""
     steps = [s + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
     scalars = {step: _scalars_order1_annealed(step, lr=lr, beta1=beta1, beta2=beta2, max_iter=max_iter) for step in set(steps)}
     zeta_t_list, step_sizes = (list(x) for x in zip(*(scalars[step] for step in steps), strict=True))
@@ -225,8 +225,8 @@ def _fused_order1_unit(params, grads, state_steps, exp_avgs, exp_avg_sqs, number
 
 
 def _fused_step_order1_unit(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, delta, weight_decay, maximize):
-    """The fused path of the order1_unit rule: its step-dependent scalars in Python, then _fused_order1_unit,
-    compiled, on all tensors at once (it counts the steps)."""
+    """The fused path of the order1_unit rule: its step-dependent scalars in Python, then its C++ kernel (or
+    _fused_order1_unit compiled) on all tensors at once (it counts the steps)."""
     steps = [s + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
     scalars = {step: _scalars_order1_unit(step, lr=lr, beta1=beta1, beta2=beta2) for step in set(steps)}
     zeta_t_list, step_sizes = (list(x) for x in zip(*(scalars[step] for step in steps), strict=True))
@@ -291,8 +291,8 @@ def _fused_order2_fixed(params, grads, state_steps, exp_avgs, exp_avg_sqs, numbe
 
 
 def _fused_step_order2_fixed(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, delta, weight_decay, zeta, maximize):
-    """The fused path of the order2_fixed rule: its step-dependent scalars in Python, then _fused_order2_fixed,
-    compiled, on all tensors at once (it counts the steps)."""
+    """The fused path of the order2_fixed rule: its step-dependent scalars in Python, then its C++ kernel (or
+    _fused_order2_fixed compiled) on all tensors at once (it counts the steps)."""
     steps = [s + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
     scalars = {step: _scalars_order2_fixed(step, lr=lr, beta1=beta1, beta2=beta2) for step in set(steps)}
     step_sizes, = (list(x) for x in zip(*(scalars[step] for step in steps), strict=True))
@@ -360,8 +360,8 @@ def _fused_order2_annealed(params, grads, state_steps, exp_avgs, exp_avg_sqs, nu
 
 
 def _fused_step_order2_annealed(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, delta, weight_decay, max_iter, maximize):
-    """The fused path of the order2_annealed rule: its step-dependent scalars in Python, then _fused_order2_annealed,
-    compiled, on all tensors at once (it counts the steps)."""
+    """The fused path of the order2_annealed rule: its step-dependent scalars in Python, then its C++ kernel (or
+    _fused_order2_annealed compiled) on all tensors at once (it counts the steps)."""
     steps = [s + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
     scalars = {step: _scalars_order2_annealed(step, lr=lr, beta1=beta1, beta2=beta2, max_iter=max_iter) for step in set(steps)}
     zeta_t_list, step_sizes = (list(x) for x in zip(*(scalars[step] for step in steps), strict=True))
@@ -429,8 +429,8 @@ def _fused_order2_unit(params, grads, state_steps, exp_avgs, exp_avg_sqs, number
 
 
 def _fused_step_order2_unit(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, delta, weight_decay, maximize):
-    """The fused path of the order2_unit rule: its step-dependent scalars in Python, then _fused_order2_unit,
-    compiled, on all tensors at once (it counts the steps)."""
+    """The fused path of the order2_unit rule: its step-dependent scalars in Python, then its C++ kernel (or
+    _fused_order2_unit compiled) on all tensors at once (it counts the steps)."""
     steps = [s + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
     scalars = {step: _scalars_order2_unit(step, lr=lr, beta1=beta1, beta2=beta2) for step in set(steps)}
     zeta_t_list, step_sizes = (list(x) for x in zip(*(scalars[step] for step in steps), strict=True))
@@ -447,7 +447,7 @@ _FUSED_STEP = {"order1_fixed": _fused_step_order1_fixed, "order1_annealed": _fus
 _ARGUMENTS = ("lr", "betas", "delta", "order", "weight_decay", "momentum_decay", "max_iter", "zeta", "bound_lr", "final_delta", "amsgrad", "nesterov", "output_info", "maximize", "foreach", "nonfinite", "fused", )
 _OPTIONS = {'maximize': False, 'foreach': None, 'nonfinite': 'raise', 'fused': None}
 _KERNEL_SOURCE = r"""// Generated by hamopt from a derivation; do not edit.
-// The fused step of RAD's elementwise rules, one loop over every tensor of a group.
+// The fused step of RAD's rules, one loop over every tensor of a group per sweep.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -825,9 +825,10 @@ def _compiled_step(variant, *args, **kwargs):
     loops (C++ on CPU, Triton on GPU) and keeps them in its on-disk cache for later processes.
     Static shapes on purpose: with dynamic ones inductor picks a loop's threading from the sizes
     of the first compilation, and its disk cache then served a single-threaded loop, compiled
-    for a small model, to a large one (1.6x slower). Compilation fails before any tensor changes (no C++ compiler, an unsupported
-    backend or tensor type, too many layouts): then warn once, run the same function uncompiled
-    and send this rule's later steps to the foreach or single-tensor path."""
+    for a small model, to a large one (1.6x slower). Compilation fails before any tensor changes
+    (no C++ compiler, an unsupported backend or tensor type, too many layouts): then warn once,
+    run the same function uncompiled and send this rule's later steps to the foreach or
+    single-tensor path."""
     if variant not in _COMPILED:
         _COMPILED[variant] = torch.compile(_FUSED[variant], fullgraph=True, dynamic=False, options=_INDUCTOR)
     try:
