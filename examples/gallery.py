@@ -5,7 +5,7 @@
 Everything comes from the toolkit's public functions, the ones the command line calls:
 
 * the update rule of ``MyRAD``, derived from the energy given as text
-  ``c*sqrt(p**2 + m**2*c**2)`` by the leapfrog with the Adam closure (``hamopt derive … --latex``);
+  ``c*sqrt(p**2 + m**2*c**2)`` by the leapfrog with RAD's second-moment closure (``hamopt derive … --latex``);
 * trajectories and loss curves of RAD, RGD, Adam, DLPF and NAG on the Rosenbrock function
   (``hamopt plot``);
 * ``hamopt verify RAD`` (all checks pass) and ``hamopt verify NAG`` (the symplecticity checks
@@ -34,15 +34,16 @@ END = "<!-- gallery: end -->"
 
 ENERGY = "c*sqrt(p**2 + m**2*c**2)"
 PARAMS = "m,c"
+CLOSURE = "second_moment,bias_correction"  # RAD's recipe: v² → y in the inverse mass
 OPTIMIZERS = ["RAD", "RGD", "Adam", "DLPF", "NAG"]
 STEPS = 1000
 
 
 def rule_latex() -> str:
     """The gallery's rule: ``hamopt derive --kinetic ENERGY --params m,c --scheme leapfrog
-    --closure adam --name MyRAD --latex``."""
+    --closure second_moment,bias_correction --name MyRAD --latex``."""
     energy = energy_from_text(ENERGY, parse_params(PARAMS), "MyRAD")
-    return derive(energy, "leapfrog", "adam", name="MyRAD").latex()
+    return derive(energy, "leapfrog", CLOSURE.split(","), name="MyRAD").latex()
 
 
 def block() -> str:
@@ -57,9 +58,9 @@ def block() -> str:
         [
             BEGIN,
             "**A derived rule.** `hamopt derive --kinetic "
-            f"'{ENERGY}' --params {PARAMS} --scheme leapfrog --closure adam --name MyRAD "
-            "--latex` (α = lr, λ = weight decay, v and y the moment buffers, b₁ and b₂ the "
-            "bias corrections):",
+            f"'{ENERGY}' --params {PARAMS} --scheme leapfrog --closure {CLOSURE} --name MyRAD "
+            "--latex` (α = lr, v and y the moment buffers, b₁ and b₂ the bias corrections; "
+            "the second moment y replaces v² in the energy's inverse mass c/√(v² + m²c²)):",
             "",
             "```math",
             rule_latex(),

@@ -1,4 +1,4 @@
-"""The ``hamopt`` command line: derive, verify, zoo, plot, bench.
+"""The ``hamopt`` command line: derive, verify, zoo, plot, compare, bench.
 
 ``hamopt COMMAND --help`` shows each command's options and examples. Energies given as text
 go through :func:`hamopt.parse.parse_energy` (a whitelist parser: nothing typed is ever
@@ -9,6 +9,8 @@ line on stderr and exit with status 2; a failed check exits with status 1.
 from __future__ import annotations
 
 import argparse
+import ast
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,11 @@ __all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_SCRIPT = ROOT / "benchmarks" / "step_time.py"
+#: Where commands write when not told otherwise: a folder under the current directory.
+OUT = Path("hamopt-out")
+#: Options whose value may start with "-" (an energy such as "-p**2"): argparse would take
+#: the value for an option, so ``--kinetic -p**2`` is read as ``--kinetic=-p**2``.
+NEGATIVE_VALUES = ("--kinetic",)
 
 
 class UsageError(ValueError):
@@ -34,13 +41,19 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 DERIVE_EXAMPLES = """\
 examples:
   hamopt derive --kinetic 'c*sqrt(p**2 + m**2*c**2)' --params m,c \\
-      --scheme leapfrog --closure adam --name MyRAD --out myrad.py
+      --scheme leapfrog --closure adam --name MyRAD --spec-out myrad.toml
   hamopt derive --kinetic 'p**2/(2*m)' --params m=2.0 --scheme euler --latex
-  hamopt derive --spec examples/myrad.toml
+  hamopt derive --kinetic 'log(cosh(p))' --closure second_moment,bias_correction \\
+      --momentum sum --init grad --parameterisation physical --lr 0.1
+  hamopt derive --spec examples/myrad.toml --out myrad.py
 
 The energy is T(p) for one coordinate, in p and the declared parameters; allowed are numbers,
 + - * / **, parentheses, pi and the functions sqrt exp log abs cosh sinh tanh cos sin atan
-asinh sign cbrt Max Min. Parameters are positive, with default 1.0 unless given as name=value.
+asinh sign cbrt Max Min. Parameters are positive, with default 1.0 unless given as name=value,
+and each must appear in the energy. --closure takes a preset (none, adam) or a comma list of
+closure names; a wrong name lists the valid ones. The module goes to hamopt-out/NAME.py
+(NAME in lower case) unless --out says otherwise; --spec-out writes the spec file of the
+derivation, which 'hamopt derive --spec' derives again byte for byte.
 """
 
 
@@ -77,7 +90,8 @@ def parse_params(text: str | None) -> list:
 
 
 def energy_from_text(text: str, params: list, name: str):
-    """A :class:`~hamopt.kinetic.KineticEnergy` from text, through the safe parser."""
+    """A :class:`~hamopt.kinetic.KineticEnergy` from text, through the safe parser; every
+    declared parameter must appear in it."""
     from hamopt.kinetic import KineticEnergy
     from hamopt.parse import parse_energy
     from hamopt.symbols import p
@@ -87,42 +101,112 @@ def energy_from_text(text: str, params: list, name: str):
     except ValueError as exc:  # ParseError
         hint = " (declare parameters with --params)" if "unknown name" in str(exc) else ""
         raise UsageError(f"--kinetic: {exc}{hint}") from None
+    used = {sym.name for sym in expr.free_symbols}
+    for prm in params:
+        if prm.name not in used:
+            raise UsageError(f"--params: parameter {prm.name} does not appear in the energy")
     # Tie the parser's symbols to the declared parameters' (same names, same assumptions).
     by_name = {prm.name: prm.symbol for prm in params}
     by_name["p"] = p
     expr = expr.xreplace({s: by_name[s.name] for s in expr.free_symbols if s.name in by_name})
-    return KineticEnergy(expr, params, name=name.lower())
+    try:
+        return KineticEnergy(expr, params, name=name.lower())
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"--kinetic: {exc}") from None
+
+
+#: derive's options other than --spec, --out, --spec-out and --latex, by attribute.
+DERIVE_OPTIONS = (
+    "kinetic",
+    "params",
+    "scheme",
+    "closure",
+    "momentum",
+    "init",
+    "parameterisation",
+    "lr",
+    "name",
+)
+
+
+def spec_from_args(args: argparse.Namespace):
+    """The :class:`~hamopt.specfile.Spec` that ``hamopt derive``'s options describe."""
+    from hamopt.schemes import SCHEMES
+    from hamopt.specfile import Spec, check_class_name, closure_choice
+
+    if args.kinetic is None:
+        raise UsageError("give the kinetic energy with --kinetic TEXT (or a --spec file)")
+    name = "Derived" if args.name is None else args.name
+    try:
+        check_class_name(name)
+    except ValueError as exc:
+        raise UsageError(f"--name: {exc}") from None
+    try:
+        closure = closure_choice("none" if args.closure is None else args.closure)
+    except ValueError as exc:
+        raise UsageError(f"--closure: {exc}") from None
+    if args.lr is not None and not 0 < args.lr < math.inf:
+        raise UsageError(f"--lr must be positive and finite, got {args.lr!r}")
+    return Spec(
+        name=name,
+        kinetic=energy_from_text(args.kinetic, parse_params(args.params), name),
+        scheme=SCHEMES[args.scheme or "euler"],
+        closure=closure,
+        lr=args.lr,
+        energy_text=args.kinetic,
+        momentum=args.momentum or "ema",
+        init=args.init or "zeros",
+        parameterisation=args.parameterisation or "ml",
+    )
+
+
+def check_module_source(source: str, name: str) -> None:
+    """Refuse to write a generated module that does not compile, or whose class name is
+    bound a second time at its top level (an import or helper of the module)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise UsageError(
+            f"the generated module does not compile ({exc.msg}, line {exc.lineno}); not written"
+        ) from None
+    bound: list[str] = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.append(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound += [(alias.asname or alias.name).split(".")[0] for alias in node.names]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            bound += [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    if bound.count(name) > 1:
+        raise UsageError(f"--name: the generated module uses {name!r} itself; choose another name")
 
 
 def cmd_derive(args: argparse.Namespace) -> int:
-    from hamopt.derive import derive
+    from hamopt.specfile import derive_spec, dump_spec, load_spec
 
     if args.spec is not None:
-        if args.kinetic is not None:
-            raise UsageError("give either --spec or --kinetic, not both")
-        try:
-            from hamopt.specfile import derive_spec, load_spec
-        except ImportError:
-            raise UsageError("spec files need hamopt.specfile, which is missing") from None
+        given = [f"--{k}" for k in DERIVE_OPTIONS if getattr(args, k) is not None]
+        if given:
+            raise UsageError(
+                f"give either --spec or {given[0]}, not both (the spec file holds every option)"
+            )
         if not args.spec.is_file():
             raise UsageError(f"no such spec file: {args.spec}")
         spec = load_spec(args.spec)
-        derived = derive_spec(spec)
-        name = spec.name
     else:
-        if args.kinetic is None:
-            raise UsageError("give the kinetic energy with --kinetic TEXT (or a --spec file)")
-        if not args.name.isidentifier():
-            raise UsageError(f"--name must be a Python identifier, got {args.name!r}")
-        energy = energy_from_text(args.kinetic, parse_params(args.params), args.name)
-        derived = derive(energy, scheme=args.scheme, closure=args.closure, name=args.name)
-        name = args.name
+        spec = spec_from_args(args)
+    derived = derive_spec(spec)
+    check_module_source(derived.source, spec.name)
     print(derived.latex() if args.latex else derived.markdown())
-    out = args.out if args.out is not None else Path(f"{name.lower()}.py")
-    if out.parent != Path() and not out.parent.is_dir():
-        out.parent.mkdir(parents=True, exist_ok=True)
+    out = args.out if args.out is not None else OUT / f"{spec.name.lower()}.py"
+    out.parent.mkdir(parents=True, exist_ok=True)
     path = derived.export(out)
     print(f"\nwrote {path}")
+    if args.spec_out is not None:
+        args.spec_out.parent.mkdir(parents=True, exist_ok=True)
+        args.spec_out.write_text(dump_spec(getattr(derived, "recipe", None) or spec))
+        print(f"wrote {args.spec_out}")
     return 0
 
 
@@ -135,7 +219,7 @@ examples:
   hamopt verify RAD               # a zoo member: the checks its derivation claims
   hamopt verify NAG               # fails (exit 1): the NAG scheme is not conformal symplectic
   hamopt verify examples/myrad.toml
-  hamopt verify myrad.py          # an exported module: imports, one Optimizer, trains
+  hamopt verify myrad.py          # an exported module: its spec's checks, then the smoke checks
 
 A zoo member gets, for each (energy, scheme) pair in its variants' provenance: conformal
 symplecticity (symbolic per sub-flow, numeric on 20 particles) and the order of accuracy;
@@ -143,45 +227,48 @@ for its energy the energy law, and the speed limit where the energy bounds the s
 match with torch.optim for Adam, AdamW, Adamax, NAdam, RAdam and SGD; and RAD's reduction
 to Adam (δ = 1, ζ = 0 against Adam with ε = 0). Members with a NAG-scheme variant (NAG,
 SGD's nesterov, NAdam) fail the symplecticity checks: that scheme is not symplectic.
-A spec file gets the same per-pair checks for its energy × scheme.
-Exit status: 0 all pass, 1 a check fails, 2 bad input.
+A spec file gets the same per-pair checks for its energy × scheme. A module exported by
+hamopt carries its spec (HAMOPT_SPEC, read without running the file): it gets the spec's
+checks, a check that it is what its spec derives, and then imports, has one Optimizer and
+trains; a hand-written module gets the last three only.
+Exit status: 0 when no check fails (an undetermined check, shown with its reason, does
+not fail), 1 when a check fails, 2 bad input.
 """
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from hamopt.checks import table
-    from hamopt.verify import checks_for, energy_checks, module_checks
+    from hamopt.checks import exit_status, summary, table
+    from hamopt.specfile import load_spec
+    from hamopt.verify import checks_for, energy_checks, exported_checks
     from hamopt.zoo import ZOO
 
     target = args.target
     path = Path(target)
+    note = None
     if target in ZOO:
         results = checks_for(target, progress=True)
     elif path.suffix == ".toml":
         if not path.is_file():
             raise UsageError(f"no such spec file: {path}")
-        try:
-            from hamopt.specfile import load_spec
-        except ImportError:
-            raise UsageError("spec files need hamopt.specfile, which is missing") from None
         spec = load_spec(path)
         results = energy_checks(spec.kinetic, [spec.scheme], progress=True)
     elif path.suffix == ".py":
         if not path.is_file():
             raise UsageError(f"no such file: {path}")
-        results = module_checks(path)
+        results, note = exported_checks(path, progress=True)
     else:
         raise UsageError(
             f"{target!r} is neither a zoo member ({', '.join(ZOO)}) nor a .toml or .py file"
         )
     print(table(results))
-    failed = [r for r in results if not r.passed]
-    for res in failed:
-        for key in ("error", "errors"):
-            if res.details.get(key):
+    for res in results:
+        for key in ("error", "errors", "diff"):
+            if res.verdict == "fail" and res.details.get(key):
                 print(f"{res.name}: {res.details[key]}")
-    print(f"\n{len(results)} checks: {len(results) - len(failed)} pass, {len(failed)} fail")
-    return 1 if failed else 0
+    if note is not None:
+        print(f"\n{note}")
+    print(f"\n{summary(results)}")
+    return exit_status(results)  # 1 only when a check fails; undetermined does not fail
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,11 +345,14 @@ PLOT_EXAMPLES = """\
 examples:
   hamopt plot RAD torch.Adam --problem rosenbrock
   hamopt plot SGD NAG DLPF torch.SGD --problem beale --steps 1000 --out figures/
-  hamopt plot RAD RGD Adam --problem quadratic
+  hamopt plot RAD examples/myrad.toml myrad.py --problem quadratic
 
-NAME is a zoo member (hamopt.optim.NAME) or torch.NAME (torch.optim.NAME). Step sizes are
-per problem and optimizer family (hamopt/problems2d.py); momentum optimizers run with 0.9.
-Writes OUT/trajectories_PROBLEM.png.
+NAME is a zoo member (hamopt.optim.NAME), torch.NAME (torch.optim.NAME), a spec file
+(FILE.toml, derived first) or an exported module (FILE.py, its one Optimizer class). Step
+sizes are per problem and optimizer family (hamopt/problems2d.py); momentum optimizers run
+with 0.9; an optimizer of no known family (a derived one) keeps its own defaults and runs at
+the step size of a grid (1e-4 … 1) that ends lowest. Writes
+OUT/trajectories_PROBLEM.png (OUT: hamopt-out under the current directory by default).
 """
 
 
@@ -271,6 +361,53 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     path = plot_trajectories(args.names, args.problem, args.steps, args.out)
     print(path)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# compare
+
+
+COMPARE_EXAMPLES = """\
+examples:
+  hamopt compare RAD torch.Adam --task digits-mlp
+  hamopt compare RAD myrad.toml myrad.py --task digits-logreg --seeds 5 --epochs 10
+  hamopt compare Adam torch.SGD --task rosenbrock --lr-grid 1e-3,1e-2,1e-1 --steps 1000
+  hamopt compare RAD torch.Adam --task cartpole-dqn --seeds 3 --steps 10000
+
+NAME is a zoo member, torch.NAME (torch.optim.NAME), a spec file FILE.toml or an exported
+module FILE.py. Every optimizer is trained with every seed (0 … N-1) at every lr of the grid,
+its other hyperparameters at their defaults; its best lr has the best mean final metric
+(test accuracy for digits-*, final loss for rosenbrock, greedy return for cartpole-dqn).
+Writes compare.md (mean ± 95 % Student-t interval), curves.png and compare.json into OUT.
+"""
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from hamopt.compare import TASKS, compare, parse_lr_grid, table, write
+
+    task = TASKS[args.task]
+    other = "steps" if task.unit == "epochs" else "epochs"
+    if getattr(args, other) is not None:
+        raise UsageError(f"--task {task.name} counts {task.unit}: use --{task.unit}")
+    try:
+        lrs = parse_lr_grid(args.lr_grid)
+    except ValueError as exc:
+        raise UsageError(f"--lr-grid: {exc}") from None
+    try:
+        result = compare(
+            args.names,
+            task,
+            seeds=args.seeds,
+            lrs=lrs,
+            budget=getattr(args, task.unit),
+            threads=args.threads,
+        )
+    except ImportError as exc:  # a task's package (scikit-learn, gymnasium) is missing
+        raise UsageError(str(exc)) from None
+    paths = write(result, args.out)
+    print(table(result))
+    print("\n" + "\n".join(f"wrote {path}" for path in paths.values()))
     return 0
 
 
@@ -289,7 +426,8 @@ Runs benchmarks/step_time.py: median ms/step of the generated Adam, AdamW, RAD (
 2), RGD and SGD (momentum), fused and not, against torch.optim.Adam (for-loop, foreach, fused),
 torch.optim.SGD and rad.optim.RAD (if installed), as ratios to torch.optim.Adam(fused=True) in
 the same rounds, with a streaming triad for the machine's bandwidth; writes a Markdown table
-and a plot next to it.
+and a plot beside it, into hamopt-out/bench/ under the current directory unless --out names a
+folder or a FILE.md (the recorded results in benchmarks/results/ are left alone).
 """
 
 
@@ -300,8 +438,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     argv += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--device", args.device]
     if args.only is not None:
         argv += ["--only", args.only]
-    if args.out is not None:
-        argv += ["--out", str(args.out.resolve())]
+    table = args.out if args.out.suffix == ".md" else args.out / "step_time.md"
+    argv += ["--out", str(table.resolve())]  # never the script's default, benchmarks/results
     return subprocess.call(argv)
 
 
@@ -309,9 +447,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hamopt.derive import CLOSURES
     from hamopt.problems2d import PROBLEMS
     from hamopt.schemes import SCHEMES
+    from hamopt.specfile import (
+        MOMENTUM_FORMS,
+        MOMENTUM_INITS,
+        PARAMETERISATIONS,
+        closure_catalogue,
+    )
+
+    presets, closures = closure_catalogue()
 
     parser = argparse.ArgumentParser(
         prog="hamopt",
@@ -334,12 +479,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--params", metavar="LIST", help="energy parameters: 'm,c' or 'm=1.0,c=2.0' (positive)"
     )
-    p.add_argument("--scheme", default="euler", choices=sorted(SCHEMES), help="(default euler)")
-    p.add_argument("--closure", default="none", choices=CLOSURES, help="(default none)")
-    p.add_argument("--name", default="Derived", help="class name (default Derived)")
+    p.add_argument("--scheme", choices=sorted(SCHEMES), help="(default euler)")
+    p.add_argument(
+        "--closure",
+        metavar="PRESET|A,B,...",
+        help=f"a preset ({', '.join(presets)}; default none) or a comma list of closures: "
+        + (", ".join(closures) or "(none known)"),
+    )
+    p.add_argument("--momentum", choices=MOMENTUM_FORMS, help="momentum form (default ema)")
+    p.add_argument("--init", choices=MOMENTUM_INITS, help="momentum start (default zeros)")
+    p.add_argument(
+        "--parameterisation",
+        choices=PARAMETERISATIONS,
+        help="ml: lr is the step scale (default); physical: lr is the step h",
+    )
+    p.add_argument("--lr", type=float, help="default lr of the class (default: the derivation's)")
+    p.add_argument("--name", help="class name (default Derived)")
     p.add_argument("--spec", type=Path, metavar="FILE.toml", help="derive from a spec file")
     p.add_argument(
-        "--out", type=Path, metavar="FILE.py", help="module to write (default NAME.lower().py)"
+        "--out", type=Path, metavar="FILE.py", help="module to write (default hamopt-out/NAME.py)"
+    )
+    p.add_argument(
+        "--spec-out", type=Path, metavar="FILE.toml", help="also write the spec of the derivation"
     )
     p.add_argument("--latex", action="store_true", help="print the rule as LaTeX")
     p.set_defaults(func=cmd_derive)
@@ -371,11 +532,47 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=PLOT_EXAMPLES,
         formatter_class=_formatter,
     )
-    p.add_argument("names", nargs="+", metavar="NAME", help="zoo member or torch.NAME")
+    p.add_argument(
+        "names", nargs="+", metavar="NAME", help="zoo member, torch.NAME, FILE.toml or FILE.py"
+    )
     p.add_argument("--problem", default="rosenbrock", choices=sorted(PROBLEMS))
     p.add_argument("--steps", type=int, default=500, help="steps per optimizer (default 500)")
-    p.add_argument("--out", type=Path, default=Path("."), help="output folder (default .)")
+    p.add_argument(
+        "--out", type=Path, default=OUT, help="output folder (default hamopt-out under .)"
+    )
     p.set_defaults(func=cmd_plot)
+
+    from hamopt.compare.tasks import TASKS
+
+    p = sub.add_parser(
+        "compare",
+        help="train optimizers side by side on a task over seeds and an lr grid",
+        description="Train every optimizer with every seed at every lr of the grid; write a "
+        "Markdown table (best lr, mean ± 95 % interval), learning curves and the raw numbers.",
+        epilog=COMPARE_EXAMPLES,
+        formatter_class=_formatter,
+    )
+    p.add_argument("names", nargs="+", metavar="NAME", help="zoo, torch.NAME, FILE.toml, FILE.py")
+    p.add_argument("--task", default="digits-mlp", choices=list(TASKS), help="(default digits-mlp)")
+    p.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds 0 … N-1 (default 3)")
+    p.add_argument(
+        "--lr-grid", default="1e-3,3e-3,1e-2", metavar="LIST", help="(default 1e-3,3e-3,1e-2)"
+    )
+    p.add_argument(
+        "--epochs", type=int, metavar="N", help="epochs per run of digits-* (default 20)"
+    )
+    p.add_argument(
+        "--steps", type=int, metavar="N", help="steps per run: rosenbrock 500, cartpole-dqn 10000"
+    )
+    p.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads (default 1)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=OUT / "compare",
+        metavar="DIR",
+        help="output folder (default hamopt-out/compare under .)",
+    )
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
         "bench",
@@ -393,16 +590,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         type=Path,
-        metavar="FILE.md",
-        help="table to write (default benchmarks/results/step_time.md; plot beside it)",
+        default=OUT / "bench",
+        metavar="DIR|FILE.md",
+        help="output folder (step_time.md and .png) or table to write (default hamopt-out/bench)",
     )
     p.set_defaults(func=cmd_bench)
     return parser
 
 
+def join_negative_values(argv: list[str]) -> list[str]:
+    """``["--kinetic", "-p**2"]`` → ``["--kinetic=-p**2"]`` for the options in
+    :data:`NEGATIVE_VALUES`, unless the next word is itself an option of the command line."""
+    options = {"-h", "--help"} | {f"--{k.replace('_', '-')}" for k in DERIVE_OPTIONS}
+    options |= {"--spec", "--out", "--spec-out", "--latex"}
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if (
+            word in NEGATIVE_VALUES
+            and nxt is not None
+            and nxt.startswith("-")
+            and nxt.split("=", 1)[0] not in options
+        ):
+            out.append(f"{word}={nxt}")
+            i += 2
+            continue
+        out.append(word)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         return args.func(args)
     except (UsageError, ValueError, TypeError, OSError) as exc:

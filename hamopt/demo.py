@@ -46,7 +46,10 @@ from hamopt.stepmap import StepMap
 from hamopt.system import ConformalHamiltonian
 from hamopt.variables import change_of_variables, match, v
 
-__all__ = ["main"]
+__all__ = ["DEFAULT_OUT", "main"]
+
+#: Where the demo writes unless ``--out`` says otherwise: under the current directory.
+DEFAULT_OUT = Path("hamopt-out/demo")
 
 
 def _section(title: str) -> None:
@@ -210,7 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m hamopt.demo", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="output folder (default hamopt-out/demo)",
+    )
     parser.add_argument("--steps", type=int, default=400, help="training steps per optimizer")
     args = parser.parse_args(argv)
     if args.steps < 1:

@@ -1,4 +1,4 @@
-r"""Derive your own optimizer: energy + scheme + closure → a torch optimizer class.
+r"""Derive your own optimizer: energy + scheme + closures → a torch optimizer class.
 
 .. code-block:: python
 
@@ -7,49 +7,63 @@ r"""Derive your own optimizer: energy + scheme + closure → a torch optimizer c
     net_opt = opt.cls(model.parameters(), lr=1e-3)   # a torch.optim.Optimizer
     opt.export("myrad.py")                            # standalone module: torch and math only
 
-The optimizer keeps the *physical* parameterisation: ``lr`` is the step ``h``,
-``betas[0]`` is :math:`\beta_1 = e^{-rh}`, and the energy's own parameters (``m``, ``c``, …)
-are constructor arguments with their defaults and ranges. The zoo (:mod:`hamopt.zoo`) shows
-how to rename them to a reference's hyperparameters with :func:`hamopt.variables.match`.
+The pipeline is the zoo's (:mod:`hamopt.zoo.derivation`): the change of variables of
+:mod:`hamopt.variables`, then the closures of :mod:`hamopt.closures`, by name
+(:mod:`hamopt.closures.registry`), then code generation. What a derivation adds is the
+parameterisation (:mod:`hamopt.parameterisation`): by default (``"ml"``) ``lr`` is the step
+scale, :math:`\Delta\theta = \alpha\sum_i t_i\nabla T(u_i)` with dimensionless momentum
+arguments :math:`u_i`, and the energy's parameters are shapes; ``"physical"`` keeps ``lr`` as
+the step :math:`h`. ``betas[0]`` is :math:`\beta_1 = e^{-rh}` in both.
 """
 
 from __future__ import annotations
 
 import types
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import sympy as sp
 
-from hamopt.closures import bias_correction, compose, coupled_weight_decay, second_moment
-from hamopt.closures.draft import start
+from hamopt.closures import compose, library
+from hamopt.closures.draft import Draft, start
+from hamopt.closures.registry import PRESETS, Symbols, resolve
 from hamopt.codegen.module import generate_module
 from hamopt.codegen.names import clash
 from hamopt.kinetic.energy import KineticEnergy
+from hamopt.parameterisation import LR, PARAMETERISATIONS, Y, parameterise
+from hamopt.recipe import Recipe
 from hamopt.rule.hyperparameter import Hyperparameter, pair, real
+from hamopt.rule.liveness import dead_parts
 from hamopt.rule.spec import OptimizerSpec
-from hamopt.rule.update_rule import Provenance
+from hamopt.rule.update_rule import Provenance, grad
 from hamopt.schemes import SCHEMES
 from hamopt.schemes.scheme import Scheme
-from hamopt.symbols import h as H
-from hamopt.variables import Momentum, beta1, change_of_variables
+from hamopt.stepmap import StepMap
+from hamopt.system.hamiltonian import ConformalHamiltonian
+from hamopt.variables import Momentum, beta1, g, v
 
 __all__ = ["CLOSURES", "DerivedOptimizer", "check_parameter_name", "derive"]
 
-#: The closures :func:`derive` knows by name.
-CLOSURES = ("none", "adam")
+#: The presets :func:`derive` knows by name (any list of closure names works too).
+CLOSURES = tuple(PRESETS)
 
-_LR = sp.Symbol("lr", real=True)
 _B1 = sp.Symbol("beta1", real=True)
 _B2 = sp.Symbol("beta2", real=True)
+_EPS = sp.Symbol("eps", real=True)
 _WD = sp.Symbol("weight_decay", real=True)
+_PSI = sp.Symbol("momentum_decay", real=True)
+_BUFFER = sp.Symbol("exp_avg", real=True)
 _UNIT = sp.Interval.Ropen(0, 1)
+_SYMBOLS = Symbols(lr=LR, beta2=_B2, eps=_EPS, weight_decay=_WD, momentum_decay=_PSI)
+_MASSES = {"diagonal_mass", "second_moment", "frozen_mass", "infinity_norm"}
 
 #: Names the derived optimizer gives its own arguments and the closures' quantities.
 OWN_NAMES = frozenset(
-    {"lr", "betas", "beta1", "beta2", "weight_decay"}
-    | {"exp_avg", "exp_avg_sq", "bias_correction1", "bias_correction2"}
-    | {"exp_avgs", "exp_avg_sqs", "bias_correction1_list", "bias_correction2_list"}
+    {"lr", "betas", "beta1", "beta2", "eps", "weight_decay", "momentum_decay"}
+    | {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "exp_inf", "bias_correction1"}
+    | {"bias_correction2", "step_size", "exp_avgs", "exp_avg_sqs", "bias_correction1_list"}
+    | {"bias_correction2_list", "mu", "mu_next", "mu_product", "rho_inf", "rho_t"}
 )
 
 
@@ -73,10 +87,11 @@ def check_parameter_name(name: str) -> None:
 
 @dataclass(frozen=True)
 class DerivedOptimizer:
-    """A derived optimizer: its spec, generated source, and class."""
+    """A derived optimizer: its spec, generated source, class and the recipe it came from."""
 
     spec: OptimizerSpec
     source: str
+    recipe: Recipe | None = None
 
     @property
     def cls(self) -> type:
@@ -101,14 +116,18 @@ class DerivedOptimizer:
 def derive(
     kinetic: KineticEnergy | sp.Expr,
     scheme: Scheme | str = "euler",
-    closure: str = "none",
+    closure: str | Sequence[str] = "none",
     *,
     name: str = "Derived",
-    lr: float = 1e-3,
+    momentum: str = "ema",
+    init: str = "zeros",
+    parameterisation: str = "ml",
+    lr: float | None = None,
     betas: tuple[float, float] = (0.9, 0.999),
     params: tuple = (),
+    description: str = "",
 ) -> DerivedOptimizer:
-    """Derive an optimizer from ``kinetic`` × ``scheme`` with ``closure``.
+    r"""Derive an optimizer from ``kinetic`` × ``scheme`` with ``closure``.
 
     Parameters
     ----------
@@ -116,14 +135,24 @@ def derive(
         A :class:`KineticEnergy`, or a SymPy expression in ``p`` (then ``params`` declares its
         parameters, as for :class:`KineticEnergy`).
     scheme
-        A :class:`Scheme` with one kick, or its name (``"euler"``, ``"leapfrog"``, ``"nag"``…).
+        A :class:`Scheme`, or its name (``"euler"``, ``"leapfrog"``, ``"nag"``…).
     closure
-        ``"none"`` (the momentum is the particle's: a deterministic, constant-mass rule) or
-        ``"adam"`` (second moment replaces :math:`v^2`, estimator bias correction).
+        A preset — ``"none"`` (the particle's own momentum, coupled weight decay) or
+        ``"adam"`` (diagonal mass :math:`\sqrt{\hat y}+\epsilon`, estimator bias correction,
+        coupled weight decay) — or a list of closure names from
+        :data:`hamopt.closures.registry.CLOSURES`, composed in stage order.
     name
-        The class name (an identifier).
+        The class name (an identifier, not a Python keyword).
+    momentum, init
+        The momentum buffer: ``"ema"`` (:math:`v = \beta_1 v + (1-\beta_1) g`) or ``"sum"``
+        (:math:`b = \beta_1 b + g`); ``"zeros"`` or ``"grad"`` (first-gradient) init.
+    parameterisation
+        ``"ml"`` (``lr`` is the step scale; default) or ``"physical"`` (``lr`` is :math:`h`).
     lr, betas
-        Defaults of the step :math:`h` and of :math:`(\\beta_1, \\beta_2)`.
+        Constructor defaults. ``lr=None`` picks the default of the parameterisation: 1e-3 for
+        an adaptive mass, or in the physical parameterisation, else :math:`10^{-3}\cdot s`
+        (1e-2 for the EMA form at β1 = 0.9: the step of ``torch.optim.SGD(lr=1e-3,
+        momentum=0.9)``).
     """
     if not isinstance(kinetic, KineticEnergy):
         kinetic = KineticEnergy(kinetic, params, name=name.lower())
@@ -133,48 +162,166 @@ def derive(
         if scheme not in SCHEMES:
             raise ValueError(f"unknown scheme {scheme!r}; choose from {sorted(SCHEMES)}")
         scheme = SCHEMES[scheme]
-    if closure not in CLOSURES:
-        raise ValueError(f"unknown closure {closure!r}; choose from {list(CLOSURES)}")
-    if not name.isidentifier():
-        raise ValueError(f"name must be a Python identifier, got {name!r}")
-    step = change_of_variables(kinetic, scheme, Momentum("ema", "zeros"))
+    if not isinstance(name, str) or not name.isidentifier() or _keyword(name):
+        raise ValueError(f"name must be a Python identifier that is not a keyword, got {name!r}")
+    if parameterisation not in PARAMETERISATIONS:
+        raise ValueError(
+            f"parameterisation must be one of {list(PARAMETERISATIONS)}, got {parameterisation!r}"
+        )
+    entries = resolve(closure)
+    names = {e.name for e in entries}
+    form = Momentum(momentum, init)  # validates both
+    _check_defaults(lr, betas)
+    recipe = Recipe(
+        name,
+        kinetic,
+        scheme,
+        (closure,) if isinstance(closure, str) else tuple(closure),
+        momentum,
+        init,
+        parameterisation,
+        lr,
+        (float(betas[0]), float(betas[1])),
+        description,
+    )
+    if sum(flow == "K" for flow, _ in scheme.rows) > 1:
+        from hamopt.multigradient import derive_multigradient
+
+        return derive_multigradient(recipe)
+
+    step = parameterise(kinetic, scheme, form, parameterisation)
     energy = {prm.symbol: sp.Symbol(prm.name, real=True) for prm in kinetic.params}
-    delta = step.delta.xreplace({H: _LR, **energy})
-    hps: list[Hyperparameter] = [
-        real(
-            "lr",
-            lr,
-            sp.Interval.open(0, sp.oo),
-            "step h of the conformal Hamiltonian flow",
-            symbol=_LR,
+
+    def to_rule(expr: sp.Expr) -> sp.Expr:
+        return expr.xreplace(energy).xreplace({v: _BUFFER, g: grad, beta1: _B1})
+
+    adaptive = bool(names & _MASSES)
+    if lr is None:
+        lr = (
+            1e-3
+            if adaptive or parameterisation == "physical"
+            else 1e-3 * float(form.scale(1 - sp.Float(betas[0])))
+        )
+    draft = start(step.step, step.delta.xreplace(energy), [], beta=_B1)
+    closures = []
+    for entry in entries:
+        if entry.name == "second_moment" and step.mass_form is not None:
+            closures.append(library.second_moment(_B2, mass_form=(to_rule(step.mass_form), Y)))
+        else:
+            closures.append(entry.make(_SYMBOLS))
+    try:
+        draft = compose(draft, closures)
+    except ValueError as err:
+        raise ValueError(f"{kinetic.name} × {scheme.name}: {err}") from None
+    provenance = Provenance(
+        kinetic=f"{kinetic.name}: T(p) = {sp.sstr(kinetic.expr)}"
+        + ("" if kinetic.coupling == "particle" else f" (norm-coupled over each {kinetic.scope})"),
+        scheme=f"{scheme.name} ({scheme.description or scheme.name}), order {scheme.order}",
+        closures=(
+            f"momentum: {form.describe()}",
+            f"{parameterisation} parameterisation: {step.describe()}",
         ),
-        pair("betas", betas, (_B1, _B2), (_UNIT, _UNIT), "(β1 = e^{-rh}, β2 of the closure)"),
-    ]
+        reference="hamopt.derive",
+        derivation=_derivation(kinetic, scheme, form, step),
+    )
+    label = closure if isinstance(closure, str) else "custom"
+    label = label if label != "none" else "plain"
+    hps = _hyperparameters(kinetic, energy, draft, lr, betas, parameterisation)
+    rule = draft.with_(hyperparameters=tuple(hps)).rule(label, provenance)
+    spec = OptimizerSpec(
+        name,
+        tuple(hps),
+        (("True", rule),),
+        summary=f"{name}: derived from the {kinetic.name} energy by {scheme.name}"
+        + ("" if closure == "none" else f" with the {_closure_text(closure)} closure")
+        + ".",
+        reference="",
+    )
+    dead = dead_parts(spec)
+    if dead:
+        raise ValueError(f"{kinetic.name} × {scheme.name} × {_closure_text(closure)}: {dead[0]}")
+    source = generate_module(spec, command="hamopt.derive(...)", spec_file=_spec_file(recipe))
+    return DerivedOptimizer(spec, source, recipe)
+
+
+def _spec_file(recipe: Recipe) -> str | None:
+    """The recipe as spec-file text, or ``None`` where it has no text form (an energy the
+    parser cannot read back)."""
+    from hamopt.specfile import dump_spec
+
+    try:
+        return dump_spec(recipe)
+    except (ValueError, TypeError):
+        return None
+
+
+def _keyword(name: str) -> bool:
+    import keyword
+
+    return keyword.iskeyword(name) or keyword.issoftkeyword(name)
+
+
+def _closure_text(closure: str | Iterable[str]) -> str:
+    return closure if isinstance(closure, str) else ", ".join(closure)
+
+
+def _check_defaults(lr: float | None, betas: tuple[float, float]) -> None:
+    if lr is not None and not (isinstance(lr, (int, float)) and 0 < lr < float("inf")):
+        raise ValueError(f"lr must be a positive finite number or None, got {lr!r}")
+    if (
+        not isinstance(betas, (tuple, list))
+        or len(betas) != 2
+        or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)
+    ):
+        raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+
+
+def _hyperparameters(
+    kinetic: KineticEnergy,
+    energy: dict[sp.Symbol, sp.Symbol],
+    draft: Draft,
+    lr: float,
+    betas: tuple[float, float],
+    parameterisation: str,
+) -> list[Hyperparameter]:
+    """The constructor arguments the rule reads, in torch's order."""
+    exprs = [a.expr for a in (*draft.pre, *draft.updates, *draft.scalars)] + [draft.delta]
+    used = set().union(*(e.free_symbols for e in exprs))
+    what = (
+        "step scale α: Δθ = α Σ t_i ∇T(u_i)"
+        if parameterisation == "ml"
+        else "step h of the conformal Hamiltonian flow"
+    )
+    hps = [real("lr", lr, sp.Interval.open(0, sp.oo), what, symbol=LR)]
+    if _B2 in used:
+        hps.append(
+            pair("betas", betas, (_B1, _B2), (_UNIT, _UNIT), "(β1 = e^{-rh}, β2 of the mass)")
+        )
+    elif _B1 in used:
+        hps.append(real("beta1", betas[0], _UNIT, "momentum β1 = e^{-rh}", symbol=_B1))
     for prm in kinetic.params:
         hps.append(
             real(
                 prm.name, prm.default, prm.interval, prm.doc or prm.name, symbol=energy[prm.symbol]
             )
         )
-    hps.append(real("weight_decay", 0.0, sp.Interval(0, sp.oo), "weight decay λ", symbol=_WD))
-    provenance = Provenance(
-        kinetic=f"{kinetic.name}: T(p) = {sp.sstr(kinetic.expr)}",
-        scheme=f"{step.scheme.name}, order {scheme.order}",
-        closures=(f"momentum: {step.momentum.describe()}", "β1 = e^(-rh), lr = h"),
-        reference="hamopt.derive",
-    )
-    draft = start(step, delta.xreplace({beta1: _B1}), hps, beta=_B1)
-    closures = [coupled_weight_decay(_WD)]
-    if closure == "adam":
-        closures += [second_moment(_B2), bias_correction()]
-    rule = compose(draft, closures).rule(closure if closure != "none" else "plain", provenance)
-    spec = OptimizerSpec(
-        name,
-        tuple(hps),
-        (("True", rule),),
-        summary=f"{name}: derived from the {kinetic.name} energy by {scheme.name}"
-        + ("" if closure == "none" else f" with the {closure} closure")
-        + ".",
-        reference="",
-    )
-    return DerivedOptimizer(spec, generate_module(spec, command="hamopt.derive(...)"))
+    if _EPS in used:
+        hps.append(real("eps", 1e-8, sp.Interval.open(0, sp.oo), "ε of the mass", symbol=_EPS))
+    if _PSI in used:
+        hps.append(real("momentum_decay", 4e-3, sp.Interval(0, sp.oo), "ψ of μ_t", symbol=_PSI))
+    if _WD in used:
+        hps.append(real("weight_decay", 0.0, sp.Interval(0, sp.oo), "weight decay λ", symbol=_WD))
+    return hps
+
+
+def _derivation(kinetic: KineticEnergy, scheme: Scheme, form: Momentum, step) -> str:
+    physical = StepMap(ConformalHamiltonian(kinetic), scheme)
+    return "\n\n".join(
+        [
+            physical.markdown(),
+            f"Change of variables ({form.describe()}; β1 = e^(-rh)), "
+            f"{step.how} parameterisation: " + "; ".join(step.mapping),
+            f"$$\\Delta\\theta = {sp.latex(step.delta)}$$",
+            step.proof,
+        ]
+    ).strip()

@@ -1,7 +1,9 @@
 """Trajectories of optimizers on a 2-D test function, with a loss-curve panel.
 
-``hamopt plot RAD torch.Adam --problem rosenbrock`` (see :mod:`hamopt.cli`). Names are zoo
-members (classes of :mod:`hamopt.optim`) or ``torch.NAME`` for ``torch.optim.NAME``.
+``hamopt plot RAD torch.Adam my.toml my.py --problem rosenbrock`` (see :mod:`hamopt.cli`).
+An optimizer is named as :func:`hamopt.resolve.resolve_optimizer` takes it: a zoo member, a
+``torch.NAME``, a spec file or an exported module. Step sizes: :func:`hamopt.problems2d.
+options_for` (tuned per family; a derived optimizer gets the best of a grid).
 """
 
 from __future__ import annotations
@@ -16,33 +18,37 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hamopt.problems2d import PROBLEMS, Problem2D, options_for
+from hamopt.problems2d import PROBLEMS, Problem2D, known, options_for
 
 __all__ = ["optimizer_class", "plot_trajectories", "trajectory"]
 
 
 def optimizer_class(name: str) -> type:
-    """``"RAD"`` → :class:`hamopt.optim.RAD`; ``"torch.Adam"`` → :class:`torch.optim.Adam`."""
-    import hamopt.optim as optim
-    from hamopt.zoo import ZOO
+    """The optimizer class ``name`` stands for: ``"RAD"`` → :class:`hamopt.optim.RAD`,
+    ``"torch.Adam"`` → :class:`torch.optim.Adam`, ``"my.toml"`` → the class derived from the
+    spec file, ``"my.py"`` → the class the module defines
+    (:func:`hamopt.resolve.resolve_optimizer`)."""
+    from hamopt.resolve import resolve_optimizer
 
-    if name.startswith("torch."):
-        cls = getattr(torch.optim, name.removeprefix("torch."), None)
-        if isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer):
-            return cls
-        raise ValueError(f"torch.optim has no optimizer {name.removeprefix('torch.')!r}")
-    if name in ZOO:
-        return getattr(optim, name)
-    raise ValueError(
-        f"unknown optimizer {name!r}; choose from {sorted(ZOO)} or torch.NAME (e.g. torch.Adam)"
-    )
+    return resolve_optimizer(name)[1]
 
 
-def trajectory(name: str, problem: Problem2D, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Iterates (``steps + 1`` × 2) and losses (``steps + 1``) of ``name`` on ``problem``."""
-    cls = optimizer_class(name)
+def trajectory(
+    name: str,
+    problem: Problem2D,
+    steps: int,
+    *,
+    cls: type | None = None,
+    options: dict[str, object] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Iterates (``steps + 1`` × 2) and losses (``steps + 1``) of ``name`` on ``problem``
+    (``cls``: its class, if resolved already; ``options``: its constructor options, by default
+    :func:`~hamopt.problems2d.options_for`)."""
+    cls = optimizer_class(name) if cls is None else cls
+    if options is None:
+        options = options_for(name, problem, cls, steps)
     x = torch.nn.Parameter(torch.tensor(problem.start, dtype=torch.float64))
-    opt = cls([x], **options_for(name, problem))
+    opt = cls([x], **options)
     points, losses = [x.detach().clone()], []
     for _ in range(steps):
         opt.zero_grad()
@@ -56,7 +62,7 @@ def trajectory(name: str, problem: Problem2D, steps: int) -> tuple[np.ndarray, n
 
 
 def plot_trajectories(
-    names: list[str], problem: str, steps: int = 500, out: str | Path = "."
+    names: list[str], problem: str, steps: int = 500, out: str | Path = "hamopt-out"
 ) -> Path:
     """Run every optimizer, draw trajectories over contour lines and loss curves; return the
     PNG's path (``OUT/trajectories_PROBLEM.png``)."""
@@ -64,12 +70,20 @@ def plot_trajectories(
         raise ValueError(f"unknown problem {problem!r}; choose from {sorted(PROBLEMS)}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    for name in names:
-        optimizer_class(name)  # fail fast on a bad name
+    from hamopt.resolve import resolve_optimizer
+
+    resolved = [resolve_optimizer(name) for name in names]  # fail fast on a bad name
+    labels = [label for label, _ in resolved]
     prob = PROBLEMS[problem]
-    runs = {}
-    for name in tqdm(names, desc=f"optimizers on {problem}", unit="optimizer"):
-        runs[name] = trajectory(name, prob, steps)
+    runs, lrs = {}, {}
+    for name, (label, cls) in tqdm(
+        list(zip(names, resolved, strict=True)), desc=f"optimizers on {problem}", unit="optimizer"
+    ):
+        options = options_for(label, prob, cls, steps)
+        probed = "" if known(label, cls) else ", best of a grid"
+        shown = label if labels.count(label) == 1 else f"{label} ({Path(name).name})"
+        runs[shown] = trajectory(label, prob, steps, cls=cls, options=options)
+        lrs[shown] = f"lr = {options['lr']:g}{probed}"
     fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=(12, 5))
     x0, x1, y0, y1 = prob.view
     xs, ys = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
@@ -83,8 +97,7 @@ def plot_trajectories(
     ax.plot(*prob.minimum, "k*", markersize=14, label="minimum")
     styles = ("-", "--", "-.", ":")  # curves that coincide (RAD at δ = 1 and Adam) stay visible
     for i, (name, (points, losses)) in enumerate(runs.items()):
-        lr = options_for(name, prob)["lr"]
-        label = f"{name} (lr = {lr:g})"
+        label = f"{name} ({lrs[name]})"
         style = styles[i % len(styles)]
         (line,) = ax.plot(points[:, 0], points[:, 1], style, lw=1.4, label=label)
         ax.plot(points[0, 0], points[0, 1], "o", color=line.get_color())

@@ -2,7 +2,10 @@
 
 Each :class:`Problem2D` has a torch function of a 2-vector, a default start, the view box
 for contour plots, the known minimum, and a step size per optimizer family (:func:`lr_for`)
-chosen so that 500 steps make visible progress from the default start.
+chosen so that 500 steps make visible progress from the default start. An optimizer of no
+known family (a derived one, from a spec file or an exported module, or a ``torch.optim``
+class not listed here) runs at its own constructor defaults with the step size of
+:data:`LR_GRID` that ends lowest after the plotted steps (:func:`probe_lr`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["PROBLEMS", "Problem2D", "lr_for", "options_for"]
+__all__ = ["LR_GRID", "PROBLEMS", "Problem2D", "known", "lr_for", "options_for", "probe_lr"]
+
+#: Step sizes tried for an optimizer of no known family: every half decade from 1e-4 to 1.
+LR_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 
 
 @dataclass(frozen=True)
@@ -139,9 +145,53 @@ def lr_for(name: str, problem: Problem2D) -> float:
     return 10 * lr if name.split(".")[-1] in _EMA else lr
 
 
-def options_for(name: str, problem: Problem2D) -> dict[str, object]:
+def known(name: str, cls: type | None = None) -> bool:
+    """Whether ``name`` is of a family with tuned step sizes (the zoo, ``torch.SGD``,
+    ``torch.Adam``…); given ``cls``, it must also be the shipped class (of
+    :mod:`hamopt.optim` or :mod:`torch.optim`), not a derived one that shares its name."""
+    listed = name.split(".")[-1] in _ADAPTIVE | _CAUTIOUS | _CURVATURE | _MOMENTUM
+    if cls is None:
+        return listed
+    return listed and cls.__module__.startswith(("hamopt.optim.", "torch.optim."))
+
+
+def probe_lr(cls: type, problem: Problem2D, steps: int = 200) -> float:
+    r"""The step size of :data:`LR_GRID` with which ``cls`` (at its other defaults) ends
+    lowest on ``problem`` after ``steps`` steps from its start; a step size whose run raises
+    or leaves a non-finite loss is out. ``ValueError`` when every one is.
+
+    Deterministic: the problems are deterministic and every run starts at ``problem.start``.
+    """
+    best, best_lr = math.inf, None
+    for lr in LR_GRID:
+        x = torch.nn.Parameter(torch.tensor(problem.start, dtype=torch.float64))
+        try:
+            opt = cls([x], lr=lr)
+            for _ in range(steps):
+                opt.zero_grad()
+                problem.fn(x).backward()
+                opt.step()
+            final = float(problem.fn(x.detach()))
+        except (ValueError, RuntimeError, ArithmeticError):  # e.g. a non-finite gradient
+            continue
+        if math.isfinite(final) and final < best:
+            best, best_lr = final, lr
+    if best_lr is None:
+        raise ValueError(
+            f"{cls.__name__} diverges on {problem.name} at every step size of {list(LR_GRID)}"
+        )
+    return best_lr
+
+
+def options_for(
+    name: str, problem: Problem2D, cls: type | None = None, steps: int = 200
+) -> dict[str, object]:
     """Constructor options for ``name`` on ``problem``: the step size, and momentum 0.9 for
-    the momentum family (SGD, DLPF, NAG, RGD)."""
+    the momentum family (SGD, DLPF, NAG, RGD). An optimizer of no known family (see
+    :func:`known`; ``cls`` tells a derived class from a shipped one of the same name) keeps
+    its own defaults and gets :func:`probe_lr`'s step size for ``steps`` steps."""
+    if cls is not None and not known(name, cls):
+        return {"lr": probe_lr(cls, problem, steps)}
     opts: dict[str, object] = {"lr": lr_for(name, problem)}
     base = name.split(".")[-1]
     if base in _MOMENTUM:

@@ -1,14 +1,17 @@
 r"""Spec files: a derivation written down as TOML, reproducible and safe to share.
 
-A spec file records everything :func:`hamopt.derive` needs — the kinetic energy (as text, read
+A spec file records everything :func:`hamopt.derive` takes — the kinetic energy (as text, read
 by the safe parser :func:`hamopt.parse.parse_energy`, never evaluated), its parameters with
-defaults and valid intervals, the splitting scheme (by name or as a table) and the closure —
-so a derivation can be committed beside a paper and re-run by anyone:
+defaults and valid intervals, the splitting scheme (by name or as a table), the closures, the
+momentum form and the parameterisation — so a derivation can be committed beside a paper and
+re-run by anyone. :func:`dump_spec` writes the spec of a derivation (``hamopt derive
+--spec-out``), and ``load_spec(dump_spec(x))`` derives the same module byte for byte:
 
 .. code-block:: toml
 
     name = "MyRAD"
     description = "Relativistic energy, leapfrog, Adam closure"
+    parameterisation = "ml"        # lr is the step scale; "physical": lr is the step h
 
     [kinetic]
     energy = "c*sqrt(p**2 + m**2*c**2)"
@@ -22,70 +25,127 @@ so a derivation can be committed beside a paper and re-run by anyone:
     name = "leapfrog"              # or rows = [["D", "1/2"], ["F", "1/2"], ...] and order = 2
 
     [closure]
-    name = "adam"                  # "none" | "adam"
+    name = "adam"                  # a preset ("none" | "adam"), or
+    # names = ["second_moment", "bias_correction"]
+
+    [momentum]
+    form = "ema"                   # or "sum"
+    init = "zeros"                 # or "grad"
+
+    [defaults]
+    lr = 1e-3                      # optional: the derivation's default when left out
+    betas = [0.9, 0.999]
 
 Keys
 ----
 top level
-    ``name`` (required; the class name, an identifier), ``description`` (optional text),
-    ``kinetic``, ``scheme``, ``closure`` (tables; ``scheme = "leapfrog"`` and
-    ``closure = "adam"`` are accepted as short forms), ``defaults`` (optional table:
-    ``lr`` and ``betas = [β1, β2]``, the constructor defaults of the generated class).
+    ``name`` (required; the class name: an identifier, not a keyword, a builtin or starting
+    with ``_``), ``description`` (optional text), ``parameterisation`` (``"ml"``, the
+    default, or ``"physical"``), ``kinetic``, ``scheme``, ``closure`` (tables;
+    ``scheme = "leapfrog"``, ``closure = "adam"`` and ``closure = ["second_moment", …]`` are
+    accepted as short forms), ``momentum`` and ``defaults`` (optional tables).
 ``[kinetic]``
     ``energy`` (required text), ``name`` (optional; default: the spec's name in lower case),
     ``coupling`` (``"particle"``, the default, or ``"norm"``), ``scope`` (``"tensor"``, the
-    default, or ``"global"``; only with ``coupling = "norm"``), ``params`` (table).
+    default, or ``"global"``; only with ``coupling = "norm"``), ``velocity`` (optional text:
+    the closed form of τ'(p) to use, checked against the derivative; per-particle energies
+    only), ``params`` (table).
 ``[kinetic.params]``
-    one entry per parameter: a table with ``default`` (number, optional), ``min`` / ``max``
-    (numbers, optional: unbounded), ``min_open`` / ``max_open`` (booleans, default false;
-    an infinite end is always open) and ``doc`` (text); or a bare number, short for a
-    positive parameter with that default.
+    one entry per parameter, each of which must appear in the energy: a table with
+    ``default`` (number, optional), ``min`` / ``max`` (numbers, optional: unbounded),
+    ``min_open`` / ``max_open`` (booleans, default false; an infinite end is always open)
+    and ``doc`` (text); or a bare number, short for a positive parameter with that default.
 ``[scheme]``
     either ``name`` (one of :data:`hamopt.schemes.SCHEMES`), or ``rows`` (a list of
     ``[flow, fraction]`` pairs; a fraction is a number or text such as ``"1/2"`` or
     ``"1/(2 - cbrt(2))"``, read by :func:`hamopt.parse.parse_constant`) with ``order`` and
     optional ``name`` and ``description``.
 ``[closure]``
-    ``name``: one of :data:`hamopt.derive.CLOSURES`.
+    ``name`` (a preset, or one closure name) or ``names`` (a list of closure names, applied
+    in order); the names are those of :func:`closure_catalogue`.
+``[momentum]``
+    ``form`` (``"ema"``, the default: v ← β₁v + (1 − β₁)g; or ``"sum"``: v ← β₁v + g) and
+    ``init`` (``"zeros"``, the default, or ``"grad"``: v₁ = g₁).
+``[defaults]``
+    ``lr`` (optional; left out, the derivation's own default) and ``betas = [β1, β2]``, the
+    constructor defaults of the generated class.
 
 Every problem — unknown or missing keys, wrong types, bad intervals, unknown schemes or
-closures, an energy the parser or the kinetic-energy validation rejects — raises
-:class:`ValueError` naming the file and the key.
+closures, an unused parameter, an energy the parser or the kinetic-energy validation rejects —
+raises :class:`ValueError` naming the file and the key.
 """
 
 from __future__ import annotations
 
+import builtins
+import keyword
 import math
+import numbers
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import sympy as sp
+from sympy.printing.str import StrPrinter
 
-from hamopt.derive import CLOSURES, DerivedOptimizer, check_parameter_name, derive
+from hamopt.closures import registry
 from hamopt.kinetic.energy import KineticEnergy
 from hamopt.parameters import Parameter
 from hamopt.parse import ParseError, parse_constant, parse_energy, validate_param_name
 from hamopt.schemes import SCHEMES, Scheme
+
+if TYPE_CHECKING:  # hamopt.derive may import this module: import it lazily at run time
+    from hamopt.derive import DerivedOptimizer
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["Spec", "SpecError", "derive_spec", "load_spec", "spec_from_dict"]
+__all__ = [
+    "MOMENTUM_FORMS",
+    "MOMENTUM_INITS",
+    "PARAMETERISATIONS",
+    "Spec",
+    "SpecError",
+    "check_class_name",
+    "closure_catalogue",
+    "closure_choice",
+    "derive_spec",
+    "dump_spec",
+    "energy_text",
+    "load_spec",
+    "spec_from_dict",
+    "spec_from_text",
+]
 
 #: Largest spec file read, in bytes.
 MAX_FILE_BYTES = 1_000_000
 
+#: Momentum forms: the EMA v ← β₁v + (1 − β₁)g, or the sum v ← β₁v + g.
+MOMENTUM_FORMS = ("ema", "sum")
+#: Momentum initialisations: zeros, or the first gradient.
+MOMENTUM_INITS = ("zeros", "grad")
+#: ``"ml"``: lr is the step scale; ``"physical"``: lr is the step h of the flow.
+PARAMETERISATIONS = ("ml", "physical")
 
-_TOP_KEYS = {"name", "description", "kinetic", "scheme", "closure", "defaults"}
-_KINETIC_KEYS = {"energy", "name", "coupling", "scope", "params"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "parameterisation",
+    "kinetic",
+    "scheme",
+    "closure",
+    "momentum",
+    "defaults",
+}
+_KINETIC_KEYS = {"energy", "name", "coupling", "scope", "velocity", "params"}
 _PARAM_KEYS = {"default", "min", "max", "min_open", "max_open", "doc"}
 _SCHEME_KEYS = {"name", "rows", "order", "description"}
-_CLOSURE_KEYS = {"name"}
+_CLOSURE_KEYS = {"name", "names"}
+_MOMENTUM_KEYS = {"form", "init"}
 _DEFAULTS_KEYS = {"lr", "betas"}
 
 
@@ -95,19 +155,94 @@ class SpecError(ValueError):
 
 @dataclass
 class Spec:
-    """A derivation read from a spec file (or a dict)."""
+    """A derivation read from a spec file (or a dict): every input of :func:`hamopt.derive`.
+
+    ``closure`` is a preset name (``"none"``, ``"adam"``) or a tuple of closure names; ``lr``
+    is ``None`` for the derivation's own default.
+    """
 
     name: str
     kinetic: KineticEnergy
     scheme: Scheme
-    closure: str
+    closure: str | tuple[str, ...]
     description: str = ""
     source: Path | None = None
-    lr: float = 1e-3
+    lr: float | None = None
     betas: tuple[float, float] = (0.9, 0.999)
     energy_text: str = field(default="", repr=False)
+    momentum: str = "ema"
+    init: str = "zeros"
+    parameterisation: str = "ml"
 
 
+# -- names -------------------------------------------------------------------------------------
+def check_class_name(name: object) -> str:
+    """Return ``name`` if it may name a generated optimizer class, else raise ``ValueError``.
+
+    The class is bound at the top level of the generated module, so its name must be an
+    identifier that is not a Python keyword, does not shadow a builtin the code calls
+    (``zip``, ``float``…) and does not start with ``_`` (the module's private names).
+
+    >>> check_class_name("class")
+    Traceback (most recent call last):
+    ...
+    ValueError: class name 'class' is a Python keyword
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"class name must be text, got {type(name).__name__} {name!r}")
+    if not name.isidentifier():
+        raise ValueError(f"class name must be a Python identifier, got {name!r}")
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise ValueError(f"class name {name!r} is a Python keyword")
+    if name.startswith("_"):
+        raise ValueError(f"class name {name!r} starts with '_' (the module's private names)")
+    if hasattr(builtins, name):
+        raise ValueError(f"class name {name!r} would shadow the Python builtin {name}")
+    return name
+
+
+def closure_catalogue() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(presets, closures)``: the preset names and the composable closure names that
+    :func:`hamopt.derive` takes (:mod:`hamopt.closures.registry`)."""
+    return tuple(registry.PRESETS), tuple(registry.CLOSURES)
+
+
+def closure_choice(value: str | Sequence[str]) -> str | tuple[str, ...]:
+    """A preset name, or a tuple of closure names, from ``value``: a preset, one closure name,
+    a comma list (``"second_moment,bias_correction"``) or a sequence of names.
+
+    Raises ``ValueError`` listing the valid names when one is unknown or empty, and the
+    registry's own message when the names do not compose (two masses, a missing
+    prerequisite).
+
+    >>> closure_choice("adam"), closure_choice("second_moment, bias_correction")
+    ('adam', ('second_moment', 'bias_correction'))
+    """
+    presets, closures = closure_catalogue()
+    valid = f"presets: {', '.join(presets)}; closures: {', '.join(closures)}"
+    if isinstance(value, str):
+        items = [item.strip() for item in value.split(",")]
+        if len(items) == 1 and items[0] in presets:
+            return items[0]
+    elif isinstance(value, Sequence) and all(isinstance(item, str) for item in value):
+        items = list(value)
+    else:
+        raise TypeError(f"closures must be text or a list of text, got {_type(value)}")
+    if not items or any(not item for item in items):
+        raise ValueError(f"empty closure name in {value!r}; {valid}")
+    for item in items:
+        if item in presets:
+            raise ValueError(f"the preset {item!r} cannot be combined with other closures; {valid}")
+        if item not in closures:
+            raise ValueError(f"unknown closure {item!r}; {valid}")
+    repeated = sorted({item for item in items if items.count(item) > 1})
+    if repeated:
+        raise ValueError(f"closure {repeated[0]!r} is given twice")
+    registry.resolve(items)  # the names compose: one mass, one bias correction, prerequisites
+    return tuple(items)
+
+
+# -- reading -----------------------------------------------------------------------------------
 def load_spec(path: str | Path) -> Spec:
     """Read and validate the spec file at ``path``."""
     path = Path(path)
@@ -125,23 +260,38 @@ def load_spec(path: str | Path) -> Spec:
         raise SpecError(f"{where}: cannot read spec file: {err.strerror or err}") from None
     except UnicodeDecodeError as err:
         raise SpecError(f"{where}: spec file is not UTF-8 ({err.reason})") from None
+    return spec_from_text(text, source=path)
+
+
+def spec_from_text(text: str, source: str | Path | None = None, *, where: str = "") -> Spec:
+    """Validate the TOML ``text`` and build the :class:`Spec`; messages name ``where``
+    (default: ``source``)."""
+    where = where or ("<spec>" if source is None else str(source))
+    if len(text) > MAX_FILE_BYTES:
+        raise SpecError(f"{where}: spec is too large ({len(text)} characters)")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{where}: invalid TOML: {err}") from None
-    return spec_from_dict(data, source=path)
+    return spec_from_dict(data, source=source, where=where)
 
 
-def spec_from_dict(data: Mapping[str, Any], source: str | Path | None = None) -> Spec:
+def spec_from_dict(
+    data: Mapping[str, Any], source: str | Path | None = None, *, where: str = ""
+) -> Spec:
     """Validate ``data`` (the parsed TOML) and build the :class:`Spec`."""
     src = None if source is None else Path(source)
-    ctx = _Context("<spec>" if src is None else str(src))
+    ctx = _Context(where or ("<spec>" if src is None else str(src)))
     table = ctx.table(data, "", _TOP_KEYS, required={"name", "kinetic", "scheme", "closure"})
     name = ctx.string(table, "name")
-    if not name.isidentifier() or name.startswith("_"):
-        ctx.fail("name", f"must be a Python identifier not starting with '_', got {name!r}")
+    try:
+        check_class_name(name)
+    except ValueError as err:
+        ctx.fail("name", str(err))
     description = ctx.string(table, "description", "")
+    parameterisation = ctx.choice(table, "parameterisation", PARAMETERISATIONS, "ml")
     lr, betas = _defaults(ctx, table.get("defaults"))
+    form, init = _momentum(ctx, table.get("momentum"))
     kinetic, energy_text = _kinetic(ctx, table["kinetic"], name)
     scheme = _scheme(ctx, table["scheme"])
     closure = _closure(ctx, table["closure"])
@@ -155,14 +305,34 @@ def spec_from_dict(data: Mapping[str, Any], source: str | Path | None = None) ->
         lr=lr,
         betas=betas,
         energy_text=energy_text,
+        momentum=form,
+        init=init,
+        parameterisation=parameterisation,
     )
 
 
 def derive_spec(spec: Spec) -> DerivedOptimizer:
-    """Derive the optimizer that ``spec`` describes."""
-    return derive(
-        spec.kinetic, spec.scheme, spec.closure, name=spec.name, lr=spec.lr, betas=spec.betas
-    )
+    """Derive the optimizer that ``spec`` describes; a refusal of :func:`hamopt.derive` is
+    raised as a :class:`SpecError` naming the spec's file (if it came from one)."""
+    from hamopt.derive import derive
+
+    try:
+        return derive(
+            spec.kinetic,
+            spec.scheme,
+            spec.closure,
+            name=spec.name,
+            momentum=spec.momentum,
+            init=spec.init,
+            parameterisation=spec.parameterisation,
+            lr=spec.lr,
+            betas=spec.betas,
+            description=spec.description,
+        )
+    except (ValueError, TypeError) as err:
+        if spec.source is None:
+            raise
+        raise SpecError(f"{spec.source}: {err}") from None
 
 
 # -- sections ----------------------------------------------------------------------------------
@@ -183,11 +353,38 @@ def _kinetic(ctx: _Context, value: Any, spec_name: str) -> tuple[KineticEnergy, 
         expr = parse_energy(text, [prm.name for prm in params])
     except ParseError as err:
         ctx.fail("kinetic.energy", str(err))
+    used = {sym.name for sym in expr.free_symbols}
+    for prm in params:
+        if prm.name not in used:
+            ctx.fail(
+                f"kinetic.params.{prm.name}", f"parameter {prm.name} does not appear in the energy"
+            )
     try:
         kinetic = KineticEnergy(expr, params, name=ename, coupling=coupling, scope=scope)
     except (ValueError, TypeError) as err:
         ctx.fail("kinetic.energy", f"rejected as a kinetic energy: {err}")
+    if "velocity" in table:
+        kinetic = _with_velocity(ctx, table, kinetic)
     return kinetic, text
+
+
+def _with_velocity(
+    ctx: _Context, table: Mapping[str, Any], kinetic: KineticEnergy
+) -> KineticEnergy:
+    """``kinetic`` with the closed form of its velocity τ'(p) that ``table`` gives (checked
+    against the derivative: :func:`hamopt.kinetic.validation.choose_velocity`)."""
+    if kinetic.coupling != "particle":
+        ctx.fail("kinetic.velocity", "applies only to coupling = 'particle'")
+    text = ctx.string(table, "velocity", key_path="kinetic.velocity")
+    try:
+        velocity = _read(text, kinetic.params)
+        out = KineticEnergy(
+            kinetic.expr, kinetic.params, name=kinetic.name, velocity=velocity, validate=False
+        )
+        out.velocity_expr  # noqa: B018 - checks the given form against the derivative
+    except (ValueError, TypeError) as err:
+        ctx.fail("kinetic.velocity", str(err))
+    return out
 
 
 def _params(ctx: _Context, value: Any) -> list[Parameter]:
@@ -200,13 +397,15 @@ def _params(ctx: _Context, value: Any) -> list[Parameter]:
         except ParseError as err:
             ctx.fail(key, str(err))
         try:
+            from hamopt.derive import check_parameter_name
+
             check_parameter_name(pname)
         except ValueError as err:
             ctx.fail(key, str(err))
         if _is_number(entry):
             entry = {"default": entry, "min": 0, "min_open": True}
         sub = ctx.table(entry, key, _PARAM_KEYS)
-        default = ctx.number(sub, "default", None, key_path=f"{key}.default")
+        default = ctx.number(sub, "default", None, key_path=f"{key}.default", exact=True)
         lo = ctx.number(sub, "min", -math.inf, key_path=f"{key}.min")
         hi = ctx.number(sub, "max", math.inf, key_path=f"{key}.max")
         lo_open = ctx.boolean(sub, "min_open", False, key_path=f"{key}.min_open")
@@ -278,22 +477,39 @@ def _scheme(ctx: _Context, value: Any) -> Scheme:
         ctx.fail("scheme", str(err))
 
 
-def _closure(ctx: _Context, value: Any) -> str:
-    if isinstance(value, str):
-        value = {"name": value}
-    table = ctx.table(value, "closure", _CLOSURE_KEYS, required={"name"})
-    cname = ctx.string(table, "name", key_path="closure.name")
-    if cname not in CLOSURES:
-        ctx.fail("closure.name", f"unknown closure {cname!r}; choose from {list(CLOSURES)}")
-    return cname
+def _closure(ctx: _Context, value: Any) -> str | tuple[str, ...]:
+    if isinstance(value, (str, list)):
+        value = {"names" if isinstance(value, list) else "name": value}
+    table = ctx.table(value, "closure", _CLOSURE_KEYS)
+    if ("name" in table) == ("names" in table):
+        ctx.fail("closure", "give either name (a preset or one closure) or names (a list)")
+    if "name" in table:
+        key, given = "closure.name", ctx.string(table, "name", key_path="closure.name")
+    else:
+        key, given = "closure.names", table["names"]
+        if not isinstance(given, list) or not all(isinstance(n, str) for n in given):
+            ctx.fail(key, f"must be a list of closure names, got {_type(given)}")
+    try:
+        return closure_choice(given)
+    except (ValueError, TypeError) as err:
+        ctx.fail(key, str(err))
 
 
-def _defaults(ctx: _Context, value: Any) -> tuple[float, tuple[float, float]]:
+def _momentum(ctx: _Context, value: Any) -> tuple[str, str]:
     if value is None:
-        return 1e-3, (0.9, 0.999)
+        return "ema", "zeros"
+    table = ctx.table(value, "momentum", _MOMENTUM_KEYS)
+    form = ctx.choice(table, "form", MOMENTUM_FORMS, "ema", key_path="momentum.form")
+    init = ctx.choice(table, "init", MOMENTUM_INITS, "zeros", key_path="momentum.init")
+    return form, init
+
+
+def _defaults(ctx: _Context, value: Any) -> tuple[float | None, tuple[float, float]]:
+    if value is None:
+        return None, (0.9, 0.999)
     table = ctx.table(value, "defaults", _DEFAULTS_KEYS)
-    lr = ctx.number(table, "lr", 1e-3, key_path="defaults.lr")
-    if not 0 < lr < math.inf:
+    lr = ctx.number(table, "lr", None, key_path="defaults.lr", exact=True)
+    if lr is not None and not 0 < lr < math.inf:
         ctx.fail("defaults.lr", f"must be positive and finite, got {lr!r}")
     betas = table.get("betas", [0.9, 0.999])
     if not isinstance(betas, list) or len(betas) != 2 or not all(_is_number(b) for b in betas):
@@ -301,6 +517,173 @@ def _defaults(ctx: _Context, value: Any) -> tuple[float, tuple[float, float]]:
     if not all(0 <= b < 1 for b in betas):
         ctx.fail("defaults.betas", f"each beta must be in [0, 1), got {betas!r}")
     return lr, (float(betas[0]), float(betas[1]))
+
+
+# -- writing -----------------------------------------------------------------------------------
+class _EnergyPrinter(StrPrinter):
+    """SymPy's text form in the words of :mod:`hamopt.parse`: ``abs`` for ``Abs`` and
+    ``exp(1)`` for ``E``; everything else SymPy prints is already one of its words."""
+
+    def _print_Abs(self, expr: sp.Abs) -> str:
+        return f"abs({self._print(expr.args[0])})"
+
+    def _print_Exp1(self, expr: sp.Expr) -> str:
+        return "exp(1)"
+
+
+def energy_text(kinetic: KineticEnergy, expr: sp.Expr | None = None) -> str:
+    """``kinetic``'s expression (or ``expr``, in the same symbols: its given velocity) as text
+    that :func:`hamopt.parse.parse_energy` reads back to the same expression (checked);
+    ``ValueError`` when there is none (a float, a function outside the parser's whitelist).
+
+    >>> from hamopt.kinetic import adam_energy
+    >>> energy_text(adam_energy())
+    '-epsilon*log(1 + abs(p)/epsilon) + abs(p)'
+    """
+    expr = kinetic.expr if expr is None else expr
+    text = _EnergyPrinter().doprint(expr)
+    try:
+        back = _read(text, kinetic.params)
+    except ParseError as err:
+        raise ValueError(
+            f"{kinetic.name}: {expr} has no text form the parser reads: {err}"
+        ) from None
+    if back != expr:
+        raise ValueError(
+            f"{kinetic.name}: {expr} does not read back from its text {text!r} (as {back}); "
+            "write its numbers as exact rationals"
+        )
+    return text
+
+
+def _read(text: str, params: Sequence[Parameter]) -> sp.Expr:
+    """Parse ``text`` in ``p`` and ``params``, in the parameters' own symbols."""
+    symbols = {prm.name: prm.symbol for prm in params}
+    expr = parse_energy(text, list(symbols))
+    return expr.xreplace(
+        {sym: symbols[sym.name] for sym in expr.free_symbols if sym.name in symbols}
+    )
+
+
+def dump_spec(recipe: Any) -> str:
+    """The spec file (TOML text) of a derivation, which :func:`load_spec` reads back and
+    :func:`derive_spec` derives to the same module, byte for byte.
+
+    ``recipe`` is a :class:`hamopt.recipe.Recipe` (``DerivedOptimizer.recipe``), a
+    :class:`DerivedOptimizer` (its recipe is taken) or a :class:`Spec`.
+    """
+    recipe = getattr(recipe, "recipe", recipe)
+    if recipe is None:
+        raise ValueError("this derived optimizer records no recipe to write")
+    kinetic = recipe.kinetic
+    if not isinstance(kinetic, KineticEnergy):
+        raise TypeError(f"the recipe's energy must be a KineticEnergy, got {_type(kinetic)}")
+    out = [f"name = {_toml(check_class_name(recipe.name))}"]
+    if getattr(recipe, "description", ""):
+        out.append(f"description = {_toml(recipe.description)}")
+    out.append(f"parameterisation = {_toml(recipe.parameterisation)}")
+    out += ["", "[kinetic]", f"name = {_toml(kinetic.name)}"]
+    out.append(f"energy = {_toml(energy_text(kinetic))}")
+    out.append(f"coupling = {_toml(kinetic.coupling)}")
+    if kinetic.coupling == "norm":
+        out.append(f"scope = {_toml(kinetic.scope)}")
+    given = kinetic._given_velocity  # the closed form the derivation used, if one was given
+    if given is not None and kinetic.coupling == "particle":
+        out.append(f"velocity = {_toml(energy_text(kinetic, given))}")
+    if kinetic.params:
+        out += ["", "[kinetic.params]"]
+        out += [f"{_key(prm.name)} = {_param_entry(prm)}" for prm in kinetic.params]
+    out += ["", "[scheme]", *_scheme_lines(recipe.scheme)]
+    closure = getattr(recipe, "closures", None)
+    closure = recipe.closure if closure is None else closure
+    out += ["", "[closure]", _closure_line(closure)]
+    out += ["", "[momentum]", f"form = {_toml(recipe.momentum)}", f"init = {_toml(recipe.init)}"]
+    out += ["", "[defaults]"]
+    if recipe.lr is not None:
+        out.append(f"lr = {_toml(recipe.lr)}")
+    out.append(f"betas = {_toml(list(recipe.betas))}")
+    return "\n".join(out) + "\n"
+
+
+def _param_entry(prm: Parameter) -> str:
+    entry: dict[str, Any] = {}
+    if prm.default is not None:
+        entry["default"] = prm.default
+    iv = prm.interval
+    if iv.start.is_finite:
+        entry["min"] = _exact(iv.start)
+        if iv.left_open:
+            entry["min_open"] = True
+    if iv.end.is_finite:
+        entry["max"] = _exact(iv.end)
+        if iv.right_open:
+            entry["max_open"] = True
+    if prm.doc:
+        entry["doc"] = prm.doc
+    return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in entry.items()) + " }"
+
+
+def _scheme_lines(scheme: Scheme | str) -> list[str]:
+    if isinstance(scheme, str):
+        return [f"name = {_toml(scheme)}"]
+    if SCHEMES.get(scheme.name) == scheme:
+        return [f"name = {_toml(scheme.name)}"]
+    rows = ", ".join(
+        f"[{_toml(flow)}, {_toml(_EnergyPrinter().doprint(frac))}]" for flow, frac in scheme.rows
+    )
+    lines = [f"name = {_toml(scheme.name)}", f"order = {scheme.order}", f"rows = [{rows}]"]
+    if scheme.description:
+        lines.append(f"description = {_toml(scheme.description)}")
+    return lines
+
+
+def _closure_line(closure: str | Sequence[str]) -> str:
+    if isinstance(closure, str):
+        return f"name = {_toml(closure)}"
+    closure = tuple(closure)
+    if not closure:
+        return 'name = "none"'
+    presets, _ = closure_catalogue()
+    if len(closure) == 1 and closure[0] in presets:
+        return f"name = {_toml(closure[0])}"
+    return f"names = {_toml(list(closure))}"
+
+
+def _exact(value: sp.Expr) -> int | float:
+    return int(value) if value.is_integer else float(value)
+
+
+def _key(name: str) -> str:
+    bare = name.isascii() and name.replace("_", "a").replace("-", "a").isalnum()
+    return name if bare else _toml(name)
+
+
+def _toml(value: Any) -> str:
+    """A TOML value: text (escaped as TOML's basic strings need), a bool, a number or a list."""
+    if isinstance(value, str):
+        escaped = []
+        for ch in value:
+            if ch in '"\\':
+                escaped.append("\\" + ch)
+            elif ch == "\n":
+                escaped.append("\\n")
+            elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+                escaped.append(f"\\u{ord(ch):04x}")
+            else:
+                escaped.append(ch)
+        return '"' + "".join(escaped) + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        if math.isnan(value):
+            raise ValueError("a spec file holds no nan")
+        return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {_type(value)}")
 
 
 # -- typed access with messages ----------------------------------------------------------------
@@ -352,13 +735,37 @@ class _Context:
             self.fail(key, f"must be text, got {_type(value)}")
         return value
 
-    def number(self, table: Mapping[str, Any], name: str, default: Any, *, key_path: str) -> Any:
+    def number(
+        self,
+        table: Mapping[str, Any],
+        name: str,
+        default: Any,
+        *,
+        key_path: str,
+        exact: bool = False,
+    ) -> Any:
+        """The number at ``name``: a float, or (``exact``) an int where the file has one, as a
+        constructor default keeps the type it was given (``m=2`` and ``m=2.0`` print apart)."""
         if name not in table:
             return default
         value = table[name]
         if not _is_number(value):
             self.fail(key_path, f"must be a number, got {_type(value)}")
-        return float(value)
+        return value if exact else float(value)
+
+    def choice(
+        self,
+        table: Mapping[str, Any],
+        name: str,
+        choices: Sequence[str],
+        default: str,
+        *,
+        key_path: str = "",
+    ) -> str:
+        value = self.string(table, name, default, key_path=key_path)
+        if value not in choices:
+            self.fail(key_path or name, f"must be one of {', '.join(choices)}; got {value!r}")
+        return value
 
     def boolean(self, table: Mapping[str, Any], name: str, default: bool, *, key_path: str) -> bool:
         if name not in table:

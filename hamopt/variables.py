@@ -103,6 +103,9 @@ class MLStep:
     momentum: Momentum
     delta: sp.Expr
     recursion: sp.Expr
+    drifts: tuple[tuple[sp.Expr, sp.Expr], ...] = ()
+    """:math:`\\Delta\\theta = h\\sum_i t_i\\nabla T(x_i)`: the pairs :math:`(t_i, x_i)`, each
+    momentum argument :math:`x_i` linear in ``v`` and ``g`` (particle energies)."""
 
 
 def change_of_variables(
@@ -133,8 +136,10 @@ def change_of_variables(
                 "one-gradient optimizer step"
             )
         expr = expr.xreplace({p: p_in})
+        # only the friction factors e^{-r t h} become powers of β1; an exp of the energy stays
         expr = expr.replace(
-            sp.exp, lambda arg: (1 - _omega) ** sp.nsimplify(sp.simplify(-arg / (R * H)))
+            lambda e: isinstance(e, sp.exp) and _friction_power(e.args[0]) is not None,
+            lambda e: (1 - _omega) ** _friction_power(e.args[0]),
         )
         return expr.replace(Norm, lambda arg: _norm_of(arg))
 
@@ -146,17 +151,35 @@ def change_of_variables(
     # t∇T(β^d P') reads better than the simplified composition)
     back: dict[sp.Symbol, sp.Expr] = {}
     current_q: sp.Expr = q
+    current_p: sp.Expr = p
     moves = []
+    drifts = []
     for stage in stepmap.stages:
         target, expr = stage.targets[0], stage.exprs[0]
         if stage.flow in "FG":
             moves.append(sp.simplify(physical_to_ml((expr - current_q).xreplace(back))))
+            at = current_p if stage.flow == "F" else -H * GradU(current_q)
+            drifts.append((stage.fraction, sp.expand(physical_to_ml(at.xreplace(back)))))
             current_q = target
+        else:
+            current_p = target
         back[target] = expr.xreplace(back)
     delta = sp.Add(*moves)  # telescopes to q_out - q
+    drifts = tuple((t, x.xreplace({_omega: 1 - beta1})) for t, x in drifts)
     return MLStep(
-        kinetic, rotated, momentum, delta.xreplace({_omega: 1 - beta1}), momentum.recursion(v, g)
+        kinetic,
+        rotated,
+        momentum,
+        delta.xreplace({_omega: 1 - beta1}),
+        momentum.recursion(v, g),
+        drifts,
     )
+
+
+def _friction_power(arg: sp.Expr) -> sp.Expr | None:
+    """:math:`k` with ``arg`` :math:`= -k\\,r h` (a number), else ``None``."""
+    k = sp.simplify(-arg / (R * H))
+    return sp.nsimplify(k) if k.is_number else None
 
 
 def _norm_of(arg: sp.Expr) -> sp.Expr:

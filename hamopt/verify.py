@@ -11,17 +11,24 @@ exported module.
   NAdam) fails the symplecticity checks, as it must: that scheme is not conformal symplectic.
 * A **kinetic energy × scheme** (:func:`energy_checks`): the same per-pair checks, for spec
   files.
-* An **exported module** (:func:`module_checks`): it imports, defines exactly one
-  ``torch.optim.Optimizer`` subclass, and trains a small quadratic down by 10×.
+* An **exported module** (:func:`exported_checks`): a derived module carries its spec as the
+  string constant ``HAMOPT_SPEC`` (:func:`hamopt.specfile.dump_spec`), read with :mod:`ast`
+  without running the file (:func:`embedded_spec`); it gets the spec file's checks, a check
+  that the module is what its spec derives (regenerated line for line, the spec's own
+  statement and blank lines aside), and then the smoke checks of :func:`module_checks`: it imports, defines exactly one
+  ``torch.optim.Optimizer`` subclass, and trains a small quadratic down by 10×. A module
+  without ``HAMOPT_SPEC`` (written by hand) gets the smoke checks only.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import ast
+import dataclasses
+import difflib
 import math
-import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sympy as sp
 import torch
@@ -40,13 +47,20 @@ from hamopt.kinetic import KineticEnergy, adam_energy, classical, relativistic, 
 from hamopt.schemes import SCHEMES
 from hamopt.schemes.scheme import Scheme
 
+if TYPE_CHECKING:
+    from hamopt.specfile import Spec
+
 __all__ = [
     "ENERGIES",
+    "SPEC_CONSTANT",
     "checks_for",
+    "embedded_spec",
     "energy_checks",
+    "exported_checks",
     "module_checks",
     "pairs_of",
     "reference_match",
+    "regeneration_check",
 ]
 
 #: Energies of the zoo by the name their provenance carries (``"relativistic: T(p) = …"``).
@@ -190,20 +204,110 @@ def reference_match(
     )
 
 
+#: The module-level string constant that carries a derived module's spec.
+SPEC_CONSTANT = "HAMOPT_SPEC"
+
+
 def load_module(path: str | Path):
-    """Import the Python file ``path`` as a fresh module."""
+    """Import the Python file ``path`` as a fresh module (:func:`hamopt.resolve.load_module`)."""
+    from hamopt.resolve import load_module as load
+
+    return load(path)
+
+
+def embedded_spec(path: str | Path) -> str | None:
+    """The text of the top-level ``HAMOPT_SPEC = "..."`` of the Python file ``path``, or
+    ``None`` when it has none; the file is parsed with :mod:`ast`, never run.
+
+    Raises ``ValueError`` when the file is not Python, or ``HAMOPT_SPEC`` is not one string.
+    """
     path = Path(path)
-    mod_name = f"hamopt_verify_{path.stem}"
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"{path} is not an importable Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
     try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(mod_name, None)
-    return module
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (SyntaxError, UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"{path}: not a Python file ({err})") from None
+    node = _spec_node(tree)
+    if node is None:
+        return None
+    value = node.value
+    if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+        raise ValueError(f"{path}: {SPEC_CONSTANT} must be one string constant")
+    return value.value
+
+
+def exported_checks(
+    path: str | Path, *, progress: bool = False
+) -> tuple[list[CheckResult], str | None]:
+    """The checks of an exported module, and a note when physics checks cannot run.
+
+    With ``HAMOPT_SPEC``: the spec file's checks (:func:`energy_checks` of its energy and
+    scheme), the regeneration check, then :func:`module_checks`. Without: the module checks
+    and a note saying that physics checks need a derived module.
+    """
+    from hamopt.specfile import spec_from_text
+
+    path = Path(path)
+    text = embedded_spec(path)
+    if text is None:
+        note = (
+            f"{path.name} has no {SPEC_CONSTANT}: physics checks need a module derived by "
+            "hamopt (hamopt.derive(...).export, or hamopt derive); smoke checks only"
+        )
+        return module_checks(path), note
+    spec = spec_from_text(text, source=path, where=f"{path}: {SPEC_CONSTANT}")
+    results = energy_checks(spec.kinetic, [spec.scheme], progress=progress)
+    results.append(regeneration_check(path, spec))
+    return results + module_checks(path), None
+
+
+def regeneration_check(path: str | Path, spec: Spec) -> CheckResult:
+    """The module at ``path`` is what its spec derives: the source :func:`derive_spec` writes
+    from ``spec``, line by line, blank lines and the ``HAMOPT_SPEC`` statement aside."""
+    from hamopt.specfile import derive_spec
+
+    path = Path(path)
+    name = "module is its derivation (regenerated from its spec)"
+    subject = f"{path.name}: {spec.name}"
+    try:
+        derived = derive_spec(spec)
+    except (ValueError, TypeError) as err:
+        return CheckResult.undetermined(
+            name, subject, None, "0 lines differ", f"this hamopt does not derive the spec: {err}"
+        )
+    ours = _without_spec(path.read_text(encoding="utf-8"))
+    theirs = _without_spec(derived.source)
+    diff = [
+        line
+        for line in difflib.unified_diff(theirs, ours, "derived", path.name, n=0, lineterm="")
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    details = {"diff": diff[:20]} if diff else {}
+    return CheckResult(
+        name,
+        subject,
+        float(len(diff)),
+        "0 lines differ",
+        not diff,
+        details,
+    )
+
+
+def _spec_node(tree: ast.Module) -> ast.Assign | ast.AnnAssign | None:
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and any(
+            isinstance(t, ast.Name) and t.id == SPEC_CONSTANT for t in targets
+        ):
+            return node
+    return None
+
+
+def _without_spec(source: str) -> list[str]:
+    lines = source.splitlines()
+    node = _spec_node(ast.parse(source))
+    if node is not None:
+        del lines[node.lineno - 1 : node.end_lineno]
+    return [line for line in lines if line.strip()]
 
 
 def module_checks(path: str | Path, *, steps: int = 200) -> list[CheckResult]:
@@ -293,14 +397,7 @@ def _order(kinetic: KineticEnergy, scheme: Scheme, values: dict[str, float] | No
     result = order_of_accuracy(kinetic, scheme, values=values)
     if values:
         suffix = ", ".join(f"{k} = {v:g}" for k, v in values.items())
-        result = CheckResult(
-            result.name,
-            f"{result.subject} ({suffix})",
-            result.value,
-            result.tolerance,
-            result.passed,
-            result.details,
-        )
+        result = dataclasses.replace(result, subject=f"{result.subject} ({suffix})")
     return result
 
 

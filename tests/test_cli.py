@@ -1,5 +1,7 @@
-"""The ``hamopt`` command line, run as ``python -m hamopt`` from an empty folder."""
+"""The ``hamopt`` command line, run as ``python -m hamopt`` (or ``main`` in this process) from
+an empty folder: what it writes, where, and how it refuses bad input."""
 
+import hashlib
 import subprocess
 import sys
 import textwrap
@@ -7,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hamopt.cli import main
+from hamopt.cli import build_parser, join_negative_values, main
 from hamopt.zoo import ZOO
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,12 +106,14 @@ def test_derive_from_text_exports_a_standalone_module(tmp_path):
     assert "one torch.optim.Optimizer subclass" in report and "FAIL" not in report
 
 
-def test_derive_latex(tmp_path):
+def test_derive_latex_writes_under_hamopt_out(tmp_path):
     stdout = _ok(
         _hamopt(["derive", "--kinetic", "p**2/(2*m)", "--params", "m", "--latex"], tmp_path)
     )
     assert "\\begin{aligned}" in stdout or "\\leftarrow" in stdout
-    assert (tmp_path / "derived.py").is_file()
+    assert [f.relative_to(tmp_path).as_posix() for f in _files(tmp_path)] == [
+        "hamopt-out/derived.py"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -157,16 +161,21 @@ def test_derive_and_verify_a_spec_file(tmp_path):
     assert "× leapfrog" in report and "FAIL" not in report
 
 
-def test_plot_writes_a_png(tmp_path):
-    stdout = _ok(
-        _hamopt(["plot", "RAD", "torch.Adam", "--problem", "rosenbrock", "--steps", "50"], tmp_path)
-    )
-    png = tmp_path / "trajectories_rosenbrock.png"
-    assert str(png.name) in stdout and png.stat().st_size > 10_000
+def test_plot_takes_zoo_torch_spec_and_module_into_hamopt_out(tmp_path):
+    from hamopt.specfile import derive_spec, load_spec
+
+    derive_spec(load_spec(ROOT / "examples" / "myrad.toml")).export(tmp_path / "mine.py")
+    refs = ["RAD", "torch.Adam", str(ROOT / "examples" / "myrad.toml"), "mine.py"]
+    stdout = _ok(_hamopt(["plot", *refs, "--problem", "quadratic", "--steps", "50"], tmp_path))
+    png = tmp_path / "hamopt-out" / "trajectories_quadratic.png"
+    assert str(png.relative_to(tmp_path)) in stdout and png.stat().st_size > 10_000
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["hamopt-out", "mine.py"]
 
 
-def test_bench_quick(tmp_path):
-    out = tmp_path / "results" / "step_time.md"
+def test_bench_quick_writes_under_hamopt_out(tmp_path):
+    """``hamopt bench`` from another folder writes there, not into the tracked results."""
+    tracked = sorted((ROOT / "benchmarks" / "results").glob("*"))
+    before = {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in tracked}
     args = [
         "bench",
         "--sizes",
@@ -176,10 +185,271 @@ def test_bench_quick(tmp_path):
         "--only",
         r"Adam$|^hamopt RAD(\(fused=True\))?$",
     ]
-    stdout = _ok(_hamopt([*args, "--out", str(out)], tmp_path, timeout=300))
+    stdout = _ok(_hamopt(args, tmp_path, timeout=300))
+    out = tmp_path / "hamopt-out" / "bench" / "step_time.md"
     text = out.read_text()
     rows = {line.split(" | ")[0][2:] for line in text.splitlines() if line.startswith("| ")}
     assert {"torch.optim.Adam", "torch.optim.Adam(fused=True)", "hamopt RAD"} <= rows
     assert "hamopt RAD(fused=True)" in rows and "hamopt AdamW(fused=True)" not in rows
     assert out.with_suffix(".png").is_file()
     assert str(out) in stdout
+    after = sorted((ROOT / "benchmarks" / "results").glob("*"))
+    assert after == tracked
+    assert {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in after} == before
+
+
+def _files(folder):
+    return sorted(f for f in Path(folder).rglob("*") if f.is_file())
+
+
+def _main(args, capsys):
+    """``main(args)`` in this process: (exit status, stdout, stderr)."""
+    status = main(args)
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+# -- command-line edges ------------------------------------------------------------------------
+def test_negative_energy_is_a_value_refused_as_not_convex(tmp_path, monkeypatch, capsys):
+    """``--kinetic '-p**2'`` reaches energy validation (not argparse) in both spellings."""
+    monkeypatch.chdir(tmp_path)
+    for args in (["--kinetic", "-p**2"], ["--kinetic=-p**2"]):
+        status, _, err = _main(["derive", *args], capsys)
+        assert status == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("hamopt derive: error: --kinetic:")
+        assert "not convex" in lines[0]
+    assert _files(tmp_path) == []
+
+
+def test_negative_values_are_joined_only_for_the_energy():
+    assert join_negative_values(["derive", "--kinetic", "-p**2", "--scheme", "euler"]) == [
+        "derive",
+        "--kinetic=-p**2",
+        "--scheme",
+        "euler",
+    ]
+    missing = ["derive", "--kinetic", "--scheme", "euler"]
+    assert join_negative_values(missing) == missing  # an option, not an energy
+    with pytest.raises(SystemExit) as exit_:
+        main(missing)
+    assert exit_.value.code == 2
+
+
+@pytest.mark.parametrize("name", ["class", "match", "torch", "list", "My RAD", "_Hidden"])
+def test_bad_class_name_is_refused_and_nothing_written(name, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = _main(["derive", "--kinetic", "p**2/2", "--name", name], capsys)
+    assert status == 2 and err.startswith("hamopt derive: error: --name:"), err
+    assert repr(name) in err
+    assert _files(tmp_path) == []
+
+
+def test_unused_parameter_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = _main(["derive", "--kinetic", "p**2/(2*m)", "--params", "m,c"], capsys)
+    assert status == 2
+    assert "parameter c does not appear in the energy" in err
+    assert _files(tmp_path) == []
+
+
+def test_closure_names_are_checked_and_listed(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = _main(["derive", "--kinetic", "p**2/2", "--closure", "adam,lion"], capsys)
+    assert status == 2 and "--closure" in err
+    assert "second_moment" in err and "diagonal_mass" in err  # the valid names are listed
+    assert _files(tmp_path) == []
+
+
+def test_spec_with_other_options_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    spec = str(ROOT / "examples" / "myrad.toml")
+    status, _, err = _main(["derive", "--spec", spec, "--name", "Other"], capsys)
+    assert status == 2 and "--name" in err
+    assert _files(tmp_path) == []
+
+
+def test_every_option_and_spec_out_round_trip(tmp_path, monkeypatch, capsys):
+    """Options → module and spec file; the spec file derives the same module byte for byte."""
+    monkeypatch.chdir(tmp_path)
+    args = ["derive", "--kinetic", "log(cosh(k*p))/k", "--params", "k=2.0", "--scheme", "leapfrog"]
+    args += ["--closure", "second_moment,bias_correction", "--momentum", "sum", "--init", "grad"]
+    args += ["--parameterisation", "physical", "--lr", "0.05", "--name", "LogCosh"]
+    status, out, err = _main([*args, "--spec-out", "logcosh.toml"], capsys)
+    assert status == 0, err
+    assert "wrote hamopt-out/logcosh.py" in out and "wrote logcosh.toml" in out
+    first = (tmp_path / "hamopt-out" / "logcosh.py").read_text()
+    from hamopt.specfile import load_spec
+
+    spec = load_spec("logcosh.toml")
+    assert spec.closure == ("second_moment", "bias_correction")
+    assert (spec.momentum, spec.init, spec.parameterisation, spec.lr) == (
+        "sum",
+        "grad",
+        "physical",
+        0.05,
+    )
+    status, _, err = _main(["derive", "--spec", "logcosh.toml", "--out", "again.py"], capsys)
+    assert status == 0, err
+    assert (tmp_path / "again.py").read_text() == first
+
+
+def test_default_outputs_are_under_hamopt_out_and_ignored():
+    """derive, plot, bench and the demo write under ./hamopt-out/ unless told otherwise, and
+    git ignores that folder."""
+    from hamopt import demo
+
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices
+    assert sub["plot"].get_default("out") == Path("hamopt-out")
+    assert sub["bench"].get_default("out") == Path("hamopt-out/bench")
+    assert demo.DEFAULT_OUT.parts[0] == "hamopt-out"
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert "hamopt-out/" in ignored
+
+
+def test_bench_out_is_a_folder_or_a_table(tmp_path, monkeypatch):
+    """``--out DIR`` → DIR/step_time.md, ``--out FILE.md`` → FILE.md; never the script's
+    default in benchmarks/results."""
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda argv: calls.append(argv) or 0)
+    monkeypatch.chdir(tmp_path)
+    for given, table in (
+        ([], tmp_path / "hamopt-out" / "bench" / "step_time.md"),
+        (["--out", "res"], tmp_path / "res" / "step_time.md"),
+        (["--out", "t.md"], tmp_path / "t.md"),
+    ):
+        assert main(["bench", *given]) == 0
+        argv = calls.pop()
+        assert argv[argv.index("--out") + 1] == str(table)
+
+
+# -- verify an exported module -----------------------------------------------------------------
+PLAIN_SPEC = """
+name = "Plain"
+
+[kinetic]
+energy = "p**2/2"
+
+[scheme]
+name = "euler"
+
+[closure]
+name = "none"
+"""
+
+
+def _derived_module(tmp_path, name="plain.py"):
+    """A derived module that carries its spec (added here if this derive does not yet)."""
+    from hamopt.specfile import derive_spec, dump_spec, spec_from_text
+
+    derived = derive_spec(spec_from_text(PLAIN_SPEC))
+    source = derived.source
+    if "HAMOPT_SPEC" not in source:
+        source += f"\nHAMOPT_SPEC = {dump_spec(derived.recipe)!r}\n"
+    path = tmp_path / name
+    path.write_text(source)
+    return path, derived.source
+
+
+def test_verify_module_runs_its_specs_physics_checks(tmp_path, capsys):
+    path, _ = _derived_module(tmp_path)
+    status, out, err = _main(["verify", str(path)], capsys)
+    assert status == 0, out + err
+    for needle in (
+        "conformal symplecticity (symbolic, per sub-flow)",
+        "order of accuracy",
+        "energy law",
+        "module is its derivation",
+        "one torch.optim.Optimizer subclass",
+        "trains a quadratic",
+    ):
+        assert needle in out, needle
+    assert "FAIL" not in out and "physics checks need" not in out
+
+
+def test_verify_edited_module_fails_regeneration(tmp_path, capsys):
+    path, _ = _derived_module(tmp_path)
+    text = path.read_text()
+    assert text.count("param.copy_(") >= 1
+    path.write_text(text.replace("param.copy_(", "param.copy_(0.5 * ", 1))
+    status, out, _ = _main(["verify", str(path)], capsys)
+    assert status == 1
+    row = next(line for line in out.splitlines() if "module is its derivation" in line)
+    assert row.endswith("| FAIL |")
+
+
+def test_verify_hand_written_module_gets_smoke_checks_and_a_note(tmp_path, capsys):
+    module = tmp_path / "handmade.py"
+    module.write_text(
+        textwrap.dedent(
+            """
+            import torch
+
+            class Handmade(torch.optim.Optimizer):
+                def __init__(self, params, lr=0.1):
+                    super().__init__(params, {"lr": lr})
+
+                @torch.no_grad()
+                def step(self, closure=None):
+                    for group in self.param_groups:
+                        for p in group["params"]:
+                            if p.grad is not None:
+                                p.add_(p.grad, alpha=-group["lr"])
+            """
+        )
+    )
+    status, out, _ = _main(["verify", str(module)], capsys)
+    assert status == 0, out
+    assert "physics checks need a module derived by hamopt" in out
+    assert "energy law" not in out and "trains a quadratic" in out
+
+
+def test_embedded_spec_is_read_without_running_the_file(tmp_path):
+    from hamopt.verify import embedded_spec
+
+    module = tmp_path / "trap.py"
+    marker = tmp_path / "ran"
+    module.write_text(f"open({str(marker)!r}, 'w').close()\nHAMOPT_SPEC = 'name = \"X\"'\n")
+    assert embedded_spec(module) == 'name = "X"'
+    assert not marker.exists()
+    module.write_text("HAMOPT_SPEC = 3\n")
+    with pytest.raises(ValueError, match="one string"):
+        embedded_spec(module)
+    module.write_text("x = 1\n")
+    assert embedded_spec(module) is None
+
+
+# -- plot step sizes for derived optimizers ----------------------------------------------------
+def test_derived_optimizer_gets_a_step_size_that_works(tmp_path):
+    """A derived class (even one named like a zoo member) keeps its defaults and gets the step
+    size of the grid that ends lowest; with it, it descends on every problem but Rastrigin."""
+    import math
+
+    from hamopt.plot import trajectory
+    from hamopt.problems2d import LR_GRID, PROBLEMS, known, options_for
+    from hamopt.specfile import derive_spec, spec_from_text
+
+    cls = derive_spec(spec_from_text(PLAIN_SPEC.replace('"Plain"', '"Adam"'))).cls
+    assert not known("Adam", cls) and known("Adam", __import__("hamopt.optim").optim.Adam)
+    for name, prob in PROBLEMS.items():
+        options = options_for("Adam", prob, cls, steps=100)
+        assert set(options) == {"lr"} and options["lr"] in LR_GRID
+        _, losses = trajectory("Adam", prob, 100, cls=cls, options=options)
+        assert all(math.isfinite(x) for x in losses), name
+        if name != "rastrigin":
+            assert losses[-1] < 0.5 * losses[0], name
+
+
+def test_verify_module_whose_spec_does_not_derive_is_undetermined(tmp_path):
+    """A spec this hamopt refuses to derive (a closure with nothing to act on) leaves the
+    regeneration check undetermined, with the reason; it is not a fail."""
+    from hamopt.specfile import spec_from_text
+    from hamopt.verify import regeneration_check
+
+    text = PLAIN_SPEC.replace('"p**2/2"', '"abs(p)"').replace('name = "none"', 'name = "adam"')
+    module = tmp_path / "massless.py"
+    module.write_text(f"HAMOPT_SPEC = {text!r}\n")
+    result = regeneration_check(module, spec_from_text(text))
+    assert result.verdict == "undetermined"
+    assert "does not derive the spec" in result.reason and "nothing to act on" in result.reason

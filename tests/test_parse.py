@@ -303,6 +303,14 @@ def test_library_energies_as_text(sandbox, text, library):
     assert _canonical(expr, library) == library.expr
 
 
+@pytest.mark.parametrize(("exponent", "text"), [(1.5, "abs(p)**1.5/1.5"), (2.5, "abs(p)**2.5/2.5")])
+def test_decimal_exponent_is_the_library_energy_at_that_exponent(exponent, text):
+    # decimals become exact rationals, so the typed energy is power(a) at a = 3/2 exactly
+    built = power(exponent)
+    a = built.params[0].symbol
+    assert parse_energy(text) == built.expr.subs(a, sp.Rational(repr(exponent)))
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -1,5 +1,7 @@
-"""Spec files: the example loads, derives and trains; every bad spec names its key and file."""
+"""Spec files: the example loads, derives and trains; every bad spec names its key and file;
+every derive option is in the format; a dumped spec derives the same module byte for byte."""
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -7,9 +9,28 @@ import pytest
 import sympy as sp
 import torch
 
-from hamopt.kinetic import relativistic
-from hamopt.schemes import leapfrog
-from hamopt.specfile import Spec, SpecError, derive_spec, load_spec, spec_from_dict
+import hamopt
+from hamopt.kinetic import KineticEnergy, adam_energy, classical, relativistic, relativistic_norm
+from hamopt.parameters import Parameter, positive
+from hamopt.schemes import Scheme, leapfrog
+from hamopt.specfile import (
+    Spec,
+    SpecError,
+    check_class_name,
+    closure_choice,
+    derive_spec,
+    dump_spec,
+    energy_text,
+    load_spec,
+    spec_from_dict,
+    spec_from_text,
+)
+from hamopt.symbols import p
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "myrad.toml"
 
@@ -151,7 +172,7 @@ BAD = [
     ),
     (
         "not convex",
-        lambda t: t.replace('"c*sqrt(p**2 + m**2*c**2)"', '"-p**2"'),
+        lambda t: t.replace('"c*sqrt(p**2 + m**2*c**2)"', '"-m*c*p**2"'),
         "[kinetic.energy]",
     ),
     (
@@ -234,6 +255,57 @@ BAD = [
         "[closure.beta]",
     ),
     ("invalid TOML", lambda t: t + "\n[kinetic\n", "invalid TOML"),
+    (
+        "unused parameter",
+        lambda t: t.replace("c = { default = 1.0, min = 0, min_open = true }", "c = 1.0\nk = 2.0"),
+        "[kinetic.params.k]",
+    ),
+    ("keyword class name", lambda t: t.replace('name = "MyRAD"', 'name = "class"'), "[name]"),
+    ("builtin class name", lambda t: t.replace('name = "MyRAD"', 'name = "list"'), "[name]"),
+    (
+        "unknown closure in names",
+        lambda t: t.replace('name = "adam"', 'names = ["second_moment", "lion"]'),
+        "[closure.names]",
+    ),
+    (
+        "names not a list",
+        lambda t: t.replace('name = "adam"', 'names = "second_moment"'),
+        "[closure.names]",
+    ),
+    (
+        "name and names",
+        lambda t: t.replace('name = "adam"', 'name = "adam"\nnames = ["second_moment"]'),
+        "[closure]",
+    ),
+    (
+        "two masses",
+        lambda t: t.replace('name = "adam"', 'names = ["second_moment", "diagonal_mass"]'),
+        "[closure.names]",
+    ),
+    (
+        "preset in a list",
+        lambda t: t.replace('name = "adam"', 'names = ["adam", "amsgrad"]'),
+        "[closure.names]",
+    ),
+    ("bad momentum form", lambda t: t + '\n[momentum]\nform = "nesterov"\n', "[momentum.form]"),
+    ("bad momentum init", lambda t: t + '\n[momentum]\ninit = "ones"\n', "[momentum.init]"),
+    ("unknown momentum key", lambda t: t + "\n[momentum]\nbeta = 0.9\n", "[momentum.beta]"),
+    (
+        "bad parameterisation",
+        lambda t: 'parameterisation = "natural"\n' + t,
+        "[parameterisation]",
+    ),
+    ("negative lr", lambda t: t + "\n[defaults]\nlr = -1.0\n", "[defaults.lr]"),
+    (
+        "wrong velocity",
+        lambda t: t.replace('coupling = "particle"', 'coupling = "particle"\nvelocity = "p"'),
+        "[kinetic.velocity]",
+    ),
+    (
+        "velocity of a norm energy",
+        lambda t: t.replace('coupling = "particle"', 'coupling = "norm"\nvelocity = "p"'),
+        "[kinetic.velocity]",
+    ),
 ]
 
 
@@ -259,3 +331,154 @@ def test_missing_file_is_a_value_error(tmp_path):
 def test_dict_errors_name_the_spec():
     with pytest.raises(ValueError, match=r"<spec>: \[kinetic\]: missing"):
         spec_from_dict({"name": "X", "scheme": "euler", "closure": "none"})
+
+
+def test_unused_parameter_message(tmp_path):
+    text = GOOD.replace("c = { default = 1.0, min = 0, min_open = true }", "c = 1.0\nk = 2.0")
+    with pytest.raises(SpecError, match="parameter k does not appear in the energy"):
+        load_spec(_write(tmp_path, text))
+
+
+def test_class_names():
+    assert check_class_name("MyRAD") == "MyRAD"
+    for bad in ("class", "match", "list", "_Private", "My RAD", "1st"):
+        with pytest.raises(ValueError, match=repr(bad)):
+            check_class_name(bad)
+
+
+# -- every derive option -----------------------------------------------------------------------
+def test_defaults_of_the_options(tmp_path):
+    spec = load_spec(_write(tmp_path, GOOD))
+    assert (spec.momentum, spec.init, spec.parameterisation) == ("ema", "zeros", "ml")
+    assert spec.lr is None and spec.betas == (0.9, 0.999)
+
+
+def test_every_option_reads_and_reaches_derive(tmp_path):
+    text = 'parameterisation = "physical"\n' + GOOD.replace(
+        'name = "adam"', 'names = ["second_moment", "bias_correction"]'
+    )
+    text += '\n[momentum]\nform = "sum"\ninit = "grad"\n\n[defaults]\nlr = 0.02\n'
+    spec = load_spec(_write(tmp_path, text))
+    assert spec.closure == ("second_moment", "bias_correction")
+    assert (spec.momentum, spec.init, spec.parameterisation, spec.lr) == (
+        "sum",
+        "grad",
+        "physical",
+        0.02,
+    )
+    recipe = derive_spec(spec).recipe
+    assert recipe.closures == spec.closure
+    assert (recipe.momentum, recipe.init, recipe.parameterisation, recipe.lr) == (
+        "sum",
+        "grad",
+        "physical",
+        0.02,
+    )
+
+
+@pytest.mark.parametrize(
+    ("closure", "expected"),
+    [
+        ("adam", "adam"),
+        (["second_moment", "bias_correction"], ("second_moment", "bias_correction")),
+        ({"name": "none"}, "none"),
+        ({"name": "second_moment"}, ("second_moment",)),
+        ({"names": ["diagonal_mass", "amsgrad"]}, ("diagonal_mass", "amsgrad")),
+    ],
+)
+def test_closure_forms(closure, expected):
+    data = {"name": "X", "kinetic": {"energy": "p**2/2"}, "scheme": "euler", "closure": closure}
+    assert spec_from_dict(data).closure == expected
+
+
+def test_closure_choice_lists_valid_names():
+    assert closure_choice("second_moment, bias_correction") == ("second_moment", "bias_correction")
+    with pytest.raises(ValueError) as info:
+        closure_choice("second_moment,lion")
+    message = str(info.value)
+    assert "'lion'" in message and "adam" in message and "bias_correction" in message
+    with pytest.raises(ValueError, match="twice"):
+        closure_choice(["amsgrad", "amsgrad"])
+    with pytest.raises(ValueError, match="empty"):
+        closure_choice("second_moment,")
+
+
+# -- writing -----------------------------------------------------------------------------------
+def test_energy_text_reads_back():
+    k = positive("k", 2.0)
+    assert energy_text(adam_energy()) == "-epsilon*log(1 + abs(p)/epsilon) + abs(p)"
+    assert energy_text(KineticEnergy(sp.E * p**2, [], name="e")) == "exp(1)*p**2"
+    logcosh = KineticEnergy(sp.log(sp.cosh(k.symbol * p)) / k.symbol, [k], name="logcosh")
+    assert energy_text(logcosh) == "log(cosh(k*p))/k"
+    with pytest.raises(ValueError, match="exact rationals"):
+        energy_text(KineticEnergy(sp.Float(0.1) * p**2, [], name="f"))
+    with pytest.raises(ValueError, match="no text form"):
+        energy_text(KineticEnergy(sp.acosh(1 + p**2), [], name="a", validate=False))
+
+
+def test_dump_escapes_text_as_toml():
+    spec = spec_from_dict(
+        {"name": "X", "kinetic": {"energy": "p**2/2"}, "scheme": "euler", "closure": "none"}
+    )
+    spec.description = 'quotes " and \\ backslash,\nnewline, tab\t, bell\x07, β₁ and 😀'
+    text = dump_spec(spec)
+    assert tomllib.loads(text)["description"] == spec.description
+    assert spec_from_text(text).description == spec.description
+
+
+MINE = Scheme(
+    "mine",
+    [("D", sp.Rational(1, 2)), ("K", 1), ("F", 1), ("D", sp.Rational(1, 2))],
+    order=1,
+    description="a kick before the drift",
+)
+SHAPE = Parameter("k", 0.5, sp.Interval(0, 1), "shape in [0, 1]")
+
+
+def _typed(text, params=()):
+    from hamopt.parse import parse_energy
+
+    symbols = {prm.name: prm.symbol for prm in params}
+    expr = parse_energy(text, list(symbols))
+    expr = expr.xreplace({s: symbols[s.name] for s in expr.free_symbols if s.name in symbols})
+    return KineticEnergy(expr, params, name="typed")
+
+
+ROUND_TRIPS = {
+    "typed log-cosh, leapfrog, adam": lambda: hamopt.derive(
+        _typed("log(cosh(k*p))/k", [positive("k", 2.0, "sharpness")]),
+        "leapfrog",
+        "adam",
+        name="LogCosh",
+        description="log-cosh",
+    ),
+    "library classical, own scheme rows": lambda: hamopt.derive(classical(), MINE, name="Mine"),
+    "integer defaults stay integers": lambda: hamopt.derive(
+        _typed("p**2/(2*m)", [positive("m", 2)]), name="Ints", lr=1
+    ),
+    "library adam energy (given velocity)": lambda: hamopt.derive(
+        adam_energy(), "euler", "adam", name="AdamEnergy"
+    ),
+    "norm-coupled": lambda: hamopt.derive(relativistic_norm(), "euler", name="NormRel"),
+    "closure list, sum form, grad init, physical, lr, closed interval": lambda: hamopt.derive(
+        _typed("p**2/2 + k*p**4", [SHAPE]),
+        "euler",
+        ["second_moment", "bias_correction"],
+        name="Quartic",
+        momentum="sum",
+        init="grad",
+        parameterisation="physical",
+        lr=0.02,
+        betas=(0.8, 0.99),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ROUND_TRIPS))
+def test_dump_load_derives_the_same_module(case):
+    derived = ROUND_TRIPS[case]()
+    text = dump_spec(derived.recipe)
+    spec = spec_from_text(text)
+    again = derive_spec(spec)
+    assert again.source == derived.source
+    assert dump_spec(spec) == text  # the written form is a fixed point

@@ -1,6 +1,9 @@
-"""Checks with a crisp pass/fail: symplecticity, energy, order of accuracy, speed limit.
+"""Checks of what the papers claim: symplecticity, energy, order of accuracy, speed limit.
 
-Each check returns a :class:`~hamopt.checks.report.CheckResult`.
+Each check returns a :class:`~hamopt.checks.report.CheckResult` with one of three verdicts:
+``"pass"``, ``"fail"`` (a measured figure violates its tolerance) or ``"undetermined"`` (the
+check could not decide or does not apply; the result says why). Identities SymPy cannot reduce
+fall back to :func:`~hamopt.checks.identity.vanishes_at_random_points`.
 """
 
 from hamopt.checks.energy import (
@@ -10,8 +13,10 @@ from hamopt.checks.energy import (
     energy_error_order,
     energy_law,
 )
+from hamopt.checks.identity import vanishes_at_random_points
 from hamopt.checks.order import order_of_accuracy
-from hamopt.checks.report import CheckResult, table
+from hamopt.checks.report import CheckResult, exit_status, summary, table
+from hamopt.checks.smoothness import smooth_at_zero
 from hamopt.checks.speed_limit import speed_bound, speed_limit
 from hamopt.checks.symplectic import numeric_symplecticity, symbolic_symplecticity
 
@@ -22,10 +27,14 @@ __all__ = [
     "energy_convergence",
     "energy_error_order",
     "energy_law",
+    "exit_status",
     "numeric_symplecticity",
     "order_of_accuracy",
+    "smooth_at_zero",
     "speed_bound",
     "speed_limit",
+    "summary",
     "symbolic_symplecticity",
     "table",
+    "vanishes_at_random_points",
 ]

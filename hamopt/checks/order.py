@@ -9,11 +9,17 @@ Integrate the conformal Hamiltonian system to a fixed time :math:`T` with steps
     \qquad \log e = k \log h + \log C
 
 by least squares. The method passes when the fitted slope :math:`k` is within 0.1 of its
-declared order (0.3 for order 4 and above, where the asymptotic regime is shorter).
+declared order (0.3 for order 4 and above, where the asymptotic regime is shorter), and fails
+when it is not — unless the theory does not apply: an order-:math:`k` method needs
+:math:`T \in C^{k+1}`, and a slope off the order on an energy with a kink at :math:`p = 0`
+(:math:`|p|`, :math:`|p|^{3/2}`; see :func:`~hamopt.checks.smoothness.smooth_at_zero`) is
+reported as undetermined, with the reason. A slope within the tolerance passes whatever the
+smoothness: the verdict judges the measured figure.
 
 The reference :math:`(q(T), p(T))` is ``scipy.integrate.solve_ivp`` (DOP853) at
 ``rtol = atol = 1e-13``; its own error is estimated against a solve at ``1e-12`` and every
-measured error must stay 10 times above it, otherwise the fit is refused.
+measured error must stay 10 times above it, otherwise the fit is refused (verdict
+undetermined).
 
 Note: the first-same-as-last rotation :data:`~hamopt.schemes.leapfrog_fsal` iterated from the same
 :math:`(q_0, p_0)` measures order 1 in these raw variables; it is the leapfrog seen from the half
@@ -38,6 +44,7 @@ from hamopt.checks.integrate import (
     trajectory,
 )
 from hamopt.checks.report import CheckResult
+from hamopt.checks.smoothness import smooth_at_zero
 from hamopt.kinetic.energy import KineticEnergy
 
 __all__ = ["DEFAULT_P0", "DEFAULT_Q0", "default_steps", "fit_slope", "order_of_accuracy"]
@@ -50,6 +57,7 @@ REFERENCE_TOL = 1e-13
 _CHECK_TOL = 1e-12
 #: Every measured error must exceed the reference's error estimate by this factor.
 FLOOR_FACTOR = 10.0
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def default_steps(order: int) -> tuple[int, ...]:
@@ -108,7 +116,16 @@ def _verdict(
     floor: float,
     tolerance: float | None,
     extra: dict,
+    smoothness: Callable[[int], tuple[bool | None, str]] | None = None,
 ) -> CheckResult:
+    """The verdict on a fitted slope.
+
+    ``"pass"`` when the slope is within the tolerance of ``order``. ``"undetermined"`` when no
+    slope can be trusted (an error within :data:`FLOOR_FACTOR` of the reference's, or an error
+    that is 0) or when the slope misses and ``smoothness(order + 1)`` says the energy is not
+    :math:`C^{\text{order}+1}` at :math:`p = 0` (the order theory does not apply). Otherwise
+    ``"fail"``.
+    """
     tol = tolerance_for(order) if tolerance is None else float(tolerance)
     above_floor = bool(np.all(errors > FLOOR_FACTOR * floor))
     if np.all(errors > 0) and np.all(np.isfinite(errors)):
@@ -116,7 +133,6 @@ def _verdict(
         local = np.log(errors[:-1] / errors[1:]) / np.log(h[:-1] / h[1:])
     else:  # an exact (or overflowed) result: no slope to fit
         slope, local = float("nan"), np.full(max(errors.size - 1, 0), np.nan)
-    passed = bool(abs(slope - order) <= tol and above_floor)
     details = {
         "h": h.tolist(),
         "errors": errors.tolist(),
@@ -126,12 +142,26 @@ def _verdict(
         "errors_above_reference": above_floor,
         **extra,
     }
+    args = (name, subject, slope, f"{order} ± {tol:g}")
     if not above_floor:
         details["reason"] = (
             f"an error is within {FLOOR_FACTOR:g}x of the reference's error estimate {floor:.2g}: "
             "use larger steps"
         )
-    return CheckResult(name, subject, slope, f"{order} ± {tol:g}", passed, details)
+        return CheckResult.undetermined(*args, details["reason"], details)
+    if not np.isfinite(slope):
+        details["reason"] = "an error is 0 or not finite: no slope to fit"
+        return CheckResult.undetermined(*args, details["reason"], details)
+    if abs(slope - order) <= tol:
+        return CheckResult(*args, True, details)
+    if smoothness is not None:
+        smooth, why = smoothness(order + 1)
+        details["smooth_enough"], details["smoothness"] = smooth, why or "smooth enough"
+        if smooth is False:
+            needs = f"C{str(order + 1).translate(_SUPERSCRIPT)}"
+            details["reason"] = f"not applicable: {why}; order {order} needs T ∈ {needs}"
+            return CheckResult.undetermined(*args, details["reason"], details)
+    return CheckResult(*args, False, details)
 
 
 def order_of_accuracy(
@@ -178,7 +208,9 @@ def order_of_accuracy(
     -------
     CheckResult
         ``value`` is the fitted slope; ``details`` holds ``h``, ``errors``, ``local_slopes``
-        and the reference's error estimate.
+        and the reference's error estimate. The verdict is ``"undetermined"`` (with
+        ``details['reason']``) when the errors reach the reference's, or when the slope misses
+        the order on an energy that is not :math:`C^{\text{order}+1}` at :math:`p = 0`.
     """
     system, q0, p0 = _setup(kinetic, potential, q0, p0, friction, values)
     steps = default_steps(scheme.order) if steps is None else tuple(int(n) for n in steps)
@@ -198,4 +230,5 @@ def order_of_accuracy(
         floor,
         tolerance,
         {"steps": list(steps), "final_time": final_time, "friction": friction},
+        lambda degree: smooth_at_zero(kinetic, degree, values),
     )

@@ -64,10 +64,11 @@ def speed_limit(
     or :math:`\max_k \lVert q_{k+1} - q_k\rVert / (h \cdot \text{bound})` for a norm-coupled
     group, where the drift time :math:`\sum\lvert f_F\rvert` counts the scheme's drift rows
     (1 for Euler and the leapfrog; Yoshida's negative sub-step makes it
-    :math:`2w_1 + \lvert w_0\rvert \approx 4.4`). It passes when at most 1; ``details['strict']``
-    says whether it stayed strictly below (floats round :math:`1 - 10^{-24}` to 1 for huge
-    gradients, and the massless energy reaches its bound). An energy with no
-    bound (classical) fails.
+    :math:`2w_1 + \lvert w_0\rvert \approx 4.4`). It passes when at most 1 and fails above;
+    ``details['strict']`` says whether it stayed strictly below (floats round
+    :math:`1 - 10^{-24}` to 1 for huge gradients, and the massless energy reaches its bound).
+    For an energy with no bound (classical) the check does not apply: the verdict is
+    ``"undetermined"``, ``value`` the largest step over ``h``.
     """
     bound = sp.sympify(speed_bound(kinetic).xreplace(kinetic.values(values)))
     travel = float(sum(abs(frac) for flow, frac in scheme.rows if flow in "FG"))
@@ -84,14 +85,14 @@ def speed_limit(
         move = float(dq.abs().max() if kinetic.coupling == "particle" else dq.norm())
         largest = max(largest, move)
         q = q1
-    if not bound.is_finite:
-        return CheckResult(
+    if not (bound.is_number and bound.is_finite and bound.is_extended_real):
+        return CheckResult.undetermined(
             "speed limit",
             f"{kinetic.name} × {scheme.name}, |∇U| = {gradient:g}",
             largest / h,
-            "no bound: sup |∇T| = oo",
-            False,
-            {"largest_step": largest, "bound": "oo"},
+            f"no bound: sup |∇T| = {sp.sstr(bound)}",
+            f"not applicable: sup |∇T| = {sp.sstr(bound)}, the energy bounds no speed",
+            {"largest_step": largest, "bound": sp.sstr(bound)},
         )
     ratio = largest / (travel * h * float(bound))
     return CheckResult(

@@ -7,6 +7,8 @@ closure                         effect
 =============================== ==============================================================
 :func:`second_moment`           buffer :math:`y \leftarrow \beta_2 y + (1-\beta_2) g^2`; in
                                 :math:`\Delta\theta`, :math:`v^2 \to y`, :math:`|v| \to \sqrt y`
+:func:`diagonal_mass`           mass :math:`\sqrt y + \epsilon`: every momentum argument
+                                :math:`x` of the step becomes :math:`x/(\sqrt y + \epsilon)`
 :func:`frozen_mass`             every :math:`|x|` in :math:`\Delta\theta` (a velocity's
                                 magnitude) becomes :math:`\sqrt y`: the mass is frozen at the
                                 second-moment estimate for the step
@@ -31,6 +33,7 @@ from __future__ import annotations
 import sympy as sp
 
 from hamopt.closures.draft import Closure, Draft
+from hamopt.rule.reductions import Norm2
 from hamopt.rule.update_rule import Assign, Buffer, grad, param, step
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "bias_correction",
     "coupled_weight_decay",
     "decoupled_weight_decay",
+    "diagonal_mass",
     "frozen_mass",
     "infinity_norm",
     "momentum_schedule",
@@ -62,15 +66,34 @@ def _second_buffer(d: Draft, beta2: sp.Symbol, name: str) -> tuple[Draft, sp.Sym
     return d, y
 
 
-def second_moment(beta2: sp.Symbol, name: str = "exp_avg_sq") -> Closure:
-    r"""Replace :math:`v^2` by the second moment ``y`` (and :math:`|v|` by :math:`\sqrt y`)."""
+def second_moment(
+    beta2: sp.Symbol,
+    name: str = "exp_avg_sq",
+    mass_form: tuple[sp.Expr, sp.Symbol] | None = None,
+) -> Closure:
+    r"""Replace :math:`v^2` by the second moment ``y`` (and :math:`|v|` by :math:`\sqrt y`).
+
+    ``mass_form = (expr, Y)`` gives the step with each velocity written through the energy's
+    inverse mass, :math:`\nabla T(u) = u\,w(u^2)` with :math:`u^2 \to k^2 Y`
+    (:mod:`hamopt.parameterisation`); then ``Y`` becomes ``y``, for any energy. Raises
+    :class:`ValueError` when the step has nothing the second moment could estimate.
+    """
 
     def closure(d: Draft) -> Draft:
         d, y = _second_buffer(d, beta2, name)
         m = d.momentum.symbol
-        delta = d.delta.replace(sp.Abs(m), sp.sqrt(y)).subs(m**2, y)
+        if mass_form is not None:
+            delta = mass_form[0].xreplace({mass_form[1]: y})
+        else:
+            delta = d.delta.replace(sp.Abs(m), sp.sqrt(y)).subs(m**2, y)
         if delta.has(sp.Abs):
             raise ValueError(f"second_moment left an |·| it cannot estimate in {delta}")
+        if not delta.has(y):
+            raise ValueError(
+                f"second_moment has nothing to act on in Δθ = {d.delta}: no v² or |v| to "
+                "estimate (the energy's inverse mass ∇T(p)/p is constant, or the energy is "
+                "norm-coupled); diagonal_mass gives an adaptive step for every energy"
+            )
         return d.with_(delta=delta).note("second moment: v² → y = EMA of g²")
 
     return closure
@@ -376,3 +399,39 @@ def _beta2(d: Draft) -> sp.Symbol:
             if coeff:
                 return coeff[0]
     raise ValueError("no second-moment buffer: add second_moment or frozen_mass first")
+
+
+def diagonal_mass(beta2: sp.Symbol, eps: sp.Symbol, name: str = "exp_avg_sq") -> Closure:
+    r"""A diagonal mass :math:`M = \sqrt y + \epsilon`: momenta are measured in units of ``M``.
+
+    With the second moment :math:`y \leftarrow \beta_2 y + (1-\beta_2) g^2`, every momentum
+    argument of the step is divided by :math:`M`: a step
+    :math:`\Delta\theta = \alpha\sum_i t_i\nabla T(a_i v + b_i g)` becomes
+    :math:`\alpha\sum_i t_i\nabla T((a_i v + b_i g)/M)`. For the classical energy
+    :math:`\nabla T(x) = x` this is Adam's :math:`-\alpha v/(\sqrt y+\epsilon)`; for every other
+    energy the energy's shape acts on the dimensionless momentum :math:`v/M`. The step must
+    depend on ``v`` and ``g`` only through the energy's velocity (the machine-learning
+    parameterisation of :mod:`hamopt.parameterisation` guarantees it).
+    """
+
+    def closure(d: Draft) -> Draft:
+        if d.momentum is None:
+            raise ValueError("diagonal_mass needs a momentum buffer (it comes before no_momentum)")
+        if d.delta.has(Norm2):
+            raise ValueError(
+                "diagonal_mass gives each coordinate its own mass; a norm-coupled energy "
+                f"couples them through one norm (Δθ = {d.delta})"
+            )
+        d, y = _second_buffer(d, beta2, name)
+        unit = sp.Symbol("M", positive=True)  # the mass, positive while the step simplifies
+        m = d.momentum.symbol
+        delta = d.delta.xreplace({m: m / unit, grad: grad / unit})
+        if not delta.has(unit):
+            raise ValueError(
+                f"diagonal_mass has nothing to act on in Δθ = {d.delta}: the step does not "
+                "change when the momentum is rescaled"
+            )
+        delta = delta.xreplace({unit: sp.sqrt(y) + eps})
+        return d.with_(delta=delta).note("diagonal mass: momenta in units of M = √y + ε")
+
+    return closure

@@ -31,6 +31,9 @@ compiler. The elements of all tensors of a group are split into one contiguous r
 (a range may span tensors): one OpenMP parallel region a step, where torch's fused Adam starts one
 per tensor. The step counters are counted in the kernel, before the loop.
 
+The equations are printed after the numerical rewrites of :mod:`hamopt.codegen.numerics`
+(``Abs(sqrt(v))`` → ``sqrt(Abs(v))``…), as on every path.
+
 The kernel is a plain shared library loaded with ``ctypes``: no Python headers, no torch headers,
 so a module's kernels compile in a second or two. The runtime (:data:`KERNEL_RUNTIME`,
 emitted into every generated module) builds the library with the C++ compiler
@@ -50,6 +53,7 @@ from sympy.printing.cxx import CXX17CodePrinter
 from sympy.printing.precedence import precedence
 
 from hamopt.codegen.names import plural, rule_names
+from hamopt.codegen.numerics import NumericFormBase, finite_form
 from hamopt.rule.reductions import REDUCTIONS, MaxAbs, Mean, Norm2, Norm4, SumOf
 from hamopt.rule.update_rule import UpdateRule
 
@@ -83,6 +87,10 @@ class _ScalarPrinter(CXX17CodePrinter):
         super().__init__()
         self._names = names
 
+    def doprint(self, expr, assign_to=None):
+        """Source of ``expr`` after the numerical rewrites (:mod:`hamopt.codegen.numerics`)."""
+        return super().doprint(finite_form(expr), assign_to)
+
     def _print_Symbol(self, expr: sp.Symbol) -> str:
         return self._names.get(expr, _cxx_name(expr.name))
 
@@ -91,6 +99,9 @@ class _ScalarPrinter(CXX17CodePrinter):
 
     def _print_Max(self, expr: sp.Max) -> str:
         return self._fold(expr, "maximum<double>")
+
+    def _print_NumericFormBase(self, expr: NumericFormBase) -> str:
+        return self._print(expr.evaluated())
 
     def _print_Min(self, expr: sp.Min) -> str:
         return self._fold(expr, "minimum<double>")

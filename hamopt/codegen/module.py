@@ -70,8 +70,16 @@ OPTIONS = {**OPTIONS, **FUSED_OPTION}
 OPTION_DOCS = {**OPTION_DOCS, **FUSED_OPTION_DOC}
 
 
-def generate_module(spec: OptimizerSpec, command: str = "python -m hamopt.zoo.regenerate") -> str:
+def generate_module(
+    spec: OptimizerSpec,
+    command: str = "python -m hamopt.zoo.regenerate",
+    spec_file: str | None = None,
+) -> str:
     """Python source of a module holding ``spec`` as a ``torch.optim.Optimizer``.
+
+    ``spec_file``, the TOML text of the derivation (:func:`hamopt.specfile.dump_spec`), is kept
+    as the module constant ``HAMOPT_SPEC``: ``hamopt verify`` reads it to run the physics checks
+    of the module's own derivation.
 
     Raises ``ValueError`` when a hyperparameter name clashes with a name the generated code
     binds (:mod:`hamopt.codegen.names`).
@@ -96,10 +104,18 @@ def generate_module(spec: OptimizerSpec, command: str = "python -m hamopt.zoo.re
             HEADER.format(command=command) + _module_docstring(spec),
             imports,
             f'__all__ = ["{spec.name}"]',
+            *([] if spec_file is None else [_spec_constant(spec_file)]),
             "_REQUIRED = object()",
         ]
     )
     return "\n\n\n".join([head, *helpers_used(code), code]) + "\n"
+
+
+def _spec_constant(text: str) -> str:
+    """``HAMOPT_SPEC = \"\"\"...\"\"\"`` (``repr`` where a triple quote would not hold it)."""
+    if '"""' in text or "\\" in text:
+        return f"HAMOPT_SPEC = {text!r}"
+    return f'HAMOPT_SPEC = """\\\n{text.rstrip()}\n"""'
 
 
 # -- naming ----------------------------------------------------------------------------------

@@ -5,6 +5,10 @@ r"""Printers from SymPy expressions of an :class:`~hamopt.rule.update_rule.Updat
 * :func:`foreach_code` — lists of tensors: each operation on tensors becomes one
   ``torch._foreach_*`` call; scalars that vary per tensor are Python lists (``ScalarList``).
 
+Both print an expression after :func:`~hamopt.codegen.numerics.finite_form`, the rewrites that
+floating point evaluates where the rule is finite (``Abs(sqrt(v))`` → ``sqrt(Abs(v))``,
+``log(1 + x)`` → ``log1p(x)``…; :mod:`hamopt.codegen.numerics`).
+
 Both dispatch on whether a sub-expression involves a tensor symbol (see
 :meth:`UpdateRule.is_tensor`), which is why hyperparameter-only expressions never reach
 ``torch`` (``torch.exp`` of a Python float fails).
@@ -21,6 +25,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from hamopt.codegen.helpers import WHOLE
+from hamopt.codegen.numerics import NumericFormBase, expm1, finite_form, log1p
 from hamopt.rule.reductions import MaxAbs, Mean, Norm2, Norm4, SumOf
 
 __all__ = ["ForeachUnsupported", "TensorPrinter", "foreach_code"]
@@ -35,6 +40,10 @@ class TensorPrinter(PythonCodePrinter):
         super().__init__({"fully_qualified_modules": True, "standard": "python3"})
         self._names = names
         self._is_tensor = is_tensor
+
+    def doprint(self, expr, assign_to=None):
+        """Source of ``expr`` after the numerical rewrites (:func:`finite_form`)."""
+        return super().doprint(finite_form(expr), assign_to)
 
     def _print_Symbol(self, expr: sp.Symbol) -> str:
         return self._names.get(expr, expr.name)
@@ -101,6 +110,15 @@ class TensorPrinter(PythonCodePrinter):
 
     def _print_log(self, expr):
         return self._fn(expr, "torch.log", "math.log")
+
+    def _print_log1p(self, expr):
+        return self._fn(expr, "torch.log1p", "math.log1p")
+
+    def _print_expm1(self, expr):
+        return self._fn(expr, "torch.expm1", "math.expm1")
+
+    def _print_NumericFormBase(self, expr: NumericFormBase) -> str:
+        return self._print(expr.evaluated())
 
     def _print_elementary(self, expr):
         name = type(expr).__name__
@@ -170,7 +188,7 @@ def foreach_code(
     of them; every other symbol is a plain Python scalar.
     """
     scalar = TensorPrinter(singular, lambda e: False)
-    return _Foreach(names, is_tensor, scalar_lists, scalar, singular).code(expr)[0]
+    return _Foreach(names, is_tensor, scalar_lists, scalar, singular).code(finite_form(expr))[0]
 
 
 class _Foreach:
@@ -199,6 +217,7 @@ class _Foreach:
         if isinstance(expr, sp.Pow):
             return self._pow(expr)
         unary = {sp.Abs: "abs", sp.sign: "sign", sp.exp: "exp", sp.log: "log"}
+        unary |= {log1p: "log1p", expm1: "expm1"}
         unary |= {f: f.__name__ for f in _FOREACH_ELEMENTARY}
         for cls, name in unary.items():
             if isinstance(expr, cls):

@@ -1,7 +1,10 @@
 r"""A reference evaluator: run an :class:`UpdateRule` on NumPy arrays, in float64.
 
-It shares nothing with the torch code generator but the rule itself, so the two can be
-checked against each other: the generated ``torch`` step must equal :func:`run` to rounding.
+It shares nothing with the torch code generator but the rule itself and the numerical rewrites
+of :mod:`hamopt.codegen.numerics` (``Abs(sqrt(v))`` → ``sqrt(Abs(v))``, ``log(1 + x)`` →
+``log1p(x)``…, identities for real arguments that floating point evaluates where the rule is
+finite), so the two can be checked against each other: the generated ``torch`` step must equal
+:func:`run` to rounding. The independent check of both is :mod:`hamopt.rule.oracle`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import sympy as sp
 
+from hamopt.codegen.numerics import NumericFormBase, finite_form
 from hamopt.rule.reductions import REDUCTIONS
 from hamopt.rule.update_rule import UpdateRule, grad, param, step
 
@@ -30,7 +34,9 @@ def _functions(rule: UpdateRule) -> list[tuple[sp.Symbol, Callable, list[sp.Symb
     out = []
     for a in rule.assignments:
         args = sorted(a.expr.free_symbols | {step}, key=str)
-        expr = a.expr
+        expr = finite_form(a.expr).replace(
+            lambda e: isinstance(e, NumericFormBase), lambda e: e.evaluated()
+        )
         for reduction in REDUCTIONS:  # undefined functions lambdify to the _NUMPY entries
             expr = expr.replace(reduction, sp.Function(reduction.__name__))
         out.append((a.target, sp.lambdify(args, expr, [_NUMPY, "numpy"]), args))

@@ -197,12 +197,13 @@ def parameter_values(drawn: DrawnEnergy) -> st.SearchStrategy[dict[str, float]]:
 
 def hyperparameters() -> st.SearchStrategy[dict[str, float]]:
     """Optimizer hyperparameters by the derived rule's symbol names: ``lr`` in [1e-3, 0.1],
-    ``beta1`` in [0.5, 0.95], ``beta2`` in [0.9, 0.999], ``weight_decay`` 0 or in [0, 0.1]."""
+    ``beta1`` in [0.5, 0.95], ``beta2`` in [0.9, 0.999], ``eps`` in [1e-8, 1e-3], ``weight_decay`` 0 or in [0, 0.1]."""
     return st.fixed_dictionaries(
         {
             "lr": st.floats(1e-3, 0.1),
             "beta1": st.floats(0.5, 0.95),
             "beta2": st.floats(0.9, 0.999),
+            "eps": st.floats(1e-8, 1e-3),
             "weight_decay": st.one_of(st.just(0.0), st.floats(0.0, 0.1)),
         }
     )

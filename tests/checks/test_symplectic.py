@@ -12,8 +12,17 @@ from hamopt.checks.symplectic import (
     symbolic_symplecticity,
     symplectic_residual,
 )
-from hamopt.kinetic import adam_energy, classical, massless, power, relativistic, relativistic_norm
+from hamopt.kinetic import (
+    KineticEnergy,
+    adam_energy,
+    classical,
+    massless,
+    power,
+    relativistic,
+    relativistic_norm,
+)
 from hamopt.schemes import SCHEMES, leapfrog, nag
+from hamopt.symbols import p
 from hamopt.system import TorchSystem
 
 CONFORMAL = [name for name, s in SCHEMES.items() if s.conformal_symplectic]
@@ -40,8 +49,9 @@ def test_symbolic_two_particles_norm_coupled(scheme):
 @pytest.mark.parametrize("make", [classical, relativistic, relativistic_norm])
 def test_symbolic_nag_is_refuted(make):
     res = symbolic_symplecticity(make(), nag, n=1 if make is not relativistic_norm else 2)
-    assert not res.passed
+    assert res.verdict == "fail" and not res.passed
     assert res.value > 1e-3
+    assert "at a random point (50 digits)" in res.measured_text
     assert [row["flow"] for row in res.details["rows"] if not row["proved"]] == ["G"]
 
 
@@ -66,8 +76,9 @@ def test_numeric_twenty_particles(make, scheme, potential, h):
 )
 def test_numeric_nag_fails(make, potential, h):
     res = numeric_symplecticity(make(), nag, potential, n=20, h=h)
-    assert not res.passed
-    assert res.value > 1e-3  # measured: 0.04 – 60 depending on energy and potential
+    assert res.verdict == "fail" and not res.passed
+    assert res.details["residual"] > 1e-3  # measured: 0.009 – 2.6 depending on energy, potential
+    assert res.value > 1e3 * 1e-10  # relative to |J|² (~130² on Rosenbrock): still far out
 
 
 def test_log_det_is_minus_n_r_h():
@@ -94,6 +105,17 @@ def test_linear_problem_eigenvalues_pair_up():
     eig = torch.linalg.eigvals(jac)
     modulus = eig.abs() ** 2
     torch.testing.assert_close(modulus, torch.full_like(modulus, math.exp(-0.4 * 0.2)))
+
+
+def test_numeric_residual_is_relative_to_the_jacobian():
+    """exp(p²/2) has |J| ~ 1e49 at the default state: the absolute residual ~1e35 is rounding
+    of J^T Ω J, and the check, relative to max(1, |J|²), passes; NAG on it still fails."""
+    energy = KineticEnergy(sp.exp(p**2 / 2), name="exp")
+    res = numeric_symplecticity(energy, leapfrog, random_quadratic(20))
+    assert res.details["residual"] > 1.0 and res.details["jacobian_max"] > 1e20
+    assert res.value <= 1e-10 and res.verdict == "pass", res
+    assert res.value == res.details["residual"] / res.details["jacobian_max"] ** 2
+    assert numeric_symplecticity(energy, nag, random_quadratic(20)).verdict == "fail"
 
 
 def test_residual_detects_explicit_euler():

@@ -1,0 +1,195 @@
+"""Derive-your-own at zoo quality: closures by name, learning-rate semantics, no dead parts."""
+
+import inspect
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+from hamopt.closures.registry import CLOSURES, PRESETS, resolve
+from hamopt.derive import derive
+from hamopt.kinetic import (
+    KineticEnergy,
+    adam_energy,
+    classical,
+    massless,
+    relativistic,
+    relativistic_norm,
+)
+from hamopt.rule.liveness import dead_parts
+from hamopt.symbols import p
+from hamopt.zoo import ZOO
+
+LOG_COSH = KineticEnergy(sp.log(sp.cosh(p)), (), name="logcosh")
+#: arguments the zoo accepts for its reference's signature only, with the reason
+INERT = {"RAD": ("momentum_decay",)}  # rad.optim.RAD reads it only with nesterov=True
+
+
+def _delta(cls, state_grads, lr, **kw):
+    """Δθ of one step from θ = 0 with gradients ``state_grads`` (a fixed sequence)."""
+    theta = torch.nn.Parameter(torch.zeros(len(state_grads[0]), dtype=torch.float64))
+    opt = cls([theta], lr=lr, **kw)
+    before = None
+    for grad in state_grads:
+        before = theta.detach().clone()
+        theta.grad = torch.tensor(grad, dtype=torch.float64)
+        opt.step()
+    return (theta.detach() - before).numpy()
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_zoo_has_no_dead_buffer_or_argument(name):
+    assert dead_parts(ZOO[name][1](), inert=INERT.get(name, ())) == []
+
+
+@pytest.mark.parametrize("closure", ["none", "adam", ("second_moment", "bias_correction")])
+@pytest.mark.parametrize("scheme", ["euler", "leapfrog", "nag"])
+def test_derived_optimizers_have_no_dead_parts(scheme, closure):
+    derived = derive(relativistic(), scheme, closure, name="Mine")
+    assert dead_parts(derived.spec) == []
+    taken = set(inspect.signature(derived.cls).parameters) - {"params"}
+    expected = {"lr", "m", "c", "foreach", "fused", "maximize", "nonfinite"}
+    assert expected <= taken | {"foreach", "fused", "maximize", "nonfinite"}
+
+
+def test_dead_parts_finds_an_unread_buffer_and_an_unused_argument():
+    from dataclasses import replace
+
+    from hamopt.rule.hyperparameter import real
+
+    spec = derive(classical(), "euler", "adam", name="Mine").spec
+    rule = spec.variants[0][1]
+    final = rule.assignments[-1]
+    y = next(b.symbol for b in rule.buffers if b.name == "exp_avg_sq")
+    # the step no longer reads the second moment: its buffer is dead, and beta2 only feeds it
+    blind = final.expr.xreplace({y: sp.Integer(1)})
+    rule = replace(rule, assignments=(*rule.assignments[:-1], replace(final, expr=blind)))
+    idle = real("idle", 1.0, sp.Interval(0, sp.oo), "does nothing")
+    spec = replace(spec, variants=(("True", rule),), hyperparameters=(*spec.hyperparameters, idle))
+    problems = dead_parts(spec)
+    assert "buffer exp_avg_sq of rule adam is written but never read" in problems
+    assert "argument idle is taken but changes nothing" in problems
+
+
+def test_every_registry_closure_is_reachable_by_name():
+    assert set(PRESETS) == {"none", "adam"}
+    for name in CLOSURES:
+        names = [name]
+        while CLOSURES[names[0]].needs:  # prepend a prerequisite, and its own
+            names.insert(0, CLOSURES[names[0]].needs[0])
+        assert name in [e.name for e in resolve(names)]
+
+
+@pytest.mark.parametrize(
+    ("closures", "message"),
+    [
+        (["second_moment", "diagonal_mass"], "both set the mass; choose one"),
+        (["bias_correction", "bias_correction"], "named twice"),
+        (["amsgrad"], "needs one of"),
+        (["coupled_weight_decay", "decoupled_weight_decay"], "both add weight decay"),
+        (["lion"], "unknown closure 'lion'"),
+    ],
+)
+def test_closure_lists_are_checked(closures, message):
+    with pytest.raises(ValueError, match=message):
+        derive(relativistic(), "euler", closures)
+
+
+@pytest.mark.parametrize(
+    ("energy", "closures", "message"),
+    [
+        (classical(), ["second_moment"], "second_moment has nothing to act on"),
+        (massless(), "adam", "diagonal_mass has nothing to act on"),
+        (relativistic_norm(), "adam", "a norm-coupled energy couples them"),
+    ],
+)
+def test_a_closure_with_nothing_to_act_on_is_an_error(energy, closures, message):
+    with pytest.raises(ValueError, match=message):
+        derive(energy, "euler", closures)
+
+
+@pytest.mark.parametrize("closure", ["none", "adam"])
+@pytest.mark.parametrize("scheme", ["euler", "leapfrog", "nag"])
+@pytest.mark.parametrize("energy", [LOG_COSH, relativistic(), adam_energy(0.1)], ids=str)
+def test_lr_is_the_step_scale(energy, scheme, closure):
+    """Doubling lr doubles Δθ at a fixed optimizer state (the ML parameterisation)."""
+    cls = derive(energy, scheme, closure, name="Mine").cls
+    grads = [[0.3, -2.0, 0.0, 1e-3], [0.5, -1.0, 0.0, 4.0], [-0.2, 3.0, 0.0, 2.0]]
+    one, two = _delta(cls, grads, 1e-3), _delta(cls, grads, 2e-3)
+    np.testing.assert_allclose(two, 2 * one, rtol=1e-12, atol=0)
+
+
+def test_physical_parameterisation_scales_as_the_physical_step():
+    """lr = h: the classical step is -h² v/(1-β1), quadratic in lr."""
+    cls = derive(classical(), "euler", "none", name="Mine", parameterisation="physical").cls
+    grads = [[1.0, -2.0]]
+    one, two = _delta(cls, grads, 0.1), _delta(cls, grads, 0.2)
+    np.testing.assert_allclose(two, 4 * one, rtol=1e-12)
+    # v = (1-β1) g after one step: Δθ = -h² g exactly
+    np.testing.assert_allclose(one, [-0.01, 0.02], rtol=1e-12)
+
+
+def test_ml_map_is_printed_with_the_derivation():
+    derived = derive(LOG_COSH, "leapfrog", "none", name="Mine")
+    text = derived.spec.variants[0][1].provenance.derivation
+    assert "lr = h²·1/(1 - beta1)" in text and "momentum unit λ = h·1/(1 - beta1)" in text
+    assert "proved: equal to the step of the rescaled system" in text
+
+
+def test_classical_energy_with_the_adam_preset_is_adam():
+    torch.manual_seed(0)
+    cls = derive(classical(), "euler", "adam", name="Mine").cls
+    grads = torch.randn(30, 5, dtype=torch.float64).tolist()
+    for ours, theirs in [(cls, torch.optim.Adam)]:
+        a = _delta(ours, grads, 1e-2, betas=(0.9, 0.999), eps=1e-8)
+        b = _delta(theirs, grads, 1e-2, betas=(0.9, 0.999), eps=1e-8)
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_adams_energy_with_the_second_moment_recipe_is_adam():
+    """Adam's energy, v² → y in its inverse mass, estimator bias correction: torch's Adam with
+    the energy's ε."""
+    torch.manual_seed(1)
+    cls = derive(adam_energy(1e-8), "euler", ["second_moment", "bias_correction"], name="A").cls
+    grads = torch.randn(30, 5, dtype=torch.float64).tolist()
+    a = _delta(cls, grads, 1e-2, betas=(0.9, 0.999), epsilon=1e-8)
+    b = _delta(torch.optim.Adam, grads, 1e-2, betas=(0.9, 0.999), eps=1e-8)
+    np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_relativistic_energy_with_the_second_moment_recipe_has_rads_form():
+    """-lr c v/√(y + m²c²) = RAD's -lr v/√(δ²y + ζ) with δ = 1/c, ζ = m² (order 1)."""
+    from hamopt.optim import RAD
+
+    torch.manual_seed(2)
+    cls = derive(relativistic(), "euler", ["second_moment", "step_size_bias_correction"]).cls
+    grads = torch.randn(20, 4, dtype=torch.float64).tolist()
+    a = _delta(cls, grads, 1e-2, m=0.5, c=2.0)
+    b = _delta(RAD, grads, 1e-2, delta=0.5, zeta=0.25)
+    np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_gaussian_energy_derives():
+    """exp(p²/2): the energy's own exp is not a friction factor e^{-rh}."""
+    derived = derive(KineticEnergy(sp.exp(p**2 / 2), (), name="gauss"), "leapfrog", "none")
+    assert "r" not in {
+        s.name for s in derived.spec.variants[0][1].assignments[-1].expr.free_symbols
+    }
+    grads = [[0.5, -0.5]]
+    delta = _delta(derived.cls, grads, 0.1)
+    v = 0.1 * 0.5  # the EMA after one step
+    expected = -0.1 * (v * np.exp(v**2 / 2) + 0.9 * v * np.exp((0.9 * v) ** 2 / 2)) / 2
+    np.testing.assert_allclose(delta, [expected, -expected], rtol=1e-12)
+
+
+def test_momentum_forms_and_defaults():
+    ema = derive(LOG_COSH, "euler", "none", name="Mine")
+    total = derive(LOG_COSH, "euler", "none", name="Mine", momentum="sum", init="grad")
+    assert inspect.signature(ema.cls).parameters["lr"].default == pytest.approx(1e-2)
+    assert inspect.signature(total.cls).parameters["lr"].default == pytest.approx(1e-3)
+    assert "first-gradient init" in total.markdown() or "grad" in total.source
+    with pytest.raises(ValueError, match="momentum form must be 'ema' or 'sum'"):
+        derive(LOG_COSH, momentum="nesterov")
+    with pytest.raises(ValueError, match="parameterisation must be one of"):
+        derive(LOG_COSH, parameterisation="natural")
