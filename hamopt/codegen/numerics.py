@@ -7,8 +7,9 @@ is NaN, :math:`0/0` is NaN, :math:`1 + x` rounds to 1 for :math:`|x|` below the 
 epsilon. :func:`finite_form` rewrites them into equal expressions that floating point
 evaluates well. Every printer of generated code applies it first: the single-tensor and
 foreach paths, the fused path for ``torch.compile`` (:mod:`hamopt.codegen.printer`,
-:mod:`hamopt.codegen.fused`) and the C++ kernel (:mod:`hamopt.codegen.kernel`); the symbolic
-rule, its LaTeX and the exact oracle (:mod:`hamopt.rule.oracle`) keep the derived form.
+:mod:`hamopt.codegen.fused`) and the C++ kernel (:mod:`hamopt.codegen.kernel`), and so does
+the NumPy reference evaluator (:mod:`hamopt.rule.evaluate`); the symbolic rule, its LaTeX and
+the exact oracle (:mod:`hamopt.rule.oracle`) keep the derived form.
 
 Each rewrite is an identity for real arguments (``b``, ``u``, ``x`` real, exponents real), and
 says what goes wrong in floating point as written:
