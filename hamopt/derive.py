@@ -18,6 +18,7 @@ the step :math:`h`. ``betas[0]`` is :math:`\beta_1 = e^{-rh}` in both.
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import sympy as sp
 from hamopt.closures import compose, library
 from hamopt.closures.draft import Draft, start
 from hamopt.closures.registry import PRESETS, Symbols, resolve
-from hamopt.codegen.module import generate_module
+from hamopt.codegen.module import generate_module, with_spec_constant
 from hamopt.codegen.names import clash
 from hamopt.kinetic.energy import KineticEnergy
 from hamopt.parameterisation import LR, PARAMETERISATIONS, Y, parameterise
@@ -187,7 +188,11 @@ def derive(
     if sum(flow == "K" for flow, _ in scheme.rows) > 1:
         from hamopt.multigradient import derive_multigradient
 
-        return derive_multigradient(recipe)
+        derived = derive_multigradient(recipe)
+        text = _spec_file(recipe)
+        if text is None:
+            return derived
+        return dataclasses.replace(derived, source=with_spec_constant(derived.source, text))
 
     step = parameterise(kinetic, scheme, form, parameterisation)
     energy = {prm.symbol: sp.Symbol(prm.name, real=True) for prm in kinetic.params}

@@ -375,12 +375,15 @@ def _quadratic_decrease(cls: type, lr: float, steps: int) -> float:
     def loss_fn() -> torch.Tensor:
         return 0.5 * (scale * x**2).sum()
 
-    first = float(loss_fn().detach())
-    for _ in range(steps):
+    def closure() -> torch.Tensor:
         opt.zero_grad()
         loss = loss_fn()
         loss.backward()
-        opt.step()
+        return loss
+
+    first = float(loss_fn().detach())
+    for _ in range(steps):  # step(closure): optimizers with several gradients a step need it
+        opt.step(closure)
     last = float(loss_fn().detach())
     return last / first if math.isfinite(last) else math.inf
 

@@ -2,6 +2,7 @@
 an empty folder: what it writes, where, and how it refuses bad input."""
 
 import hashlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -453,3 +454,17 @@ def test_verify_module_whose_spec_does_not_derive_is_undetermined(tmp_path):
     result = regeneration_check(module, spec_from_text(text))
     assert result.verdict == "undetermined"
     assert "does not derive the spec" in result.reason and "nothing to act on" in result.reason
+
+
+def test_a_yoshida_module_carries_its_spec_and_verifies(tmp_path, capsys):
+    """Three gradients a step: the module holds HAMOPT_SPEC, verify runs its physics checks
+    (order 4 measured) and trains through step(closure)."""
+    out = tmp_path / "yoshi.py"
+    args = ["--kinetic", "log(cosh(p))", "--scheme", "yoshida", "--name", "Yoshi", "--out", out]
+    status, _, err = _main(["derive", *map(str, args)], capsys)
+    assert status == 0, err
+    assert "HAMOPT_SPEC = " in out.read_text()
+    status, text, err = _main(["verify", str(out)], capsys)
+    assert status == 0, text + err
+    assert re.search(r"\| order of accuracy \| \w+ × yoshida \| 4(\.0\d*)? \|", text)
+    assert "| module is its derivation (regenerated from its spec) |" in text

@@ -50,3 +50,31 @@ def test_gallery_rule_is_todays_derivation():
     assert gallery.rule_latex() in block
     png = re.search(r"!\[[^]]*\]\(([^)]+)\)", block).group(1)
     assert (ROOT / png).stat().st_size > 10_000
+
+
+def _walkthrough() -> str:
+    begin = README.index("<!-- derive-your-own: begin")
+    return README[begin : README.index("<!-- derive-your-own: end -->")]
+
+
+def test_walkthrough_rule_and_verdicts_are_todays(tmp_path, monkeypatch, capsys):
+    """The README's derive → verify → compare walk-through shows what the commands give today:
+    the same rule lines, and the same checks with the same verdicts."""
+    from hamopt.cli import main
+
+    block = _walkthrough()
+    monkeypatch.chdir(tmp_path)
+    args = ["--kinetic", "log(cosh(p))", "--scheme", "leapfrog", "--closure", "adam"]
+    assert main(["derive", *args, "--name", "LogCosh", "--out", "logcosh.py"]) == 0
+    rule = capsys.readouterr().out.split("\nwrote ")[0].strip()
+    assert rule in block
+    assert main(["verify", "logcosh.py"]) == 0
+    rows = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| ")]
+
+    def verdicts(lines):  # (check, verdict) of each row
+        return [(ln.split(" | ")[0], ln.split(" | ")[-1]) for ln in lines]
+
+    table = block[block.index("**2. Verify**") : block.index("**3. Compare**")]
+    shown = [ln for ln in table.splitlines() if ln.startswith("| ")]
+    assert verdicts(rows) == verdicts(shown)
+    assert "| LogCosh |" in block and "| torch.Adam |" in block  # the comparison's rows

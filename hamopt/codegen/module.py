@@ -111,6 +111,15 @@ def generate_module(
     return "\n\n\n".join([head, *helpers_used(code), code]) + "\n"
 
 
+def with_spec_constant(source: str, spec_file: str) -> str:
+    """``source`` with ``HAMOPT_SPEC`` (see :func:`generate_module`) after its ``__all__``."""
+    head, sep, rest = source.partition("\n__all__ = ")
+    line, newline, tail = rest.partition("\n")
+    if not sep or not newline:
+        raise ValueError("internal: the module has no __all__ line to put HAMOPT_SPEC after")
+    return f"{head}{sep}{line}\n\n{_spec_constant(spec_file)}\n{tail}"
+
+
 def _spec_constant(text: str) -> str:
     """``HAMOPT_SPEC = \"\"\"...\"\"\"`` (``repr`` where a triple quote would not hold it)."""
     if '"""' in text or "\\" in text:
