@@ -73,17 +73,29 @@ def accuracy(cls, lr: float, seeds: int, epochs: int) -> float:
     return float(np.mean([100 * task.run(cls, lr, seed, epochs).final for seed in range(seeds)]))
 
 
-def run(energies, seeds: int, epochs: int) -> list[dict]:
+#: ``--recipe second_moment``: the other adaptive recipe in place of the preset (the figures
+#: behind the choice of the preset; energies it has nothing to act on are left out).
+RECIPES = {"preset": ("none", "adam"), "second_moment": (("second_moment", "bias_correction"),)}
+
+
+def run(energies, seeds: int, epochs: int, closures=CLOSURES) -> list[dict]:
     """One row per energy × scheme × closure, with its control's accuracy."""
     torch.set_num_threads(1)
     controls = {
         closure: accuracy(cls, lr, seeds, epochs) for closure, (_, cls, lr) in CONTROLS.items()
     }
     rows = []
-    jobs = [(e, s, c) for e in energies for s in SCHEMES for c in CLOSURES]
+    jobs = [(e, s, c) for e in energies for s in SCHEMES for c in closures]
     for (label, text, params), scheme, closure in tqdm(jobs, desc="derived defaults"):
         energy = energy_from_text(text, parse_params(params), "Derived")
-        derived = derive(energy, scheme, closure, name="Derived")
+        try:
+            derived = derive(energy, scheme, closure, name="Derived")
+        except ValueError:
+            if closure in CLOSURES:
+                raise
+            continue  # a recipe with nothing to act on in this energy
+        control = "none" if closure == "none" else "adam"
+        closure = closure if isinstance(closure, str) else ",".join(closure)
         cls = derived.cls
         lr = default_lr(cls)
         got = accuracy(cls, lr, seeds, epochs)
@@ -95,8 +107,8 @@ def run(energies, seeds: int, epochs: int) -> list[dict]:
                 "closure": closure,
                 "lr": lr,
                 "accuracy": got,
-                "control": controls[closure],
-                "ok": got >= controls[closure] - TOLERANCE,
+                "control": controls[control],
+                "ok": got >= controls[control] - TOLERANCE,
             }
         )
     return rows
@@ -136,11 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--smoke", action="store_true", help="one energy, 2 epochs, 1 seed")
     parser.add_argument("--out", type=Path, default=None, help=f"(default {DEFAULT_OUT})")
+    parser.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        default="preset",
+        help="preset: none and adam (default); second_moment: that recipe alone",
+    )
     args = parser.parse_args(argv)
     energies = ENERGIES[:1] if args.smoke else ENERGIES
     seeds, epochs = (1, 2) if args.smoke else (args.seeds, args.epochs)
     start = time.perf_counter()
-    rows = run(energies, seeds, epochs)
+    rows = run(energies, seeds, epochs, RECIPES[args.recipe])
     text = table(rows, seeds, epochs, time.perf_counter() - start)
     out = args.out if args.out is not None else DEFAULT_OUT
     out.parent.mkdir(parents=True, exist_ok=True)

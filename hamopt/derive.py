@@ -40,6 +40,7 @@ from hamopt.rule.spec import OptimizerSpec
 from hamopt.rule.update_rule import Provenance, grad
 from hamopt.schemes import SCHEMES
 from hamopt.schemes.scheme import Scheme
+from hamopt.specfile import check_class_name
 from hamopt.stepmap import StepMap
 from hamopt.system.hamiltonian import ConformalHamiltonian
 from hamopt.variables import Momentum, beta1, g, v
@@ -143,7 +144,7 @@ def derive(
         coupled weight decay) — or a list of closure names from
         :data:`hamopt.closures.registry.CLOSURES`, composed in stage order.
     name
-        The class name (an identifier, not a Python keyword).
+        The class name: an identifier, not a Python keyword or builtin, not starting with ``_``.
     momentum, init
         The momentum buffer: ``"ema"`` (:math:`v = \beta_1 v + (1-\beta_1) g`) or ``"sum"``
         (:math:`b = \beta_1 b + g`); ``"zeros"`` or ``"grad"`` (first-gradient) init.
@@ -163,8 +164,7 @@ def derive(
         if scheme not in SCHEMES:
             raise ValueError(f"unknown scheme {scheme!r}; choose from {sorted(SCHEMES)}")
         scheme = SCHEMES[scheme]
-    if not isinstance(name, str) or not name.isidentifier() or _keyword(name):
-        raise ValueError(f"name must be a Python identifier that is not a keyword, got {name!r}")
+    check_class_name(name)
     if parameterisation not in PARAMETERISATIONS:
         raise ValueError(
             f"parameterisation must be one of {list(PARAMETERISATIONS)}, got {parameterisation!r}"
@@ -258,12 +258,6 @@ def _spec_file(recipe: Recipe) -> str | None:
         return dump_spec(recipe)
     except (ValueError, TypeError):
         return None
-
-
-def _keyword(name: str) -> bool:
-    import keyword
-
-    return keyword.iskeyword(name) or keyword.issoftkeyword(name)
 
 
 def _closure_text(closure: str | Iterable[str]) -> str:

@@ -49,6 +49,8 @@ Y = sp.Symbol("Y", nonnegative=True)
 PARAMETERISATIONS = ("ml", "physical")
 _UNIT = positive("momentum_unit", 1.0, "the momentum unit λ = h s")
 _S = sp.Symbol("S", positive=True)
+#: Larger differences are shown equal numerically (``simplify`` takes minutes on them).
+_SYMBOLIC_PROOF_OPS = 120
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,9 @@ def _finite(expr: sp.Expr) -> bool:
     return bool(expr.is_finite) and not undecided and not expr.has(sp.nan, sp.zoo)
 
 
-def _scaled(kinetic: KineticEnergy, scheme: Scheme, momentum: Momentum, s: sp.Expr) -> sp.Expr:
+def _scaled(
+    kinetic: KineticEnergy, scheme: Scheme, momentum: Momentum, s: sp.Expr, simplify: bool = True
+) -> sp.Expr:
     """Δθ of :math:`T_\\lambda` at :math:`\\lambda = hs`, :math:`h = \\sqrt{\\alpha/s}`."""
     lam = _UNIT.symbol
     scaled = KineticEnergy(
@@ -161,12 +165,13 @@ def _scaled(kinetic: KineticEnergy, scheme: Scheme, momentum: Momentum, s: sp.Ex
         scope=kinetic.scope,
         validate=False,
     )
-    delta = change_of_variables(scaled, scheme, momentum).delta
+    delta = change_of_variables(scaled, scheme, momentum, simplify).delta
     alpha = sp.Symbol("alpha", positive=True)
     omega = sp.Symbol("omega", positive=True)  # 1 - β1 > 0 while simplifying
     delta = delta.xreplace({lam: H * s}).xreplace({H: sp.sqrt(alpha / s)})
     delta = delta.xreplace({beta1: 1 - omega})
-    delta = sp.Add(*(sp.simplify(term) for term in sp.Add.make_args(delta)))
+    if simplify:
+        delta = sp.Add(*(sp.simplify(term) for term in sp.Add.make_args(delta)))
     return delta.xreplace({alpha: LR, omega: 1 - beta1})
 
 
@@ -174,12 +179,11 @@ def _prove(
     kinetic: KineticEnergy, scheme: Scheme, momentum: Momentum, s: sp.Expr, delta: sp.Expr
 ) -> str:
     """Show that ``delta`` is the rescaled system's step and homogeneous of degree 1 in lr."""
-    doubled = sp.simplify(delta.xreplace({LR: 2 * LR}) - 2 * delta)
-    if doubled != 0:
+    if any((term / LR).has(LR) for term in sp.Add.make_args(delta)):
         raise ValueError(f"internal: {delta} is not proportional to lr")
-    reference = _scaled(kinetic, scheme, momentum, s)
-    residual = sp.simplify(reference - delta)
-    if residual == 0:
+    reference = _scaled(kinetic, scheme, momentum, s, simplify=False)
+    residual = reference - delta
+    if sp.count_ops(residual) <= _SYMBOLIC_PROOF_OPS and sp.simplify(residual) == 0:
         return "proved: equal to the step of the rescaled system"
     rng = random.Random(0)
     symbols = sorted(reference.free_symbols | delta.free_symbols, key=lambda sym: sym.name)

@@ -109,9 +109,14 @@ class MLStep:
 
 
 def change_of_variables(
-    kinetic: KineticEnergy, scheme: Scheme, momentum: Momentum | None = None
+    kinetic: KineticEnergy,
+    scheme: Scheme,
+    momentum: Momentum | None = None,
+    simplify: bool = True,
 ) -> MLStep:
     """Derive :math:`\\Delta\\theta(v, g)` for ``kinetic`` × ``scheme`` and check the recursion.
+
+    ``simplify=False`` leaves each drift's move as the substitution gives it (for numeric use).
 
     Raises :class:`ValueError` for schemes with more than one gradient per step (Yoshida).
     """
@@ -157,7 +162,8 @@ def change_of_variables(
     for stage in stepmap.stages:
         target, expr = stage.targets[0], stage.exprs[0]
         if stage.flow in "FG":
-            moves.append(sp.simplify(physical_to_ml((expr - current_q).xreplace(back))))
+            move = physical_to_ml((expr - current_q).xreplace(back))
+            moves.append(sp.simplify(move) if simplify else move)
             at = current_p if stage.flow == "F" else -H * GradU(current_q)
             drifts.append((stage.fraction, sp.expand(physical_to_ml(at.xreplace(back)))))
             current_q = target

@@ -18,6 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from hamopt.compare.tasks import DigitsSplit, digits_split, logistic
+from hamopt.compare.tasks import mlp as _mlp
+
 __all__ = [
     "Result",
     "Split",
@@ -34,48 +37,14 @@ __all__ = [
 OptimizerFactory = Callable[[list[nn.Parameter]], torch.optim.Optimizer]
 
 
-@dataclass(frozen=True)
-class Split:
-    """Training and test tensors (features in [0, 1], integer labels)."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-
-
-def load(seed: int = 0, test_fraction: float = 0.2) -> Split:
-    """The digits data, scaled to [0, 1], split by class with ``seed`` (float32)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
-    data = load_digits()
-    x = np.asarray(data.data, dtype=np.float32) / 16.0
-    y = np.asarray(data.target, dtype=np.int64)
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=test_fraction, random_state=seed, stratify=y
-    )
-    return Split(*(torch.from_numpy(a) for a in (x_tr, y_tr, x_te, y_te)))
-
-
-def logistic(features: int = 64, classes: int = 10) -> nn.Module:
-    """Multiclass logistic regression: one linear layer (the softmax lives in the loss)."""
-    return nn.Linear(features, classes)
+#: The data and the models are the ones ``hamopt compare`` trains (:mod:`hamopt.compare.tasks`).
+Split = DigitsSplit
+load = digits_split
 
 
 def mlp(hidden: Sequence[int] = (128, 128), features: int = 64, classes: int = 10) -> nn.Module:
-    """A ReLU multilayer perceptron with the given hidden widths."""
-    if not hidden or any(int(w) < 1 for w in hidden):
-        raise ValueError(f"hidden widths must be positive integers, got {tuple(hidden)}")
-    layers: list[nn.Module] = []
-    width = features
-    for w in hidden:
-        layers += [nn.Linear(width, int(w)), nn.ReLU()]
-        width = int(w)
-    layers.append(nn.Linear(width, classes))
-    return nn.Sequential(*layers)
+    """A ReLU multilayer perceptron, two hidden layers of 128 by default (Kingma & Ba's §6)."""
+    return _mlp(hidden, features, classes)
 
 
 @dataclass(frozen=True)

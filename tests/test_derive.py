@@ -65,8 +65,10 @@ def test_bad_arguments():
         derive(classical(), "euler", "lion")
     with pytest.raises(ValueError, match="name must be a Python identifier"):
         derive(classical(), name="my optimizer")
-    with pytest.raises(ValueError, match="not a keyword, got 'class'"):
+    with pytest.raises(ValueError, match="class name 'class' is a Python keyword"):
         derive(classical(), name="class")
+    with pytest.raises(ValueError, match="would shadow the Python builtin zip"):
+        derive(classical(), name="zip")
 
 
 @pytest.mark.parametrize(
