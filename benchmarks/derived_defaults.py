@@ -10,7 +10,9 @@ each derived optimizer's mean test accuracy within 5 points of its control.
     python benchmarks/derived_defaults.py                 # the full table, ~5 min on 2 cores
     python benchmarks/derived_defaults.py --smoke         # one energy, 2 epochs (the test)
 
-Writes a Markdown table (default ``benchmarks/results/derived_defaults.md``).
+Writes a Markdown table (default ``benchmarks/results/derived_defaults.md``; with
+``--recipe second_moment --out benchmarks/results/derived_defaults_second_moment.md`` the figures
+behind the choice of the adaptive preset).
 """
 
 from __future__ import annotations
