@@ -35,14 +35,14 @@ DERIVE = [
     "--name",
     "LogCosh",
     "--out",
-    "logcosh.py",
+    "hamopt-out/logcosh.py",
     "--spec-out",
-    "logcosh.toml",
+    "hamopt-out/logcosh.toml",
 ]
-VERIFY = ["verify", "logcosh.py"]
+VERIFY = ["verify", "hamopt-out/logcosh.py"]
 COMPARE = [
     "compare",
-    "logcosh.py",
+    "hamopt-out/logcosh.py",
     "Adam",
     "torch.Adam",
     "--task",
@@ -51,8 +51,6 @@ COMPARE = [
     "3",
     "--lr-grid",
     "1e-3,3e-3",
-    "--out",
-    "compare",
 ]
 
 
@@ -80,10 +78,10 @@ def block() -> str:
     with tempfile.TemporaryDirectory() as folder:
         cwd = Path(folder)
         _, derived = hamopt(DERIVE, cwd)
-        spec = (cwd / "logcosh.toml").read_text()
+        spec = (cwd / "hamopt-out" / "logcosh.toml").read_text()
         status, verified = hamopt(VERIFY, cwd)
         hamopt(COMPARE, cwd)
-        table = (cwd / "compare" / "compare.md").read_text()
+        table = (cwd / "hamopt-out" / "compare" / "compare.md").read_text()
     rule = derived.split("\nwrote ")[0].strip()
     # the report's title becomes bold text, and its wall time (different each run) goes
     table = re.sub(r"^# (.*)$", r"**\1**", table.strip(), flags=re.M)
@@ -107,7 +105,7 @@ def block() -> str:
             verify_table,
             "",
             f"**3. Compare** on a task, over seeds and an lr grid: `{shell(COMPARE)}` "
-            "(also writes `curves.png` and `compare.json`):",
+            "(`hamopt-out/compare/` also gets `curves.png` and `compare.json`):",
             "",
             table,
             END,

@@ -144,7 +144,11 @@ def _reduction_to_adam(steps: int = 500) -> CheckResult:
 def export(out: Path) -> tuple[type, list[Path]]:
     """Derive RAD with the Adam closure in physical variables and export it."""
     _section("3. Export")
-    derived = derive(relativistic(), "euler", "adam", name="DemoRAD")
+    # RAD's recipe (v² → y in the inverse mass), with lr the physical step h as in the paper
+    rad_recipe = ["second_moment", "bias_correction", "coupled_weight_decay"]
+    derived = derive(
+        relativistic(), "euler", rad_recipe, name="DemoRAD", parameterisation="physical"
+    )
     path = derived.export(out / "demo_rad.py")
     print(
         f"exported {path} ({len(derived.source.splitlines())} lines, imports torch and math only)"
