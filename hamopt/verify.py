@@ -382,7 +382,10 @@ def _quadratic_decrease(cls: type, lr: float, steps: int) -> float:
         return loss
 
     first = float(loss_fn().detach())
-    for _ in range(steps):  # step(closure): optimizers with several gradients a step need it
+    for _ in range(steps):
+        # gradients in place for optimizers that ignore the closure, and the closure for those
+        # that take several gradients a step (it recomputes the same gradients)
+        closure()
         opt.step(closure)
     last = float(loss_fn().detach())
     return last / first if math.isfinite(last) else math.inf

@@ -428,13 +428,15 @@ def test_bad_derivations_are_refused(call, error, message):
 
 
 def test_recipe_of_hamopt_derive():
-    """hamopt.derive hands a scheme with several kicks over, as a Recipe; the result records it."""
+    """hamopt.derive hands a scheme with several kicks over, as a Recipe; the result records it
+    and carries its spec file as HAMOPT_SPEC."""
+    from hamopt.codegen.module import with_spec_constant
+    from hamopt.specfile import dump_spec
+
     derived = hamopt.derive(relativistic(), "yoshida", name="Yoshida4", lr=0.05, betas=(0.8, 0.9))
     assert derived.recipe.scheme is yoshida and derived.recipe.lr == 0.05
-    assert (
-        derived.source
-        == derive_multigradient(relativistic(), yoshida, name="Yoshida4", lr=0.05, beta=0.8).source
-    )
+    direct = derive_multigradient(relativistic(), yoshida, name="Yoshida4", lr=0.05, beta=0.8)
+    assert derived.source == with_spec_constant(direct.source, dump_spec(derived.recipe))
     assert derived.cls([torch.nn.Parameter(Q0.clone())]).defaults["beta"] == 0.8
 
 
