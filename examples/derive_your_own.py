@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from gallery import rewrite_readme_block  # the sibling script: python examples/...
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 BEGIN = "<!-- derive-your-own: begin (written by examples/derive_your_own.py) -->"
@@ -114,11 +116,7 @@ def block() -> str:
 
 
 def main() -> int:
-    text = README.read_text()
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"{README} has no derive-your-own markers")
-    README.write_text(pattern.sub(lambda _: block(), text))
+    rewrite_readme_block(BEGIN, END, block)
     print(f"wrote the derive-your-own walk-through of {README}")
     return 0
 

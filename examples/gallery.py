@@ -18,6 +18,7 @@ suite checks that its rule is what the derivation gives today.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from hamopt.checks import table
@@ -85,12 +86,18 @@ def block() -> str:
     )
 
 
-def main() -> int:
+def rewrite_readme_block(begin: str, end: str, make: Callable[[], str]) -> None:
+    """Replace the README's text from ``begin`` to ``end`` by ``make()`` (which writes both
+    markers); the README must have them."""
     text = README.read_text()
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise SystemExit(f"{README} has no gallery markers")
-    README.write_text(pattern.sub(lambda _: block(), text))
+        raise SystemExit(f"{README} has no {begin} … {end} markers")
+    README.write_text(pattern.sub(lambda _: make(), text))
+
+
+def main() -> int:
+    rewrite_readme_block(BEGIN, END, block)
     print(f"wrote {OUT} and the gallery of {README}")
     return 0
 

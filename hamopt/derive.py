@@ -210,8 +210,9 @@ def derive(
     draft = start(step.step, step.delta.xreplace(energy), [], beta=_B1)
     closures = []
     for entry in entries:
-        if entry.name == "second_moment" and step.mass_form is not None:
-            closures.append(library.second_moment(_B2, mass_form=(to_rule(step.mass_form), Y)))
+        mass = step.mass_form() if entry.name == "second_moment" else None
+        if mass is not None:
+            closures.append(library.second_moment(_B2, mass_form=(to_rule(mass), Y)))
         else:
             closures.append(entry.make(_SYMBOLS))
     try:

@@ -44,7 +44,7 @@ __all__ = ["LR", "PARAMETERISATIONS", "Parameterised", "parameterise"]
 
 #: ``lr`` as it appears in rules.
 LR = sp.Symbol("lr", real=True)
-#: The placeholder of the second-moment estimate in :attr:`Parameterised.mass_form`.
+#: The placeholder of the second-moment estimate in :meth:`Parameterised.mass_form`.
 Y = sp.Symbol("Y", nonnegative=True)
 PARAMETERISATIONS = ("ml", "physical")
 _UNIT = positive("momentum_unit", 1.0, "the momentum unit λ = h s")
@@ -58,23 +58,31 @@ class Parameterised:
     r"""A derived step in the chosen parameterisation.
 
     ``delta`` is :math:`\Delta\theta` in ``lr`` (:data:`LR`), ``beta1``, ``v``, ``g`` and the
-    energy's parameters. ``mass_form`` is the same step with each velocity written through the
-    energy's inverse mass, :math:`\nabla T(u) = u\,w(u^2)`, and :math:`u^2` replaced by
-    :math:`k^2 Y` (:math:`k` the sum of :math:`u`'s coefficients of ``v`` and ``g``) — what the
-    second-moment closure makes of the step once :math:`Y` is the estimate of :math:`g^2`;
-    ``None`` for norm-coupled energies. ``mapping`` lists the equations of the map between
+    energy's parameters. ``mapping`` lists the equations of the map between
     parameterisations, ``proof`` says how it was shown.
     """
 
     how: str
     step: MLStep
     delta: sp.Expr
-    mass_form: sp.Expr | None
     mapping: tuple[str, ...]
     proof: str
 
     def describe(self) -> str:
         return "; ".join(self.mapping) + (f" ({self.proof})" if self.proof else "")
+
+    def mass_form(self) -> sp.Expr | None:
+        r"""The step with each velocity written through the energy's inverse mass,
+        :math:`\nabla T(u) = u\,w(u^2)`, and :math:`u^2` replaced by :math:`k^2 Y` (:math:`k` the
+        sum of :math:`u`'s coefficients of ``v`` and ``g``): what the second-moment closure
+        makes of the step once :math:`Y` is the estimate of :math:`g^2`. ``None`` for
+        norm-coupled energies. Computed on demand (only that closure needs it)."""
+        kinetic, step = self.step.kinetic, self.step
+        if self.how == "physical":
+            mass = _mass_form(kinetic, step, H, lambda x: x)
+            return None if mass is None else mass.xreplace({H: LR})
+        s = step.momentum.scale(1 - beta1)
+        return _mass_form(kinetic, step, LR, lambda x: _unit(x, s))
 
 
 def parameterise(
@@ -89,27 +97,25 @@ def parameterise(
     step = change_of_variables(kinetic, scheme, momentum)
     s = momentum.scale(1 - beta1)
     if how == "physical":
-        mass = _mass_form(kinetic, step, H, lambda x: x)
         return Parameterised(
             how,
             step,
             step.delta.xreplace({H: LR}),
-            None if mass is None else mass.xreplace({H: LR}),
             ("lr = h (the physical step)", "β1 = e^(-rh)"),
             "",
         )
     if kinetic.coupling == "particle":
         velocity = kinetic.velocity_expr
         delta = LR * sp.Add(*(t * velocity.xreplace({P: _unit(x, s)}) for t, x in step.drifts))
-        mass = _mass_form(kinetic, step, LR, lambda x: _unit(x, s))
-    else:
-        delta, mass = _scaled(kinetic, scheme, momentum, s), None
-    proof = _prove(kinetic, scheme, momentum, s, delta)
+        proof = _prove(kinetic, scheme, momentum, s, delta)
+    else:  # the rescaled system's step itself: only its homogeneity in lr is left to show
+        delta = _scaled(kinetic, scheme, momentum, s)
+        _check_homogeneous(delta)
+        proof = "derived as the step of the rescaled system"
     return Parameterised(
         how,
         step,
         delta,
-        mass,
         (f"lr = h²·{sp.sstr(s)}", f"momentum unit λ = h·{sp.sstr(s)}", "β1 = e^(-rh)"),
         proof,
     )
@@ -175,12 +181,17 @@ def _scaled(
     return delta.xreplace({alpha: LR, omega: 1 - beta1})
 
 
+def _check_homogeneous(delta: sp.Expr) -> None:
+    """Every term of ``delta`` is ``lr`` times an expression free of ``lr``."""
+    if any((term / LR).has(LR) for term in sp.Add.make_args(delta)):
+        raise ValueError(f"internal: {delta} is not proportional to lr")
+
+
 def _prove(
     kinetic: KineticEnergy, scheme: Scheme, momentum: Momentum, s: sp.Expr, delta: sp.Expr
 ) -> str:
     """Show that ``delta`` is the rescaled system's step and homogeneous of degree 1 in lr."""
-    if any((term / LR).has(LR) for term in sp.Add.make_args(delta)):
-        raise ValueError(f"internal: {delta} is not proportional to lr")
+    _check_homogeneous(delta)
     reference = _scaled(kinetic, scheme, momentum, s, simplify=False)
     residual = reference - delta
     if sp.count_ops(residual) <= _SYMBOLIC_PROOF_OPS and sp.simplify(residual) == 0:

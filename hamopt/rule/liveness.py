@@ -37,13 +37,10 @@ def dead_parts(spec: OptimizerSpec, inert: tuple[str, ...] = ()) -> list[str]:
         bad for bad, _ in spec.checks
     )
     for hp in spec.hyperparameters:
-        if hp.symbols:
-            alive = any(s in used for s in hp.symbols) or f'"{hp.name}"' in conditions
-        else:
-            alive = f'"{hp.name}"' in conditions or hp.name in conditions
+        alive = any(s in used for s in hp.symbols) or f'"{hp.name}"' in conditions
         if hp.name in inert:
             if alive:
                 problems.append(f"argument {hp.name} is declared inert but is used")
-        elif not alive and hp.name not in ("lr",):
+        elif not alive:
             problems.append(f"argument {hp.name} is taken but changes nothing")
     return problems
