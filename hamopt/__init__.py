@@ -2,11 +2,13 @@
 
 Kinetic energy T(p) + potential U(q) + friction r → splitting scheme → symbolic one-step map
 → change of variables and closures → update rule → generated ``torch.optim`` optimizer, with
-checks (conformal symplecticity, energy, order, reductions) along the way.
+checks (conformal symplecticity, energy, order, reductions) along the way; and back:
+:func:`identify` finds the kinetic energy behind a velocity map or an optimizer class.
 """
 
 from hamopt import kinetic, schemes
 from hamopt.derive import derive
+from hamopt.inverse import identify, identify_optimizer
 from hamopt.kinetic import KineticEnergy
 from hamopt.schemes import Scheme
 from hamopt.stepmap import StepMap
@@ -18,6 +20,8 @@ __all__ = [
     "Scheme",
     "StepMap",
     "derive",
+    "identify",
+    "identify_optimizer",
     "kinetic",
     "schemes",
 ]

@@ -1,4 +1,4 @@
-"""The ``hamopt`` command line: derive, verify, zoo, plot, compare, bench.
+"""The ``hamopt`` command line: derive, verify, zoo, plot, compare, bench, identify.
 
 ``hamopt COMMAND --help`` shows each command's options and examples. Energies given as text
 go through :func:`hamopt.parse.parse_energy` (a whitelist parser: nothing typed is ever
@@ -415,6 +415,86 @@ def cmd_compare(args: argparse.Namespace) -> int:
 # bench
 
 
+# --------------------------------------------------------------------------------------------
+# identify
+
+IDENTIFY_EXAMPLES = """\
+examples:
+  hamopt identify --velocity 'tanh(p)'                 # -> log(cosh(p)), the log_cosh energy
+  hamopt identify --velocity 'p/(abs(p) + epsilon)' --params epsilon
+  hamopt identify --velocity 'clip(p, -1, 1)'          # -> the Huber energy
+  hamopt identify --velocity 'p/sqrt(p**2 + 1)' --norm  # w(‖p‖): a norm-coupled energy
+  hamopt identify --velocity 'p1/sqrt(p1**2+p2**2+1)' --velocity 'p2/sqrt(p1**2+p2**2+1)'
+  hamopt identify --optimizer torch.optim.Adam
+  hamopt identify --optimizer torch.optim.SGD --option momentum=0.9
+
+With --velocity: T(p) = ∫ v, certified (odd, finite, monotone, integrable, T' = v), the
+library family it matches, and the 'hamopt derive' command for it. Exit 1 when the map is not
+the velocity of a kinetic energy (the reason is printed). With --optimizer: one step of the
+class from a fresh state on gradients 1e-12 … 1e4 reads its velocity map; the library family
+it matches (fitted parameters, worst relative error) or 'none'.
+"""
+
+
+def cmd_identify(args: argparse.Namespace) -> int:
+    from hamopt.inverse import identify, identify_optimizer
+    from hamopt.parse import ParseError
+
+    if (args.velocity is None) == (args.optimizer is None):
+        raise UsageError("give either --velocity TEXT (repeat it for a vector map) or --optimizer")
+    if args.optimizer is not None:
+        if args.params or args.norm:
+            raise UsageError("--params and --norm go with --velocity, not --optimizer")
+        cls = _import_class(args.optimizer)
+        options = _options(args.option or [])
+        probe = identify_optimizer(cls, **options)
+        print(probe.summary())
+        return 0
+    if args.option:
+        raise UsageError("--option goes with --optimizer")
+    params = parse_params(args.params)
+    texts = args.velocity
+    velocity = texts[0] if len(texts) == 1 else texts
+    try:
+        found = identify(velocity, params, coupling="norm" if args.norm else "particle")
+    except ParseError as exc:
+        raise UsageError(f"--velocity: {exc}") from None
+    except ValueError as exc:
+        print(f"not the velocity of a kinetic energy: {exc}")
+        return 1
+    print(found.summary())
+    params_text = ",".join(prm.name for prm in found.energy.params)
+    command = f"hamopt derive --kinetic '{found.energy.expr}'"
+    print(f"derive    {command}" + (f" --params {params_text}" if params_text else ""))
+    return 0
+
+
+def _import_class(path: str) -> type:
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    if not module:
+        raise UsageError(f"--optimizer: give a dotted path such as torch.optim.Adam, got {path!r}")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"--optimizer: cannot import {path}: {exc}") from None
+    return cls
+
+
+def _options(items: list[str]) -> dict[str, object]:
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--option: expected NAME=VALUE, got {item!r}")
+        try:
+            out[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise UsageError(f"--option {key}: {text!r} is not a Python literal") from None
+    return out
+
+
 BENCH_EXAMPLES = """\
 examples:
   hamopt bench                                # 1M float32 parameters in 10 tensors
@@ -595,6 +675,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder (step_time.md and .png) or table to write (default hamopt-out/bench)",
     )
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "identify",
+        help="the kinetic energy behind a velocity map or a torch optimizer class",
+        description="Inverse design: recover T(p) from a velocity map v(p) and certify it, or "
+        "probe an optimizer class and name the library energy it matches.",
+        epilog=IDENTIFY_EXAMPLES,
+        formatter_class=_formatter,
+    )
+    p.add_argument(
+        "--velocity", action="append", metavar="TEXT", help="v(p); repeat for p1, p2, … of a map"
+    )
+    p.add_argument("--params", metavar="LIST", help="parameters of v: 'beta' or 'beta=2.0'")
+    p.add_argument("--norm", action="store_true", help="v is the speed w(‖p‖) along p")
+    p.add_argument("--optimizer", metavar="MODULE.CLASS", help="e.g. torch.optim.Adam")
+    p.add_argument(
+        "--option", action="append", metavar="NAME=VALUE", help="constructor option; repeatable"
+    )
+    p.set_defaults(func=cmd_identify)
     return parser
 
 

@@ -18,8 +18,9 @@ text is never given to ``eval``, ``exec``, :func:`sympy.sympify` or
      (``Symbol(name, positive=True)``) and the constant ``pi``;
    * the operators ``+ - * / **``, unary ``+`` and ``-``, and parentheses;
    * calls by bare name of the functions in :data:`FUNCTIONS` (``sqrt exp log abs Abs cosh
-     sinh tanh cos sin atan asinh sign cbrt`` with one argument, ``Max Min max min`` with two
-     to :data:`MAX_ARGS`), positional arguments only.
+     sinh tanh cos sin atan asinh sign cbrt`` with one argument, ``clip(x, low, high)``
+     (:math:`\max(low, \min(x, high))`), ``Max Min max min`` with two to :data:`MAX_ARGS`),
+     positional arguments only.
 
    Everything else — attribute access, subscripts, keyword arguments, lambdas,
    comprehensions, conditional expressions, comparisons, boolean operators, strings and
@@ -67,6 +68,7 @@ __all__ = [
     "ParseError",
     "parse_constant",
     "parse_energy",
+    "parse_velocity",
     "validate_param_name",
 ]
 
@@ -108,6 +110,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., sp.Expr], int, int]] = {
     "atan": (sp.atan, 1, 1),
     "asinh": (sp.asinh, 1, 1),
     "sign": (sp.sign, 1, 1),
+    "clip": (lambda x, low, high: sp.Max(low, sp.Min(x, high)), 3, 3),
     "Max": (sp.Max, 2, MAX_ARGS),
     "Min": (sp.Min, 2, MAX_ARGS),
     "max": (sp.Max, 2, MAX_ARGS),
@@ -137,6 +140,7 @@ _FLOAT_FUNCTIONS: dict[str, Callable[..., float]] = {
     "atan": math.atan,
     "asinh": math.asinh,
     "sign": lambda x: float((x > 0) - (x < 0)),
+    "clip": lambda x, low, high: max(low, min(x, high)),
     "Max": max,
     "Min": min,
     "max": max,
@@ -261,6 +265,30 @@ def parse_energy(text: str, params: Sequence[str] = ()) -> sp.Expr:
             raise ParseError(f"parameter {prm!r} is declared twice")
         names[prm] = sp.Symbol(prm, positive=True)
     return _parse(text, names, "energy")
+
+
+def parse_velocity(
+    text: str, params: Sequence[str] = (), coordinates: Sequence[str] = ()
+) -> sp.Expr:
+    """Parse a velocity map: in ``p`` (or the real coordinates ``coordinates``, e.g. ``p1``,
+    ``p2`` of a vector map) and the positive parameters ``params``; the same rules as
+    :func:`parse_energy`.
+
+    >>> parse_velocity("clip(p, -1, 1)")
+    Max(-1, Min(1, p))
+    """
+    if isinstance(params, str) or isinstance(coordinates, str):
+        raise TypeError("params and coordinates must be sequences of names, not one str")
+    names: dict[str, sp.Expr] = {"p": P, **CONSTANTS}
+    for name in coordinates:
+        validate_param_name(name)
+        names[name] = sp.Symbol(name, real=True)
+    for prm in params:
+        validate_param_name(prm)
+        if prm in names:
+            raise ParseError(f"parameter {prm!r} is declared twice")
+        names[prm] = sp.Symbol(prm, positive=True)
+    return _parse(text, names, "velocity")
 
 
 def parse_constant(text: str) -> sp.Expr:

@@ -14,7 +14,7 @@ from hamopt.cli import build_parser, join_negative_values, main
 from hamopt.zoo import ZOO
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ["derive", "verify", "zoo", "plot", "bench"]
+COMMANDS = ["derive", "verify", "zoo", "plot", "bench", "identify"]
 
 
 def _hamopt(args, cwd, timeout=120):
@@ -468,3 +468,27 @@ def test_a_yoshida_module_carries_its_spec_and_verifies(tmp_path, capsys):
     assert status == 0, text + err
     assert re.search(r"\| order of accuracy \| \w+ × yoshida \| 4(\.0\d*)? \|", text)
     assert "| module is its derivation (regenerated from its spec) |" in text
+
+
+def test_identify_velocity_and_optimizer(capsys):
+    """``hamopt identify``: T and its library family from a velocity map, the energy of a torch
+    class; a map that is no kinetic energy's velocity exits 1 with the reason; input errors 2."""
+    assert main(["identify", "--velocity", "tanh(beta*p)", "--params", "beta"]) == 0
+    out = capsys.readouterr().out
+    assert "log(cosh(beta*p))/beta" in out and "library   log_cosh" in out
+    assert "derive    hamopt derive --kinetic 'log(cosh(beta*p))/beta' --params beta" in out
+    assert main(["identify", "--optimizer", "torch.optim.SGD", "--option", "momentum=0.9"]) == 0
+    assert "torch.optim.sgd.SGD: classical (a = 1;" in capsys.readouterr().out
+    assert main(["identify", "--velocity", "p*exp(-p**2)"]) == 1
+    assert "not the velocity of a kinetic energy: velocity p*exp(-p**2) is not monotone" in (
+        capsys.readouterr().out
+    )
+    for args, message in (
+        (["--velocity", "p", "--optimizer", "torch.optim.Adam"], "give either --velocity"),
+        (["--optimizer", "Adam"], "give a dotted path"),
+        (["--optimizer", "torch.optim.Nope"], "cannot import torch.optim.Nope"),
+        (["--optimizer", "torch.optim.Adam", "--option", "lr"], "expected NAME=VALUE"),
+        (["--velocity", "p +"], "--velocity: syntax error"),
+    ):
+        assert main(["identify", *args]) == 2, args
+        assert message in capsys.readouterr().err, args

@@ -23,6 +23,7 @@ from hamopt.parse import (
     ParseError,
     parse_constant,
     parse_energy,
+    parse_velocity,
     validate_param_name,
 )
 from hamopt.symbols import p
@@ -353,3 +354,16 @@ def test_parse_constant(text, value):
 def test_parse_constant_refuses(text):
     with pytest.raises(ParseError):
         parse_constant(text)
+
+
+def test_clip_and_velocity_maps():
+    assert parse_energy("clip(p, -1, 2)") == sp.Max(-1, sp.Min(p, 2))
+    with pytest.raises(ParseError, match=r"clip\(…\) takes 3 argument\(s\), got 2"):
+        parse_energy("clip(p, 1)")
+    v = parse_velocity("p1/sqrt(p1**2 + p2**2)", coordinates=["p1", "p2"])
+    assert {s.name for s in v.free_symbols} == {"p1", "p2"}
+    assert all(s.is_real and not s.is_positive for s in v.free_symbols)  # momenta take any sign
+    with pytest.raises(ParseError, match="unknown name 'p3'"):
+        parse_velocity("p3", coordinates=["p1", "p2"])
+    with pytest.raises(TypeError, match="not one str"):
+        parse_velocity("p", coordinates="p1")

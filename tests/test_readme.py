@@ -78,3 +78,14 @@ def test_walkthrough_rule_and_verdicts_are_todays(tmp_path, monkeypatch, capsys)
     shown = [ln for ln in table.splitlines() if ln.startswith("| ")]
     assert verdicts(rows) == verdicts(shown)
     assert "| LogCosh |" in block and "| torch.Adam |" in block  # the comparison's rows
+
+
+def test_identify_snippet_prints_what_its_comments_say(capsys):
+    """The "Identify" section's code runs, and each print matches the comment beside it."""
+    (code,) = re.findall(r"```python\n(.*?)```", _section("Identify"), re.S)
+    exec(code, {})
+    printed = capsys.readouterr().out.splitlines()
+    promised = [ln.split("# ", 1)[1] for ln in code.splitlines() if ln.startswith("print(")]
+    assert len(printed) == len(promised) == 3
+    for out, comment in zip(printed, promised, strict=True):
+        assert out.startswith(comment.rstrip(". ")), (out, comment)

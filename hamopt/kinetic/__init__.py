@@ -4,6 +4,8 @@ from hamopt.kinetic.energy import KineticEnergy
 from hamopt.kinetic.library import (
     adam_energy,
     classical,
+    huber,
+    log_cosh,
     massless,
     power,
     relativistic,
@@ -14,6 +16,8 @@ __all__ = [
     "KineticEnergy",
     "adam_energy",
     "classical",
+    "huber",
+    "log_cosh",
     "massless",
     "power",
     "relativistic",

@@ -240,10 +240,32 @@ def _vectorised(fn: Callable) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _torch_lambdify(arg: sp.Symbol, expr: sp.Expr) -> Callable[[torch.Tensor], torch.Tensor]:
-    fn = sp.lambdify(arg, expr, modules=[torch], printer=TorchPrinter())
+    fn = sp.lambdify(arg, expr, modules=[torch], printer=_TorchPrinter())
 
     def call(x: torch.Tensor) -> torch.Tensor:
         out = fn(x)
         return out if isinstance(out, torch.Tensor) else torch.full_like(x, float(out))
 
     return call
+
+
+class _TorchPrinter(TorchPrinter):
+    """SymPy's torch printer, with Min/Max as elementwise ``torch.minimum``/``torch.maximum``
+    (it prints ``torch.min(1.0, p)``, which torch refuses); a number becomes a float64 0-d
+    tensor, which takes the other argument's dtype."""
+
+    def _print_Min(self, expr: sp.Expr) -> str:
+        return self._fold("torch.minimum", expr.args)
+
+    def _print_Max(self, expr: sp.Expr) -> str:
+        return self._fold("torch.maximum", expr.args)
+
+    def _fold(self, fn: str, args) -> str:
+        def one(a):
+            text = self._print(a)
+            return f"torch.tensor({text}, dtype=torch.float64)" if a.is_number else text
+
+        out = one(args[0])
+        for a in args[1:]:
+            out = f"{fn}({out}, {one(a)})"
+        return out

@@ -9,6 +9,8 @@ constructor                 :math:`T(p)`                                        
 :func:`adam_energy`         :math:`\sum_i |p_i| - \epsilon\log(1 + |p_i|/\epsilon)`    :math:`p/(|p|+\epsilon)`
 :func:`power`               :math:`\sum_i |p_i|^a / a`, :math:`a > 1`                 :math:`\mathrm{sign}(p)|p|^{a-1}`
 :func:`massless`            :math:`\sum_i |p_i|`                                      :math:`\mathrm{sign}(p)`
+:func:`log_cosh`            :math:`\sum_i \log\cosh(\beta p_i)/\beta`                 :math:`\tanh(\beta p)`
+:func:`huber`               :math:`\sum_i \mu_i(|p_i| - \mu_i/2)`, :math:`\mu_i = \min(|p_i|, \delta)`   :math:`\mathrm{clip}(p, -\delta, \delta)`
 ==========================  =======================================================  =====================
 
 The closed-form velocities are checked against :math:`dT/dp` when each energy is built.
@@ -22,7 +24,16 @@ from hamopt.kinetic.energy import KineticEnergy, Scope
 from hamopt.parameters import Parameter, in_range, positive
 from hamopt.symbols import p, s
 
-__all__ = ["adam_energy", "classical", "massless", "power", "relativistic", "relativistic_norm"]
+__all__ = [
+    "adam_energy",
+    "classical",
+    "huber",
+    "log_cosh",
+    "massless",
+    "power",
+    "relativistic",
+    "relativistic_norm",
+]
 
 
 def _mass(default: float) -> Parameter:
@@ -124,3 +135,37 @@ def massless() -> KineticEnergy:
     sign(p)
     """
     return KineticEnergy(sp.Abs(p), [], name="massless", velocity=sp.sign(p))
+
+
+def log_cosh(beta: float = 1.0) -> KineticEnergy:
+    r"""Log-cosh energy :math:`T(p) = \sum_i \log\cosh(\beta p_i)/\beta`; velocity
+    :math:`\tanh(\beta p)`: classical (:math:`\beta p`) near 0, massless (sign) far out.
+
+    >>> log_cosh().velocity_expr
+    tanh(beta*p)
+    """
+    sharp = positive("beta", beta, "sharpness: the velocity's slope at p = 0")
+    B = sharp.symbol
+    return KineticEnergy(
+        sp.log(sp.cosh(B * p)) / B, [sharp], name="log_cosh", velocity=sp.tanh(B * p)
+    )
+
+
+def huber(delta: float = 1.0) -> KineticEnergy:
+    r"""Huber energy :math:`T(p) = \sum_i \mu_i(|p_i| - \mu_i/2)`, :math:`\mu_i = \min(|p_i|, \delta)`:
+    :math:`p^2/2` for :math:`|p| \le \delta`, :math:`\delta|p| - \delta^2/2` beyond (a form
+    without the cancellation of :math:`p^2/2 - (|p|-\delta)^2/2` at large ``p``); velocity
+    :math:`\mathrm{clip}(p, -\delta, \delta)`.
+
+    >>> huber().velocity_expr
+    Max(-delta, Min(delta, p))
+    """
+    width = positive("delta", delta, "half-width of the quadratic region")
+    D = width.symbol
+    mu = sp.Min(sp.Abs(p), D)
+    return KineticEnergy(
+        mu * (sp.Abs(p) - mu / 2),
+        [width],
+        name="huber",
+        velocity=sp.Max(-D, sp.Min(p, D)),
+    )

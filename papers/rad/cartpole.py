@@ -160,14 +160,15 @@ def train(
 ) -> Runs:
     """Train one DQN per (optimizer, seed) on CartPole-v1; see the module docstring.
 
-    ``optimizers`` maps a zoo name (one of :data:`ELEMENTWISE`) to a factory
-    ``(params, gradient_steps) -> Optimizer``.
+    ``optimizers`` maps a name to a factory ``(params, gradient_steps) -> Optimizer``; the
+    name's first word is the zoo member (one of :data:`ELEMENTWISE`), the rest a label of its
+    settings (``"Adam eps=1e-4"``).
     """
     import gymnasium as gym
 
     if not optimizers:
         raise ValueError("optimizers is empty")
-    bad = sorted(set(optimizers) - ELEMENTWISE)
+    bad = sorted(n for n in optimizers if n.split(maxsplit=1)[0] not in ELEMENTWISE)
     if bad:
         raise ValueError(
             f"{bad}: not an elementwise rule; runs stacked into one tensor would interact "

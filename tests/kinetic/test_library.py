@@ -9,6 +9,8 @@ from hamopt.kinetic import (
     KineticEnergy,
     adam_energy,
     classical,
+    huber,
+    log_cosh,
     massless,
     power,
     relativistic,
@@ -16,7 +18,16 @@ from hamopt.kinetic import (
 )
 from hamopt.symbols import Norm, p
 
-LIBRARY = [classical, relativistic, relativistic_norm, adam_energy, power, massless]
+LIBRARY = [
+    classical,
+    relativistic,
+    relativistic_norm,
+    adam_energy,
+    power,
+    massless,
+    log_cosh,
+    huber,
+]
 
 
 @pytest.mark.parametrize("make", LIBRARY, ids=lambda f: f.__name__)
@@ -88,3 +99,13 @@ def test_user_energy_symbols_are_matched_by_name():
 def test_latex_shows_the_sum_or_the_norm():
     assert classical().latex().startswith(r"T(p) = \sum_i")
     assert r"\lVert p \rVert" in relativistic_norm().latex()
+
+
+def test_log_cosh_and_huber_regimes():
+    """log-cosh: classical slope β at 0, massless far out; Huber: clip(p, −δ, δ), and its
+    energy is exact (no cancellation) at large |p|."""
+    _, v = log_cosh(beta=2.0).numpy_functions()
+    np.testing.assert_allclose(v(np.array([1e-8, 50.0])), [2e-8, 1.0], rtol=1e-12)
+    tau, v = huber(delta=0.5).numpy_functions()
+    np.testing.assert_array_equal(v(np.array([-3.0, 0.2, 7.0])), [-0.5, 0.2, 0.5])
+    assert tau(np.array([1e8]))[0] == 0.5 * 1e8 - 0.125

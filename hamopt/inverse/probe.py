@@ -1,0 +1,100 @@
+r"""The velocity map of a ``torch.optim`` optimizer class, probed, and the energy it matches.
+
+From a fresh state every optimizer of the library family takes its first step along the
+velocity of its momentum, and after one step the momentum is the gradient (up to the
+optimizer's own normalisation: Adam's and RAD's bias corrections, SGD's first-gradient buffer,
+Lion's interpolation, whose sign is that of the gradient). So one step on controlled gradients
+reads the velocity map off: a float64 parameter :math:`\theta = 0` (weight decay then does
+nothing) with gradient :math:`g_k` on coordinate :math:`k`, :math:`g_k` spanning
+:math:`\pm 10^{-12} \dots 10^{4}`, gives
+
+.. math::  v(g_k) = -\Delta\theta_k / \text{lr}.
+
+The probe is repeated twice: with the gradients permuted, where a rule that treats every
+coordinate alike gives the permuted step, and with one gradient doubled, where an elementwise
+rule moves no other coordinate differently (both bit for bit). A rule that couples coordinates
+(a norm, as RGD's, or a matrix) fails the second and is reported as such, not fitted. The samples are
+then fitted by every library family (:mod:`hamopt.inverse.families`); the best family is a
+match when its worst relative error is within :data:`MATCH_TOLERANCE`.
+
+What the probe cannot see: the velocity *after* the first step, where the momentum is a running
+average whose relation to the gradient the probe does not control; an optimizer whose first
+step is special-cased differently from the rest (RAdam's rectification warm-up, for one) is
+identified by its first step only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hamopt.inverse.families import Fit, fit
+from hamopt.inverse.velocity import FIT_GRID, MATCH_TOLERANCE
+
+__all__ = ["Probe", "identify_optimizer"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What :func:`identify_optimizer` measured."""
+
+    optimizer: str
+    momenta: np.ndarray  # the gradients fed (the momentum after one step)
+    velocity: np.ndarray  # -Δθ / lr
+    elementwise: bool
+    fits: tuple[Fit, ...]  # every library family, best first (empty if not elementwise)
+
+    @property
+    def match(self) -> Fit | None:
+        """The best family if it fits within :data:`MATCH_TOLERANCE`."""
+        return self.fits[0] if self.fits and self.fits[0].residual <= MATCH_TOLERANCE else None
+
+    def summary(self) -> str:
+        if not self.elementwise:
+            return (
+                f"{self.optimizer}: couples coordinates (not elementwise); no per-particle energy"
+            )
+        m = self.match
+        if m is None:
+            return f"{self.optimizer}: no library energy (closest: {self.fits[0]})"
+        return f"{self.optimizer}: {m}"
+
+
+def identify_optimizer(cls: type, *, lr: float = 1e-3, **kwargs) -> Probe:
+    """Probe ``cls(params, lr=lr, **kwargs)`` for its velocity map (see the module docstring).
+
+    Raises ``TypeError`` if ``cls`` is not a ``torch.optim.Optimizer`` class and ``ValueError``
+    if its first step is not finite on the probe's gradients.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise TypeError(f"cls must be a torch.optim.Optimizer subclass, got {cls!r}")
+    if not (isinstance(lr, (int, float)) and lr > 0 and np.isfinite(lr)):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    g = FIT_GRID
+    step = _first_step(cls, g, lr, kwargs)
+    perm = np.random.default_rng(0).permutation(g.size)
+    permuted = _first_step(cls, g[perm], lr, kwargs)
+    k = int(np.argmax(np.abs(g)))
+    bumped = g.copy()
+    bumped[k] *= 2
+    others = np.arange(g.size) != k
+    elementwise = bool(
+        np.array_equal(permuted, step[perm])
+        and np.array_equal(_first_step(cls, bumped, lr, kwargs)[others], step[others])
+    )
+    velocity = -step / lr
+    if not np.all(np.isfinite(velocity)):
+        bad = int(np.flatnonzero(~np.isfinite(velocity))[0])
+        raise ValueError(f"{cls.__name__}'s first step is not finite at gradient {g[bad]:.3g}")
+    fits = tuple(fit(g, velocity)) if elementwise else ()
+    return Probe(f"{cls.__module__}.{cls.__qualname__}", g, velocity, elementwise, fits)
+
+
+def _first_step(cls, g: np.ndarray, lr: float, kwargs) -> np.ndarray:
+    theta = torch.zeros(g.size, dtype=torch.float64, requires_grad=True)
+    opt = cls([theta], lr=lr, **kwargs)
+    theta.grad = torch.from_numpy(g.copy())
+    opt.step()
+    return theta.detach().numpy().copy()

@@ -1,0 +1,86 @@
+"""identify_optimizer: the velocity map of an optimizer class, and the library energy it is.
+
+The issue's catalogue: lion_pytorch.Lion → |p|, torch.optim.Adam → Adam's energy (ε = 1e-8),
+rad.optim.RAD → relativistic, torch.optim.SGD(momentum=0.9) → classical; the zoo's own
+members; an optimizer that couples coordinates is reported, not fitted.
+"""
+
+import pytest
+import torch
+
+from hamopt.inverse import identify_optimizer
+
+
+def test_torch_adam_is_adams_energy():
+    probe = identify_optimizer(torch.optim.Adam)
+    assert probe.elementwise
+    assert probe.match.family == "adam"
+    assert probe.match.amplitude == pytest.approx(1.0, rel=1e-9)
+    assert probe.match.params["epsilon"] == pytest.approx(1e-8, rel=1e-6)
+
+
+def test_torch_sgd_momentum_is_classical():
+    probe = identify_optimizer(torch.optim.SGD, momentum=0.9)
+    assert probe.match.family == "classical"
+    assert probe.match.amplitude == pytest.approx(1.0, rel=1e-12)
+
+
+def test_rad_is_relativistic():
+    rad = pytest.importorskip("rad.optim", reason="pytorch-rad is a test-only reference")
+    probe = identify_optimizer(rad.RAD)
+    assert probe.match.family == "relativistic"
+    # δ = 1: c = 1; b = √(ζ/(1 − β2)) at the first step, ζ = 1e-16
+    assert probe.match.amplitude == pytest.approx(1.0, rel=1e-9)
+    assert probe.match.params["b"] == pytest.approx((1e-16 / 1e-3) ** 0.5, rel=1e-6)
+
+
+def test_lion_is_massless():
+    lion = pytest.importorskip("lion_pytorch", reason="lion-pytorch is a test-only reference")
+    probe = identify_optimizer(lion.Lion)
+    assert probe.match.family == "massless"
+    assert probe.match.amplitude == pytest.approx(1.0, rel=1e-12)
+
+
+def test_zoo_members():
+    from hamopt.optim import RAD, Adam
+
+    assert identify_optimizer(Adam).match.family == "adam"
+    assert identify_optimizer(RAD, delta=2.0).match.family == "relativistic"
+    assert identify_optimizer(RAD, delta=2.0).match.amplitude == pytest.approx(0.5, rel=1e-9)
+
+
+def test_coupled_rule_is_not_fitted():
+    from hamopt.optim import RGD
+
+    assert identify_optimizer(RGD).match.family == "classical"  # δ = 0: gradient descent
+    probe = identify_optimizer(RGD, delta=1.0)  # v = p/√(δ²‖p‖² + 1): the norm couples
+    assert not probe.elementwise
+    assert probe.fits == () and probe.match is None
+    assert "couples coordinates" in probe.summary()
+
+
+def test_no_library_energy():
+    class Cubic(torch.optim.Optimizer):
+        """θ ← θ − lr·g³/(1 + g²)²: odd and bounded but not in the library."""
+
+        def __init__(self, params, lr=1e-3):
+            super().__init__(params, dict(lr=lr))
+
+        @torch.no_grad()
+        def step(self):
+            for group in self.param_groups:
+                for q in group["params"]:
+                    g = q.grad
+                    q.sub_(group["lr"] * g**3 / (1 + g * g) ** 2)
+
+    probe = identify_optimizer(Cubic)
+    assert probe.match is None
+    assert probe.summary().startswith(f"{__name__}.test_no_library_energy.<locals>.Cubic")
+    assert "no library energy (closest:" in probe.summary()
+
+
+def test_bad_input():
+    with pytest.raises(TypeError, match=r"torch\.optim\.Optimizer subclass"):
+        identify_optimizer(object)
+    with pytest.raises(ValueError, match="lr must be a positive finite number"):
+        identify_optimizer(torch.optim.Adam, lr=0.0)
