@@ -43,7 +43,7 @@ from hamopt.schemes.scheme import Scheme
 from hamopt.specfile import check_class_name
 from hamopt.stepmap import StepMap
 from hamopt.system.hamiltonian import ConformalHamiltonian
-from hamopt.variables import Momentum, beta1, g, v
+from hamopt.variables import Momentum, beta1, beta_text, g, v
 
 __all__ = ["CLOSURES", "DerivedOptimizer", "check_parameter_name", "derive"]
 
@@ -319,7 +319,7 @@ def _derivation(kinetic: KineticEnergy, scheme: Scheme, form: Momentum, step) ->
     return "\n\n".join(
         [
             physical.markdown(),
-            f"Change of variables ({form.describe()}; β1 = e^(-rh)), "
+            f"Change of variables ({form.describe()}; {beta_text(scheme)}), "
             f"{step.how} parameterisation: " + "; ".join(step.mapping),
             f"$$\\Delta\\theta = {sp.latex(step.delta)}$$",
             step.proof,

@@ -309,6 +309,11 @@ def _scheme(scheme: Scheme | str) -> Scheme:
         return SCHEMES[scheme]
     if not isinstance(scheme, Scheme):
         raise TypeError(f"scheme must be a Scheme or its name, got {type(scheme).__name__}")
+    if not scheme.exact_friction:
+        raise ValueError(
+            f"scheme {scheme.name}: implicit friction (I rows) is supported in one-gradient "
+            "steps only; a multi-gradient step decays by β^f = e^(-r f h) per D row"
+        )
     return scheme
 
 

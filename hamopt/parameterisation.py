@@ -38,7 +38,15 @@ from hamopt.parameters import positive
 from hamopt.schemes.scheme import Scheme
 from hamopt.symbols import h as H
 from hamopt.symbols import p as P
-from hamopt.variables import MLStep, Momentum, beta1, change_of_variables, g, v
+from hamopt.variables import (
+    MLStep,
+    Momentum,
+    beta1,
+    beta_text,
+    change_of_variables,
+    g,
+    v,
+)
 
 __all__ = ["LR", "PARAMETERISATIONS", "Parameterised", "parameterise"]
 
@@ -101,7 +109,7 @@ def parameterise(
             how,
             step,
             step.delta.xreplace({H: LR}),
-            ("lr = h (the physical step)", "β1 = e^(-rh)"),
+            ("lr = h (the physical step)", beta_text(scheme)),
             "",
         )
     if kinetic.coupling == "particle":
@@ -116,7 +124,7 @@ def parameterise(
         how,
         step,
         delta,
-        (f"lr = h²·{sp.sstr(s)}", f"momentum unit λ = h·{sp.sstr(s)}", "β1 = e^(-rh)"),
+        (f"lr = h²·{sp.sstr(s)}", f"momentum unit λ = h·{sp.sstr(s)}", beta_text(scheme)),
         proof,
     )
 

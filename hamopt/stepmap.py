@@ -121,7 +121,13 @@ class StepMap:
 
     def markdown(self) -> str:
         """A numbered list, one stage per item, with the sub-flow named."""
-        names = {"D": "dissipation", "K": "kick", "F": "drift", "G": "gradient drift"}
+        names = {
+            "D": "dissipation",
+            "I": "implicit dissipation",
+            "K": "kick",
+            "F": "drift",
+            "G": "gradient drift",
+        }
         items = []
         for i, stage in enumerate(self.stages, 1):
             show = self._display()

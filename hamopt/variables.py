@@ -121,6 +121,7 @@ def change_of_variables(
     Raises :class:`ValueError` for schemes with more than one gradient per step (Yoshida).
     """
     momentum = momentum or Momentum()
+    _check_friction(scheme)
     kicks = [i for i, (flow, _) in enumerate(scheme.rows) if flow == "K"]
     if len(kicks) != 1:
         raise ValueError(
@@ -146,6 +147,8 @@ def change_of_variables(
             lambda e: isinstance(e, sp.exp) and _friction_power(e.args[0]) is not None,
             lambda e: (1 - _omega) ** _friction_power(e.args[0]),
         )
+        # the implicit friction of a whole step, 1/(1 + r h), is β1 itself
+        expr = expr.xreplace({1 + R * H: 1 / (1 - _omega)})
         return expr.replace(Norm, lambda arg: _norm_of(arg))
 
     p_out = physical_to_ml(stepmap.p_out[0])
@@ -180,6 +183,24 @@ def change_of_variables(
         momentum.recursion(v, g),
         drifts,
     )
+
+
+def beta_text(scheme: Scheme) -> str:
+    """What β1 is for ``scheme``: ``e^(-rh)`` (exact friction) or ``1/(1 + rh)`` (implicit)."""
+    return "β1 = e^(-rh)" if scheme.exact_friction else "β1 = 1/(1 + rh) (implicit friction)"
+
+
+def _check_friction(scheme: Scheme) -> None:
+    """An optimizer step has one momentum decay β1: exact friction (D rows, β1 = e^{-rh}), or
+    one implicit-friction row over the whole step (I, β1 = 1/(1 + rh)), not a mixture."""
+    implicit = [frac for flow, frac in scheme.rows if flow == "I"]
+    if not implicit:
+        return
+    if any(flow == "D" for flow, _ in scheme.rows) or implicit != [1]:
+        raise ValueError(
+            f"scheme {scheme.name}: an optimizer step's momentum decays by one factor β1; with "
+            "implicit friction that is one I row of fraction 1 (β1 = 1/(1 + r h)) and no D rows"
+        )
 
 
 def _friction_power(arg: sp.Expr) -> sp.Expr | None:

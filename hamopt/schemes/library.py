@@ -12,6 +12,10 @@ r"""The splitting schemes of the source papers.
 * :data:`nag` — Nesterov's variant: the leapfrog rewrite with the position update based at
   :math:`\theta_k` (a gradient drift G in place of half the drift). *Not* conformal symplectic;
   kept for contrast.
+* :data:`hamiltonian_descent` — Maddison et al.'s first explicit method (arXiv 1809.05042):
+  :math:`p_{k+1} = \delta(p_k - h\nabla U(q_k))`, :math:`q_{k+1} = q_k + h\nabla T(p_{k+1})`
+  with the implicit friction :math:`\delta = (1 + rh)^{-1}` — K·I·F, conformal symplectic with
+  factor :math:`(1 + rh)^{-1}` (order 1).
 """
 
 from __future__ import annotations
@@ -20,7 +24,16 @@ import sympy as sp
 
 from hamopt.schemes.scheme import Scheme, compose
 
-__all__ = ["SCHEMES", "euler", "euler_fkd", "leapfrog", "leapfrog_fsal", "nag", "yoshida"]
+__all__ = [
+    "SCHEMES",
+    "euler",
+    "euler_fkd",
+    "hamiltonian_descent",
+    "leapfrog",
+    "leapfrog_fsal",
+    "nag",
+    "yoshida",
+]
 
 half = sp.Rational(1, 2)
 
@@ -59,4 +72,14 @@ nag = Scheme(
     description="Nesterov (NAG) variant: position update based at θ_k; not conformal symplectic",
 )
 
-SCHEMES = {s.name: s for s in (euler, euler_fkd, leapfrog, leapfrog_fsal, yoshida, nag)}
+hamiltonian_descent = Scheme(
+    "hamiltonian_descent",
+    [("K", 1), ("I", 1), ("F", 1)],
+    order=1,
+    description="Hamiltonian descent's first explicit method K·I·F: implicit friction 1/(1 + rh)",
+)
+
+SCHEMES = {
+    s.name: s
+    for s in (euler, euler_fkd, leapfrog, leapfrog_fsal, yoshida, nag, hamiltonian_descent)
+}

@@ -13,10 +13,12 @@ F      1/2
 D      1/2
 =====  ========
 
-Consistency (order :math:`\ge 1`) needs the fractions of each of D, K and F to add up to 1;
-the G rows of a non-symplectic variant are corrections of higher order in ``h`` and are not
-counted. Any composition of D, K and F rows is conformal symplectic with factor
-:math:`e^{-r h \sum f_D}`.
+Consistency (order :math:`\ge 1`) needs the fractions of each of K and F, and of the friction
+rows D and I together, to add up to 1; the G rows of a non-symplectic variant are corrections
+of higher order in ``h`` and are not counted. Any composition of D, I, K and F rows is conformal
+symplectic with factor :math:`e^{-r h \sum f_D}\prod_I (1 + r h f_I)^{-1}`
+(:meth:`Scheme.conformal_factor`): the exact flow's :math:`e^{-rh}` when the friction is exact,
+a first-order approximation of it with implicit friction (Hamiltonian descent).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 import sympy as sp
 
-from hamopt.system.subflows import FLOWS, SYMPLECTIC_FLOWS
+from hamopt.system.subflows import CONFORMAL_FLOWS, FLOWS, SYMPLECTIC_FLOWS
 
 __all__ = ["Scheme", "compose"]
 
@@ -43,7 +45,7 @@ class Scheme:
     name
         Short name used in provenance.
     rows
-        ``(flow, fraction)`` pairs; ``flow`` is one of ``"D"``, ``"K"``, ``"F"``, ``"G"``.
+        ``(flow, fraction)`` pairs; ``flow`` is one of ``"D"``, ``"I"``, ``"K"``, ``"F"``, ``"G"``.
     order
         The declared order of accuracy (checked by :mod:`hamopt.checks.order`).
     description
@@ -78,11 +80,12 @@ class Scheme:
                 raise ValueError(
                     f"scheme {name}: fraction of {flow} must be a non-zero real number"
                 )
-        for flow in "DKF":
-            total = sp.nsimplify(sum(f for fl, f in rows if fl == flow))
+        for flows in ("DI", "K", "F"):
+            total = sp.nsimplify(sum(f for fl, f in rows if fl in flows))
             if sp.simplify(total - 1) != 0:
+                what = "D and I (the friction)" if flows == "DI" else flows
                 raise ValueError(
-                    f"scheme {name} is inconsistent: the fractions of {flow} add up to {total}, "
+                    f"scheme {name} is inconsistent: the fractions of {what} add up to {total}, "
                     "not 1"
                 )
         if not isinstance(order, int) or order < 1:
@@ -95,8 +98,22 @@ class Scheme:
     # -- properties ----------------------------------------------------------------------------
     @property
     def conformal_symplectic(self) -> bool:
-        """True when every row is an exact sub-flow (D, K or F)."""
-        return all(flow in SYMPLECTIC_FLOWS for flow, _ in self.rows)
+        """True when every row is a conformal symplectic map (D, I, K or F)."""
+        return all(flow in CONFORMAL_FLOWS for flow, _ in self.rows)
+
+    @property
+    def exact_friction(self) -> bool:
+        """True when the friction is the exact flow (D rows only, no implicit I rows)."""
+        return all(flow != "I" for flow, _ in self.rows)
+
+    def conformal_factor(self, r: Any, h: Any) -> sp.Expr:
+        r"""The factor by which one step contracts :math:`\Omega`: :math:`e^{-rh f_D}` times
+        :math:`(1 + rh f)^{-1}` for each implicit-friction row of fraction :math:`f`."""
+        factor = sp.exp(-r * h * self.dissipation_fraction)
+        for flow, frac in self.rows:
+            if flow == "I":
+                factor = factor / (1 + r * h * frac)
+        return factor
 
     @property
     def dissipation_fraction(self) -> sp.Expr:

@@ -26,10 +26,20 @@ def same(a: sp.Expr, b: sp.Expr) -> bool:
     ("velocity", "params", "energy", "family"),
     [
         ("sign(p)", (), sp.Abs(p), "massless"),
-        ("p/(abs(p) + epsilon)", ("epsilon",), sp.Abs(p) - EPS * sp.log(1 + sp.Abs(p) / EPS), "adam"),
+        (
+            "p/(abs(p) + epsilon)",
+            ("epsilon",),
+            sp.Abs(p) - EPS * sp.log(1 + sp.Abs(p) / EPS),
+            "adam",
+        ),
         ("tanh(beta*p)", ("beta",), sp.log(sp.cosh(BETA * p)) / BETA, "log_cosh"),
         ("p/sqrt(p**2 + 1)", (), sp.sqrt(p**2 + 1) - 1, "relativistic"),
-        ("clip(p, -1, 1)", (), sp.Piecewise((p**2 / 2, sp.Abs(p) <= 1), (sp.Abs(p) - sp.Rational(1, 2), True)), "huber"),
+        (
+            "clip(p, -1, 1)",
+            (),
+            sp.Piecewise((p**2 / 2, sp.Abs(p) <= 1), (sp.Abs(p) - sp.Rational(1, 2), True)),
+            "huber",
+        ),
         ("p", (), p**2 / 2, "classical"),
         ("sign(p)*abs(p)**(1/2)", (), 2 * sp.Abs(p) ** sp.Rational(3, 2) / 3, "power"),
     ],

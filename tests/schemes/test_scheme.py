@@ -23,6 +23,7 @@ def test_declared_orders():
         "leapfrog_fsal": 2,
         "yoshida": 4,
         "nag": 1,
+        "hamiltonian_descent": 1,
     }
 
 
@@ -42,7 +43,23 @@ def test_yoshida_coefficients():
 
 def test_only_nag_is_not_conformal_symplectic():
     assert [n for n, s in SCHEMES.items() if not s.conformal_symplectic] == ["nag"]
-    assert all(s.dissipation_fraction == 1 for s in SCHEMES.values())
+    exact = [s for s in SCHEMES.values() if s.exact_friction]
+    assert all(s.dissipation_fraction == 1 for s in exact)
+    assert [n for n, s in SCHEMES.items() if not s.exact_friction] == ["hamiltonian_descent"]
+
+
+def test_implicit_friction_factor():
+    """Hamiltonian descent's K·I·F contracts Ω by 1/(1 + rh): e^{-rh} to first order only."""
+    hd = SCHEMES["hamiltonian_descent"]
+    assert hd.rows == (("K", 1), ("I", 1), ("F", 1))
+    assert hd.conformal_factor(r, h) == 1 / (1 + r * h)
+    gap = sp.series(hd.conformal_factor(r, h) - sp.exp(-r * h), h, 0, 3).removeO()
+    assert sp.simplify(gap - r**2 * h**2 / 2) == 0
+    system = ConformalHamiltonian(classical())
+    q, p = system.q[0], system.p[0]
+    assert FLOWS["I"](system, q, p, h, h) == (q, p / (1 + r * h))
+    with pytest.raises(ValueError, match="fractions of D and I \\(the friction\\) add up to 2"):
+        Scheme("both", [("D", 1), ("I", 1), ("K", 1), ("F", 1)], order=1)
 
 
 @pytest.mark.parametrize(
