@@ -294,9 +294,13 @@ def _hyperparameters(
     )
     hps = [real("lr", lr, sp.Interval.open(0, sp.oo), what, symbol=LR)]
     if _B2 in used:
-        hps.append(
-            pair("betas", betas, (_B1, _B2), (_UNIT, _UNIT), "(β1 = e^{-rh}, β2 of the mass)")
+        lookahead = any(note.startswith("look-ahead") for note in draft.closures)
+        text = (
+            "(β1 of the look-ahead c, β2 = e^{-rh} of the momentum)"
+            if lookahead
+            else "(β1 = e^{-rh}, β2 of the mass)"
         )
+        hps.append(pair("betas", betas, (_B1, _B2), (_UNIT, _UNIT), text))
     elif _B1 in used:
         hps.append(real("beta1", betas[0], _UNIT, "momentum β1 = e^{-rh}", symbol=_B1))
     for prm in kinetic.params:

@@ -190,3 +190,43 @@ def test_momentum_forms_and_defaults():
         derive(LOG_COSH, momentum="nesterov")
     with pytest.raises(ValueError, match="parameterisation must be one of"):
         derive(LOG_COSH, parameterisation="natural")
+
+
+def test_massless_energy_with_the_lookahead_is_lion():
+    """T = |p| × euler × [lookahead, decoupled_weight_decay] is lion_pytorch.Lion, bit for bit
+    on the single-tensor and foreach paths, with and without weight decay."""
+    lion = pytest.importorskip("lion_pytorch", reason="lion-pytorch is a test-only reference")
+    cls = derive(massless(), "euler", ["lookahead", "decoupled_weight_decay"], name="Lion").cls
+    torch.manual_seed(2)
+    grads = torch.randn(40, 6, dtype=torch.float64).tolist()
+    for wd in (0.0, 0.3):
+        b = _delta(lion.Lion, grads, 1e-2, betas=(0.9, 0.99), weight_decay=wd)
+        for foreach in (False, True):
+            kw = dict(betas=(0.9, 0.99), weight_decay=wd, foreach=foreach)
+            np.testing.assert_array_equal(_delta(cls, grads, 1e-2, **kw), b)
+
+
+def test_lookahead_reads_the_momentum_before_its_update():
+    """Lion-K for another energy: Δθ = −lr ∇K(β1 m_old + (1 − β1) g), m ← β2 m + (1 − β2) g."""
+    cls = derive(relativistic(), "euler", ["lookahead"], name="LionK").cls
+    g = np.array([[0.5, -2.0], [1.5, 0.25], [-1.0, 3.0]])
+    got = _delta(cls, g.tolist(), 0.1, betas=(0.8, 0.95))
+    m = 0.05 * g[0]  # after step 1, from m = 0: (1 − β2) g1
+    m = 0.95 * m + 0.05 * g[1]  # after step 2
+    c = 0.8 * m + 0.2 * g[2]  # step 3 reads c before m moves
+    np.testing.assert_allclose(got, -0.1 * c / np.sqrt(c * c + 1), rtol=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(closure=["lookahead", "no_momentum"]), "both change the momentum; choose one"),
+        (dict(closure=["lookahead"], momentum="sum"), "lookahead needs the EMA momentum"),
+        (dict(closure=["lookahead"], init="grad"), "lookahead needs the EMA momentum"),
+        (dict(closure=["lookahead"], scheme="leapfrog"), "use a one-drift scheme"),
+    ],
+)
+def test_lookahead_is_refused_where_it_has_no_meaning(kwargs, message):
+    kwargs = {"scheme": "euler", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        derive(relativistic(), **kwargs)

@@ -234,6 +234,53 @@ def no_momentum() -> Closure:
     return closure
 
 
+LOOKAHEAD = sp.Symbol("update", real=True)
+
+
+def lookahead(beta2: sp.Symbol) -> Closure:
+    r"""Lion's look-ahead (Chen et al., 2023): the drift reads the interpolation
+    :math:`c = \beta_1 v + (1 - \beta_1) g` of the momentum *before* its update and the fresh
+    gradient, and the momentum then decays with its own :math:`\beta_2`:
+    :math:`v \leftarrow \beta_2 v + (1 - \beta_2) g`. The step :math:`\Delta\theta(v)` is read
+    at :math:`c`: with the massless energy this is Lion, :math:`\Delta\theta =
+    -\alpha\,\mathrm{sign}(c)`; with any other energy :math:`T`, Lion-K with :math:`K = T`.
+
+    Needs an EMA momentum with zero init and a step that reads the momentum once, through
+    the buffer only (a one-drift scheme such as ``euler``); otherwise ``ValueError``."""
+
+    def closure(d: Draft) -> Draft:
+        if d.momentum is None:
+            raise ValueError("lookahead needs a momentum buffer (it cannot follow no_momentum)")
+        m, b1 = d.momentum.symbol, d.beta
+        (update,) = [a for a in d.updates if a.target == m]
+        if sp.simplify(update.expr - (b1 * m + (1 - b1) * grad)) != 0 or d.momentum.init != "zeros":
+            raise ValueError(
+                "lookahead needs the EMA momentum v = β1 v + (1-β1) g with zero init (Lion's); "
+                f"this rule's momentum is {update.expr}"
+            )
+        if b1 in d.delta.free_symbols:
+            raise ValueError(
+                "lookahead reads the step at one interpolated momentum; this scheme's step "
+                f"depends on β1 beyond the buffer ({d.delta}): use a one-drift scheme (euler)"
+            )
+        c = LOOKAHEAD
+        read = Assign(c, b1 * m + (1 - b1) * grad, "look-ahead c = β1 v + (1-β1) g, before v moves")
+        updates = tuple(
+            Assign(
+                m, beta2 * m + (1 - beta2) * grad, "momentum v = β2 v + (1-β2) g, after the step"
+            )
+            if a.target == m
+            else a
+            for a in d.updates
+        )
+        latex = {**d.latex_names, c: "c"}
+        return d.with_(
+            pre=(*d.pre, read), updates=updates, delta=d.delta.xreplace({m: c}), latex_names=latex
+        ).note("look-ahead (Lion): Δθ at c = β1 v + (1-β1) g; then v = β2 v + (1-β2) g")
+
+    return closure
+
+
 def schedule(symbol: sp.Symbol, name: str, expr: sp.Expr, doc: str) -> Closure:
     """Replace hyperparameter ``symbol`` in the step by the scalar ``name = expr`` (may use
     ``step``)."""

@@ -16,7 +16,8 @@ second_moment              mass      :math:`u^2 \to k^2 y` in the inverse mass (
 frozen_mass                mass      every :math:`|x| \to \sqrt y` (one of)
 infinity_norm              mass      :math:`|v| + \epsilon \to u = \max(\beta_2 u, |g|+\epsilon)` (one of)
 amsgrad                    maximum   :math:`\hat y = \max(\hat y, y)` in place of ``y`` (needs a mass)
-no_momentum                momentum  :math:`\beta_1 = 0`: the buffer is the gradient
+no_momentum                momentum  :math:`\beta_1 = 0`: the buffer is the gradient (one of)
+lookahead                  momentum  Lion's :math:`\Delta\theta(c)`, :math:`c = \beta_1 v + (1-\beta_1)g`; :math:`v \leftarrow \beta_2 v + (1-\beta_2) g` (one of)
 bias_correction            bias      :math:`v/(1-\beta_1^t)`, :math:`y/(1-\beta_2^t)` (one of)
 step_size_bias_correction  bias      :math:`\alpha\sqrt{1-\beta_2^t}/(1-\beta_1^t)` (one of; needs a mass)
 rectification              schedule  RAdam's :math:`r_t` (needs step_size_bias_correction)
@@ -120,7 +121,14 @@ CLOSURES: dict[str, Entry] = {
             needs=("diagonal_mass", "second_moment", "frozen_mass"),
             doc="ŷ = max(ŷ, y) in place of y",
         ),
-        Entry("no_momentum", _MOMENTUM, False, lambda s: library.no_momentum(), doc="β1 = 0"),
+        Entry("no_momentum", _MOMENTUM, True, lambda s: library.no_momentum(), doc="β1 = 0"),
+        Entry(
+            "lookahead",
+            _MOMENTUM,
+            True,
+            lambda s: library.lookahead(s.beta2),
+            doc="Lion's look-ahead: Δθ at c = β1 v + (1-β1) g, then v = β2 v + (1-β2) g",
+        ),
         Entry(
             "bias_correction",
             _BIAS,
@@ -193,7 +201,12 @@ def resolve(closure: str | Iterable[str]) -> tuple[Entry, ...]:
     for a in entries:
         for b in entries:
             if a.name < b.name and a.stage == b.stage and a.exclusive and b.exclusive:
-                what = {_DECAY: "add weight decay", _MASS: "set the mass", _BIAS: "correct bias"}
+                what = {
+                    _DECAY: "add weight decay",
+                    _MASS: "set the mass",
+                    _MOMENTUM: "change the momentum",
+                    _BIAS: "correct bias",
+                }
                 first, second = sorted((a.name, b.name), key=names.index)
                 raise ValueError(f"closures {first} and {second} both {what[a.stage]}; choose one")
         if a.needs and not any(n in names for n in a.needs):
