@@ -32,6 +32,7 @@ __all__ = [
     "Run",
     "claims_table",
     "parse_args",
+    "report",
     "seed_everything",
     "write_readme",
 ]
@@ -138,3 +139,13 @@ def write_readme(run: Run, claims: Sequence[Claim], extra: str = "") -> str:
             raise ValueError(f"{run.readme} has no claims markers ({BEGIN!r} … {END!r})")
         run.readme.write_text(pattern.sub(lambda _: block, text))
     return block
+
+
+def report(run: Run, claims: Sequence[Claim], extra: str = "") -> int:
+    """The end of every ``reproduce.py``: :func:`write_readme`, the table also as
+    ``OUT/claims.md`` when no README is written, the block printed; returns the exit status."""
+    block = write_readme(run, claims, extra)
+    if run.readme is None:
+        (run.out / "claims.md").write_text(block + "\n")
+    print(block)
+    return 0

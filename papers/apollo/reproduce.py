@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # papers/: common.py, digits.py
 sys.path.insert(0, str(HERE))  # this folder's modules
 
-from common import Claim, parse_args, seed_everything, write_readme  # noqa: E402
+from common import Claim, parse_args, report, seed_everything  # noqa: E402
 
 SIZES = {
     "smoke": dict(secant_steps=60, widths=(64, 256), cost_steps=5, rounds=3, seeds=2, epochs=8),
@@ -279,11 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     claims.append(claim)
     print(f"[apollo] convergence: {time.perf_counter() - t0:.1f} s", flush=True)
     extra += f"\n\nWhole script: {time.perf_counter() - start:.0f} s wall time."
-    block = write_readme(run, claims, extra)
-    if run.readme is None:
-        (run.out / "claims.md").write_text(block + "\n")
-    print(block)
-    return 0
+    return report(run, claims, extra)
 
 
 if __name__ == "__main__":

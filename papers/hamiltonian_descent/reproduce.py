@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # papers/: common.py
 sys.path.insert(0, str(HERE))
 
-from common import Claim, parse_args, seed_everything, write_readme  # noqa: E402
+from common import Claim, parse_args, report, seed_everything  # noqa: E402
 from descent import ENERGIES, paper_rule, run  # noqa: E402
 
 SIZES = {
@@ -274,11 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     claims += [linear, classical, claim_robust(size, run_.out)]
     _plot_convergence({**curves, **more}, run_.out / "convergence.png")
     extra = f"Whole script: {time.perf_counter() - start:.0f} s wall time."
-    block = write_readme(run_, claims, extra)
-    if run_.readme is None:
-        (run_.out / "claims.md").write_text(block + "\n")
-    print(block)
-    return 0
+    return report(run_, claims, extra)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # papers/: common.py
 sys.path.insert(0, str(HERE))
 
-from common import Claim, parse_args, seed_everything, write_readme  # noqa: E402
+from common import Claim, parse_args, report, seed_everything  # noqa: E402
 from lionk import conjugate, derived, run  # noqa: E402
 
 SIZES = {
@@ -234,11 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     claims += [lion, rel]
     _plot([a, b], run_.out / "constraint.png")
     extra = f"Whole script: {time.perf_counter() - start:.0f} s wall time."
-    block = write_readme(run_, claims, extra)
-    if run_.readme is None:
-        (run_.out / "claims.md").write_text(block + "\n")
-    print(block)
-    return 0
+    return report(run_, claims, extra)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # papers/: common.py
 sys.path.insert(0, str(HERE))  # this folder's modules
 
-from common import Claim, Run, parse_args, seed_everything, write_readme  # noqa: E402
+from common import Claim, Run, parse_args, report, seed_everything  # noqa: E402
 
 #: Problem sizes per mode.
 SIZES = {
@@ -649,11 +649,7 @@ def main(argv: list[str] | None = None) -> int:
         claims += job()
         print(f"[rad] {name}: {time.perf_counter() - t0:.1f} s", flush=True)
     extra += f"\n\nWhole script: {time.perf_counter() - start:.0f} s wall time."
-    block = write_readme(run, claims, extra)
-    if run.readme is None:
-        (run.out / "claims.md").write_text(block + "\n")
-    print(block)
-    return 0
+    return report(run, claims, extra)
 
 
 if __name__ == "__main__":
