@@ -125,7 +125,7 @@ def derive(
     init: str = "zeros",
     parameterisation: str = "ml",
     lr: float | None = None,
-    betas: tuple[float, float] = (0.9, 0.999),
+    betas: tuple[float, float] | None = None,
     params: tuple = (),
     description: str = "",
 ) -> DerivedOptimizer:
@@ -154,7 +154,8 @@ def derive(
         Constructor defaults. ``lr=None`` picks the default of the parameterisation: 1e-3 for
         an adaptive mass, or in the physical parameterisation, else :math:`10^{-3}\cdot s`
         (1e-2 for the EMA form at β1 = 0.9: the step of ``torch.optim.SGD(lr=1e-3,
-        momentum=0.9)``).
+        momentum=0.9)``); with ``lookahead``, Lion's 1e-4. ``betas=None``: (0.9, 0.999), or
+        Lion's (0.9, 0.99) with ``lookahead`` (β2 is then the momentum's decay).
     """
     if not isinstance(kinetic, KineticEnergy):
         kinetic = KineticEnergy(kinetic, params, name=name.lower())
@@ -171,6 +172,8 @@ def derive(
         )
     entries = resolve(closure)
     names = {e.name for e in entries}
+    if betas is None:
+        betas = (0.9, 0.99) if "lookahead" in names else (0.9, 0.999)
     form = Momentum(momentum, init)  # validates both
     _check_defaults(lr, betas)
     recipe = Recipe(
@@ -202,11 +205,12 @@ def derive(
 
     adaptive = bool(names & _MASSES)
     if lr is None:
-        lr = (
-            1e-3
-            if adaptive or parameterisation == "physical"
-            else 1e-3 * float(form.scale(1 - sp.Float(betas[0])))
-        )
+        if "lookahead" in names:
+            lr = 1e-4  # Lion's: every coordinate moves by about lr·|∇K(c)| per step
+        elif adaptive or parameterisation == "physical":
+            lr = 1e-3
+        else:
+            lr = 1e-3 * float(form.scale(1 - sp.Float(betas[0])))
     draft = start(step.step, step.delta.xreplace(energy), [], beta=_B1)
     closures = []
     for entry in entries:

@@ -206,6 +206,16 @@ def test_massless_energy_with_the_lookahead_is_lion():
             np.testing.assert_array_equal(_delta(cls, grads, 1e-2, **kw), b)
 
 
+def test_lion_defaults_are_lions():
+    import inspect
+
+    lion = pytest.importorskip("lion_pytorch", reason="lion-pytorch is a test-only reference")
+    cls = derive(massless(), "euler", ["lookahead", "decoupled_weight_decay"], name="Lion").cls
+    ours, theirs = inspect.signature(cls).parameters, inspect.signature(lion.Lion).parameters
+    for name in ("lr", "betas", "weight_decay"):
+        assert ours[name].default == theirs[name].default, name
+
+
 def test_lookahead_reads_the_momentum_before_its_update():
     """Lion-K for another energy: Δθ = −lr ∇K(β1 m_old + (1 − β1) g), m ← β2 m + (1 − β2) g."""
     cls = derive(relativistic(), "euler", ["lookahead"], name="LionK").cls
