@@ -206,14 +206,8 @@ def train(
     env, eval_env = gym.make(config.env), gym.make(config.env)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     a_max = float(env.action_space.high[0])
-    actor = _Actor(obs_dim, act_dim, config.hidden, a_max)
-    critics = _Critics(obs_dim, act_dim, config.hidden)
-    actor_target, critics_target = copy.deepcopy(actor), copy.deepcopy(critics)
-    for p in (*actor_target.parameters(), *critics_target.parameters()):
-        p.requires_grad_(False)
-    actor_opt = factories[name](list(actor.parameters()), config.actor_updates, config.lr)
-    critic_opt = factories[name](list(critics.parameters()), config.critic_updates, config.lr)
-    critic_params = list(critics.parameters())
+    agent = _Agent.build(obs_dim, act_dim, a_max, config, factories[name])
+    actor = agent.actor
 
     rng = np.random.default_rng(seed)
     env.action_space.seed(seed)
@@ -248,8 +242,7 @@ def train(
             s, _ = env.reset()
         if t > config.start_steps:
             updates += 1
-            _update(config, updates, replay.sample(rng, config.batch_size), actor, critics,
-                    actor_target, critics_target, actor_opt, critic_opt, critic_params, a_max)  # fmt: skip
+            agent.update(config, updates, replay.sample(rng, config.batch_size))
         if t % config.eval_every == 0 or t == config.steps:
             row = {
                 "step": t,
@@ -268,35 +261,63 @@ def train(
     return rows
 
 
-def _update(config, k, batch, actor, critics, actor_target, critics_target, actor_opt,
-            critic_opt, critic_params, a_max) -> None:  # fmt: skip
-    """The k-th TD3 update: critics every time; actor and targets every ``policy_delay``."""
-    s, a, r, s2, d = batch
-    with torch.no_grad():
-        noise = (torch.randn_like(a) * config.policy_noise).clamp(
-            -config.noise_clip, config.noise_clip
-        )
-        a2 = (actor_target(s2) + noise * a_max).clamp(-a_max, a_max)
-        q1_t, q2_t = critics_target(s2, a2)
-        y = r + config.gamma * (1 - d) * torch.min(q1_t, q2_t)
-    q1, q2 = critics(s, a)
-    critic_loss = nn.functional.mse_loss(q1, y) + nn.functional.mse_loss(q2, y)
-    critic_opt.zero_grad(set_to_none=True)
-    critic_loss.backward()
-    critic_opt.step()
-    if k % config.policy_delay:
-        return
-    for p in critic_params:  # the actor's loss needs no gradient of the critics' weights
-        p.requires_grad_(False)
-    actor_loss = -critics.q1(torch.cat([s, actor(s)], dim=1)).mean()
-    actor_opt.zero_grad(set_to_none=True)
-    actor_loss.backward()
-    actor_opt.step()
-    for p in critic_params:
-        p.requires_grad_(True)
-    with torch.no_grad():
-        for net, target in ((actor, actor_target), (critics, critics_target)):
-            torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), config.tau)
+@dataclass
+class _Agent:
+    """The networks, their target copies and their two optimizers."""
+
+    actor: _Actor
+    critics: _Critics
+    actor_target: _Actor
+    critics_target: _Critics
+    actor_opt: torch.optim.Optimizer
+    critic_opt: torch.optim.Optimizer
+    a_max: float
+
+    @classmethod
+    def build(cls, obs: int, act: int, a_max: float, config: TD3Config, make) -> _Agent:
+        """Networks in this order (so a seed gives every optimizer the same initial weights),
+        then ``make(params, updates, lr)`` for the actor and for the critics."""
+        actor = _Actor(obs, act, config.hidden, a_max)
+        critics = _Critics(obs, act, config.hidden)
+        actor_target, critics_target = copy.deepcopy(actor), copy.deepcopy(critics)
+        for p in (*actor_target.parameters(), *critics_target.parameters()):
+            p.requires_grad_(False)
+        actor_opt = make(list(actor.parameters()), config.actor_updates, config.lr)
+        critic_opt = make(list(critics.parameters()), config.critic_updates, config.lr)
+        return cls(actor, critics, actor_target, critics_target, actor_opt, critic_opt, a_max)
+
+    def update(self, config: TD3Config, k: int, batch: list[torch.Tensor]) -> None:
+        """The k-th TD3 update: critics every time; actor and targets every ``policy_delay``."""
+        s, a, r, s2, d = batch
+        with torch.no_grad():
+            noise = (torch.randn_like(a) * config.policy_noise).clamp(
+                -config.noise_clip, config.noise_clip
+            )
+            a2 = (self.actor_target(s2) + noise * self.a_max).clamp(-self.a_max, self.a_max)
+            q1_t, q2_t = self.critics_target(s2, a2)
+            y = r + config.gamma * (1 - d) * torch.min(q1_t, q2_t)
+        q1, q2 = self.critics(s, a)
+        critic_loss = nn.functional.mse_loss(q1, y) + nn.functional.mse_loss(q2, y)
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+        if k % config.policy_delay:
+            return
+        critic_params = list(self.critics.parameters())
+        for p in critic_params:  # the actor's loss needs no gradient of the critics' weights
+            p.requires_grad_(False)
+        actor_loss = -self.critics.q1(torch.cat([s, self.actor(s)], dim=1)).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+        for p in critic_params:
+            p.requires_grad_(True)
+        with torch.no_grad():
+            for net, target in (
+                (self.actor, self.actor_target),
+                (self.critics, self.critics_target),
+            ):
+                torch._foreach_lerp_(list(target.parameters()), list(net.parameters()), config.tau)
 
 
 def load_log(path: Path) -> dict:
@@ -339,8 +360,10 @@ def run_all(
     for seed in seeds:
         for name in names:
             path = log_path(out, config, name, seed)
-            if path.exists() and load_log(path)["done"] and load_log(path)["config"] == config:
-                continue
+            if path.exists():
+                log = load_log(path)
+                if log["done"] and log["config"] == config:
+                    continue
             jobs.append((name, int(seed), config, Path(out)))
     if not jobs:
         return
