@@ -463,8 +463,15 @@ def cmd_identify(args: argparse.Namespace) -> int:
         print(f"not the velocity of a kinetic energy: {exc}")
         return 1
     print(found.summary())
-    params_text = ",".join(prm.name for prm in found.energy.params)
-    command = f"hamopt derive --kinetic '{found.energy.expr}'"
+    energy = found.energy
+    if energy.coupling == "norm":  # the command line derives per-particle energies only
+        print(
+            f"derive    hamopt.derive(KineticEnergy({energy.expr}, coupling='norm'), …) in Python "
+            "(the command line takes per-particle energies)"
+        )
+        return 0
+    params_text = ",".join(prm.name for prm in energy.params)
+    command = f"hamopt derive --kinetic '{energy.expr}'"
     print(f"derive    {command}" + (f" --params {params_text}" if params_text else ""))
     return 0
 

@@ -477,6 +477,9 @@ def test_identify_velocity_and_optimizer(capsys):
     out = capsys.readouterr().out
     assert "log(cosh(beta*p))/beta" in out and "library   log_cosh" in out
     assert "derive    hamopt derive --kinetic 'log(cosh(beta*p))/beta' --params beta" in out
+    assert main(["identify", "--velocity", "p/sqrt(p**2 + 1)", "--norm"]) == 0
+    out = capsys.readouterr().out
+    assert "norm-coupled over each tensor" in out and "hamopt derive --kinetic" not in out
     assert main(["identify", "--optimizer", "torch.optim.SGD", "--option", "momentum=0.9"]) == 0
     assert "torch.optim.sgd.SGD: classical (a = 1;" in capsys.readouterr().out
     assert main(["identify", "--velocity", "p*exp(-p**2)"]) == 1
