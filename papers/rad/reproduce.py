@@ -18,16 +18,24 @@ Reproduced, one claim per row of the README table:
    (``contrast.py``);
 5. a small reinforcement-learning reproduction: DQN on gymnasium's CartPole-v1 with RAD, Adam,
    NAdam and RAdam from the zoo, compared with the direction of the paper's result
-   (supplementary Table III: RAD 5–10 % above Adam on MuJoCo) (``cartpole.py``, ``rl.py``).
+   (supplementary Table III: RAD 5–10 % above Adam on MuJoCo) (``cartpole.py``, ``rl.py``);
+6. the paper's own setting: TD3 on MuJoCo HalfCheetah-v5, Adam against RAD with paired seeds,
+   final return and area under the learning curve, read from the committed run logs
+   (``td3.py``, ``td3_logs.py``; ``--full`` trains them, resuming);
+7. "Adam-like early, conformal-symplectic later": RAD's step against Adam's from the same state
+   along a training run, and the share of coordinates where ζ dominates (``regimes.py``);
+8. "a moderately larger ε helps Adam, because it is closer to the dynamics": the derived
+   correspondence ζ = b₂ε² and sweeps of Adam's ε and RAD's ζ (``epsilon.py``).
 
 Run from the repository root::
 
-    .venv/bin/python papers/rad/reproduce.py          # default: ≤ 5 min on 2 cores, rewrites README.md
-    .venv/bin/python papers/rad/reproduce.py --full   # 10 seeds × 50k steps of DQN, longer runs
+    .venv/bin/python papers/rad/reproduce.py          # default: about 12 min on 2 cores, rewrites README.md
+    .venv/bin/python papers/rad/reproduce.py --full   # 10 seeds × 50k DQN steps; trains TD3 (hours)
     .venv/bin/python papers/rad/reproduce.py --smoke --out /tmp/rad   # ≤ 30 s, for the tests
 
-Figures: ``speed_limit.png``, ``symplectic_contrast.png``, ``cartpole_dqn.png`` (in the folder,
-or ``--out``). In smoke mode (or with ``--no-readme``) the claims table goes to
+Figures: ``speed_limit.png``, ``symplectic_contrast.png``, ``cartpole_dqn.png``,
+``td3_mujoco.png``, ``adam_then_symplectic.png``, ``epsilon_zeta.png`` (in the folder, or
+``--out``). In smoke mode (or with ``--no-readme``) the claims table goes to
 ``OUT/claims.md`` instead of the README.
 """
 
