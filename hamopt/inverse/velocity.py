@@ -35,7 +35,13 @@ import sympy as sp
 
 from hamopt.inverse.families import Fit, fit
 from hamopt.kinetic.energy import KineticEnergy
-from hamopt.kinetic.validation import GRIDS, _sign_of
+from hamopt.kinetic.validation import (
+    GRIDS,
+    _np_function,
+    _parameter_points,
+    _really_infinite,
+    _sign_of,
+)
 from hamopt.parameters import Parameter, positive
 from hamopt.symbols import p as P
 
@@ -174,25 +180,15 @@ def _expression(velocity, params) -> tuple[sp.Expr, list[Parameter]]:
     return expr, prms
 
 
-def _points(prms) -> list[dict[sp.Symbol, float]]:
-    """Each parameter's first sample value, then each moved to its other samples in turn."""
-    base = {prm.symbol: prm.samples()[0] for prm in prms}
-    out = [base]
-    for prm in prms:
-        out += [{**base, prm.symbol: x} for x in prm.samples()[1:]]
-    return out
+def _points(prms) -> list[dict[str, float]]:
+    """The validation's parameter points (by name): first samples, then each moved in turn."""
+    return list(_parameter_points(prms))
 
 
 def _numeric(expr, prms):
-    syms = [prm.symbol for prm in prms]
-    fn = sp.lambdify([P, *syms], expr, "numpy")
-
-    def call(x, point):
-        with np.errstate(all="ignore"):
-            y = np.asarray(fn(x, *[point[s] for s in syms]), dtype=complex)
-        return np.where(np.abs(y.imag) > 0, np.nan, y.real) * np.ones_like(x)
-
-    return call
+    """``f(x, point)``: ``expr`` in ``p`` as the validation's NumPy function (non-real → NaN)."""
+    fn = _np_function(P, [prm.symbol for prm in prms], expr)
+    return lambda x, point: fn(x, [point[prm.name] for prm in prms])
 
 
 def _check_odd(v, syms) -> Certificate:
@@ -220,11 +216,8 @@ def _check_finite(v, syms, nonnegative_only) -> Certificate:
             x = np.abs(x) if nonnegative_only else x
             y = fn(x, point)
             for i in np.flatnonzero(~np.isfinite(y))[:1]:
-                exact = v.xreplace(
-                    {**{s: sp.Float(c) for s, c in point.items()}, P: sp.Float(x[i])}
-                )
-                value = exact.evalf(30)
-                if not (value.is_finite and value.is_real):
+                if _really_infinite(v, P, float(x[i]), point, syms):
+                    value = v.xreplace({**_exact(point, syms), P: sp.Float(x[i])}).evalf(30)
                     raise ValueError(
                         f"velocity {v} is not finite for finite p: {value} at p = {x[i]:.4g}"
                         f"{_at(point)}"
@@ -328,7 +321,7 @@ def _equal_on_grids(a, b, prms) -> bool:
             if not np.allclose(ya[ok], yb[ok], rtol=1e-9, atol=1e-12):
                 return False
             for i in np.flatnonzero(~ok)[:3]:
-                at = {**{s: sp.Float(c) for s, c in point.items()}, P: sp.Float(grid[i])}
+                at = {**_exact(point, prms), P: sp.Float(grid[i])}
                 ea, eb = a.xreplace(at).evalf(30), b.xreplace(at).evalf(30)
                 if not (ea.is_finite and eb.is_finite and abs(ea - eb) <= 1e-9 * (1 + abs(eb))):
                     return False
@@ -352,9 +345,7 @@ def _round_trip(energy, v, syms, how) -> Certificate:
 
 
 def _fits(v, prms, values, coupling) -> list[Fit]:
-    point = {
-        prm.symbol: prm.validate((values or {}).get(prm.name, prm.samples()[0])) for prm in prms
-    }
+    point = {prm.name: prm.validate((values or {}).get(prm.name, prm.samples()[0])) for prm in prms}
     unknown = sorted(set(values or {}) - {prm.name for prm in prms})
     if unknown:
         raise ValueError(f"values for unknown parameter(s) {unknown}")
@@ -366,8 +357,12 @@ def _fits(v, prms, values, coupling) -> list[Fit]:
     ]
 
 
+def _exact(point, prms) -> dict[sp.Symbol, sp.Float]:
+    return {prm.symbol: sp.Float(point[prm.name]) for prm in prms}
+
+
 def _at(point) -> str:
-    return f" (parameters { ({s.name: c for s, c in point.items()}) })" if point else ""
+    return f" (parameters {point})" if point else ""
 
 
 def _grid_text(syms) -> str:

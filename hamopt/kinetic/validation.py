@@ -15,7 +15,7 @@ Each failure raises :class:`ValueError` naming the energy and the problem.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import partial
 
 import numpy as np
@@ -23,6 +23,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from hamopt.kinetic.energy import KineticEnergy
+from hamopt.parameters import Parameter
 from hamopt.symbols import p as P
 from hamopt.symbols import s
 
@@ -88,7 +89,7 @@ def check_finite_velocity(energy: KineticEnergy) -> None:
     r"""T and :math:`\nabla T` are finite and real at every grid point (``p = 0`` included)."""
     arg = P if energy.coupling == "particle" else s
     base = energy.expr if energy.coupling == "particle" else energy.radial
-    points = list(_parameter_points(energy))
+    points = list(_parameter_points(energy.params))
     for (tau, dtau, values), point in zip(
         _numeric(energy, particle_view=False), points, strict=True
     ):
@@ -97,7 +98,7 @@ def check_finite_velocity(energy: KineticEnergy) -> None:
             for what, fn, expr in (("energy", tau, base), ("velocity", dtau, energy.velocity_expr)):
                 y = fn(at)
                 for i in np.flatnonzero(~np.isfinite(y))[:3]:
-                    if _really_infinite(expr, arg, float(x[i]), point, energy):
+                    if _really_infinite(expr, arg, float(x[i]), point, energy.params):
                         raise ValueError(
                             f"kinetic energy {energy.name}: its {what} {expr} is not finite "
                             f"for finite p: {y[i]} at p = {x[i]:.4g}{values}"
@@ -179,11 +180,11 @@ def _sign_of(expr: sp.Expr) -> bool | None:
     return None
 
 
-def _parameter_points(energy: KineticEnergy) -> Iterator[dict[str, float]]:
+def _parameter_points(params: Sequence[Parameter]) -> Iterator[dict[str, float]]:
     """Defaults, then each parameter moved to its other sample values in turn."""
-    base = {prm.name: prm.samples()[0] for prm in energy.params}
+    base = {prm.name: prm.samples()[0] for prm in params}
     yield base
-    for prm in energy.params:
+    for prm in params:
         for v in prm.samples()[1:]:
             yield {**base, prm.name: v}
 
@@ -204,7 +205,7 @@ def _numeric(energy: KineticEnergy, particle_view: bool):
     else:
         tau = _np_function(s, syms, energy.radial)
         dtau = _np_function(s, syms, energy.velocity_expr)
-    for point in _parameter_points(energy):
+    for point in _parameter_points(energy.params):
         vals = [point[prm.name] for prm in energy.params]
         text = f" (parameters {point})" if point else ""
         yield partial(tau, params=vals), partial(dtau, params=vals), text
@@ -228,7 +229,7 @@ def _same_function(energy, arg, a: sp.Expr, b: sp.Expr, grid: np.ndarray) -> boo
     """``a == b`` wherever ``b`` is finite, at every parameter point."""
     syms = [prm.symbol for prm in energy.params]
     fa, fb = _np_function(arg, syms, a), _np_function(arg, syms, b)
-    for point in _parameter_points(energy):
+    for point in _parameter_points(energy.params):
         vals = [point[prm.name] for prm in energy.params]
         ya, yb = fa(grid, vals), fb(grid, vals)
         ok = np.isfinite(yb)
@@ -242,15 +243,15 @@ def _finite_on(energy, arg, expr: sp.Expr, grid: np.ndarray) -> bool:
     fn = _np_function(arg, syms, expr)
     return all(
         np.all(np.isfinite(fn(grid, [point[prm.name] for prm in energy.params])))
-        for point in _parameter_points(energy)
+        for point in _parameter_points(energy.params)
     )
 
 
 def _really_infinite(
-    expr: sp.Expr, arg: sp.Symbol, x: float, point: dict[str, float], energy
+    expr: sp.Expr, arg: sp.Symbol, x: float, point: dict[str, float], params: Sequence[Parameter]
 ) -> bool:
     """Confirm a non-finite float result in exact arithmetic (floats overflow: cosh(1000))."""
-    vals = {prm.symbol: sp.Float(point[prm.name]) for prm in energy.params}
+    vals = {prm.symbol: sp.Float(point[prm.name]) for prm in params}
     at = sp.Float(x) if arg == P else sp.Float(x) ** 2
     value = expr.xreplace(vals).xreplace({arg: at}).evalf(30)
     return not (value.is_finite and value.is_real)
