@@ -258,13 +258,7 @@ def parse_energy(text: str, params: Sequence[str] = ()) -> sp.Expr:
     """
     if isinstance(params, str):
         raise TypeError("params must be a sequence of names, not one str")
-    names: dict[str, sp.Expr] = {"p": P, **CONSTANTS}
-    for prm in params:
-        validate_param_name(prm)
-        if prm in names:
-            raise ParseError(f"parameter {prm!r} is declared twice")
-        names[prm] = sp.Symbol(prm, positive=True)
-    return _parse(text, names, "energy")
+    return _parse(text, _names(params), "energy")
 
 
 def parse_velocity(
@@ -279,16 +273,7 @@ def parse_velocity(
     """
     if isinstance(params, str) or isinstance(coordinates, str):
         raise TypeError("params and coordinates must be sequences of names, not one str")
-    names: dict[str, sp.Expr] = {"p": P, **CONSTANTS}
-    for name in coordinates:
-        validate_param_name(name)
-        names[name] = sp.Symbol(name, real=True)
-    for prm in params:
-        validate_param_name(prm)
-        if prm in names:
-            raise ParseError(f"parameter {prm!r} is declared twice")
-        names[prm] = sp.Symbol(prm, positive=True)
-    return _parse(text, names, "velocity")
+    return _parse(text, _names(params, coordinates), "velocity")
 
 
 def parse_constant(text: str) -> sp.Expr:
@@ -301,6 +286,20 @@ def parse_constant(text: str) -> sp.Expr:
 
 
 # -- implementation ----------------------------------------------------------------------------
+def _names(params: Sequence[str], coordinates: Sequence[str] = ()) -> dict[str, sp.Expr]:
+    """What a text may name: ``p``, the real ``coordinates``, the positive ``params``, ``pi``."""
+    names: dict[str, sp.Expr] = {"p": P, **CONSTANTS}
+    for name in coordinates:
+        validate_param_name(name)
+        names[name] = sp.Symbol(name, real=True)
+    for prm in params:
+        validate_param_name(prm)
+        if prm in names:
+            raise ParseError(f"parameter {prm!r} is declared twice")
+        names[prm] = sp.Symbol(prm, positive=True)
+    return names
+
+
 def _parse(text: object, names: dict[str, sp.Expr], what: str) -> sp.Expr:
     if not isinstance(text, str):
         raise TypeError(f"{what} must be a str, got {type(text).__name__}")
