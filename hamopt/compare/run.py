@@ -190,20 +190,8 @@ def _threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-class _NoBar:
-    def set_postfix_str(self, text: str) -> None:
-        pass
-
-    def update(self, n: int) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def _bar(total: int, show: bool, desc: str) -> Iterator:
-    if not show:
-        yield _NoBar()
-        return
+def _bar(total: int, show: bool, desc: str):
+    """A tqdm bar over the runs; ``show=False`` gives a silent one (tqdm's ``disable``)."""
     from tqdm import tqdm
 
-    with tqdm(total=total, desc=f"compare on {desc}", unit="run") as bar:
-        yield bar
+    return tqdm(total=total, desc=f"compare on {desc}", unit="run", disable=not show)

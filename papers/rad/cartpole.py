@@ -293,17 +293,8 @@ def _evaluate(net: _BatchedQ, seeds: list[int], n_opt: int, episodes: int) -> np
     return totals / episodes
 
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _progress(total: int, show: bool, desc: str):
-    if not show:
-        return _NoBar()
+    """A tqdm bar over the steps; ``show=False`` gives a silent one (tqdm's ``disable``)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="step", mininterval=2.0, leave=False)
+    return tqdm(total=total, desc=desc, unit="step", mininterval=2.0, leave=False, disable=not show)
