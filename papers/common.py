@@ -18,7 +18,8 @@ import platform
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ __all__ = [
     "Claim",
     "Run",
     "claims_table",
+    "figure",
     "parse_args",
     "report",
     "seed_everything",
@@ -139,6 +141,20 @@ def write_readme(run: Run, claims: Sequence[Claim], extra: str = "") -> str:
             raise ValueError(f"{run.readme} has no claims markers ({BEGIN!r} … {END!r})")
         run.readme.write_text(pattern.sub(lambda _: block, text))
     return block
+
+
+@contextmanager
+def figure(path: Path, size: tuple[float, float]) -> Iterator:
+    """A matplotlib ``Figure`` of ``size`` inches on the Agg canvas (no display needed); on
+    leaving the block it is laid out tight and saved to ``path`` at 110 dpi."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size)
+    FigureCanvasAgg(fig)
+    yield fig
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def report(run: Run, claims: Sequence[Claim], extra: str = "") -> int:

@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # papers/: common.py, digits.py
 sys.path.insert(0, str(HERE))  # this folder's modules
 
-from common import Claim, parse_args, report, seed_everything  # noqa: E402
+from common import Claim, figure, parse_args, report, seed_everything  # noqa: E402
 
 SIZES = {
     "smoke": dict(secant_steps=60, widths=(64, 256), cost_steps=5, rounds=3, seeds=2, epochs=8),
@@ -110,31 +110,27 @@ def claims_secant(size: dict, out: Path) -> tuple[Claim, Claim]:
 
 
 def _plot_secant(runs, exact, path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 3.8))
-    FigureCanvasAgg(fig)
-    ax, bx = fig.subplots(1, 2)
-    for name, r in runs.items():
-        ax.semilogy(np.maximum(r.relaxed, 1e-18), lw=0.6, label=f"relaxed identity, {name}")
-        ax.semilogy(np.maximum(r.plain, 1e-18), lw=0.6, label=f"plain, ε = 1e-4, {name}")
-    for name, r in exact.items():
-        ax.semilogy(np.maximum(r.plain, 1e-18), lw=0.6, label=f"plain, ε = 1e-16, {name}")
-    ax.axhline(TOLERANCE, color="gray", ls=":", lw=1)
-    ax.set_xlabel("(step, tensor) pair")
-    ax.set_ylabel("relative residual")
-    ax.set_title("weak secant equation")
-    ax.legend(fontsize=6)
-    names = list(runs)
-    bx.bar(np.arange(len(names)) - 0.2, [runs[n].min_B for n in names], 0.4, label="min raw B")
-    bx.bar(np.arange(len(names)) + 0.2, [runs[n].min_mass for n in names], 0.4, label="min mass D")
-    bx.axhline(0, color="black", lw=0.8)
-    bx.set_xticks(range(len(names)), names)
-    bx.set_title("curvature B goes negative; the mass stays positive")
-    bx.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, (10, 3.8)) as fig:
+        ax, bx = fig.subplots(1, 2)
+        for name, r in runs.items():
+            ax.semilogy(np.maximum(r.relaxed, 1e-18), lw=0.6, label=f"relaxed identity, {name}")
+            ax.semilogy(np.maximum(r.plain, 1e-18), lw=0.6, label=f"plain, ε = 1e-4, {name}")
+        for name, r in exact.items():
+            ax.semilogy(np.maximum(r.plain, 1e-18), lw=0.6, label=f"plain, ε = 1e-16, {name}")
+        ax.axhline(TOLERANCE, color="gray", ls=":", lw=1)
+        ax.set_xlabel("(step, tensor) pair")
+        ax.set_ylabel("relative residual")
+        ax.set_title("weak secant equation")
+        ax.legend(fontsize=6)
+        names = list(runs)
+        bx.bar(np.arange(len(names)) - 0.2, [runs[n].min_B for n in names], 0.4, label="min raw B")
+        bx.bar(
+            np.arange(len(names)) + 0.2, [runs[n].min_mass for n in names], 0.4, label="min mass D"
+        )
+        bx.axhline(0, color="black", lw=0.8)
+        bx.set_xticks(range(len(names)), names)
+        bx.set_title("curvature B goes negative; the mass stays positive")
+        bx.legend(fontsize=8)
 
 
 def claim_cost(size: dict) -> Claim:
@@ -236,29 +232,24 @@ def _pm(pair: tuple[float, float], digits: int) -> str:
 
 def _plot_convergence(comp, path: Path) -> None:
     from convergence import interval
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.4, 4.2))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    epochs = np.arange(comp.epochs + 1)
-    for name, losses in comp.losses.items():
-        stats = [interval(np.log10(losses[:, k])) for k in epochs]
-        mean = np.array([s[0] for s in stats])
-        half = np.nan_to_num(np.array([s[1] for s in stats]))
-        (line,) = ax.plot(epochs, 10**mean, label=f"{name} (lr {comp.lrs[name]:g})")
-        ax.fill_between(
-            epochs, 10 ** (mean - half), 10 ** (mean + half), color=line.get_color(), alpha=0.2
-        )
-    ax.axhline(comp.target, color="gray", ls=":", lw=1)
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss (geometric mean, 95 % band)")
-    ax.set_title(f"digits MLP, {len(comp.seeds)} seeds")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, (6.4, 4.2)) as fig:
+        ax = fig.add_subplot()
+        epochs = np.arange(comp.epochs + 1)
+        for name, losses in comp.losses.items():
+            stats = [interval(np.log10(losses[:, k])) for k in epochs]
+            mean = np.array([s[0] for s in stats])
+            half = np.nan_to_num(np.array([s[1] for s in stats]))
+            (line,) = ax.plot(epochs, 10**mean, label=f"{name} (lr {comp.lrs[name]:g})")
+            ax.fill_between(
+                epochs, 10 ** (mean - half), 10 ** (mean + half), color=line.get_color(), alpha=0.2
+            )
+        ax.axhline(comp.target, color="gray", ls=":", lw=1)
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss (geometric mean, 95 % band)")
+        ax.set_title(f"digits MLP, {len(comp.seeds)} seeds")
+        ax.legend()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # papers/: common.py
 sys.path.insert(0, str(HERE))
 
-from common import Claim, parse_args, report, seed_everything  # noqa: E402
+from common import Claim, figure, parse_args, report, seed_everything  # noqa: E402
 from descent import ENERGIES, paper_rule, run  # noqa: E402
 
 SIZES = {
@@ -223,43 +223,33 @@ def claim_robust(size: dict, out: Path) -> Claim:
 
 
 def _plot_convergence(curves: dict, path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7.5, 4.5))
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    for label, fs in curves.items():
-        ok = np.isfinite(fs) & (fs > FLOOR)
-        ax.semilogy(np.arange(1, fs.size + 1)[ok], fs[ok], lw=1.4, label=label)
-    ax.set_xlabel("step k")
-    ax.set_ylabel("f(x_k)")
-    ax.set_title("Hamiltonian descent on quartics: matched k linear, classical k sublinear")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, (7.5, 4.5)) as fig:
+        ax = fig.subplots()
+        for label, fs in curves.items():
+            ok = np.isfinite(fs) & (fs > FLOOR)
+            ax.semilogy(np.arange(1, fs.size + 1)[ok], fs[ok], lw=1.4, label=label)
+        ax.set_xlabel("step k")
+        ax.set_ylabel("f(x_k)")
+        ax.set_title("Hamiltonian descent on quartics: matched k linear, classical k sublinear")
+        ax.legend(fontsize=7)
 
 
 def _plot_robust(grid: np.ndarray, finals: dict, f0: float, path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 4.2))
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    for name, row in finals.items():
-        shown = np.where(np.isfinite(row), np.maximum(row, FLOOR), np.nan)
-        (line,) = ax.loglog(grid, shown, marker="o", lw=1.4, label=name)
-        bad = ~np.isfinite(row)
-        if bad.any():
-            ax.scatter(grid[bad], np.full(bad.sum(), 1e3 * f0), marker="x", color=line.get_color())
-    ax.axhline(f0, color="black", lw=0.8, ls=":", label="f(x0)")
-    ax.set_xlabel("step size ε")
-    ax.set_ylabel("final f (× above: diverged)")
-    ax.set_title("f = x⁴/4 from x0 = 3: step-size robustness")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, (7, 4.2)) as fig:
+        ax = fig.subplots()
+        for name, row in finals.items():
+            shown = np.where(np.isfinite(row), np.maximum(row, FLOOR), np.nan)
+            (line,) = ax.loglog(grid, shown, marker="o", lw=1.4, label=name)
+            bad = ~np.isfinite(row)
+            if bad.any():
+                ax.scatter(
+                    grid[bad], np.full(bad.sum(), 1e3 * f0), marker="x", color=line.get_color()
+                )
+        ax.axhline(f0, color="black", lw=0.8, ls=":", label="f(x0)")
+        ax.set_xlabel("step size ε")
+        ax.set_ylabel("final f (× above: diverged)")
+        ax.set_title("f = x⁴/4 from x0 = 3: step-size robustness")
+        ax.legend(fontsize=8)
 
 
 def main(argv: list[str] | None = None) -> int:

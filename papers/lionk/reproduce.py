@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # papers/: common.py
 sys.path.insert(0, str(HERE))
 
-from common import Claim, parse_args, report, seed_everything  # noqa: E402
+from common import Claim, figure, parse_args, report, seed_everything  # noqa: E402
 from lionk import conjugate, derived, run  # noqa: E402
 
 SIZES = {
@@ -196,27 +196,21 @@ def claim_constraint(size: dict, energy: str, lrs: np.ndarray) -> tuple[Claim, d
 
 
 def _plot(curves: list[dict], path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 4))
-    FigureCanvasAgg(fig)
-    ax, bx = fig.subplots(1, 2)
-    for c in curves:
-        shown = np.where(c["excess"] > 0, c["excess"], np.nan)
-        ax.semilogy(shown, lw=1.4, label=c["name"])
-        dist = np.abs(c["xs"] - c["target"]).max(axis=1)
-        bx.semilogy(np.maximum(dist, 1e-16), lw=1.4, label=c["name"])
-    ax.set_xlabel("step k")
-    ax.set_ylabel("excess max(‖x‖∞ − bound, 0)")
-    ax.set_title("iterates enter the constraint set")
-    ax.legend(fontsize=8)
-    bx.set_xlabel("step k")
-    bx.set_ylabel("‖x_k − x_L-BFGS-B‖∞")
-    bx.set_title("and converge to the constrained solution")
-    bx.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, (11, 4)) as fig:
+        ax, bx = fig.subplots(1, 2)
+        for c in curves:
+            shown = np.where(c["excess"] > 0, c["excess"], np.nan)
+            ax.semilogy(shown, lw=1.4, label=c["name"])
+            dist = np.abs(c["xs"] - c["target"]).max(axis=1)
+            bx.semilogy(np.maximum(dist, 1e-16), lw=1.4, label=c["name"])
+        ax.set_xlabel("step k")
+        ax.set_ylabel("excess max(‖x‖∞ − bound, 0)")
+        ax.set_title("iterates enter the constraint set")
+        ax.legend(fontsize=8)
+        bx.set_xlabel("step k")
+        bx.set_ylabel("‖x_k − x_L-BFGS-B‖∞")
+        bx.set_title("and converge to the constrained solution")
+        bx.legend(fontsize=8)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,26 +127,25 @@ def cartpole_sweep(eps: tuple[float, ...], seeds: list[int], config, lr: float =
 
 def plot(sweeps: list[Sweep], path: Path) -> Path:
     """One panel per task: Adam's metric against ε and RAD's against √ζ, mean ± 95 % CI."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from common import figure
     from rl import interval
 
-    fig = Figure(figsize=(5 * len(sweeps), 3.8))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(sweeps), squeeze=False)[0]
-    for ax, sw in zip(axes, sweeps, strict=True):
-        for label, values, marker in (("Adam, ε", sw.adam, "o"), ("RAD, √ζ (ζ = ε²)", sw.rad, "s")):
-            cis = [interval(v) for v in values]
-            mean = np.array([c.mean for c in cis])
-            low = np.array([c.low for c in cis])
-            high = np.array([c.high for c in cis])
-            (line,) = ax.plot(sw.eps, mean, marker=marker, lw=1.4, label=label)
-            ax.fill_between(sw.eps, low, high, color=line.get_color(), alpha=0.18, lw=0)
-        ax.set_xscale("log")
-        ax.set_xlabel("ε  (Adam)   =   √ζ  (RAD, δ = 1)")
-        ax.set_ylabel(sw.metric)
-        ax.set_title(f"{sw.task}, {len(sw.seeds)} seeds")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, (5 * len(sweeps), 3.8)) as fig:
+        axes = fig.subplots(1, len(sweeps), squeeze=False)[0]
+        for ax, sw in zip(axes, sweeps, strict=True):
+            for label, values, marker in (
+                ("Adam, ε", sw.adam, "o"),
+                ("RAD, √ζ (ζ = ε²)", sw.rad, "s"),
+            ):
+                cis = [interval(v) for v in values]
+                mean = np.array([c.mean for c in cis])
+                low = np.array([c.low for c in cis])
+                high = np.array([c.high for c in cis])
+                (line,) = ax.plot(sw.eps, mean, marker=marker, lw=1.4, label=label)
+                ax.fill_between(sw.eps, low, high, color=line.get_color(), alpha=0.18, lw=0)
+            ax.set_xscale("log")
+            ax.set_xlabel("ε  (Adam)   =   √ζ  (RAD, δ = 1)")
+            ax.set_ylabel(sw.metric)
+            ax.set_title(f"{sw.task}, {len(sw.seeds)} seeds")
+            ax.legend(fontsize=8)
     return path

@@ -141,27 +141,23 @@ def _adam_step(params, rad, lr, betas) -> list[torch.Tensor]:
 
 def plot(regimes: Regimes, path: Path) -> Path:
     """Left: quantiles of |Δθ_RAD|/|Δθ_Adam| over the run; right: share where ζ dominates."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from common import figure
 
     frac = regimes.steps / regimes.total
-    fig = Figure(figsize=(10, 3.8))
-    FigureCanvasAgg(fig)
-    ax, bx = fig.subplots(1, 2)
-    q = regimes.ratio_quantiles
-    ax.fill_between(frac, q[:, 0], q[:, 2], alpha=0.25, lw=0, label="10–90 % of coordinates")
-    ax.plot(frac, q[:, 1], lw=1.6, label="median")
-    ax.axhline(1.0, color="black", lw=0.8, ls=":")
-    ax.set_yscale("log")
-    ax.set_xlabel("t / T (share of the run)")
-    ax.set_ylabel(r"$|\Delta\theta^{RAD}| / |\Delta\theta^{Adam}|$ per coordinate")
-    ax.set_title("RAD's step against Adam's, same state")
-    ax.legend(fontsize=8)
-    bx.plot(frac, regimes.zeta_share, lw=1.6)
-    bx.set_ylim(-0.02, 1.02)
-    bx.set_xlabel("t / T (share of the run)")
-    bx.set_ylabel(r"share with $\zeta_t > \delta^2 y_t$")
-    bx.set_title("coordinates in the symplectic (ζ-dominated) regime")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, (10, 3.8)) as fig:
+        ax, bx = fig.subplots(1, 2)
+        q = regimes.ratio_quantiles
+        ax.fill_between(frac, q[:, 0], q[:, 2], alpha=0.25, lw=0, label="10–90 % of coordinates")
+        ax.plot(frac, q[:, 1], lw=1.6, label="median")
+        ax.axhline(1.0, color="black", lw=0.8, ls=":")
+        ax.set_yscale("log")
+        ax.set_xlabel("t / T (share of the run)")
+        ax.set_ylabel(r"$|\Delta\theta^{RAD}| / |\Delta\theta^{Adam}|$ per coordinate")
+        ax.set_title("RAD's step against Adam's, same state")
+        ax.legend(fontsize=8)
+        bx.plot(frac, regimes.zeta_share, lw=1.6)
+        bx.set_ylim(-0.02, 1.02)
+        bx.set_xlabel("t / T (share of the run)")
+        bx.set_ylabel(r"share with $\zeta_t > \delta^2 y_t$")
+        bx.set_title("coordinates in the symplectic (ζ-dominated) regime")
     return path

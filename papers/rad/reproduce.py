@@ -54,7 +54,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # papers/: common.py
 sys.path.insert(0, str(HERE))  # this folder's modules
 
-from common import Claim, Run, parse_args, report, seed_everything  # noqa: E402
+from common import Claim, Run, figure, parse_args, report, seed_everything  # noqa: E402
 
 #: Problem sizes per mode.
 SIZES = {
@@ -213,47 +213,45 @@ def claim_speed(size: dict, out: Path) -> tuple[Claim, Claim]:
 
 
 def _plot_speed(runs, bound, path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 4.2))
-    FigureCanvasAgg(fig)
-    ax, bx = fig.subplots(1, 2)
-    scales = sorted({k[1] for k in runs.rad})
-    names = list(dict.fromkeys(k[0] for k in runs.rad))
-    for name in names:
+    with figure(path, (11, 4.2)) as fig:
+        ax, bx = fig.subplots(1, 2)
+        scales = sorted({k[1] for k in runs.rad})
+        names = list(dict.fromkeys(k[0] for k in runs.rad))
+        for name in names:
+            ax.loglog(
+                scales,
+                [runs.rad[(name, s, 1.0, 1)].max() for s in scales],
+                "o-",
+                label=f"RAD, {name}",
+            )
         ax.loglog(
             scales,
-            [runs.rad[(name, s, 1.0, 1)].max() for s in scales],
-            "o-",
-            label=f"RAD, {name}",
+            [max(runs.sgd[(n, s)].max() for n in names) for s in scales],
+            "k^--",
+            label="SGD-momentum, worst stream",
         )
-    ax.loglog(
-        scales,
-        [max(runs.sgd[(n, s)].max() for n in names) for s in scales],
-        "k^--",
-        label="SGD-momentum, worst stream",
-    )
-    ax.axhline(bound.C_value, color="red", lw=1, label=f"C(β1, β2) = {bound.C_value:.2f}")
-    ax.set_xlabel("gradient scale")
-    ax.set_ylabel("largest |Δθ| / (α/δ)   (SGD: / α)")
-    ax.set_title("step size under exploding gradients")
-    ax.legend(fontsize=7)
-    t = np.arange(1, runs.steps + 1)
-    worst = runs.rad[("worst case", scales[-1], 1.0, 1)]
-    bx.plot(t, runs.bound, color="red", lw=2, label="bound B_t")
-    bx.plot(
-        t, np.maximum.accumulate(worst), "b--", lw=1, label="RAD, worst-case stream (running max)"
-    )
-    for name in ("constant", "exploding", "heavy-tailed"):
-        bx.plot(t, runs.rad[(name, scales[-1], 1.0, 1)], lw=0.8, label=f"RAD, {name}")
-    bx.axhline(bound.C_value, color="red", ls=":", lw=1, label="C = sup B_t")
-    bx.set_xlabel("step t")
-    bx.set_ylabel("|Δθ_t| / (α/δ)")
-    bx.set_title(f"gradient scale {scales[-1]:.0e}, β = (0.9, 0.999)")
-    bx.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+        ax.axhline(bound.C_value, color="red", lw=1, label=f"C(β1, β2) = {bound.C_value:.2f}")
+        ax.set_xlabel("gradient scale")
+        ax.set_ylabel("largest |Δθ| / (α/δ)   (SGD: / α)")
+        ax.set_title("step size under exploding gradients")
+        ax.legend(fontsize=7)
+        t = np.arange(1, runs.steps + 1)
+        worst = runs.rad[("worst case", scales[-1], 1.0, 1)]
+        bx.plot(t, runs.bound, color="red", lw=2, label="bound B_t")
+        bx.plot(
+            t,
+            np.maximum.accumulate(worst),
+            "b--",
+            lw=1,
+            label="RAD, worst-case stream (running max)",
+        )
+        for name in ("constant", "exploding", "heavy-tailed"):
+            bx.plot(t, runs.rad[(name, scales[-1], 1.0, 1)], lw=0.8, label=f"RAD, {name}")
+        bx.axhline(bound.C_value, color="red", ls=":", lw=1, label="C = sup B_t")
+        bx.set_xlabel("step t")
+        bx.set_ylabel("|Δθ_t| / (α/δ)")
+        bx.set_title(f"gradient scale {scales[-1]:.0e}, β = (0.9, 0.999)")
+        bx.legend(fontsize=7)
 
 
 def claim_equivalence(size: dict) -> Claim:
@@ -323,38 +321,32 @@ def claim_contrast(size: dict, out: Path) -> Claim:
 
 
 def _plot_contrast(drift, run, path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(13, 3.8))
-    FigureCanvasAgg(fig)
-    ax, bx, cx = fig.subplots(1, 3)
-    for name, label in (("leapfrog", "leapfrog"), ("nag", "NAG")):
-        errors = np.asarray(drift[name].details["scheme_errors"])
-        k = np.arange(errors.size)
-        keep = errors > 0
-        ax.semilogy(k[keep], errors[keep], lw=0.7, label=label)
-    euler = np.asarray(drift["leapfrog"].details["euler_errors"])
-    keep = np.isfinite(euler) & (euler > 0)
-    ax.semilogy(np.arange(euler.size)[keep], euler[keep], lw=0.7, label="explicit Euler")
-    ax.set_xlabel("step k")
-    ax.set_ylabel(r"$|H_k - H_0|$")
-    ax.set_title("energy error, r = 0")
-    ax.legend(fontsize=8)
-    for name, label in (("leapfrog", "leapfrog"), ("nag", "NAG")):
-        bx.semilogy(run.checked, np.maximum(run.residual[name], 1e-18), lw=0.8, label=label)
-        cx.plot(run.checked, run.volume_error[name], lw=1.2, label=label)
-    bx.axhline(1e-10, color="gray", ls=":", lw=1, label="tolerance 1e-10")
-    bx.set_xlabel("step k")
-    bx.set_ylabel(r"$\|J^\top \Omega J - e^{-rh}\Omega\|_{\max}$")
-    bx.set_title(f"symplecticity along the run, r = {run.friction}")
-    bx.legend(fontsize=8)
-    cx.set_xlabel("step k")
-    cx.set_ylabel(r"$\sum \log\det J - (-n r h k)$")
-    cx.set_title("phase-space volume error")
-    cx.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, (13, 3.8)) as fig:
+        ax, bx, cx = fig.subplots(1, 3)
+        for name, label in (("leapfrog", "leapfrog"), ("nag", "NAG")):
+            errors = np.asarray(drift[name].details["scheme_errors"])
+            k = np.arange(errors.size)
+            keep = errors > 0
+            ax.semilogy(k[keep], errors[keep], lw=0.7, label=label)
+        euler = np.asarray(drift["leapfrog"].details["euler_errors"])
+        keep = np.isfinite(euler) & (euler > 0)
+        ax.semilogy(np.arange(euler.size)[keep], euler[keep], lw=0.7, label="explicit Euler")
+        ax.set_xlabel("step k")
+        ax.set_ylabel(r"$|H_k - H_0|$")
+        ax.set_title("energy error, r = 0")
+        ax.legend(fontsize=8)
+        for name, label in (("leapfrog", "leapfrog"), ("nag", "NAG")):
+            bx.semilogy(run.checked, np.maximum(run.residual[name], 1e-18), lw=0.8, label=label)
+            cx.plot(run.checked, run.volume_error[name], lw=1.2, label=label)
+        bx.axhline(1e-10, color="gray", ls=":", lw=1, label="tolerance 1e-10")
+        bx.set_xlabel("step k")
+        bx.set_ylabel(r"$\|J^\top \Omega J - e^{-rh}\Omega\|_{\max}$")
+        bx.set_title(f"symplecticity along the run, r = {run.friction}")
+        bx.legend(fontsize=8)
+        cx.set_xlabel("step k")
+        cx.set_ylabel(r"$\sum \log\det J - (-n r h k)$")
+        cx.set_title("phase-space volume error")
+        cx.legend(fontsize=8)
 
 
 def rl_optimizers(lr: float) -> dict:

@@ -51,43 +51,39 @@ def bands(curves: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarr
 
 def plot(runs, path: Path, points: int = 60) -> Path:
     """Learning curves (mean and 95 % band over seeds) and final greedy returns per seed."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from common import figure
 
     edges = np.linspace(0, runs.config.steps, points + 1)[1:]
     curves = runs.curve(edges)
-    fig = Figure(figsize=(11, 4.2))
-    FigureCanvasAgg(fig)
-    ax, bx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
-    for i, name in enumerate(runs.names):
-        mean, low, high = bands(curves[i])
-        (line,) = ax.plot(edges, mean, lw=1.6, label=name)
-        ax.fill_between(edges, low, high, color=line.get_color(), alpha=0.18, lw=0)
-        ev = runs.evaluation[i]
-        jitter = np.linspace(-0.12, 0.12, ev.size) if ev.size > 1 else np.zeros(1)
-        bx.scatter(i + jitter, ev, s=14, color=line.get_color(), alpha=0.7)
-        ci = interval(ev)
-        if ci.n > 1:
-            bx.errorbar(
-                i,
-                ci.mean,
-                yerr=[[ci.mean - ci.low], [ci.high - ci.mean]],
-                fmt="_",
-                color="black",
-                capsize=6,
-                ms=18,
-            )
-    ax.set_xlabel("environment steps (per run)")
-    ax.set_ylabel(f"training return (mean of last {runs.config.window} episodes)")
-    ax.set_title(f"DQN on CartPole-v1, {len(runs.seeds)} seeds, mean and 95 % CI")
-    ax.set_ylim(0, 520)
-    ax.legend(loc="upper left")
-    bx.set_xticks(range(len(runs.names)), runs.names)
-    bx.set_ylabel(f"greedy return at the end ({runs.config.eval_episodes} episodes)")
-    bx.set_ylim(0, 520)
-    bx.set_title("final return per seed; mean ± 95 % CI")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, (11, 4.2)) as fig:
+        ax, bx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+        for i, name in enumerate(runs.names):
+            mean, low, high = bands(curves[i])
+            (line,) = ax.plot(edges, mean, lw=1.6, label=name)
+            ax.fill_between(edges, low, high, color=line.get_color(), alpha=0.18, lw=0)
+            ev = runs.evaluation[i]
+            jitter = np.linspace(-0.12, 0.12, ev.size) if ev.size > 1 else np.zeros(1)
+            bx.scatter(i + jitter, ev, s=14, color=line.get_color(), alpha=0.7)
+            ci = interval(ev)
+            if ci.n > 1:
+                bx.errorbar(
+                    i,
+                    ci.mean,
+                    yerr=[[ci.mean - ci.low], [ci.high - ci.mean]],
+                    fmt="_",
+                    color="black",
+                    capsize=6,
+                    ms=18,
+                )
+        ax.set_xlabel("environment steps (per run)")
+        ax.set_ylabel(f"training return (mean of last {runs.config.window} episodes)")
+        ax.set_title(f"DQN on CartPole-v1, {len(runs.seeds)} seeds, mean and 95 % CI")
+        ax.set_ylim(0, 520)
+        ax.legend(loc="upper left")
+        bx.set_xticks(range(len(runs.names)), runs.names)
+        bx.set_ylabel(f"greedy return at the end ({runs.config.eval_episodes} episodes)")
+        bx.set_ylim(0, 520)
+        bx.set_title("final return per seed; mean ± 95 % CI")
     return path
 
 

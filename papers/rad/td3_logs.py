@@ -74,22 +74,18 @@ def pairs(folder: Path, env: str, names: tuple[str, str] = ("Adam", "RAD")) -> P
 
 def plot(all_pairs: list[Pairs], path: Path) -> Path:
     """Per environment: evaluation return against steps, mean and 95 % band over seeds."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from common import figure
     from rl import bands
 
-    fig = Figure(figsize=(5.5 * len(all_pairs), 4))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(all_pairs), squeeze=False)[0]
-    for ax, p in zip(axes, all_pairs, strict=True):
-        for name, curves in p.returns.items():
-            mean, low, high = bands(curves)
-            (line,) = ax.plot(p.steps, mean, lw=1.6, label=name)
-            ax.fill_between(p.steps, low, high, color=line.get_color(), alpha=0.18, lw=0)
-        ax.set_xlabel("environment steps")
-        ax.set_ylabel(f"evaluation return ({p.config.eval_episodes} episodes)")
-        ax.set_title(f"TD3 on {p.env}, {len(p.seeds)} paired seeds")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, (5.5 * len(all_pairs), 4)) as fig:
+        axes = fig.subplots(1, len(all_pairs), squeeze=False)[0]
+        for ax, p in zip(axes, all_pairs, strict=True):
+            for name, curves in p.returns.items():
+                mean, low, high = bands(curves)
+                (line,) = ax.plot(p.steps, mean, lw=1.6, label=name)
+                ax.fill_between(p.steps, low, high, color=line.get_color(), alpha=0.18, lw=0)
+            ax.set_xlabel("environment steps")
+            ax.set_ylabel(f"evaluation return ({p.config.eval_episodes} episodes)")
+            ax.set_title(f"TD3 on {p.env}, {len(p.seeds)} paired seeds")
+            ax.legend(fontsize=8)
     return path
