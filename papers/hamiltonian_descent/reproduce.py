@@ -69,22 +69,24 @@ def value(xs: np.ndarray) -> np.ndarray:
     return (WEIGHTS[: xs.shape[1]] * xs**4 / 4).sum(axis=1)
 
 
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Slope and R² of the least-squares line through (x, y)."""
+    a = np.polyfit(x, y, 1)
+    return float(a[0]), float(1 - np.sum((np.polyval(a, x) - y) ** 2) / np.sum((y - y.mean()) ** 2))
+
+
 def linear_fit(fs: np.ndarray) -> tuple[float, float]:
     """Slope and R² of log f_k against k, over the steps with FLOOR < f_k < ∞."""
     k = np.arange(1, fs.size + 1)
     ok = np.isfinite(fs) & (fs > FLOOR)
-    y, x = np.log(fs[ok]), k[ok]
-    a = np.polyfit(x, y, 1)
-    return float(a[0]), float(1 - np.sum((np.polyval(a, x) - y) ** 2) / np.sum((y - y.mean()) ** 2))
+    return _line(k[ok], np.log(fs[ok]))
 
 
 def power_fit(fs: np.ndarray) -> tuple[float, float]:
     """Exponent and R² of log f_k against log k over the second half of the run."""
     k = np.arange(1, fs.size + 1)
     half = k > fs.size // 2
-    x, y = np.log(k[half]), np.log(fs[half])
-    a = np.polyfit(x, y, 1)
-    return float(a[0]), float(1 - np.sum((np.polyval(a, x) - y) ** 2) / np.sum((y - y.mean()) ** 2))
+    return _line(np.log(k[half]), np.log(fs[half]))
 
 
 def claim_method(size: dict) -> Claim:
