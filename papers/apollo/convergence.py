@@ -44,18 +44,16 @@ def _factory(name: str, lr: float, warmup: int) -> Callable[[list], torch.optim.
 
 
 def interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """Mean and half-width of the two-sided t-interval (half-width nan for one value)."""
-    from scipy.stats import t
+    """Mean and half-width of the two-sided t-interval of the finite ``values``
+    (:func:`hamopt.compare.stats.interval`; half-width nan for one value)."""
+    from hamopt.compare import stats
 
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     if x.size == 0:
         return math.nan, math.nan
-    if x.size == 1:
-        return float(x[0]), math.nan
-    return float(x.mean()), float(
-        t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
-    )
+    iv = stats.interval(x, level)
+    return iv.mean, iv.half
 
 
 @dataclass(frozen=True)

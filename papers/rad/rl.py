@@ -29,18 +29,16 @@ class Interval:
 
 
 def interval(values: np.ndarray, level: float = 0.95) -> Interval:
-    """Mean and the two-sided ``level`` t-interval of the finite ``values``."""
-    from scipy.stats import t
+    """Mean and the two-sided ``level`` t-interval of the finite ``values``
+    (:func:`hamopt.compare.stats.interval`; all nan when none is finite)."""
+    from hamopt.compare import stats
 
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     if x.size == 0:
         return Interval(float("nan"), float("nan"), float("nan"), 0)
-    mean = float(x.mean())
-    if x.size == 1:
-        return Interval(mean, float("nan"), float("nan"), 1)
-    half = float(t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
-    return Interval(mean, mean - half, mean + half, int(x.size))
+    iv = stats.interval(x, level)
+    return Interval(iv.mean, iv.low, iv.high, iv.n)
 
 
 def bands(curves: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
