@@ -558,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
         "derive",
         help="derive an optimizer from a kinetic energy (text or spec file)",
         description="Derive an optimizer from a kinetic energy × scheme × closure, print its "
-        "update rule and write it as a standalone module (torch and math only).",
+        "update rule and write it as a standalone module (the runtime inlined: torch and the standard library only).",
         epilog=DERIVE_EXAMPLES,
         formatter_class=_formatter,
     )

@@ -8,7 +8,7 @@ r"""The main job: derive RAD from the relativistic kinetic energy, verify it, ex
    the NAG variant as the failing contrast), order of accuracy, the energy law, the
    conservative energy drift, the speed limit under a gradient of 1e6, and the reduction
    RAD(δ = 1, ζ = 0) = Adam(ε = 0), symbolically and numerically;
-3. **export** RAD as a standalone module (torch and math only);
+3. **export** RAD as a standalone module (the runtime inlined: torch and the standard library only);
 4. **train** a small MLP with the exported RAD, the zoo's RAD and ``torch.optim.Adam`` side by
    side, and plot the loss curves.
 
@@ -68,7 +68,7 @@ def derive_steps(out: Path) -> list[Path]:
         parts.append(text)
     lr, delta, zeta = sp.symbols("lr delta zeta", positive=True)
     step = change_of_variables(energy, euler)
-    mapping = match(step.delta, -lr * v / sp.sqrt(delta**2 * v**2 + zeta), [lr, zeta])
+    mapping = match(step.displacement, -lr * v / sp.sqrt(delta**2 * v**2 + zeta), [lr, zeta])
     text = "RAD's change of variables (derived and proved): " + ", ".join(
         f"{k} = {sp.sstr(val)}" for k, val in mapping.items()
     )
@@ -151,7 +151,8 @@ def export(out: Path) -> tuple[type, list[Path]]:
     )
     path = derived.export(out / "demo_rad.py")
     print(
-        f"exported {path} ({len(derived.source.splitlines())} lines, imports torch and math only)"
+        f"exported {path} ({len(derived.standalone_source.splitlines())} lines with the runtime "
+        "inlined; imports torch and the standard library only)"
     )
     spec = importlib.util.spec_from_file_location("demo_rad", path)
     module = importlib.util.module_from_spec(spec)

@@ -29,6 +29,7 @@ import sympy as sp
 from hamopt.closures import compose, library
 from hamopt.closures.draft import Draft, start
 from hamopt.closures.registry import PRESETS, Symbols, resolve
+from hamopt.codegen.inline import standalone
 from hamopt.codegen.module import generate_module, with_spec_constant
 from hamopt.codegen.names import clash
 from hamopt.kinetic.energy import KineticEnergy
@@ -102,10 +103,15 @@ class DerivedOptimizer:
         exec(compile(self.source, f"<hamopt derived {self.spec.name}>", "exec"), module.__dict__)
         return getattr(module, self.spec.name)
 
+    @property
+    def standalone_source(self) -> str:
+        """:attr:`source` with the runtime inlined: a module that needs only torch."""
+        return standalone(self.source)
+
     def export(self, path: str | Path) -> Path:
-        """Write the standalone module to ``path`` and return it."""
+        """Write the standalone module (:attr:`standalone_source`) to ``path`` and return it."""
         path = Path(path)
-        path.write_text(self.source)
+        path.write_text(self.standalone_source)
         return path
 
     def markdown(self) -> str:
@@ -211,7 +217,7 @@ def derive(
             lr = 1e-3
         else:
             lr = 1e-3 * float(form.scale(1 - sp.Float(betas[0])))
-    draft = start(step.step, step.delta.xreplace(energy), [], beta=_B1)
+    draft = start(step.step, step.displacement.xreplace(energy), [], beta=_B1)
     closures = []
     for entry in entries:
         mass = step.mass_form() if entry.name == "second_moment" else None
@@ -289,7 +295,7 @@ def _hyperparameters(
     parameterisation: str,
 ) -> list[Hyperparameter]:
     """The constructor arguments the rule reads, in torch's order."""
-    exprs = [a.expr for a in (*draft.pre, *draft.updates, *draft.scalars)] + [draft.delta]
+    exprs = [a.expr for a in (*draft.pre, *draft.updates, *draft.scalars)] + [draft.displacement]
     used = set().union(*(e.free_symbols for e in exprs))
     what = (
         "step scale α: Δθ = α Σ t_i ∇T(u_i)"
@@ -329,7 +335,7 @@ def _derivation(kinetic: KineticEnergy, scheme: Scheme, form: Momentum, step) ->
             physical.markdown(),
             f"Change of variables ({form.describe()}; {beta_text(scheme)}), "
             f"{step.how} parameterisation: " + "; ".join(step.mapping),
-            f"$$\\Delta\\theta = {sp.latex(step.delta)}$$",
+            f"$$\\Delta\\theta = {sp.latex(step.displacement)}$$",
             step.proof,
         ]
     ).strip()

@@ -65,14 +65,14 @@ _SYMBOLIC_PROOF_OPS = 120
 class Parameterised:
     r"""A derived step in the chosen parameterisation.
 
-    ``delta`` is :math:`\Delta\theta` in ``lr`` (:data:`LR`), ``beta1``, ``v``, ``g`` and the
+    ``displacement`` is :math:`\Delta\theta` in ``lr`` (:data:`LR`), ``beta1``, ``v``, ``g`` and the
     energy's parameters. ``mapping`` lists the equations of the map between
     parameterisations, ``proof`` says how it was shown.
     """
 
     how: str
     step: MLStep
-    delta: sp.Expr
+    displacement: sp.Expr
     mapping: tuple[str, ...]
     proof: str
 
@@ -108,22 +108,24 @@ def parameterise(
         return Parameterised(
             how,
             step,
-            step.delta.xreplace({H: LR}),
+            step.displacement.xreplace({H: LR}),
             ("lr = h (the physical step)", beta_text(scheme)),
             "",
         )
     if kinetic.coupling == "particle":
         velocity = kinetic.velocity_expr
-        delta = LR * sp.Add(*(t * velocity.xreplace({P: _unit(x, s)}) for t, x in step.drifts))
-        proof = _prove(kinetic, scheme, momentum, s, delta)
+        displacement = LR * sp.Add(
+            *(t * velocity.xreplace({P: _unit(x, s)}) for t, x in step.drifts)
+        )
+        proof = _prove(kinetic, scheme, momentum, s, displacement)
     else:  # the rescaled system's step itself: only its homogeneity in lr is left to show
-        delta = _scaled(kinetic, scheme, momentum, s)
-        _check_homogeneous(delta)
+        displacement = _scaled(kinetic, scheme, momentum, s)
+        _check_homogeneous(displacement)
         proof = "derived as the step of the rescaled system"
     return Parameterised(
         how,
         step,
-        delta,
+        displacement,
         (f"lr = h²·{sp.sstr(s)}", f"momentum unit λ = h·{sp.sstr(s)}", beta_text(scheme)),
         proof,
     )
@@ -179,33 +181,34 @@ def _scaled(
         scope=kinetic.scope,
         validate=False,
     )
-    delta = change_of_variables(scaled, scheme, momentum, simplify).delta
+    displacement = change_of_variables(scaled, scheme, momentum, simplify).displacement
     alpha = sp.Symbol("alpha", positive=True)
     omega = sp.Symbol("omega", positive=True)  # 1 - β1 > 0 while simplifying
-    delta = delta.xreplace({lam: H * s}).xreplace({H: sp.sqrt(alpha / s)})
-    delta = delta.xreplace({beta1: 1 - omega})
+    displacement = displacement.xreplace({lam: H * s}).xreplace({H: sp.sqrt(alpha / s)})
+    displacement = displacement.xreplace({beta1: 1 - omega})
     if simplify:
-        delta = sp.Add(*(sp.simplify(term) for term in sp.Add.make_args(delta)))
-    return delta.xreplace({alpha: LR, omega: 1 - beta1})
+        terms = sp.Add.make_args(displacement)
+        displacement = sp.Add(*(sp.simplify(term) for term in terms))
+    return displacement.xreplace({alpha: LR, omega: 1 - beta1})
 
 
-def _check_homogeneous(delta: sp.Expr) -> None:
-    """Every term of ``delta`` is ``lr`` times an expression free of ``lr``."""
-    if any((term / LR).has(LR) for term in sp.Add.make_args(delta)):
-        raise ValueError(f"internal: {delta} is not proportional to lr")
+def _check_homogeneous(displacement: sp.Expr) -> None:
+    """Every term of ``displacement`` is ``lr`` times an expression free of ``lr``."""
+    if any((term / LR).has(LR) for term in sp.Add.make_args(displacement)):
+        raise ValueError(f"internal: {displacement} is not proportional to lr")
 
 
 def _prove(
-    kinetic: KineticEnergy, scheme: Scheme, momentum: Momentum, s: sp.Expr, delta: sp.Expr
+    kinetic: KineticEnergy, scheme: Scheme, momentum: Momentum, s: sp.Expr, displacement: sp.Expr
 ) -> str:
-    """Show that ``delta`` is the rescaled system's step and homogeneous of degree 1 in lr."""
-    _check_homogeneous(delta)
+    """Show that ``displacement`` is the rescaled system's step and homogeneous of degree 1 in lr."""
+    _check_homogeneous(displacement)
     reference = _scaled(kinetic, scheme, momentum, s, simplify=False)
-    residual = reference - delta
+    residual = reference - displacement
     if sp.count_ops(residual) <= _SYMBOLIC_PROOF_OPS and sp.simplify(residual) == 0:
         return "proved: equal to the step of the rescaled system"
     rng = random.Random(0)
-    symbols = sorted(reference.free_symbols | delta.free_symbols, key=lambda sym: sym.name)
+    symbols = sorted(reference.free_symbols | displacement.free_symbols, key=lambda sym: sym.name)
     worst = 0.0
     for _ in range(12):
         point = {}
@@ -217,12 +220,12 @@ def _prove(
             else:
                 point[sym] = sp.Rational(rng.randint(20, 300), 100)
         a = sp.N(reference.xreplace(point), 40)
-        b = sp.N(delta.xreplace(point), 40)
+        b = sp.N(displacement.xreplace(point), 40)
         err = abs(complex(a - b)) / max(1.0, abs(complex(b)))
         worst = max(worst, err)
     if worst > 1e-30:
         raise ValueError(
-            f"internal: the rescaled system's step {reference} differs from {delta} "
+            f"internal: the rescaled system's step {reference} differs from {displacement} "
             f"(relative {worst:.2g} at a random point)"
         )
     return "checked: equal to the step of the rescaled system at 12 random points to 40 digits"

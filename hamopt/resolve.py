@@ -102,14 +102,16 @@ def load_module(path: str | Path, name: str | None = None) -> types.ModuleType:
 
 
 def optimizer_classes(module: types.ModuleType) -> list[type[torch.optim.Optimizer]]:
-    """The ``torch.optim.Optimizer`` subclasses defined in ``module`` (not those it imports)."""
-    return [
+    """The ``torch.optim.Optimizer`` subclasses defined in ``module`` (not those it imports),
+    less the base classes of others among them (an exported module's inlined runtime base)."""
+    defined = [
         obj
         for obj in vars(module).values()
         if isinstance(obj, type)
         and issubclass(obj, torch.optim.Optimizer)
         and obj.__module__ == module.__name__
     ]
+    return [c for c in defined if not any(c is not d and issubclass(d, c) for d in defined)]
 
 
 def _from_torch(ref: str) -> type[torch.optim.Optimizer]:

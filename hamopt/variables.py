@@ -94,14 +94,14 @@ class Momentum:
 class MLStep:
     """A one-gradient step in machine-learning variables.
 
-    ``delta`` is :math:`\\Delta\\theta` in ``v`` (the updated buffer), ``g``, ``h``, ``beta1``
+    ``displacement`` is :math:`\\Delta\\theta` in ``v`` (the updated buffer), ``g``, ``h``, ``beta1``
     and the energy's parameters; for norm-coupled energies the group norm is ``Norm2(v)``.
     """
 
     kinetic: KineticEnergy
     scheme: Scheme
     momentum: Momentum
-    delta: sp.Expr
+    displacement: sp.Expr
     recursion: sp.Expr
     drifts: tuple[tuple[sp.Expr, sp.Expr], ...] = ()
     """:math:`\\Delta\\theta = h\\sum_i t_i\\nabla T(x_i)`: the pairs :math:`(t_i, x_i)`, each
@@ -173,13 +173,13 @@ def change_of_variables(
         else:
             current_p = target
         back[target] = expr.xreplace(back)
-    delta = sp.Add(*moves)  # telescopes to q_out - q
+    displacement = sp.Add(*moves)  # telescopes to q_out - q
     drifts = tuple((t, x.xreplace({_omega: 1 - beta1})) for t, x in drifts)
     return MLStep(
         kinetic,
         rotated,
         momentum,
-        delta.xreplace({_omega: 1 - beta1}),
+        displacement.xreplace({_omega: 1 - beta1}),
         momentum.recursion(v, g),
         drifts,
     )

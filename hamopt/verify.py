@@ -262,7 +262,8 @@ def exported_checks(
 
 def regeneration_check(path: str | Path, spec: Spec) -> CheckResult:
     """The module at ``path`` is what its spec derives: the source :func:`derive_spec` writes
-    from ``spec``, line by line, blank lines and the ``HAMOPT_SPEC`` statement aside."""
+    from ``spec`` (with the runtime inlined where the module has it so, as ``export`` writes
+    it), line by line, blank lines and the ``HAMOPT_SPEC`` statement aside."""
     from hamopt.specfile import derive_spec
 
     path = Path(path)
@@ -274,8 +275,12 @@ def regeneration_check(path: str | Path, spec: Spec) -> CheckResult:
         return CheckResult.undetermined(
             name, subject, None, "0 lines differ", f"this hamopt does not derive the spec: {err}"
         )
-    ours = _without_spec(path.read_text(encoding="utf-8"))
-    theirs = _without_spec(derived.source)
+    text = path.read_text(encoding="utf-8")
+    ours = _without_spec(text)
+    inlined = "\nfrom hamopt.runtime import " not in text  # exported: the runtime inlined
+    theirs = _without_spec(
+        getattr(derived, "standalone_source", derived.source) if inlined else derived.source
+    )
     diff = [
         line
         for line in difflib.unified_diff(theirs, ours, "derived", path.name, n=0, lineterm="")
@@ -322,13 +327,9 @@ def module_checks(path: str | Path, *, steps: int = 200) -> list[CheckResult]:
             CheckResult("imports", subject, 1.0, "errors == 0", False, {"error": repr(exc)}),
         ]
     results = [CheckResult("imports", subject, 0.0, "errors == 0", True)]
-    classes = [
-        obj
-        for obj in vars(module).values()
-        if isinstance(obj, type)
-        and issubclass(obj, torch.optim.Optimizer)
-        and obj.__module__ == module.__name__
-    ]
+    from hamopt.resolve import optimizer_classes
+
+    classes = optimizer_classes(module)
     names = [c.__name__ for c in classes]
     results.append(
         CheckResult(

@@ -34,7 +34,7 @@ def test_quickstart_trains_and_exports(tmp_path, monkeypatch, capsys):
         best = torch.nn.functional.mse_loss(features @ torch.linalg.lstsq(features, y).solution, y)
     assert last - best < 0.5 * (first - best)  # more than half way to the least-squares optimum
     exported = (tmp_path / "myrad.py").read_text()
-    assert "class MyRAD(Optimizer)" in exported
+    assert "class MyRAD(GeneratedOptimizer)" in exported
     assert not re.search(r"^(import|from) hamopt", exported, re.M)  # standalone
     exec(blocks[1], namespace)  # the checks snippet
     assert "NAG fails" in blocks[1]

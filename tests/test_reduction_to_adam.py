@@ -40,12 +40,14 @@ def _rad_estimator_rule(order=1):
     from hamopt.kinetic import relativistic
     from hamopt.schemes import euler, leapfrog
     from hamopt.variables import Momentum
-    from hamopt.zoo.derivation import derive
+    from hamopt.zoo.derivation import derive_to_target
 
     order1, order2 = _rad_targets(zeta)
-    base = derive(relativistic(), euler, Momentum(), order1, [LR, zeta], spec.hyperparameters)
+    base = derive_to_target(
+        relativistic(), euler, Momentum(), order1, [LR, zeta], spec.hyperparameters
+    )
     if order == 2:
-        base = derive(
+        base = derive_to_target(
             relativistic(),
             leapfrog,
             Momentum(),

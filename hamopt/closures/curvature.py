@@ -1,6 +1,6 @@
 r"""The curvature mass: Apollo's diagonal quasi-Newton mass as a closure of the classical energy.
 
-**What is derived** (:func:`hamopt.zoo.derivation.derive`). The classical energy
+**What is derived** (:func:`hamopt.zoo.derivation.derive_to_target`). The classical energy
 :math:`T(p) = \sum_i p_i^2/2m` under conformal Euler, in EMA variables, gives
 
 .. math:: \Delta\theta = -\alpha\,v, \qquad \alpha = \frac{h^2}{(1-\beta)\,m},
@@ -120,9 +120,9 @@ def curvature_mass(
         alpha = (1 - beta) / (1 - beta**step)
         _check_incremental(d.updates[index].expr, m, beta, alpha)
 
-        velocity = sp.simplify(-d.delta.xreplace({m: m / DENOM}) / lr)
+        velocity = sp.simplify(-d.displacement.xreplace({m: m / DENOM}) / lr)
         if velocity.has(lr) or sp.simplify(velocity - m / DENOM) != 0:
-            raise ValueError(f"curvature_mass needs a step -lr·v, got {d.delta}")
+            raise ValueError(f"curvature_mass needs a step -lr·v, got {d.displacement}")
         rectified = sp.Max(sp.Abs(HESSIAN), REBOUND)
         if rebound == "belief":
             floor_expr, eps_s, mass = MaxAbs(DELTA_GRAD), eps, rectified + eps / ALPHA
@@ -162,7 +162,7 @@ def curvature_mass(
         return d.with_(
             buffers=buffers,
             updates=updates,
-            delta=-lr * UPDATE,
+            displacement=-lr * UPDATE,
             momentum=momentum,
             latex_names={**d.latex_names, **LATEX},
         ).note(

@@ -32,7 +32,7 @@ class Draft:
     pre: tuple[Assign, ...]
     updates: tuple[Assign, ...]
     scalars: tuple[Assign, ...]
-    delta: sp.Expr
+    displacement: sp.Expr
     momentum: Buffer | None
     beta: sp.Symbol | None
     closures: tuple[str, ...] = ()
@@ -55,7 +55,7 @@ class Draft:
 
     def rule(self, name: str, provenance: Provenance) -> UpdateRule:
         """Emit the :class:`UpdateRule`."""
-        final = Assign(param, param + self.delta, "position update θ ← θ + Δθ")
+        final = Assign(param, param + self.displacement, "position update θ ← θ + Δθ")
         prov = replace(provenance, closures=(*provenance.closures, *self.closures))
         return UpdateRule(
             name,
@@ -72,14 +72,14 @@ Closure = Callable[[Draft], Draft]
 
 def start(
     step: MLStep | None,
-    delta: sp.Expr,
+    displacement: sp.Expr,
     hyperparameters: Sequence[Hyperparameter],
     *,
     buffer: str = "exp_avg",
     beta: sp.Symbol | None = None,
     latex: str = "v",
 ) -> Draft:
-    r"""A draft from a target form ``delta`` of the derived step (in ``v``, ``g``, ``beta1``).
+    r"""A draft from a target form ``displacement`` (Δθ) of the derived step (in ``v``, ``g``, ``beta1``).
 
     The momentum buffer is named ``buffer``; ``beta`` is the rule's symbol for
     :math:`\beta_1` (``momentum`` for SGD-type optimizers). Its recursion and initialisation
@@ -98,7 +98,7 @@ def start(
         (),
         (Assign(buf_sym, recursion, f"momentum: {momentum.describe()}"),),
         (),
-        sp.sympify(delta).xreplace(subs),
+        sp.sympify(displacement).xreplace(subs),
         buf,
         beta,
     )

@@ -83,18 +83,18 @@ def second_moment(
         d, y = _second_buffer(d, beta2, name)
         m = d.momentum.symbol
         if mass_form is not None:
-            delta = mass_form[0].xreplace({mass_form[1]: y})
+            displacement = mass_form[0].xreplace({mass_form[1]: y})
         else:
-            delta = d.delta.replace(sp.Abs(m), sp.sqrt(y)).subs(m**2, y)
-        if delta.has(sp.Abs):
-            raise ValueError(f"second_moment left an |·| it cannot estimate in {delta}")
-        if not delta.has(y):
+            displacement = d.displacement.replace(sp.Abs(m), sp.sqrt(y)).subs(m**2, y)
+        if displacement.has(sp.Abs):
+            raise ValueError(f"second_moment left an |·| it cannot estimate in {displacement}")
+        if not displacement.has(y):
             raise ValueError(
-                f"second_moment has nothing to act on in Δθ = {d.delta}: no v² or |v| to "
+                f"second_moment has nothing to act on in Δθ = {d.displacement}: no v² or |v| to "
                 "estimate (the energy's inverse mass ∇T(p)/p is constant, or the energy is "
                 "norm-coupled); diagonal_mass gives an adaptive step for every energy"
             )
-        return d.with_(delta=delta).note("second moment: v² → y = EMA of g²")
+        return d.with_(displacement=displacement).note("second moment: v² → y = EMA of g²")
 
     return closure
 
@@ -110,8 +110,8 @@ def frozen_mass(beta2: sp.Symbol, name: str = "exp_avg_sq") -> Closure:
 
     def closure(d: Draft) -> Draft:
         d, y = _second_buffer(d, beta2, name)
-        delta = d.delta.replace(sp.Abs, lambda arg: sp.sqrt(y))
-        return d.with_(delta=sp.factor_terms(delta)).note(
+        displacement = d.displacement.replace(sp.Abs, lambda arg: sp.sqrt(y))
+        return d.with_(displacement=sp.factor_terms(displacement)).note(
             "frozen mass: every |x| → √y (mass √y + ε for the whole step)"
         )
 
@@ -129,7 +129,9 @@ def amsgrad(name: str = "max_exp_avg_sq", of: str = "exp_avg_sq") -> Closure:
             sp.Max(ymax, y),
             "AMSGrad: ŷ = max(ŷ, y)",
         )
-        return d.with_(delta=d.delta.xreplace({y: ymax})).note("AMSGrad: y → max over steps")
+        return d.with_(displacement=d.displacement.xreplace({y: ymax})).note(
+            "AMSGrad: y → max over steps"
+        )
 
     return closure
 
@@ -145,10 +147,12 @@ def infinity_norm(beta2: sp.Symbol, eps: sp.Symbol, name: str = "exp_inf") -> Cl
             sp.Max(beta2 * u, sp.Abs(grad) + eps),
             "u = max(β2 u, |g| + ε)",
         )
-        delta = d.delta.xreplace({sp.Abs(m) + eps: u})
-        if delta.has(sp.Abs(m)):
-            raise ValueError(f"infinity_norm found no |v| + eps in {d.delta}")
-        return d.with_(delta=delta).note("infinity norm: |v| + ε → u = max(β2 u, |g| + ε)")
+        displacement = d.displacement.xreplace({sp.Abs(m) + eps: u})
+        if displacement.has(sp.Abs(m)):
+            raise ValueError(f"infinity_norm found no |v| + eps in {d.displacement}")
+        return d.with_(displacement=displacement).note(
+            "infinity norm: |v| + ε → u = max(β2 u, |g| + ε)"
+        )
 
     return closure
 
@@ -173,7 +177,7 @@ def bias_correction(first: bool = True) -> Closure:
             d = d.add_scalar(BC2, 1 - beta2**step, "bias correction of the second moment")
             target = (maxed or second)[0].symbol
             subs[target] = target / BC2
-        return d.with_(delta=d.delta.xreplace(subs)).note(
+        return d.with_(displacement=d.displacement.xreplace(subs)).note(
             "bias correction, estimator form: v/(1-β1^t), y/(1-β2^t)"
             if first
             else "bias correction of the second moment, estimator form: y/(1-β2^t)"
@@ -191,7 +195,7 @@ def step_size_bias_correction(lr: sp.Symbol) -> Closure:
         d = d.add_scalar(BC1, 1 - d.beta**step, "bias correction of the first moment")
         d = d.add_scalar(BC2, 1 - _beta2(d) ** step, "bias correction of the second moment")
         d = d.add_scalar(size, lr * sp.sqrt(BC2) / BC1, "step size α√(1-β2^t)/(1-β1^t)")
-        return d.with_(delta=d.delta.xreplace({lr: size})).note(
+        return d.with_(displacement=d.displacement.xreplace({lr: size})).note(
             "bias correction, step-size form: α_t = α√(1-β2^t)/(1-β1^t)"
         )
 
@@ -223,11 +227,11 @@ def no_momentum() -> Closure:
 
     def closure(d: Draft) -> Draft:
         m = d.momentum.symbol
-        delta = d.delta.xreplace({d.beta: 0, m: grad})
+        displacement = d.displacement.xreplace({d.beta: 0, m: grad})
         return d.with_(
             buffers=tuple(b for b in d.buffers if b.symbol != m),
             updates=tuple(a for a in d.updates if a.target != m),
-            delta=sp.simplify(delta),
+            displacement=sp.simplify(displacement),
             momentum=None,
         ).note("no momentum (β1 = 0): v = g")
 
@@ -258,10 +262,10 @@ def lookahead(beta2: sp.Symbol) -> Closure:
                 "lookahead needs the EMA momentum v = β1 v + (1-β1) g with zero init (Lion's); "
                 f"this rule's momentum is {update.expr}"
             )
-        if b1 in d.delta.free_symbols:
+        if b1 in d.displacement.free_symbols:
             raise ValueError(
                 "lookahead reads the step at one interpolated momentum; this scheme's step "
-                f"depends on β1 beyond the buffer ({d.delta}): use a one-drift scheme (euler)"
+                f"depends on β1 beyond the buffer ({d.displacement}): use a one-drift scheme (euler)"
             )
         c = LOOKAHEAD
         read = Assign(c, b1 * m + (1 - b1) * grad, "look-ahead c = β1 v + (1-β1) g, before v moves")
@@ -275,7 +279,10 @@ def lookahead(beta2: sp.Symbol) -> Closure:
         )
         latex = {**d.latex_names, c: "c"}
         return d.with_(
-            pre=(*d.pre, read), updates=updates, delta=d.delta.xreplace({m: c}), latex_names=latex
+            pre=(*d.pre, read),
+            updates=updates,
+            displacement=d.displacement.xreplace({m: c}),
+            latex_names=latex,
         ).note("look-ahead (Lion): Δθ at c = β1 v + (1-β1) g; then v = β2 v + (1-β2) g")
 
     return closure
@@ -288,7 +295,7 @@ def schedule(symbol: sp.Symbol, name: str, expr: sp.Expr, doc: str) -> Closure:
     def closure(d: Draft) -> Draft:
         target = sp.Symbol(name, real=True)
         d = d.add_scalar(target, expr, doc)
-        return d.with_(delta=d.delta.xreplace({symbol: target})).note(doc)
+        return d.with_(displacement=d.displacement.xreplace({symbol: target})).note(doc)
 
     return closure
 
@@ -313,13 +320,13 @@ def momentum_schedule(lr: sp.Symbol, psi: sp.Symbol, name: str = "mu_product") -
 
     def closure(d: Draft) -> Draft:
         m, beta = d.momentum.symbol, d.beta
-        coeff_g, coeff_m = sp.diff(d.delta, grad), sp.diff(d.delta, m)
+        coeff_g, coeff_m = sp.diff(d.displacement, grad), sp.diff(d.displacement, m)
         unit_g = sp.simplify(coeff_g / (lr * (1 - beta)))
         unit_m = sp.simplify(coeff_m / (lr * beta))
-        linear = sp.simplify(d.delta - coeff_g * grad - coeff_m * m) == 0
+        linear = sp.simplify(d.displacement - coeff_g * grad - coeff_m * m) == 0
         if not linear or sp.simplify(unit_g - unit_m) != 0 or unit_g.has(grad, m, lr, beta):
             raise ValueError(
-                f"momentum_schedule needs -lr((1-β1) g + β1 v)/M with one mass M, got {d.delta}"
+                f"momentum_schedule needs -lr((1-β1) g + β1 v)/M with one mass M, got {d.displacement}"
             )
         product = sp.Symbol(name, real=True)
         state = Buffer(
@@ -355,8 +362,8 @@ def momentum_schedule(lr: sp.Symbol, psi: sp.Symbol, name: str = "mu_product") -
             lr * MU_NEXT / (1 - product * MU_NEXT),
             "momentum step αμ_{t+1}/(1-Π_t μ_{t+1})",
         )
-        delta = unit_g * (ALPHA_G * grad + ALPHA_M * m)
-        return d.with_(delta=delta).note(
+        displacement = unit_g * (ALPHA_G * grad + ALPHA_M * m)
+        return d.with_(displacement=displacement).note(
             "Dozat's momentum schedule: μ_t = β1(1 - ½·0.96^(tψ)), Π_t = Π μ_i; "
             "α(1-β1) → α(1-μ_t)/(1-Π_t), αβ1 → αμ_{t+1}/(1-Π_t μ_{t+1})"
         )
@@ -393,9 +400,9 @@ def rectification(
         y = next(b.symbol for b in d.buffers if b.doc == "second moment")
         size = sp.Symbol("step_size", real=True)
         mass = sp.sqrt(y) + eps
-        if not (d.delta.has(mass) and d.delta.has(size)):
+        if not (d.displacement.has(mass) and d.displacement.has(size)):
             raise ValueError(
-                f"rectification needs the step-size form α_t v/(√y + ε), got {d.delta}"
+                f"rectification needs the step-size form α_t v/(√y + ε), got {d.displacement}"
             )
         beta2 = _beta2(d)
         tractable = RHO_T > threshold if strict else RHO_T >= threshold
@@ -428,8 +435,10 @@ def rectification(
             sp.Piecewise((size * r_t, tractable), (lr / BC1, True)),
             "α_t r_t (rectified) or α/(1-β1^t) (momentum SGD)",
         )
-        delta = d.delta.xreplace({mass: ADAPTIVE * sp.sqrt(y) + EPS_T, size: RECTIFIED})
-        return d.with_(delta=delta).note(
+        displacement = d.displacement.xreplace(
+            {mass: ADAPTIVE * sp.sqrt(y) + EPS_T, size: RECTIFIED}
+        )
+        return d.with_(displacement=displacement).note(
             f"rectification: α_t → α_t r_t while {when}, "
             "else unit mass and step α/(1-β1^t) (momentum SGD)"
         )
@@ -464,21 +473,23 @@ def diagonal_mass(beta2: sp.Symbol, eps: sp.Symbol, name: str = "exp_avg_sq") ->
     def closure(d: Draft) -> Draft:
         if d.momentum is None:
             raise ValueError("diagonal_mass needs a momentum buffer (it comes before no_momentum)")
-        if d.delta.has(Norm2):
+        if d.displacement.has(Norm2):
             raise ValueError(
                 "diagonal_mass gives each coordinate its own mass; a norm-coupled energy "
-                f"couples them through one norm (Δθ = {d.delta})"
+                f"couples them through one norm (Δθ = {d.displacement})"
             )
         d, y = _second_buffer(d, beta2, name)
         unit = sp.Symbol("M", positive=True)  # the mass, positive while the step simplifies
         m = d.momentum.symbol
-        delta = d.delta.xreplace({m: m / unit, grad: grad / unit})
-        if not delta.has(unit):
+        displacement = d.displacement.xreplace({m: m / unit, grad: grad / unit})
+        if not displacement.has(unit):
             raise ValueError(
-                f"diagonal_mass has nothing to act on in Δθ = {d.delta}: the step does not "
+                f"diagonal_mass has nothing to act on in Δθ = {d.displacement}: the step does not "
                 "change when the momentum is rescaled"
             )
-        delta = delta.xreplace({unit: sp.sqrt(y) + eps})
-        return d.with_(delta=delta).note("diagonal mass: momenta in units of M = √y + ε")
+        displacement = displacement.xreplace({unit: sp.sqrt(y) + eps})
+        return d.with_(displacement=displacement).note(
+            "diagonal mass: momenta in units of M = √y + ε"
+        )
 
     return closure

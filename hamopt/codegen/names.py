@@ -18,13 +18,32 @@ import sympy as sp
 
 from hamopt.rule.update_rule import UpdateRule, grad, param, step
 
-__all__ = ["GENERATED_NAMES", "check_names", "clash", "plural", "rule_names"]
+__all__ = [
+    "FOREACH_COPY",
+    "GENERATED_NAMES",
+    "WHOLE",
+    "check_names",
+    "clash",
+    "plural",
+    "rule_names",
+]
+
+#: The runtime's helper every reduction over a whole tensor prints inside
+#: (:func:`hamopt.runtime.tensors.whole`: on a sharded DTensor, the reduction over every shard).
+WHOLE = "whole"
+
+#: The runtime's helper the foreach path writes its results back with
+#: (:func:`hamopt.runtime.tensors.foreach_copy`).
+FOREACH_COPY = "foreach_copy"
 
 #: Names every generated module binds, with what they are.
 GENERATED_NAMES: dict[str, str] = {
     "math": "the math module",
     "torch": "the torch module",
-    "Optimizer": "the torch.optim base class",
+    WHOLE: "the runtime's reduction over a whole (sharded) tensor",
+    FOREACH_COPY: "the runtime's list copy",
+    "scalar": "the runtime's math on numbers or tensors",
+    "before": "the runtime's copy of a buffer its own update reads (differentiable=True)",
     "params": "the list of parameters",
     "param": "the parameter being updated",
     "grads": "the list of gradients",

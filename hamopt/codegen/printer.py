@@ -13,22 +13,23 @@ Both dispatch on whether a sub-expression involves a tensor symbol (see
 :meth:`UpdateRule.is_tensor`), which is why hyperparameter-only expressions never reach
 ``torch`` (``torch.exp`` of a Python float fails).
 
-A reduction over a whole tensor (``Norm2``, ``SumOf``…) prints inside the ``_whole`` helper
-(:mod:`hamopt.codegen.helpers`): on a sharded DTensor it is the reduction over every shard.
+A reduction over a whole tensor (``Norm2``, ``SumOf``…) prints inside the runtime's ``whole``
+(:func:`hamopt.runtime.tensors.whole`): on a sharded DTensor it is the reduction over every shard.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from hamopt.codegen.helpers import WHOLE
+from hamopt.codegen.names import WHOLE
 from hamopt.codegen.numerics import NumericFormBase, expm1, finite_form, log1p
-from hamopt.rule.reductions import MaxAbs, Mean, Norm2, Norm4, SumOf
+from hamopt.rule.reductions import ReductionBase
 
-__all__ = ["ForeachUnsupported", "TensorPrinter", "foreach_code"]
+__all__ = ["ForeachUnsupported", "ScalarPrinter", "TensorPrinter", "foreach_code", "scalar_calls"]
 
 _HALF = sp.Rational(1, 2)
 
@@ -149,25 +150,54 @@ class TensorPrinter(PythonCodePrinter):
             out = f"torch.clamp({out}, {clamp}={self._print(s)})"
         return out
 
-    # reductions over a whole tensor: completed on every rank by the WHOLE helper (DTensor)
-    def _print_Norm2(self, expr):
-        return f"{WHOLE}(torch.linalg.vector_norm({self._print(expr.args[0])}))"
-
-    def _print_MaxAbs(self, expr):
-        return f"{WHOLE}(torch.linalg.vector_norm({self._print(expr.args[0])}, math.inf))"
-
-    def _print_SumOf(self, expr):
-        return f"{WHOLE}(torch.sum({self._print(expr.args[0])}))"
-
-    def _print_Norm4(self, expr):
-        return f"{WHOLE}(torch.linalg.vector_norm({self._print(expr.args[0])}, 4))"
-
-    def _print_Mean(self, expr):
-        return f"{WHOLE}(torch.mean({self._print(expr.args[0])}))"
+    # a reduction over a whole tensor (its record's torch form), completed on every rank by the
+    # WHOLE helper (DTensor)
+    def _print_ReductionBase(self, expr: ReductionBase) -> str:
+        return f"{WHOLE}({expr.torch.format(x=self._print(expr.args[0]))})"
 
 
 #: Elementary functions with a ``torch._foreach_*`` form (asinh, acosh, atanh run per tensor).
 _FOREACH_ELEMENTARY = (sp.sin, sp.cos, sp.tan, sp.asin, sp.acos, sp.atan, sp.sinh, sp.cosh, sp.tanh)
+
+
+def scalar_calls(code: str) -> str:
+    """``code`` with its calls of ``math`` functions through the runtime's ``scalar``."""
+    return re.sub(r"\bmath\.(?!nan\b|inf\b|pi\b|e\b)(\w+)\(", r"scalar.\1(", code)
+
+
+class ScalarPrinter(TensorPrinter):
+    """The step-dependent scalars, for a Python number or, under torch.compile, a 0-d tensor:
+    functions through the runtime's ``scalar`` namespace (:mod:`hamopt.runtime.scalars`:
+    ``math`` on numbers, ``torch`` on tensors), a ``Piecewise`` as ``scalar.where`` (its branches
+    as ``lambda``: a number takes one, a tensor condition both), ``Max`` as
+    ``scalar.maximum``, logical connectives as ``scalar.logical_*``."""
+
+    def __init__(self, names: Mapping[sp.Symbol, str]):
+        super().__init__(names, lambda e: False)
+
+    def doprint(self, expr, assign_to=None):
+        return scalar_calls(super().doprint(expr, assign_to))
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        *pieces, (value, cond) = expr.args
+        out = self._print(value) if cond == sp.true else "math.nan"
+        if cond != sp.true:
+            pieces.append((value, cond))
+        for value, cond in reversed(pieces):
+            out = f"scalar.where({self._print(cond)}, lambda: {self._print(value)}, lambda: {out})"
+        return out
+
+    def _minmax(self, expr, torch_name: str, clamp: str, builtin: str) -> str:
+        return f"scalar.{torch_name}({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_And(self, expr) -> str:
+        return f"scalar.logical_and({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Or(self, expr) -> str:
+        return f"scalar.logical_or({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Not(self, expr) -> str:
+        return f"scalar.logical_not({self._print(expr.args[0])})"
 
 
 class ForeachUnsupported(Exception):
@@ -232,20 +262,13 @@ class _Foreach:
             for o in others:
                 out = f"torch._foreach_clamp_{'min' if big else 'max'}({out}, {self.code(o)[0]})"
             return out, "T"
-        if isinstance(expr, Norm2):
-            return f"[{WHOLE}(x) for x in torch._foreach_norm({self.code(expr.args[0])[0]})]", "T"
-        if isinstance(expr, MaxAbs):
-            arg = self.code(expr.args[0])[0]
-            return f"[{WHOLE}(x) for x in torch._foreach_norm({arg}, math.inf)]", "T"
-        if isinstance(expr, SumOf):
-            return f"[{WHOLE}(torch.sum(x)) for x in {self.code(expr.args[0])[0]}]", "T"
-        if isinstance(expr, Norm4):
-            return (
-                f"[{WHOLE}(x) for x in torch._foreach_norm({self.code(expr.args[0])[0]}, 4)]",
-                "T",
-            )
-        if isinstance(expr, Mean):
-            return f"[{WHOLE}(torch.mean(x)) for x in {self.code(expr.args[0])[0]}]", "T"
+        if isinstance(
+            expr, ReductionBase
+        ):  # its record's list form, else its torch form per tensor
+            xs = self.code(expr.args[0])[0]
+            if expr.foreach is not None:
+                return f"[{WHOLE}(x) for x in {expr.foreach.format(x=xs)}]", "T"
+            return f"[{WHOLE}({expr.torch.format(x='x')}) for x in {xs}]", "T"
         raise ForeachUnsupported(f"no foreach form for {type(expr).__name__}")
 
     def _fold(self, args, op: str) -> tuple[str, str]:

@@ -20,14 +20,8 @@ from hamopt.rule.update_rule import UpdateRule, grad, param, step
 
 __all__ = ["run"]
 
-#: NumPy forms of the per-tensor reductions, by class name.
-_NUMPY = {
-    "Norm2": lambda x: np.linalg.norm(np.ravel(x)),
-    "MaxAbs": lambda x: np.max(np.abs(x)),
-    "SumOf": np.sum,
-    "Norm4": lambda x: np.sum(np.asarray(x) ** 4) ** 0.25,
-    "Mean": np.mean,
-}
+#: NumPy forms of the per-tensor reductions (each reduction's record), by class name.
+_NUMPY = {reduction.__name__: reduction.numpy for reduction in REDUCTIONS}
 
 
 def _functions(rule: UpdateRule) -> list[tuple[sp.Symbol, Callable, list[sp.Symbol]]]:

@@ -37,7 +37,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from hamopt.rule.reductions import REDUCTIONS, MaxAbs, Mean, Norm2, Norm4, SumOf
+from hamopt.rule.reductions import REDUCTIONS
 from hamopt.rule.update_rule import UpdateRule
 from hamopt.rule.update_rule import grad as _GRAD
 from hamopt.rule.update_rule import param as _PARAM
@@ -51,15 +51,6 @@ DIGITS = 50
 _NAN = mpmath.mpf("nan")
 #: How many times the precision may double when two evaluations disagree.
 _ESCALATIONS = 4
-
-#: The reductions over all elements of a tensor, in mpmath.
-_REDUCE: dict[type, Callable[[list], object]] = {
-    Norm2: lambda xs: mpmath.sqrt(mpmath.fsum(x * x for x in xs)),
-    Norm4: lambda xs: mpmath.root(mpmath.fsum(x**4 for x in xs), 4),
-    SumOf: mpmath.fsum,
-    Mean: lambda xs: mpmath.fsum(xs) / len(xs),
-    MaxAbs: lambda xs: max((abs(x) for x in xs), default=mpmath.mpf(0)),
-}
 
 
 def step(
@@ -199,7 +190,7 @@ def _evaluate(expr: sp.Expr, env: Mapping[sp.Symbol, object], n: int):
             inner = _evaluate(node.args[0], env, n)
             elements = inner if isinstance(inner, list) else [inner] * n
             placeholder = sp.Dummy(f"reduction_{len(reductions)}", dummy_index=len(reductions))
-            reductions[node] = (placeholder, _REDUCE[type(node)](elements))
+            reductions[node] = (placeholder, node.mpmath(elements))
     body = expr.xreplace({node: ph for node, (ph, _) in reductions.items()})
     values = {**env, **dict(reductions.values())}
     fn, args = _compiled(body)

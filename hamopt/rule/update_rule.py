@@ -193,6 +193,24 @@ class UpdateRule:
     def is_tensor(self, expr: sp.Expr) -> bool:
         return bool(expr.free_symbols & self.tensor_symbols) or expr.has(*REDUCTIONS)
 
+    def idle_at_zero(self, assignment) -> sp.Symbol | None:
+        """The hyperparameter at whose zero ``assignment`` changes nothing, where it changes the
+        gradient (coupled weight decay g ← g + λθ at λ = 0), else None.
+
+        The generated code skips such an equation when its hyperparameter is 0, as torch.optim
+        skips a zero weight decay: evaluated, θ·0 would turn an infinite parameter's gradient
+        into NaN.
+        """
+        if assignment.target != grad:
+            return None
+        for symbol in self.scalar_symbols:
+            if (
+                symbol in assignment.expr.free_symbols
+                and sp.simplify(assignment.expr.subs(symbol, 0) - grad) == 0
+            ):
+                return symbol
+        return None
+
     @property
     def scalar_symbols(self) -> tuple[sp.Symbol, ...]:
         """Hyperparameter symbols in argument order."""

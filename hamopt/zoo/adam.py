@@ -27,7 +27,7 @@ from hamopt.schemes import euler
 from hamopt.variables import Momentum, v
 from hamopt.zoo import common
 from hamopt.zoo.common import BETA2, EPS, LR, WD
-from hamopt.zoo.derivation import derive
+from hamopt.zoo.derivation import derive_to_target
 
 __all__ = ["adam", "adamax", "adamw"]
 
@@ -35,7 +35,7 @@ TARGET = -LR * v / (sp.Abs(v) + EPS)
 
 
 def _derived(hps, reference):
-    return derive(
+    return derive_to_target(
         adam_energy(), euler, Momentum("ema", "zeros"), TARGET, [LR, EPS], hps, reference=reference
     )
 

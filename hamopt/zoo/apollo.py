@@ -31,7 +31,7 @@ from hamopt.schemes import euler
 from hamopt.variables import Momentum, v
 from hamopt.zoo import common
 from hamopt.zoo.common import EPS, LR, NONNEG, UNIT, WD
-from hamopt.zoo.derivation import derive
+from hamopt.zoo.derivation import derive_to_target
 
 __all__ = ["apollo", "warmup_lr"]
 
@@ -93,7 +93,7 @@ def apollo() -> OptimizerSpec:
         "Apollo(params, lr, beta=0.9, eps=1e-4, rebound='constant', warmup=500, "
         "init_lr=None, weight_decay=0, weight_decay_type=None)  (XuezheMax/apollo)"
     )
-    base = derive(
+    base = derive_to_target(
         classical(),
         euler,
         Momentum("ema", "zeros"),

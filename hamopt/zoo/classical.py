@@ -20,7 +20,7 @@ from hamopt.schemes import euler, leapfrog, nag
 from hamopt.variables import Momentum, beta1, g, v
 from hamopt.zoo import common
 from hamopt.zoo.common import LR, NONNEG, WD
-from hamopt.zoo.derivation import derive
+from hamopt.zoo.derivation import derive_to_target
 
 __all__ = ["dlpf", "nag_optimizer", "sgd"]
 
@@ -29,7 +29,7 @@ MU = sp.Symbol("momentum", real=True)
 
 def _plain(hps, reference):
     """Gradient descent: conformal Euler with no momentum."""
-    base = derive(
+    base = derive_to_target(
         classical(),
         euler,
         Momentum("ema", "grad"),
@@ -65,7 +65,7 @@ def sgd() -> OptimizerSpec:
         "torch.optim.SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, "
         "nesterov=False, *, maximize=False)"
     )
-    heavy = derive(
+    heavy = derive_to_target(
         classical(),
         euler,
         Momentum("sum", "grad", dampened=True),
@@ -76,7 +76,7 @@ def sgd() -> OptimizerSpec:
         beta=MU,
         reference=reference,
     )
-    nesterov = derive(
+    nesterov = derive_to_target(
         classical(),
         nag,
         Momentum("sum", "grad"),
@@ -121,7 +121,7 @@ def _rad_classical(name: str, scheme, target, rule_name: str, summary: str) -> O
     and the reference's plain gradient step at ``momentum = 0``."""
     hps = (common.lr(common.REQUIRED), common.momentum(0.0), common.weight_decay(0.0))
     reference = f"rad.optim.{name}(params, lr, momentum=0, weight_decay=0)"
-    base = derive(
+    base = derive_to_target(
         classical(),
         scheme,
         Momentum("ema", "grad"),

@@ -22,7 +22,7 @@ from hamopt.stepmap import StepMap
 from hamopt.system.hamiltonian import ConformalHamiltonian
 from hamopt.variables import Momentum, change_of_variables, match
 
-__all__ = ["Derived", "derive"]
+__all__ = ["Derived", "derive_to_target"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Derived:
     mapping: dict[sp.Symbol, sp.Expr]
 
 
-def derive(
+def derive_to_target(
     kinetic: KineticEnergy,
     scheme: Scheme,
     momentum: Momentum,
@@ -48,14 +48,14 @@ def derive(
     """Derive ``kinetic`` × ``scheme`` in ML variables and match ``target`` (in ``v``, ``g``,
     ``beta1`` and the unknown hyperparameters)."""
     step = change_of_variables(kinetic, scheme, momentum)
-    mapping = match(step.delta, target, unknowns, known)
+    mapping = match(step.displacement, target, unknowns, known)
     text = ", ".join(f"{k} = {sp.sstr(val)}" for k, val in mapping.items())
     physical = StepMap(ConformalHamiltonian(kinetic), step.scheme)
     derivation = "\n\n".join(
         [
             physical.markdown(),
             f"Change of variables ({momentum.describe()}; β1 = e^(-rh)):",
-            f"$$\\Delta\\theta = {sp.latex(step.delta)}$$",
+            f"$$\\Delta\\theta = {sp.latex(step.displacement)}$$",
             f"Target form, matched and proved: $$\\Delta\\theta = {sp.latex(target)}$$",
             "with " + ", ".join(f"${sp.latex(k)} = {sp.latex(val)}$" for k, val in mapping.items()),
         ]

@@ -48,7 +48,7 @@ from hamopt.variables import Momentum, beta1, g, v
 from hamopt.zoo import common
 from hamopt.zoo.adam import _derived as _adam_derived
 from hamopt.zoo.common import BETA2, EPS, LR, NONNEG, WD
-from hamopt.zoo.derivation import derive
+from hamopt.zoo.derivation import derive_to_target
 
 __all__ = ["nadam"]
 
@@ -83,7 +83,7 @@ def nadam() -> OptimizerSpec:
         "foreach=None, maximize=False)"
     )
     mapping = _adam_derived(hps, reference).mapping  # α = h, ε̂ = ε(1-β1)/h, solved on Euler
-    base = derive(
+    base = derive_to_target(
         adam_energy(),
         nag,
         Momentum("ema", "zeros"),

@@ -29,7 +29,7 @@ from hamopt.schemes import euler, leapfrog
 from hamopt.variables import Momentum, beta1, v
 from hamopt.zoo import common
 from hamopt.zoo.common import BETA2, LR, NONNEG, WD
-from hamopt.zoo.derivation import derive
+from hamopt.zoo.derivation import derive_to_target
 
 __all__ = ["rad", "rgd"]
 
@@ -86,7 +86,7 @@ def rad() -> OptimizerSpec:
         "weight_decay=0, max_iter=None, zeta=1e-16)"
     )
     order1, order2 = _rad_targets(ZETA)
-    first = derive(
+    first = derive_to_target(
         relativistic(),
         euler,
         Momentum("ema", "zeros"),
@@ -95,7 +95,7 @@ def rad() -> OptimizerSpec:
         hps,
         reference=reference,
     )
-    second = derive(
+    second = derive_to_target(
         relativistic(),
         leapfrog,
         Momentum("ema", "zeros"),
@@ -155,7 +155,7 @@ def rgd() -> OptimizerSpec:
     order2 = -LR / 2 * (v / sp.sqrt(DELTA**2 * n2 + 1) + v / sp.sqrt(DELTA**2 * n2 + 1 / beta1**2))
     reference = "rad.optim.RGD(params, lr, momentum=0, delta=0, weight_decay=0, order=1)"
     momentum = Momentum("ema", "grad")
-    first = derive(
+    first = derive_to_target(
         relativistic_norm(),
         euler,
         momentum,
@@ -166,7 +166,7 @@ def rgd() -> OptimizerSpec:
         beta=mu,
         reference=reference,
     )
-    second = derive(
+    second = derive_to_target(
         relativistic_norm(),
         leapfrog,
         momentum,

@@ -39,7 +39,7 @@ from hamopt.schemes import euler
 from hamopt.variables import Momentum, v
 from hamopt.zoo import common
 from hamopt.zoo.common import BETA2, EPS, LR
-from hamopt.zoo.derivation import derive
+from hamopt.zoo.derivation import derive_to_target
 
 __all__ = ["ORDER", "lp_adam", "lp_denominator", "lp_moment"]
 
@@ -57,8 +57,8 @@ def lp_moment(beta2: sp.Symbol, order: sp.Symbol, eps: sp.Symbol) -> Closure:
     def closure(d: Draft) -> Draft:
         m = d.momentum.symbol
         target = sp.Abs(m) + eps
-        if not d.delta.has(target):
-            raise ValueError(f"lp_moment needs |v| + eps in the step, got {d.delta}")
+        if not d.displacement.has(target):
+            raise ValueError(f"lp_moment needs |v| + eps in the step, got {d.displacement}")
         u = sp.Symbol("exp_avg_lp", real=True)
         d = d.add_buffer(
             Buffer("exp_avg_lp", u, "zeros", "u_p", "L^p moment"),
@@ -67,8 +67,8 @@ def lp_moment(beta2: sp.Symbol, order: sp.Symbol, eps: sp.Symbol) -> Closure:
         )
         scale = sp.Symbol("bias_correction_lp", real=True)
         d = d.add_scalar(scale, 1 - beta2 ** (order * step), "bias correction 1-β2^(pt)")
-        delta = d.delta.xreplace({target: (u / scale) ** (1 / order) + eps})
-        return d.with_(delta=delta, latex_names={**d.latex_names, order: "p"}).note(
+        displacement = d.displacement.xreplace({target: (u / scale) ** (1 / order) + eps})
+        return d.with_(displacement=displacement, latex_names={**d.latex_names, order: "p"}).note(
             "L^p moment: |v| → (u/(1-β2^(pt)))^(1/p), u = EMA of |g|^p with β2^p"
         )
 
@@ -87,7 +87,7 @@ def lp_adam() -> tuple[UpdateRule, type]:
         common.eps(0.0),
         real("norm_order", 2.0, sp.Interval.open(0, sp.oo), "order p of the norm", symbol=ORDER),
     )
-    base = derive(
+    base = derive_to_target(
         adam_energy(),
         euler,
         Momentum("ema", "zeros"),

@@ -60,8 +60,8 @@ def symbolic_equivalence() -> SymbolicEquivalence:
     momentum = Momentum("ema", "grad")
     e = change_of_variables(classical(), euler, momentum)
     lf = change_of_variables(classical(), leapfrog, momentum)
-    alpha_e = match(e.delta, -LR * v, [LR])[LR]
-    alpha_lf = match(lf.delta, -LR * v, [LR])[LR]
+    alpha_e = match(e.displacement, -LR * v, [LR])[LR]
+    alpha_lf = match(lf.displacement, -LR * v, [LR])[LR]
     ratio = sp.simplify(alpha_lf / alpha_e)
     rule = dict(dlpf().variants)["True"]
     final = [a for a in rule.assignments if a.target == param][-1]

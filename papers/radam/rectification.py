@@ -29,7 +29,7 @@ from hamopt.schemes import euler
 from hamopt.variables import Momentum, v
 from hamopt.zoo import common
 from hamopt.zoo.common import BETA2, EPS, LR
-from hamopt.zoo.derivation import derive
+from hamopt.zoo.derivation import derive_to_target
 
 __all__ = ["Phases", "first_step", "phases", "radam_variant", "rho"]
 
@@ -53,7 +53,7 @@ def first_step(beta2: float, threshold: float, strict: bool, horizon: int = 10_0
 def radam_variant(threshold: int, strict: bool, name: str) -> type:
     """RAdam from Adam's energy with the rectification switch at ``threshold`` (generated)."""
     hps = (common.lr(1e-3), common.betas(), common.eps())
-    base = derive(
+    base = derive_to_target(
         adam_energy(),
         euler,
         Momentum("ema", "zeros"),

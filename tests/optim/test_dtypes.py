@@ -8,7 +8,8 @@ and foreach paths in torch 2.13 keep the state in the parameter's dtype, ``zeros
 round after every operation.) Three properties are tested:
 
 * the state's dtypes: buffers float32 for half precision, else the parameter's; ``step``
-  float32; the parameter keeps its dtype and device;
+  torch.optim's scalar dtype (float32; float64 under a float64 default dtype, as in these
+  tests); the parameter keeps its dtype and device;
 * **float32 math, rounded once** — bit for bit: a half-precision run equals a float32 run of the
   same optimizer whose parameter is rounded to the half dtype after every step;
 * **against a float64 reference** run from the same (rounded) initial values on the same
@@ -119,7 +120,8 @@ def test_state_dtype_and_device(name, dtype, path, device):
     for p in params:
         assert p.dtype == dtype and p.device.type == device and torch.isfinite(p).all()
         state = opt.state[p]
-        assert state["step"].dtype == torch.float32 and float(state["step"]) == STEPS
+        scalar = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+        assert state["step"].dtype == scalar and float(state["step"]) == STEPS
         for key, value in state.items():
             if key != "step" and value.dim() > 0:
                 assert value.dtype == expected and value.device == p.device, key

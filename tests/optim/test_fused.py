@@ -18,13 +18,13 @@ small tensors, float32 and float64 mixed), about 80 s in all with a cold inducto
 cores; the kernels build in a second or two per optimizer.
 """
 
-import importlib
 import warnings
 
 import pytest
 import torch
 
 import hamopt.optim as zoo
+from hamopt.runtime.compiled import Compiled
 from hamopt.zoo import ZOO
 
 STEPS = 100
@@ -109,10 +109,6 @@ def test_every_zoo_optimizer_is_covered():
     assert {name for name, _ in CONFIGS} == set(ZOO)
 
 
-def _module(name):
-    return importlib.import_module(getattr(zoo, name).__module__)
-
-
 @pytest.fixture(params=["kernel", "compile"])
 def backend(request, monkeypatch):
     """The fused path's backend: the C++ kernel, or torch.compile (``HAMOPT_FUSED=compile``)."""
@@ -123,15 +119,15 @@ def backend(request, monkeypatch):
 
 @pytest.mark.parametrize(("name", "kwargs"), CONFIGS, ids=[f"{n}-{kw}" for n, kw in CONFIGS])
 def test_fused_equals_single_tensor(name, kwargs, backend, monkeypatch):
-    module = _module(name)
-    monkeypatch.setattr(module, "_COMPILED", {})  # what torch.compile compiles in this test
+    cls = getattr(zoo, name)
+    monkeypatch.setattr(cls, "COMPILED", Compiled())  # what torch.compile compiles in this test
     single = _run(name, kwargs, foreach=False)
     fused = _run(name, kwargs, fused=True)
-    assert not module._UNCOMPILABLE, "the fused path fell back instead of compiling"
+    assert not cls.COMPILED.failed, "the fused path fell back instead of compiling"
     if backend == "kernel":  # the kernel ran every step: nothing was handed to torch.compile
-        assert module._KERNEL["library"] is not None and not module._COMPILED
+        assert cls.KERNEL.path and not cls.COMPILED.functions
     else:
-        assert module._COMPILED
+        assert cls.COMPILED.functions
     if name in ("Adam", "RAD"):  # two full-size buffers per parameter and the step counter
         params, opt = fused
         assert all(set(opt.state[p]) == {"step", "exp_avg", "exp_avg_sq"} for p in params)
@@ -172,9 +168,7 @@ def test_scheduled_lr_reuses_the_compiled_step(backend):
 def test_failed_compilation_warns_once_and_falls_back(monkeypatch):
     """No compiler: a RuntimeWarning naming the optimizer and the reason, then the same steps."""
     monkeypatch.setenv("HAMOPT_FUSED", "compile")
-    module = _module("RAD")
-    monkeypatch.setattr(module, "_COMPILED", {})
-    monkeypatch.setattr(module, "_UNCOMPILABLE", set())
+    monkeypatch.setattr(zoo.RAD, "COMPILED", Compiled())
     compile_ = torch.compile
 
     def no_compiler(gm, example_inputs):
@@ -188,7 +182,7 @@ def test_failed_compilation_warns_once_and_falls_back(monkeypatch):
     assert len(messages) == 1, messages
     assert messages[0].startswith("RAD(fused=True): rule order1_fixed could not be compiled")
     assert "no working C++ compiler" in messages[0]
-    assert module._UNCOMPILABLE == {"order1_fixed"}
+    assert zoo.RAD.COMPILED.failed == {"order1_fixed"}
     _assert_equal_paths(fused, _run("RAD", dict(lr=0.01), steps=10, foreach=False))
 
 

@@ -10,6 +10,7 @@ empty tensors, float32 and float64 mixed) changes nothing.
 
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 import subprocess
@@ -22,6 +23,9 @@ import pytest
 import torch
 
 import hamopt.optim as zoo
+from hamopt.codegen.inline import standalone
+from hamopt.runtime.compiled import Compiled
+from hamopt.runtime.kernel import Kernel
 
 rad = importlib.import_module(zoo.RAD.__module__)
 
@@ -58,16 +62,14 @@ def _same(a, b, tolerance=1e-6):
 
 @pytest.fixture
 def fresh(monkeypatch):
-    """RAD's module with no library loaded, no layout checked and nothing compiled yet."""
-    monkeypatch.setattr(rad, "_KERNEL", {})
-    monkeypatch.setattr(rad, "_CHECKED", {})
-    monkeypatch.setattr(rad, "_COMPILED", {})
-    monkeypatch.setattr(rad, "_UNCOMPILABLE", set())
-    return rad
+    """RAD with no library loaded, no layout checked and nothing compiled yet."""
+    monkeypatch.setattr(zoo.RAD, "KERNEL", Kernel("rad", rad.KERNEL_SOURCE))
+    monkeypatch.setattr(zoo.RAD, "COMPILED", Compiled())
+    return zoo.RAD
 
 
 def test_kernel_source_is_the_equations_one_line_each():
-    source = rad._KERNEL_SOURCE
+    source = rad.KERNEL_SOURCE
     assert 'extern "C" void step_order1_fixed(' in source
     for line in [
         "exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g",
@@ -76,21 +78,21 @@ def test_kernel_source_is_the_equations_one_line_each():
         "exp_avg_data[k] = exp_avg;",
     ]:
         assert line in source, line
-    for variant in rad._FUSED:  # every rule of the module
+    for variant in zoo.RAD.RULES:  # every rule of the module
         assert f'extern "C" void step_{variant}(' in source
 
 
 def test_kernel_source_sweeps_once_per_level_of_reductions():
     """RGD's norm of the new momentum: one reduction pass, then the update. Apollo's "stable"
     decay: ‖d‖₄, then the two secant sums (which need it), then the mean mass, then the update."""
-    rgd = importlib.import_module(zoo.RGD.__module__)._KERNEL_SOURCE
+    rgd = importlib.import_module(zoo.RGD.__module__).KERNEL_SOURCE
     rule = rgd[rgd.index("void step_order1(") : rgd.index("void step_order2(")]
     assert "sum_0 += squared(momentum_buffer);" in rule
     assert "std::sqrt(total(sums, threads, n, 1, i, 0));  // Norm2(momentum_buffer)" in rule
-    assert "for_each_range_passes(n, numels, 2, 1," in rule
-    apollo = importlib.import_module(zoo.Apollo.__module__)._KERNEL_SOURCE
+    assert "each_range_passes(group, 2, 1," in rule
+    apollo = importlib.import_module(zoo.Apollo.__module__).KERNEL_SOURCE
     rule = apollo[apollo.index("void step_constant_stable(") : apollo.index("void step_belief_l2(")]
-    assert "for_each_range_passes(n, numels, 4, 4," in rule
+    assert "each_range_passes(group, 4, 4," in rule
     assert rule.count("auto reduce_") == 3
 
 
@@ -101,7 +103,7 @@ def test_kernel_is_used_and_matches_for_maximize(fresh):
     _steps(a, zoo.RAD(a, fused=True, **kwargs), 20)
     _steps(b, zoo.RAD(b, foreach=False, **kwargs), 20)
     _same(a, b)
-    assert fresh._KERNEL["library"] is not None and not fresh._COMPILED
+    assert fresh.KERNEL.path and not fresh.COMPILED.functions
 
 
 def test_backward_through_a_graph_that_saved_a_stepped_parameter_is_refused(fresh):
@@ -112,7 +114,7 @@ def test_backward_through_a_graph_that_saved_a_stepped_parameter_is_refused(fres
     w.grad = torch.ones(3)
     versions = w._version
     zoo.RAD([w], lr=0.1, fused=True).step()
-    assert w._version > versions and fresh._KERNEL["library"] is not None
+    assert w._version > versions and fresh.KERNEL.path
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         loss.backward()
 
@@ -130,11 +132,10 @@ def test_elements_split_over_threads_across_tensor_boundaries(name, kwargs, dtyp
     """Two threads take one contiguous range each of 180,015 elements in six tensors (an empty
     one and one of a single element among them): as one tensor at a time, the reductions of a
     tensor that both threads share included."""
-    module = importlib.import_module(getattr(zoo, name).__module__)
     shapes = [(40001,), (0,), (70001,), (1,), (3, 23337), (1,)]
     a = _group(shapes, dtypes)
     b = [p.detach().clone().requires_grad_() for p in a]
-    compiled = dict(module._COMPILED)
+    compiled = dict(getattr(zoo, name).COMPILED.functions)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -143,7 +144,7 @@ def test_elements_split_over_threads_across_tensor_boundaries(name, kwargs, dtyp
         torch.set_num_threads(threads)
     _steps(b, getattr(zoo, name)(b, foreach=False, **kwargs), 5)
     _same(a, b, tolerance)
-    assert module._COMPILED == compiled  # the kernel ran, nothing was compiled
+    assert getattr(zoo, name).COMPILED.functions == compiled  # the kernel ran, nothing was compiled
 
 
 def test_channels_last_group_takes_the_kernel(fresh):
@@ -157,7 +158,7 @@ def test_channels_last_group_takes_the_kernel(fresh):
     _steps(a, zoo.RAD(a, lr=0.01, fused=True), 5)
     _steps(b, zoo.RAD(b, lr=0.01, foreach=False), 5)
     _same(a, b)
-    assert fresh._KERNEL["library"] is not None and not fresh._COMPILED
+    assert fresh.KERNEL.path and not fresh.COMPILED.functions
 
 
 def test_group_with_gaps_in_memory_goes_to_torch_compile(fresh):
@@ -168,7 +169,7 @@ def test_group_with_gaps_in_memory_goes_to_torch_compile(fresh):
     _steps(a, zoo.RAD(a, lr=0.01, fused=True), 5)
     _steps(b, zoo.RAD(b, lr=0.01, foreach=False), 5)
     _same(a, b)
-    assert fresh._COMPILED and not fresh._UNCOMPILABLE
+    assert fresh.COMPILED.functions and not fresh.COMPILED.failed
 
 
 def test_layout_that_changes_between_steps_is_checked_again(fresh):
@@ -184,7 +185,7 @@ def test_layout_that_changes_between_steps_is_checked_again(fresh):
     _steps(a, zoo.RAD(a, lr=0.01, fused=True), 6, between=transpose)
     _steps(b, zoo.RAD(b, lr=0.01, foreach=False), 6, between=transpose)
     _same(a, b)
-    assert fresh._COMPILED  # steps 3 to 6
+    assert fresh.COMPILED.functions  # steps 3 to 6
 
 
 @pytest.mark.parametrize(
@@ -208,7 +209,7 @@ def test_no_compiler_warns_once_and_falls_back_to_torch_compile(
         "run on torch.compile instead"
     )
     assert f"({reason}: " in messages[0]
-    assert fresh._KERNEL["library"] is None and fresh._COMPILED
+    assert fresh.KERNEL.path == "" and fresh.COMPILED.functions
     _steps(b, zoo.RAD(b, lr=0.01, foreach=False), 10)
     _same(a, b)
     assert not list(tmp_path.rglob("*.so"))
@@ -223,23 +224,25 @@ _CHILD = textwrap.dedent(
     p = torch.zeros(1000, requires_grad=True)
     p.grad = torch.ones(1000)
     module.Adam([p], lr=0.1, fused=True).step()
-    library = module._KERNEL["library"]
-    print(json.dumps({"library": library and library._name, "compiled": bool(module._COMPILED),
-                      "p": p[0].item()}))
+    print(json.dumps({"library": module.Adam.KERNEL.path,
+                      "compiled": bool(module.Adam.COMPILED.functions), "p": p[0].item(),
+                      "hamopt": sorted(m for m in sys.modules if m.startswith("hamopt"))}))
     """
 )
 
 
 def test_second_process_loads_the_cached_library_without_a_compiler(tmp_path):
     """The first process builds the library into the cache; the second, with no compiler on its
-    PATH, loads the same file (had it tried to build, it would have fallen back and warned)."""
+    PATH, loads the same file (had it tried to build, it would have fallen back and warned). Both
+    run the exported Adam (the runtime inlined), which imports nothing of hamopt."""
+    module = tmp_path / "adam.py"
+    module.write_text(standalone(inspect.getsource(importlib.import_module(zoo.Adam.__module__))))
 
     def child(path):
         env = {**os.environ, "HAMOPT_CACHE_DIR": str(tmp_path), "PATH": path}
         env.pop("CXX", None)
-        module = importlib.import_module(zoo.Adam.__module__).__file__
         out = subprocess.run(
-            [sys.executable, "-W", "error::RuntimeWarning", "-c", _CHILD, module],
+            [sys.executable, "-W", "error::RuntimeWarning", "-c", _CHILD, str(module)],
             capture_output=True,
             text=True,
             env=env,
@@ -257,6 +260,7 @@ def test_second_process_loads_the_cached_library_without_a_compiler(tmp_path):
     assert second["library"] == first["library"] and not second["compiled"]
     assert libraries[0].stat().st_mtime_ns == built.st_mtime_ns
     assert second["p"] == first["p"] == pytest.approx(-0.1)
+    assert first["hamopt"] == second["hamopt"] == []
 
 
 def _peak_bytes(step):

@@ -95,7 +95,7 @@ def test_numpy_evaluator_carries_the_scalar_state():
 def test_radam_branch_is_scalar_so_foreach_stays_vectorised():
     source = generate_module(radam())
     foreach = source.split("def _foreach_radam(")[1].split("\ndef ")[0]
-    assert " if (rho_t > 5) else " in source and "for param" not in foreach
+    assert "scalar.where((rho_t > 5), lambda: " in source and "for param" not in foreach
 
 
 def test_tensor_valued_piecewise_runs_per_tensor_in_foreach(train, relative_difference):

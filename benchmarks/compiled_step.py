@@ -1,0 +1,279 @@
+"""Training-step time under torch.compile against eager, torch.optim and the zoo's optimizers.
+
+The task is the digits MLP of :mod:`hamopt.compare.tasks` (sklearn's 8×8 digits, 64-128-10
+ReLU, float32, minibatches of 64). A training step is ``zero_grad``, the cross-entropy of a
+minibatch, ``backward()`` and ``opt.step()``; the compiled step is the same function under
+``torch.compile`` (inductor unless ``--backend`` says otherwise), so that the optimizer's step is
+compiled with the forward and backward passes around it.
+
+Per optimizer: dynamo is reset, then two copies of the network from the same seed, one trained
+by the eager step, one by the compiled step, take ``--warmup`` untimed steps (the compiled one
+compiles there, recompilations included), then ``--steps`` timed rounds in which both take one
+step on the same minibatch, in alternating order, so that a change in machine load hits both
+alike. Reported per optimizer:
+
+* median ms per training step, eager and compiled, and their ratio (compiled / eager; the
+  issue asks for <= 1, a compiled step no slower than the eager one);
+* the warm-up's seconds (compilation) and what dynamo counted there: graph breaks (splits of a
+  frame plus frames it could not split and ran eagerly) and its warnings (such as a hit
+  recompile limit, after which the step runs eagerly);
+* the largest relative distance between the parameters of the two copies at the end.
+
+The zoo's optimizers run at their defaults (``nonfinite="raise"``, a finiteness check of the
+gradients each step) unless ``--nonfinite`` is given.
+
+    python benchmarks/compiled_step.py                  # default: ~2-3 minutes on 2 cores
+    python benchmarks/compiled_step.py --path foreach   # every optimizer with foreach=True
+    python benchmarks/compiled_step.py --only 'Adam' --steps 300
+
+Writes a Markdown table (default ``benchmarks/results/compiled_step.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import re
+import shlex
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch._dynamo
+from torch._dynamo.utils import counters
+from torch.nn import functional as F
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUT = HERE / "results" / "compiled_step.md"
+
+#: ``--path`` → the keyword arguments that select it (``default``: the constructors' own).
+PATHS = {
+    "default": {},
+    "single-tensor": dict(foreach=False),
+    "foreach": dict(foreach=True),
+    "fused": dict(fused=True),
+}
+
+
+def candidates(
+    path: str = "default", nonfinite: str | None = None, only: str | None = None
+) -> dict[str, Callable[[list[torch.Tensor]], torch.optim.Optimizer]]:
+    """Name → factory of an optimizer over the given parameters, on ``path``.
+
+    ``only``: a regular expression; the names it does not match are left out."""
+    import hamopt.optim as ours
+
+    kw = PATHS[path]
+    zoo = dict(kw, **({} if nonfinite is None else {"nonfinite": nonfinite}))
+    out = {
+        "torch.optim.Adam": lambda ps: torch.optim.Adam(ps, lr=1e-3, **kw),
+        "hamopt Adam": lambda ps: ours.Adam(ps, lr=1e-3, **zoo),
+        "torch.optim.SGD(momentum=0.9)": lambda ps: torch.optim.SGD(
+            ps, lr=0.01, momentum=0.9, **kw
+        ),
+        "hamopt SGD(momentum=0.9)": lambda ps: ours.SGD(ps, lr=0.01, momentum=0.9, **zoo),
+        "hamopt RAD": lambda ps: ours.RAD(ps, lr=1e-3, **zoo),
+    }
+    if only is None:
+        return out
+    pattern = re.compile(only)
+    return {name: make for name, make in out.items() if pattern.search(name)}
+
+
+class _Warnings(logging.Handler):
+    """Counts the WARNING (and worse) records of the compiler's loggers, each once."""
+
+    LOGGERS = ("torch", "torch._dynamo", "torch._inductor")
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.seen: dict[int, str] = {}
+
+    def emit(self, record):
+        self.seen.setdefault(id(record), record.getMessage().strip().splitlines()[0])
+
+    def __enter__(self):
+        for name in self.LOGGERS:
+            logging.getLogger(name).addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        for name in self.LOGGERS:
+            logging.getLogger(name).removeHandler(self)
+
+
+def _breaks() -> int:
+    """Graph breaks dynamo counted so far: splits, and frames it gave up on (run eagerly)."""
+    return sum(counters["graph_break"].values()) + sum(counters["unimplemented"].values())
+
+
+def run_optimizer(
+    make: Callable, batches: list, steps: int, warmup: int, backend: str
+) -> dict[str, object]:
+    """One optimizer, eager against compiled: medians, warm-up, breaks, warnings, distance."""
+    from hamopt.compare.tasks import mlp
+
+    torch._dynamo.reset()
+    counters.clear()
+    nets, steppers = [], []
+    for _ in range(2):
+        torch.manual_seed(0)
+        net = mlp()
+        opt = make(list(net.parameters()))
+
+        def train_step(x, y, net=net, opt=opt):
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(net(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        nets.append(net)
+        steppers.append(train_step)
+    eager, compiled = steppers[0], torch.compile(steppers[1], backend=backend)
+    start = time.perf_counter()
+    with _Warnings() as logged, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k in range(warmup):
+            compiled(*batches[k % len(batches)])
+    seconds = time.perf_counter() - start
+    for k in range(warmup):
+        eager(*batches[k % len(batches)])
+    notes = [*logged.seen.values(), *(str(w.message).splitlines()[0] for w in caught)]
+    breaks = _breaks()
+    times: dict[str, list[float]] = {"eager": [], "compiled": []}
+    for k in range(steps):
+        batch = batches[(warmup + k) % len(batches)]
+        order = [("eager", eager), ("compiled", compiled)]
+        for name, fn in order if k % 2 == 0 else order[::-1]:
+            begin = time.perf_counter()
+            fn(*batch)
+            times[name].append(time.perf_counter() - begin)
+    with torch.no_grad():
+        distance = max(
+            float((a - b).abs().max() / b.abs().max())
+            for a, b in zip(nets[1].parameters(), nets[0].parameters(), strict=True)
+        )
+    torch._dynamo.reset()
+    return {
+        "eager": statistics.median(times["eager"]),
+        "compiled": statistics.median(times["compiled"]),
+        "warmup_s": seconds,
+        "breaks": breaks,
+        "more_breaks": _breaks() - breaks,  # breaks in the timed rounds: recompilations
+        "notes": notes,
+        "distance": distance,
+    }
+
+
+def minibatches(count: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``count`` minibatches of 64 training digits, drawn without replacement per epoch."""
+    from hamopt.compare.tasks import BATCH, digits_split
+
+    data = digits_split()
+    n = len(data.y_train)
+    gen = torch.Generator().manual_seed(seed)
+    out: list[tuple[torch.Tensor, torch.Tensor]] = []
+    while len(out) < count:
+        perm = torch.randperm(n, generator=gen)
+        for start in range(0, n - BATCH + 1, BATCH):  # full batches only: one shape to compile
+            idx = perm[start : start + BATCH]
+            out.append((data.x_train[idx], data.y_train[idx]))
+    return out[:count]
+
+
+def run(steps: int, warmup: int, path: str, backend: str, nonfinite=None, only=None) -> dict:
+    from tqdm import tqdm
+
+    batches = minibatches(warmup + steps)
+    table = {}
+    for name, make in tqdm(candidates(path, nonfinite, only).items(), unit="optimizer"):
+        table[name] = run_optimizer(make, batches, steps, warmup, backend)
+    return table
+
+
+def _short(note: str, width: int = 80) -> str:
+    """A warning as a table cell: its start, ``|`` escaped."""
+    note = note if len(note) <= width else note[: width - 1].rstrip() + "…"
+    return note.replace("|", "\\|")
+
+
+def markdown(table: dict, args: argparse.Namespace, command: str = "") -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines = [
+        "# Compiled training step",
+        "",
+        *([f"`{command}`", ""] if command else []),
+        "The digits MLP (64-128-10 ReLU, float32, batch 64): median ms per training step "
+        "(zero_grad, forward, backward, `opt.step()`) over "
+        f"{args.steps} rounds after {args.warmup} warm-up steps, eager against the same function "
+        f"under `torch.compile(backend={args.backend!r})`, path `{args.path}`, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{platform.processor() or platform.machine()}, load average {load:.2f} at the end. "
+        "Ratio = compiled / eager (<= 1: the compiled step is no slower). Warm-up = seconds of "
+        "the compiled copy's warm-up steps (compilation). Breaks = graph breaks dynamo counted in "
+        "the warm-up (splits, and frames it ran eagerly), + those of the timed rounds "
+        "(recompilations). Δθ = largest relative distance of the two copies' parameters at the "
+        "end.",
+        "",
+        "| optimizer | eager ms | compiled ms | ratio | no slower | warm-up s | breaks "
+        "| dynamo warnings | Δθ |",
+        "|---|---:|---:|---:|:---:|---:|---:|---|---:|",
+    ]
+    for name, row in table.items():
+        ratio = row["compiled"] / row["eager"]
+        notes = "; ".join(_short(note) for note in sorted(set(row["notes"]))) or "-"
+        more = f" + {row['more_breaks']}" if row["more_breaks"] else ""
+        lines.append(
+            f"| {name} | {1e3 * row['eager']:.3f} | {1e3 * row['compiled']:.3f} | {ratio:.2f} "
+            f"| {'yes' if ratio <= 1 else 'no'} | {row['warmup_s']:.1f} "
+            f"| {row['breaks']}{more} | {notes} | {row['distance']:.1e} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=100, help="timed rounds (median)")
+    parser.add_argument(
+        "--warmup", type=int, default=20, help="untimed steps first (compiles; > 8 recompiles)"
+    )
+    parser.add_argument("--path", choices=list(PATHS), default="default", help="optimizer path")
+    parser.add_argument("--backend", default="inductor", help="torch.compile backend")
+    parser.add_argument(
+        "--nonfinite", choices=["raise", "skip", "ignore"], help="the zoo's nonfinite option"
+    )
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--only", metavar="REGEX", help="optimizers whose name matches")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown table to write")
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.warmup < 1:
+        parser.error("need --steps >= 1 and --warmup >= 1")
+    if args.only is not None:
+        try:
+            re.compile(args.only)
+        except re.error as error:
+            parser.error(f"--only: not a regular expression: {error}")
+        if not candidates(only=args.only):
+            parser.error(f"--only {args.only!r} matches no optimizer")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    table = run(args.steps, args.warmup, args.path, args.backend, args.nonfinite, args.only)
+    given = sys.argv[1:] if argv is None else argv
+    command = shlex.join(["python", "benchmarks/compiled_step.py", *given])
+    text = markdown(table, args, command)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

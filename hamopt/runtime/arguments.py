@@ -1,0 +1,208 @@
+r"""Constructor arguments as a table: each :class:`Argument` knows its default, its valid values
+and the rule symbols it provides, and :func:`check_arguments` refuses anything else before an
+optimizer exists, naming the argument (a wrong type: ``TypeError``; a value out of range:
+``ValueError``). The same check runs on every param group added later and every loaded group.
+
+An interval is written as in mathematics, ``"[0, 1)"``, ``"(0, inf)"``; a real value outside it,
+NaN, or ±inf where the interval is open at infinity is refused. ``lr`` may also be a 1-element
+tensor, as torch.optim allows (a scheduler may then change it in place without recompiling a
+compiled step).
+"""
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import torch
+
+__all__ = [
+    "OPTIONS",
+    "REQUIRED",
+    "Argument",
+    "check_arguments",
+    "choice",
+    "fixed",
+    "flag",
+    "pair",
+    "real",
+]
+
+
+class _Required:
+    """torch.optim's ``required``: the argument has no default (a param group may bring it)."""
+
+    def __repr__(self) -> str:
+        return "required"
+
+
+#: The default of an argument without one.
+REQUIRED = _Required()
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One constructor argument after ``params``.
+
+    ``kind``: ``"real"`` (``intervals[0]``), ``"pair"`` (one interval per component),
+    ``"flag"`` (True or False), ``"choice"`` (one of ``choices``), ``"fixed"`` (accepted for
+    drop-in compatibility at its default only). ``symbols``: the names the rule's equations give
+    its value (``betas`` → ``beta1, beta2``). ``optional``: None is allowed too (it selects a
+    rule). ``tensor``: a 1-element tensor is allowed too."""
+
+    name: str
+    default: object
+    kind: str = "real"
+    intervals: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    choices: tuple = ()
+    optional: bool = False
+    tensor: bool = False
+
+    def check(self, optimizer: str, value: object) -> None:
+        """Raise TypeError or ValueError naming this argument if ``value`` is not valid."""
+        n = self.name
+        if value is REQUIRED:
+            raise TypeError(f"{optimizer}: missing required argument {n}")
+        if self.kind == "flag":
+            if not isinstance(value, bool):
+                raise TypeError(f"{optimizer}: {n} must be True or False, got {value!r}")
+        elif self.kind == "choice":
+            if value not in self.choices:
+                allowed = ", ".join(repr(c) for c in self.choices)
+                raise ValueError(f"{optimizer}: {n} must be one of {allowed}, got {value!r}")
+        elif self.kind == "fixed":
+            same = (
+                value is self.default
+                if self.default is None or isinstance(self.default, bool)
+                else value == self.default
+            )
+            if not same:
+                raise ValueError(
+                    f"{n}={value!r} is not supported by the derived {optimizer}; "
+                    f"only {n}={self.default!r}"
+                )
+        elif self.kind == "pair":
+            if not (isinstance(value, (tuple, list)) and len(value) == len(self.intervals)):
+                raise TypeError(f"{optimizer}: {n} must be a pair of numbers, got {value!r}")
+            for i, (item, interval) in enumerate(zip(value, self.intervals, strict=True)):
+                _check_real(optimizer, f"{n}[{i}]", item, interval, tensor=False)
+        elif not (self.optional and value is None):
+            _check_real(optimizer, n, value, self.intervals[0], tensor=self.tensor)
+
+    def values(self, value: object) -> dict[str, object]:
+        """The rule's symbols and their values: ``betas=(0.9, 0.99)`` → beta1, beta2."""
+        if self.kind == "pair":
+            return dict(zip(self.symbols, value, strict=True))
+        return {s: value for s in self.symbols}
+
+
+def _check_real(optimizer: str, name: str, value: object, interval: str, tensor: bool) -> None:
+    if isinstance(value, torch.Tensor):
+        if not tensor:
+            raise ValueError(f"{optimizer}: {name} as a Tensor is not supported; give a number")
+        if value.numel() != 1 or not value.is_floating_point():
+            raise ValueError(
+                f"{optimizer}: Tensor {name} must be 1-element and floating point, got shape {tuple(value.shape)} of {value.dtype}"
+            )
+        value = value.item()
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{optimizer}: {name} must be a real number, got {value!r}")
+    if not _inside(value, interval):
+        raise ValueError(f"{optimizer}: {name} must be in {interval}, got {value!r}")
+
+
+def _inside(x: float, interval: str) -> bool:
+    """``x`` in an interval written ``"[a, b)"``; NaN never, ±inf only at a closed infinite end."""
+    left, right = interval[0], interval[-1]
+    start, end = (_number(t) for t in interval[1:-1].split(","))
+    if x != x or (x in (math.inf, -math.inf) and not (math.isfinite(start) and math.isfinite(end))):
+        return False
+    above = x > start if left == "(" else x >= start
+    below = x < end if right == ")" else x <= end
+    return (above or not math.isfinite(start)) and (below or not math.isfinite(end))
+
+
+def _number(text: str) -> float:
+    text = text.strip()
+    if text in ("inf", "-inf"):
+        return float(text)
+    return float(Fraction(text)) if "/" in text else float(text)
+
+
+def real(
+    name: str,
+    default: object,
+    interval: str,
+    symbol: str | None = None,
+    optional: bool = False,
+    tensor: bool = False,
+) -> Argument:
+    """A real argument (``lr``); ``optional``: None allowed; ``tensor``: a 1-element tensor allowed."""
+    return Argument(
+        name, default, "real", (interval,), (symbol or name,), optional=optional, tensor=tensor
+    )
+
+
+def pair(
+    name: str, default: tuple, intervals: tuple[str, str], symbols: tuple[str, str]
+) -> Argument:
+    """A pair of reals (``betas``)."""
+    return Argument(name, default, "pair", intervals, symbols)
+
+
+def flag(name: str, default: bool) -> Argument:
+    """True or False; selects a rule."""
+    return Argument(name, default, "flag")
+
+
+def choice(name: str, default: object, choices: tuple) -> Argument:
+    """One of ``choices``; selects a rule."""
+    return Argument(name, default, "choice", choices=choices)
+
+
+def fixed(name: str, default: object) -> Argument:
+    """An argument of the reference accepted at its default only."""
+    return Argument(name, default, "fixed")
+
+
+#: The options every generated optimizer takes (keyword-only, after its hyperparameters), with
+#: their defaults; a loaded param group that lacks one gets the default. ``capturable`` and
+#: ``differentiable`` are torch.optim's flags: ``differentiable=True`` runs the single-tensor
+#: path with autograd on (a step is then a differentiable function of its inputs);
+#: ``capturable=True`` is accepted where CUDA is (the step still reads its step counts on the host).
+OPTIONS: dict[str, object] = {
+    "maximize": False,
+    "foreach": None,
+    "nonfinite": "raise",
+    "fused": None,
+    "capturable": False,
+    "differentiable": False,
+}
+
+
+def check_arguments(optimizer: str, arguments: tuple[Argument, ...], values: dict) -> None:
+    """Every argument's value (``values[name]``) is valid, and the options fit together."""
+    for argument in arguments:
+        argument.check(optimizer, values[argument.name])
+    for name in ("maximize", "capturable", "differentiable"):
+        if not isinstance(values[name], bool):
+            raise TypeError(f"{optimizer}: {name} must be True or False, got {values[name]!r}")
+    for name in ("foreach", "fused"):
+        if values[name] not in (None, True, False):
+            raise TypeError(
+                f"{optimizer}: {name} must be None, True or False, got {values[name]!r}"
+            )
+    if values["fused"] and values["foreach"]:
+        raise ValueError(f"{optimizer}: fused=True and foreach=True exclude each other")
+    if values["nonfinite"] not in ("raise", "skip", "ignore"):
+        raise ValueError(
+            f"{optimizer}: nonfinite must be 'raise', 'skip' or 'ignore', got {values['nonfinite']!r}"
+        )
+    if values["differentiable"] and (values["foreach"] or values["fused"]):
+        raise ValueError(
+            f"{optimizer}: differentiable=True runs on the single-tensor path; foreach=True and fused=True exclude it"
+        )
+    if values["capturable"] and not torch.cuda.is_available():
+        raise ValueError(
+            f"{optimizer}: capturable=True needs CUDA, which this machine does not have"
+        )

@@ -1,0 +1,203 @@
+r"""The fused path's C++ kernels: built once per machine, called as a torch operator.
+
+A generated module's ``KERNEL_SOURCE`` holds one C function per rule,
+
+``void step_<rule>(int64_t n, const int64_t* table, const double* numbers, int maximize)``
+
+(:mod:`hamopt.codegen.kernel` prints them), after the shared prelude ``prelude.h``. A
+:class:`Kernel` builds the library with the C++ compiler on first use (``$CXX``, else ``g++``)
+and caches it on disk, keyed by the source, the compiler, its flags and the CPU; where it cannot
+be built it warns once, and the fused path runs on torch.compile instead.
+
+The call is the operator ``torch.ops.hamopt.kernel_step``, which declares what it writes (the
+parameters, the buffers, the step counters): its ``ADInplaceOrView`` kernel bumps their version
+counters as an in-place torch op does, so autograd still refuses a backward through a graph that
+saved a parameter the step has since changed, and the profiler shows one op a step.
+"""
+
+import ctypes
+import hashlib
+import os
+import pathlib
+import platform
+import subprocess
+import tempfile
+import warnings
+
+import torch
+
+from hamopt.runtime.tensors import PLAIN, dense
+
+__all__ = ["Kernel", "kernel_step", "prelude"]
+
+#: dtypes the kernels compute in (half precision comes upcast to float32)
+KERNEL_TYPES = (torch.float32, torch.float64)
+
+#: the compiler's flags
+FLAGS = (
+    "-O3",
+    "-march=native",
+    "-fopenmp",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+    "-std=c++17",
+    "-shared",
+    "-fPIC",
+)
+
+
+def prelude() -> str:
+    """The C++ every kernel source starts with: the loop over a group's elements and helpers."""
+    return (pathlib.Path(__file__).parent / "prelude.h").read_text(encoding="utf-8")
+
+
+class Kernel:
+    """The C++ kernels of one generated module (``source``: its rule functions), with the
+    layouts already checked (rule, numels, data pointers → all contiguous)."""
+
+    def __init__(self, module: str, source: str):
+        self.module, self.source = module, source
+        self.path = None  # the built library, once built; "" where it cannot be
+        self.checked = {}
+
+    def library(self, optimizer: str) -> str:
+        """The path of the built library, or "" where it cannot be built (warned once)."""
+        if self.path is not None:
+            return self.path
+        self.path = ""
+        cxx = os.environ.get("CXX", "g++")
+        cpu = platform.machine() + platform.processor()
+        if os.path.exists("/proc/cpuinfo"):
+            with open("/proc/cpuinfo") as f:
+                cpu += next((line for line in f if line.startswith(("flags", "Features"))), "")
+        source = prelude() + "\n" + self.source
+        key = hashlib.sha256("\0".join([source, cxx, *FLAGS, cpu]).encode()).hexdigest()[:24]
+        cache = (
+            pathlib.Path(
+                os.environ.get("HAMOPT_CACHE_DIR") or pathlib.Path.home() / ".cache" / "hamopt"
+            )
+            / "kernels"
+        )
+        path = cache / f"{self.module}-{key}.so"
+        try:
+            if not path.exists():
+                cache.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryDirectory(dir=cache) as tmp:
+                    cpp = pathlib.Path(tmp) / "kernels.cpp"
+                    cpp.write_text(source, encoding="utf-8")
+                    subprocess.run(
+                        [cxx, *FLAGS, str(cpp), "-o", str(cpp.with_suffix(".so"))],
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                        timeout=600,
+                    )
+                    os.replace(
+                        cpp.with_suffix(".so"), path
+                    )  # atomic: a concurrent process sees all or nothing
+            _load(str(path))
+        except (OSError, subprocess.SubprocessError) as error:
+            lines = (getattr(error, "stderr", None) or str(error)).strip().splitlines()
+            reason = f"{type(error).__name__}: {next((line for line in lines if 'error' in line), lines[0] if lines else '')}"
+            warnings.warn(
+                f"{optimizer}(fused=True): the C++ kernels could not be built with {cxx}, so fused steps run on torch.compile instead ({reason})",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return ""
+        self.path = str(path)
+        return self.path
+
+    def fits(self, rule: str, params, grads, buffers, state_steps) -> bool:
+        """Whether the kernel may run on these lists (and ``HAMOPT_FUSED=compile`` is not set):
+        plain CPU tensors (not CUDA, not a subclass such as DTensor) of float32 or float64; each
+        parameter dense, each gradient and buffer of its parameter's dtype, shape and strides (the
+        kernel walks memory and must meet the same element of each at the same place); the step
+        counters CPU tensors, all float32 or all float64. A layout is checked in full once; later steps on the same
+        storage of contiguous parameters check only that the gradients are contiguous."""
+        if os.environ.get("HAMOPT_FUSED") == "compile":
+            return False
+        key = (
+            rule,
+            *(p.numel() for p in params),
+            *(t.data_ptr() for ts in (params, *buffers, state_steps) for t in ts),
+        )
+        if self.checked.get(key) and all(g.is_contiguous() for g in grads):
+            return True
+        if not _fits(params, grads, buffers, state_steps):
+            return False
+        self.checked[key] = all(p.is_contiguous() for p in params)
+        while len(self.checked) > 16:  # the layouts seen last
+            self.checked.pop(next(iter(self.checked)), None)
+        return True
+
+
+def _fits(params, grads, buffers, state_steps) -> bool:
+    if not all(
+        type(p) in PLAIN and p.dtype in KERNEL_TYPES and p.is_cpu and dense(p) for p in params
+    ):
+        return False
+    for ts in (grads, *buffers):
+        if not all(
+            type(t) in PLAIN
+            and t.dtype == p.dtype
+            and t.is_cpu
+            and t.shape == p.shape
+            and t.stride() == p.stride()
+            for t, p in zip(ts, params, strict=True)
+        ):
+            return False
+    kind = state_steps[0].dtype
+    return kind in KERNEL_TYPES and all(
+        type(s) in PLAIN and s.dtype == kind and s.is_cpu for s in state_steps
+    )
+
+
+_LIBRARIES = {}  # path → the loaded library (ctypes)
+
+
+def _load(path: str):
+    if path not in _LIBRARIES:
+        _LIBRARIES[path] = ctypes.CDLL(path)
+    return _LIBRARIES[path]
+
+
+def _kernel_step(library, rule, params, grads, buffers, state_steps, numbers, maximize):
+    """The CPU implementation: the table of numels, float64 flags and data pointers (of the
+    parameters, gradients, each buffer's tensors and the step counters) and whether the step
+    counters are float64 (prelude.h's ``Group``), then the C call."""
+    numels = [p.numel() for p in params]
+    doubles = [int(p.dtype == torch.float64) for p in params]
+    pointers = [t.data_ptr() for ts in (params, grads, buffers, state_steps) for t in ts]
+    steps = int(state_steps[0].dtype == torch.float64)
+    table = torch.tensor([*numels, *doubles, *pointers, steps], dtype=torch.int64)
+    function = getattr(_load(library), f"step_{rule}")
+    function.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+    function(len(params), table.data_ptr(), numbers.data_ptr(), int(maximize))
+
+
+def _kernel_step_inplace(library, rule, params, grads, buffers, state_steps, numbers, maximize):
+    """What an in-place op does above the kernel: run it, then count the writes."""
+    with torch._C._AutoDispatchBelowADInplaceOrView():
+        kernel_step(library, rule, params, grads, buffers, state_steps, numbers, maximize)
+    for written in (params, buffers, state_steps):
+        torch.autograd.graph.increment_version(written)
+
+
+def _define_operator():
+    """``torch.ops.hamopt.kernel_step`` (defined once per process, whichever copy of this
+    runtime is imported first: an exported module carries its own)."""
+    name = "kernel_step_v1"  # a new table layout or schema: a new version
+    if not hasattr(torch.ops.hamopt, name):
+        library = torch.library.Library("hamopt", "FRAGMENT")
+        library.define(
+            f"{name}(str library, str rule, Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] buffers, Tensor(c!)[] state_steps, Tensor numbers, bool maximize) -> ()"
+        )
+        library.impl(name, _kernel_step, "CPU")
+        library.impl(name, _kernel_step_inplace, "ADInplaceOrView")
+        _OPERATOR_LIBRARIES.append(library)  # the registration lives as long as this object
+    return getattr(torch.ops.hamopt, name).default
+
+
+_OPERATOR_LIBRARIES = []
+kernel_step = _define_operator()

@@ -1,0 +1,124 @@
+r"""The prologue of every step: each gradient is checked before anything changes.
+
+Over *all* groups, before any parameter, buffer or step counter is touched, a sparse gradient
+raises ``ValueError``, and a gradient holding a NaN or ±Inf is handled by its group's
+``nonfinite`` option: ``"raise"`` raises ``ValueError`` naming the optimizer, the group and the
+parameter, ``"skip"`` skips the whole step, ``"ignore"`` does not look (torch.optim's behaviour).
+
+The test is :math:`\max_i |g_i| < \infty` per gradient — NaN propagates through the max,
+which, unlike :math:`\lVert g\rVert_2`, cannot overflow in float16 — one read of every gradient
+(``torch._foreach_norm(grads, inf)`` on an accelerator; on CPU, where that norm is not
+vectorised, :math:`\max(\max g, -\min g)` by ``torch.aminmax``) and a single host sync for the
+whole step. A sharded (DTensor, FSDP2) gradient is read on its local shard and the verdict is
+all-reduced over its device mesh, so every rank raises, skips or steps alike.
+"""
+
+import math
+
+import torch
+
+from hamopt.runtime.tensors import real_views
+
+__all__ = ["finite", "position", "verdict", "with_grad"]
+
+
+def position(group: dict, p: torch.Tensor) -> int:
+    """Index of ``p`` in its group's list of parameters."""
+    return next(k for k, q in enumerate(group["params"]) if q is p)
+
+
+def with_grad(optimizer, index: int, group: dict) -> list[torch.Tensor]:
+    """The group's parameters that have a gradient; a sparse gradient, or a parameter on the
+    meta device, raises ValueError."""
+    params = [p for p in group["params"] if p.grad is not None]
+    for p in params:
+        if p.is_meta:
+            raise ValueError(
+                f"{type(optimizer).__name__}: parameter {position(group, p)} of param group {index} is on the meta device, which holds no data to update; materialise it first (e.g. module.to_empty(device=...))"
+            )
+        if p.grad.layout != torch.strided:
+            raise ValueError(
+                f"{type(optimizer).__name__} does not support sparse gradients (parameter {position(group, p)} of param group {index}); nothing was updated"
+            )
+    return params
+
+
+def finite(work: list) -> torch.Tensor | None:
+    """``[no "raise" gradient is NaN or ±Inf, no "skip" one is]`` as a float tensor (1: true),
+    agreed over every device mesh of a sharded gradient; None where no group looks.
+
+    ``work``: ``(group, rule, params with a gradient)`` per group. The caller reads it on the
+    host — one sync for the whole step — and hands it to :func:`verdict`."""
+    checked = _checked(work)
+    if not checked:
+        return None
+    shards = [p.grad.to_local() if hasattr(p.grad, "to_local") else p.grad for _, _, p in checked]
+    full = [
+        k for k, s in enumerate(shards) if s.numel()
+    ]  # an empty shard is finite (and has no max)
+    maxima = dict(zip(full, _max_abs([shards[k] for k in full]) if full else (), strict=True))
+    device = shards[0].device
+    ok = torch.stack(
+        [
+            _finite([m for k, m in maxima.items() if checked[k][1]["nonfinite"] == how], device)
+            for how in ("raise", "skip")
+        ]
+    ).float()
+    meshes = []
+    for _, _, p in checked:
+        mesh = getattr(p.grad, "device_mesh", None)
+        if mesh is not None and mesh not in meshes:
+            meshes.append(mesh)
+    for mesh in meshes:
+        for dim in range(mesh.ndim):
+            torch.distributed.all_reduce(
+                ok, op=torch.distributed.ReduceOp.MIN, group=mesh.get_group(dim)
+            )
+    return ok
+
+
+def verdict(optimizer, work: list, raise_ok: bool, skip_ok: bool) -> bool:
+    """False to skip this step; ValueError naming the first bad parameter of a "raise" group."""
+    if not raise_ok:
+        checked = _checked(work)
+        bad = [
+            (i, g, p)
+            for i, g, p in checked
+            if g["nonfinite"] == "raise"
+            and p.grad.numel()
+            and not _max_abs([p.grad.to_local() if hasattr(p.grad, "to_local") else p.grad])[
+                0
+            ].isfinite()
+        ]
+        where = (
+            f"parameter {position(bad[0][1], bad[0][2])} of param group {bad[0][0]}, shape {tuple(bad[0][2].shape)}"
+            if bad
+            else "a parameter sharded on another rank"
+        )
+        raise ValueError(
+            f"{type(optimizer).__name__}: non-finite gradient (NaN or Inf) for {where}; nothing was updated (nonfinite='skip' skips such steps)"
+        )
+    return bool(skip_ok)
+
+
+def _checked(work: list) -> list:
+    return [
+        (i, group, p)
+        for i, (group, _, params) in enumerate(work)
+        if group["nonfinite"] != "ignore"
+        for p in params
+    ]
+
+
+def _max_abs(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """max|t| per tensor, NaN where one holds a NaN."""
+    if tensors[0].device.type != "cpu":
+        return torch._foreach_norm(tensors, math.inf)
+    return [torch.maximum(hi, -lo) for lo, hi in map(torch.aminmax, real_views(tensors))]
+
+
+def _finite(maxima: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """Whether every max|g| is finite, as a 0-d bool tensor on ``device``."""
+    if not maxima:
+        return torch.ones((), dtype=torch.bool, device=device)
+    return torch.stack([m.to(device) for m in maxima]).isfinite().all()

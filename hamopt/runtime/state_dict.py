@@ -1,0 +1,132 @@
+r"""``load_state_dict``'s checks: a state that does not fit is refused before anything changes.
+
+A state fits when it has as many groups of as many parameters as the optimizer, valid
+hyperparameters, and per parameter a whole-number ``step`` and exactly the buffers its group's
+rule keeps, shaped like the parameter (a scalar state: a finite 0-d float tensor).
+
+What torch.optim accepts is accepted too: a checkpoint written by an older torch (a ``step``
+saved as a plain number, a flag the group lacks: filled with its default, as torch's
+``__setstate__`` does), and a ``torch.optim.SGD`` checkpoint, which keeps no ``step`` (its
+momentum buffer exists from the first step on, so the step count is taken as 1: the rule reads
+it only to start the buffer at the first gradient).
+"""
+
+import math
+
+import torch
+
+__all__ = ["check_state_dict", "scalar_dtype"]
+
+
+def check_state_dict(optimizer, state_dict: dict) -> tuple[dict, dict]:
+    """``(state per parameter, the state dict to hand to torch)`` once ``state_dict`` fits; else
+    TypeError or ValueError. The second is a shallow copy with its gaps filled (old formats)."""
+    name = type(optimizer).__name__
+    if not (
+        isinstance(state_dict, dict)
+        and isinstance(state_dict.get("state"), dict)
+        and isinstance(state_dict.get("param_groups"), list)
+    ):
+        raise TypeError(
+            f"{name}.load_state_dict expects a dict with a 'state' dict and a 'param_groups' list, got {type(state_dict).__name__}"
+        )
+    saved, groups = state_dict["param_groups"], optimizer.param_groups
+    if len(saved) != len(groups):
+        raise ValueError(
+            f"{name}: the loaded state has {len(saved)} param groups, this optimizer {len(groups)}"
+        )
+    filled, where = [], {}
+    for i, (s, group) in enumerate(zip(saved, groups, strict=True)):
+        if not (isinstance(s, dict) and isinstance(s.get("params"), list)):
+            raise TypeError(
+                f"{name}: param group {i} of the loaded state is not a dict with a 'params' list"
+            )
+        if len(s["params"]) != len(group["params"]):
+            raise ValueError(
+                f"{name}: param group {i} of the loaded state has {len(s['params'])} parameters, this optimizer's {len(group['params'])}"
+            )
+        s = {**optimizer._fillable(), **s}
+        missing = [a.name for a in optimizer.ARGUMENTS if a.name not in s]
+        if missing:
+            raise ValueError(
+                f"{name}: param group {i} of the loaded state lacks {', '.join(missing)}"
+            )
+        optimizer._check_group(s, f"param group {i} of the loaded state")
+        filled.append(s)
+        for j, (key, p) in enumerate(zip(s["params"], group["params"], strict=True)):
+            if key in where:
+                raise ValueError(f"{name}: the loaded param groups list parameter id {key!r} twice")
+            where[key] = (f"parameter {j} of param group {i}", p, optimizer._rule(s))
+    state, loaded = {}, {}
+    for key, per_param in state_dict["state"].items():
+        if key not in where:
+            raise ValueError(
+                f"{name}: the loaded state has state for parameter id {key!r}, which no loaded param group lists"
+            )
+        at, p, rule = where[key]
+        if not isinstance(per_param, dict):
+            raise TypeError(
+                f"{name}: the loaded state of {at} is a {type(per_param).__name__}, not a dict"
+            )
+        per_param = _tensors(per_param, optimizer.RULES[rule], optimizer.SCALAR_STATE)
+        keeps = {"step", *optimizer.RULES[rule].buffers}
+        if per_param.keys() != keeps:
+            raise ValueError(
+                f"{name}: the loaded state of {at} holds {sorted(per_param)}, but its rule {rule} keeps {sorted(keeps)}"
+            )
+        for k, value in per_param.items():
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(
+                    f"{name}: {k} of {at} in the loaded state is a {type(value).__name__}, not a tensor"
+                )
+        step = per_param["step"]
+        count = float(step) if step.numel() == 1 and not step.is_complex() else math.nan
+        if not (count >= 0 and count % 1 == 0):
+            raise ValueError(
+                f"{name}: step of {at} in the loaded state must be a whole number >= 0, got {step.tolist()!r}"
+            )
+        for k in optimizer.RULES[rule].buffers:
+            _check_buffer(name, k, at, per_param[k], p, k in optimizer.SCALAR_STATE)
+        state[p] = loaded[key] = per_param
+    return state, {**state_dict, "state": loaded, "param_groups": filled}
+
+
+def _tensors(per_param: dict, rule, scalar_state: dict) -> dict:
+    """``per_param`` with its step and scalar state as tensors: a plain number (older torch)
+    converted, a missing step (torch's SGD) taken as 1 where the rule reads it only at the
+    first step."""
+    per_param = dict(per_param)
+    if "step" not in per_param and not rule.reads_step and per_param:
+        per_param["step"] = torch.tensor(1.0, dtype=scalar_dtype())
+    for k in ("step", *scalar_state):
+        if isinstance(per_param.get(k), (int, float)) and not isinstance(per_param[k], bool):
+            per_param[k] = torch.tensor(float(per_param[k]), dtype=scalar_dtype())
+    return per_param
+
+
+def scalar_dtype() -> torch.dtype:
+    """The dtype of a step counter or scalar state: float64 under a float64 default dtype, else
+    float32 (torch.optim's)."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _check_buffer(
+    name: str, k: str, at: str, value: torch.Tensor, p: torch.Tensor, scalar: bool
+) -> None:
+    if scalar:
+        if value.shape != () or not value.is_floating_point() or not value.isfinite():
+            raise ValueError(
+                f"{name}: {k} of {at} in the loaded state must be a finite 0-d float tensor, got {value!r}"
+            )
+        return
+    if value.shape != p.shape:
+        raise ValueError(
+            f"{name}: {k} of {at} in the loaded state has shape {tuple(value.shape)}, the parameter {tuple(p.shape)}"
+        )
+    if (
+        not (value.is_floating_point() or value.is_complex())
+        or value.is_complex() != p.is_complex()
+    ):
+        raise ValueError(
+            f"{name}: {k} of {at} in the loaded state is {value.dtype}, which does not fit a {p.dtype} parameter"
+        )

@@ -1,0 +1,78 @@
+r"""The tensors a rule sees, and the two helpers its equations call on sharded tensors.
+
+* :func:`real_views` — a complex parameter :math:`z \in \mathbb{C}^n` is the point
+  :math:`(\Re z, \Im z) \in \mathbb{R}^{2n}` (``torch.view_as_real``, as ``torch.optim``
+  does); torch's gradient of a real loss is then exactly the :math:`\mathbb{R}^{2n}` gradient,
+  so the derived map on :math:`\mathbb{R}^{2n}` applies unchanged, and a norm is the Hermitian
+  norm :math:`(\sum_i |z_i|^2)^{1/2}`.
+* :func:`upcast` — a float16 or bfloat16 tensor is computed on as a float32 copy; its state is
+  float32 and the parameter is rounded back once per step.
+* :func:`whole` — under FSDP2 every tensor is a ``DTensor`` shard, and a reduction over a
+  tensor (:math:`\lVert v\rVert = (\sum_r \lVert v_r\rVert^2)^{1/2}` over the shards
+  :math:`v_r`) is partial until all-reduced: every reduction in a generated equation is wrapped
+  in ``whole``, so each rank sees the reduction over the whole tensor. On a plain tensor it
+  returns its argument.
+* :func:`foreach_copy` — ``torch._foreach_copy_``, tensor by tensor where it has no kernel
+  (DTensor).
+* :func:`before` — under autograd (``differentiable=True``), a copy of a buffer that its own
+  update reads through a saved input (AMSGrad's maximum).
+"""
+
+import torch
+
+__all__ = ["HALF", "PLAIN", "before", "dense", "foreach_copy", "real_views", "upcast", "whole"]
+
+#: Half-precision dtypes: computed in float32, with float32 state.
+HALF = (torch.float16, torch.bfloat16)
+
+#: Tensor types that are plain memory (not a subclass such as DTensor).
+PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
+def real_views(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Complex tensors as their real views (a point of R^2n); others unchanged."""
+    return [torch.view_as_real(t) if t.is_complex() else t for t in tensors]
+
+
+def upcast(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Half-precision tensors as float32 copies; others unchanged."""
+    return [t.float() if t.dtype in HALF else t for t in tensors]
+
+
+def whole(x: torch.Tensor) -> torch.Tensor:
+    """A reduction over a whole tensor, on every rank: a sharded DTensor's is partial until here."""
+    placements = getattr(x, "placements", None)
+    if placements is None or all(p.is_replicate() for p in placements):
+        return x
+    from torch.distributed.tensor import Replicate
+
+    return x.redistribute(placements=[Replicate()] * len(placements))
+
+
+def foreach_copy(targets: list[torch.Tensor], values: list[torch.Tensor]) -> None:
+    """targets[i] ← values[i]: one ``torch._foreach_copy_``, tensor by tensor for DTensor."""
+    if all(type(t) in PLAIN for t in targets):
+        torch._foreach_copy_(targets, values)
+    else:
+        for target, value in zip(targets, values, strict=True):
+            target.copy_(value)
+
+
+def before(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as an equation that writes it in place reads it: ``x`` itself, or, with autograd on
+    (``differentiable=True``), a copy, which the backward of that equation can still read after
+    the write (torch.optim's differentiable AMSGrad clones its maximum so)."""
+    return x.clone() if torch.is_grad_enabled() else x
+
+
+def dense(t: torch.Tensor) -> bool:
+    """Whether ``t``'s elements fill the memory from its data pointer on, without a gap or an
+    overlap, in some order of its dimensions (contiguous, channels-last, a transpose...)."""
+    if t.is_contiguous():
+        return True
+    expected = 1
+    for stride, size in sorted(zip(t.stride(), t.shape, strict=True)):
+        if size != 1 and stride != expected:
+            return False
+        expected *= size
+    return True
