@@ -19,7 +19,6 @@ the step :math:`h`. ``betas[0]`` is :math:`\beta_1 = e^{-rh}` in both.
 from __future__ import annotations
 
 import dataclasses
-import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from hamopt.closures import compose, library
 from hamopt.closures.draft import Draft, start
 from hamopt.closures.registry import PRESETS, Symbols, resolve
 from hamopt.codegen.inline import standalone
+from hamopt.codegen.load import module_from_source
 from hamopt.codegen.module import generate_module, with_spec_constant
 from hamopt.codegen.names import clash
 from hamopt.kinetic.energy import KineticEnergy
@@ -99,8 +99,7 @@ class DerivedOptimizer:
     @property
     def cls(self) -> type:
         """The ``torch.optim.Optimizer`` subclass, built from :attr:`source`."""
-        module = types.ModuleType(f"hamopt_derived_{self.spec.name.lower()}")
-        exec(compile(self.source, f"<hamopt derived {self.spec.name}>", "exec"), module.__dict__)
+        module = module_from_source(self.spec.name, self.source)
         return getattr(module, self.spec.name)
 
     @property

@@ -49,7 +49,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import types
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +56,7 @@ from typing import Any
 
 import sympy as sp
 
+from hamopt.codegen.load import module_from_source
 from hamopt.codegen.multigradient import (
     BOUND_NAMES,
     generate_multigradient_module,
@@ -129,8 +129,7 @@ class MultiGradientOptimizer:
     @functools.cached_property
     def cls(self) -> type:
         """The ``torch.optim.Optimizer`` subclass, built from :attr:`source` (once)."""
-        module = types.ModuleType(f"hamopt_derived_{self.name.lower()}")
-        exec(compile(self.source, f"<hamopt derived {self.name}>", "exec"), module.__dict__)
+        module = module_from_source(self.name, self.source)
         return getattr(module, self.name)
 
     def export(self, path: str | Path) -> Path:

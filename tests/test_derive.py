@@ -132,3 +132,22 @@ def test_exported_module_trains_without_hamopt(tmp_path):
 
 def test_package_exports_derive():
     assert hamopt.derive is derive
+
+
+def test_derived_class_compiles_and_is_loaded_once():
+    """``derive(...).cls`` is importable by name (torch.compile reads a traced function's globals
+    through its module) and the same source gives the same class; a compiled step of it equals
+    the eager one."""
+    derived = derive(hamopt.kinetic.relativistic(), "euler", "adam", name="CompiledRAD")
+    assert derived.cls is derived.cls
+    runs = []
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        p = torch.nn.Parameter(torch.randn(6, dtype=torch.float64))
+        opt = derived.cls([p], lr=0.01)
+        step = torch.compile(opt.step, backend="eager") if compiled else opt.step
+        for t in range(3):
+            p.grad = p.detach() ** 3 + t
+            step()
+        runs.append(p.detach().clone())
+    torch.testing.assert_close(runs[0], runs[1], rtol=1e-12, atol=0)
