@@ -154,12 +154,22 @@ def _fits(params, grads, buffers, state_steps) -> bool:
 
 
 _LIBRARIES = {}  # path → the loaded library (ctypes)
+_FUNCTIONS = {}  # (path, rule) → its step function, argument types set
 
 
 def _load(path: str):
     if path not in _LIBRARIES:
         _LIBRARIES[path] = ctypes.CDLL(path)
     return _LIBRARIES[path]
+
+
+def _function(path: str, rule: str):
+    """``step_<rule>`` of the library at ``path``, with its argument types."""
+    if (path, rule) not in _FUNCTIONS:
+        function = getattr(_load(path), f"step_{rule}")
+        function.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+        _FUNCTIONS[path, rule] = function
+    return _FUNCTIONS[path, rule]
 
 
 def _kernel_step(library, rule, params, grads, buffers, state_steps, numbers, maximize):
@@ -171,9 +181,7 @@ def _kernel_step(library, rule, params, grads, buffers, state_steps, numbers, ma
     pointers = [t.data_ptr() for ts in (params, grads, buffers, state_steps) for t in ts]
     steps = int(state_steps[0].dtype == torch.float64)
     table = torch.tensor([*numels, *doubles, *pointers, steps], dtype=torch.int64)
-    function = getattr(_load(library), f"step_{rule}")
-    function.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
-    function(len(params), table.data_ptr(), numbers.data_ptr(), int(maximize))
+    _function(library, rule)(len(params), table.data_ptr(), numbers.data_ptr(), int(maximize))
 
 
 def _kernel_step_inplace(library, rule, params, grads, buffers, state_steps, numbers, maximize):

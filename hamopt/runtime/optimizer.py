@@ -250,6 +250,7 @@ class GeneratedOptimizer(Optimizer):
         torch.optim's contract of that name: under torch.compile dynamo runs it eagerly, once,
         and guards the tensors it returns by identity, so that a new gradient tensor every step
         does not recompile the step."""
+        names = self.RULES[self._rule(group)].buffers
         for p in group["params"]:
             if p.grad is None:
                 continue
@@ -258,7 +259,7 @@ class GeneratedOptimizer(Optimizer):
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
-            for column, buffer in zip(buffers, self.RULES[self._rule(group)].buffers, strict=True):
+            for column, buffer in zip(buffers, names, strict=True):
                 if buffer not in state:
                     state[buffer] = self._initial(buffer, p)
                 column.append(state[buffer])
