@@ -13,16 +13,10 @@ from typing import Any
 
 import sympy as sp
 
+# the marker of an argument without default: the runtime's, which generated code reads
+from hamopt.runtime.arguments import REQUIRED
+
 __all__ = ["REQUIRED", "Hyperparameter", "choice", "flag", "optional", "pair", "real"]
-
-
-class _Required:
-    def __repr__(self) -> str:
-        return "required"
-
-
-#: Marker for a constructor argument without default (``torch.optim.optimizer.required``).
-REQUIRED = _Required()
 
 
 @dataclass(frozen=True)
