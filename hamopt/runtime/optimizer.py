@@ -224,7 +224,8 @@ class GeneratedOptimizer(Optimizer):
         optimizer was made with ``differentiable=True`` (torch.optim's own decorator, whose
         graph break under ``torch.compile`` makes the update an inference graph that inductor
         updates in place). Under ``torch.compile(optimizer.step)`` the check's one read on the
-        host falls at that break; all else is in the graph, one graph for every step."""
+        host is one more break (none with ``nonfinite="ignore"``); all else is in the graph, one
+        graph for every step."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
