@@ -2,7 +2,8 @@
 
 A :class:`Hyperparameter` is one constructor argument of a generated optimizer. It names the
 SymPy symbol(s) the rule uses (``betas`` carries two, ``beta1`` and ``beta2``), its default,
-and the valid values, so that generated constructors validate with messages that name the
+and the valid values; code generation writes it as a row of the generated class's argument
+table (:class:`hamopt.runtime.Argument`), which checks every value with a message naming the
 argument and its range.
 """
 
@@ -64,77 +65,6 @@ class Hyperparameter:
         left = "(" if iv.left_open else "["
         right = ")" if iv.right_open else "]"
         return f"{left}{iv.start}, {iv.end}{right}".replace("oo", "inf")
-
-    def python_check(self) -> list[tuple[str, str, str]]:
-        """``(condition that is bad, exception name, message)`` as Python source, for the
-        generated constructor (the argument is in a local variable of the same name): a wrong
-        type raises ``TypeError``, a value out of range ``ValueError``."""
-        n = self.name
-        if self.kind == "bool":
-            return [
-                (
-                    f"not isinstance({n}, bool)",
-                    "TypeError",
-                    f"{n} must be True or False, got {{{n}!r}}",
-                )
-            ]
-        if self.kind == "int":
-            allowed = ", ".join(repr(c) for c in self.choices)
-            return [
-                (
-                    f"{n} not in ({allowed},)",
-                    "ValueError",
-                    f"{n} must be one of {allowed}, got {{{n}!r}}",
-                )
-            ]
-        if self.is_pair:
-            out = [
-                (
-                    f"not (isinstance({n}, (tuple, list)) and len({n}) == {len(self.symbols)})",
-                    "TypeError",
-                    f"{n} must be a pair of numbers, got {{{n}!r}}",
-                )
-            ]
-            for i, iv in enumerate(self.intervals):
-                item = f"{n}[{i}]"
-                out += [
-                    (
-                        _type_bad(item),
-                        "TypeError",
-                        f"{item} must be a real number, got {{{item}!r}}",
-                    ),
-                    (
-                        _range_bad(item, iv),
-                        "ValueError",
-                        f"{item} must be in {self.range_text(i)}, got {{{item}!r}}",
-                    ),
-                ]
-            return out
-        prefix = f"{n} is not None and " if self.optional else ""
-        return [
-            (prefix + _type_bad(n), "TypeError", f"{n} must be a real number, got {{{n}!r}}"),
-            (
-                prefix + _range_bad(n, self.intervals[0]),
-                "ValueError",
-                f"{n} must be in {self.range_text()}, got {{{n}!r}}",
-            ),
-        ]
-
-
-def _type_bad(x: str) -> str:
-    return f"(isinstance({x}, bool) or not isinstance({x}, (int, float)))"
-
-
-def _range_bad(x: str, iv: sp.Interval) -> str:
-    parts = []
-    if iv.start.is_finite:
-        parts.append(f"{x} {'<=' if iv.left_open else '<'} {float(iv.start)!r}")
-    if iv.end.is_finite:
-        parts.append(f"{x} {'>=' if iv.right_open else '>'} {float(iv.end)!r}")
-    parts.append(f"{x} != {x}")  # NaN
-    if not (iv.start.is_finite and iv.end.is_finite):  # ±inf: an interval is open at infinity
-        parts.append(f"{x} in (float('inf'), float('-inf'))")
-    return "(" + " or ".join(parts) + ")"
 
 
 def real(
