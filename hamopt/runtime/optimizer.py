@@ -243,15 +243,15 @@ class GeneratedOptimizer(Optimizer):
             self._step_group(group, self._rule(group))
         return loss
 
-    def _init_group(self, group, params, grads, state_steps, *buffers) -> bool:
+    def _init_group(self, group, name, params, grads, state_steps, *buffers) -> bool:
         """Fill the lists: the group's parameters that have a gradient, their gradients, step
-        counters and buffers of the group's rule, the state created where a parameter has none
-        yet. Whether the rule sees other tensors than these (complex, half precision).
+        counters and buffers of the group's rule ``name``, the state created where a parameter
+        has none yet. Whether the rule sees other tensors than these (complex, half precision).
 
         torch.optim's contract of that name: under torch.compile dynamo runs it eagerly, once,
         and guards the tensors it returns by identity, so that a new gradient tensor every step
         does not recompile the step."""
-        names = self.RULES[self._rule(group)].buffers
+        names = self.RULES[name].buffers
         for p in group["params"]:
             if p.grad is None:
                 continue
@@ -271,7 +271,7 @@ class GeneratedOptimizer(Optimizer):
         """One rule's step on the parameters of one group that have a gradient."""
         rule = self.RULES[name]
         params, grads, state_steps, buffers = [], [], [], [[] for _ in rule.buffers]
-        viewed = self._init_group(group, params, grads, state_steps, *buffers)
+        viewed = self._init_group(group, name, params, grads, state_steps, *buffers)
         if not params:
             return
         real = computed = params
@@ -322,26 +322,41 @@ class GeneratedOptimizer(Optimizer):
             values = {k: v.item() if isinstance(v, torch.Tensor) else v for k, v in values.items()}
         return values
 
+    def _per_tensor(self, rule: Rule, steps: list, buffers: list, values: dict) -> list[list]:
+        """The columns of per-tensor numbers ``rule`` reads after its hyperparameters: this
+        step's counts ``steps`` (numbers, or tensors when traced) if it reads them, then each
+        scalar ``_scalars_<rule>`` returns — once per step count for numbers without a scalar
+        state, else per tensor (a scalar state evolves per tensor, as on the other paths)."""
+        columns = [steps] if "step" in rule.per_tensor else []
+        if rule.scalars is None:
+            return columns
+        keywords = {k: values[k] for k in rule.scalar_arguments}
+        states = [buffers[rule.buffers.index(b)] for b in rule.scalar_state]
+        if states or torch.compiler.is_compiling():
+            rows = [
+                rule.scalars(t, *own, **keywords) for t, *own in zip(steps, *states, strict=True)
+            ]
+        else:  # the same for tensors at the same step
+            once = {t: rule.scalars(t, **keywords) for t in set(steps)}
+            rows = [once[t] for t in steps]
+        return columns + [list(column) for column in zip(*rows, strict=True)]
+
+    def _tensor_buffers(self, rule: Rule, buffers: list) -> list:
+        """The buffers the fused equations take as lists of tensors (not the scalar state)."""
+        return [
+            b
+            for b, buffer in zip(buffers, rule.buffers, strict=True)
+            if buffer not in self.SCALAR_STATE
+        ]
+
     def _traced_step(self, name, params, grads, state_steps, buffers, values, maximize) -> None:
         """The step inside ``torch.compile(optimizer.step)``: the rule's ``fused`` equations on
         all tensors of the group, their numbers computed in the graph too — the step counts
         as tensors (float64), this step's scalars by the rule's ``_scalars_<rule>`` on them —
         so that one graph serves every step, with no host read."""
         rule = self.RULES[name]
-        counters = [s.view(1) for s in state_steps]  # inductor loses writes to 0-d float64 inputs
-        columns = []
-        if rule.per_tensor or rule.scalars is not None:
-            steps = [s.to(torch.float64) + 1 for s in state_steps]  # this step's t
-            if "step" in rule.per_tensor:
-                columns.append(steps)
-            if rule.scalars is not None:
-                keywords = {k: values[k] for k in rule.scalar_arguments}
-                states = [buffers[rule.buffers.index(b)] for b in rule.scalar_state]
-                rows = [
-                    rule.scalars(t, *own, **keywords)
-                    for t, *own in zip(steps, *states, strict=True)
-                ]
-                columns.extend(list(column) for column in zip(*rows, strict=True))
+        steps = [s.to(torch.float64) + 1 for s in state_steps]  # this step's t
+        columns = self._per_tensor(rule, steps, buffers, values)
         numbers = [torch.as_tensor(values[k], dtype=torch.float64) for k in rule.numbers]
         numbers += [torch.as_tensor(v, dtype=torch.float64) for column in columns for v in column]
         numbers = (
@@ -349,42 +364,30 @@ class GeneratedOptimizer(Optimizer):
             if numbers
             else torch.zeros(0, dtype=torch.float64)
         )
-        tensors = [
-            b
-            for b, buffer in zip(buffers, rule.buffers, strict=True)
-            if buffer not in self.SCALAR_STATE
-        ]
-        rule.fused(params, grads, counters, *tensors, numbers, maximize=maximize)
+        counters = [s.view(1) for s in state_steps]  # inductor loses writes to 0-d float64 inputs
+        rule.fused(
+            params,
+            grads,
+            counters,
+            *self._tensor_buffers(rule, buffers),
+            numbers,
+            maximize=maximize,
+        )
 
     def _fused_step(self, name, params, grads, state_steps, buffers, values, maximize) -> None:
         """The fused path: this step's scalars per tensor in Python (the function the other
         paths call, so a scalar state evolves identically), then the C++ kernel on all tensors
         at once, or the rule's ``fused`` function compiled. Either counts the steps."""
         rule = self.RULES[name]
-        lists = []
+        columns = []
         if rule.per_tensor or rule.scalars is not None:
             steps = [s + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
-            if "step" in rule.per_tensor:
-                lists.append(steps)
-            if rule.scalars is not None:
-                keywords = {k: values[k] for k in rule.scalar_arguments}
-                if rule.scalar_state:  # per tensor: each has its own state
-                    states = [buffers[rule.buffers.index(b)] for b in rule.scalar_state]
-                    rows = [
-                        rule.scalars(step, *own, **keywords)
-                        for step, *own in zip(steps, *states, strict=True)
-                    ]
-                else:  # the same for tensors at the same step: once per step count
-                    once = {step: rule.scalars(step, **keywords) for step in set(steps)}
-                    rows = [once[step] for step in steps]
-                lists.extend(list(column) for column in zip(*rows, strict=True))
-        numbers = [float(values[k]) for k in rule.numbers] + [v for column in lists for v in column]
-        numbers = torch.tensor(numbers, dtype=torch.float64, device=params[0].device)
-        tensors = [
-            b
-            for b, buffer in zip(buffers, rule.buffers, strict=True)
-            if buffer not in self.SCALAR_STATE
+            columns = self._per_tensor(rule, steps, buffers, values)
+        numbers = [float(values[k]) for k in rule.numbers] + [
+            v for column in columns for v in column
         ]
+        numbers = torch.tensor(numbers, dtype=torch.float64, device=params[0].device)
+        tensors = self._tensor_buffers(rule, buffers)
         if self.KERNEL is not None and self.KERNEL.fits(name, params, grads, tensors, state_steps):
             library = self.KERNEL.library(type(self).__name__)
             if library:
