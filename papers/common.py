@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +71,12 @@ class Run:
     out: Path
     readme: Path | None  # README.md whose table is rewritten, or None
     seed: int
+    started: float = field(default_factory=time.perf_counter)  # perf_counter at the start
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds of wall time since the run started."""
+        return time.perf_counter() - self.started
 
     @property
     def smoke(self) -> bool:
@@ -104,6 +110,16 @@ def parse_args(argv: Sequence[str] | None, folder: Path, description: str) -> Ru
     out.mkdir(parents=True, exist_ok=True)
     write = args.readme or not (args.no_readme or args.smoke)
     return Run(name, out, folder / "README.md" if write else None, args.seed)
+
+
+def begin(argv: Sequence[str] | None, folder: Path, description: str) -> Run:
+    """The start of every ``reproduce.py``: :func:`parse_args`, one torch thread (the problems
+    are small, and runs that share the machine do not oversubscribe it) and
+    :func:`seed_everything` with the run's seed."""
+    run = parse_args(argv, folder, description)
+    torch.set_num_threads(1)
+    seed_everything(run.seed)
+    return run
 
 
 def seed_everything(seed: int) -> None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import itertools
 import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +47,7 @@ import digits  # noqa: E402
 import effective_step  # noqa: E402
 import invariance  # noqa: E402
 import lp_norm  # noqa: E402
-from common import Claim, parse_args, seed_everything, write_readme  # noqa: E402
+from common import Claim, begin, write_readme  # noqa: E402
 
 from hamopt.optim import SGD, Adam, Adamax  # noqa: E402
 from hamopt.zoo.adam import adam as adam_spec  # noqa: E402
@@ -503,11 +502,8 @@ def check_digits(sizes: Sizes, split: digits.Split, out: Path) -> tuple[list[Cla
 
 
 def main(argv: list[str] | None = None) -> int:
-    run = parse_args(argv, HERE, __doc__)
+    run = begin(argv, HERE, __doc__)
     sizes = SIZES[run.mode]
-    torch.set_num_threads(1)
-    seed_everything(run.seed)
-    start = time.perf_counter()
     split = digits.load(seed=0)
 
     log("1. initialisation bias")
@@ -525,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     digit_claims, digit_table = check_digits(sizes, split, run.out)
     claims += digit_claims
 
-    elapsed = time.perf_counter() - start
+    elapsed = run.elapsed
     extra = "\n\n".join(
         [
             "**Effective step**: max over chains and steps of |Δ_t|/α per stream "

@@ -32,13 +32,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # papers/: common.py, digits.py
 sys.path.insert(0, str(HERE))  # this folder's modules
 
-from common import Claim, figure, parse_args, report, seed_everything  # noqa: E402
+from common import Claim, begin, figure, report  # noqa: E402
 
 SIZES = {
     "smoke": dict(secant_steps=60, widths=(64, 256), cost_steps=5, rounds=3, seeds=2, epochs=8),
@@ -253,11 +252,8 @@ def _plot_convergence(comp, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    run = parse_args(argv, HERE, __doc__)
-    torch.set_num_threads(1)  # small problems: one thread, no oversubscription when shared
-    seed_everything(run.seed)
+    run = begin(argv, HERE, __doc__)
     size = SIZES[run.mode]
-    start = time.perf_counter()
     claims: list[Claim] = []
     t0 = time.perf_counter()
     claims += claims_secant(size, run.out)
@@ -269,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     claim, extra = claim_convergence(size, run.seed, run.out)
     claims.append(claim)
     print(f"[apollo] convergence: {time.perf_counter() - t0:.1f} s", flush=True)
-    extra += f"\n\nWhole script: {time.perf_counter() - start:.0f} s wall time."
+    extra += f"\n\nWhole script: {run.elapsed:.0f} s wall time."
     return report(run, claims, extra)
 
 

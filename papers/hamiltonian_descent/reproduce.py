@@ -28,17 +28,15 @@ Figures: ``convergence.png``, ``step_size_robustness.png``.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # papers/: common.py
 sys.path.insert(0, str(HERE))
 
-from common import Claim, figure, parse_args, report, seed_everything  # noqa: E402
+from common import Claim, begin, figure, report  # noqa: E402
 from descent import ENERGIES, paper_rule, run  # noqa: E402
 
 SIZES = {
@@ -255,17 +253,14 @@ def _plot_robust(grid: np.ndarray, finals: dict, f0: float, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    run_ = parse_args(argv, HERE, __doc__)
-    torch.set_num_threads(1)
-    seed_everything(run_.seed)
+    run_ = begin(argv, HERE, __doc__)
     size = SIZES[run_.mode]
-    start = time.perf_counter()
     claims = [claim_method(size)]
     linear, curves = claim_linear(size)
     classical, more = claim_classical(size, curves)
     claims += [linear, classical, claim_robust(size, run_.out)]
     _plot_convergence({**curves, **more}, run_.out / "convergence.png")
-    extra = f"Whole script: {time.perf_counter() - start:.0f} s wall time."
+    extra = f"Whole script: {run_.elapsed:.0f} s wall time."
     return report(run_, claims, extra)
 
 

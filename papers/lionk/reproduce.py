@@ -30,7 +30,6 @@ Figure: ``constraint.png``.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # papers/: common.py
 sys.path.insert(0, str(HERE))
 
-from common import Claim, figure, parse_args, report, seed_everything  # noqa: E402
+from common import Claim, begin, figure, report  # noqa: E402
 from lionk import conjugate, derived, run  # noqa: E402
 
 SIZES = {
@@ -214,11 +213,8 @@ def _plot(curves: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    run_ = parse_args(argv, HERE, __doc__)
-    torch.set_num_threads(1)
-    seed_everything(run_.seed)
+    run_ = begin(argv, HERE, __doc__)
     size = SIZES[run_.mode]
-    start = time.perf_counter()
     claims = [claim_reference(size)]
     n = size["steps"]
     # Lion's sign steps chatter by ε around interior coordinates: ε = 1e-2, then decaying
@@ -227,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     rel, b = claim_constraint(size, "relativistic", np.full(n, 1e-2))
     claims += [lion, rel]
     _plot([a, b], run_.out / "constraint.png")
-    extra = f"Whole script: {time.perf_counter() - start:.0f} s wall time."
+    extra = f"Whole script: {run_.elapsed:.0f} s wall time."
     return report(run_, claims, extra)
 
 

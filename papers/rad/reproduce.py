@@ -48,13 +48,12 @@ from pathlib import Path
 
 import numpy as np
 import sympy as sp
-import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # papers/: common.py
 sys.path.insert(0, str(HERE))  # this folder's modules
 
-from common import Claim, Run, figure, parse_args, report, seed_everything  # noqa: E402
+from common import Claim, Run, begin, figure, report  # noqa: E402
 
 #: Problem sizes per mode.
 SIZES = {
@@ -620,11 +619,8 @@ def claim_epsilon(size: dict, out: Path) -> Claim:
 
 
 def main(argv: list[str] | None = None) -> int:
-    run = parse_args(argv, HERE, __doc__)
-    torch.set_num_threads(1)  # tiny problems: one thread, and no oversubscription when shared
-    seed_everything(run.seed)
+    run = begin(argv, HERE, __doc__)
     size = SIZES[run.mode]
-    start = time.perf_counter()
     claims: list[Claim] = []
     steps = [
         ("RAD → Adam", lambda: [claim_reduction(size)]),
@@ -648,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         claims += job()
         print(f"[rad] {name}: {time.perf_counter() - t0:.1f} s", flush=True)
-    extra += f"\n\nWhole script: {time.perf_counter() - start:.0f} s wall time."
+    extra += f"\n\nWhole script: {run.elapsed:.0f} s wall time."
     return report(run, claims, extra)
 
 

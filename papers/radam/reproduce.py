@@ -30,7 +30,6 @@ from __future__ import annotations
 import itertools
 import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +48,7 @@ import digits  # noqa: E402
 import rectification  # noqa: E402
 import symbolic  # noqa: E402
 import variance  # noqa: E402
-from common import Claim, parse_args, seed_everything, write_readme  # noqa: E402
+from common import Claim, begin, write_readme  # noqa: E402
 
 from hamopt.optim import Adam, RAdam  # noqa: E402
 from hamopt.zoo.radam import radam as radam_spec  # noqa: E402
@@ -449,11 +448,8 @@ def plot_rectifier(curves: dict[str, np.ndarray], out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    run = parse_args(argv, HERE, __doc__)
+    run = begin(argv, HERE, __doc__)
     sizes = SIZES[run.mode]
-    torch.set_num_threads(1)
-    seed_everything(run.seed)
-    start = time.perf_counter()
 
     log("1. ρ_t, ρ_∞ and r_t")
     claims, curves = check_symbolic(sizes, run.seed)
@@ -468,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     train_claim, train_table = check_training(sizes, run.out)
     claims.append(train_claim)
 
-    elapsed = time.perf_counter() - start
+    elapsed = run.elapsed
     extra = "\n\n".join(
         [
             f"**Variance of ψ_t** (β2 = {BETA2}, {sizes.chains} chains; the last column is the "
