@@ -52,7 +52,7 @@ def finite(work: list) -> torch.Tensor | None:
     checked = _checked(work)
     if not checked:
         return None
-    shards = [p.grad.to_local() if hasattr(p.grad, "to_local") else p.grad for _, _, p in checked]
+    shards = [_local(p.grad) for _, _, p in checked]
     full = [
         k for k, s in enumerate(shards) if s.numel()
     ]  # an empty shard is finite (and has no max)
@@ -80,18 +80,18 @@ def finite(work: list) -> torch.Tensor | None:
 def verdict(optimizer, work: list, raise_ok: bool, skip_ok: bool) -> bool:
     """False to skip this step; ValueError naming the first bad parameter of a "raise" group."""
     if not raise_ok:
-        checked = _checked(work)
-        bad = [
-            (i, g, p)
-            for i, g, p in checked
-            if g["nonfinite"] == "raise"
-            and p.grad.numel()
-            and not _max_abs([p.grad.to_local() if hasattr(p.grad, "to_local") else p.grad])[
-                0
-            ].isfinite()
-        ]
+        bad = next(
+            (
+                (i, g, p)
+                for i, g, p in _checked(work)
+                if g["nonfinite"] == "raise"
+                and _local(p.grad).numel()  # an empty shard is finite
+                and not _max_abs([_local(p.grad)])[0].isfinite()
+            ),
+            None,
+        )
         where = (
-            f"parameter {position(bad[0][1], bad[0][2])} of param group {bad[0][0]}, shape {tuple(bad[0][2].shape)}"
+            f"parameter {position(bad[1], bad[2])} of param group {bad[0]}, shape {tuple(bad[2].shape)}"
             if bad
             else "a parameter sharded on another rank"
         )
@@ -99,6 +99,11 @@ def verdict(optimizer, work: list, raise_ok: bool, skip_ok: bool) -> bool:
             f"{type(optimizer).__name__}: non-finite gradient (NaN or Inf) for {where}; nothing was updated (nonfinite='skip' skips such steps)"
         )
     return bool(skip_ok)
+
+
+def _local(grad: torch.Tensor) -> torch.Tensor:
+    """A gradient's local shard (a DTensor's ``to_local()``), or the gradient itself."""
+    return grad.to_local() if hasattr(grad, "to_local") else grad
 
 
 def _checked(work: list) -> list:
