@@ -6,7 +6,8 @@ exported module.
   (energy, scheme) pair it runs conformal symplecticity (symbolic per sub-flow, and numeric on
   20 particles) and the order of accuracy; for each energy the energy law, and the speed limit
   when the energy has a finite speed bound (relativistic, Adam's). Members with a reference
-  in ``torch.optim`` are run beside it; RAD is checked to reduce to Adam (δ = 1, ζ = 0 against
+  in ``torch.optim`` are run beside it, Lion beside ``lion_pytorch.Lion`` where that is
+  installed; RAD is checked to reduce to Adam (δ = 1, ζ = 0 against
   ``torch.optim.Adam(eps=0)``). A member built on the NAG scheme (NAG, SGD's ``nesterov``,
   NAdam) fails the symplecticity checks, as it must: that scheme is not conformal symplectic.
 * A **kinetic energy × scheme** (:func:`energy_checks`): the same per-pair checks, for spec
@@ -25,6 +26,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import importlib.util
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -43,7 +45,14 @@ from hamopt.checks import (
     symbolic_symplecticity,
 )
 from hamopt.checks.problems import random_quadratic
-from hamopt.kinetic import KineticEnergy, adam_energy, classical, relativistic, relativistic_norm
+from hamopt.kinetic import (
+    KineticEnergy,
+    adam_energy,
+    classical,
+    massless,
+    relativistic,
+    relativistic_norm,
+)
 from hamopt.schemes import SCHEMES
 from hamopt.schemes.scheme import Scheme
 
@@ -69,6 +78,7 @@ ENERGIES: dict[str, Callable[[], KineticEnergy]] = {
     "relativistic": relativistic,
     "relativistic_norm": relativistic_norm,
     "adam": adam_energy,
+    "massless": massless,
 }
 
 #: Parameter values for the order check where the default is a kink in disguise: Adam's energy
@@ -154,6 +164,20 @@ def checks_for(name: str, *, progress: bool = False) -> list[CheckResult]:
                 {"lr": 1e-3, "eps": 0.0},
                 check="reduction RAD(δ=1, ζ=0) = Adam(ε=0)",
                 tolerance=1e-12,
+            )
+        )
+    if name == "Lion" and importlib.util.find_spec("lion_pytorch") is not None:
+        import lion_pytorch  # a test-only reference: the check runs where it is installed
+
+        kw = {"lr": 1e-3, "weight_decay": 0.1}
+        results.append(
+            reference_match(
+                optim.Lion,
+                lion_pytorch.Lion,
+                kw,
+                kw,
+                check="Lion = lion_pytorch.Lion",
+                tolerance=1e-10,
             )
         )
     if name in TORCH_REFERENCES:

@@ -212,12 +212,15 @@ def coupled_weight_decay(wd: sp.Symbol) -> Closure:
     return closure
 
 
-def decoupled_weight_decay(wd: sp.Symbol, lr: sp.Symbol) -> Closure:
-    r"""Decoupled decay first: :math:`\theta \leftarrow \theta(1 - \alpha\lambda)`."""
+def decoupled_weight_decay(wd: sp.Expr, lr: sp.Symbol, rate: str = "λ") -> Closure:
+    r"""Decoupled decay first: :math:`\theta \leftarrow \theta(1 - \alpha\lambda)`, where
+    :math:`\lambda` is ``wd``, a symbol or an expression written ``rate`` in the comments
+    (Lion's ``λ/α₀``)."""
+    text = f"decoupled weight decay θ ← θ(1 - α{rate})"
 
     def closure(d: Draft) -> Draft:
-        pre = (Assign(param, param * (1 - lr * wd), "decoupled weight decay θ ← θ(1 - αλ)"), *d.pre)
-        return d.with_(pre=pre).note("decoupled weight decay θ ← θ(1 - αλ)")
+        pre = (Assign(param, param * (1 - lr * wd), text), *d.pre)
+        return d.with_(pre=pre).note(text)
 
     return closure
 

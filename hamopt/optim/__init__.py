@@ -9,6 +9,7 @@ from hamopt.optim.adamax import Adamax
 from hamopt.optim.adamw import AdamW
 from hamopt.optim.apollo import Apollo
 from hamopt.optim.dlpf import DLPF
+from hamopt.optim.lion import Lion
 from hamopt.optim.nadam import NAdam
 from hamopt.optim.nag import NAG
 from hamopt.optim.rad import RAD
@@ -16,4 +17,17 @@ from hamopt.optim.radam import RAdam
 from hamopt.optim.rgd import RGD
 from hamopt.optim.sgd import SGD
 
-__all__ = ["DLPF", "NAG", "RAD", "RGD", "SGD", "Adam", "AdamW", "Adamax", "Apollo", "NAdam", "RAdam"]
+__all__ = [
+    "DLPF",
+    "NAG",
+    "RAD",
+    "RGD",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Apollo",
+    "Lion",
+    "NAdam",
+    "RAdam",
+]

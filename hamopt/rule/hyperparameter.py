@@ -81,11 +81,25 @@ def real(
 
 
 def optional(
-    name: str, default: Any, interval: sp.Interval, doc: str = "", symbol: sp.Symbol | None = None
+    name: str,
+    default: Any,
+    interval: sp.Interval,
+    doc: str = "",
+    symbol: sp.Symbol | None = None,
+    keyword_only: bool = False,
 ) -> Hyperparameter:
     """A real argument that may be ``None``."""
     sym = symbol if symbol is not None else sp.Symbol(name, real=True)
-    return Hyperparameter(name, (sym,), default, (interval,), "real", optional=True, doc=doc)
+    return Hyperparameter(
+        name,
+        (sym,),
+        default,
+        (interval,),
+        "real",
+        optional=True,
+        doc=doc,
+        keyword_only=keyword_only,
+    )
 
 
 def pair(

@@ -42,6 +42,10 @@ class OptimizerSpec:
         ``(argument, Python expression)`` pairs run in the constructor after validation,
         rebinding the argument before it is stored in the defaults: the reference's derived
         defaults (Apollo's ``init_lr=None`` → ``lr / 1000``). Expressions read the arguments.
+    positional
+        The reference's order of its positional arguments where a refused one sits between
+        hyperparameters (lion-pytorch's ``use_triton`` before ``decoupled_weight_decay``);
+        empty: the hyperparameters, then the refused arguments.
     """
 
     name: str
@@ -52,6 +56,7 @@ class OptimizerSpec:
     checks: tuple[tuple[str, str], ...] = ()
     unsupported: tuple[tuple[str, object], ...] = field(default_factory=tuple)
     resolved: tuple[tuple[str, str], ...] = ()
+    positional: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -68,6 +73,10 @@ class OptimizerSpec:
         unresolvable = sorted({n for n, _ in self.resolved} - set(names))
         if unresolvable:
             raise ValueError(f"optimizer {self.name}: resolved {unresolvable} are not arguments")
+        refused = {n for n, _ in self.unsupported}
+        unknown = sorted(set(self.positional) - {*names, *refused})
+        if unknown:
+            raise ValueError(f"optimizer {self.name}: positional {unknown} are not arguments")
         rule_names = [r.name for _, r in self.variants]
         if len(set(rule_names)) != len(rule_names):
             raise ValueError(f"optimizer {self.name}: variant names repeat: {rule_names}")

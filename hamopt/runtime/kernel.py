@@ -40,6 +40,7 @@ FLAGS = (
     "-fopenmp",
     "-fno-math-errno",
     "-fno-trapping-math",
+    "-ffp-contract=off",  # one rounding per operation, as torch's eager steps (no fused a*b + c)
     "-std=c++17",
     "-shared",
     "-fPIC",

@@ -12,6 +12,7 @@ from hamopt.rule.spec import OptimizerSpec
 from hamopt.zoo.adam import adam, adamax, adamw
 from hamopt.zoo.apollo import apollo
 from hamopt.zoo.classical import dlpf, nag_optimizer, sgd
+from hamopt.zoo.lion import lion
 from hamopt.zoo.nadam import nadam
 from hamopt.zoo.radam import radam
 from hamopt.zoo.relativistic import rad, rgd
@@ -30,4 +31,5 @@ ZOO: dict[str, tuple[str, Callable[[], OptimizerSpec]]] = {
     "NAdam": ("nadam", nadam),
     "RAdam": ("radam", radam),
     "Apollo": ("apollo", apollo),
+    "Lion": ("lion", lion),
 }

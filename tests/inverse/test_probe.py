@@ -42,9 +42,10 @@ def test_lion_is_massless():
 
 
 def test_zoo_members():
-    from hamopt.optim import RAD, Adam
+    from hamopt.optim import RAD, Adam, Lion
 
     assert identify_optimizer(Adam).match.family == "adam"
+    assert identify_optimizer(Lion).match.family == "massless"
     assert identify_optimizer(RAD, delta=2.0).match.family == "relativistic"
     assert identify_optimizer(RAD, delta=2.0).match.amplitude == pytest.approx(0.5, rel=1e-9)
 

@@ -35,6 +35,7 @@ CASES: tuple[tuple[str, dict], ...] = (
     ("NAdam", dict(lr=2e-3, weight_decay=0.1)),
     ("RAdam", dict(lr=1e-2)),
     ("Apollo", dict(lr=1e-2, warmup=3, weight_decay=0.01)),
+    ("Lion", dict(lr=1e-3, weight_decay=0.1)),
 )
 #: The per-shard contrast: RGD with a strong norm coupling.
 CONTRAST = ("RGD", dict(lr=0.05, momentum=0.9, delta=2.0))

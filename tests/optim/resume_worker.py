@@ -33,6 +33,7 @@ CASES: tuple[tuple[str, dict], ...] = (
     ("NAdam", dict(lr=2e-3, decoupled_weight_decay=True)),
     ("RAdam", dict(lr=1e-2)),
     ("Apollo", dict(lr=1e-2, warmup=3)),
+    ("Lion", dict(lr=1e-3, decoupled_weight_decay=True)),
 )
 #: (parameter dtype, default dtype): the default sets the dtype of NAdam's scalar state.
 SETTINGS: tuple[tuple[torch.dtype, torch.dtype], ...] = (

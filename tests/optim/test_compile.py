@@ -59,6 +59,7 @@ CONFIGS = {
     "DLPF": dict(lr=0.01, momentum=0.9, weight_decay=0.01),
     "NAG": dict(lr=0.01, momentum=0.9, weight_decay=0.01),
     "Apollo": dict(lr=0.01, warmup=2, weight_decay=0.01),
+    "Lion": dict(lr=0.001, weight_decay=0.01, decoupled_weight_decay=True),
 }
 
 PATHS = {

@@ -54,6 +54,7 @@ CASES = {
     "NAdam": dict(lr=0.05, weight_decay=0.1),
     "RAdam": dict(lr=0.05, weight_decay=0.1),
     "Apollo": dict(lr=0.05, warmup=2, weight_decay=0.1),
+    "Lion": dict(lr=0.05, weight_decay=0.1),
 }
 assert set(CASES) == set(ZOO)
 

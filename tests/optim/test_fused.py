@@ -49,6 +49,8 @@ CONFIGS = [
         "Apollo",
         dict(lr=0.01, warmup=10, weight_decay=0.01, rebound="belief", weight_decay_type="stable"),
     ),
+    ("Lion", dict(lr=0.001, weight_decay=0.1)),  # sign of the look-ahead
+    ("Lion", dict(lr=0.001, weight_decay=0.1, decoupled_weight_decay=True)),  # λ/α₀
 ]
 
 

@@ -7,6 +7,7 @@ import torch
 import hamopt.optim as zoo
 
 rad_optim = pytest.importorskip("rad.optim")
+lion_pytorch = pytest.importorskip("lion_pytorch")
 
 TOLERANCE = 1e-10
 
@@ -99,6 +100,15 @@ CASES = {
             dict(lr=1e-2, weight_decay=0.1),
             dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True),
             dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05),
+        ],
+    ),
+    "Lion": (
+        lion_pytorch.Lion,
+        [
+            dict(lr=1e-3),
+            dict(lr=1e-3, weight_decay=0.1),
+            dict(lr=1e-3, weight_decay=0.1, decoupled_weight_decay=True),
+            dict(lr=5e-4, betas=(0.8, 0.95), weight_decay=0.05, decoupled_weight_decay=True),
         ],
     ),
 }
