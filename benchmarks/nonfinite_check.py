@@ -1,10 +1,12 @@
 """Cost of the NaN/Inf gradient check at the start of ``step()`` (``nonfinite="raise"``).
 
-The check reads every gradient once (max|g| per tensor: ``torch._foreach_norm(grads, inf)`` on
-an accelerator, ``torch.aminmax`` per tensor on CPU), stacks the maxima and syncs once. Here it is timed against the step itself: each optimizer runs
+The check reads every gradient once: on plain CPU float32 and float64 gradients by one
+vectorised sweep of the optimizer's kernel library (``all_finite``), else max|g| per tensor
+(``torch._foreach_norm(grads, inf)`` on an accelerator, ``torch.aminmax`` per tensor on CPU),
+with one sync. Here it is timed against the step itself: each optimizer runs
 on float32 parameters of ``--size`` elements in all (10 equal tensors, fixed random gradients)
 with ``nonfinite="raise"`` and with ``nonfinite="ignore"`` (no check), and the check alone
-(the module's ``_take_step``), the three taking timed turns; reported is the ratio of the check
+(``hamopt.runtime.nonfinite.finite``), the three taking timed turns; reported is the ratio of the check
 to the unchecked step. Writes a Markdown table (default
 ``benchmarks/results/nonfinite_check.md``).
 
@@ -37,23 +39,21 @@ def measure(name: str, options: dict, size: int, device: str, steps: int, warmup
 
     The three take their timed turns round-robin, so load from elsewhere hits them alike;
     each is summarised by its minimum (the least disturbed run) over ``steps`` rounds."""
-    import importlib
-
     import hamopt.optim
+    from hamopt.runtime.nonfinite import finite
 
     cls = getattr(hamopt.optim, name)
-    module = importlib.import_module(cls.__module__)
     lr = {"lr": 1e-3}
     opts = {
         mode: cls(make_params(size, 10, device), nonfinite=mode, **lr, **options)
         for mode in ("raise", "ignore")
     }
     checked = opts["raise"]
-    work = [(g, checked._variant(g), list(g["params"])) for g in checked.param_groups]
+    work = [(g, checked._rule(g), list(g["params"])) for g in checked.param_groups]
     runs = {
         "raise": opts["raise"].step,
         "ignore": opts["ignore"].step,
-        "check": lambda: module._take_step(checked, work),
+        "check": lambda: finite(work, checked),
     }
     times = {mode: [] for mode in runs}
     for i in range(warmup + steps):
@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     cases = [
+        ("Adam", {}),
+        ("RAD", {}),
         ("Adam", {"foreach": False}),
         ("Adam", {"foreach": True}),
         ("SGD", {"momentum": 0.9, "foreach": False}),
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name, options in cases:
         t = measure(name, options, args.size, args.device, args.steps, args.warmup)
-        label = f"{name}({', '.join(f'{k}={v}' for k, v in options.items())})"
+        label = f"{name}({', '.join(f'{k}={v}' for k, v in options.items()) or 'defaults'})"
         rows.append((label, t, t["check"][0] / t["ignore"][0]))
         print(
             f"{label:36s} step {t['ignore'][0]:8.3f} ms, with the check {t['raise'][0]:8.3f} ms, "

@@ -19,7 +19,9 @@ one timed step in turn, so a change in machine load hits all alike. Reported per
   CUDA: ``torch.cuda.max_memory_allocated`` over the step.
 
 The generated optimizers run with ``nonfinite="ignore"`` (torch.optim's behaviour: no NaN check)
-except one row with the default ``"raise"``, whose check reads every gradient once more.
+except the rows marked "(defaults)", which take no arguments but ``lr`` (the default path and
+the default check, ``"raise"``, which reads every gradient once more), and one fused row with
+``"raise"``.
 
     python benchmarks/step_time.py             # 1M parameters in 10 tensors: a few minutes
     python benchmarks/step_time.py --sizes 1M,10M,50M --tensors 10,200    # the acceptance run
@@ -65,6 +67,10 @@ def candidates(only: str | None = None) -> dict[str, Callable[[list[torch.Tensor
         "torch.optim.Adam": lambda ps: torch.optim.Adam(ps, lr=1e-3, foreach=False),
         "torch.optim.Adam(foreach=True)": lambda ps: torch.optim.Adam(ps, lr=1e-3, foreach=True),
         BASELINE: lambda ps: torch.optim.Adam(ps, lr=1e-3, fused=True),
+        "hamopt Adam (defaults)": lambda ps: ours.Adam(ps, lr=1e-3),
+        "hamopt Adam, nonfinite='ignore'": lambda ps: ours.Adam(ps, lr=1e-3, **fast),
+        "hamopt RAD (defaults)": lambda ps: ours.RAD(ps, lr=1e-3),
+        "hamopt RAD, nonfinite='ignore'": lambda ps: ours.RAD(ps, lr=1e-3, **fast),
         "hamopt Adam(fused=True)": lambda ps: ours.Adam(ps, lr=1e-3, fused=True, **fast),
         "hamopt AdamW(fused=True)": lambda ps: ours.AdamW(ps, lr=1e-3, fused=True, **fast),
         "hamopt RAD(fused=True)": lambda ps: ours.RAD(ps, lr=1e-3, fused=True, **fast),
@@ -72,7 +78,7 @@ def candidates(only: str | None = None) -> dict[str, Callable[[list[torch.Tensor
         "hamopt RAD(order=2, fused=True)": lambda ps: ours.RAD(
             ps, lr=1e-3, order=2, fused=True, **fast
         ),
-        "hamopt RAD": lambda ps: ours.RAD(ps, lr=1e-3, foreach=False, **fast),
+        "hamopt RAD(foreach=False)": lambda ps: ours.RAD(ps, lr=1e-3, foreach=False, **fast),
         "hamopt RAD(foreach=True)": lambda ps: ours.RAD(ps, lr=1e-3, foreach=True, **fast),
         "hamopt RGD(fused=True)": lambda ps: ours.RGD(
             ps, lr=1e-3, momentum=0.9, delta=1.0, fused=True, **fast
@@ -84,6 +90,21 @@ def candidates(only: str | None = None) -> dict[str, Callable[[list[torch.Tensor
         "hamopt SGD(momentum=0.9, fused=True)": lambda ps: ours.SGD(
             ps, lr=1e-3, momentum=0.9, fused=True, **fast
         ),
+    }
+    out |= {  # the list and the one-tensor paths (torch's: foreach=True and the for-loop)
+        "hamopt Adam(foreach=True)": lambda ps: ours.Adam(ps, lr=1e-3, foreach=True, **fast),
+        "hamopt Adam(foreach=False)": lambda ps: ours.Adam(ps, lr=1e-3, foreach=False, **fast),
+        "torch.optim.SGD(momentum=0.9, foreach=True)": lambda ps: torch.optim.SGD(
+            ps, lr=1e-3, momentum=0.9, foreach=True
+        ),
+        "hamopt SGD(momentum=0.9, foreach=True)": lambda ps: ours.SGD(
+            ps, lr=1e-3, momentum=0.9, foreach=True, **fast
+        ),
+        "hamopt SGD(momentum=0.9, foreach=False)": lambda ps: ours.SGD(
+            ps, lr=1e-3, momentum=0.9, foreach=False, **fast
+        ),
+        "hamopt Lion(foreach=True)": lambda ps: ours.Lion(ps, lr=1e-4, foreach=True, **fast),
+        "hamopt Lion(foreach=False)": lambda ps: ours.Lion(ps, lr=1e-4, foreach=False, **fast),
     }
     try:
         from rad.optim import RAD as RefRAD

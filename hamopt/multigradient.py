@@ -36,12 +36,16 @@ The optimizer keeps the *physical* parameterisation of the conformal Hamiltonian
   :math:`r = -\ln\beta / h`; ``beta = 1`` is the frictionless flow;
 * the energy's own parameters (``m``, ``c``, …) are arguments with their defaults and ranges;
 * ``weight_decay`` :math:`\lambda` is coupled: it adds :math:`\lambda\lvert\theta\rvert^2/2` to
-  :math:`U`, so each kick reads :math:`g + \lambda\theta`; ``maximize`` flips :math:`g`.
+  :math:`U`, so each kick reads :math:`g + \lambda\theta`; ``maximize`` flips :math:`g`;
+* ``nonfinite`` is the runtime's policy for a NaN or ±Inf gradient, checked at every kick: a
+  step that raises or skips leaves every parameter and momentum as it was.
 
 Its only state per parameter is the momentum :math:`p` (``momentum``, zeros at its first
-kick). The generated step follows :class:`~hamopt.stepmap.StepMap` of the same scheme, and its
-global error against the continuous flow has the scheme's order
-(``tests/test_multigradient.py``).
+kick; float32 for a half-precision parameter). The class derives from
+:class:`hamopt.runtime.GeneratedMultiGradientOptimizer`, which holds the checks, the walk over
+the rows and the closure calls; ``export`` inlines that runtime. The generated step follows
+:class:`~hamopt.stepmap.StepMap` of the same scheme, and its global error against the
+continuous flow has the scheme's order (``tests/test_multigradient.py``).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from typing import Any
 
 import sympy as sp
 
+from hamopt.codegen.inline import standalone
 from hamopt.codegen.load import module_from_source
 from hamopt.codegen.multigradient import (
     BOUND_NAMES,
@@ -98,7 +103,7 @@ class MultiGradientOptimizer:
     """A derived optimizer whose step calls its closure once per kick.
 
     The same interface as :class:`hamopt.derive.DerivedOptimizer`: :attr:`cls`,
-    :attr:`source`, :meth:`export`, :meth:`markdown`, :meth:`latex`.
+    :attr:`source`, :attr:`standalone_source`, :meth:`export`, :meth:`markdown`, :meth:`latex`.
 
     Parameters
     ----------
@@ -107,9 +112,9 @@ class MultiGradientOptimizer:
     kinetic, scheme
         What it was derived from.
     hyperparameters
-        The constructor arguments (``maximize`` aside), in order.
+        The constructor arguments (the options ``maximize`` and ``nonfinite`` aside), in order.
     source
-        The generated standalone module.
+        The generated module (it imports :mod:`hamopt.runtime`).
     recipe
         The :class:`~hamopt.recipe.Recipe` it was derived from (spec files are written from it).
     """
@@ -132,10 +137,15 @@ class MultiGradientOptimizer:
         module = module_from_source(self.name, self.source)
         return getattr(module, self.name)
 
+    @property
+    def standalone_source(self) -> str:
+        """:attr:`source` with the runtime inlined: a module that needs only torch."""
+        return standalone(self.source)
+
     def export(self, path: str | Path) -> Path:
-        """Write the standalone module to ``path`` and return it."""
+        """Write the standalone module (:attr:`standalone_source`) to ``path`` and return it."""
         path = Path(path)
-        path.write_text(self.source)
+        path.write_text(self.standalone_source)
         return path
 
     def stepmap(self) -> StepMap:

@@ -184,13 +184,13 @@ def test_bench_quick_writes_under_hamopt_out(tmp_path):
         "--steps",
         "5",
         "--only",
-        r"Adam$|^hamopt RAD(\(fused=True\))?$",
+        r"Adam$|^hamopt RAD( \(defaults\)|\(fused=True\))$",
     ]
     stdout = _ok(_hamopt(args, tmp_path, timeout=300))
     out = tmp_path / "hamopt-out" / "bench" / "step_time.md"
     text = out.read_text()
     rows = {line.split(" | ")[0][2:] for line in text.splitlines() if line.startswith("| ")}
-    assert {"torch.optim.Adam", "torch.optim.Adam(fused=True)", "hamopt RAD"} <= rows
+    assert {"torch.optim.Adam", "torch.optim.Adam(fused=True)", "hamopt RAD (defaults)"} <= rows
     assert "hamopt RAD(fused=True)" in rows and "hamopt AdamW(fused=True)" not in rows
     assert out.with_suffix(".png").is_file()
     assert str(out) in stdout

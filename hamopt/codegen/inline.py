@@ -5,8 +5,10 @@ module (``export(path)``, ``hamopt derive -o``) must run where hamopt is not ins
 :func:`standalone` replaces that import with the runtime's own source: its modules in
 dependency order (:data:`hamopt.runtime.MODULES`), each without its docstring and its imports of
 the runtime, the standard-library and torch imports gathered at the top, and the C++ prelude,
-which the package reads from ``prelude.h``, written into ``prelude()`` as a string. The result
-defines the same names as the runtime, so the generated code runs unchanged.
+which the package reads from ``prelude.h``, written into ``prelude()`` as a string. A module
+of :data:`hamopt.runtime.ON_DEMAND` (the multi-gradient base) follows only where the source
+imports one of its names. The result defines the same names as the runtime, so the generated
+code runs unchanged.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import ast
 import importlib
 import re
 from pathlib import Path
+from types import ModuleType
 
-from hamopt.runtime import MODULES
+from hamopt.runtime import MODULES, ON_DEMAND
 from hamopt.runtime.kernel import prelude
 
 __all__ = ["standalone"]
@@ -32,9 +35,11 @@ def standalone(source: str) -> str:
     match = _IMPORT.search(source)
     if match is None:
         raise ValueError("the module does not import hamopt.runtime: nothing to inline")
+    imported = set(re.findall(r"\w+", match.group(1)))
+    extra = [m for m in ON_DEMAND if imported & set(_module(m).__all__)]
     imports, bodies = [], []
-    for name in MODULES:
-        module_imports, body = _parts(f"hamopt.runtime.{name}")
+    for name in (*MODULES, *extra):
+        module_imports, body = _parts(name)
         imports += [line for line in module_imports if line not in imports]
         bodies.append(
             f"# -- hamopt.runtime.{name} " + "-" * (72 - len(name)) + "\n" + body.strip("\n")
@@ -60,9 +65,14 @@ def _is_torch(line: str) -> bool:
     return line.split()[1].split(".")[0] == "torch"
 
 
-def _parts(module_name: str) -> tuple[list[str], str]:
+def _module(name: str) -> ModuleType:
+    """The runtime's module ``name``."""
+    return importlib.import_module(f"hamopt.runtime.{name}")
+
+
+def _parts(name: str) -> tuple[list[str], str]:
     """The module's imports (not of the runtime) and its body without docstring and imports."""
-    path = Path(importlib.import_module(module_name).__file__)
+    path = Path(_module(name).__file__)
     text = path.read_text(encoding="utf-8")
     tree = ast.parse(text)
     lines = text.splitlines()

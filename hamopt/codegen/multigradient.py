@@ -1,20 +1,19 @@
-r"""Generation of a standalone optimizer module for a scheme with several kicks per step.
+r"""Generation of an optimizer module for a scheme with several kicks per step.
 
 A one-gradient scheme (Euler, leapfrog) becomes an :class:`~hamopt.rule.update_rule.UpdateRule`
-and goes through :mod:`hamopt.codegen.module`. A scheme with several kicks K — Yoshida's
-triple jump takes three — needs the gradient at intermediate positions, so its optimizer walks
-the scheme's rows itself and re-evaluates the loss at every kick through ``step(closure)``, as
-``torch.optim.LBFGS`` does. The generated module holds
+and goes through :mod:`hamopt.codegen.module`. A scheme with several kicks K needs the gradient
+at intermediate positions (Yoshida's triple jump has three kicks). Its optimizer therefore
+walks the scheme's rows itself and evaluates the loss again at every kick through
+``step(closure)``, as ``torch.optim.LBFGS`` does. The generated module holds what is specific
+to the derivation:
 
 * ``_ROWS`` — the scheme table: ``(sub-flow, fraction of h)`` per row, the fraction as a float
   with its exact value in a comment;
 * ``_velocity(momentum, *, <energy parameters>)`` — :math:`\nabla T(p)` printed from SymPy,
   one line per equation, with the equation in a comment;
-* ``_check_arguments`` — the constructor's checks (``TypeError`` for a wrong type,
-  ``ValueError`` out of range, both naming the argument), run again by ``add_param_group`` and
-  ``load_state_dict``;
-* the ``torch.optim.Optimizer`` subclass, whose only state per parameter is the physical
-  momentum ``momentum`` (:math:`p`), and whose ``step(closure)`` applies, for every row,
+* the class. Its docstring holds the derivation. It holds its arguments as a table
+  (``ARGUMENTS``, the runtime's ``real`` rows with their ranges), ``SCHEME``, ``ROWS``, and the
+  equations of the sub-flows on one param group, which the step applies row by row:
 
   ==== ========================================================================
   D    :math:`p \leftarrow \beta^f p \;(= e^{-r f h} p)`
@@ -22,11 +21,15 @@ the scheme's rows itself and re-evaluates the loss at every kick through ``step(
   K    ``closure()``, then :math:`p \leftarrow p - f h\,(g + \lambda\theta)`
   ==== ========================================================================
 
-  with ``lr`` :math:`= h`, ``beta`` :math:`= \beta = e^{-rh}` (the momentum's decay over a
-  whole step), ``weight_decay`` :math:`= \lambda` and :math:`f` the row's fraction.
+  Here ``lr`` :math:`= h`, ``beta`` :math:`= \beta = e^{-rh}` (the momentum's decay over a
+  whole step), ``weight_decay`` :math:`= \lambda`, and :math:`f` is the row's fraction.
 
-The module imports only ``math`` and ``torch``. Generation is deterministic: the same inputs
-give byte-identical source.
+The class derives from :class:`hamopt.runtime.GeneratedMultiGradientOptimizer`. That base walks
+the rows, calls the closure at each kick, and does the rest: it checks the arguments,
+``load_state_dict``, and the gradients at every kick (``nonfinite``). The module imports the
+runtime. For an exported module, :func:`hamopt.codegen.inline.standalone` inlines the runtime,
+so the module needs only torch. Generation is deterministic: the same inputs give
+byte-identical source.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from __future__ import annotations
 import ast
 import keyword
 import re
-import string
 import textwrap
 from collections.abc import Iterator, Sequence
 
@@ -57,9 +59,12 @@ __all__ = [
     "velocity_equations",
 ]
 
-#: Names the generated module binds where an energy parameter is a local variable
-#: (``_velocity``'s arguments) or a group key: an energy parameter may not take them.
-BOUND_NAMES = frozenset({"momentum", "norm", "lr", "beta", "weight_decay", "maximize"})
+#: Names an energy parameter may not take: it is an argument of ``_velocity`` beside its locals
+#: and the modules it reads, and a key of each param group beside the others.
+BOUND_NAMES = frozenset(
+    {"momentum", "norm", "math", "torch"}
+    | {"params", "lr", "beta", "weight_decay", "maximize", "nonfinite"}
+)
 
 #: Names of the sub-flows, for comments and docstrings.
 FLOW_NAMES = {"D": "dissipation", "K": "kick", "F": "drift"}
@@ -197,50 +202,10 @@ def _wrapped(head: str, items: Sequence[str], tail: str, indent: int) -> str:
 
 
 def _default_text(hp: Hyperparameter) -> str:
-    return "_REQUIRED" if hp.default is REQUIRED else repr(hp.default)
-
-
-def _check_function(name: str, hyperparameters: Sequence[Hyperparameter]) -> str:
-    arguments = [hp.name for hp in hyperparameters] + ["maximize"]
-    lines = [
-        f"def _check_arguments({', '.join(arguments)}):",
-        '    """Raise TypeError (a wrong type) or ValueError (out of range) naming the argument."""',
-    ]
-    for hp in hyperparameters:
-        n = hp.name
-        if hp.default is REQUIRED:
-            lines.append(f"    if {n} is _REQUIRED:")
-            lines.append(f'        raise TypeError("{name}: missing required argument {n}")')
-        lines.append(f"    if isinstance({n}, bool) or not isinstance({n}, (int, float)):")
-        lines.append(
-            f'        raise TypeError(f"{name}: {n} must be a real number, got {{{n}!r}}")'
-        )
-        lines.append(f"    if not {_inside(n, hp.intervals[0])}:  # NaN is in no interval")
-        lines.append(
-            f'        raise ValueError(f"{name}: {n} must be in {hp.range_text()}, got {{{n}!r}}")'
-        )
-    lines.append("    if not isinstance(maximize, bool):")
-    lines.append(
-        f'        raise TypeError(f"{name}: maximize must be True or False, got {{maximize!r}}")'
-    )
-    return "\n".join(lines)
-
-
-def _inside(name: str, interval: sp.Interval) -> str:
-    """Python test that ``name`` lies in ``interval`` (an infinite end is open)."""
-
-    def end(value: sp.Expr) -> str:
-        return (
-            "math.inf" if value == sp.oo else "-math.inf" if value == -sp.oo else repr(float(value))
-        )
-
-    left = "<" if interval.left_open or interval.start == -sp.oo else "<="
-    right = "<" if interval.right_open or interval.end == sp.oo else "<="
-    return f"{end(interval.start)} {left} {name} {right} {end(interval.end)}"
+    return "REQUIRED" if hp.default is REQUIRED else repr(hp.default)
 
 
 def _class_docstring(
-    name: str,
     summary: str,
     scheme: Scheme,
     hyperparameters: Sequence[Hyperparameter],
@@ -270,145 +235,92 @@ def _class_docstring(
         "",
         "Arguments:",
         *(
-            f"    {hp.name} (default {_default_text(hp).replace('_REQUIRED', 'required')}): "
-            f"{hp.doc}"
+            f"    {hp.name} (default {_default_text(hp).replace('REQUIRED', 'required')}): {hp.doc}"
             for hp in hyperparameters
         ),
-        "    maximize (default False): maximize the objective instead of minimizing it",
+        "    maximize, nonfinite (keyword-only): the runtime's options, documented with the",
+        "        checks of every input in ``hamopt.runtime.GeneratedMultiGradientOptimizer``.",
     ]
     return 'r"""' + "\n".join(parts).rstrip().replace('"""', "'''") + '\n"""'
 
 
-_CLASS = string.Template('''class $name(Optimizer):
-    $docstring
+def _argument_table(hyperparameters: Sequence[Hyperparameter]) -> list[str]:
+    """``ARGUMENTS = (...)``: one ``real`` row per hyperparameter, with its range."""
+    rows = [
+        f'        real("{hp.name}", {_default_text(hp)}, "{hp.range_text()}"),'
+        for hp in hyperparameters
+    ]
+    return ["    ARGUMENTS = (", *rows, "    )"]
 
-    $init
-        _check_arguments($arguments, maximize)
-        $defaults
-        super().__init__(params, defaults)
 
-    def add_param_group(self, param_group):
-        """torch's add_param_group once the group's hyperparameters (its own, else the defaults)
-        pass the constructor's checks; complex parameters are refused."""
-        if not isinstance(param_group, dict):
-            raise TypeError(
-                f"$name: a param group must be a dict, got {type(param_group).__name__}"
-            )
-        _check_arguments(
-            **{name: param_group.get(name, self.defaults[name]) for name in _ARGUMENTS}
-        )
-        params = param_group.get("params", [])
-        params = [params] if isinstance(params, torch.Tensor) else list(params)
-        if any(torch.is_tensor(p) and p.is_complex() for p in params):
-            raise TypeError("$name: complex parameters are not supported")
-        super().add_param_group(param_group)
-
-    def load_state_dict(self, state_dict):
-        """torch's load_state_dict once ``state_dict`` is known to fit (else ValueError, and
-        nothing changes): as many groups of as many parameters, valid hyperparameters, and per
-        parameter only the buffer ``momentum``, shaped like the parameter."""
-        saved_groups = state_dict["param_groups"]
-        if len(saved_groups) != len(self.param_groups):
-            raise ValueError(
-                f"$name: the state has {len(saved_groups)} param groups, "
-                f"the optimizer {len(self.param_groups)}"
-            )
-        params = {}
-        for k, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
-            missing = [name for name in _ARGUMENTS if name not in saved]
-            if missing:
-                raise ValueError(f"$name: param group {k} of the state lacks {missing}")
-            _check_arguments(**{name: saved[name] for name in _ARGUMENTS})
-            if len(saved["params"]) != len(group["params"]):
-                raise ValueError(
-                    f"$name: param group {k} of the state has {len(saved['params'])} "
-                    f"parameters, the optimizer's {len(group['params'])}"
-                )
-            params.update(zip(saved["params"], group["params"], strict=True))
-        for key, state in state_dict["state"].items():
-            if key not in params:
-                raise ValueError(f"$name: the state holds an unknown parameter {key!r}")
-            if set(state) != {"momentum"}:
-                raise ValueError(
-                    f"$name: parameter {key!r} has state {sorted(state)}, not ['momentum']"
-                )
-            shape, expected = tuple(state["momentum"].shape), tuple(params[key].shape)
-            if shape != expected:
-                raise ValueError(
-                    f"$name: the momentum of parameter {key!r} has shape {shape}, "
-                    f"the parameter {expected}"
-                )
-        super().load_state_dict(state_dict)
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        """One step of the $scheme scheme; ``closure`` is required.
-
-        ``closure`` re-evaluates the model at the current parameters: it zeroes the gradients,
-        computes the loss, calls ``backward()`` and returns the loss. It is called once per kick,
-        $kicks time$plural per step, under ``torch.enable_grad()``. Returns the loss of its first call
-        (at the position of the first kick)."""
-        if closure is None:
-            raise ValueError(
-                "$name takes $kicks gradient$plural per step (the $scheme scheme has "
-                "$kicks kick$plural): call step(closure) with a closure that zeroes the gradients, "
-                "computes the loss, calls backward() and returns the loss, as for "
-                "torch.optim.LBFGS"
-            )
-        if not callable(closure):
-            raise TypeError(f"$name: closure must be callable, got {type(closure).__name__}")
-        loss = None
-        for flow, fraction in _ROWS:
-            if flow == "K":
-                with torch.enable_grad():
-                    value = closure()
-                if loss is None:
-                    loss = value  # step returns the first evaluation's loss
-                self._check_gradients()
-            for group in self.param_groups:
-                if flow == "D":
-                    self._dissipate(group, group["beta"] ** fraction)
-                elif flow == "F":
-                    self._drift(group, fraction * group["lr"])
-                else:
-                    self._kick(group, fraction * group["lr"])
-        return loss
-
-    def _check_gradients(self):
-        """Before a kick changes anything: no sparse gradient."""
-        for k, group in enumerate(self.param_groups):
-            for i, param in enumerate(group["params"]):
-                if param.grad is not None and param.grad.is_sparse:
-                    raise ValueError(
-                        f"$name does not support sparse gradients "
-                        f"(param group {k}, parameter {i})"
-                    )
-
-    def _dissipate(self, group, decay):
-        """D for a fraction f of the step: p ← β^f p (decay = β^f = exp(-r f h))."""
+#: The sub-flows D, F and K on one param group: the step's equations. ``{drift}`` is the line
+#: that moves a parameter by its velocity.
+_SUB_FLOWS = '''    def _dissipate(self, group, fraction):
+        """D: p ← β^f p (β^f = exp(-r f h)) for each parameter that has a momentum."""
+        decay = group["beta"] ** fraction
         for param in group["params"]:
             if param in self.state:  # it has had a gradient
                 self.state[param]["momentum"].mul_(decay)
 
-    def _drift(self, group, t):
-        """F for time t: θ ← θ + t ∇T(p)."""
+    def _drift(self, group, fraction):
+        """F: θ ← θ + f h ∇T(p) for each parameter that has a momentum."""
+        t = fraction * group["lr"]
         for param in group["params"]:
             if param in self.state:  # it has had a gradient
                 momentum = self.state[param]["momentum"]
-                param.add_(_velocity(momentum$energy), alpha=t)
+                {drift}
 
-    def _kick(self, group, t):
-        """K for time t: p ← p - t (g + λθ), g the gradient the closure left in ``.grad``."""
+    def _kick(self, group, fraction):
+        """K: p ← p - f h (g + λθ), g the gradient the closure left in ``.grad``."""
+        t = fraction * group["lr"]
         for param in group["params"]:
             if param.grad is None:
-                continue
+                continue  # no kick, and no state until its first gradient
             grad = param.grad if not group["maximize"] else -param.grad
             if group["weight_decay"] != 0:
-                grad = grad.add(param, alpha=group["weight_decay"])
+                grad = grad.add(param, alpha=group["weight_decay"])  # g + λθ
             state = self.state[param]
             if "momentum" not in state:
-                state["momentum"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            state["momentum"].add_(grad, alpha=-t)''')
+                state["momentum"] = self._initial("momentum", param)  # p = 0
+            state["momentum"].add_(grad, alpha=-t)'''
+
+
+def _class(
+    name: str,
+    kinetic: KineticEnergy,
+    scheme: Scheme,
+    hyperparameters: Sequence[Hyperparameter],
+    docstring: str,
+) -> str:
+    arguments = [*(hp.name for hp in hyperparameters), "maximize", "nonfinite"]
+    signature = [
+        "self",
+        "params",
+        *(f"{hp.name}={_default_text(hp)}" for hp in hyperparameters),
+        "*",
+        "maximize=False",
+        'nonfinite="raise"',
+    ]
+    energy = [f'{prm.name}=group["{prm.name}"]' for prm in kinetic.params]
+    drift = f"param.add_(_velocity({', '.join(['momentum', *energy])}), alpha=t)"
+    if 16 + len(drift) > 100:  # as ruff format would wrap it
+        velocity = _wrapped("velocity = _velocity(", ["momentum", *energy], ")", 16)
+        drift = f"{velocity}\n{' ' * 16}param.add_(velocity, alpha=t)"
+    lines = [
+        f"class {name}(GeneratedMultiGradientOptimizer):",
+        textwrap.indent(docstring, "    "),
+        "",
+        *_argument_table(hyperparameters),
+        f'    SCHEME = "{scheme.name}"',
+        "    ROWS = _ROWS",
+        "",
+        "    " + _wrapped("def __init__(", signature, "):", 4),
+        "        " + _wrapped("defaults = dict(", [f"{a}={a}" for a in arguments], ")", 8),
+        "        super().__init__(params, defaults)",
+        "",
+        _SUB_FLOWS.replace("{drift}", drift),
+    ]
+    return "\n".join(lines)
 
 
 def generate_multigradient_module(
@@ -435,7 +347,7 @@ def generate_multigradient_module(
     hyperparameters
         Constructor arguments in order: ``lr`` (:math:`h`), ``beta`` (:math:`e^{-rh}`), the
         energy's parameters (named as in ``kinetic``) and ``weight_decay`` (:math:`\lambda`);
-        ``maximize`` is added as a keyword-only flag.
+        the runtime's options ``maximize`` and ``nonfinite`` follow, keyword-only.
     summary, latex, provenance
         The class docstring's first line, its equations (a LaTeX ``aligned`` block) and its
         provenance lines.
@@ -453,8 +365,7 @@ def generate_multigradient_module(
     reserved = sorted({prm.name for prm in kinetic.params} & BOUND_NAMES)
     if reserved:
         raise ValueError(f"energy parameter(s) {reserved} would shadow the module's own names")
-    count = kicks(scheme)
-    if count == 0:
+    if kicks(scheme) == 0:
         raise ValueError(f"scheme {scheme.name} has no kick: it never reads a gradient")
     names = [hp.name for hp in hyperparameters]
     required = {"lr", "beta", "weight_decay"} | {prm.name for prm in kinetic.params}
@@ -462,53 +373,23 @@ def generate_multigradient_module(
         raise ValueError(f"hyperparameters must be {sorted(required)} once each, got {names}")
     if any(hp.kind != "real" or hp.is_pair or hp.optional for hp in hyperparameters):
         raise ValueError("every hyperparameter of a multi-gradient optimizer is one real number")
-    body = _CLASS.substitute(
-        name=name,
-        docstring=textwrap.indent(
-            _class_docstring(name, summary, scheme, hyperparameters, latex, provenance), "    "
-        ).lstrip(),
-        init=_wrapped(
-            "def __init__(",
-            [
-                "self",
-                "params",
-                *(f"{hp.name}={_default_text(hp)}" for hp in hyperparameters),
-                "*",
-                "maximize=False",
-            ],
-            "):",
-            4,
-        ),
-        arguments=", ".join(names),
-        defaults=_wrapped("defaults = dict(", [f"{a}={a}" for a in [*names, "maximize"]], ")", 8),
-        scheme=scheme.name,
-        kicks=count,
-        plural="s" if count != 1 else "",
-        energy="".join(f', {prm.name}=group["{prm.name}"]' for prm in kinetic.params),
-    )
-    tables = "\n".join(
+    docstring = _class_docstring(summary, scheme, hyperparameters, latex, provenance)
+    velocity = _velocity_function(kinetic)
+    code = "\n\n\n".join(
         [
             _rows_table(scheme),
-            "#: Constructor arguments, as they are stored in each param group.",
-            "_ARGUMENTS = (" + ", ".join(f'"{a}"' for a in [*names, "maximize"]) + ")",
+            velocity,
+            _class(name, kinetic, scheme, hyperparameters, docstring),
         ]
-        + (
-            ["_REQUIRED = object()"]
-            if any(hp.default is REQUIRED for hp in hyperparameters)
-            else []
-        )
     )
+    runtime = ["REQUIRED"] if any(hp.default is REQUIRED for hp in hyperparameters) else []
+    runtime += ["GeneratedMultiGradientOptimizer", "real"]
+    imports = [  # the velocity is the only code that may call math or torch
+        f"import {module}" for module in ("math", "torch") if re.search(rf"\b{module}\.", velocity)
+    ]
+    imports.append(f"from hamopt.runtime import {', '.join(runtime)}")
     module_doc = (
         f'"""{name}: {summary}\n\nDerived and generated by hamopt; see the class docstring."""'
     )
-    head = HEADER.format(command=command) + module_doc
-    imports = "import math\n\nimport torch\nfrom torch.optim.optimizer import Optimizer"
-    parts = [
-        head + "\n\n" + imports,
-        f'__all__ = ["{name}"]',
-        tables,
-        _check_function(name, hyperparameters),
-        _velocity_function(kinetic),
-        body,
-    ]
-    return "\n\n\n".join(parts) + "\n"
+    head = "\n\n".join([HEADER.format(command=command) + module_doc, *imports])
+    return f'{head}\n\n__all__ = ["{name}"]\n\n\n{code}\n'

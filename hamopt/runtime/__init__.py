@@ -16,19 +16,24 @@ Modules, in the order an exported module inlines them:
 * :mod:`~hamopt.runtime.kernel` — the C++ kernels (``prelude.h`` and the rules'), built and
   called as the operator ``torch.ops.hamopt.kernel_step_v1``;
 * :mod:`~hamopt.runtime.compiled` — the fused path on torch.compile;
-* :mod:`~hamopt.runtime.optimizer` — the base class.
+* :mod:`~hamopt.runtime.optimizer` — the base class;
+* :mod:`~hamopt.runtime.multigradient` — the base class of an optimizer that takes several
+  gradients per step (one per kick of its scheme); inlined only into a module that imports it.
 """
 
 from hamopt.runtime.arguments import REQUIRED, Argument, choice, fixed, flag, pair, real
 from hamopt.runtime.kernel import Kernel
+from hamopt.runtime.multigradient import GeneratedMultiGradientOptimizer
 from hamopt.runtime.optimizer import GeneratedOptimizer, Rule
 from hamopt.runtime.scalars import scalar
 from hamopt.runtime.tensors import before, foreach_copy, whole
 
 __all__ = [
     "MODULES",
+    "ON_DEMAND",
     "REQUIRED",
     "Argument",
+    "GeneratedMultiGradientOptimizer",
     "GeneratedOptimizer",
     "Kernel",
     "Rule",
@@ -54,3 +59,6 @@ MODULES = (
     "compiled",
     "optimizer",
 )
+#: Modules that an exported module inlines after :data:`MODULES`, and only where it imports
+#: one of their names.
+ON_DEMAND = ("multigradient",)

@@ -165,8 +165,9 @@ def fixed(name: str, default: object) -> Argument:
     return Argument(name, default, "fixed")
 
 
-#: The options every generated optimizer takes (keyword-only, after its hyperparameters), with
-#: their defaults; a loaded param group that lacks one gets the default. ``capturable`` and
+#: The options a generated optimizer takes (keyword-only, after its hyperparameters; all of
+#: them, or those its class names in ``OPTION_NAMES``), with their defaults; a loaded param
+#: group that lacks one gets the default. ``capturable`` and
 #: ``differentiable`` are torch.optim's flags: ``differentiable=True`` runs the single-tensor
 #: path with autograd on (a step is then a differentiable function of its inputs);
 #: ``capturable=True`` is accepted where CUDA is (the step still reads its step counts on the host).
@@ -181,28 +182,30 @@ OPTIONS: dict[str, object] = {
 
 
 def check_arguments(optimizer: str, arguments: tuple[Argument, ...], values: dict) -> None:
-    """Every argument's value (``values[name]``) is valid, and the options fit together."""
+    """Every argument's value (``values[name]``) is valid, and the options ``values`` holds fit
+    together (an optimizer may take only some of :data:`OPTIONS`: a multi-gradient one has no
+    foreach or fused path)."""
     for argument in arguments:
         argument.check(optimizer, values[argument.name])
     for name in ("maximize", "capturable", "differentiable"):
-        if not isinstance(values[name], bool):
+        if name in values and not isinstance(values[name], bool):
             raise TypeError(f"{optimizer}: {name} must be True or False, got {values[name]!r}")
     for name in ("foreach", "fused"):
-        if values[name] not in (None, True, False):
+        if values.get(name) not in (None, True, False):
             raise TypeError(
                 f"{optimizer}: {name} must be None, True or False, got {values[name]!r}"
             )
-    if values["fused"] and values["foreach"]:
+    if values.get("fused") and values.get("foreach"):
         raise ValueError(f"{optimizer}: fused=True and foreach=True exclude each other")
-    if values["nonfinite"] not in ("raise", "skip", "ignore"):
+    if "nonfinite" in values and values["nonfinite"] not in ("raise", "skip", "ignore"):
         raise ValueError(
             f"{optimizer}: nonfinite must be 'raise', 'skip' or 'ignore', got {values['nonfinite']!r}"
         )
-    if values["differentiable"] and (values["foreach"] or values["fused"]):
+    if values.get("differentiable") and (values.get("foreach") or values.get("fused")):
         raise ValueError(
             f"{optimizer}: differentiable=True runs on the single-tensor path; foreach=True and fused=True exclude it"
         )
-    if values["capturable"] and not torch.cuda.is_available():
+    if values.get("capturable") and not torch.cuda.is_available():
         raise ValueError(
             f"{optimizer}: capturable=True needs CUDA, which this machine does not have"
         )

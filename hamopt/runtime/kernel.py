@@ -59,13 +59,28 @@ class Kernel:
     def __init__(self, module: str, source: str):
         self.module, self.source = module, source
         self.path = None  # the built library, once built; "" where it cannot be
+        self.failure = ()  # why it cannot be (compiler, error), until warned
         self.checked = {}
 
-    def library(self, optimizer: str) -> str:
-        """The path of the built library, or "" where it cannot be built (warned once)."""
-        if self.path is not None:
-            return self.path
-        self.path = ""
+    def library(self, optimizer: str, quiet: bool = False) -> str:
+        """The path of the built library, or "" where it cannot be built: warned once, on the
+        first request that is not ``quiet`` (the default path and the gradient check ask
+        quietly, and take another path without a word)."""
+        if self.path is None:
+            self.path, self.failure = self._build()
+        if not self.path and not quiet and self.failure:
+            cxx, reason = self.failure
+            warnings.warn(
+                f"{optimizer}(fused=True): the C++ kernels could not be built with {cxx}, so fused steps run on torch.compile instead ({reason})",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            self.failure = ()  # once
+        return self.path
+
+    def _build(self) -> tuple[str, tuple[str, ...]]:
+        """Build (or find in the cache) and load the library: its path, or "" and why not (the
+        compiler and the error)."""
         cxx = os.environ.get("CXX", "g++")
         cpu = platform.machine() + platform.processor()
         if os.path.exists("/proc/cpuinfo"):
@@ -100,14 +115,26 @@ class Kernel:
         except (OSError, subprocess.SubprocessError) as error:
             lines = (getattr(error, "stderr", None) or str(error)).strip().splitlines()
             reason = f"{type(error).__name__}: {next((line for line in lines if 'error' in line), lines[0] if lines else '')}"
-            warnings.warn(
-                f"{optimizer}(fused=True): the C++ kernels could not be built with {cxx}, so fused steps run on torch.compile instead ({reason})",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-            return ""
-        self.path = str(path)
-        return self.path
+            return "", (cxx, reason)
+        return str(path), ()
+
+    def all_finite(self, optimizer: str, tensors: list[torch.Tensor]) -> bool | None:
+        """Whether every element of ``tensors`` is finite, by the library's one vectorised read
+        (``all_finite`` of ``prelude.h``); None where the kernel cannot tell: a tensor that is
+        not a plain dense CPU float32 or float64 tensor, or no library."""
+        if not all(
+            type(t) in PLAIN and t.dtype in KERNEL_TYPES and t.is_cpu and dense(t) for t in tensors
+        ):
+            return None
+        library = self.library(optimizer, quiet=True)
+        if not library:
+            return None
+        numels = [t.numel() for t in tensors]
+        doubles = [int(t.dtype == torch.float64) for t in tensors]
+        table = torch.tensor(
+            [*numels, *doubles, *(t.data_ptr() for t in tensors)], dtype=torch.int64
+        )
+        return bool(_check_function(library)(len(tensors), table.data_ptr()))
 
     def fits(self, rule: str, params, grads, buffers, state_steps) -> bool:
         """Whether the kernel may run on these lists (and ``HAMOPT_FUSED=compile`` is not set):
@@ -171,6 +198,16 @@ def _function(path: str, rule: str):
         function.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
         _FUNCTIONS[path, rule] = function
     return _FUNCTIONS[path, rule]
+
+
+def _check_function(path: str):
+    """``all_finite`` of the library at ``path``, with its argument types."""
+    if (path, None) not in _FUNCTIONS:
+        function = _load(path).all_finite
+        function.argtypes = [ctypes.c_int64, ctypes.c_void_p]
+        function.restype = ctypes.c_int
+        _FUNCTIONS[path, None] = function
+    return _FUNCTIONS[path, None]
 
 
 def _kernel_step(library, rule, params, grads, buffers, state_steps, numbers, maximize):

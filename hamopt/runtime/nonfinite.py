@@ -5,7 +5,10 @@ raises ``ValueError``, and a gradient holding a NaN or ±Inf is handled by its g
 ``nonfinite`` option: ``"raise"`` raises ``ValueError`` naming the optimizer, the group and the
 parameter, ``"skip"`` skips the whole step, ``"ignore"`` does not look (torch.optim's behaviour).
 
-The test is :math:`\max_i |g_i| < \infty` per gradient — NaN propagates through the max,
+On plain CPU float32 and float64 gradients the optimizer's C++ library reads every gradient
+once, vectorised and in parallel (``all_finite`` in ``prelude.h``: :math:`\sum_i (g_i - g_i)` is
+0, or NaN where a :math:`g_i` is NaN or ±Inf), at the cost of one read of the gradients.
+Elsewhere, the test is :math:`\max_i |g_i| < \infty` per gradient — NaN propagates through the max,
 which, unlike :math:`\lVert g\rVert_2`, cannot overflow in float16 — one read of every gradient
 (``torch._foreach_norm(grads, inf)`` on an accelerator; on CPU, where that norm is not
 vectorised, :math:`\max(\max g, -\min g)` by ``torch.aminmax``) and a single host sync for the
@@ -43,15 +46,20 @@ def with_grad(optimizer, index: int, group: dict) -> list[torch.Tensor]:
     return params
 
 
-def finite(work: list) -> torch.Tensor | None:
-    """``[no "raise" gradient is NaN or ±Inf, no "skip" one is]`` as a float tensor (1: true),
-    agreed over every device mesh of a sharded gradient; None where no group looks.
+def finite(work: list, optimizer=None) -> torch.Tensor | list[bool] | None:
+    """``[no "raise" gradient is NaN or ±Inf, no "skip" one is]``, agreed over every device
+    mesh of a sharded gradient; None where no group looks.
 
-    ``work``: ``(group, rule, params with a gradient)`` per group. The caller reads it on the
-    host — one sync for the whole step — and hands it to :func:`verdict`."""
+    ``work``: ``(group, rule, params with a gradient)`` per group. On plain CPU float32 and
+    float64 gradients, the ``optimizer``'s C++ library reads them (:func:`_by_kernel`) and the
+    answer is two bools; else it is a float tensor (1: true), which the caller reads on the
+    host — one sync for the whole step. Either goes to :func:`verdict`."""
     checked = _checked(work)
     if not checked:
         return None
+    quick = _by_kernel(checked, optimizer)
+    if quick is not None:
+        return quick
     shards = [_local(p.grad) for _, _, p in checked]
     full = [
         k for k, s in enumerate(shards) if s.numel()
@@ -75,6 +83,24 @@ def finite(work: list) -> torch.Tensor | None:
                 ok, op=torch.distributed.ReduceOp.MIN, group=mesh.get_group(dim)
             )
     return ok
+
+
+def _by_kernel(checked: list, optimizer) -> list[bool] | None:
+    """The check by the optimizer's kernel library (``all_finite``: one vectorised read of
+    every gradient, in one parallel region): where every checked gradient is a plain dense CPU
+    float32 or float64 tensor (complex ones as their real views), the library builds, and the
+    step is not being traced; else None."""
+    kernel = getattr(optimizer, "KERNEL", None)
+    if kernel is None or torch.compiler.is_compiling():
+        return None
+    out = []
+    for how in ("raise", "skip"):
+        grads = real_views([p.grad for _, group, p in checked if group["nonfinite"] == how])
+        ok = kernel.all_finite(type(optimizer).__name__, grads) if grads else True
+        if ok is None:
+            return None
+        out.append(ok)
+    return out
 
 
 def verdict(optimizer, work: list, raise_ok: bool, skip_ok: bool) -> bool:

@@ -1,8 +1,9 @@
 r"""``load_state_dict``'s checks: a state that does not fit is refused before anything changes.
 
 A state fits when it has as many groups of as many parameters as the optimizer, valid
-hyperparameters, and per parameter a whole-number ``step`` and exactly the buffers its group's
-rule keeps, shaped like the parameter (a scalar state: a finite 0-d float tensor).
+hyperparameters, and per parameter exactly what its group's rule keeps (the optimizer's
+``_keeps``): a whole-number ``step`` (a multi-gradient optimizer counts none) and buffers shaped
+like the parameter (a scalar state: a finite 0-d float tensor).
 
 What torch.optim accepts is accepted too: a checkpoint written by an older torch (a ``step``
 saved as a plain number, a flag the group lacks: filled with its default, as torch's
@@ -68,9 +69,12 @@ def check_state_dict(optimizer, state_dict: dict) -> tuple[dict, dict]:
             raise TypeError(
                 f"{name}: the loaded state of {at} is a {type(per_param).__name__}, not a dict"
             )
-        per_param = _tensors(per_param, optimizer.RULES[rule], optimizer.SCALAR_STATE)
-        keeps = {"step", *optimizer.RULES[rule].buffers}
-        if per_param.keys() != keeps:
+        keeps = optimizer._keeps(rule)
+        counted = "step" in keeps
+        # torch's SGD keeps no step: taken as 1 where the rule reads it only at the first step
+        assumed = counted and not optimizer.RULES[rule].reads_step
+        per_param = _tensors(per_param, counted, assumed, optimizer.SCALAR_STATE)
+        if per_param.keys() != set(keeps):
             raise ValueError(
                 f"{name}: the loaded state of {at} holds {sorted(per_param)}, but its rule {rule} keeps {sorted(keeps)}"
             )
@@ -79,26 +83,22 @@ def check_state_dict(optimizer, state_dict: dict) -> tuple[dict, dict]:
                 raise TypeError(
                     f"{name}: {k} of {at} in the loaded state is a {type(value).__name__}, not a tensor"
                 )
-        step = per_param["step"]
-        count = float(step) if step.numel() == 1 and not step.is_complex() else math.nan
-        if not (count >= 0 and count % 1 == 0):
-            raise ValueError(
-                f"{name}: step of {at} in the loaded state must be a whole number >= 0, got {step.tolist()!r}"
-            )
-        for k in optimizer.RULES[rule].buffers:
-            _check_buffer(name, k, at, per_param[k], p, k in optimizer.SCALAR_STATE)
+        if counted:
+            _check_step(name, at, per_param["step"])
+        for k in keeps:
+            if k != "step":
+                _check_buffer(name, k, at, per_param[k], p, k in optimizer.SCALAR_STATE)
         state[p] = loaded[key] = per_param
     return state, {**state_dict, "state": loaded, "param_groups": filled}
 
 
-def _tensors(per_param: dict, rule, scalar_state: dict) -> dict:
-    """``per_param`` with its step and scalar state as tensors: a plain number (older torch)
-    converted, a missing step (torch's SGD) taken as 1 where the rule reads it only at the
-    first step."""
+def _tensors(per_param: dict, counted: bool, assumed: bool, scalar_state: dict) -> dict:
+    """``per_param`` with its step (where ``counted``) and scalar state as tensors: a plain
+    number (older torch) converted, a missing step taken as 1 where ``assumed``."""
     per_param = dict(per_param)
-    if "step" not in per_param and not rule.reads_step and per_param:
+    if "step" not in per_param and assumed and per_param:
         per_param["step"] = torch.tensor(1.0, dtype=scalar_dtype())
-    for k in ("step", *scalar_state):
+    for k in (["step"] if counted else []) + list(scalar_state):
         if isinstance(per_param.get(k), (int, float)) and not isinstance(per_param[k], bool):
             per_param[k] = torch.tensor(float(per_param[k]), dtype=scalar_dtype())
     return per_param
@@ -108,6 +108,14 @@ def scalar_dtype() -> torch.dtype:
     """The dtype of a step counter or scalar state: float64 under a float64 default dtype, else
     float32 (torch.optim's)."""
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _check_step(name: str, at: str, step: torch.Tensor) -> None:
+    count = float(step) if step.numel() == 1 and not step.is_complex() else math.nan
+    if not (count >= 0 and count % 1 == 0):
+        raise ValueError(
+            f"{name}: step of {at} in the loaded state must be a whole number >= 0, got {step.tolist()!r}"
+        )
 
 
 def _check_buffer(

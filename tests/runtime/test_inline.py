@@ -43,3 +43,12 @@ def test_standalone_module_needs_no_hamopt_and_steps_as_the_zoo(tmp_path):
 def test_a_module_without_the_runtime_import_is_refused():
     with pytest.raises(ValueError, match=r"does not import hamopt\.runtime"):
         standalone("import torch\n")
+
+
+def test_the_multigradient_base_is_inlined_only_where_it_is_imported():
+    """A one-gradient module does not carry the multi-gradient base (``hamopt.runtime.ON_DEMAND``);
+    the Yoshida export's fresh-interpreter run is in ``tests/test_multigradient.py``."""
+    source = inspect.getsource(importlib.import_module(zoo.RGD.__module__))
+    assert "class GeneratedMultiGradientOptimizer" not in standalone(source)
+    own = "from hamopt.runtime import GeneratedMultiGradientOptimizer, real\n"
+    assert "class GeneratedMultiGradientOptimizer(GeneratedOptimizer)" in standalone(own)
