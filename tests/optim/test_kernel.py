@@ -5,7 +5,10 @@ the source reads as the equations, the library is cached on disk and a second pr
 without a compiler, a missing or failing compiler warns once and hands the step to torch.compile,
 channels-last tensors take the kernel while tensors with gaps in memory (also ones that appear
 between steps) go to torch.compile, and the split of a group's elements over threads (ranges spanning tensors,
-empty tensors, float32 and float64 mixed) changes nothing.
+empty tensors, float32 and float64 mixed) changes nothing. Last, the default path (neither
+``fused`` nor ``foreach``): the kernel on CPU where it fits and builds, silently the single-tensor
+path where it cannot be built, and the gradient check by the library's one vectorised read
+(``all_finite``).
 """
 
 import importlib
@@ -26,6 +29,7 @@ import hamopt.optim as zoo
 from hamopt.codegen.inline import standalone
 from hamopt.runtime.compiled import Compiled
 from hamopt.runtime.kernel import Kernel
+from hamopt.runtime.nonfinite import finite, with_grad
 
 rad = importlib.import_module(zoo.RAD.__module__)
 
@@ -289,3 +293,108 @@ def test_fused_step_keeps_two_buffers_and_allocates_no_temporary(fresh, name):
     foreach = getattr(zoo, name)(a, lr=1e-3, foreach=True, nonfinite="ignore")
     foreach.step()
     assert _peak_bytes(foreach.step) >= smallest
+
+
+# -- the default path (no fused, no foreach) and the kernel's gradient check -------------------
+def _calls(monkeypatch, cls):
+    """The number of kernel steps taken, counted from now."""
+    calls = []
+    original = cls._kernel_step
+
+    def counted(self, *args, **kwargs):
+        ran = original(self, *args, **kwargs)
+        calls.append(ran)
+        return ran
+
+    monkeypatch.setattr(cls, "_kernel_step", counted)
+    return calls
+
+
+def test_no_flags_take_the_kernel_on_cpu(fresh, monkeypatch):
+    calls = _calls(monkeypatch, fresh)
+    a = _group([(6, 5), (9,)], dtypes=(torch.float32, torch.float64))
+    b = [p.detach().clone().requires_grad_() for p in a]
+    _steps(a, fresh(a, lr=0.01), 5)
+    assert calls == [True] * 5 and fresh.KERNEL.path
+    _steps(b, fresh(b, lr=0.01, foreach=False), 5)
+    assert calls == [True] * 5  # foreach=False: one tensor at a time, no kernel
+    _same(a, b)
+
+
+@pytest.mark.parametrize("options", [dict(foreach=False), dict(foreach=True), dict(fused=False)])
+def test_a_path_asked_for_is_taken(fresh, monkeypatch, options):
+    calls = _calls(monkeypatch, fresh)
+    a = _group([(4, 3)], dtypes=(torch.float64,))
+    _steps(a, fresh(a, lr=0.01, **options), 2)
+    assert calls == []
+
+
+def test_differentiable_is_single_tensor_and_recorded(fresh, monkeypatch):
+    """``differentiable=True``: no kernel (autograd cannot see through it); the step is a
+    function of the leaf the parameter was computed from."""
+    calls = _calls(monkeypatch, fresh)
+    w = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    p = w.clone()
+    p.grad = torch.ones(3, dtype=torch.float64)
+    fresh([p], lr=0.01, differentiable=True).step()
+    assert calls == [] and p.grad_fn is not None
+    (grad,) = torch.autograd.grad(p.sum(), w)
+    assert torch.equal(grad, torch.ones(3, dtype=torch.float64))
+
+
+def test_half_precision_and_complex_take_the_kernel(fresh, monkeypatch):
+    calls = _calls(monkeypatch, fresh)
+    half = [torch.randn(7, dtype=torch.bfloat16, requires_grad=True)]
+    twin = [half[0].detach().clone().requires_grad_()]
+    _steps(half, fresh(half, lr=0.01), 3)
+    _steps(twin, fresh(twin, lr=0.01, foreach=False), 3)
+    assert calls == [True] * 3 and torch.equal(half[0], twin[0])
+    z = [torch.randn(5, dtype=torch.complex128, requires_grad=True)]
+    _steps(z, fresh(z, lr=0.01), 2)
+    assert calls == [True] * 5
+
+
+def test_without_a_compiler_the_default_path_is_single_tensor_and_silent(
+    fresh, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("HAMOPT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CXX", "/nonexistent/c++")
+    a = _group([(5, 3), (7,)])
+    b = [p.detach().clone().requires_grad_() for p in a]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not a word
+        _steps(a, fresh(a, lr=0.01), 4)
+    assert fresh.KERNEL.path == "" and not fresh.COMPILED.functions
+    _steps(b, fresh(b, lr=0.01, foreach=False), 4)
+    _same(a, b, tolerance=0.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex64])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_the_kernel_check_finds_every_nonfinite_element(dtype, bad):
+    """One bad element anywhere — in any tensor, at any offset, including the last element of a
+    thread's range — is found; the check agrees with torch's max|g| test."""
+    params = [torch.zeros(n, dtype=dtype, requires_grad=True) for n in (0, 1, 70001, 33)]
+    opt = zoo.Adam(params, lr=0.01)
+    for p in params:
+        p.grad = torch.randn(p.shape, dtype=dtype)
+    work = [(g, opt._rule(g), with_grad(opt, i, g)) for i, g in enumerate(opt.param_groups)]
+    assert finite(work, opt) == [True, True]
+    for k, index in ((1, 0), (2, 0), (2, 35000), (2, 70000), (3, 32)):
+        grad = params[k].grad
+        grad.view(-1)[index] = bad
+        assert finite(work, opt) == [False, True], (k, index)
+        assert finite(work, None).tolist() == [0.0, 1.0]  # torch's test agrees
+        grad.view(-1)[index] = 0.5
+
+
+def test_the_kernel_check_raises_and_skips_before_anything_changes():
+    params = [torch.ones(3, requires_grad=True), torch.ones(2, requires_grad=True)]
+    opt = zoo.Adam([{"params": params[:1]}, {"params": params[1:], "nonfinite": "skip"}], lr=0.1)
+    params[0].grad, params[1].grad = torch.ones(3), torch.tensor([1.0, float("nan")])
+    opt.step()  # the skip group's NaN: the whole step is skipped
+    assert all(torch.equal(p, torch.ones_like(p)) for p in params) and not opt.state
+    params[0].grad[1] = float("inf")
+    with pytest.raises(ValueError, match=r"non-finite gradient .* parameter 0 of param group 0"):
+        opt.step()
+    assert all(torch.equal(p, torch.ones_like(p)) for p in params) and not opt.state
