@@ -8,9 +8,14 @@ path). For every rule ``<rule>`` it holds
   in Python floats (``math``); a scalar state (``Buffer(shape="scalar")``) comes in as its 0-d
   state tensor, is updated in place with tensor arithmetic (so its rounding is that of its
   dtype, as in ``torch.optim``) and read back as a float;
-* ``_single_tensor_<rule>(...)`` — a loop over the parameters, one line per tensor equation;
-* ``_foreach_<rule>(...)`` — the same equations on lists of tensors with ``torch._foreach_*``
-  calls (an equation without a list form runs per tensor);
+* ``_single_tensor_<rule>(...)`` — a loop over the parameters, one line per tensor equation:
+  a chain of calls that update the buffers and the parameter in place, as torch.optim writes
+  them (``exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)``;
+  :mod:`hamopt.codegen.inplace`);
+* ``_foreach_<rule>(...)`` — the same calls on lists of tensors, ``torch._foreach_<op>_``, one
+  a line under the equation's comment (an equation without a list form runs per tensor); a
+  list made for one equation, and the gradients' and intermediates' lists once read for the
+  last time, are deleted (``del``) before the next;
 * ``_fused_<rule>(...)`` — the tensor equations once more, every number a tensor, for
   ``torch.compile`` (:mod:`hamopt.codegen.fused`),
 
@@ -32,13 +37,22 @@ import textwrap
 import sympy as sp
 
 from hamopt.codegen.fused import FusedPrinter
+from hamopt.codegen.inplace import Plan, plan_rule
+from hamopt.codegen.inplace_printer import ForeachWriter, single_statement
 from hamopt.codegen.kernel import kernel_source
-from hamopt.codegen.names import FOREACH_COPY, WHOLE, check_names, plural, rule_names
+from hamopt.codegen.names import (
+    FOREACH_COPY,
+    GENERATED_NAMES,
+    WHOLE,
+    check_names,
+    plural,
+    rule_names,
+)
 from hamopt.codegen.printer import (
     ForeachUnsupported,
     ScalarPrinter,
     TensorPrinter,
-    foreach_code,
+    foreach_parts,
     scalar_calls,
 )
 from hamopt.rule.hyperparameter import REQUIRED, Hyperparameter
@@ -202,8 +216,9 @@ def _scalars_function(rule: UpdateRule) -> str:
     return "\n".join(lines)
 
 
-def _signature(rule: UpdateRule, plural: bool) -> str:
-    bufs = [b.name + "s" for b in rule.buffers]
+def _signature(rule: UpdateRule) -> str:
+    """The rule functions' arguments: lists of tensors (one tensor at a time reads item i)."""
+    bufs = [plural(b.name) for b in rule.buffers]
     return ", ".join(["params", "grads", "state_steps", *bufs, "*", *_hyper_args(rule), "maximize"])
 
 
@@ -212,16 +227,22 @@ def _call_scalars(rule: UpdateRule) -> str:
     return f"_scalars_{rule.name}({', '.join(args)})"
 
 
+def _per_tensor_scalars(rule: UpdateRule) -> frozenset[sp.Symbol]:
+    """The scalars of the tensor equations that are one number per tensor: lists on the foreach
+    path."""
+    return frozenset(_scalar_outputs(rule)) | {step}
+
+
 def _single_tensor_function(rule: UpdateRule) -> str:
     names = rule_names(rule)
     printer = TensorPrinter(names, rule.is_tensor)
     scalars = _scalar_assignments(rule)
-    lines = [f"def _single_tensor_{rule.name}({_signature(rule, False)}):"]
+    lines = [f"def _single_tensor_{rule.name}({_signature(rule)}):"]
     lines.append(f'    """One tensor at a time: the {rule.name} rule."""')
     lines.append("    for i, param in enumerate(params):")
     lines.append("        grad = grads[i] if not maximize else -grads[i]")
     for b in rule.buffers:
-        lines.append(f"        {b.name} = {b.name}s[i]")
+        lines.append(f"        {b.name} = {plural(b.name)}[i]")
     lines.append("        state_steps[i] += 1")
     if _needs_step(rule):
         lines.append("        step = state_steps[i].item()")
@@ -229,55 +250,73 @@ def _single_tensor_function(rule: UpdateRule) -> str:
     if scalars:
         targets = ", ".join(s.name for s in outputs)
         lines.append(f"        {targets}{',' if len(outputs) == 1 else ''} = {_call_scalars(rule)}")
-    for a in _tensor_assignments(rule):
-        lines.extend("        " + ln for ln in _single_assign(rule, a, printer, names))
+    for _, plan in sorted(plan_rule(rule, _per_tensor_scalars(rule)).items()):
+        lines.extend("        " + ln for ln in _single_assign(rule, plan, printer, names))
     return "\n".join(lines)
 
 
-def _single_assign(rule, a, printer, names) -> list[str]:
-    idle = rule.idle_at_zero(a)
+def _single_assign(rule, plan: Plan, printer, names) -> list[str]:
+    lines = _single_assign_always(rule, plan, printer, names)
+    idle = rule.idle_at_zero(plan.assignment)
     if idle is not None:  # skipped at its hyperparameter's zero, as torch skips weight decay 0
-        lines = _single_assign_always(rule, a, printer, names)
         return [f"if {names.get(idle, idle.name)} != 0:", *("    " + ln for ln in lines)]
-    return _single_assign_always(rule, a, printer, names)
+    return lines
 
 
-def _single_assign_always(rule, a, printer, names) -> list[str]:
+def _single_assign_always(rule, plan: Plan, printer, names) -> list[str]:
+    """The equation on one tensor, in place (:mod:`hamopt.codegen.inplace`)."""
+    a = plan.assignment
     buf = rule.buffer(a.target)
-    if buf is not None and _saves_itself(a.expr, buf.symbol):  # differentiable=True: see before()
+    kept = _kept(rule, plan)
+    if kept:  # differentiable=True: see before()
         printer = TensorPrinter(
-            {**names, buf.symbol: f"before({names[buf.symbol]})"}, rule.is_tensor
+            {**names, **{s: f"before({names[s]})" for s in kept}}, rule.is_tensor
         )
-    code = printer.doprint(a.expr)
-    if a.target == param or buf is not None:
-        name = names[a.target]
-        if buf is not None and buf.init == "grad":
-            return [
-                "if step == 1:" + _comment("first-gradient init"),
-                f"    {name}.copy_(grad)",
-                "else:",
-                f"    {name}.copy_({code})" + _comment(a.doc),
-            ]
-        return [f"{name}.copy_({code})" + _comment(a.doc)]
-    return [f"{names.get(a.target, a.target.name)} = {code}" + _comment(a.doc)]
+    name = names.get(a.target, a.target.name)
+    line = single_statement(plan, printer, name) + _comment(a.doc)
+    if buf is not None and buf.init == "grad":
+        return [
+            "if step == 1:" + _comment("first-gradient init"),
+            f"    {name}.copy_(grad)",
+            "else:",
+            "    " + line,
+        ]
+    return [line]
 
 
-def _saves_itself(expr: sp.Expr, symbol: sp.Symbol) -> bool:
-    """Whether an update of ``symbol`` reads it through an operation that autograd saves its
-    input for (max, sqrt, a power…): written in place afterwards, a backward through the step
-    (``differentiable=True``) would find it changed, so the runtime's ``before`` copies it then."""
-    return any(
-        (node.is_Function or (node.is_Pow and node.exp != -1)) and symbol in node.free_symbols
-        for node in sp.preorder_traversal(expr)
-    )
+def _kept(rule: UpdateRule, plan: Plan) -> list[sp.Symbol]:
+    """The buffers and the parameter that this equation reads where autograd keeps their value
+    for the backward (see :func:`_linear_in`) and that are written in place later in the step:
+    by a later equation, or by this one where it computes its value apart (mode ``"copy"``).
+    With autograd on (``differentiable=True``) the runtime's ``before`` gives them as a copy,
+    which that write leaves as it was."""
+    a = plan.assignment
+    later = {b.target for b in rule.assignments[plan.index + 1 :]} - {a.target}
+    later |= {a.target} if plan.mode == "copy" else set()
+    writable = {param} | {b.symbol for b in rule.buffers if b.shape == "tensor"}
+    read = a.expr.free_symbols & later & writable
+    return sorted((s for s in read if not _linear_in(a.expr, s, rule.is_tensor)), key=str)
+
+
+def _linear_in(expr: sp.Expr, symbol: sp.Symbol, is_tensor) -> bool:
+    """Whether ``expr`` reads ``symbol`` only as a term of sums, times factors without tensors
+    (``add``, ``lerp``, ``mul`` by a number): there autograd keeps no copy of it, as it does of
+    the factor of a product of tensors, a divisor or a function's argument (max, sqrt…)."""
+    if symbol not in expr.free_symbols or expr == symbol:
+        return True
+    if isinstance(expr, sp.Add):
+        return all(_linear_in(term, symbol, is_tensor) for term in expr.args)
+    if isinstance(expr, sp.Mul):
+        tensors = [f for f in expr.args if is_tensor(f)]
+        return len(tensors) == 1 and _linear_in(tensors[0], symbol, is_tensor)
+    return False
 
 
 def _foreach_function(rule: UpdateRule) -> str:
     names = rule_names(rule, lists=True)
     scalars = _scalar_assignments(rule)
-    scalar_lists = frozenset(_scalar_outputs(rule)) | {step}
-    tensor_ok = rule.is_tensor
-    lines = [f"def _foreach_{rule.name}({_signature(rule, True)}):"]
+    scalar_lists = _per_tensor_scalars(rule)
+    lines = [f"def _foreach_{rule.name}({_signature(rule)}):"]
     lines.append(f'    """Lists of tensors with torch._foreach_* calls: the {rule.name} rule."""')
     lines.append("    if maximize:")
     lines.append("        grads = torch._foreach_neg(grads)")
@@ -288,29 +327,75 @@ def _foreach_function(rule: UpdateRule) -> str:
         lines.append("    " + _scalar_lists(rule))
     single_names = rule_names(rule)
     single = TensorPrinter(single_names, rule.is_tensor)
-    for a in _tensor_assignments(rule):
-        try:
-            code = foreach_code(a.expr, names, tensor_ok, scalar_lists, single_names)
-            per_tensor = False
-        except ForeachUnsupported:
-            per_tensor = True
+    parts = foreach_parts(names, rule.is_tensor, scalar_lists, single_names)
+    writer = ForeachWriter(names, parts, _reserved(rule))
+    blocks = []  # per equation: its lines, the symbols it reads
+    for _, plan in sorted(plan_rule(rule, scalar_lists).items()):
+        a = plan.assignment
         buf = rule.buffer(a.target)
-        first_grad = buf is not None and buf.init == "grad"
-        if per_tensor or first_grad:
-            lines.extend(
-                "    " + ln for ln in _per_tensor_block(rule, a, single, names, scalar_lists)
-            )
-            continue
-        indent = "    "
+        try:
+            body = _commented(writer.statements(plan), a.doc)
+        except ForeachUnsupported:  # an equation without a list form runs per tensor
+            body = None
+        reads = set(a.expr.free_symbols)
+        if body is None or (buf is not None and buf.init == "grad"):
+            loop, zipped = _per_tensor_block(rule, plan, single, names, scalar_lists)
+            reads |= zipped
+            body = loop if body is None else _first_gradient(loop, body)
         idle = rule.idle_at_zero(a)
         if idle is not None:  # skipped at its hyperparameter's zero (weight decay 0)
-            lines.append(f"    if {idle.name} != 0:")
-            indent = "        "
-        if a.target == param or buf is not None:
-            lines.append(f"{indent}{FOREACH_COPY}({names[a.target]}, {code})" + _comment(a.doc))
-        else:
-            lines.append(f"{indent}{names.get(a.target, a.target.name)} = {code}" + _comment(a.doc))
+            body = [f"if {idle.name} != 0:", *("    " + ln for ln in body)]
+        blocks.append((body, reads))
+    for i, (body, _) in enumerate(blocks):
+        done = _lists_done(rule, blocks, i)
+        if done and body[-1].startswith("del "):  # one del for the equation's lists and these
+            body = [*body[:-1], body[-1] + ", " + ", ".join(names[s] for s in done)]
+        elif done:
+            body = [*body, f"del {', '.join(names[s] for s in done)}"]
+        lines.extend("    " + ln for ln in body)
+    while lines[-1].lstrip().startswith("del "):  # the function returns: nothing to free
+        lines.pop()
     return "\n".join(lines)
+
+
+def _first_gradient(loop: list[str], body: list[str]) -> list[str]:
+    """A buffer that starts at the first gradient: tensor by tensor while a tensor is at its
+    first step, else the list form."""
+    return [
+        "if 1 in steps:" + _comment("first-gradient init, tensor by tensor"),
+        *("    " + ln for ln in loop),
+        "else:",
+        *("    " + ln for ln in body),
+    ]
+
+
+def _commented(body: list[str], doc: str) -> list[str]:
+    """One statement with its equation's comment at its end, several under a comment line."""
+    calls = [ln for ln in body if not ln.startswith("del ")]
+    if len(calls) == 1:
+        return [body[0] + _comment(doc), *body[1:]]
+    return ([f"# {doc}"] if doc else []) + body
+
+
+def _lists_done(rule: UpdateRule, blocks: list, i: int) -> list[sp.Symbol]:
+    """The gradients' and intermediates' lists that equation ``i`` reads last (of several
+    equations): freed after it."""
+    later = set().union(set(), *(reads for _, reads in blocks[i + 1 :]))
+    if i == len(blocks) - 1:
+        return []
+    temporary = {grad} | {
+        a.target for a in rule.assignments if a.target != param and rule.buffer(a.target) is None
+    }
+    done = (blocks[i][1] & temporary & rule.tensor_symbols) - later
+    return sorted(done, key=str)
+
+
+def _reserved(rule: UpdateRule) -> set[str]:
+    """Names a list made inside an equation of the foreach path may not take."""
+    names = set(GENERATED_NAMES) | {s.name for s in rule.scalar_symbols}
+    for name in rule_names(rule).values():
+        names |= {name, plural(name), f"{plural(name)}_new"}
+    return names
 
 
 def _scalar_lists(rule: UpdateRule, per_tensor: str | None = None) -> str:
@@ -336,8 +421,10 @@ def _scalars_loop(rule: UpdateRule) -> str:
     return f"{', '.join(['step', *state])} in zip({lists}, strict=True)"
 
 
-def _per_tensor_block(rule, a, single, names, scalar_lists) -> list[str]:
-    """An equation with no list form, run per tensor inside the foreach path."""
+def _per_tensor_block(rule, plan: Plan, single, names, scalar_lists):
+    """An equation with no list form, run per tensor inside the foreach path; and the symbols
+    whose lists it zips."""
+    a = plan.assignment
     singles = rule_names(rule)
     buf = rule.buffer(a.target)
     first_grad = {step} if buf is not None and buf.init == "grad" else set()
@@ -353,7 +440,7 @@ def _per_tensor_block(rule, a, single, names, scalar_lists) -> list[str]:
         if len(used) > 1
         else f"for {loop} in {zipped}:"
     ]
-    body = _single_assign(rule, a, single, singles)
+    body = _single_assign_always(rule, plan, single, singles)
     target_is_new = rule.buffer(a.target) is None and a.target != param
     if target_is_new:
         # the loop rebinds a per-tensor name; collect the values into the list
@@ -362,9 +449,9 @@ def _per_tensor_block(rule, a, single, names, scalar_lists) -> list[str]:
         out.extend("    " + ln for ln in body)
         out.append(f"    {collected}.append({singles[a.target]})")
         out.append(f"{names[a.target]} = {collected}")
-        return out
+        return out, set(used)
     out.extend("    " + ln for ln in body)
-    return out
+    return out, set(used)
 
 
 def _fused_numbers(rule: UpdateRule) -> tuple[list[str], list[str]]:
@@ -384,7 +471,7 @@ def _fused_function(rule: UpdateRule) -> str:
     printer = FusedPrinter(names)
     tensors = [b for b in rule.buffers if b.shape == "tensor"]
     hypers, lists = _fused_numbers(rule)
-    args = ["params", "grads", "state_steps", *(b.name + "s" for b in tensors), "numbers"]
+    args = ["params", "grads", "state_steps", *(plural(b.name) for b in tensors), "numbers"]
     lines = [f"def _fused_{rule.name}({', '.join([*args, '*', 'maximize'])}):"]
     lines.append(
         f'    """All tensors of a group in one graph for torch.compile: the {rule.name} rule.'
@@ -405,7 +492,7 @@ def _fused_function(rule: UpdateRule) -> str:
     lines.append("    for i, param in enumerate(params):")
     lines.append("        state_steps[i].add_(1)")
     lines.append("        grad = grads[i] if not maximize else -grads[i]")
-    lines.extend(f"        {b.name} = {b.name}s[i]" for b in tensors)
+    lines.extend(f"        {b.name} = {plural(b.name)}[i]" for b in tensors)
     lines.extend(f"        {name} = {plural(name)}[i]" for name in lists)
     for a in _tensor_assignments(rule):
         code = printer.doprint(a.expr)

@@ -43,7 +43,7 @@ GENERATED_NAMES: dict[str, str] = {
     WHOLE: "the runtime's reduction over a whole (sharded) tensor",
     FOREACH_COPY: "the runtime's list copy",
     "scalar": "the runtime's math on numbers or tensors",
-    "before": "the runtime's copy of a buffer its own update reads (differentiable=True)",
+    "before": "the runtime's copy of a buffer read before it changes (differentiable=True)",
     "params": "the list of parameters",
     "param": "the parameter being updated",
     "grads": "the list of gradients",
@@ -109,8 +109,14 @@ def check_names(optimizer: str, hyperparameters: Iterable[str], bound: Iterable[
 
 def plural(name: str) -> str:
     """List name in the foreach and fused paths: ``exp_avg`` → ``exp_avgs``, ``zeta_t`` →
-    ``zeta_t_list``."""
-    return name + ("_list" if name[-1].isdigit() or name.endswith("_t") else "s")
+    ``zeta_t_list``, and ``a`` → ``a_list`` (``as`` is a keyword).
+
+    >>> plural("exp_avg"), plural("zeta_t"), plural("m2"), plural("a")
+    ('exp_avgs', 'zeta_t_list', 'm2_list', 'a_list')
+    """
+    short = name + "s"
+    clear = not (name[-1].isdigit() or name.endswith("_t") or keyword.iskeyword(short))
+    return short if clear and not keyword.issoftkeyword(short) else name + "_list"
 
 
 def rule_names(rule: UpdateRule, lists: bool = False) -> dict[sp.Symbol, str]:

@@ -29,7 +29,14 @@ from hamopt.codegen.names import WHOLE
 from hamopt.codegen.numerics import NumericFormBase, expm1, finite_form, log1p
 from hamopt.rule.reductions import ReductionBase
 
-__all__ = ["ForeachUnsupported", "ScalarPrinter", "TensorPrinter", "foreach_code", "scalar_calls"]
+__all__ = [
+    "ForeachUnsupported",
+    "ScalarPrinter",
+    "TensorPrinter",
+    "foreach_code",
+    "foreach_parts",
+    "scalar_calls",
+]
 
 _HALF = sp.Rational(1, 2)
 
@@ -45,6 +52,10 @@ class TensorPrinter(PythonCodePrinter):
     def doprint(self, expr, assign_to=None):
         """Source of ``expr`` after the numerical rewrites (:func:`finite_form`)."""
         return super().doprint(finite_form(expr), assign_to)
+
+    def formed(self, expr: sp.Expr) -> str:
+        """Source of a part of an expression already in :func:`finite_form`."""
+        return super().doprint(expr)
 
     def _print_Symbol(self, expr: sp.Symbol) -> str:
         return self._names.get(expr, expr.name)
@@ -219,6 +230,19 @@ def foreach_code(
     """
     scalar = TensorPrinter(singular, lambda e: False)
     return _Foreach(names, is_tensor, scalar_lists, scalar, singular).code(finite_form(expr))[0]
+
+
+def foreach_parts(
+    names: Mapping[sp.Symbol, str],
+    is_tensor: Callable[[sp.Expr], bool],
+    scalar_lists: frozenset[sp.Symbol],
+    singular: Mapping[sp.Symbol, str],
+) -> Callable[[sp.Expr], tuple[str, str]]:
+    """:func:`foreach_code`'s printer for parts of an expression already in :func:`finite_form`:
+    ``part → (source, kind)``, kind ``"T"`` (a list of tensors), ``"S"`` (a list of numbers, one
+    per tensor) or ``"c"`` (one number)."""
+    scalar = TensorPrinter(singular, lambda e: False)
+    return _Foreach(names, is_tensor, scalar_lists, scalar, singular).code
 
 
 class _Foreach:

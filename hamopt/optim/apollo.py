@@ -12,6 +12,7 @@ from hamopt.runtime import (
     GeneratedOptimizer,
     Kernel,
     Rule,
+    before,
     choice,
     foreach_copy,
     real,
@@ -41,16 +42,16 @@ def _single_tensor_constant_l2(params, grads, state_steps, exp_avg_grads, approx
         step = state_steps[i].item()
         alpha, rebound, lr_t = _scalars_constant_l2(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr)
         if weight_decay != 0:
-            grad = grad + param*weight_decay  # coupled weight decay g ← g + λθ
-        delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
-        exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps/rebound + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
-        unit_update = update/scale  # d̂ = d/s
-        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
-        approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
-        denom = torch.clamp(torch.abs(approx_hessian), min=rebound)  # mass D = max(|B|, ρ) (rectified curvature)
-        update.copy_(exp_avg_grad/denom)  # velocity d = m̂/D
-        param.copy_(-lr_t*update + param)  # position update θ ← θ + Δθ
+            grad = grad.add(param, alpha=weight_decay)  # coupled weight decay g ← g + λθ
+        delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
+        exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+        scale = eps/rebound + whole(torch.linalg.vector_norm(before(update), 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        unit_update = before(update).div(scale)  # d̂ = d/s
+        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
+        approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
+        denom = approx_hessian.abs().clamp_min_(rebound)  # mass D = max(|B|, ρ) (rectified curvature)
+        update.copy_(exp_avg_grad).div_(denom)  # velocity d = m̂/D
+        param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
 def _foreach_constant_l2(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
@@ -61,16 +62,27 @@ def _foreach_constant_l2(params, grads, state_steps, exp_avg_grads, approx_hessi
     steps = [s.item() for s in state_steps]
     alphas, rebounds, lr_t_list = (list(x) for x in zip(*(_scalars_constant_l2(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in steps), strict=True))
     if weight_decay != 0:
-        grads = torch._foreach_add(grads, torch._foreach_mul(params, weight_decay))  # coupled weight decay g ← g + λθ
-    delta_grads = torch._foreach_add(grads, torch._foreach_mul(exp_avg_grads, -1))  # Δg = g - m̂ (force change y = a_t Δg)
-    foreach_copy(exp_avg_grads, torch._foreach_add(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas])))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+        grads = torch._foreach_add(grads, params, alpha=weight_decay)  # coupled weight decay g ← g + λθ
+    delta_grads = torch._foreach_sub(grads, exp_avg_grads)  # Δg = g - m̂ (force change y = a_t Δg)
+    del grads
+    torch._foreach_add_(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas]))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
     scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4)], [eps/rebound for rebound in rebounds])  # s = ‖d‖₄ + ε' (d: previous velocity)
     unit_updates = torch._foreach_div(updates, scales)  # d̂ = d/s
     deltas = torch._foreach_add(torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_mul(approx_hessians, torch._foreach_mul(unit_updates, unit_updates))], -1), torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_div(torch._foreach_mul(delta_grads, unit_updates), scales)], [-alpha for alpha in alphas]))  # δ = -(dᵀy + dᵀBd)/s²
-    foreach_copy(approx_hessians, torch._foreach_add(approx_hessians, torch._foreach_mul(deltas, torch._foreach_mul(unit_updates, unit_updates))))  # weak secant: B ← B + δ d̂²
-    denoms = torch._foreach_clamp_min(torch._foreach_abs(approx_hessians), [rebound for rebound in rebounds])  # mass D = max(|B|, ρ) (rectified curvature)
-    foreach_copy(updates, torch._foreach_div(exp_avg_grads, denoms))  # velocity d = m̂/D
-    foreach_copy(params, torch._foreach_add(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list])))  # position update θ ← θ + Δθ
+    del delta_grads, scales
+    # weak secant: B ← B + δ d̂²
+    terms = torch._foreach_mul(unit_updates, unit_updates)
+    torch._foreach_mul_(terms, deltas)
+    torch._foreach_add_(approx_hessians, terms)
+    del terms, deltas, unit_updates
+    # mass D = max(|B|, ρ) (rectified curvature)
+    denoms = torch._foreach_abs(approx_hessians)
+    torch._foreach_clamp_min_(denoms, [rebound for rebound in rebounds])
+    # velocity d = m̂/D
+    foreach_copy(updates, exp_avg_grads)
+    torch._foreach_div_(updates, denoms)
+    del denoms
+    torch._foreach_add_(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list]))  # position update θ ← θ + Δθ
 
 
 def _fused_constant_l2(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, numbers, *, maximize):
@@ -122,15 +134,15 @@ def _single_tensor_constant_decoupled(params, grads, state_steps, exp_avg_grads,
         state_steps[i] += 1
         step = state_steps[i].item()
         alpha, rebound, lr_t = _scalars_constant_decoupled(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr)
-        delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
-        exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps/rebound + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
-        unit_update = update/scale  # d̂ = d/s
-        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
-        approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
-        denom = torch.clamp(torch.abs(approx_hessian), min=rebound)  # mass D = max(|B|, ρ) (rectified curvature)
-        update.copy_(param*weight_decay + exp_avg_grad/denom)  # velocity d = m̂/D + λθ
-        param.copy_(-lr_t*update + param)  # position update θ ← θ + Δθ
+        delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
+        exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+        scale = eps/rebound + whole(torch.linalg.vector_norm(before(update), 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        unit_update = before(update).div(scale)  # d̂ = d/s
+        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
+        approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
+        denom = approx_hessian.abs().clamp_min_(rebound)  # mass D = max(|B|, ρ) (rectified curvature)
+        update.copy_(exp_avg_grad).div_(denom).add_(param, alpha=weight_decay)  # velocity d = m̂/D + λθ
+        param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
 def _foreach_constant_decoupled(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
@@ -140,15 +152,27 @@ def _foreach_constant_decoupled(params, grads, state_steps, exp_avg_grads, appro
     torch._foreach_add_(state_steps, 1)
     steps = [s.item() for s in state_steps]
     alphas, rebounds, lr_t_list = (list(x) for x in zip(*(_scalars_constant_decoupled(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in steps), strict=True))
-    delta_grads = torch._foreach_add(grads, torch._foreach_mul(exp_avg_grads, -1))  # Δg = g - m̂ (force change y = a_t Δg)
-    foreach_copy(exp_avg_grads, torch._foreach_add(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas])))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+    delta_grads = torch._foreach_sub(grads, exp_avg_grads)  # Δg = g - m̂ (force change y = a_t Δg)
+    del grads
+    torch._foreach_add_(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas]))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
     scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4)], [eps/rebound for rebound in rebounds])  # s = ‖d‖₄ + ε' (d: previous velocity)
     unit_updates = torch._foreach_div(updates, scales)  # d̂ = d/s
     deltas = torch._foreach_add(torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_mul(approx_hessians, torch._foreach_mul(unit_updates, unit_updates))], -1), torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_div(torch._foreach_mul(delta_grads, unit_updates), scales)], [-alpha for alpha in alphas]))  # δ = -(dᵀy + dᵀBd)/s²
-    foreach_copy(approx_hessians, torch._foreach_add(approx_hessians, torch._foreach_mul(deltas, torch._foreach_mul(unit_updates, unit_updates))))  # weak secant: B ← B + δ d̂²
-    denoms = torch._foreach_clamp_min(torch._foreach_abs(approx_hessians), [rebound for rebound in rebounds])  # mass D = max(|B|, ρ) (rectified curvature)
-    foreach_copy(updates, torch._foreach_add(torch._foreach_div(exp_avg_grads, denoms), torch._foreach_mul(params, weight_decay)))  # velocity d = m̂/D + λθ
-    foreach_copy(params, torch._foreach_add(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list])))  # position update θ ← θ + Δθ
+    del delta_grads, scales
+    # weak secant: B ← B + δ d̂²
+    terms = torch._foreach_mul(unit_updates, unit_updates)
+    torch._foreach_mul_(terms, deltas)
+    torch._foreach_add_(approx_hessians, terms)
+    del terms, deltas, unit_updates
+    # mass D = max(|B|, ρ) (rectified curvature)
+    denoms = torch._foreach_abs(approx_hessians)
+    torch._foreach_clamp_min_(denoms, [rebound for rebound in rebounds])
+    # velocity d = m̂/D + λθ
+    foreach_copy(updates, exp_avg_grads)
+    torch._foreach_div_(updates, denoms)
+    torch._foreach_add_(updates, params, alpha=weight_decay)
+    del denoms
+    torch._foreach_add_(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list]))  # position update θ ← θ + Δθ
 
 
 def _fused_constant_decoupled(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, numbers, *, maximize):
@@ -199,16 +223,16 @@ def _single_tensor_constant_stable(params, grads, state_steps, exp_avg_grads, ap
         state_steps[i] += 1
         step = state_steps[i].item()
         alpha, rebound, lr_t = _scalars_constant_stable(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr)
-        delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
-        exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps/rebound + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
-        unit_update = update/scale  # d̂ = d/s
-        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
-        approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
-        denom = torch.clamp(torch.abs(approx_hessian), min=rebound)  # mass D = max(|B|, ρ) (rectified curvature)
+        delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
+        exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+        scale = eps/rebound + whole(torch.linalg.vector_norm(before(update), 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        unit_update = before(update).div(scale)  # d̂ = d/s
+        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
+        approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
+        denom = approx_hessian.abs().clamp_min_(rebound)  # mass D = max(|B|, ρ) (rectified curvature)
         decay = weight_decay/whole(torch.mean(denom))  # stable decay λ_t = λ/mean(D)
-        update.copy_(decay*param + exp_avg_grad/denom)  # velocity d = m̂/D + λ_t θ
-        param.copy_(-lr_t*update + param)  # position update θ ← θ + Δθ
+        update.copy_(before(param)).mul_(decay).addcdiv_(exp_avg_grad, denom)  # velocity d = m̂/D + λ_t θ
+        param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
 def _foreach_constant_stable(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
@@ -218,16 +242,28 @@ def _foreach_constant_stable(params, grads, state_steps, exp_avg_grads, approx_h
     torch._foreach_add_(state_steps, 1)
     steps = [s.item() for s in state_steps]
     alphas, rebounds, lr_t_list = (list(x) for x in zip(*(_scalars_constant_stable(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in steps), strict=True))
-    delta_grads = torch._foreach_add(grads, torch._foreach_mul(exp_avg_grads, -1))  # Δg = g - m̂ (force change y = a_t Δg)
-    foreach_copy(exp_avg_grads, torch._foreach_add(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas])))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+    delta_grads = torch._foreach_sub(grads, exp_avg_grads)  # Δg = g - m̂ (force change y = a_t Δg)
+    del grads
+    torch._foreach_add_(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas]))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
     scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4)], [eps/rebound for rebound in rebounds])  # s = ‖d‖₄ + ε' (d: previous velocity)
     unit_updates = torch._foreach_div(updates, scales)  # d̂ = d/s
     deltas = torch._foreach_add(torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_mul(approx_hessians, torch._foreach_mul(unit_updates, unit_updates))], -1), torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_div(torch._foreach_mul(delta_grads, unit_updates), scales)], [-alpha for alpha in alphas]))  # δ = -(dᵀy + dᵀBd)/s²
-    foreach_copy(approx_hessians, torch._foreach_add(approx_hessians, torch._foreach_mul(deltas, torch._foreach_mul(unit_updates, unit_updates))))  # weak secant: B ← B + δ d̂²
-    denoms = torch._foreach_clamp_min(torch._foreach_abs(approx_hessians), [rebound for rebound in rebounds])  # mass D = max(|B|, ρ) (rectified curvature)
+    del delta_grads, scales
+    # weak secant: B ← B + δ d̂²
+    terms = torch._foreach_mul(unit_updates, unit_updates)
+    torch._foreach_mul_(terms, deltas)
+    torch._foreach_add_(approx_hessians, terms)
+    del terms, deltas, unit_updates
+    # mass D = max(|B|, ρ) (rectified curvature)
+    denoms = torch._foreach_abs(approx_hessians)
+    torch._foreach_clamp_min_(denoms, [rebound for rebound in rebounds])
     decays = torch._foreach_mul(torch._foreach_reciprocal([whole(torch.mean(x)) for x in denoms]), weight_decay)  # stable decay λ_t = λ/mean(D)
-    foreach_copy(updates, torch._foreach_add(torch._foreach_mul(decays, params), torch._foreach_div(exp_avg_grads, denoms)))  # velocity d = m̂/D + λ_t θ
-    foreach_copy(params, torch._foreach_add(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list])))  # position update θ ← θ + Δθ
+    # velocity d = m̂/D + λ_t θ
+    foreach_copy(updates, params)
+    torch._foreach_mul_(updates, decays)
+    torch._foreach_addcdiv_(updates, exp_avg_grads, denoms)
+    del decays, denoms
+    torch._foreach_add_(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list]))  # position update θ ← θ + Δθ
 
 
 def _fused_constant_stable(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, numbers, *, maximize):
@@ -279,17 +315,17 @@ def _single_tensor_belief_l2(params, grads, state_steps, exp_avg_grads, approx_h
         step = state_steps[i].item()
         alpha, lr_t = _scalars_belief_l2(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr)
         if weight_decay != 0:
-            grad = grad + param*weight_decay  # coupled weight decay g ← g + λθ
-        delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
+            grad = grad.add(param, alpha=weight_decay)  # coupled weight decay g ← g + λθ
+        delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
         rebound = whole(torch.linalg.vector_norm(delta_grad, math.inf))  # rebound ρ = ‖Δg‖_∞ (belief)
-        exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
-        unit_update = update/scale  # d̂ = d/s
-        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
-        approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
-        denom = torch.maximum(rebound, torch.abs(approx_hessian)) + eps/alpha  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
-        update.copy_(exp_avg_grad/denom)  # velocity d = m̂/D
-        param.copy_(-lr_t*update + param)  # position update θ ← θ + Δθ
+        exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+        scale = eps + whole(torch.linalg.vector_norm(before(update), 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        unit_update = before(update).div(scale)  # d̂ = d/s
+        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
+        approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
+        denom = approx_hessian.abs().clamp_min_(rebound).add_(eps/alpha)  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
+        update.copy_(exp_avg_grad).div_(denom)  # velocity d = m̂/D
+        param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
 def _foreach_belief_l2(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
@@ -300,17 +336,30 @@ def _foreach_belief_l2(params, grads, state_steps, exp_avg_grads, approx_hessian
     steps = [s.item() for s in state_steps]
     alphas, lr_t_list = (list(x) for x in zip(*(_scalars_belief_l2(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in steps), strict=True))
     if weight_decay != 0:
-        grads = torch._foreach_add(grads, torch._foreach_mul(params, weight_decay))  # coupled weight decay g ← g + λθ
-    delta_grads = torch._foreach_add(grads, torch._foreach_mul(exp_avg_grads, -1))  # Δg = g - m̂ (force change y = a_t Δg)
+        grads = torch._foreach_add(grads, params, alpha=weight_decay)  # coupled weight decay g ← g + λθ
+    delta_grads = torch._foreach_sub(grads, exp_avg_grads)  # Δg = g - m̂ (force change y = a_t Δg)
+    del grads
     rebounds = [whole(x) for x in torch._foreach_norm(delta_grads, math.inf)]  # rebound ρ = ‖Δg‖_∞ (belief)
-    foreach_copy(exp_avg_grads, torch._foreach_add(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas])))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+    torch._foreach_add_(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas]))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
     scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4)], eps)  # s = ‖d‖₄ + ε' (d: previous velocity)
     unit_updates = torch._foreach_div(updates, scales)  # d̂ = d/s
     deltas = torch._foreach_add(torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_mul(approx_hessians, torch._foreach_mul(unit_updates, unit_updates))], -1), torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_div(torch._foreach_mul(delta_grads, unit_updates), scales)], [-alpha for alpha in alphas]))  # δ = -(dᵀy + dᵀBd)/s²
-    foreach_copy(approx_hessians, torch._foreach_add(approx_hessians, torch._foreach_mul(deltas, torch._foreach_mul(unit_updates, unit_updates))))  # weak secant: B ← B + δ d̂²
-    denoms = torch._foreach_add(torch._foreach_maximum(rebounds, torch._foreach_abs(approx_hessians)), [eps/alpha for alpha in alphas])  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
-    foreach_copy(updates, torch._foreach_div(exp_avg_grads, denoms))  # velocity d = m̂/D
-    foreach_copy(params, torch._foreach_add(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list])))  # position update θ ← θ + Δθ
+    del delta_grads, scales
+    # weak secant: B ← B + δ d̂²
+    terms = torch._foreach_mul(unit_updates, unit_updates)
+    torch._foreach_mul_(terms, deltas)
+    torch._foreach_add_(approx_hessians, terms)
+    del terms, deltas, unit_updates
+    # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
+    denoms = torch._foreach_abs(approx_hessians)
+    torch._foreach_maximum_(denoms, rebounds)
+    torch._foreach_add_(denoms, [eps/alpha for alpha in alphas])
+    del rebounds
+    # velocity d = m̂/D
+    foreach_copy(updates, exp_avg_grads)
+    torch._foreach_div_(updates, denoms)
+    del denoms
+    torch._foreach_add_(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list]))  # position update θ ← θ + Δθ
 
 
 def _fused_belief_l2(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, numbers, *, maximize):
@@ -360,16 +409,16 @@ def _single_tensor_belief_decoupled(params, grads, state_steps, exp_avg_grads, a
         state_steps[i] += 1
         step = state_steps[i].item()
         alpha, lr_t = _scalars_belief_decoupled(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr)
-        delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
+        delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
         rebound = whole(torch.linalg.vector_norm(delta_grad, math.inf))  # rebound ρ = ‖Δg‖_∞ (belief)
-        exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
-        unit_update = update/scale  # d̂ = d/s
-        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
-        approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
-        denom = torch.maximum(rebound, torch.abs(approx_hessian)) + eps/alpha  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
-        update.copy_(param*weight_decay + exp_avg_grad/denom)  # velocity d = m̂/D + λθ
-        param.copy_(-lr_t*update + param)  # position update θ ← θ + Δθ
+        exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+        scale = eps + whole(torch.linalg.vector_norm(before(update), 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        unit_update = before(update).div(scale)  # d̂ = d/s
+        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
+        approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
+        denom = approx_hessian.abs().clamp_min_(rebound).add_(eps/alpha)  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
+        update.copy_(exp_avg_grad).div_(denom).add_(param, alpha=weight_decay)  # velocity d = m̂/D + λθ
+        param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
 def _foreach_belief_decoupled(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
@@ -379,16 +428,30 @@ def _foreach_belief_decoupled(params, grads, state_steps, exp_avg_grads, approx_
     torch._foreach_add_(state_steps, 1)
     steps = [s.item() for s in state_steps]
     alphas, lr_t_list = (list(x) for x in zip(*(_scalars_belief_decoupled(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in steps), strict=True))
-    delta_grads = torch._foreach_add(grads, torch._foreach_mul(exp_avg_grads, -1))  # Δg = g - m̂ (force change y = a_t Δg)
+    delta_grads = torch._foreach_sub(grads, exp_avg_grads)  # Δg = g - m̂ (force change y = a_t Δg)
+    del grads
     rebounds = [whole(x) for x in torch._foreach_norm(delta_grads, math.inf)]  # rebound ρ = ‖Δg‖_∞ (belief)
-    foreach_copy(exp_avg_grads, torch._foreach_add(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas])))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+    torch._foreach_add_(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas]))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
     scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4)], eps)  # s = ‖d‖₄ + ε' (d: previous velocity)
     unit_updates = torch._foreach_div(updates, scales)  # d̂ = d/s
     deltas = torch._foreach_add(torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_mul(approx_hessians, torch._foreach_mul(unit_updates, unit_updates))], -1), torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_div(torch._foreach_mul(delta_grads, unit_updates), scales)], [-alpha for alpha in alphas]))  # δ = -(dᵀy + dᵀBd)/s²
-    foreach_copy(approx_hessians, torch._foreach_add(approx_hessians, torch._foreach_mul(deltas, torch._foreach_mul(unit_updates, unit_updates))))  # weak secant: B ← B + δ d̂²
-    denoms = torch._foreach_add(torch._foreach_maximum(rebounds, torch._foreach_abs(approx_hessians)), [eps/alpha for alpha in alphas])  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
-    foreach_copy(updates, torch._foreach_add(torch._foreach_div(exp_avg_grads, denoms), torch._foreach_mul(params, weight_decay)))  # velocity d = m̂/D + λθ
-    foreach_copy(params, torch._foreach_add(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list])))  # position update θ ← θ + Δθ
+    del delta_grads, scales
+    # weak secant: B ← B + δ d̂²
+    terms = torch._foreach_mul(unit_updates, unit_updates)
+    torch._foreach_mul_(terms, deltas)
+    torch._foreach_add_(approx_hessians, terms)
+    del terms, deltas, unit_updates
+    # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
+    denoms = torch._foreach_abs(approx_hessians)
+    torch._foreach_maximum_(denoms, rebounds)
+    torch._foreach_add_(denoms, [eps/alpha for alpha in alphas])
+    del rebounds
+    # velocity d = m̂/D + λθ
+    foreach_copy(updates, exp_avg_grads)
+    torch._foreach_div_(updates, denoms)
+    torch._foreach_add_(updates, params, alpha=weight_decay)
+    del denoms
+    torch._foreach_add_(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list]))  # position update θ ← θ + Δθ
 
 
 def _fused_belief_decoupled(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, numbers, *, maximize):
@@ -437,17 +500,17 @@ def _single_tensor_belief_stable(params, grads, state_steps, exp_avg_grads, appr
         state_steps[i] += 1
         step = state_steps[i].item()
         alpha, lr_t = _scalars_belief_stable(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr)
-        delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
+        delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
         rebound = whole(torch.linalg.vector_norm(delta_grad, math.inf))  # rebound ρ = ‖Δg‖_∞ (belief)
-        exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
-        unit_update = update/scale  # d̂ = d/s
-        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
-        approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
-        denom = torch.maximum(rebound, torch.abs(approx_hessian)) + eps/alpha  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
+        exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+        scale = eps + whole(torch.linalg.vector_norm(before(update), 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        unit_update = before(update).div(scale)  # d̂ = d/s
+        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
+        approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
+        denom = approx_hessian.abs().clamp_min_(rebound).add_(eps/alpha)  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
         decay = weight_decay/whole(torch.mean(denom))  # stable decay λ_t = λ/mean(D)
-        update.copy_(decay*param + exp_avg_grad/denom)  # velocity d = m̂/D + λ_t θ
-        param.copy_(-lr_t*update + param)  # position update θ ← θ + Δθ
+        update.copy_(before(param)).mul_(decay).addcdiv_(exp_avg_grad, denom)  # velocity d = m̂/D + λ_t θ
+        param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
 def _foreach_belief_stable(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
@@ -457,17 +520,31 @@ def _foreach_belief_stable(params, grads, state_steps, exp_avg_grads, approx_hes
     torch._foreach_add_(state_steps, 1)
     steps = [s.item() for s in state_steps]
     alphas, lr_t_list = (list(x) for x in zip(*(_scalars_belief_stable(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in steps), strict=True))
-    delta_grads = torch._foreach_add(grads, torch._foreach_mul(exp_avg_grads, -1))  # Δg = g - m̂ (force change y = a_t Δg)
+    delta_grads = torch._foreach_sub(grads, exp_avg_grads)  # Δg = g - m̂ (force change y = a_t Δg)
+    del grads
     rebounds = [whole(x) for x in torch._foreach_norm(delta_grads, math.inf)]  # rebound ρ = ‖Δg‖_∞ (belief)
-    foreach_copy(exp_avg_grads, torch._foreach_add(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas])))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+    torch._foreach_add_(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas]))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
     scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4)], eps)  # s = ‖d‖₄ + ε' (d: previous velocity)
     unit_updates = torch._foreach_div(updates, scales)  # d̂ = d/s
     deltas = torch._foreach_add(torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_mul(approx_hessians, torch._foreach_mul(unit_updates, unit_updates))], -1), torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_div(torch._foreach_mul(delta_grads, unit_updates), scales)], [-alpha for alpha in alphas]))  # δ = -(dᵀy + dᵀBd)/s²
-    foreach_copy(approx_hessians, torch._foreach_add(approx_hessians, torch._foreach_mul(deltas, torch._foreach_mul(unit_updates, unit_updates))))  # weak secant: B ← B + δ d̂²
-    denoms = torch._foreach_add(torch._foreach_maximum(rebounds, torch._foreach_abs(approx_hessians)), [eps/alpha for alpha in alphas])  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
+    del delta_grads, scales
+    # weak secant: B ← B + δ d̂²
+    terms = torch._foreach_mul(unit_updates, unit_updates)
+    torch._foreach_mul_(terms, deltas)
+    torch._foreach_add_(approx_hessians, terms)
+    del terms, deltas, unit_updates
+    # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
+    denoms = torch._foreach_abs(approx_hessians)
+    torch._foreach_maximum_(denoms, rebounds)
+    torch._foreach_add_(denoms, [eps/alpha for alpha in alphas])
+    del rebounds
     decays = torch._foreach_mul(torch._foreach_reciprocal([whole(torch.mean(x)) for x in denoms]), weight_decay)  # stable decay λ_t = λ/mean(D)
-    foreach_copy(updates, torch._foreach_add(torch._foreach_mul(decays, params), torch._foreach_div(exp_avg_grads, denoms)))  # velocity d = m̂/D + λ_t θ
-    foreach_copy(params, torch._foreach_add(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list])))  # position update θ ← θ + Δθ
+    # velocity d = m̂/D + λ_t θ
+    foreach_copy(updates, params)
+    torch._foreach_mul_(updates, decays)
+    torch._foreach_addcdiv_(updates, exp_avg_grads, denoms)
+    del decays, denoms
+    torch._foreach_add_(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list]))  # position update θ ← θ + Δθ
 
 
 def _fused_belief_stable(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, numbers, *, maximize):

@@ -9,6 +9,7 @@ import inspect
 import torch
 
 import hamopt.optim.adam as adam
+import hamopt.optim.apollo as apollo
 import hamopt.optim.rgd as rgd
 from hamopt.runtime.tensors import dense, foreach_copy, real_views, upcast, whole
 
@@ -34,9 +35,11 @@ def test_foreach_copy_writes_plain_tensors_and_subclasses():
 
 def test_generated_equations_call_the_runtime_helpers():
     rgd_source, adam_source = inspect.getsource(rgd), inspect.getsource(adam)
+    apollo_source = inspect.getsource(apollo)
     assert "whole(torch.linalg.vector_norm(" in rgd_source
     assert "whole(" not in adam_source  # Adam reduces nothing over a tensor
-    assert "foreach_copy(params" in adam_source and "def foreach_copy" not in adam_source
+    assert "foreach_copy(" not in adam_source  # Adam writes its buffers in place
+    assert "foreach_copy(updates" in apollo_source and "def foreach_copy" not in apollo_source
 
 
 def test_complex_tensors_are_seen_as_real_and_half_precision_as_float32():

@@ -1,0 +1,188 @@
+r"""Printers of an in-place :class:`~hamopt.codegen.inplace.Plan`: on one tensor, on lists.
+
+* :func:`single_statement` — one line, a chain of method calls, each in place where its base
+  may be overwritten (``exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)``), else
+  out of place (``exp_avg_sq.mul(1/bias_correction2).sqrt_()``); a tensor made in the chain
+  dies with the statement. A call in place on the result of a call in
+  :data:`~hamopt.codegen.inplace.SAVES_RESULT` takes it through the runtime's ``before``
+  (itself, or under autograd — ``differentiable=True`` — a copy, so that the saved result
+  stays as it was): ``before(exp_avg_sq.mul(1/bias_correction2).sqrt_()).add_(eps)``.
+* :class:`ForeachWriter` — the same calls as ``torch._foreach_<op>_`` statements on lists (one
+  a line: they return None); a chain that needs a list of its own gets a name from its role in
+  the call that reads it (``denoms`` for the divisor of ``addcdiv``), deleted after the
+  equation. The foreach path never runs under autograd, so every call after the first that
+  makes a new list is in place.
+
+Both print the same calls in the same order: the two paths compute the same numbers.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Mapping
+
+import sympy as sp
+
+from hamopt.codegen.inplace import SAVES_RESULT, Call, Leaf, Node, Opaque, Plan
+from hamopt.codegen.names import FOREACH_COPY
+from hamopt.codegen.printer import ForeachUnsupported, TensorPrinter
+
+__all__ = ["ForeachWriter", "single_statement"]
+
+#: The keyword of a call's number beside tensors (the others take it positionally): on one
+#: tensor, on lists (``torch._foreach_addcdiv_`` takes its numbers as the fourth argument).
+_KEYWORD = {"add": "alpha", "sub": "alpha", "addcmul": "value", "addcdiv": "value"}
+_FOREACH_KEYWORD = {"add": "alpha", "sub": "alpha"}
+#: One tensor: in-place methods whose name is not ``<op>_`` (torch.maximum has no method
+#: ``maximum_``; ``clamp_min_`` with a tensor is the same elementwise maximum, NaN included).
+_SINGLE_INPLACE = {"maximum": "clamp_min_", "minimum": "clamp_max_"}
+#: Lists: the unary calls with a ``torch._foreach_*`` form.
+_FOREACH_UNARY = frozenset(
+    {"sqrt", "rsqrt", "reciprocal", "neg", "abs", "sign", "exp", "log", "log1p", "expm1"}
+    | {"sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh"}
+)
+_UNARY = _FOREACH_UNARY | {"square", "asinh", "acosh", "atanh"}
+#: The role of a call's tensor operands: the name of a list made for one (ForeachWriter).
+_ROLES = {"addcdiv": ("terms", "denoms"), "div": ("denoms",), "mul": ("factors",)}
+_ROLES |= {"addcmul": ("factors", "factors"), "lerp": ("ends",), "copy": ("sources",)}
+_ROLES |= {"maximum": ("bounds",), "minimum": ("bounds",)}
+
+
+def single_statement(plan: Plan, printer: TensorPrinter, target: str) -> str:
+    """The plan's equation on one tensor, the target named ``target``."""
+    code, _ = _single(plan.node, printer)
+    if plan.mode == "update":
+        return code
+    if plan.mode == "copy":
+        return f"{target}.copy_({code})"
+    return f"{target} = {code}"
+
+
+def _single(node: Node, printer: TensorPrinter) -> tuple[str, str]:
+    """Source of ``node`` on one tensor, and what a call may do to its value: ``"own"``
+    overwrite it, ``"kept"`` overwrite it through ``before`` (autograd saved it), ``"read"``
+    only read it (a call on it is out of place)."""
+    if isinstance(node, Leaf):
+        return printer.formed(node.symbol), (
+            ("kept" if node.saved else "own") if node.owned else "read"
+        )
+    if isinstance(node, Opaque):  # a new tensor, or one of the rule's (a Python conditional)
+        return printer.formed(node.expr), "read"
+    base, state = _single(node.base, printer)
+    args = [_single(t, printer)[0] for t in node.tensors]
+    args += _scalar_args(node, printer.formed, _KEYWORD)
+    if node.op == "clone":
+        method = "clone"
+    elif node.op == "copy" or state != "read":
+        method = _SINGLE_INPLACE.get(node.op, node.op + "_")
+        base = f"before({base})" if state == "kept" else _receiver(base)
+    else:
+        method, base = node.op, _receiver(base)
+    return f"{base}.{method}({', '.join(args)})", "kept" if node.op in SAVES_RESULT else "own"
+
+
+def _scalar_args(
+    node: Call, formed: Callable[[sp.Expr], str], keywords: Mapping[str, str]
+) -> list[str]:
+    """The call's number as an argument: none for a factor 1 beside tensors."""
+    if node.scalar is None or (node.tensors and node.scalar == 1):
+        return []
+    keyword = keywords.get(node.op) if node.tensors else None
+    return [f"{keyword}={formed(node.scalar)}" if keyword else formed(node.scalar)]
+
+
+def _receiver(code: str) -> str:
+    """``code`` as the object of a method call: in parentheses unless a name or a call."""
+    body = ast.parse(code, mode="eval").body
+    return (
+        code
+        if isinstance(body, (ast.Name, ast.Call, ast.Attribute, ast.Subscript))
+        else f"({code})"
+    )
+
+
+class ForeachWriter:
+    """Statements of plans on lists of tensors.
+
+    ``names``: each symbol's list; ``formed(expr)`` → ``(source, kind)``, kind ``"T"`` (a list
+    of tensors), ``"S"`` (a list of numbers, one per tensor) or ``"c"`` (one number), of a
+    sub-expression the calls do not cover (:func:`~hamopt.codegen.printer.foreach_code`'s
+    printer); ``reserved``: names a list made here may not take.
+    """
+
+    def __init__(
+        self,
+        names: Mapping[sp.Symbol, str],
+        formed: Callable[[sp.Expr], tuple[str, str]],
+        reserved: set[str],
+    ):
+        self.names, self.formed, self.reserved = names, formed, reserved
+
+    def statements(self, plan: Plan) -> list[str]:
+        """The plan's equation; raises ForeachUnsupported where a call has no list form."""
+        self.lines: list[str] = []
+        self.made: list[str] = []
+        target = self.names[plan.assignment.target]
+        if plan.mode == "update":
+            self._list(plan.node, lambda: target)
+        elif plan.mode == "copy":
+            value, _ = self._list(plan.node, lambda: self._name("results"))
+            self.lines.append(f"{FOREACH_COPY}({target}, {value})")
+        else:
+            value, _ = self._list(plan.node, lambda: target)
+            if value != target:
+                self.lines.append(f"{target} = {value}")
+        made = [n for n in self.made if n != target]
+        return self.lines + ([f"del {', '.join(made)}"] if made else [])
+
+    def _name(self, role: str) -> str:
+        name, k = role, 1
+        while name in self.reserved or name in self.made:
+            k += 1
+            name = f"{role}_{k}"
+        self.made.append(name)
+        return name
+
+    def _list(self, node: Node, name: Callable[[], str]) -> tuple[str, str]:
+        """Source of ``node``'s list and what it is: ``"owned"`` (a name that may be
+        overwritten), ``"read"`` (one that may not) or ``"new"`` (an expression making a list,
+        which a call in place must name first); ``name()`` names the list the chain makes."""
+        if isinstance(node, Leaf):
+            return self.names[node.symbol], "owned" if node.owned else "read"
+        if isinstance(node, Opaque):
+            code, kind = self.formed(node.expr)
+            if kind != "T":
+                raise ValueError(f"internal: {node.expr} is not a tensor on the foreach path")
+            return code, "new"
+        if node.op == "copy":
+            target = self.names[node.base.symbol]
+            self.lines.append(f"{FOREACH_COPY}({target}, {self._operand(node, 0)})")
+            return target, "owned"
+        base, what = self._list(node.base, name)
+        if node.op == "clone":
+            return f"[x.clone() for x in {base}]", "new"
+        if node.op in _UNARY and node.op not in _FOREACH_UNARY | {"square"}:
+            raise ForeachUnsupported(f"no torch._foreach_{node.op}")
+        if what == "new":
+            made = name()
+            self.lines.append(f"{made} = {base}")
+            base, what = made, "owned"
+        args = [base, *(self._operand(node, i) for i in range(len(node.tensors)))]
+        if node.op == "square":
+            args.append(base)
+        args += _scalar_args(node, lambda c: self._number(node, c), _FOREACH_KEYWORD)
+        op = "mul" if node.op == "square" else node.op
+        if what == "owned":
+            self.lines.append(f"torch._foreach_{op}_({', '.join(args)})")
+            return base, "owned"
+        return f"torch._foreach_{op}({', '.join(args)})", "new"
+
+    def _operand(self, node: Call, i: int) -> str:
+        role = _ROLES.get(node.op, ("terms",))[i]
+        return self._list(node.tensors[i], lambda: self._name(role))[0]
+
+    def _number(self, node: Call, c: sp.Expr) -> str:
+        code, kind = self.formed(c)
+        if kind == "S" and node.tensors and node.op in _FOREACH_KEYWORD:
+            raise ValueError(f"internal: torch._foreach_{node.op}_ takes one alpha, not {c}")
+        return code

@@ -1,0 +1,280 @@
+"""The in-place rewriting of the tensor equations (hamopt.codegen.inplace): torch.optim's form
+for the zoo, the same values as the NumPy evaluator for any expression, no more new tensors
+than torch, the user's gradients untouched, autograd through the one-tensor path."""
+
+import inspect
+import re
+import types
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import hamopt.optim
+import hamopt.optim.adam
+from hamopt.codegen.inplace import Call, Leaf, chain, plan_rule
+from hamopt.codegen.module import generate_module
+from hamopt.derive import derive
+from hamopt.kinetic import KineticEnergy, relativistic
+from hamopt.parameters import positive
+from hamopt.rule.evaluate import run
+from hamopt.rule.hyperparameter import real
+from hamopt.rule.reductions import Norm2
+from hamopt.rule.spec import OptimizerSpec
+from hamopt.rule.update_rule import Assign, Buffer, UpdateRule, grad, param, step
+from hamopt.symbols import p
+
+
+def test_foreach_adam_is_torchs():
+    """The moments in place; one new list, the denominator's, as torch.optim.Adam's foreach."""
+    body = inspect.getsource(hamopt.optim.adam._foreach_adam)
+    assert "torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)" in body
+    assert "torch._foreach_mul_(exp_avg_sqs, beta2)" in body
+    assert "torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)" in body
+    assert "torch._foreach_addcdiv_(params, exp_avgs, denoms, " in body
+    new = [c for c in re.findall(r"torch\._foreach_(\w+)\(", body) if not c.endswith("_")]
+    assert new == ["neg", "add", "mul"]  # maximize; g + λθ, a new list as torch's; denominator
+    assert "foreach_copy" not in body
+
+
+def test_single_tensor_adam_is_torchs():
+    body = inspect.getsource(hamopt.optim.adam._single_tensor_adam)
+    assert "exp_avg.lerp_(grad, 1 - beta1)" in body
+    assert "exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)" in body
+    denom = "before(exp_avg_sq.mul(1/bias_correction2).sqrt_()).add_(eps)"  # a copy if autograd
+    assert f"param.addcdiv_(exp_avg, {denom}, value=-lr/bias_correction1)" in body
+    assert ".copy_(" not in body
+
+
+class _NewTensors(TorchDispatchMode):
+    """Bytes of the tensors that out-of-place calls make (not views, not 0-d)."""
+
+    def __init__(self):
+        super().__init__()
+        self.bytes = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {t.data_ptr() for t in _tensors((args, kwargs))}
+        if not func._schema.is_mutable:
+            self.bytes += sum(
+                t.nbytes for t in _tensors(out) if t.dim() and t.data_ptr() not in inputs
+            )
+        return out
+
+
+def _tensors(tree):
+    if isinstance(tree, torch.Tensor):
+        return [tree]
+    if isinstance(tree, (list, tuple)):
+        return [t for x in tree for t in _tensors(x)]
+    if isinstance(tree, dict):
+        return [t for x in tree.values() for t in _tensors(x)]
+    return []
+
+
+def _new_bytes(make, foreach):
+    params = [torch.nn.Parameter(torch.randn(n)) for n in (300, 200, 100)]
+    for q in params:
+        q.grad = torch.randn_like(q)
+    optimizer = make(params, foreach)
+    optimizer.step()  # the state exists
+    with _NewTensors() as mode:
+        optimizer.step()
+    return mode.bytes
+
+
+CASES = {
+    "Adam": (
+        lambda ps, f: hamopt.optim.Adam(ps, foreach=f, nonfinite="ignore"),
+        lambda ps, f: torch.optim.Adam(ps, foreach=f),
+    ),
+    "SGD(momentum)": (
+        lambda ps, f: hamopt.optim.SGD(ps, lr=0.1, momentum=0.9, foreach=f, nonfinite="ignore"),
+        lambda ps, f: torch.optim.SGD(ps, lr=0.1, momentum=0.9, foreach=f),
+    ),
+    "RAdam": (
+        lambda ps, f: hamopt.optim.RAdam(ps, foreach=f, nonfinite="ignore"),
+        lambda ps, f: torch.optim.RAdam(ps, foreach=f),
+    ),
+}
+
+
+@pytest.mark.parametrize("foreach", [True, False], ids=["foreach", "single-tensor"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_no_more_new_tensors_than_torch(name, foreach):
+    ours, theirs = CASES[name]
+    assert _new_bytes(ours, foreach) <= _new_bytes(theirs, foreach)
+
+
+@pytest.mark.parametrize("foreach", [True, False], ids=["foreach", "single-tensor"])
+@pytest.mark.parametrize("name", hamopt.optim.__all__)
+def test_the_gradients_stay_as_they_are(name, foreach):
+    cls = getattr(hamopt.optim, name)
+    kwargs = {"lr": 1e-2, "maximize": True, "foreach": foreach}
+    kwargs |= {"weight_decay": 0.1} if "weight_decay" in inspect.signature(cls).parameters else {}
+    params = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(4))]
+    grads = [torch.randn_like(q) for q in params]
+    optimizer = cls(params, **kwargs)
+    for _ in range(3):
+        for q, g in zip(params, grads, strict=True):
+            q.grad = g
+        optimizer.step()
+        for q, g in zip(params, grads, strict=True):
+            assert q.grad is g
+    copies = [torch.randn_like(q) for q in params]
+    for q, g in zip(params, copies, strict=True):
+        q.grad = g.clone()
+    optimizer.step()
+    for q, g in zip(params, copies, strict=True):
+        torch.testing.assert_close(q.grad, g, rtol=0, atol=0)
+
+
+# -- an arbitrary rule ---------------------------------------------------------------------------
+LR, BETA, EPS = (sp.Symbol(n, real=True) for n in ("lr", "beta", "eps"))
+M, Y, B, U, W = (sp.Symbol(n, real=True) for n in ("m", "y", "b", "u", "w"))
+A, Q = sp.Symbol("prior", real=True), sp.Symbol("q", real=True)
+
+
+def _odd_rule() -> UpdateRule:
+    """One of each form: a lerp, an alias of a buffer that changes later, ``mul_`` with
+    ``addcmul_`` and ``add_``, an intermediate overwritten where it is read last (after a call
+    whose result autograd keeps), a buffer not read by its own equation, a maximum, a reduction,
+    a first-gradient buffer, a buffer and the parameter read twice by their updates (the
+    latter through a Piecewise: per tensor on the foreach path)."""
+    assignments = (
+        Assign(M, BETA * M + (1 - BETA) * grad),
+        Assign(A, M),
+        Assign(Y, BETA * Y + (1 - BETA) * grad**2 + EPS * sp.Abs(M)),
+        Assign(Q, sp.exp(-Y) + sp.Abs(grad) / (1 + Y)),
+        Assign(M, M * sp.tanh(Q) + A / 2),
+        Assign(U, sp.Max(grad, M, -EPS) - Norm2(M) / (1 + step)),
+        Assign(B, BETA * B + grad),
+        Assign(W, W * grad / (1 + W**2) + grad),
+        Assign(
+            param,
+            param
+            - LR * (M * U / (sp.sqrt(Y) + EPS) + B * sp.Piecewise((1, grad > 0), (0.5, True)))
+            + LR * Y * param / (1 + Y)
+            - LR * W / 10,
+        ),
+    )
+    return UpdateRule(
+        "odd",
+        (
+            real("lr", 0.05, sp.Interval(0, sp.oo), symbol=LR),
+            real("beta", 0.9, sp.Interval(0, 1), symbol=BETA),
+            real("eps", 1e-3, sp.Interval(0, sp.oo), symbol=EPS),
+        ),
+        (*(Buffer(s.name, s) for s in (M, Y, U, W)), Buffer("b", B, init="grad")),
+        assignments,
+    )
+
+
+def _odd_class():
+    rule = _odd_rule()
+    source = generate_module(OptimizerSpec("Odd", rule.hyperparameters, (("True", rule),)))
+    module = types.ModuleType("odd")
+    exec(compile(source, "odd", "exec"), module.__dict__)
+    return rule, source, module.Odd
+
+
+def test_every_form_of_the_arbitrary_rule_is_planned():
+    rule = _odd_rule()
+    plans = plan_rule(rule, frozenset({step}))
+    modes = [plans[k].mode for k in sorted(plans)]
+    # m, prior (a copy of m), y, q, m again, u, b, then w and param, each read twice
+    assert modes == [
+        "update",
+        "bind",
+        "update",
+        "bind",
+        "update",
+        "update",
+        "update",
+        "copy",
+        "copy",
+    ]
+    assert plans[1].node.op == "clone"  # prior ← m, and m changes later
+    assert chain(plans[5].node)[1][0].op == "copy"  # u.copy_(grad) first
+    mul, add = chain(plans[4].node)[1]  # m.mul_(q.tanh_()).add_(prior, alpha=0.5)
+    assert mul.tensors == (Call("tanh", Leaf(Q, owned=True)),)  # q is read for the last time
+    assert add.tensors == (Leaf(A, owned=True),) and add.scalar == sp.Rational(1, 2)
+    source = _odd_class()[1]
+    assert "q.tanh_()" in source and "torch._foreach_tanh_(qs)" in source
+    assert "foreach_copy(ws, results)" in source and "w.copy_(" in source
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+def test_the_arbitrary_rule_equals_the_numpy_evaluator(maximize):
+    rule, _, cls = _odd_class()
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randn(7, generator=gen, dtype=torch.float64)
+    sign = -1 if maximize else 1
+    hyper = {"lr": 0.05, "beta": 0.9, "eps": 1e-3}
+    reference = run(rule, np.zeros(7), lambda th: (th - target.numpy()) ** 3, hyper, 12)
+    for foreach in (False, True):
+        theta = torch.nn.Parameter(torch.zeros(7, dtype=torch.float64))
+        optimizer = cls([theta], foreach=foreach, maximize=maximize, nonfinite="ignore")
+        for _ in range(12):
+            optimizer.zero_grad()
+            (sign * ((theta - target) ** 4).sum() / 4).backward()
+            optimizer.step()
+        np.testing.assert_allclose(theta.detach().numpy(), reference, rtol=1e-10, atol=1e-14)
+
+
+def _differentiable_step(theta, gradient, cls, kwargs, names, *state):
+    """One step with autograd from a state the optimizer reached (torch's _diff_fn)."""
+    theta = theta.clone()
+    theta.grad = gradient
+    optimizer = cls([theta], differentiable=True, **kwargs)
+    optimizer.state[theta].update({k: v.clone() for k, v in zip(names, state, strict=True)})
+    optimizer.step()
+    values = optimizer.state[theta].values()
+    return (theta, *(v for v in values if torch.is_tensor(v) and v.requires_grad))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: (_odd_class()[2], {"lr": 0.05}),
+        lambda: (derive(relativistic(), "leapfrog", "adam", name="Rel").cls, {"lr": 0.05}),
+        lambda: (
+            derive(
+                KineticEnergy(
+                    sp.log(sp.cosh(positive("k", 1.5).symbol * p)), (positive("k", 1.5),)
+                ),
+                "euler",
+                "adam",
+                name="LogCosh",
+            ).cls,
+            {"lr": 0.05},
+        ),
+        lambda: (hamopt.optim.Lion, {"lr": 0.05, "weight_decay": 0.1}),
+        lambda: (hamopt.optim.Adamax, {"lr": 0.05, "weight_decay": 0.1}),
+        lambda: (hamopt.optim.Apollo, {"lr": 0.05}),
+    ],
+    ids=["odd", "relativistic-adam", "log-cosh-adam", "Lion", "Adamax", "Apollo"],
+)
+def test_autograd_through_the_single_tensor_path(make):
+    """differentiable=True: gradcheck with respect to θ, g and the state, through one step from
+    a state after two (the in-place calls keep every value that autograd saved)."""
+    cls, kwargs = make()
+    gen = torch.Generator().manual_seed(1)
+    theta = torch.rand(6, generator=gen, dtype=torch.float64).add_(0.5).requires_grad_()
+    primer = cls([torch.nn.Parameter(theta.detach().clone())], **kwargs)
+    for _ in range(2):
+        primer.param_groups[0]["params"][0].grad = torch.rand(6, generator=gen, dtype=theta.dtype)
+        primer.step()
+    state = next(iter(primer.state.values()))
+    names = list(state)
+    values = [
+        v.detach().clone().requires_grad_(v.numel() == theta.numel() and v.is_floating_point())
+        for v in state.values()
+    ]
+    gradient = torch.rand(6, generator=gen, dtype=torch.float64).add_(0.5).requires_grad_()
+    assert torch.autograd.gradcheck(
+        _differentiable_step, (theta, gradient, cls, kwargs, names, *values)
+    )
