@@ -6,8 +6,8 @@ raises ``ValueError``, and a gradient holding a NaN or ±Inf is handled by its g
 parameter, ``"skip"`` skips the whole step, ``"ignore"`` does not look (torch.optim's behaviour).
 
 On plain CPU float32 and float64 gradients the optimizer's C++ library reads every gradient
-once, vectorised and in parallel (``all_finite`` in ``prelude.h``: :math:`\sum_i (g_i - g_i)` is
-0, or NaN where a :math:`g_i` is NaN or ±Inf), at the cost of one read of the gradients.
+once, vectorised and in parallel (``all_finite`` in ``prelude.h``: an element is NaN or ±Inf
+exactly when every bit of its exponent is set), at the cost of one read of the gradients.
 Elsewhere, the test is :math:`\max_i |g_i| < \infty` per gradient — NaN propagates through the max,
 which, unlike :math:`\lVert g\rVert_2`, cannot overflow in float16 — one read of every gradient
 (``torch._foreach_norm(grads, inf)`` on an accelerator; on CPU, where that norm is not
