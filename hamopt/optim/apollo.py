@@ -1626,6 +1626,6 @@ class Apollo(GeneratedOptimizer):
         rebound = values["rebound"]
         init_lr = values["init_lr"]
         weight_decay_type = values["weight_decay_type"]
-        init_lr = lr / 1000 if init_lr is None else init_lr
+        init_lr = float(lr) / 1000 if init_lr is None else init_lr
         weight_decay_type = ("L2" if rebound == "constant" else "decoupled") if weight_decay_type is None else weight_decay_type
         return {"init_lr": init_lr, "weight_decay_type": weight_decay_type}

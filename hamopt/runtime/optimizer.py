@@ -161,6 +161,11 @@ class GeneratedOptimizer(Optimizer):
                 self.ARGUMENTS if where else tuple(a for a in self.ARGUMENTS if a not in unset),
                 values,
             )
+            lr = values.get("lr")
+            if isinstance(lr, torch.Tensor) and lr.requires_grad:
+                raise ValueError(
+                    f"{type(self).__name__}: a Tensor lr that requires grad is not supported (the in-place single-tensor path takes the step size as a number, so no gradient would reach lr); give lr.detach() or a number"
+                )
             if (
                 isinstance(values.get("lr"), torch.Tensor)
                 and values.get("foreach")

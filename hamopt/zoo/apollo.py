@@ -128,7 +128,7 @@ def apollo() -> OptimizerSpec:
         "rectified |B|, updated by the weak secant equation.",
         reference=reference,
         resolved=(
-            ("init_lr", "lr / 1000 if init_lr is None else init_lr"),
+            ("init_lr", "float(lr) / 1000 if init_lr is None else init_lr"),
             (
                 "weight_decay_type",
                 '("L2" if rebound == "constant" else "decoupled") '

@@ -160,3 +160,27 @@ def test_sparse_gradient_is_a_clear_error():
     emb(torch.tensor([1, 2])).sum().backward()
     with pytest.raises(ValueError, match="Adam does not support sparse gradients"):
         opt.step()
+
+
+@pytest.mark.parametrize("name", sorted(zoo.__all__))
+def test_a_tensor_lr_works_on_every_path_and_one_that_requires_grad_is_refused(name):
+    """A 1-element tensor ``lr`` (torch's pattern for schedulers under torch.compile) steps as
+    its number does, ``differentiable=True`` included (Apollo's ``init_lr`` default, lr/1000,
+    is then a number); one that requires grad is refused by name: the in-place step takes the
+    step size as a number, so no gradient would reach it."""
+    kwargs = {"momentum": 0.9} if name in ("SGD", "RGD", "DLPF", "NAG") else {}
+    w = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    runs = []
+    for lr in (0.01, torch.tensor(0.01, dtype=torch.float64)):
+        p = w.clone()
+        opt = getattr(zoo, name)([p], lr=lr, differentiable=True, **kwargs)
+        for t in range(2):
+            p.grad = torch.randn(3, dtype=torch.float64, generator=torch.Generator().manual_seed(t))
+            opt.step()
+        runs.append(p.detach())
+    assert torch.equal(runs[0], runs[1])
+    lr = torch.tensor(0.01, requires_grad=True)
+    with pytest.raises(
+        ValueError, match=rf"{name}: a Tensor lr that requires grad is not supported"
+    ):
+        getattr(zoo, name)([torch.nn.Parameter(torch.ones(2))], lr=lr)
