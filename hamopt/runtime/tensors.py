@@ -59,9 +59,11 @@ def foreach_copy(targets: list[torch.Tensor], values: list[torch.Tensor]) -> Non
 
 
 def before(x: torch.Tensor) -> torch.Tensor:
-    """``x`` as an equation that writes it in place reads it: ``x`` itself, or, with autograd on
-    (``differentiable=True``), a copy, which the backward of that equation can still read after
-    the write (torch.optim's differentiable AMSGrad clones its maximum so)."""
+    """``x`` where a later in-place call would overwrite a value autograd saved: ``x`` itself,
+    or, with autograd on (``differentiable=True``), a copy, which the backward can still read
+    after the write. The generated code reads through it a buffer that an equation writes in
+    place (torch.optim's differentiable AMSGrad clones its maximum so), and the result of a call
+    whose backward needs its output (``sqrt``, ``exp``…) before the next in-place call on it."""
     return x.clone() if torch.is_grad_enabled() else x
 
 
