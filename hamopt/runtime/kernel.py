@@ -122,19 +122,13 @@ class Kernel:
         """Whether every element of ``tensors`` is finite, by the library's one vectorised read
         (``all_finite`` of ``prelude.h``); None where the kernel cannot tell: a tensor that is
         not a plain dense CPU float32 or float64 tensor, or no library."""
-        if not all(
-            type(t) in PLAIN and t.dtype in KERNEL_TYPES and t.is_cpu and dense(t) for t in tensors
-        ):
+        if not all(map(_plain, tensors)):
             return None
         library = self.library(optimizer, quiet=True)
         if not library:
             return None
-        numels = [t.numel() for t in tensors]
-        doubles = [int(t.dtype == torch.float64) for t in tensors]
-        table = torch.tensor(
-            [*numels, *doubles, *(t.data_ptr() for t in tensors)], dtype=torch.int64
-        )
-        return bool(_check_function(library)(len(tensors), table.data_ptr()))
+        table = _table(tensors)
+        return bool(_function(library, "all_finite")(len(tensors), table.data_ptr()))
 
     def fits(self, rule: str, params, grads, buffers, state_steps) -> bool:
         """Whether the kernel may run on these lists (and ``HAMOPT_FUSED=compile`` is not set):
@@ -160,10 +154,13 @@ class Kernel:
         return True
 
 
+def _plain(t: torch.Tensor) -> bool:
+    """A plain (not a subclass such as DTensor) dense CPU tensor of a type the kernels take."""
+    return type(t) in PLAIN and t.dtype in KERNEL_TYPES and t.is_cpu and dense(t)
+
+
 def _fits(params, grads, buffers, state_steps) -> bool:
-    if not all(
-        type(p) in PLAIN and p.dtype in KERNEL_TYPES and p.is_cpu and dense(p) for p in params
-    ):
+    if not all(map(_plain, params)):
         return False
     for ts in (grads, *buffers):
         if not all(
@@ -182,7 +179,12 @@ def _fits(params, grads, buffers, state_steps) -> bool:
 
 
 _LIBRARIES = {}  # path → the loaded library (ctypes)
-_FUNCTIONS = {}  # (path, rule) → its step function, argument types set
+_FUNCTIONS = {}  # (path, name) → the library's function, argument types set
+#: The argument and result types of the library's functions: ``step_<rule>`` and ``all_finite``.
+_TYPES = {
+    "step": ([ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int], None),
+    "all_finite": ([ctypes.c_int64, ctypes.c_void_p], ctypes.c_int),
+}
 
 
 def _load(path: str):
@@ -191,35 +193,33 @@ def _load(path: str):
     return _LIBRARIES[path]
 
 
-def _function(path: str, rule: str):
-    """``step_<rule>`` of the library at ``path``, with its argument types."""
-    if (path, rule) not in _FUNCTIONS:
-        function = getattr(_load(path), f"step_{rule}")
-        function.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
-        _FUNCTIONS[path, rule] = function
-    return _FUNCTIONS[path, rule]
+def _function(path: str, name: str):
+    """The function ``name`` (``step_<rule>``, ``all_finite``) of the library at ``path``, with
+    its argument and result types."""
+    if (path, name) not in _FUNCTIONS:
+        function = getattr(_load(path), name)
+        function.argtypes, function.restype = _TYPES["step" if name.startswith("step_") else name]
+        _FUNCTIONS[path, name] = function
+    return _FUNCTIONS[path, name]
 
 
-def _check_function(path: str):
-    """``all_finite`` of the library at ``path``, with its argument types."""
-    if (path, None) not in _FUNCTIONS:
-        function = _load(path).all_finite
-        function.argtypes = [ctypes.c_int64, ctypes.c_void_p]
-        function.restype = ctypes.c_int
-        _FUNCTIONS[path, None] = function
-    return _FUNCTIONS[path, None]
+def _table(tensors: list, *columns: list, last: tuple[int, ...] = ()) -> torch.Tensor:
+    """prelude.h's table of a group: the numels of ``tensors``, whether each is float64, the
+    data pointers of ``tensors`` and of each list of ``columns``, then ``last``."""
+    numels = [t.numel() for t in tensors]
+    doubles = [int(t.dtype == torch.float64) for t in tensors]
+    pointers = [t.data_ptr() for ts in (tensors, *columns) for t in ts]
+    return torch.tensor([*numels, *doubles, *pointers, *last], dtype=torch.int64)
 
 
 def _kernel_step(library, rule, params, grads, buffers, state_steps, numbers, maximize):
     """The CPU implementation: the table of numels, float64 flags and data pointers (of the
     parameters, gradients, each buffer's tensors and the step counters) and whether the step
     counters are float64 (prelude.h's ``Group``), then the C call."""
-    numels = [p.numel() for p in params]
-    doubles = [int(p.dtype == torch.float64) for p in params]
-    pointers = [t.data_ptr() for ts in (params, grads, buffers, state_steps) for t in ts]
     steps = int(state_steps[0].dtype == torch.float64)
-    table = torch.tensor([*numels, *doubles, *pointers, steps], dtype=torch.int64)
-    _function(library, rule)(len(params), table.data_ptr(), numbers.data_ptr(), int(maximize))
+    table = _table(params, grads, buffers, state_steps, last=(steps,))
+    step = _function(library, f"step_{rule}")
+    step(len(params), table.data_ptr(), numbers.data_ptr(), int(maximize))
 
 
 def _kernel_step_inplace(library, rule, params, grads, buffers, state_steps, numbers, maximize):
