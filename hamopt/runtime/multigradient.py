@@ -27,7 +27,7 @@ from typing import ClassVar
 
 import torch
 
-from hamopt.runtime.nonfinite import finite, verdict, with_grad
+from hamopt.runtime.nonfinite import passes
 from hamopt.runtime.optimizer import GeneratedOptimizer
 
 __all__ = ["GeneratedMultiGradientOptimizer"]
@@ -122,15 +122,7 @@ class GeneratedMultiGradientOptimizer(GeneratedOptimizer):
         bad, first restore ``before`` (:meth:`_snapshot`), then return False to skip the step or
         raise ValueError (:mod:`~hamopt.runtime.nonfinite`)."""
         try:
-            work = [
-                (group, self.SCHEME, with_grad(self, i, group))
-                for i, group in enumerate(self.param_groups)
-            ]
-            ok = finite(work)
-            if ok is None:
-                return True
-            raise_ok, skip_ok = ok.tolist()  # one read on the host per kick
-            if verdict(self, work, raise_ok, skip_ok):
+            if passes(self):  # one read on the host per kick
                 return True
         except ValueError:
             self._restore(before)

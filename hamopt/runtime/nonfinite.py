@@ -22,7 +22,7 @@ import torch
 
 from hamopt.runtime.tensors import real_views
 
-__all__ = ["finite", "position", "verdict", "with_grad"]
+__all__ = ["finite", "passes", "position", "verdict", "with_grad"]
 
 
 def position(group: dict, p: torch.Tensor) -> int:
@@ -83,6 +83,21 @@ def finite(work: list, optimizer=None) -> torch.Tensor | list[bool] | None:
                 ok, op=torch.distributed.ReduceOp.MIN, group=mesh.get_group(dim)
             )
     return ok
+
+
+def passes(optimizer) -> bool:
+    """The check of every group's gradients, start to end: True to go on, False to skip the
+    step (a "skip" group's gradient is bad), ValueError naming the first bad parameter of a
+    "raise" group. One read on the host (none where no group looks)."""
+    work = [
+        (group, optimizer._rule(group), with_grad(optimizer, i, group))
+        for i, group in enumerate(optimizer.param_groups)
+    ]
+    ok = finite(work, optimizer)
+    if ok is None:
+        return True
+    raise_ok, skip_ok = ok.tolist() if isinstance(ok, torch.Tensor) else ok
+    return verdict(optimizer, work, raise_ok, skip_ok)
 
 
 def _by_kernel(checked: list, optimizer) -> list[bool] | None:

@@ -248,6 +248,8 @@ class GeneratedOptimizer(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        # nonfinite.passes, written out: under torch.compile the host read must sit in this
+        # frame (read inside a called function, dynamo counts two graph breaks, not one)
         work = [
             (group, self._rule(group), with_grad(self, i, group))
             for i, group in enumerate(self.param_groups)
