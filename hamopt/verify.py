@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import importlib
 import importlib.util
 import math
 from collections.abc import Callable, Iterable
@@ -85,14 +86,16 @@ ENERGIES: dict[str, Callable[[], KineticEnergy]] = {
 #: with ε = 1e-8 is |p| to within 1e-8, so the fitted order at h ~ 1e-2 measures the kink.
 ORDER_VALUES: dict[str, dict[str, float]] = {"adam": {"epsilon": 1.0}}
 
-#: Zoo members with a ``torch.optim`` reference of the same name, and the options to run.
-TORCH_REFERENCES: dict[str, dict[str, object]] = {
-    "SGD": {"lr": 1e-2, "momentum": 0.9},
-    "Adam": {"lr": 1e-3},
-    "AdamW": {"lr": 1e-3},
-    "Adamax": {"lr": 2e-3},
-    "NAdam": {"lr": 2e-3},
-    "RAdam": {"lr": 1e-3},
+#: Zoo members with a reference class of the same name: its module, and the options to run. A
+#: module that is not installed (lion-pytorch is a test-only dependency) is passed over.
+REFERENCES: dict[str, tuple[str, dict[str, object]]] = {
+    "SGD": ("torch.optim", {"lr": 1e-2, "momentum": 0.9}),
+    "Adam": ("torch.optim", {"lr": 1e-3}),
+    "AdamW": ("torch.optim", {"lr": 1e-3}),
+    "Adamax": ("torch.optim", {"lr": 2e-3}),
+    "NAdam": ("torch.optim", {"lr": 2e-3}),
+    "RAdam": ("torch.optim", {"lr": 1e-3}),
+    "Lion": ("lion_pytorch", {"lr": 1e-3, "weight_decay": 0.1}),
 }
 
 
@@ -166,29 +169,15 @@ def checks_for(name: str, *, progress: bool = False) -> list[CheckResult]:
                 tolerance=1e-12,
             )
         )
-    if name == "Lion" and importlib.util.find_spec("lion_pytorch") is not None:
-        import lion_pytorch  # a test-only reference: the check runs where it is installed
-
-        kw = {"lr": 1e-3, "weight_decay": 0.1}
-        results.append(
-            reference_match(
-                optim.Lion,
-                lion_pytorch.Lion,
-                kw,
-                kw,
-                check="Lion = lion_pytorch.Lion",
-                tolerance=1e-10,
-            )
-        )
-    if name in TORCH_REFERENCES:
-        kw = TORCH_REFERENCES[name]
+    module, kw = REFERENCES.get(name, ("", {}))
+    if module and importlib.util.find_spec(module.split(".")[0]) is not None:
         results.append(
             reference_match(
                 getattr(optim, name),
-                getattr(torch.optim, name),
+                getattr(importlib.import_module(module), name),
                 kw,
                 kw,
-                check=f"{name} = torch.optim.{name}",
+                check=f"{name} = {module}.{name}",
                 tolerance=1e-10,
             )
         )
