@@ -228,8 +228,7 @@ def foreach_code(
     ``scalar_lists``, Python lists with one scalar per tensor); ``singular`` names one element
     of them; every other symbol is a plain Python scalar.
     """
-    scalar = TensorPrinter(singular, lambda e: False)
-    return _Foreach(names, is_tensor, scalar_lists, scalar, singular).code(finite_form(expr))[0]
+    return foreach_parts(names, is_tensor, scalar_lists, singular)(finite_form(expr))[0]
 
 
 def foreach_parts(

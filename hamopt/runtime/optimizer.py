@@ -167,7 +167,7 @@ class GeneratedOptimizer(Optimizer):
                     f"{type(self).__name__}: a Tensor lr that requires grad is not supported (the in-place single-tensor path takes the step size as a number, so no gradient would reach lr); give lr.detach() or a number"
                 )
             if (
-                isinstance(values.get("lr"), torch.Tensor)
+                isinstance(lr, torch.Tensor)
                 and values.get("foreach")
                 and not (values.get("capturable") or self.FOREACH_TENSOR_LR)
             ):
