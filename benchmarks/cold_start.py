@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import tables  # the benchmarks' folder is the script's, on sys.path
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "cold_start.md"
 
@@ -177,10 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("need tensor counts >= 1, --size >= the largest count, --repeats >= 1")
     derive, compiles = measure(counts, args.size, args.repeats)
     text = report(derive, compiles, args.size, args.repeats)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
-    print(f"wrote {args.out}")
+    tables.write(args.out, text)
     return 0
 
 

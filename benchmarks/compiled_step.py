@@ -44,6 +44,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import tables  # the benchmarks' folder is the script's, on sys.path
 import torch
 import torch._dynamo
 from torch._dynamo.utils import counters
@@ -268,10 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     command = shlex.join(["python", "benchmarks/compiled_step.py", *given])
     text = markdown(table, args, command)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
-    print(f"wrote {args.out}")
+    tables.write(args.out, text)
     return 0
 
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import tables  # the benchmarks' folder is the script's, on sys.path
 import torch
 
 HERE = Path(__file__).resolve().parent
@@ -121,10 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     command = "python benchmarks/default_path.py " + " ".join(argv or [])
     text = markdown(run(args.rounds, args.warmup, args.batch), args.rounds, args.batch, command)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
-    print(f"wrote {args.out}")
+    tables.write(args.out, text)
     return 0
 
 
