@@ -21,7 +21,8 @@ one timed step in turn, so a change in machine load hits all alike. Reported per
 The generated optimizers run with ``nonfinite="ignore"`` (torch.optim's behaviour: no NaN check)
 except the rows marked "(defaults)", which take no arguments but ``lr`` (the default path and
 the default check, ``"raise"``, which reads every gradient once more), and one fused row with
-``"raise"``.
+``"raise"``. The ``state_dtype`` rows keep Adam's and RAD's buffers in bfloat16 (stochastic
+rounding) or 8 bits (block-wise quantisation), with and without the check.
 
     python benchmarks/step_time.py             # 1M parameters in 10 tensors: a few minutes
     python benchmarks/step_time.py --sizes 1M,10M,50M --tensors 10,200    # the acceptance run
@@ -106,6 +107,13 @@ def candidates(only: str | None = None) -> dict[str, Callable[[list[torch.Tensor
         "hamopt Lion(foreach=True)": lambda ps: ours.Lion(ps, lr=1e-4, foreach=True, **fast),
         "hamopt Lion(foreach=False)": lambda ps: ours.Lion(ps, lr=1e-4, foreach=False, **fast),
     }
+    for cls in (ours.Adam, ours.RAD):  # low-precision state: (defaults) and without the check
+        for dtype in (torch.bfloat16, torch.uint8):
+            name = f"hamopt {cls.__name__}(state_dtype={str(dtype).removeprefix('torch.')})"
+            out[f"{name} (defaults)"] = lambda ps, c=cls, d=dtype: c(ps, lr=1e-3, state_dtype=d)
+            out[f"{name}, nonfinite='ignore'"] = lambda ps, c=cls, d=dtype: c(
+                ps, lr=1e-3, state_dtype=d, **fast
+            )
     try:
         from rad.optim import RAD as RefRAD
 
@@ -131,11 +139,12 @@ def make_params(total: int, tensors: int, device: str) -> list[torch.Tensor]:
 
 
 def state_bytes(opt: torch.optim.Optimizer, params: list[torch.Tensor]) -> tuple[float, str]:
-    """Full-size state bytes per parameter, and the names of the other state per tensor."""
+    """State bytes per parameter of the tensors that grow with it (full-size buffers; 8-bit
+    state's codes and block maxima), and the names of the other state per tensor."""
     full, other = 0, set()
     for p in params:
         for name, value in opt.state[p].items():
-            if isinstance(value, torch.Tensor) and value.numel() == p.numel():
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and p.numel() > 1:
                 full += value.numel() * value.element_size()
             else:
                 other.add(name)
@@ -285,6 +294,20 @@ def summary(table: dict) -> list[str]:
             f"{_mb(rad['peak'])}, {rad['state']:.0f} ({rad['other']})" if rad else "-",
         ]
         lines.append(f"| {n:,} | {k} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Low-precision state (`state_dtype`): step time / {BASELINE}, state bytes per parameter",
+        "",
+        "| parameters | tensors | optimizer | ratio | state B/param |",
+        "|---:|---:|---|---:|---:|",
+    ]
+    for (n, k), info in table.items():
+        base = info[BASELINE]["seconds"]
+        for name in (m for m in info if "state_dtype=" in m):
+            row = info[name]
+            lines.append(
+                f"| {n:,} | {k} | {name} | {row['seconds'] / base:.2f} | {row['state']:.3f} |"
+            )
     return lines
 
 

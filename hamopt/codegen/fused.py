@@ -23,7 +23,10 @@ For every rule ``<variant>`` a generated module holds
   rule's tensor equations, one line each, in a loop over the group's tensors, which also counts
   every tensor's step. Dynamo unrolls the loop, so a group is one graph and one call.
   Every number comes in through one float64 tensor, ``numbers``: the hyperparameters, then the
-  per-tensor lists of step-dependent scalars (``step_sizes``…). torch.compile specialises on
+  per-tensor lists of step-dependent scalars (``step_sizes``…). Each equation is printed
+  operation for operation as the kernel computes it (:class:`KernelOrderPrinter`), so that
+  run eagerly in float32 it gives the kernel's bits (the reference of low-precision state,
+  :mod:`hamopt.runtime.state_storage`). torch.compile specialises on
   Python numbers (a new value recompiles) but takes tensors as inputs, so neither the step count
   nor an lr scheduler recompiles, and one tensor is one input for dynamo to guard. The C++
   kernel reads the same ``numbers``.
@@ -41,10 +44,15 @@ kernel it is nothing.
 from __future__ import annotations
 
 import sympy as sp
+from sympy.printing.precedence import precedence
 
+from hamopt.codegen.kernel import CxxTensorPrinter
+from hamopt.codegen.names import SQRT_RN, WHOLE
 from hamopt.codegen.printer import TensorPrinter
 
-__all__ = ["FusedPrinter"]
+__all__ = ["FusedPrinter", "KernelOrderPrinter"]
+
+_HALF = sp.Rational(1, 2)
 
 
 def _has_number(expr: sp.Expr) -> bool:
@@ -80,3 +88,103 @@ class FusedPrinter(TensorPrinter):
         for a in args[1:]:
             out = f"{fn}({out}, {a})"
         return out
+
+
+#: The functions SymPy's C printer prints as ``std::<name>``, and torch's name of each.
+_FUNCTIONS = {
+    "Abs": "abs", "exp": "exp", "expm1": "expm1", "log": "log", "log1p": "log1p",
+    "log2": "log2", "log10": "log10", "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin",
+    "acos": "acos", "atan": "atan", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh",
+    "asinh": "asinh", "acosh": "acosh", "atanh": "atanh", "erf": "erf", "erfc": "erfc",
+    "floor": "floor", "ceiling": "ceil",
+}  # fmt: skip
+
+
+class KernelOrderPrinter(CxxTensorPrinter):
+    """A tensor equation of the fused path in torch, operation for operation as the C++ kernel
+    computes it (:class:`~hamopt.codegen.kernel.CxxTensorPrinter`, whose structure it inherits):
+    each sub-expression free of tensors is one number (``T(1 - beta1)`` there, ``(1 - beta1)``
+    of 0-d float64 tensors here, rounded to the tensor's type where it meets one), the same
+    operands in the same order. Where the operations are IEEE's correctly rounded ones (+, −,
+    ×, ÷, sqrt, max, min, abs, where) eager torch and the kernel (built without fused
+    multiply-add) agree to the bit, so that a step's float32 result is the same on every path
+    and a low-precision state rounds it the same way (:mod:`hamopt.runtime.state_storage`);
+    ``pow``, ``exp``, ``tanh``… may differ in the last place (libm against torch's vectorised
+    functions)."""
+
+    def __init__(self, names, is_tensor):
+        super().__init__(names, is_tensor)
+        self._number = FusedPrinter(names)
+
+    def _print(self, expr, **kwargs) -> str:
+        if isinstance(expr, sp.Expr) and not self._is_tensor(expr):
+            code = self._number.formed(expr)
+            bare = (
+                expr.is_Symbol or expr.is_Function or expr.is_Pow or (expr.is_Number and expr >= 0)
+            )
+            return code if bare else f"({code})"
+        return super(CxxTensorPrinter, self)._print(expr, **kwargs)
+
+    def _print_Pow(self, expr: sp.Pow) -> str:
+        base, exp = expr.args
+        b = self._print(base)
+        if exp == _HALF:
+            return f"{SQRT_RN}({b})"
+        if exp == -_HALF:
+            return f"1/{SQRT_RN}({b})"
+        if exp == 2:
+            return f"torch.square({b})"
+        if exp == -1:
+            return f"1/{self.parenthesize(base, precedence(expr))}"
+        return f"torch.pow({b}, {self._print(exp)})"
+
+    def _fold(self, expr, fn: str) -> str:
+        torch_name = "maximum" if fn.startswith("maximum") else "minimum"
+        tensors = [a for a in expr.args if self._is_tensor(a)]
+        out = self._print(tensors[0])
+        for a in expr.args:
+            if a is tensors[0]:
+                continue
+            if self._is_tensor(a):
+                out = f"torch.{torch_name}({out}, {self._print(a)})"
+            else:  # max and min are exact: only the NaN rule matters, and clamp keeps it
+                out = f"torch.clamp({out}, {'min' if torch_name == 'maximum' else 'max'}={self._print(a)})"
+        return out
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        *pieces, (value, cond) = expr.args
+        out = self._print(value) if cond == sp.true else "math.nan"
+        if cond != sp.true:
+            pieces.append((value, cond))
+        for value, cond in reversed(pieces):
+            out = f"torch.where({self._print(cond)}, {self._print(value)}, {out})"
+        return out
+
+    def _print_Relational(self, expr) -> str:
+        lhs, rhs = (self._print(a) for a in expr.args)
+        return f"{lhs} {expr.rel_op} {rhs}"
+
+    def _print_And(self, expr: sp.And) -> str:
+        return self._number._fold_logical(expr, "torch.logical_and")
+
+    def _print_Or(self, expr: sp.Or) -> str:
+        return self._number._fold_logical(expr, "torch.logical_or")
+
+    def _print_Not(self, expr: sp.Not) -> str:
+        return f"torch.logical_not({self._print(expr.args[0])})"
+
+    def _print_sign(self, expr) -> str:
+        return f"torch.sign({self._print(expr.args[0])})"
+
+    def _print_Function(self, expr) -> str:
+        name = _FUNCTIONS.get(type(expr).__name__)
+        if name is None:
+            return super()._print_Function(expr)
+        return f"torch.{name}({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_ReductionBase(self, expr) -> str:
+        return f"{WHOLE}({expr.torch.format(x=self._print(expr.args[0]))})"
+
+
+for _name in _FUNCTIONS:
+    setattr(KernelOrderPrinter, f"_print_{_name}", KernelOrderPrinter._print_Function)

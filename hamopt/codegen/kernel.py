@@ -31,6 +31,12 @@ compiler. The elements of all tensors of a group are split into one contiguous r
 (a range may span tensors): one OpenMP parallel region a step, where torch's fused Adam starts one
 per tensor. The step counters are counted in the kernel, before the loop.
 
+An elementwise rule gets a second kernel, a template over the format of its buffers
+(``state_dtype``; ``prelude.h``'s ``BFloat16State``, ``Int8State``), exported as
+``step_<rule>_bfloat16`` and ``step_<rule>_int8``: the same lines, between a load of each buffer
+as ``float`` and a store in its format (8 bits: a block of 256 elements at a time, whose new
+values wait in an array until their maximum is known).
+
 The equations are printed after the numerical rewrites of :mod:`hamopt.codegen.numerics`
 (``Abs(sqrt(v))`` → ``sqrt(Abs(v))``…), as on every path.
 
@@ -151,6 +157,14 @@ class CxxTensorPrinter(_ScalarPrinter):
         body = self.parenthesize(rest, precedence(expr))
         return f"-{body}" if coeff == -1 else f"{self._print(coeff)}*{body}"
 
+    def _print_Add(self, expr: sp.Add, order=None) -> str:
+        """Its terms free of tensors as one number (as in a product), after the others."""
+        scalars = [a for a in expr.args if not self._is_tensor(a)]
+        if len(scalars) < 2:
+            return super()._print_Add(expr, order)
+        rest = sp.Add(*(a for a in expr.args if self._is_tensor(a)))
+        return f"{self.parenthesize(rest, precedence(expr))} + {self._print(sp.Add(*scalars))}"
+
     def _print_Pow(self, expr: sp.Pow) -> str:
         base, exp = expr.args
         b = self._print(base)
@@ -194,6 +208,8 @@ def kernel_source(name: str, rules: list[tuple[UpdateRule, list[str], list[str]]
     ]
     for rule, hypers, lists in rules:
         parts.append(_rule_kernel(rule, hypers, lists))
+        if not _plan([a for a in rule.assignments if rule.is_tensor(a.expr)])[0]:  # elementwise
+            parts.append(_stored_kernel(rule, hypers, lists))
     return "\n".join(parts)
 
 
@@ -247,6 +263,18 @@ def _known(reductions, at, below):
     return {r.node: r.symbol for r in reductions if r.at == at and r.level < below}
 
 
+def _number_lines(hypers: list[str], lists: list[str]) -> list[str]:
+    """The lines that name a kernel's numbers: the hyperparameters, then each per-tensor list."""
+    lines = []
+    if hypers:
+        values = ", ".join(f"{_cxx_name(h)} = numbers[{j}]" for j, h in enumerate(hypers))
+        lines.append(f"  const double {values};")
+    for k, name in enumerate(lists):
+        offset = f"{len(hypers)} + {k} * n" if k else f"{len(hypers)}"
+        lines.append(f"  const double* {_cxx_name(plural(name))} = numbers + {offset};")
+    return lines
+
+
 def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
     tensors = [b for b in rule.buffers if b.shape == "tensor"]
     names = {sym: _cxx_name(name) for sym, name in rule_names(rule).items()}
@@ -263,12 +291,7 @@ def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
     lines.append(
         f"  const Group group(n, table, {len(columns)});  // {', '.join(columns)}; counts the steps"
     )
-    if hypers:
-        values = ", ".join(f"{_cxx_name(h)} = numbers[{j}]" for j, h in enumerate(hypers))
-        lines.append(f"  const double {values};")
-    for k, name in enumerate(lists):
-        offset = f"{len(hypers)} + {k} * n" if k else f"{len(hypers)}"
-        lines.append(f"  const double* {_cxx_name(plural(name))} = numbers + {offset};")
+    lines.extend(_number_lines(hypers, lists))
     if reductions:
         lines.append(
             f"  std::vector<double> reduced(n * {width});  // reduction k of tensor i: "
@@ -320,6 +343,85 @@ def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _assignment(rule, names, printer, a, known, declared: set) -> str:
+    """One equation's line in a sweep (``known``: its reductions already computed, as symbols;
+    ``declared``: the variables declared so far, which it adds to)."""
+    target = names[a.target]
+    code = printer.doprint(a.expr.xreplace(known))
+    buf = rule.buffer(a.target)
+    if buf is not None and buf.init == "grad":
+        code = f"step == 1 ? grad : {code}"  # first-gradient init
+    idle = rule.idle_at_zero(a)
+    if idle is not None:  # the gradient unchanged at its hyperparameter's zero
+        code = f"{_cxx_name(idle.name)} != 0 ? {code} : grad"
+    decl = "" if target in declared else "T "
+    declared.add(target)
+    doc = f"  // {a.doc}" if a.doc else ""
+    return f"      {decl}{target} = {code};{doc}"
+
+
+def _stored_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
+    """The kernels of an elementwise rule whose buffers are kept in a low-precision format
+    (``state_dtype``): one template over the format (``prelude.h``'s ``BFloat16State``,
+    ``Int8State``), exported as ``step_<rule>_bfloat16`` and ``step_<rule>_int8``. It walks each
+    tensor's range a block of ``kBlock`` elements at a time: loads the buffers as float32,
+    computes the equations (the lines of the float32 kernel), stores the parameter and keeps the
+    block's new buffer values, then stores them in the format. The format's numbers (random keys,
+    or the 8-bit maps) follow the rule's numbers."""
+    tensors = [b for b in rule.buffers if b.shape == "tensor"]
+    names = {sym: _cxx_name(name) for sym, name in rule_names(rule).items()}
+    buffers = [names[b.symbol] for b in tensors]
+    equations = [a for a in rule.assignments if rule.is_tensor(a.expr)]
+    signature = "int64_t n, const int64_t* table, const double* numbers, int maximize"
+    lines = [
+        f"// Rule {rule.name} with its buffers in a low-precision format State (state_dtype)",
+        "template <typename State>",
+        f"void step_{rule.name}_stored({signature}) {{",
+        f"  const Group group(n, table, 2 + {len(buffers)} * State::kColumns);  "
+        f"// param, grad, then State's columns of {', '.join(buffers) or 'no buffer'}; counts the steps",
+    ]
+    lines.extend(_number_lines(hypers, lists))
+    lines.append(f"  const double* extra = numbers + {len(hypers)} + {len(lists)} * n;  // State's")
+    lines.append("  // elements [begin, end) of tensor i")
+    lines.append("  auto update = [&](int64_t i, int64_t begin, int64_t end) {")
+    lines.append("    using T = float;")
+    lines.append("    const T sign = maximize ? T(-1) : T(1);")
+    lines.append("    T* __restrict param_data = group.data<T>(0, i);")
+    lines.append("    const T* __restrict grad_data = group.data<T>(1, i);")
+    for j, b in enumerate(buffers):
+        lines.append(f"    State {b}_state(group, {j}, {len(buffers)}, i, extra);")
+    for name in lists:
+        lines.append(f"    const double {_cxx_name(name)} = {_cxx_name(plural(name))}[i];")
+    lines.append("    for (int64_t block = begin; block < end; block += State::kBlock) {")
+    lines.append("      const int64_t last = std::min(end, block + State::kBlock);")
+    lines.extend(f"      {b}_state.begin(block, last);" for b in buffers)
+    if buffers:
+        lines.append(f"      T {', '.join(f'{b}_next[State::kKept]' for b in buffers)};")
+    lines.append("#pragma omp simd")
+    lines.append("      for (int64_t k = block; k < last; k++) {")
+    lines.append("        T grad = sign*grad_data[k];")
+    lines.append("        T param = param_data[k];")
+    lines.extend(f"        T {b} = {b}_state.load(k);" for b in buffers)
+    declared = {"param", "grad", *buffers}
+    printer = CxxTensorPrinter(names, rule.is_tensor)
+    for a in equations:
+        lines.append("  " + _assignment(rule, names, printer, a, {}, declared))
+    lines.append("        param_data[k] = param;")
+    lines.extend(f"        {b}_state.keep({b}_next, k, block, {b});" for b in buffers)
+    lines.append("      }")
+    lines.extend(f"      {b}_state.store({b}_next, block, last);" for b in buffers)
+    lines.append("    }")
+    lines.append("  };")
+    lines.append("  for_each_range(n, group.numels(), update, State::kAlign);")
+    lines.append("}")
+    for fmt, state in (("bfloat16", "BFloat16State"), ("int8", "Int8State")):
+        lines.append(
+            f'extern "C" void step_{rule.name}_{fmt}({signature}) {{ '
+            f"step_{rule.name}_stored<{state}>(n, table, numbers, maximize); }}"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _sweep(rule, names, columns, lists, equations, reductions, needs, level, final) -> list[str]:
     """Body of one sweep over elements [begin, end) of tensor i: pass ``level``'s reductions or,
     ``final``, the update. A reduction pass loads, computes the equations it can (those needing no
@@ -353,18 +455,7 @@ def _sweep(rule, names, columns, lists, equations, reductions, needs, level, fin
                 lines.append(f"      {r.node.cxx[0].format(s=f'sum_{r.index}', x=x)};")
         if not final and needs[at] >= level:
             continue
-        target = names[a.target]
-        code = printer.doprint(a.expr.xreplace(known))
-        buf = rule.buffer(a.target)
-        if buf is not None and buf.init == "grad":
-            code = f"step == 1 ? grad : {code}"  # first-gradient init
-        idle = rule.idle_at_zero(a)
-        if idle is not None:  # the gradient unchanged at its hyperparameter's zero
-            code = f"{_cxx_name(idle.name)} != 0 ? {code} : grad"
-        decl = "" if target in declared else "T "
-        declared.add(target)
-        doc = f"  // {a.doc}" if a.doc else ""
-        lines.append(f"      {decl}{target} = {code};{doc}")
+        lines.append(_assignment(rule, names, printer, a, known, declared))
     if final:
         lines.extend(f"      {col}_data[k] = {col};" for col in columns if col != "grad")
     lines.append("    }")

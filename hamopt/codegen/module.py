@@ -36,13 +36,14 @@ import textwrap
 
 import sympy as sp
 
-from hamopt.codegen.fused import FusedPrinter
+from hamopt.codegen.fused import KernelOrderPrinter
 from hamopt.codegen.inplace import Plan, plan_rule
 from hamopt.codegen.inplace_printer import ForeachWriter, single_statement
 from hamopt.codegen.kernel import kernel_source
 from hamopt.codegen.names import (
     FOREACH_COPY,
     GENERATED_NAMES,
+    SQRT_RN,
     WHOLE,
     check_names,
     plural,
@@ -56,6 +57,7 @@ from hamopt.codegen.printer import (
     scalar_calls,
 )
 from hamopt.rule.hyperparameter import REQUIRED, Hyperparameter
+from hamopt.rule.reductions import REDUCTIONS
 from hamopt.rule.spec import OptimizerSpec
 from hamopt.rule.update_rule import UpdateRule, grad, param, step
 from hamopt.runtime.arguments import OPTIONS
@@ -92,7 +94,7 @@ def generate_module(
     body.append(_class(spec))
     code = "\n\n\n".join(p.rstrip("\n") for p in body)
     runtime = ["GeneratedOptimizer", "Kernel", "Rule", *_argument_kinds(spec)]
-    runtime += [n for n in (FOREACH_COPY, WHOLE, "before") if re.search(rf"\b{n}\(", code)]
+    runtime += [n for n in (FOREACH_COPY, WHOLE, SQRT_RN, "before") if re.search(rf"\b{n}\(", code)]
     runtime += ["scalar"] if "scalar." in code else []
     runtime += ["REQUIRED"] if any(hp.default is REQUIRED for hp in spec.hyperparameters) else []
     imports = "import math\n\n" if re.search(r"\bmath\.", code) else ""
@@ -468,7 +470,7 @@ def _fused_numbers(rule: UpdateRule) -> tuple[list[str], list[str]]:
 
 def _fused_function(rule: UpdateRule) -> str:
     names = rule_names(rule)
-    printer = FusedPrinter(names)
+    printer = KernelOrderPrinter(names, rule.is_tensor)
     tensors = [b for b in rule.buffers if b.shape == "tensor"]
     hypers, lists = _fused_numbers(rule)
     args = ["params", "grads", "state_steps", *(plural(b.name) for b in tensors), "numbers"]
@@ -585,6 +587,8 @@ def _rule_record(rule: UpdateRule) -> str:
         fields.append(f"scalar_state={_names_tuple(b.name for b in rule.scalar_state)}")
     if not _reads_step(rule):
         fields.append("reads_step=False")
+    if any(a.expr.has(*REDUCTIONS) for a in _tensor_assignments(rule)):
+        fields.append("elementwise=False")
     return f"Rule({', '.join(fields)})"
 
 

@@ -21,6 +21,7 @@ from hamopt.rule.update_rule import UpdateRule, grad, param, step
 __all__ = [
     "FOREACH_COPY",
     "GENERATED_NAMES",
+    "SQRT_RN",
     "WHOLE",
     "check_names",
     "clash",
@@ -32,6 +33,10 @@ __all__ = [
 #: (:func:`hamopt.runtime.tensors.whole`: on a sharded DTensor, the reduction over every shard).
 WHOLE = "whole"
 
+#: The runtime's correctly rounded square root the fused path prints (the kernel's ``std::sqrt``;
+#: :func:`hamopt.runtime.tensors.sqrt_rn`).
+SQRT_RN = "sqrt_rn"
+
 #: The runtime's helper the foreach path writes its results back with
 #: (:func:`hamopt.runtime.tensors.foreach_copy`).
 FOREACH_COPY = "foreach_copy"
@@ -41,6 +46,7 @@ GENERATED_NAMES: dict[str, str] = {
     "math": "the math module",
     "torch": "the torch module",
     WHOLE: "the runtime's reduction over a whole (sharded) tensor",
+    SQRT_RN: "the runtime's correctly rounded square root",
     FOREACH_COPY: "the runtime's list copy",
     "scalar": "the runtime's math on numbers or tensors",
     "before": "the runtime's copy of a buffer read before it changes (differentiable=True)",

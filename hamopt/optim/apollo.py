@@ -104,16 +104,16 @@ def _fused_constant_l2(params, grads, state_steps, exp_avg_grads, approx_hessian
         alpha = alphas[i]
         rebound = rebounds[i]
         lr_t = lr_t_list[i]
-        grad = torch.where(weight_decay != 0, grad + param*weight_decay, grad)  # coupled weight decay g ← g + λθ
+        grad = torch.where(weight_decay != 0, grad + weight_decay*param, grad)  # coupled weight decay g ← g + λθ
         delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
         exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps/rebound + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        scale = (eps/rebound) + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = update/scale  # d̂ = d/s
-        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
+        delta = (-alpha)*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
-        denom = torch.maximum(rebound, torch.abs(approx_hessian))  # mass D = max(|B|, ρ) (rectified curvature)
+        denom = torch.clamp(torch.abs(approx_hessian), min=rebound)  # mass D = max(|B|, ρ) (rectified curvature)
         update.copy_(exp_avg_grad/denom)  # velocity d = m̂/D
-        param.copy_(-lr_t*update + param)  # position update θ ← θ + Δθ
+        param.copy_((-lr_t)*update + param)  # position update θ ← θ + Δθ
 
 
 def _scalars_constant_decoupled(step, *, lr, beta, warmup, init_lr):
@@ -196,13 +196,13 @@ def _fused_constant_decoupled(params, grads, state_steps, exp_avg_grads, approx_
         lr_t = lr_t_list[i]
         delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
         exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps/rebound + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        scale = (eps/rebound) + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = update/scale  # d̂ = d/s
-        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
+        delta = (-alpha)*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
-        denom = torch.maximum(rebound, torch.abs(approx_hessian))  # mass D = max(|B|, ρ) (rectified curvature)
-        update.copy_(param*weight_decay + exp_avg_grad/denom)  # velocity d = m̂/D + λθ
-        param.copy_(-lr_t*update + param)  # position update θ ← θ + Δθ
+        denom = torch.clamp(torch.abs(approx_hessian), min=rebound)  # mass D = max(|B|, ρ) (rectified curvature)
+        update.copy_(weight_decay*param + exp_avg_grad/denom)  # velocity d = m̂/D + λθ
+        param.copy_((-lr_t)*update + param)  # position update θ ← θ + Δθ
 
 
 def _scalars_constant_stable(step, *, lr, beta, warmup, init_lr):
@@ -287,14 +287,14 @@ def _fused_constant_stable(params, grads, state_steps, exp_avg_grads, approx_hes
         lr_t = lr_t_list[i]
         delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
         exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps/rebound + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        scale = (eps/rebound) + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = update/scale  # d̂ = d/s
-        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
+        delta = (-alpha)*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
-        denom = torch.maximum(rebound, torch.abs(approx_hessian))  # mass D = max(|B|, ρ) (rectified curvature)
-        decay = weight_decay/whole(torch.mean(denom))  # stable decay λ_t = λ/mean(D)
+        denom = torch.clamp(torch.abs(approx_hessian), min=rebound)  # mass D = max(|B|, ρ) (rectified curvature)
+        decay = weight_decay*1/whole(torch.mean(denom))  # stable decay λ_t = λ/mean(D)
         update.copy_(decay*param + exp_avg_grad/denom)  # velocity d = m̂/D + λ_t θ
-        param.copy_(-lr_t*update + param)  # position update θ ← θ + Δθ
+        param.copy_((-lr_t)*update + param)  # position update θ ← θ + Δθ
 
 
 def _scalars_belief_l2(step, *, lr, beta, warmup, init_lr):
@@ -379,17 +379,17 @@ def _fused_belief_l2(params, grads, state_steps, exp_avg_grads, approx_hessians,
         update = updates[i]
         alpha = alphas[i]
         lr_t = lr_t_list[i]
-        grad = torch.where(weight_decay != 0, grad + param*weight_decay, grad)  # coupled weight decay g ← g + λθ
+        grad = torch.where(weight_decay != 0, grad + weight_decay*param, grad)  # coupled weight decay g ← g + λθ
         delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
         rebound = whole(torch.linalg.vector_norm(delta_grad, math.inf))  # rebound ρ = ‖Δg‖_∞ (belief)
         exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
         scale = eps + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = update/scale  # d̂ = d/s
-        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
+        delta = (-alpha)*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
-        denom = torch.maximum(rebound, torch.abs(approx_hessian)) + eps/alpha  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
+        denom = torch.maximum(rebound, torch.abs(approx_hessian)) + (eps/alpha)  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
         update.copy_(exp_avg_grad/denom)  # velocity d = m̂/D
-        param.copy_(-lr_t*update + param)  # position update θ ← θ + Δθ
+        param.copy_((-lr_t)*update + param)  # position update θ ← θ + Δθ
 
 
 def _scalars_belief_decoupled(step, *, lr, beta, warmup, init_lr):
@@ -476,11 +476,11 @@ def _fused_belief_decoupled(params, grads, state_steps, exp_avg_grads, approx_he
         exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
         scale = eps + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = update/scale  # d̂ = d/s
-        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
+        delta = (-alpha)*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
-        denom = torch.maximum(rebound, torch.abs(approx_hessian)) + eps/alpha  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
-        update.copy_(param*weight_decay + exp_avg_grad/denom)  # velocity d = m̂/D + λθ
-        param.copy_(-lr_t*update + param)  # position update θ ← θ + Δθ
+        denom = torch.maximum(rebound, torch.abs(approx_hessian)) + (eps/alpha)  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
+        update.copy_(weight_decay*param + exp_avg_grad/denom)  # velocity d = m̂/D + λθ
+        param.copy_((-lr_t)*update + param)  # position update θ ← θ + Δθ
 
 
 def _scalars_belief_stable(step, *, lr, beta, warmup, init_lr):
@@ -569,12 +569,12 @@ def _fused_belief_stable(params, grads, state_steps, exp_avg_grads, approx_hessi
         exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
         scale = eps + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = update/scale  # d̂ = d/s
-        delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
+        delta = (-alpha)*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
-        denom = torch.maximum(rebound, torch.abs(approx_hessian)) + eps/alpha  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
-        decay = weight_decay/whole(torch.mean(denom))  # stable decay λ_t = λ/mean(D)
+        denom = torch.maximum(rebound, torch.abs(approx_hessian)) + (eps/alpha)  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
+        decay = weight_decay*1/whole(torch.mean(denom))  # stable decay λ_t = λ/mean(D)
         update.copy_(decay*param + exp_avg_grad/denom)  # velocity d = m̂/D + λ_t θ
-        param.copy_(-lr_t*update + param)  # position update θ ← θ + Δθ
+        param.copy_((-lr_t)*update + param)  # position update θ ← θ + Δθ
 
 
 KERNEL_SOURCE = r"""// Generated by hamopt from a derivation; do not edit.
@@ -1575,7 +1575,7 @@ class Apollo(GeneratedOptimizer):
         init_lr (default None): step size α_0 at the start of the warm-up (None: lr/1000)
         weight_decay (default 0): weight decay λ
         weight_decay_type (default None): 'L2' (g += λθ), 'decoupled' (d += λθ) or 'stable' (d += λ/mean(D)·θ); None: 'L2' for the constant rebound, else 'decoupled'
-        maximize, foreach, nonfinite, fused, capturable, differentiable (keyword-only):
+        maximize, foreach, nonfinite, fused, capturable, differentiable, state_dtype (keyword-only):
             the runtime's options, documented in ``hamopt.runtime.GeneratedOptimizer`` with the
             checks of every input and the updates of complex and half-precision parameters.
     """
@@ -1591,17 +1591,17 @@ class Apollo(GeneratedOptimizer):
         choice("weight_decay_type", None, (None, 'L2', 'decoupled', 'stable',)),
     )
     RULES = {
-        "constant_l2": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_constant_l2, foreach=_foreach_constant_l2, fused=_fused_constant_l2, numbers=("eps", "weight_decay"), per_tensor=("alpha", "rebound", "lr_t"), scalars=_scalars_constant_l2, scalar_arguments=("lr", "beta", "warmup", "init_lr")),
-        "constant_decoupled": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_constant_decoupled, foreach=_foreach_constant_decoupled, fused=_fused_constant_decoupled, numbers=("eps", "weight_decay"), per_tensor=("alpha", "rebound", "lr_t"), scalars=_scalars_constant_decoupled, scalar_arguments=("lr", "beta", "warmup", "init_lr")),
-        "constant_stable": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_constant_stable, foreach=_foreach_constant_stable, fused=_fused_constant_stable, numbers=("eps", "weight_decay"), per_tensor=("alpha", "rebound", "lr_t"), scalars=_scalars_constant_stable, scalar_arguments=("lr", "beta", "warmup", "init_lr")),
-        "belief_l2": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_belief_l2, foreach=_foreach_belief_l2, fused=_fused_belief_l2, numbers=("eps", "weight_decay"), per_tensor=("alpha", "lr_t"), scalars=_scalars_belief_l2, scalar_arguments=("lr", "beta", "warmup", "init_lr")),
-        "belief_decoupled": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_belief_decoupled, foreach=_foreach_belief_decoupled, fused=_fused_belief_decoupled, numbers=("eps", "weight_decay"), per_tensor=("alpha", "lr_t"), scalars=_scalars_belief_decoupled, scalar_arguments=("lr", "beta", "warmup", "init_lr")),
-        "belief_stable": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_belief_stable, foreach=_foreach_belief_stable, fused=_fused_belief_stable, numbers=("eps", "weight_decay"), per_tensor=("alpha", "lr_t"), scalars=_scalars_belief_stable, scalar_arguments=("lr", "beta", "warmup", "init_lr")),
+        "constant_l2": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_constant_l2, foreach=_foreach_constant_l2, fused=_fused_constant_l2, numbers=("eps", "weight_decay"), per_tensor=("alpha", "rebound", "lr_t"), scalars=_scalars_constant_l2, scalar_arguments=("lr", "beta", "warmup", "init_lr"), elementwise=False),
+        "constant_decoupled": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_constant_decoupled, foreach=_foreach_constant_decoupled, fused=_fused_constant_decoupled, numbers=("eps", "weight_decay"), per_tensor=("alpha", "rebound", "lr_t"), scalars=_scalars_constant_decoupled, scalar_arguments=("lr", "beta", "warmup", "init_lr"), elementwise=False),
+        "constant_stable": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_constant_stable, foreach=_foreach_constant_stable, fused=_fused_constant_stable, numbers=("eps", "weight_decay"), per_tensor=("alpha", "rebound", "lr_t"), scalars=_scalars_constant_stable, scalar_arguments=("lr", "beta", "warmup", "init_lr"), elementwise=False),
+        "belief_l2": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_belief_l2, foreach=_foreach_belief_l2, fused=_fused_belief_l2, numbers=("eps", "weight_decay"), per_tensor=("alpha", "lr_t"), scalars=_scalars_belief_l2, scalar_arguments=("lr", "beta", "warmup", "init_lr"), elementwise=False),
+        "belief_decoupled": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_belief_decoupled, foreach=_foreach_belief_decoupled, fused=_fused_belief_decoupled, numbers=("eps", "weight_decay"), per_tensor=("alpha", "lr_t"), scalars=_scalars_belief_decoupled, scalar_arguments=("lr", "beta", "warmup", "init_lr"), elementwise=False),
+        "belief_stable": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_belief_stable, foreach=_foreach_belief_stable, fused=_fused_belief_stable, numbers=("eps", "weight_decay"), per_tensor=("alpha", "lr_t"), scalars=_scalars_belief_stable, scalar_arguments=("lr", "beta", "warmup", "init_lr"), elementwise=False),
     }
     KERNEL = Kernel("apollo", KERNEL_SOURCE)
 
-    def __init__(self, params, lr=REQUIRED, beta=0.9, eps=0.0001, rebound='constant', warmup=500, init_lr=None, weight_decay=0, weight_decay_type=None, *, maximize=False, foreach=None, nonfinite='raise', fused=None, capturable=False, differentiable=False):
-        super().__init__(params, dict(lr=lr, beta=beta, eps=eps, rebound=rebound, warmup=warmup, init_lr=init_lr, weight_decay=weight_decay, weight_decay_type=weight_decay_type, maximize=maximize, foreach=foreach, nonfinite=nonfinite, fused=fused, capturable=capturable, differentiable=differentiable))
+    def __init__(self, params, lr=REQUIRED, beta=0.9, eps=0.0001, rebound='constant', warmup=500, init_lr=None, weight_decay=0, weight_decay_type=None, *, maximize=False, foreach=None, nonfinite='raise', fused=None, capturable=False, differentiable=False, state_dtype=None):
+        super().__init__(params, dict(lr=lr, beta=beta, eps=eps, rebound=rebound, warmup=warmup, init_lr=init_lr, weight_decay=weight_decay, weight_decay_type=weight_decay_type, maximize=maximize, foreach=foreach, nonfinite=nonfinite, fused=fused, capturable=capturable, differentiable=differentiable, state_dtype=state_dtype))
 
     def _rule(self, group):
         """The rule this group's options select."""

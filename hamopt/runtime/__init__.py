@@ -12,10 +12,13 @@ Modules, in the order an exported module inlines them:
 * :mod:`~hamopt.runtime.scalars` — the step-dependent scalars on numbers or (compiling) tensors;
 * :mod:`~hamopt.runtime.arguments` — constructor arguments as a table, and their checks;
 * :mod:`~hamopt.runtime.nonfinite` — the gradients' checks before anything changes;
+* :mod:`~hamopt.runtime.state_storage` — buffers in bfloat16 or 8 bits (``state_dtype``);
 * :mod:`~hamopt.runtime.state_dict` — ``load_state_dict``'s checks;
 * :mod:`~hamopt.runtime.kernel` — the C++ kernels (``prelude.h`` and the rules'), built and
   called as the operator ``torch.ops.hamopt.kernel_step_v1``;
 * :mod:`~hamopt.runtime.compiled` — the fused path on torch.compile;
+* :mod:`~hamopt.runtime.stored_step` — the step of a group whose buffers are in bfloat16 or 8
+  bits: the kernel, else the reference tensor by tensor;
 * :mod:`~hamopt.runtime.optimizer` — the base class;
 * :mod:`~hamopt.runtime.multigradient` — the base class of an optimizer that takes several
   gradients per step (one per kick of its scheme); inlined only into a module that imports it.
@@ -26,7 +29,7 @@ from hamopt.runtime.kernel import Kernel
 from hamopt.runtime.multigradient import GeneratedMultiGradientOptimizer
 from hamopt.runtime.optimizer import GeneratedOptimizer, Rule
 from hamopt.runtime.scalars import scalar
-from hamopt.runtime.tensors import before, foreach_copy, whole
+from hamopt.runtime.tensors import before, foreach_copy, sqrt_rn, whole
 
 __all__ = [
     "MODULES",
@@ -45,6 +48,7 @@ __all__ = [
     "pair",
     "real",
     "scalar",
+    "sqrt_rn",
     "whole",
 ]
 
@@ -54,9 +58,11 @@ MODULES = (
     "scalars",
     "arguments",
     "nonfinite",
+    "state_storage",
     "state_dict",
     "kernel",
     "compiled",
+    "stored_step",
     "optimizer",
 )
 #: Modules that an exported module inlines after :data:`MODULES`, and only where it imports

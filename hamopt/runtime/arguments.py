@@ -18,6 +18,7 @@ import torch
 __all__ = [
     "OPTIONS",
     "REQUIRED",
+    "STATE_DTYPES",
     "Argument",
     "check_arguments",
     "choice",
@@ -178,7 +179,12 @@ OPTIONS: dict[str, object] = {
     "fused": None,
     "capturable": False,
     "differentiable": False,
+    "state_dtype": None,
 }
+
+#: The values ``state_dtype`` takes: None (the parameter's type; float32 for half precision),
+#: torch.float32, and the low-precision formats (:mod:`~hamopt.runtime.state_storage`).
+STATE_DTYPES = (None, torch.float32, torch.bfloat16, torch.uint8)
 
 
 def check_arguments(optimizer: str, arguments: tuple[Argument, ...], values: dict) -> None:
@@ -204,6 +210,15 @@ def check_arguments(optimizer: str, arguments: tuple[Argument, ...], values: dic
     if values.get("differentiable") and (values.get("foreach") or values.get("fused")):
         raise ValueError(
             f"{optimizer}: differentiable=True runs on the single-tensor path; foreach=True and fused=True exclude it"
+        )
+    if "state_dtype" in values and values["state_dtype"] not in STATE_DTYPES:
+        kind = ValueError if isinstance(values["state_dtype"], torch.dtype) else TypeError
+        raise kind(
+            f"{optimizer}: state_dtype must be None, torch.float32, torch.bfloat16 (stochastic rounding) or torch.uint8 (8-bit block-wise quantisation), got {values['state_dtype']!r}"
+        )
+    if values.get("state_dtype") in (torch.bfloat16, torch.uint8) and values.get("differentiable"):
+        raise ValueError(
+            f"{optimizer}: differentiable=True needs float32 state (autograd does not pass through rounding), got state_dtype={values['state_dtype']}"
         )
     if values.get("capturable") and not torch.cuda.is_available():
         raise ValueError(

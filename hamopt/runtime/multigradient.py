@@ -72,7 +72,7 @@ class GeneratedMultiGradientOptimizer(GeneratedOptimizer):
         """One rule for every group: the scheme."""
         return self.SCHEME
 
-    def _keeps(self, rule: str) -> tuple[str, ...]:
+    def _keeps(self, rule: str, group: dict, p: torch.Tensor) -> tuple[str, ...]:
         """A parameter keeps its momentum and no step count."""
         return ("momentum",)
 

@@ -31,6 +31,8 @@ from hamopt.runtime.compiled import Compiled
 from hamopt.runtime.kernel import Kernel, kernel_step
 from hamopt.runtime.nonfinite import finite, verdict, with_grad
 from hamopt.runtime.state_dict import check_state_dict, scalar_dtype
+from hamopt.runtime.state_storage import FORMATS, format_of
+from hamopt.runtime.stored_step import stored_step
 from hamopt.runtime.tensors import HALF, real_views, upcast
 
 __all__ = ["GeneratedOptimizer", "Rule"]
@@ -46,7 +48,9 @@ class Rule:
     followed there by one list per name in ``per_tensor`` (``"step"``, then the step-dependent
     scalars ``scalars`` returns). ``scalars``: ``(step, *scalar state, **scalar_arguments)`` →
     this step's scalars, or None. ``reads_step``: the step count enters the equations (beyond
-    starting a buffer at the first gradient)."""
+    starting a buffer at the first gradient). ``elementwise``: no reduction over a tensor (a
+    norm, a sum): each element's update reads that element only, so its buffers may be kept
+    in a low-precision format (``state_dtype``)."""
 
     buffers: tuple[str, ...]
     hyperparameters: tuple[str, ...]
@@ -59,6 +63,7 @@ class Rule:
     scalar_arguments: tuple[str, ...] = ()
     scalar_state: tuple[str, ...] = ()
     reads_step: bool = True
+    elementwise: bool = True
 
 
 class GeneratedOptimizer(Optimizer):
@@ -85,7 +90,16 @@ class GeneratedOptimizer(Optimizer):
     * ``capturable`` (default False): torch.optim's flag, accepted where CUDA is (the step
       still reads its step counts on the host);
     * ``differentiable`` (default False): autograd through the step, on the single-tensor
-      path, as torch.optim's flag.
+      path, as torch.optim's flag;
+    * ``state_dtype`` (default None: the parameter's type, float32 for half precision): the
+      format of the rule's buffers, for float32 or half-precision parameters: ``torch.float32``
+      (the default's), and for an elementwise rule (no norm or sum over a tensor)
+      ``torch.bfloat16`` (2 bytes a value, stochastically rounded) or ``torch.uint8`` (8-bit
+      block-wise quantisation: 1 byte a value and a float32 ``<buffer>_absmax`` per block of
+      256); the step still computes in float32 (:mod:`~hamopt.runtime.state_storage`). The
+      kernel runs it on CPU; elsewhere the reference runs one tensor at a time (whatever
+      ``foreach`` says): the buffers loaded as float32, the fused equations, the new values
+      stored. Every path stores the same bits.
 
     Inputs: hyperparameters are checked in the constructor, in ``add_param_group`` and in
     ``load_state_dict`` (TypeError or ValueError naming the argument); every gradient is checked
@@ -142,10 +156,19 @@ class GeneratedOptimizer(Optimizer):
         flags = {a.name: a.default for a in self.ARGUMENTS if a.kind != "real" and a.kind != "pair"}
         return {**flags, **{name: OPTIONS[name] for name in self.OPTION_NAMES}}
 
-    def _keeps(self, rule: str) -> tuple[str, ...]:
-        """What a parameter whose group runs ``rule`` keeps in its state: its step count, then
-        the rule's buffers."""
-        return ("step", *self.RULES[rule].buffers)
+    def _keeps(self, rule: str, group: dict, p: torch.Tensor) -> tuple[str, ...]:
+        """What parameter ``p``, whose group runs ``rule``, keeps in its state: its step count,
+        then the rule's buffers (8-bit: each tensor buffer's codes, then ``<buffer>_absmax``)."""
+        keeps = ["step", *self.RULES[rule].buffers]
+        fmt = FORMATS.get(group.get("state_dtype"))
+        if fmt and format_of(fmt, 2 * p.numel() if p.is_complex() else p.numel()) == "int8":
+            keeps += [f"{b}_absmax" for b in self._stored(rule)]
+        return tuple(keeps)
+
+    def _stored(self, rule: str) -> tuple[str, ...]:
+        """The buffers of ``rule`` that ``state_dtype`` applies to: its tensors, not its scalar
+        state."""
+        return tuple(b for b in self.RULES[rule].buffers if b not in self.SCALAR_STATE)
 
     def _check_group(self, group: dict, where: str | None) -> None:
         """The group's arguments (its own, else the defaults) are valid; an error names
@@ -176,6 +199,12 @@ class GeneratedOptimizer(Optimizer):
                 )
             if not unset:
                 self._check_combination(values)
+                low = values.get("state_dtype") in FORMATS
+                rule = self._rule({**values, **self._resolve(values)}) if low else None
+                if rule is not None and not self.RULES[rule].elementwise:
+                    raise ValueError(
+                        f"{type(self).__name__}: state_dtype={values['state_dtype']} needs an elementwise rule, and rule {rule} reduces over a whole tensor (a norm or a sum), which would read every element's buffers in float32"
+                    )
         except (TypeError, ValueError) as error:
             if where is None:
                 raise
@@ -201,7 +230,16 @@ class GeneratedOptimizer(Optimizer):
         group["params"] = params = [params] if isinstance(params, torch.Tensor) else list(params)
         owner = {id(q): i for i, g in enumerate(self.param_groups) for q in g["params"]}
         first = {}
+        state_dtype = {**self.defaults, **group}.get("state_dtype")
         for k, p in enumerate(params):
+            if (
+                (state_dtype in FORMATS or state_dtype == torch.float32)
+                and isinstance(p, torch.Tensor)
+                and p.dtype in (torch.float64, torch.complex128)
+            ):
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {k} of {where} is {p.dtype}, and state_dtype={state_dtype} computes in float32; give float32 (or half-precision) parameters, or keep state_dtype=None"
+                )
             if id(p) in owner:
                 raise ValueError(
                     f"{type(self).__name__}: parameter {k} of {where} is already in param group {owner[id(p)]}; a parameter can be in one group only"
@@ -224,10 +262,15 @@ class GeneratedOptimizer(Optimizer):
         float32 and a scalar state keeps its dtype, as they were saved."""
         state, state_dict = check_state_dict(self, state_dict)
         super().load_state_dict(state_dict)
+        stored = {
+            p for g in self.param_groups if g.get("state_dtype") in FORMATS for p in g["params"]
+        }
         for p, saved in state.items():  # torch cast every buffer to the parameter's dtype
             for name in sorted(saved.keys() - {"step"}):
                 if name in self.SCALAR_STATE:
                     self.state[p][name] = saved[name].to(dtype=scalar_dtype(), device="cpu")
+                elif p in stored:
+                    self.state[p][name] = saved[name].to(device=p.device)  # its format's dtype
                 elif p.dtype in HALF:
                     self.state[p][name] = saved[name].to(dtype=torch.float32, device=p.device)
 
@@ -289,6 +332,9 @@ class GeneratedOptimizer(Optimizer):
 
     def _step_group(self, group: dict, name: str) -> None:
         """One rule's step on the parameters of one group that have a gradient."""
+        if group["state_dtype"] in FORMATS:
+            stored_step(self, group, name, FORMATS[group["state_dtype"]])
+            return
         rule = self.RULES[name]
         params, grads, state_steps, buffers = [], [], [], [[] for _ in rule.buffers]
         viewed = self._init_group(group, name, params, grads, state_steps, *buffers)

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 #include <omp.h>
 
@@ -24,20 +25,25 @@ template <typename T> T minimum(T a, T b) { return (a < b || a != a) ? a : b; }
 // once per level of reductions, then once to update: a pass before the last adds this thread's
 // partial reductions of tensor i into its row sums[k] (width of them), then one thread combines
 // the rows of all threads (finish(pass, sums, threads)) while the others wait.
+//
+// align > 1: a range starts at a multiple of align elements of its tensor (each tensor counts as
+// padded to a multiple of align), so that a block of align elements is one thread's.
 template <typename Sweep, typename Finish>
 void for_each_range_passes(int64_t n, const int64_t* numels, int passes, int64_t width,
-                           const Sweep& sweep, const Finish& finish) {
+                           const Sweep& sweep, const Finish& finish, int64_t align = 1) {
+  auto padded = [&](int64_t i) { return (numels[i] + align - 1) / align * align; };
   int64_t total = 0;
-  for (int64_t i = 0; i < n; i++) total += numels[i];
+  for (int64_t i = 0; i < n; i++) total += padded(i);
   const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), total / kGrain));
   std::vector<double> sums(threads * n * width, 0.0);  // thread t, tensor i: sums[(t * n + i) * width]
 #pragma omp parallel num_threads(threads)
   {
     const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t first = total * t / nt, last = total * (t + 1) / nt;
+    const int64_t units = total / align;
+    const int64_t first = units * t / nt * align, last = units * (t + 1) / nt * align;
     for (int pass = 1; pass <= passes; pass++) {
       int64_t offset = 0;
-      for (int64_t i = 0; i < n && offset < last; offset += numels[i], i++) {
+      for (int64_t i = 0; i < n && offset < last; offset += padded(i), i++) {
         const int64_t begin = std::max(first, offset), end = std::min(last, offset + numels[i]);
         if (begin < end) sweep(pass, i, begin - offset, end - offset, sums.data() + (t * n + i) * width);
       }
@@ -52,10 +58,10 @@ void for_each_range_passes(int64_t n, const int64_t* numels, int passes, int64_t
 
 // One sweep: body(i, begin, end), for an elementwise rule.
 template <typename Body>
-void for_each_range(int64_t n, const int64_t* numels, const Body& body) {
+void for_each_range(int64_t n, const int64_t* numels, const Body& body, int64_t align = 1) {
   for_each_range_passes(n, numels, 1, 0,
       [&](int, int64_t i, int64_t begin, int64_t end, double*) { body(i, begin, end); },
-      [](int, const double*, int64_t) {});
+      [](int, const double*, int64_t) {}, align);
 }
 
 template <typename T> double squared(T x) { return double(x) * double(x); }
@@ -106,6 +112,148 @@ void each_range_passes(const Group& group, int passes, int64_t width, const Body
         if (group.is_double(i)) body(pass, 0.0, i, begin, end, sums); else body(pass, 0.0f, i, begin, end, sums);
       }, finish);
 }
+
+// -- a rule's buffers in fewer bytes (state_dtype; hamopt/runtime/state_storage.py) ----------
+// Elements per block of the 8-bit format (one float32 maximum per block).
+constexpr int64_t kInt8Block = 256;
+
+inline uint32_t bits_of(float x) { uint32_t b; std::memcpy(&b, &x, 4); return b; }
+inline float float_of(uint32_t b) { float x; std::memcpy(&x, &b, 4); return x; }
+
+// 16 random bits for element k of a buffer whose key (a hash of seed, parameter, step and
+// buffer) is key: (k ^ key) times 2^32/φ, the product's upper half (state_storage.random_bits)
+inline uint32_t random_bits(int64_t k, uint32_t key) { return ((uint32_t(k) ^ key) * 0x9e3779b9u) >> 16; }
+
+// float32 to bfloat16, its magnitude rounded up with probability (lower 16 bits) / 2^16: the
+// random bits (< 2^16) added to the pattern, the upper half kept. ±Inf stays ±Inf, and so does
+// every NaN arithmetic makes (quiet bit set; state_storage.round_stochastically).
+inline uint16_t round_stochastically(float x, uint32_t random) { return uint16_t((bits_of(x) + random) >> 16); }
+
+// Buffer j (of buffers) of tensor i in bfloat16: its values in column 2 + j of the table, its
+// random key this step extra[j * n + i].
+struct BFloat16State {
+  static constexpr int kColumns = 1;
+  static constexpr int64_t kAlign = 1;
+  static constexpr int64_t kBlock = int64_t(1) << 62;  // a range is one block: nothing is kept
+  static constexpr int64_t kKept = 1;
+  uint16_t* __restrict data;
+  uint32_t key;
+  BFloat16State(const Group& group, int j, int buffers, int64_t i, const double* extra)
+      : data(group.data<uint16_t>(2 + j, i)), key(uint32_t(extra[j * group.n + i])) {}
+  void begin(int64_t, int64_t) {}
+  float load(int64_t k) const { return float_of(uint32_t(data[k]) << 16); }
+  // element k's new value x, of the block that starts at element block: stored at once
+  void keep(float*, int64_t k, int64_t, float x) const { data[k] = round_stochastically(x, random_bits(k, key)); }
+  void store(const float*, int64_t, int64_t) const {}
+};
+
+// The bin of a float32 y with |y| <= 1 for the 8-bit format's code search: its sign, its
+// binary exponent (those below 2^-30 as 2^-30's: no decision point lies within ±2^-29) and the
+// upper 7 bits of its mantissa, so that at most one decision point lies inside a bin.
+constexpr int kBins = 2 * 31 * 128;
+inline int bin_of(float y) {
+  const uint32_t b = bits_of(y);
+  const int e = std::min(30, std::max(0, int((b >> 23) & 0xffu) - 97));
+  return int(((b >> 31) * 31 + uint32_t(e)) * 128 + ((b >> 16) & 0x7fu));
+}
+
+// The 8-bit format's tables, [0] unsigned and [1] signed: the dynamic map, its decision points
+// (the last +inf), and per bin (bin_of) how many decision points lie below the bin's lowest
+// float32, where the search for a code starts (state_storage.py builds and checks the same).
+// extra: the signed map, the unsigned map, the signed points, the unsigned points (256 each).
+struct Int8Tables {
+  float map[2][256], middle[2][256];
+  int32_t first[2][kBins];
+  int zero[2] = {0, 0};  // the code of the value 0
+  explicit Int8Tables(const double* extra) {
+    for (int c = 0; c < 256; c++) {
+      map[1][c] = float(extra[c]), map[0][c] = float(extra[256 + c]);
+      middle[1][c] = float(extra[512 + c]), middle[0][c] = float(extra[768 + c]);
+      if (map[1][c] == 0) zero[1] = c;
+      if (map[0][c] == 0) zero[0] = c;
+    }
+    for (int s = 0; s < 2; s++) {
+      for (uint32_t h = 0; h < uint32_t(kBins); h++) {
+        const uint32_t sign = h / (31 * 128), e = h / 128 % 31 + 97, m = h % 128;
+        const uint32_t pattern = sign << 31 | e << 23 | m << 16 | (sign ? 0xffffu : 0u);
+        const float lowest = float_of(pattern);
+        first[s][h] = int32_t(std::lower_bound(middle[s], middle[s] + 255, lowest) - middle[s]);
+      }
+    }
+  }
+};
+inline const Int8Tables& int8_tables(const double* extra) {
+  static const Int8Tables tables(extra);  // the maps are constants: built on the first call
+  return tables;
+}
+
+// codes[k] for n values x[k]: the number of decision points below y = x[k] · inverse, where
+// the bin of y puts it, plus one where the bin's one decision point lies below y (middle[255]
+// is +inf); a y that is not 0 but nearest to the map's 0 (its code zero) takes the nearest
+// value of its sign instead
+inline void encode(const float* __restrict x, uint8_t* __restrict codes, const int32_t* __restrict first,
+                   const float* __restrict middle, float inverse, int zero, int64_t n) {
+#pragma omp simd
+  for (int64_t k = 0; k < n; k++) {
+    const float y = x[k] * inverse;
+    const int32_t c = first[bin_of(y)];
+    const int32_t nearest = c + (y > middle[c]);
+    codes[k] = uint8_t(nearest == zero && y != 0 ? zero + (y > 0 ? 1 : -1) : nearest);
+  }
+}
+
+// values[k] = scaled[codes[k]] for n codes
+inline void decode(const uint8_t* __restrict codes, const float* __restrict scaled, float* __restrict values, int64_t n) {
+#pragma omp simd
+  for (int64_t k = 0; k < n; k++) values[k] = scaled[codes[k]];
+}
+
+// Buffer j (of buffers) of tensor i in 8 bits: its codes in column 2 + j of the table, its
+// blocks' signed maxima in column 2 + buffers + j (a < 0: the block uses the signed map).
+struct Int8State {
+  static constexpr int kColumns = 2;
+  static constexpr int64_t kAlign = kInt8Block;
+  static constexpr int64_t kBlock = kInt8Block;
+  static constexpr int64_t kKept = kInt8Block;  // a block's new values, until it is stored
+  uint8_t* __restrict codes;
+  float* __restrict maxima;
+  const Int8Tables& tables;
+  int64_t first_element = 0;
+  float scaled[256], values[kInt8Block];  // the block's map times |a|; its values
+  Int8State(const Group& group, int j, int buffers, int64_t i, const double* extra)
+      : codes(group.data<uint8_t>(2 + j, i)), maxima(group.data<float>(2 + buffers + j, i)),
+        tables(int8_tables(extra)) {}
+  // the block [block, last): its values q_c · |a|, looked up once, so that the loop over the
+  // block reads them as it reads a float32 buffer
+  void begin(int64_t block, int64_t last) {
+    const float a = maxima[block / kInt8Block], scale = std::fabs(a);
+    const float* map = tables.map[a < 0];
+#pragma omp simd
+    for (int c = 0; c < 256; c++) scaled[c] = map[c] * scale;
+    decode(codes + block, scaled, values, last - block);
+    first_element = block;
+  }
+  float load(int64_t k) const { return values[k - first_element]; }
+  // element k's new value x, of the block that starts at element block: kept in next until
+  // the block is stored
+  void keep(float* next, int64_t k, int64_t block, float x) const { next[k - block] = x; }
+  // block [begin, end), its float32 values next[0, end - begin): a = max |x|, then each code
+  // the number of decision points below x · (1/a): where the lowest float32 with x · (1/a)'s
+  // upper 16 bits puts it, plus one where the one decision point in between lies below
+  void store(const float* next, int64_t begin, int64_t end) const {
+    uint32_t largest = 0;  // max |x| as bits: the order of non-negative floats, NaN above all
+    int negative = 0;
+#pragma omp simd reduction(max : largest) reduction(| : negative)
+    for (int64_t k = 0; k < end - begin; k++) {
+      largest = std::max(largest, bits_of(next[k]) & 0x7fffffffu);
+      negative |= next[k] < 0;
+    }
+    const float a = float_of(largest), inverse = 1.0f / (a > 0 ? a : 1.0f);
+    encode(next, codes + begin, tables.first[negative], tables.middle[negative], inverse,
+           tables.zero[negative], end - begin);
+    maxima[begin / kInt8Block] = negative ? -a : a;
+  }
+};
 
 }  // namespace
 

@@ -16,6 +16,8 @@ import math
 
 import torch
 
+from hamopt.runtime.state_storage import BLOCK, FORMATS, format_of
+
 __all__ = ["check_state_dict", "scalar_dtype"]
 
 
@@ -57,19 +59,19 @@ def check_state_dict(optimizer, state_dict: dict) -> tuple[dict, dict]:
         for j, (key, p) in enumerate(zip(s["params"], group["params"], strict=True)):
             if key in where:
                 raise ValueError(f"{name}: the loaded param groups list parameter id {key!r} twice")
-            where[key] = (f"parameter {j} of param group {i}", p, optimizer._rule(s))
+            where[key] = (f"parameter {j} of param group {i}", p, optimizer._rule(s), s)
     state, loaded = {}, {}
     for key, per_param in state_dict["state"].items():
         if key not in where:
             raise ValueError(
                 f"{name}: the loaded state has state for parameter id {key!r}, which no loaded param group lists"
             )
-        at, p, rule = where[key]
+        at, p, rule, group = where[key]
         if not isinstance(per_param, dict):
             raise TypeError(
                 f"{name}: the loaded state of {at} is a {type(per_param).__name__}, not a dict"
             )
-        keeps = optimizer._keeps(rule)
+        keeps = optimizer._keeps(rule, group, p)
         counted = "step" in keeps
         # torch's SGD keeps no step: taken as 1 where the rule reads it only at the first step
         assumed = counted and not optimizer.RULES[rule].reads_step
@@ -85,8 +87,13 @@ def check_state_dict(optimizer, state_dict: dict) -> tuple[dict, dict]:
                 )
         if counted:
             _check_step(name, at, per_param["step"])
+        stored = FORMATS.get(group.get("state_dtype"))
         for k in keeps:
-            if k != "step":
+            if k == "step":
+                continue
+            if stored and k not in optimizer.SCALAR_STATE:
+                _check_stored(name, k, at, per_param[k], p, stored)
+            else:
                 _check_buffer(name, k, at, per_param[k], p, k in optimizer.SCALAR_STATE)
         state[p] = loaded[key] = per_param
     return state, {**state_dict, "state": loaded, "param_groups": filled}
@@ -115,6 +122,22 @@ def _check_step(name: str, at: str, step: torch.Tensor) -> None:
     if not (count >= 0 and count % 1 == 0):
         raise ValueError(
             f"{name}: step of {at} in the loaded state must be a whole number >= 0, got {step.tolist()!r}"
+        )
+
+
+def _check_stored(name: str, k: str, at: str, value: torch.Tensor, p: torch.Tensor, fmt: str):
+    """A buffer kept in format ``fmt`` (``state_dtype``): bfloat16 values, or uint8 codes and
+    their ``_absmax`` float32 block maxima (float32 values for a small tensor), shaped for the
+    parameter's real view."""
+    shape = torch.view_as_real(p).shape if p.is_complex() else p.shape
+    fmt = format_of(fmt, math.prod(shape))
+    if k.endswith("_absmax") and fmt == "int8":
+        dtype, shape = torch.float32, torch.Size([math.ceil(math.prod(shape) / BLOCK)])
+    else:
+        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}.get(fmt, torch.uint8)
+    if value.dtype != dtype or value.shape != shape:
+        raise ValueError(
+            f"{name}: {k} of {at} in the loaded state is {value.dtype} of shape {tuple(value.shape)}, and its group's state_dtype keeps {dtype} of shape {tuple(shape)}"
         )
 
 

@@ -14,13 +14,25 @@ r"""The tensors a rule sees, and the two helpers its equations call on sharded t
   returns its argument.
 * :func:`foreach_copy` — ``torch._foreach_copy_``, tensor by tensor where it has no kernel
   (DTensor).
+* :func:`sqrt_rn` — the correctly rounded square root (IEEE's, as C++'s ``std::sqrt``), where
+  torch's vectorised float32 ``sqrt`` on CPU may be one unit in the last place off.
 * :func:`before` — under autograd (``differentiable=True``), a copy of a buffer that its own
   update reads through a saved input (AMSGrad's maximum).
 """
 
 import torch
 
-__all__ = ["HALF", "PLAIN", "before", "dense", "foreach_copy", "real_views", "upcast", "whole"]
+__all__ = [
+    "HALF",
+    "PLAIN",
+    "before",
+    "dense",
+    "foreach_copy",
+    "real_views",
+    "sqrt_rn",
+    "upcast",
+    "whole",
+]
 
 #: Half-precision dtypes: computed in float32, with float32 state.
 HALF = (torch.float16, torch.bfloat16)
@@ -56,6 +68,18 @@ def foreach_copy(targets: list[torch.Tensor], values: list[torch.Tensor]) -> Non
     else:
         for target, value in zip(targets, values, strict=True):
             target.copy_(value)
+
+
+def sqrt_rn(x: torch.Tensor) -> torch.Tensor:
+    r"""\sqrt{x} rounded to nearest, as IEEE 754 and C++'s ``std::sqrt`` define it, so that the
+    fused path's equations in torch and the C++ kernel agree to the bit. A float32 or half
+    tensor's root is taken in float64 and rounded once to its type: the exact root rounded
+    twice, first to 53 bits, is still the exact root rounded to 24 (53 ≥ 2·24 + 2), where
+    torch's vectorised float32 ``sqrt`` on CPU is off by one unit in the last place for about
+    one element in 150."""
+    if x.dtype == torch.float64 or not x.is_floating_point() or x.device.type != "cpu":
+        return torch.sqrt(x)  # elsewhere torch's own (no kernel there to agree with)
+    return torch.sqrt(x.double()).to(x.dtype)
 
 
 def before(x: torch.Tensor) -> torch.Tensor:

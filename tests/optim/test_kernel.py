@@ -398,3 +398,46 @@ def test_the_kernel_check_raises_and_skips_before_anything_changes():
     with pytest.raises(ValueError, match=r"non-finite gradient .* parameter 0 of param group 0"):
         opt.step()
     assert all(torch.equal(p, torch.ones_like(p)) for p in params) and not opt.state
+
+
+class _Eager:
+    """``Compiled`` that runs the fused equations eagerly, uncompiled."""
+
+    failed = ()
+
+    def __call__(self, optimizer, name, fn, *args, **kwargs):
+        fn(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("SGD", dict(lr=0.01, momentum=0.9, weight_decay=0.01)),
+        ("NAG", dict(lr=0.01, momentum=0.9)),
+        ("RAD", dict(lr=0.01, weight_decay=0.01)),
+        ("RAD", dict(lr=0.01, order=2, max_iter=50)),
+        ("Adam", dict(lr=0.01, weight_decay=0.01)),
+        ("AdamW", dict(lr=0.01, amsgrad=True)),
+        ("NAdam", dict(lr=0.01, weight_decay=0.01)),
+        ("RAdam", dict(lr=0.01)),
+        ("Lion", dict(lr=1e-3, weight_decay=0.1)),
+    ],
+)
+def test_the_fused_equations_in_torch_compute_as_the_kernel_to_the_bit(name, kwargs):
+    """``_fused_<rule>`` prints each equation operation for operation as the kernel computes it
+    (one number per sub-expression free of tensors, the same operands in the same order, the
+    correctly rounded square root), so in float32 eager torch and the kernel agree to the bit:
+    what lets low-precision state round the same values on every path."""
+    cls = getattr(zoo, name)
+    runs = []
+    for eager in (False, True):
+        params = _group([(40, 30), (70_000,), (5,)])
+        opt = cls(params, fused=True, **kwargs)
+        if eager:
+            opt.KERNEL, opt.COMPILED = None, _Eager()
+        runs.append((_steps(params, opt, 20), opt))
+    (a, opt_a), (b, opt_b) = runs
+    for p, q in zip(a, b, strict=True):
+        assert torch.equal(p, q)
+        for k in opt_a.state[p]:
+            assert torch.equal(opt_a.state[p][k], opt_b.state[q][k]), k

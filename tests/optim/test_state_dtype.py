@@ -1,0 +1,287 @@
+"""``state_dtype``: every elementwise rule (zoo and derived) keeps its buffers in bfloat16
+(stochastic rounding) or 8 bits (block-wise dynamic quantisation), computed in float32.
+
+Every path stores the same bits: the C++ kernel (default and ``fused=True``), the reference one
+tensor at a time (``foreach=False``, ``foreach=True``) and ``torch.compile``. A resumed run is
+bit-identical to the uninterrupted one; the state dict round-trips in its format; a rule with a
+reduction, a float64 parameter, ``differentiable=True``, a dtype that is no format, and a state
+of the wrong format are refused with a ValueError or TypeError naming the problem. The format
+arithmetic itself is tested in ``tests/runtime/test_state_storage.py``.
+"""
+
+import io
+import math
+
+import pytest
+import sympy as sp
+import torch
+
+import hamopt.optim as zoo
+import hamopt.runtime.stored_step as runtime
+from hamopt.derive import derive
+from hamopt.symbols import p
+
+FORMATS = [torch.bfloat16, torch.uint8]
+#: under, over and across 256; the 8-bit format keeps those under 4096 elements in float32
+SHAPES = [(40, 30), (700,), (5,), (300,), (3, 1, 7), (4100,), (70, 70)]
+
+#: Elementwise zoo rules and options that exercise their equations.
+CONFIGS = [
+    ("SGD", dict(lr=0.01, momentum=0.9, weight_decay=0.01)),
+    ("SGD", dict(lr=0.01, momentum=0.9, nesterov=True, maximize=True)),
+    ("DLPF", dict(lr=0.01, momentum=0.9, weight_decay=0.01)),
+    ("NAG", dict(lr=0.01, momentum=0.9)),
+    ("RAD", dict(lr=0.01, weight_decay=0.01)),
+    ("RAD", dict(lr=0.01, order=2, max_iter=50)),
+    ("Adam", dict(lr=0.01, weight_decay=0.01)),
+    ("AdamW", dict(lr=0.01, amsgrad=True)),
+    ("Adamax", dict(lr=0.01, weight_decay=0.01)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.01)),  # a scalar state beside the stored buffers
+    ("RAdam", dict(lr=0.01)),
+    ("Lion", dict(lr=1e-3, weight_decay=0.1)),
+]
+
+
+def _params(shapes=SHAPES, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(0)
+    return [torch.randn(s, generator=gen).to(dtype).requires_grad_() for s in shapes]
+
+
+def _train(params, opt, steps, first=0):
+    for t in range(first, first + steps):
+        gen = torch.Generator().manual_seed(t)
+        for q in params:
+            q.grad = (q.detach() - 1 + torch.randn(q.shape, generator=gen).to(q.dtype)) / 10
+        opt.step()
+    return params
+
+
+def _same(a, b, opt_a, opt_b):
+    """Parameters and every state tensor equal to the bit."""
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x, y)
+        assert opt_a.state[x].keys() == opt_b.state[y].keys()
+        for k in opt_a.state[x]:
+            assert torch.equal(opt_a.state[x][k], opt_b.state[y][k]), k
+
+
+@pytest.fixture
+def kernel_calls(monkeypatch):
+    """The names of the kernels the steps call."""
+    calls = []
+    original = runtime.kernel_step
+
+    def counting(library, rule, *args):
+        calls.append(rule)
+        return original(library, rule, *args)
+
+    monkeypatch.setattr(runtime, "kernel_step", counting)
+    return calls
+
+
+@pytest.mark.parametrize("state_dtype", FORMATS, ids=["bfloat16", "uint8"])
+@pytest.mark.parametrize(
+    ("name", "kwargs"), CONFIGS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CONFIGS)]
+)
+def test_every_path_stores_the_same_bits(name, kwargs, state_dtype, kernel_calls):
+    cls = getattr(zoo, name)
+    runs = {}
+    for path in [dict(), dict(fused=True), dict(foreach=False), dict(foreach=True)]:
+        params = _params()
+        opt = cls(params, **kwargs, **path, state_dtype=state_dtype)
+        runs[str(path)] = (_train(params, opt, 6), opt)
+    fmt = "bfloat16" if state_dtype == torch.bfloat16 else "int8"
+    assert any(c.endswith(fmt) for c in kernel_calls)  # the format's kernel ran
+    (a, opt_a), *others = runs.values()
+    for b, opt_b in others:
+        _same(a, b, opt_a, opt_b)
+
+
+@pytest.mark.parametrize("state_dtype", FORMATS, ids=["bfloat16", "uint8"])
+def test_torch_compile_stores_the_same_bits(state_dtype):
+    a, b = _params(), _params()
+    opt_a = zoo.Adam(a, lr=0.01, state_dtype=state_dtype)
+    opt_b = zoo.Adam(b, lr=0.01, state_dtype=state_dtype)
+    step = torch.compile(opt_b.step)
+    for t in range(4):
+        for x, y in zip(a, b, strict=True):
+            x.grad = y.grad = torch.randn(
+                x.shape, generator=torch.Generator().manual_seed(t)
+            ).float()
+        opt_a.step()
+        step()
+    _same(a, b, opt_a, opt_b)
+
+
+@pytest.mark.parametrize("state_dtype", FORMATS, ids=["bfloat16", "uint8"])
+@pytest.mark.parametrize("name", ["Adam", "RAD", "Lion"])
+def test_a_resumed_run_is_bit_identical(name, state_dtype):
+    cls = getattr(zoo, name)
+    whole = _params()
+    opt = cls(whole, state_dtype=state_dtype)
+    _train(whole, opt, 20)
+    half = _params()
+    first = cls(half, state_dtype=state_dtype)
+    _train(half, first, 10)
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    resumed = cls(half, state_dtype=state_dtype)
+    resumed.load_state_dict(torch.load(buffer))
+    _train(half, resumed, 10, first=10)
+    _same(whole, half, opt, resumed)
+
+
+def test_param_groups_with_their_own_formats_and_options_store_the_same_bits_on_every_path():
+    runs = []
+    for path in [dict(), dict(foreach=False)]:
+        a, b, c = _params([(300,), (300,)]), _params([(80, 80)]), _params([(700,)])
+        groups = [
+            dict(params=a, state_dtype=torch.bfloat16),
+            dict(params=b, state_dtype=torch.uint8, lr=0.02),
+            dict(params=c),  # float32 state
+        ]
+        opt = zoo.Adam(groups, lr=0.01, **path)
+        runs.append((_train(a + b + c, opt, 5), opt))
+    (first, opt_1), (second, opt_2) = runs
+    _same(first[:3], second[:3], opt_1, opt_2)  # the low-precision groups: to the bit
+    # float32 state: the kernel and the single-tensor path agree to rounding (test_fused.py)
+    difference = (first[3] - second[3]).detach().abs().max() / second[3].detach().abs().max()
+    assert float(difference) <= 1e-6
+    state = opt_1.state
+    assert [state[q]["exp_avg"].dtype for q in runs[0][0]] == [
+        torch.bfloat16,
+        torch.bfloat16,
+        torch.uint8,
+        torch.float32,
+    ]
+
+
+def test_the_state_is_two_bytes_or_one_byte_and_a_block_maximum_per_value():
+    params = _params([(5000,)])
+    for state_dtype, dtypes in [
+        (torch.bfloat16, {"exp_avg": torch.bfloat16, "exp_avg_sq": torch.bfloat16}),
+        (
+            torch.uint8,
+            {
+                "exp_avg": torch.uint8,
+                "exp_avg_absmax": torch.float32,
+                "exp_avg_sq": torch.uint8,
+                "exp_avg_sq_absmax": torch.float32,
+            },
+        ),
+    ]:
+        opt = zoo.Adam(params, state_dtype=state_dtype)
+        _train(params, opt, 1)
+        state = opt.state[params[0]]
+        assert {k: v.dtype for k, v in state.items() if k != "step"} == dtypes
+        stored = sum(v.numel() * v.element_size() for k, v in state.items() if k != "step")
+        assert stored == (20_000 if state_dtype == torch.bfloat16 else 10_000 + 2 * 20 * 4)
+
+
+def test_small_tensors_of_an_8_bit_group_keep_float32_state_as_the_default_does():
+    """As bitsandbytes' 8-bit optimizers (``min_8bit_size``): under 4096 elements the buffers
+    stay float32, and the step is the default float32 step to the bit."""
+    a, b = _params([(4095,), (64, 64)]), _params([(4095,), (64, 64)])
+    opt_a = zoo.Adam(a, lr=0.01, state_dtype=torch.uint8)
+    opt_b = zoo.Adam(b, lr=0.01)
+    _train(a, opt_a, 5)
+    _train(b, opt_b, 5)
+    assert torch.equal(a[0], b[0])
+    assert opt_a.state[a[0]].keys() == {"step", "exp_avg", "exp_avg_sq"}
+    assert opt_a.state[a[0]]["exp_avg"].dtype == torch.float32
+    assert opt_a.state[a[1]]["exp_avg"].dtype == torch.uint8  # 4096 elements: 8 bits
+
+
+def test_half_precision_and_complex_parameters_keep_their_state_in_the_format():
+    for dtype in (torch.bfloat16, torch.complex64):
+        a, b = _params([(3000,), (80, 80)], dtype), _params([(3000,), (80, 80)], dtype)
+        opt_a = zoo.Adam(a, lr=0.01, state_dtype=torch.uint8)
+        opt_b = zoo.Adam(b, lr=0.01, state_dtype=torch.uint8, foreach=False)
+        _same(_train(a, opt_a, 5), _train(b, opt_b, 5), opt_a, opt_b)
+        state = opt_a.state[a[1]]  # 6400 elements: 8 bits
+        assert state["exp_avg"].dtype == torch.uint8
+        real = torch.view_as_real(a[1]) if a[1].is_complex() else a[1]
+        assert state["exp_avg"].shape == real.shape
+
+
+@pytest.mark.parametrize("state_dtype", FORMATS, ids=["bfloat16", "uint8"])
+def test_low_precision_state_trains_about_as_float32_state_does(state_dtype):
+    """A least-squares fit: the loss after 300 steps within 10 % (in log) of float32 state's."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(200, 50, generator=gen, dtype=torch.float32)
+    y = a @ torch.randn(50, generator=gen, dtype=torch.float32)
+    losses = {}
+    for dtype in (None, state_dtype):
+        w = torch.zeros(50, dtype=torch.float32, requires_grad=True)
+        opt = zoo.Adam([w], lr=0.05, state_dtype=dtype)
+        for _ in range(300):
+            opt.zero_grad()
+            loss = ((a @ w - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+        losses[dtype] = loss.item()
+    assert losses[state_dtype] < 1e-2 * float((y**2).mean())
+    assert abs(math.log(losses[state_dtype]) - math.log(losses[None])) < 0.1 * abs(
+        math.log(losses[None])
+    )
+
+
+def test_a_derived_optimizer_takes_low_precision_state_on_every_path():
+    c = sp.Symbol("c", positive=True)
+    cls = derive(c * sp.sqrt(p**2 + 1), "euler", "adam", name="Soft", params=("c",)).cls
+    for state_dtype in FORMATS:
+        runs = []
+        for path in [dict(), dict(foreach=False)]:
+            params = _params()
+            opt = cls(params, lr=0.01, c=1.0, state_dtype=state_dtype, **path)
+            runs.append((_train(params, opt, 8), opt))
+        _same(*runs[0][:1], *runs[1][:1], runs[0][1], runs[1][1])
+
+
+def test_what_cannot_be_kept_in_low_precision_is_refused():
+    w = torch.zeros(3, requires_grad=True)
+    with pytest.raises(
+        ValueError, match=r"state_dtype must be None, torch.float32, torch.bfloat16"
+    ):
+        zoo.Adam([w], state_dtype=torch.float16)
+    with pytest.raises(TypeError, match=r"state_dtype must be .* got 'bf16'"):
+        zoo.Adam([w], state_dtype="bf16")
+    with pytest.raises(
+        ValueError,
+        match=r"RGD: state_dtype=torch.bfloat16 needs an elementwise rule, and rule order1 reduces",
+    ):
+        zoo.RGD([w], lr=0.1, state_dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match=r"needs an elementwise rule"):
+        zoo.Apollo([w], lr=0.1, state_dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"parameter 0 of param group 0 is torch.float64"):
+        zoo.Adam([torch.zeros(3, dtype=torch.float64, requires_grad=True)], state_dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"is torch.float64, and state_dtype=torch.float32"):
+        zoo.Adam(
+            [torch.zeros(3, dtype=torch.float64, requires_grad=True)], state_dtype=torch.float32
+        )
+    with pytest.raises(ValueError, match=r"differentiable=True needs float32 state"):
+        zoo.Adam([w], state_dtype=torch.bfloat16, differentiable=True)
+    w32 = torch.zeros(3, dtype=torch.float32, requires_grad=True)
+    opt = zoo.Adam([w32], state_dtype=torch.float32)  # float32: the default format
+    assert opt.param_groups[0]["state_dtype"] == torch.float32
+
+
+def test_a_state_of_another_format_is_refused_and_nothing_changes():
+    params = _params([(5000,)])
+    plain = zoo.Adam(params)
+    _train(params, plain, 2)
+    stored = zoo.Adam(params, state_dtype=torch.bfloat16)
+    with pytest.raises(
+        ValueError,
+        match=r"exp_avg of parameter 0 of param group 0 in the loaded state is torch.float32.*keeps torch.bfloat16",
+    ):
+        stored.load_state_dict(
+            {
+                **plain.state_dict(),
+                "param_groups": [
+                    {**plain.state_dict()["param_groups"][0], "state_dtype": torch.bfloat16}
+                ],
+            }
+        )
+    assert len(stored.state) == 0
