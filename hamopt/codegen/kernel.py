@@ -7,15 +7,15 @@ one line per equation:
 
 .. code-block:: c++
 
-    for (int64_t k = begin; k < end; k++) {
+    for (int64_t k = block; k < last; k++) {
       T grad = sign*grad_data[k];
       T param = param_data[k];
-      T exp_avg = exp_avg_data[k];
+      T exp_avg = exp_avg_state.load(k);
       ...
       exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g
       ...
       param_data[k] = param;
-      exp_avg_data[k] = exp_avg;
+      exp_avg_state.keep(exp_avg_next, k, block, exp_avg);
     }
 
 Each element is read once and written once, nothing else touches memory. A rule with reductions
@@ -31,11 +31,12 @@ compiler. The elements of all tensors of a group are split into one contiguous r
 (a range may span tensors): one OpenMP parallel region a step, where torch's fused Adam starts one
 per tensor. The step counters are counted in the kernel, before the loop.
 
-An elementwise rule gets a second kernel, a template over the format of its buffers
-(``state_dtype``; ``prelude.h``'s ``BFloat16State``, ``Int8State``), exported as
-``step_<rule>_bfloat16`` and ``step_<rule>_int8``: the same lines, between a load of each buffer
-as ``float`` and a store in its format (8 bits: a block of 256 elements at a time, whose new
-values wait in an array until their maximum is known).
+An elementwise rule's kernel is a template over the format its buffers are kept in:
+``prelude.h``'s ``PlainState`` (the parameter's type, ``step_<rule>``: ``load`` and ``keep``
+read and write the buffer itself), ``BFloat16State`` and ``Int8State`` (``state_dtype``,
+``step_<rule>_bfloat16`` and ``step_<rule>_int8``: float32 tensors, the buffer loaded as
+``float`` and stored in its format; 8 bits a block of 256 elements at a time, whose new values
+wait in ``exp_avg_next`` until their maximum is known).
 
 The equations are printed after the numerical rewrites of :mod:`hamopt.codegen.numerics`
 (``Abs(sqrt(v))`` → ``sqrt(Abs(v))``…), as on every path.
@@ -207,9 +208,10 @@ def kernel_source(name: str, rules: list[tuple[UpdateRule, list[str], list[str]]
         f"// The fused step of {name}'s rules, after the prelude (hamopt/runtime/prelude.h).\n"
     ]
     for rule, hypers, lists in rules:
-        parts.append(_rule_kernel(rule, hypers, lists))
-        if not _plan([a for a in rule.assignments if rule.is_tensor(a.expr)])[0]:  # elementwise
-            parts.append(_stored_kernel(rule, hypers, lists))
+        if _plan([a for a in rule.assignments if rule.is_tensor(a.expr)])[0]:  # reductions
+            parts.append(_rule_kernel(rule, hypers, lists))
+        else:
+            parts.append(_elementwise_kernel(rule, hypers, lists))
     return "\n".join(parts)
 
 
@@ -360,43 +362,45 @@ def _assignment(rule, names, printer, a, known, declared: set) -> str:
     return f"      {decl}{target} = {code};{doc}"
 
 
-def _stored_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
-    """The kernels of an elementwise rule whose buffers are kept in a low-precision format
-    (``state_dtype``): one template over the format (``prelude.h``'s ``BFloat16State``,
-    ``Int8State``), exported as ``step_<rule>_bfloat16`` and ``step_<rule>_int8``. It walks each
-    tensor's range a block of ``kBlock`` elements at a time: loads the buffers as float32,
-    computes the equations (the lines of the float32 kernel), stores the parameter and keeps the
-    block's new buffer values, then stores them in the format. The format's numbers (random keys,
-    or the 8-bit maps) follow the rule's numbers."""
+def _elementwise_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
+    """The kernels of an elementwise rule (no reduction): one template over the format its
+    buffers are kept in (``prelude.h``'s ``PlainState``: the parameter's type;
+    ``BFloat16State``, ``Int8State``: ``state_dtype``), exported as ``step_<rule>``,
+    ``step_<rule>_bfloat16`` and ``step_<rule>_int8``. It walks each tensor's range a block of
+    ``State::kBlock`` elements at a time (the plain and bfloat16 formats: the whole range):
+    loads each buffer in the tensor's type, computes the equations, stores the parameter and
+    keeps the new buffer values (stored at once, or when the 8-bit block is complete). A
+    format's numbers (random keys, or the 8-bit maps) follow the rule's numbers."""
     tensors = [b for b in rule.buffers if b.shape == "tensor"]
     names = {sym: _cxx_name(name) for sym, name in rule_names(rule).items()}
     buffers = [names[b.symbol] for b in tensors]
     equations = [a for a in rule.assignments if rule.is_tensor(a.expr)]
     signature = "int64_t n, const int64_t* table, const double* numbers, int maximize"
+    columns = ", ".join(["param", "grad", *buffers])
     lines = [
-        f"// Rule {rule.name} with its buffers in a low-precision format State (state_dtype)",
-        "template <typename State>",
-        f"void step_{rule.name}_stored({signature}) {{",
-        f"  const Group group(n, table, 2 + {len(buffers)} * State::kColumns);  "
-        f"// param, grad, then State's columns of {', '.join(buffers) or 'no buffer'}; counts the steps",
+        f"// Rule {rule.name}: the fused step of one param group, its buffers in format State",
+        "template <template <typename> class State>",
+        f"void step_{rule.name}_as({signature}) {{",
+        f"  const Group group(n, table, 2 + {len(buffers)} * State<float>::kColumns);  "
+        f"// {columns} (State's columns each); counts the steps",
     ]
     lines.extend(_number_lines(hypers, lists))
     lines.append(f"  const double* extra = numbers + {len(hypers)} + {len(lists)} * n;  // State's")
-    lines.append("  // elements [begin, end) of tensor i")
-    lines.append("  auto update = [&](int64_t i, int64_t begin, int64_t end) {")
-    lines.append("    using T = float;")
+    lines.append("  // elements [begin, end) of tensor i, in its type T")
+    lines.append("  auto update = [&](auto zero, int64_t i, int64_t begin, int64_t end) {")
+    lines.append("    using T = decltype(zero);")
     lines.append("    const T sign = maximize ? T(-1) : T(1);")
     lines.append("    T* __restrict param_data = group.data<T>(0, i);")
     lines.append("    const T* __restrict grad_data = group.data<T>(1, i);")
     for j, b in enumerate(buffers):
-        lines.append(f"    State {b}_state(group, {j}, {len(buffers)}, i, extra);")
+        lines.append(f"    State<T> {b}_state(group, {j}, {len(buffers)}, i, extra);")
     for name in lists:
         lines.append(f"    const double {_cxx_name(name)} = {_cxx_name(plural(name))}[i];")
-    lines.append("    for (int64_t block = begin; block < end; block += State::kBlock) {")
-    lines.append("      const int64_t last = std::min(end, block + State::kBlock);")
+    lines.append("    for (int64_t block = begin; block < end; block += State<T>::kBlock) {")
+    lines.append("      const int64_t last = std::min(end, block + State<T>::kBlock);")
     lines.extend(f"      {b}_state.begin(block, last);" for b in buffers)
     if buffers:
-        lines.append(f"      T {', '.join(f'{b}_next[State::kKept]' for b in buffers)};")
+        lines.append(f"      T {', '.join(f'{b}_next[State<T>::kKept]' for b in buffers)};")
     lines.append("#pragma omp simd")
     lines.append("      for (int64_t k = block; k < last; k++) {")
     lines.append("        T grad = sign*grad_data[k];")
@@ -412,12 +416,16 @@ def _stored_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str
     lines.extend(f"      {b}_state.store({b}_next, block, last);" for b in buffers)
     lines.append("    }")
     lines.append("  };")
-    lines.append("  for_each_range(n, group.numels(), update, State::kAlign);")
+    lines.append("  each_range_as<State>(group, update);")
     lines.append("}")
-    for fmt, state in (("bfloat16", "BFloat16State"), ("int8", "Int8State")):
+    for suffix, state in (
+        ("", "PlainState"),
+        ("_bfloat16", "BFloat16State"),
+        ("_int8", "Int8State"),
+    ):
         lines.append(
-            f'extern "C" void step_{rule.name}_{fmt}({signature}) {{ '
-            f"step_{rule.name}_stored<{state}>(n, table, numbers, maximize); }}"
+            f'extern "C" void step_{rule.name}{suffix}({signature}) {{ '
+            f"step_{rule.name}_as<{state}>(n, table, numbers, maximize); }}"
         )
     return "\n".join(lines) + "\n"
 

@@ -129,9 +129,39 @@ inline uint32_t random_bits(int64_t k, uint32_t key) { return ((uint32_t(k) ^ ke
 // every NaN arithmetic makes (quiet bit set; state_storage.round_stochastically).
 inline uint16_t round_stochastically(float x, uint32_t random) { return uint16_t((bits_of(x) + random) >> 16); }
 
+// Buffer j (of buffers) of tensor i in its own type T, column 2 + j of the table: loaded and
+// stored as it is (the default format).
+template <typename T> struct PlainState {
+  static constexpr bool kDouble = true;  // float64 tensors too
+  static constexpr int kColumns = 1;
+  static constexpr int64_t kAlign = 1;
+  static constexpr int64_t kBlock = int64_t(1) << 62;  // a range is one block: nothing is kept
+  static constexpr int64_t kKept = 1;
+  T* __restrict data;
+  PlainState(const Group& group, int j, int, int64_t i, const double*) : data(group.data<T>(2 + j, i)) {}
+  void begin(int64_t, int64_t) {}
+  T load(int64_t k) const { return data[k]; }
+  void keep(T*, int64_t k, int64_t, T x) const { data[k] = x; }
+  void store(const T*, int64_t, int64_t) const {}
+};
+
+// One sweep of an elementwise rule whose buffers are in format State: update(zero, i, begin,
+// end) in tensor i's type (zero: 0.0 or 0.0f; float only for a format that takes no float64),
+// the ranges aligned to the format's blocks.
+template <template <typename> class State, typename Update>
+void each_range_as(const Group& group, const Update& update) {
+  for_each_range(group.n, group.numels(), [&](int64_t i, int64_t begin, int64_t end) {
+    if constexpr (State<double>::kDouble) {
+      if (group.is_double(i)) return update(0.0, i, begin, end);
+    }
+    update(0.0f, i, begin, end);
+  }, State<float>::kAlign);
+}
+
 // Buffer j (of buffers) of tensor i in bfloat16: its values in column 2 + j of the table, its
 // random key this step extra[j * n + i].
-struct BFloat16State {
+template <typename T> struct BFloat16State {
+  static constexpr bool kDouble = false;  // float32 tensors only
   static constexpr int kColumns = 1;
   static constexpr int64_t kAlign = 1;
   static constexpr int64_t kBlock = int64_t(1) << 62;  // a range is one block: nothing is kept
@@ -141,10 +171,10 @@ struct BFloat16State {
   BFloat16State(const Group& group, int j, int buffers, int64_t i, const double* extra)
       : data(group.data<uint16_t>(2 + j, i)), key(uint32_t(extra[j * group.n + i])) {}
   void begin(int64_t, int64_t) {}
-  float load(int64_t k) const { return float_of(uint32_t(data[k]) << 16); }
+  T load(int64_t k) const { return T(float_of(uint32_t(data[k]) << 16)); }
   // element k's new value x, of the block that starts at element block: stored at once
-  void keep(float*, int64_t k, int64_t, float x) const { data[k] = round_stochastically(x, random_bits(k, key)); }
-  void store(const float*, int64_t, int64_t) const {}
+  void keep(T*, int64_t k, int64_t, T x) const { data[k] = round_stochastically(float(x), random_bits(k, key)); }
+  void store(const T*, int64_t, int64_t) const {}
 };
 
 // The bin of a float32 y with |y| <= 1 for the 8-bit format's code search: its sign, its
@@ -210,7 +240,8 @@ inline void decode(const uint8_t* __restrict codes, const float* __restrict scal
 
 // Buffer j (of buffers) of tensor i in 8 bits: its codes in column 2 + j of the table, its
 // blocks' signed maxima in column 2 + buffers + j (a < 0: the block uses the signed map).
-struct Int8State {
+template <typename T> struct Int8State {
+  static constexpr bool kDouble = false;  // float32 tensors only
   static constexpr int kColumns = 2;
   static constexpr int64_t kAlign = kInt8Block;
   static constexpr int64_t kBlock = kInt8Block;
@@ -233,14 +264,14 @@ struct Int8State {
     decode(codes + block, scaled, values, last - block);
     first_element = block;
   }
-  float load(int64_t k) const { return values[k - first_element]; }
+  T load(int64_t k) const { return T(values[k - first_element]); }
   // element k's new value x, of the block that starts at element block: kept in next until
   // the block is stored
-  void keep(float* next, int64_t k, int64_t block, float x) const { next[k - block] = x; }
+  void keep(T* next, int64_t k, int64_t block, T x) const { next[k - block] = x; }
   // block [begin, end), its float32 values next[0, end - begin): a = max |x|, then each code
   // the number of decision points below x · (1/a): where the lowest float32 with x · (1/a)'s
   // upper 16 bits puts it, plus one where the one decision point in between lies below
-  void store(const float* next, int64_t begin, int64_t end) const {
+  void store(const T* next, int64_t begin, int64_t end) const {
     uint32_t largest = 0;  // max |x| as bits: the order of non-negative floats, NaN above all
     int negative = 0;
 #pragma omp simd reduction(max : largest) reduction(| : negative)

@@ -79,7 +79,7 @@ def test_kernel_source_is_the_equations_one_line_each():
         "exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g",
         "exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment",
         "param = T(-lr*weight_decay + 1)*param;  // decoupled weight decay",
-        "exp_avg_data[k] = exp_avg;",
+        "exp_avg_state.keep(exp_avg_next, k, block, exp_avg);",
     ]:
         assert line in source, line
     for variant in zoo.RAD.RULES:  # every rule of the module
