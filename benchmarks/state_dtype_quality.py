@@ -80,16 +80,7 @@ OPTIMIZERS = ("Adam", "RAD")
 SPLIT_SEED = 0  # the stratified train/test split of the digits
 TEST_SHARE = 0.2
 DIGITS_BATCH = 64
-DQN_LR = 2.5e-3  # papers/rad/reproduce.py: DQN_LR
-DQN_SETTINGS = dict(  # papers/rad/reproduce.py: dqn_config, besides steps
-    learning_starts=1_000,
-    train_every=4,
-    batch_size=128,
-    hidden=128,
-    target_every=100,
-    eps_fraction=0.15,
-    eval_episodes=10,
-)
+DQN_SIZE = dict(rl_start=1_000, rl_eval=10)  # papers/rad/reproduce.py's full size, but the steps
 
 
 # -- guarding the optimizer: a non-finite gradient ends that run's training ----------------------
@@ -207,20 +198,26 @@ class DQNRun:
     seconds: float  # of the whole train() call this run shared with the others of its seed
 
 
-def dqn_config(steps: int) -> DQNConfig:
-    """papers/rad/reproduce.py's ``dqn_config`` with ``steps`` environment steps per run."""
+def _paper():
+    """papers/rad/reproduce.py, whose CartPole DQN setting this script takes."""
     if str(ROOT / "papers" / "rad") not in sys.path:
         sys.path.insert(0, str(ROOT / "papers" / "rad"))
-    from cartpole import DQNConfig
+    import reproduce
 
-    return DQNConfig(steps=steps, **DQN_SETTINGS)
+    return reproduce
+
+
+def dqn_config(steps: int) -> DQNConfig:
+    """papers/rad/reproduce.py's ``dqn_config`` with ``steps`` environment steps per run."""
+    return _paper().dqn_config({**DQN_SIZE, "rl_steps": steps})
 
 
 def dqn_overrides(optimizer: str, gradient_steps: int) -> dict:
-    """papers/rad's CartPole settings: lr 2.5e-3 for all, RAD with ζ annealed over the run."""
+    """papers/rad's CartPole settings: its lr for all, RAD with ζ annealed over the run."""
+    lr = _paper().DQN_LR
     if optimizer == "RAD":
-        return dict(lr=DQN_LR, zeta=None, max_iter=gradient_steps)
-    return dict(lr=DQN_LR)
+        return dict(lr=lr, zeta=None, max_iter=gradient_steps)
+    return dict(lr=lr)
 
 
 def train_dqn(optimizers: Sequence[str], seed: int, steps: int) -> list[DQNRun]:
@@ -493,7 +490,7 @@ def markdown(
             "",
         ]
     if dqn_runs:
-        c = dqn_config(args.dqn_steps)
+        c, lr = dqn_config(args.dqn_steps), dqn_overrides("Adam", 0)["lr"]
         lines += [
             "## CartPole-v1 DQN: returns",
             "",
@@ -503,8 +500,8 @@ def markdown(
             f"{c.batch_size}, 4-{c.hidden}-{c.hidden}-2 ReLU Q-network, target copy every "
             f"{c.target_every} steps, γ = {c.gamma}, ε {c.eps_start} → {c.eps_end} over "
             f"{c.eps_fraction:.0%} of the steps, Huber loss, no gradient clipping. Optimizers "
-            f"(lr {DQN_LR:g} for all, as papers/rad): `hamopt.optim.Adam(lr={DQN_LR:g})` "
-            f"(betas (0.9, 0.999), eps 1e-8) and `hamopt.optim.RAD(lr={DQN_LR:g}, zeta=None, "
+            f"(lr {lr:g} for all, as papers/rad): `hamopt.optim.Adam(lr={lr:g})` "
+            f"(betas (0.9, 0.999), eps 1e-8) and `hamopt.optim.RAD(lr={lr:g}, zeta=None, "
             f"max_iter={c.gradient_steps})` (δ = 1, ζ annealed over the run, papers/rad's usage). "
             f"Seeds {seeds_q}: one `train(..., seeds=[seed])` call per seed holding the "
             f"{len(args.dqn_optimizers) * len(STATE_DTYPES)} entries "
