@@ -47,7 +47,7 @@ import sympy as sp
 from sympy.printing.precedence import precedence
 
 from hamopt.codegen.kernel import CxxTensorPrinter
-from hamopt.codegen.names import SQRT_RN, WHOLE
+from hamopt.codegen.names import IN_DOUBLE, SQRT_RN, WHOLE
 from hamopt.codegen.printer import TensorPrinter
 
 __all__ = ["FusedPrinter", "KernelOrderPrinter"]
@@ -98,6 +98,8 @@ _FUNCTIONS = {
     "asinh": "asinh", "acosh": "acosh", "atanh": "atanh", "erf": "erf", "erfc": "erfc",
     "floor": "floor", "ceiling": "ceil",
 }  # fmt: skip
+#: Of those, the exact ones (no rounding): the others are computed in float64, as the kernel does.
+_EXACT = frozenset({"abs", "floor", "ceil"})
 
 
 class KernelOrderPrinter(CxxTensorPrinter):
@@ -108,9 +110,11 @@ class KernelOrderPrinter(CxxTensorPrinter):
     operands in the same order. Where the operations are IEEE's correctly rounded ones (+, −,
     ×, ÷, sqrt, max, min, abs, where) eager torch and the kernel (built without fused
     multiply-add) agree to the bit, so that a step's float32 result is the same on every path
-    and a low-precision state rounds it the same way (:mod:`hamopt.runtime.state_storage`);
-    ``pow``, ``exp``, ``tanh``… may differ in the last place (libm against torch's vectorised
-    functions)."""
+    and a low-precision state rounds it the same way (:mod:`hamopt.runtime.state_storage`).
+    ``pow``, ``exp``, ``tanh``… are computed in float64 and rounded once, on both sides
+    (``in_double``): libm's and torch's float64 values are within a unit in their last place,
+    so they round to the same float32 unless the exact value lies that close to a float32
+    rounding boundary (about one element in 10^8)."""
 
     def __init__(self, names, is_tensor):
         super().__init__(names, is_tensor)
@@ -136,7 +140,7 @@ class KernelOrderPrinter(CxxTensorPrinter):
             return f"torch.square({b})"
         if exp == -1:
             return f"1/{self.parenthesize(base, precedence(expr))}"
-        return f"torch.pow({b}, {self._print(exp)})"
+        return f"{IN_DOUBLE}(torch.pow, {b}, {self._print(exp)})"
 
     def _fold(self, expr, fn: str) -> str:
         torch_name = "maximum" if fn.startswith("maximum") else "minimum"
@@ -180,7 +184,10 @@ class KernelOrderPrinter(CxxTensorPrinter):
         name = _FUNCTIONS.get(type(expr).__name__)
         if name is None:
             return super()._print_Function(expr)
-        return f"torch.{name}({', '.join(self._print(a) for a in expr.args)})"
+        args = ", ".join(self._print(a) for a in expr.args)
+        if name in _EXACT:
+            return f"torch.{name}({args})"
+        return f"{IN_DOUBLE}(torch.{name}, {args})"  # as the kernel: in double, rounded once
 
     def _print_ReductionBase(self, expr) -> str:
         return f"{WHOLE}({expr.torch.format(x=self._print(expr.args[0]))})"

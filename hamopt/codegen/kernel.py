@@ -177,7 +177,18 @@ class CxxTensorPrinter(_ScalarPrinter):
             return f"square({b})"
         if exp == -1:
             return f"T(1)/{self.parenthesize(base, precedence(expr))}"
-        return f"std::pow({b}, {self._print(exp)})"
+        e = f"double({self._print(exp)})" if self._is_tensor(exp) else self._scalar.doprint(exp)
+        return f"T(std::pow(double({b}), {e}))"
+
+    def _print_transcendental(self, expr) -> str:
+        """exp, log, tanh…: in ``double``, rounded to ``T`` once, so that libm's value and
+        torch's round to the same float32 (the fused path computes them so too)."""
+        name = _CXX_FUNCTIONS.get(type(expr).__name__, type(expr).__name__)
+        args = ", ".join(
+            f"double({self._print(a)})" if self._is_tensor(a) else self._scalar.doprint(a)
+            for a in expr.args
+        )
+        return f"T(std::{name}({args}))"
 
     def _print_Max(self, expr: sp.Max) -> str:
         return self._fold(expr, "maximum<T>")
@@ -188,6 +199,17 @@ class CxxTensorPrinter(_ScalarPrinter):
     def _print_sign(self, expr) -> str:
         a = self._print(expr.args[0])
         return f"T(({a} > 0) - ({a} < 0))"
+
+
+#: The functions of a tensor the kernel computes in ``double`` (SymPy's name → C++'s).
+_CXX_FUNCTIONS = {
+    "exp": "exp", "expm1": "expm1", "log": "log", "log1p": "log1p", "log2": "log2",
+    "log10": "log10", "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin", "acos": "acos",
+    "atan": "atan", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "asinh": "asinh",
+    "acosh": "acosh", "atanh": "atanh", "erf": "erf", "erfc": "erfc",
+}  # fmt: skip
+for _name in _CXX_FUNCTIONS:
+    setattr(CxxTensorPrinter, f"_print_{_name}", CxxTensorPrinter._print_transcendental)
 
 
 def kernel_source(name: str, rules: list[tuple[UpdateRule, list[str], list[str]]]) -> str:

@@ -43,6 +43,7 @@ from hamopt.codegen.kernel import kernel_source
 from hamopt.codegen.names import (
     FOREACH_COPY,
     GENERATED_NAMES,
+    IN_DOUBLE,
     SQRT_RN,
     WHOLE,
     check_names,
@@ -94,7 +95,11 @@ def generate_module(
     body.append(_class(spec))
     code = "\n\n\n".join(p.rstrip("\n") for p in body)
     runtime = ["GeneratedOptimizer", "Kernel", "Rule", *_argument_kinds(spec)]
-    runtime += [n for n in (FOREACH_COPY, WHOLE, SQRT_RN, "before") if re.search(rf"\b{n}\(", code)]
+    runtime += [
+        n
+        for n in (FOREACH_COPY, WHOLE, SQRT_RN, IN_DOUBLE, "before")
+        if re.search(rf"\b{n}\(", code)
+    ]
     runtime += ["scalar"] if "scalar." in code else []
     runtime += ["REQUIRED"] if any(hp.default is REQUIRED for hp in spec.hyperparameters) else []
     imports = "import math\n\n" if re.search(r"\bmath\.", code) else ""

@@ -21,6 +21,7 @@ from hamopt.rule.update_rule import UpdateRule, grad, param, step
 __all__ = [
     "FOREACH_COPY",
     "GENERATED_NAMES",
+    "IN_DOUBLE",
     "SQRT_RN",
     "WHOLE",
     "check_names",
@@ -37,6 +38,10 @@ WHOLE = "whole"
 #: :func:`hamopt.runtime.tensors.sqrt_rn`).
 SQRT_RN = "sqrt_rn"
 
+#: The runtime's float64 evaluation of a transcendental function the fused path prints (the
+#: kernel's ``T(std::tanh(double(x)))``; :func:`hamopt.runtime.tensors.in_double`).
+IN_DOUBLE = "in_double"
+
 #: The runtime's helper the foreach path writes its results back with
 #: (:func:`hamopt.runtime.tensors.foreach_copy`).
 FOREACH_COPY = "foreach_copy"
@@ -47,6 +52,7 @@ GENERATED_NAMES: dict[str, str] = {
     "torch": "the torch module",
     WHOLE: "the runtime's reduction over a whole (sharded) tensor",
     SQRT_RN: "the runtime's correctly rounded square root",
+    IN_DOUBLE: "the runtime's float64 evaluation of a function, rounded once",
     FOREACH_COPY: "the runtime's list copy",
     "scalar": "the runtime's math on numbers or tensors",
     "before": "the runtime's copy of a buffer read before it changes (differentiable=True)",

@@ -29,7 +29,7 @@ from hamopt.runtime.kernel import Kernel
 from hamopt.runtime.multigradient import GeneratedMultiGradientOptimizer
 from hamopt.runtime.optimizer import GeneratedOptimizer, Rule
 from hamopt.runtime.scalars import scalar
-from hamopt.runtime.tensors import before, foreach_copy, sqrt_rn, whole
+from hamopt.runtime.tensors import before, foreach_copy, in_double, sqrt_rn, whole
 
 __all__ = [
     "MODULES",
@@ -45,6 +45,7 @@ __all__ = [
     "fixed",
     "flag",
     "foreach_copy",
+    "in_double",
     "pair",
     "real",
     "scalar",

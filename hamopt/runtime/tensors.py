@@ -16,6 +16,7 @@ r"""The tensors a rule sees, and the two helpers its equations call on sharded t
   (DTensor).
 * :func:`sqrt_rn` — the correctly rounded square root (IEEE's, as C++'s ``std::sqrt``), where
   torch's vectorised float32 ``sqrt`` on CPU may be one unit in the last place off.
+* :func:`in_double` — a transcendental function in float64, rounded once (the kernel's way).
 * :func:`before` — under autograd (``differentiable=True``), a copy of a buffer that its own
   update reads through a saved input (AMSGrad's maximum).
 """
@@ -28,6 +29,7 @@ __all__ = [
     "before",
     "dense",
     "foreach_copy",
+    "in_double",
     "real_views",
     "sqrt_rn",
     "upcast",
@@ -80,6 +82,18 @@ def sqrt_rn(x: torch.Tensor) -> torch.Tensor:
     if x.dtype == torch.float64 or not x.is_floating_point() or x.device.type != "cpu":
         return torch.sqrt(x)  # elsewhere torch's own (no kernel there to agree with)
     return torch.sqrt(x.double()).to(x.dtype)
+
+
+def in_double(fn, x: torch.Tensor, *args) -> torch.Tensor:
+    """``fn(x, *args)`` (``torch.tanh``, ``torch.pow``…) computed in float64 and rounded once to
+    ``x``'s type, as the C++ kernel computes a transcendental function of a float32 tensor
+    (``T(std::tanh(double(x)))``): libm's and torch's float64 values lie within a unit in
+    their last place of each other, so both round to the same float32 but for an exact value
+    that close to a float32 rounding boundary. Elsewhere (float64, not CPU) ``fn`` itself."""
+    if x.dtype == torch.float64 or not x.is_floating_point() or x.device.type != "cpu":
+        return fn(x, *args)
+    wide = [a.double() if isinstance(a, torch.Tensor) else a for a in args]
+    return fn(x.double(), *wide).to(x.dtype)
 
 
 def before(x: torch.Tensor) -> torch.Tensor:

@@ -15,11 +15,11 @@ from hamopt.symbols import p
 K = positive("k", 1.5)
 ENERGIES = {
     # velocity tanh(k p): the README's "Adding a kinetic energy" example
-    "log_cosh": (sp.log(sp.cosh(K.symbol * p)) / K.symbol, (K,), "torch.tanh("),
+    "log_cosh": (sp.log(sp.cosh(K.symbol * p)) / K.symbol, (K,), "torch.tanh"),
     # velocity atan(p)
-    "arctan": (p * sp.atan(p) - sp.log(1 + p**2) / 2, (), "torch.atan("),
+    "arctan": (p * sp.atan(p) - sp.log(1 + p**2) / 2, (), "torch.atan"),
     # velocity with asinh, which has no torch._foreach_* form: per tensor on the foreach path
-    "x_asinh": (p**2 * sp.asinh(p**2), (), "torch.asinh("),
+    "x_asinh": (p**2 * sp.asinh(p**2), (), "torch.asinh"),
     # velocity p|p|: sign and abs of the momentum, finite at p = 0 without a torch.where
     "abs_cubed": (sp.Abs(p) ** 3 / 3, (), "torch.sign("),
 }

@@ -227,16 +227,23 @@ def test_low_precision_state_trains_about_as_float32_state_does(state_dtype):
     )
 
 
-def test_a_derived_optimizer_takes_low_precision_state_on_every_path():
-    c = sp.Symbol("c", positive=True)
-    cls = derive(c * sp.sqrt(p**2 + 1), "euler", "adam", name="Soft", params=("c",)).cls
+@pytest.mark.parametrize(
+    "energy",
+    [
+        sp.sqrt(p**2 + 1),  # relativistic: +, ×, ÷, √ in its rule
+        sp.log(sp.cosh(p)) + p**2 / 10,  # tanh in its rule: computed in float64, rounded once
+    ],
+    ids=["relativistic", "log-cosh"],
+)
+def test_a_derived_optimizer_takes_low_precision_state_on_every_path(energy):
+    cls = derive(energy, "leapfrog", "adam", name="Mine").cls
     for state_dtype in FORMATS:
         runs = []
         for path in [dict(), dict(foreach=False)]:
             params = _params()
-            opt = cls(params, lr=0.01, c=1.0, state_dtype=state_dtype, **path)
+            opt = cls(params, lr=0.01, state_dtype=state_dtype, **path)
             runs.append((_train(params, opt, 8), opt))
-        _same(*runs[0][:1], *runs[1][:1], runs[0][1], runs[1][1])
+        _same(runs[0][0], runs[1][0], runs[0][1], runs[1][1])
 
 
 def test_what_cannot_be_kept_in_low_precision_is_refused():
