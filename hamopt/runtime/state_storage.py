@@ -130,7 +130,7 @@ def decision_points(values: torch.Tensor) -> torch.Tensor:
     decision points below it."""
     v = values.double()
     middle = ((v[:-1] + v[1:]) / 2).float()
-    return torch.cat([middle, torch.tensor([math.inf])])
+    return torch.cat([middle, torch.tensor([math.inf], dtype=torch.float32)])
 
 
 _SIGNED, _UNSIGNED = dynamic_map(True), dynamic_map(False)
