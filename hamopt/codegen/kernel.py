@@ -300,6 +300,8 @@ def _number_lines(hypers: list[str], lists: list[str]) -> list[str]:
 
 
 def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
+    """The kernel of a rule with reductions: one sweep per level of reductions, then the
+    update (an elementwise rule's is :func:`_elementwise_kernel`)."""
     tensors = [b for b in rule.buffers if b.shape == "tensor"]
     names = {sym: _cxx_name(name) for sym, name in rule_names(rule).items()}
     columns = ["param", "grad", *(names[b.symbol] for b in tensors)]
@@ -316,53 +318,47 @@ def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
         f"  const Group group(n, table, {len(columns)});  // {', '.join(columns)}; counts the steps"
     )
     lines.extend(_number_lines(hypers, lists))
-    if reductions:
-        lines.append(
-            f"  std::vector<double> reduced(n * {width});  // reduction k of tensor i: "
-            f"reduced[i * {width} + k]"
-        )
+    lines.append(
+        f"  std::vector<double> reduced(n * {width});  // reduction k of tensor i: "
+        f"reduced[i * {width} + k]"
+    )
     sweeps = [f"reduce_{level}" for level in range(1, passes + 1)] + ["update"]
     for level, sweep in enumerate(sweeps, start=1):
         final = level > passes
         what = "update" if final else f"reductions of pass {level}"
         lines.append(f"  // elements [begin, end) of tensor i, in its type T: the {what}")
-        sums = "" if final and not reductions else ", double* sums"
         lines.append(
-            f"  auto {sweep} = [&](auto zero, int64_t i, int64_t begin, int64_t end{sums}) {{"
+            f"  auto {sweep} = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {{"
         )
         lines.extend(
             _sweep(rule, names, columns, lists, equations, reductions, needs, level, final)
         )
         lines.append("  };")
-    if not reductions:
-        lines.append("  each_range(group, update);")
-    else:
-        lines.append("  // after pass p: combine the threads' partial reductions of pass p")
-        lines.append("  auto finish = [&](int pass, const double* sums, int64_t threads) {")
-        lines.append("    for (int64_t i = 0; i < n; i++) {")
-        for level in range(1, passes + 1):
-            lines.append(f"      if (pass == {level}) {{")
-            for r in reductions:
-                if r.level == level:
-                    _, combine, result = r.node.cxx
-                    s = f"{combine}(sums, threads, n, {width}, i, {r.index})"
-                    lines.append(
-                        f"        reduced[i * {width} + {r.index}] = {result.format(s=s)};"
-                        f"  // {r.node}"
-                    )
-            lines.append("      }")
-        lines.append("    }")
-        lines.append("  };")
-        lines.append(
-            f"  each_range_passes(group, {passes + 1}, {width}, "
-            "[&](int pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {"
-        )
-        for level, sweep in enumerate(sweeps, start=1):
-            cond = "else " if level > passes else f"if (pass == {level}) "
-            if level > 1 and level <= passes:
-                cond = "else " + cond
-            lines.append(f"    {cond}{sweep}(zero, i, begin, end, sums);")
-        lines.append("  }, finish);")
+    lines.append("  // after pass p: combine the threads' partial reductions of pass p")
+    lines.append("  auto finish = [&](int pass, const double* sums, int64_t threads) {")
+    lines.append("    for (int64_t i = 0; i < n; i++) {")
+    for level in range(1, passes + 1):
+        lines.append(f"      if (pass == {level}) {{")
+        for r in reductions:
+            if r.level == level:
+                _, combine, result = r.node.cxx
+                s = f"{combine}(sums, threads, n, {width}, i, {r.index})"
+                lines.append(
+                    f"        reduced[i * {width} + {r.index}] = {result.format(s=s)};  // {r.node}"
+                )
+        lines.append("      }")
+    lines.append("    }")
+    lines.append("  };")
+    lines.append(
+        f"  each_range_passes(group, {passes + 1}, {width}, "
+        "[&](int pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {"
+    )
+    for level, sweep in enumerate(sweeps, start=1):
+        cond = "else " if level > passes else f"if (pass == {level}) "
+        if level > 1 and level <= passes:
+            cond = "else " + cond
+        lines.append(f"    {cond}{sweep}(zero, i, begin, end, sums);")
+    lines.append("  }, finish);")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -96,14 +96,6 @@ struct Group {
   template <typename T> T* data(int c, int64_t i) const { return reinterpret_cast<T*>(table[(2 + c) * n + i]); }
 };
 
-// One sweep of an elementwise rule: body(zero, i, begin, end) in tensor i's type (zero: 0.0 or 0.0f).
-template <typename Body>
-void each_range(const Group& group, const Body& body) {
-  for_each_range(group.n, group.numels(), [&](int64_t i, int64_t begin, int64_t end) {
-    if (group.is_double(i)) body(0.0, i, begin, end); else body(0.0f, i, begin, end);
-  });
-}
-
 // Sweeps pass = 1, ..., passes of a rule with reductions: body(pass, zero, i, begin, end, sums).
 template <typename Body, typename Finish>
 void each_range_passes(const Group& group, int passes, int64_t width, const Body& body, const Finish& finish) {
