@@ -67,10 +67,12 @@ __all__ = ["CxxTensorPrinter", "kernel_source"]
 
 _HALF = sp.Rational(1, 2)
 
-#: Names a kernel binds itself, and C++'s keywords: a rule's symbol with one of them is renamed.
+#: Names a kernel binds itself (the elementwise template's too: ``extra``, ``block``, ``last``,
+#: the formats), and C++'s keywords: a rule's symbol with one of them is renamed.
 _RESERVED = frozenset(
     """numbers table numels n i k begin end pass threads sign sums zero T std square squared maximum
-    group Group each_range each_range_passes
+    group Group each_range_as each_range_passes extra block last State PlainState BFloat16State
+    Int8State
     minimum total largest update sweep finish reduced for_each_range for_each_range_passes
     alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t
     char32_t class compl concept const consteval constexpr constinit const_cast continue

@@ -441,3 +441,21 @@ def test_the_fused_equations_in_torch_compute_as_the_kernel_to_the_bit(name, kwa
         assert torch.equal(p, q)
         for k in opt_a.state[p]:
             assert torch.equal(opt_a.state[p][k], opt_b.state[q][k]), k
+
+
+def test_a_hyperparameter_named_like_a_name_of_the_elementwise_kernel_is_renamed():
+    """``block``, ``last`` and ``extra`` are the template's own: the kernel renames the
+    symbol (``block_``), builds, and is the step that runs."""
+    import sympy as sp
+
+    from hamopt.derive import derive
+    from hamopt.symbols import p
+
+    block = sp.Symbol("block", positive=True)
+    cls = derive(block * sp.sqrt(p**2 + 1), "euler", "adam", name="Blk", params=("block",)).cls
+    assert "block_ = numbers[" in cls.KERNEL.source
+    params = _group([(300,)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed build would warn
+        _steps(params, cls(params, lr=0.01, block=1.0, fused=True), 2)
+    assert cls.KERNEL.path
