@@ -46,7 +46,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.precedence import precedence
 
-from hamopt.codegen.kernel import CxxTensorPrinter
+from hamopt.codegen.kernel import TRANSCENDENTAL, CxxTensorPrinter
 from hamopt.codegen.names import IN_DOUBLE, SQRT_RN, WHOLE
 from hamopt.codegen.printer import TensorPrinter
 
@@ -90,16 +90,9 @@ class FusedPrinter(TensorPrinter):
         return out
 
 
-#: The functions SymPy's C printer prints as ``std::<name>``, and torch's name of each.
-_FUNCTIONS = {
-    "Abs": "abs", "exp": "exp", "expm1": "expm1", "log": "log", "log1p": "log1p",
-    "log2": "log2", "log10": "log10", "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin",
-    "acos": "acos", "atan": "atan", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh",
-    "asinh": "asinh", "acosh": "acosh", "atanh": "atanh", "erf": "erf", "erfc": "erfc",
-    "floor": "floor", "ceiling": "ceil",
-}  # fmt: skip
-#: Of those, the exact ones (no rounding): the others are computed in float64, as the kernel does.
-_EXACT = frozenset({"abs", "floor", "ceil"})
+#: The exact functions of a tensor (SymPy's name → torch's); the others, computed in float64 as
+#: the kernel computes them, keep their names (:data:`~hamopt.codegen.kernel.TRANSCENDENTAL`).
+_EXACT = {"Abs": "abs", "floor": "floor", "ceiling": "ceil"}
 
 
 class KernelOrderPrinter(CxxTensorPrinter):
@@ -181,17 +174,17 @@ class KernelOrderPrinter(CxxTensorPrinter):
         return f"torch.sign({self._print(expr.args[0])})"
 
     def _print_Function(self, expr) -> str:
-        name = _FUNCTIONS.get(type(expr).__name__)
-        if name is None:
-            return super()._print_Function(expr)
+        name = type(expr).__name__
         args = ", ".join(self._print(a) for a in expr.args)
         if name in _EXACT:
-            return f"torch.{name}({args})"
-        return f"{IN_DOUBLE}(torch.{name}, {args})"  # as the kernel: in double, rounded once
+            return f"torch.{_EXACT[name]}({args})"
+        if name in TRANSCENDENTAL:
+            return f"{IN_DOUBLE}(torch.{name}, {args})"  # as the kernel: in double, rounded once
+        return super()._print_Function(expr)
 
     def _print_ReductionBase(self, expr) -> str:
         return f"{WHOLE}({expr.torch.format(x=self._print(expr.args[0]))})"
 
 
-for _name in _FUNCTIONS:
+for _name in (*_EXACT, *TRANSCENDENTAL):
     setattr(KernelOrderPrinter, f"_print_{_name}", KernelOrderPrinter._print_Function)

@@ -63,7 +63,7 @@ from hamopt.codegen.numerics import NumericFormBase, finite_form
 from hamopt.rule.reductions import REDUCTIONS
 from hamopt.rule.update_rule import UpdateRule
 
-__all__ = ["CxxTensorPrinter", "kernel_source"]
+__all__ = ["TRANSCENDENTAL", "CxxTensorPrinter", "kernel_source"]
 
 _HALF = sp.Rational(1, 2)
 
@@ -185,7 +185,7 @@ class CxxTensorPrinter(_ScalarPrinter):
     def _print_transcendental(self, expr) -> str:
         """exp, log, tanh…: in ``double``, rounded to ``T`` once, so that libm's value and
         torch's round to the same float32 (the fused path computes them so too)."""
-        name = _CXX_FUNCTIONS.get(type(expr).__name__, type(expr).__name__)
+        name = type(expr).__name__
         args = ", ".join(
             f"double({self._print(a)})" if self._is_tensor(a) else self._scalar.doprint(a)
             for a in expr.args
@@ -203,14 +203,13 @@ class CxxTensorPrinter(_ScalarPrinter):
         return f"T(({a} > 0) - ({a} < 0))"
 
 
-#: The functions of a tensor the kernel computes in ``double`` (SymPy's name → C++'s).
-_CXX_FUNCTIONS = {
-    "exp": "exp", "expm1": "expm1", "log": "log", "log1p": "log1p", "log2": "log2",
-    "log10": "log10", "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin", "acos": "acos",
-    "atan": "atan", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "asinh": "asinh",
-    "acosh": "acosh", "atanh": "atanh", "erf": "erf", "erfc": "erfc",
-}  # fmt: skip
-for _name in _CXX_FUNCTIONS:
+#: The functions of a tensor the kernel computes in ``double``, rounded once (C++'s names are
+#: SymPy's; the fused path's ``in_double`` computes them so too).
+TRANSCENDENTAL = frozenset(
+    """exp expm1 log log1p log2 log10 sin cos tan asin acos atan sinh cosh tanh asinh acosh atanh
+    erf erfc""".split()
+)
+for _name in TRANSCENDENTAL:
     setattr(CxxTensorPrinter, f"_print_{_name}", CxxTensorPrinter._print_transcendental)
 
 
