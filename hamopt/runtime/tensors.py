@@ -79,9 +79,7 @@ def sqrt_rn(x: torch.Tensor) -> torch.Tensor:
     twice, first to 53 bits, is still the exact root rounded to 24 (53 ≥ 2·24 + 2), where
     torch's vectorised float32 ``sqrt`` on CPU is off by one unit in the last place for about
     one element in 150."""
-    if x.dtype == torch.float64 or not x.is_floating_point() or x.device.type != "cpu":
-        return torch.sqrt(x)  # elsewhere torch's own (no kernel there to agree with)
-    return torch.sqrt(x.double()).to(x.dtype)
+    return in_double(torch.sqrt, x)  # elsewhere than CPU torch's own: no kernel to agree with
 
 
 def in_double(fn, x: torch.Tensor, *args) -> torch.Tensor:
