@@ -31,7 +31,7 @@ from hamopt.runtime.compiled import Compiled
 from hamopt.runtime.kernel import Kernel, kernel_step
 from hamopt.runtime.nonfinite import finite, verdict, with_grad
 from hamopt.runtime.state_dict import check_state_dict, scalar_dtype
-from hamopt.runtime.state_storage import FORMATS, format_of
+from hamopt.runtime.state_storage import FORMATS, stored_buffer
 from hamopt.runtime.stored_step import stored_step
 from hamopt.runtime.tensors import HALF, real_views, upcast
 
@@ -159,11 +159,11 @@ class GeneratedOptimizer(Optimizer):
     def _keeps(self, rule: str, group: dict, p: torch.Tensor) -> tuple[str, ...]:
         """What parameter ``p``, whose group runs ``rule``, keeps in its state: its step count,
         then the rule's buffers (8-bit: each tensor buffer's codes, then ``<buffer>_absmax``)."""
-        keeps = ["step", *self.RULES[rule].buffers]
         fmt = FORMATS.get(group.get("state_dtype"))
-        if fmt and format_of(fmt, 2 * p.numel() if p.is_complex() else p.numel()) == "int8":
-            keeps += [f"{b}_absmax" for b in self._stored(rule)]
-        return tuple(keeps)
+        if fmt is None:
+            return ("step", *self.RULES[rule].buffers)
+        stored = {b: stored_buffer(fmt, b, p, "meta") for b in self._stored(rule)}
+        return ("step", *(k for b in self.RULES[rule].buffers for k in stored.get(b, (b,))))
 
     def _stored(self, rule: str) -> tuple[str, ...]:
         """The buffers of ``rule`` that ``state_dtype`` applies to: its tensors, not its scalar

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from hamopt.runtime.state_storage import BLOCK, FORMATS, format_of
+from hamopt.runtime.state_storage import FORMATS, stored_buffer
 
 __all__ = ["check_state_dict", "scalar_dtype"]
 
@@ -87,13 +87,16 @@ def check_state_dict(optimizer, state_dict: dict) -> tuple[dict, dict]:
                 )
         if counted:
             _check_step(name, at, per_param["step"])
-        stored = FORMATS.get(group.get("state_dtype"))
+        fmt = FORMATS.get(group.get("state_dtype"))
+        stored = {  # what a buffer kept in a low-precision format is, allocating nothing
+            k: like
+            for b in (optimizer._stored(rule) if fmt else ())
+            for k, like in stored_buffer(fmt, b, p, "meta").items()
+        }
         for k in keeps:
-            if k == "step":
-                continue
-            if stored and k not in optimizer.SCALAR_STATE:
-                _check_stored(name, k, at, per_param[k], p, stored)
-            else:
+            if k in stored:
+                _check_stored(name, k, at, per_param[k], stored[k])
+            elif k != "step":
                 _check_buffer(name, k, at, per_param[k], p, k in optimizer.SCALAR_STATE)
         state[p] = loaded[key] = per_param
     return state, {**state_dict, "state": loaded, "param_groups": filled}
@@ -125,19 +128,13 @@ def _check_step(name: str, at: str, step: torch.Tensor) -> None:
         )
 
 
-def _check_stored(name: str, k: str, at: str, value: torch.Tensor, p: torch.Tensor, fmt: str):
-    """A buffer kept in format ``fmt`` (``state_dtype``): bfloat16 values, or uint8 codes and
-    their ``_absmax`` float32 block maxima (float32 values for a small tensor), shaped for the
-    parameter's real view."""
-    shape = torch.view_as_real(p).shape if p.is_complex() else p.shape
-    fmt = format_of(fmt, math.prod(shape))
-    if k.endswith("_absmax") and fmt == "int8":
-        dtype, shape = torch.float32, torch.Size([math.ceil(math.prod(shape) / BLOCK)])
-    else:
-        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}.get(fmt, torch.uint8)
-    if value.dtype != dtype or value.shape != shape:
+def _check_stored(name: str, k: str, at: str, value: torch.Tensor, like: torch.Tensor):
+    """A buffer kept in its group's ``state_dtype`` format: of ``like``'s dtype and shape
+    (bfloat16 values; uint8 codes and float32 ``_absmax`` block maxima; float32 values for a
+    small tensor of an 8-bit group)."""
+    if value.dtype != like.dtype or value.shape != like.shape:
         raise ValueError(
-            f"{name}: {k} of {at} in the loaded state is {value.dtype} of shape {tuple(value.shape)}, and its group's state_dtype keeps {dtype} of shape {tuple(shape)}"
+            f"{name}: {k} of {at} in the loaded state is {value.dtype} of shape {tuple(value.shape)}, and its group's state_dtype keeps {like.dtype} of shape {tuple(like.shape)}"
         )
 
 

@@ -48,8 +48,10 @@ __all__ = [
     "quantise",
     "random_bits",
     "round_stochastically",
+    "state_keys",
     "storage",
     "store_",
+    "stored_buffer",
 ]
 
 #: Elements per block of the 8-bit format (one float32 maximum per block).
@@ -173,6 +175,22 @@ def format_of(fmt: str, numel: int) -> str:
     """The format a tensor of ``numel`` elements keeps its buffers in, in a group of format
     ``fmt``: ``"float32"`` for an 8-bit group's tensors of fewer than :data:`SMALL` elements."""
     return "float32" if fmt == "int8" and numel < SMALL else fmt
+
+
+def state_keys(fmt: str, buffer: str) -> tuple[str, ...]:
+    """The keys under which a parameter's state holds ``buffer`` kept in format ``fmt``: its
+    values (or codes), then, 8-bit, its block maxima ``<buffer>_absmax``."""
+    return (buffer, f"{buffer}_absmax") if fmt == "int8" else (buffer,)
+
+
+def stored_buffer(fmt: str, buffer: str, p: torch.Tensor, device=None) -> dict[str, torch.Tensor]:
+    """``buffer`` of parameter ``p`` in a group of format ``fmt``, zero, by its keys: in the
+    format its size gives it (:func:`format_of`), shaped for ``p``'s real view (on ``device``;
+    ``"meta"``: what it would be, allocating nothing)."""
+    shape = torch.view_as_real(p).shape if p.is_complex() else p.shape
+    own = format_of(fmt, math.prod(shape))
+    columns = storage(own, shape, p.device if device is None else device)
+    return dict(zip(state_keys(own, buffer), columns, strict=True))
 
 
 def storage(fmt: str, shape: torch.Size, device) -> tuple[torch.Tensor, ...]:

@@ -18,13 +18,19 @@ in the optimizer and its step count only: a resumed run draws the bits the unint
 draws.
 """
 
-import math
-
 import torch
 
 from hamopt.runtime.kernel import kernel_step
 from hamopt.runtime.state_dict import scalar_dtype
-from hamopt.runtime.state_storage import extra_numbers, format_of, keys, load, storage, store_
+from hamopt.runtime.state_storage import (
+    extra_numbers,
+    format_of,
+    keys,
+    load,
+    state_keys,
+    store_,
+    stored_buffer,
+)
 from hamopt.runtime.tensors import PLAIN, real_views, upcast
 
 __all__ = ["stored_step"]
@@ -72,8 +78,9 @@ def _step_part(optimizer, group, name, fmt, computed, grads, state_steps, places
     stored = optimizer._stored(name)
     columns = [[optimizer.state[p][b] for p in params] for b in rule.buffers]
     # held[j][i]: buffer j of tensor i as stored: (values,) or (codes, block maxima)
-    suffixes = ("", "_absmax") if fmt == "int8" else ("",)
-    held = [[tuple(optimizer.state[p][b + x] for x in suffixes) for p in params] for b in stored]
+    held = [
+        [tuple(optimizer.state[p][k] for k in state_keys(fmt, b)) for p in params] for b in stored
+    ]
     numbers = optimizer._numbers(rule, computed, state_steps, columns, values)
     counts = [int(s) + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
     drawn = [keys(0, place, t, len(stored)) for place, t in zip(places, counts, strict=True)]
@@ -92,15 +99,11 @@ def _first_state(optimizer, state: dict, rule, fmt: str, p: torch.Tensor) -> Non
     """A parameter's first state: step 0, its scalar state, its tensor buffers zero in format
     ``fmt`` (the shape of its real view)."""
     state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
-    shape = torch.view_as_real(p).shape if p.is_complex() else p.shape
     for buffer in rule.buffers:
         if buffer in optimizer.SCALAR_STATE:
             state[buffer] = optimizer._initial(buffer, p)
-            continue
-        columns = storage(format_of(fmt, math.prod(shape)), shape, p.device)
-        state[buffer] = columns[0]
-        if len(columns) > 1:
-            state[f"{buffer}_absmax"] = columns[1]
+        else:
+            state.update(stored_buffer(fmt, buffer, p))
 
 
 def _kernel(optimizer, name, params, grads, state_steps, held, numbers, fmt, per_buffer, group):
