@@ -2,28 +2,29 @@ r"""The fused path's C++ kernel: every tensor of a group in one loop over memory
 
 An optimizer step is memory-bound: Adam reads :math:`\theta, g, m, v` and writes
 :math:`\theta, m, v`, 28 bytes per float32 parameter, and its speed limit is the machine's
-streaming bandwidth. For every rule the generator writes the tensor equations as a C++ loop,
-one line per equation:
+streaming bandwidth. For every rule the generator writes the tensor equations as C++, one line
+per equation; an elementwise rule's part is the update of one element of tensor ``i``:
 
 .. code-block:: c++
 
-    for (int64_t k = block; k < last; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T exp_avg = exp_avg_state.load(k);
+    each_element_as<State, 2>(n, table, numbers + 5 + 2 * n, maximize, [&](auto zero, int64_t i) {
+      using T = decltype(zero);
+      const double bias_correction1 = bias_correction1_list[i];
       ...
-      exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g
-      ...
-      param_data[k] = param;
-      exp_avg_state.keep(exp_avg_next, k, block, exp_avg);
-    }
+      return [=](T& param, T grad, T& exp_avg, T& exp_avg_sq) {
+        exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g
+        ...
+      };
+    });
 
-Each element is read once and written once, nothing else touches memory. A rule with reductions
-over a tensor (RGD's :math:`\lVert v\rVert`, Apollo's :math:`\lVert d\rVert_4`, sums and mean)
-sweeps the group once more per level of reductions: a sweep computes, from the loaded values,
-the equations that need no reduction not yet known, accumulates that level's reductions in
-``double`` (each thread its own partial sums per tensor, combined by one thread between sweeps)
-and stores nothing; the last sweep computes every equation and stores. ``T`` is the
+and ``prelude.h``'s ``each_element_as`` runs it in one vectorised loop per thread's range,
+loading and storing the parameter and buffers. Each element is read once and written once,
+nothing else touches memory. A rule with reductions over a tensor (RGD's
+:math:`\lVert v\rVert`, Apollo's :math:`\lVert d\rVert_4`, sums and mean) sweeps the group once
+more per level of reductions: one loop body, compiled once per pass ``P``, holds every equation;
+pass ``P`` accumulates its reductions (``if constexpr (P == 1) sum_0 += ...``) in ``double``
+(each thread its own partial sums per tensor, combined by one thread between sweeps) and stores
+nothing, so the compiler keeps only the equations they need; the last pass stores. ``T`` is the
 parameters' type (``float`` or ``double``); every sub-expression of hyperparameters and
 step-dependent scalars is computed in ``double`` and rounded to ``T`` once (``T(1 - beta1)``),
 as torch rounds a Python number to the tensor's type, and hoisted out of the loop by the
@@ -36,7 +37,7 @@ An elementwise rule's kernel is a template over the format its buffers are kept 
 read and write the buffer itself), ``BFloat16State`` and ``Int8State`` (``state_dtype``,
 ``step_<rule>_bfloat16`` and ``step_<rule>_int8``: float32 tensors, the buffer loaded as
 ``float`` and stored in its format; 8 bits a block of 256 elements at a time, whose new values
-wait in ``exp_avg_next`` until their maximum is known).
+wait until their maximum is known).
 
 The equations are printed after the numerical rewrites of :mod:`hamopt.codegen.numerics`
 (``Abs(sqrt(v))`` → ``sqrt(Abs(v))``…), as on every path.
@@ -71,8 +72,8 @@ _HALF = sp.Rational(1, 2)
 #: the formats), and C++'s keywords: a rule's symbol with one of them is renamed.
 _RESERVED = frozenset(
     """numbers table numels n i k begin end pass threads sign sums zero T std square squared maximum
-    group Group each_range_as each_range_passes extra block last State PlainState BFloat16State
-    Int8State
+    group Group each_range_as each_range_passes each_element_as extra block last State PlainState
+    BFloat16State Int8State HAMOPT_FORMATS HAMOPT_EXPORT
     minimum total largest update sweep finish reduced for_each_range for_each_range_passes
     alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t
     char32_t class compl concept const consteval constexpr constinit const_cast continue
@@ -302,12 +303,13 @@ def _number_lines(hypers: list[str], lists: list[str]) -> list[str]:
 
 def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
     """The kernel of a rule with reductions: one sweep per level of reductions, then the
-    update (an elementwise rule's is :func:`_elementwise_kernel`)."""
+    update, as one loop compiled once per pass (an elementwise rule's is
+    :func:`_elementwise_kernel`)."""
     tensors = [b for b in rule.buffers if b.shape == "tensor"]
     names = {sym: _cxx_name(name) for sym, name in rule_names(rule).items()}
     columns = ["param", "grad", *(names[b.symbol] for b in tensors)]
     equations = [a for a in rule.assignments if rule.is_tensor(a.expr)]
-    reductions, needs = _plan(equations)
+    reductions, _ = _plan(equations)
     passes = max((r.level for r in reductions), default=0)
     width = len(reductions)
     lines = [f"// Rule {rule.name}: the fused step of one param group"]
@@ -323,18 +325,16 @@ def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
         f"  std::vector<double> reduced(n * {width});  // reduction k of tensor i: "
         f"reduced[i * {width} + k]"
     )
-    sweeps = [f"reduce_{level}" for level in range(1, passes + 1)] + ["update"]
-    for level, sweep in enumerate(sweeps, start=1):
-        final = level > passes
-        what = "update" if final else f"reductions of pass {level}"
-        lines.append(f"  // elements [begin, end) of tensor i, in its type T: the {what}")
-        lines.append(
-            f"  auto {sweep} = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {{"
-        )
-        lines.extend(
-            _sweep(rule, names, columns, lists, equations, reductions, needs, level, final)
-        )
-        lines.append("  };")
+    lines.append(
+        f"  // pass P over elements [begin, end) of tensor i, in its type T: P < {passes + 1} "
+        f"accumulates its reductions, P = {passes + 1} updates"
+    )
+    lines.append(
+        "  auto sweep = [&](auto pass, auto zero, int64_t i, int64_t begin, int64_t end, "
+        "double* sums) {"
+    )
+    lines.extend(_sweep(rule, names, columns, lists, equations, reductions, passes + 1))
+    lines.append("  };")
     lines.append("  // after pass p: combine the threads' partial reductions of pass p")
     lines.append("  auto finish = [&](int pass, const double* sums, int64_t threads) {")
     lines.append("    for (int64_t i = 0; i < n; i++) {")
@@ -350,16 +350,7 @@ def _rule_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -> str:
         lines.append("      }")
     lines.append("    }")
     lines.append("  };")
-    lines.append(
-        f"  each_range_passes(group, {passes + 1}, {width}, "
-        "[&](int pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {"
-    )
-    for level, sweep in enumerate(sweeps, start=1):
-        cond = "else " if level > passes else f"if (pass == {level}) "
-        if level > 1 and level <= passes:
-            cond = "else " + cond
-        lines.append(f"    {cond}{sweep}(zero, i, begin, end, sums);")
-    lines.append("  }, finish);")
+    lines.append(f"  each_range_passes<{passes + 1}>(group, {width}, sweep, finish);")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -385,75 +376,53 @@ def _elementwise_kernel(rule: UpdateRule, hypers: list[str], lists: list[str]) -
     """The kernels of an elementwise rule (no reduction): one template over the format its
     buffers are kept in (``prelude.h``'s ``PlainState``: the parameter's type;
     ``BFloat16State``, ``Int8State``: ``state_dtype``), exported as ``step_<rule>``,
-    ``step_<rule>_bfloat16`` and ``step_<rule>_int8``. It walks each tensor's range a block of
-    ``State::kBlock`` elements at a time (the plain and bfloat16 formats: the whole range):
-    loads each buffer in the tensor's type, computes the equations, stores the parameter and
-    keeps the new buffer values (stored at once, or when the 8-bit block is complete). A
+    ``step_<rule>_bfloat16`` and ``step_<rule>_int8`` (``HAMOPT_FORMATS``). The rule's part is
+    the update of one element, per tensor (its per-tensor numbers bound); ``prelude.h``'s
+    ``each_element_as`` walks the group, loads and keeps the buffers in their format. A
     format's numbers (random keys, or the 8-bit maps) follow the rule's numbers."""
     tensors = [b for b in rule.buffers if b.shape == "tensor"]
     names = {sym: _cxx_name(name) for sym, name in rule_names(rule).items()}
     buffers = [names[b.symbol] for b in tensors]
     equations = [a for a in rule.assignments if rule.is_tensor(a.expr)]
     signature = "int64_t n, const int64_t* table, const double* numbers, int maximize"
-    columns = ", ".join(["param", "grad", *buffers])
+    arguments = ", ".join(["T& param", "T grad", *(f"T& {b}" for b in buffers)])
+    extra = f"numbers + {len(hypers)} + {len(lists)} * n" if lists else f"numbers + {len(hypers)}"
     lines = [
         f"// Rule {rule.name}: the fused step of one param group, its buffers in format State",
         "template <template <typename> class State>",
         f"void step_{rule.name}_as({signature}) {{",
-        f"  const Group group(n, table, 2 + {len(buffers)} * State<float>::kColumns);  "
-        f"// {columns} (State's columns each); counts the steps",
     ]
     lines.extend(_number_lines(hypers, lists))
-    lines.append(f"  const double* extra = numbers + {len(hypers)} + {len(lists)} * n;  // State's")
-    lines.append("  // elements [begin, end) of tensor i, in its type T")
-    lines.append("  auto update = [&](auto zero, int64_t i, int64_t begin, int64_t end) {")
+    lines.append("  // tensor i, in its type T: the update of one of its elements")
+    lines.append(
+        f"  each_element_as<State, {len(buffers)}>(n, table, {extra}, maximize, "
+        "[&](auto zero, int64_t i) {"
+    )
     lines.append("    using T = decltype(zero);")
-    lines.append("    const T sign = maximize ? T(-1) : T(1);")
-    lines.append("    T* __restrict param_data = group.data<T>(0, i);")
-    lines.append("    const T* __restrict grad_data = group.data<T>(1, i);")
-    for j, b in enumerate(buffers):
-        lines.append(f"    State<T> {b}_state(group, {j}, {len(buffers)}, i, extra);")
     for name in lists:
         lines.append(f"    const double {_cxx_name(name)} = {_cxx_name(plural(name))}[i];")
-    lines.append("    for (int64_t block = begin; block < end; block += State<T>::kBlock) {")
-    lines.append("      const int64_t last = std::min(end, block + State<T>::kBlock);")
-    lines.extend(f"      {b}_state.begin(block, last);" for b in buffers)
-    if buffers:
-        lines.append(f"      T {', '.join(f'{b}_next[State<T>::kKept]' for b in buffers)};")
-    lines.append("#pragma omp simd")
-    lines.append("      for (int64_t k = block; k < last; k++) {")
-    lines.append("        T grad = sign*grad_data[k];")
-    lines.append("        T param = param_data[k];")
-    lines.extend(f"        T {b} = {b}_state.load(k);" for b in buffers)
+    lines.append(f"    return [=]({arguments}) {{")
     declared = {"param", "grad", *buffers}
     printer = CxxTensorPrinter(names, rule.is_tensor)
     for a in equations:
-        lines.append("  " + _assignment(rule, names, printer, a, {}, declared))
-    lines.append("        param_data[k] = param;")
-    lines.extend(f"        {b}_state.keep({b}_next, k, block, {b});" for b in buffers)
-    lines.append("      }")
-    lines.extend(f"      {b}_state.store({b}_next, block, last);" for b in buffers)
-    lines.append("    }")
-    lines.append("  };")
-    lines.append("  each_range_as<State>(group, update);")
+        lines.append(_assignment(rule, names, printer, a, {}, declared))
+    lines.append("    };")
+    lines.append("  });")
     lines.append("}")
-    for suffix, state in (
-        ("", "PlainState"),
-        ("_bfloat16", "BFloat16State"),
-        ("_int8", "Int8State"),
-    ):
-        lines.append(
-            f'extern "C" void step_{rule.name}{suffix}({signature}) {{ '
-            f"step_{rule.name}_as<{state}>(n, table, numbers, maximize); }}"
-        )
+    lines.append(f"HAMOPT_FORMATS({rule.name})")
     return "\n".join(lines) + "\n"
 
 
-def _sweep(rule, names, columns, lists, equations, reductions, needs, level, final) -> list[str]:
-    """Body of one sweep over elements [begin, end) of tensor i: pass ``level``'s reductions or,
-    ``final``, the update. A reduction pass loads, computes the equations it can (those needing no
-    reduction of this pass or later), accumulates its reductions and stores nothing."""
-    lines = ["    using T = decltype(zero);", "    const T sign = maximize ? T(-1) : T(1);"]
+def _sweep(rule, names, columns, lists, equations, reductions, last) -> list[str]:
+    """Body of the sweep over elements [begin, end) of tensor i in pass ``P``: every equation in
+    its final form, each reduction accumulated in its pass (``if constexpr``), the columns stored
+    in the last. A pass before the last stores nothing, so the compiler drops what its
+    reductions do not need."""
+    lines = [
+        "    using T = decltype(zero);",
+        "    constexpr int P = decltype(pass)::value;",
+        "    const T sign = maximize ? T(-1) : T(1);",
+    ]
     for c, col in enumerate(columns):
         const = "const " if col == "grad" else ""
         lines.append(f"    {const}T* __restrict {col}_data = group.data<T>({c}, i);")
@@ -461,12 +430,15 @@ def _sweep(rule, names, columns, lists, equations, reductions, needs, level, fin
         lines.append(f"    const double {_cxx_name(name)} = {_cxx_name(plural(name))}[i];")
     width = len(reductions)
     for r in reductions:
-        if r.level < level:
-            lines.append(f"    const double {r.symbol} = reduced[i * {width} + {r.index}];")
-    mine = [r for r in reductions if r.level == level]
-    lines.extend(f"    double sum_{r.index} = 0;" for r in mine)
+        lines.append(
+            f"    const double {r.symbol} = reduced[i * {width} + {r.index}];  "
+            f"// known after pass {r.level}"
+        )
+    if reductions:
+        lines.append(f"    double {', '.join(f'sum_{r.index} = 0' for r in reductions)};")
     clauses = [
-        f"reduction({'max' if r.node.cxx[1] == 'largest' else '+'}:sum_{r.index})" for r in mine
+        f"reduction({'max' if r.node.cxx[1] == 'largest' else '+'}:sum_{r.index})"
+        for r in reductions
     ]
     lines.append(" ".join(["#pragma omp simd", *clauses]))
     lines.append("    for (int64_t k = begin; k < end; k++) {")
@@ -475,20 +447,21 @@ def _sweep(rule, names, columns, lists, equations, reductions, needs, level, fin
     declared = set(columns)
     printer = CxxTensorPrinter(names, rule.is_tensor)
     for at, a in enumerate(equations):
-        known = _known(reductions, at, level)
-        for r in mine:
+        for r in reductions:
             if r.at == at:
-                x = printer.doprint(r.node.args[0].xreplace(known))
-                lines.append(f"      {r.node.cxx[0].format(s=f'sum_{r.index}', x=x)};")
-        if not final and needs[at] >= level:
-            continue
+                x = printer.doprint(r.node.args[0].xreplace(_known(reductions, at, r.level)))
+                accumulate = r.node.cxx[0].format(s=f"sum_{r.index}", x=x)
+                lines.append(f"      if constexpr (P == {r.level}) {accumulate};")
+        known = _known(reductions, at, last)
         lines.append(_assignment(rule, names, printer, a, known, declared))
-    if final:
-        lines.extend(f"      {col}_data[k] = {col};" for col in columns if col != "grad")
+    lines.append(f"      if constexpr (P == {last}) {{")
+    lines.extend(f"        {col}_data[k] = {col};" for col in columns if col != "grad")
+    lines.append("      }")
     lines.append("    }")
-    for r in mine:  # into this thread's row
+    for r in reductions:  # into this thread's row
         if r.node.cxx[1] == "largest":
-            lines.append(f"    sums[{r.index}] = maximum<double>(sums[{r.index}], sum_{r.index});")
+            add = f"sums[{r.index}] = maximum<double>(sums[{r.index}], sum_{r.index})"
         else:
-            lines.append(f"    sums[{r.index}] += sum_{r.index};")
+            add = f"sums[{r.index}] += sum_{r.index}"
+        lines.append(f"    if constexpr (P == {r.level}) {add};")
     return lines

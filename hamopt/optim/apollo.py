@@ -588,9 +588,10 @@ extern "C" void step_constant_l2(int64_t n, const int64_t* table, const double* 
   const double* rebounds = numbers + 2 + 1 * n;
   const double* lr_t_list = numbers + 2 + 2 * n;
   std::vector<double> reduced(n * 3);  // reduction k of tensor i: reduced[i * 3 + k]
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 1
-  auto reduce_1 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
+  // pass P over elements [begin, end) of tensor i, in its type T: P < 3 accumulates its reductions, P = 3 updates
+  auto sweep = [&](auto pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
     using T = decltype(zero);
+    constexpr int P = decltype(pass)::value;
     const T sign = maximize ? T(-1) : T(1);
     T* __restrict param_data = group.data<T>(0, i);
     const T* __restrict grad_data = group.data<T>(1, i);
@@ -600,8 +601,11 @@ extern "C" void step_constant_l2(int64_t n, const int64_t* table, const double* 
     const double alpha = alphas[i];
     const double rebound = rebounds[i];
     const double lr_t = lr_t_list[i];
-    double sum_0 = 0;
-#pragma omp simd reduction(+:sum_0)
+    const double reduction_0 = reduced[i * 3 + 0];  // known after pass 1
+    const double reduction_1 = reduced[i * 3 + 1];  // known after pass 2
+    const double reduction_2 = reduced[i * 3 + 2];  // known after pass 2
+    double sum_0 = 0, sum_1 = 0, sum_2 = 0;
+#pragma omp simd reduction(+:sum_0) reduction(+:sum_1) reduction(+:sum_2)
     for (int64_t k = begin; k < end; k++) {
       T grad = sign*grad_data[k];
       T param = param_data[k];
@@ -611,80 +615,26 @@ extern "C" void step_constant_l2(int64_t n, const int64_t* table, const double* 
       grad = weight_decay != 0 ? grad + T(weight_decay)*param : grad;  // coupled weight decay g ← g + λθ
       T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
       exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-      sum_0 += squared(squared(update_));
-    }
-    sums[0] += sum_0;
-  };
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 2
-  auto reduce_2 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict exp_avg_grad_data = group.data<T>(2, i);
-    T* __restrict approx_hessian_data = group.data<T>(3, i);
-    T* __restrict update__data = group.data<T>(4, i);
-    const double alpha = alphas[i];
-    const double rebound = rebounds[i];
-    const double lr_t = lr_t_list[i];
-    const double reduction_0 = reduced[i * 3 + 0];
-    double sum_1 = 0;
-    double sum_2 = 0;
-#pragma omp simd reduction(+:sum_1) reduction(+:sum_2)
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T exp_avg_grad = exp_avg_grad_data[k];
-      T approx_hessian = approx_hessian_data[k];
-      T update_ = update__data[k];
-      grad = weight_decay != 0 ? grad + T(weight_decay)*param : grad;  // coupled weight decay g ← g + λθ
-      T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
-      exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+      if constexpr (P == 1) sum_0 += squared(squared(update_));
       T scale = T(eps/rebound + reduction_0);  // s = ‖d‖₄ + ε' (d: previous velocity)
       T unit_update = update_/scale;  // d̂ = d/s
-      sum_1 += double(approx_hessian*square(unit_update));
-      sum_2 += double(delta_grad*unit_update/scale);
-    }
-    sums[1] += sum_1;
-    sums[2] += sum_2;
-  };
-  // elements [begin, end) of tensor i, in its type T: the update
-  auto update = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict exp_avg_grad_data = group.data<T>(2, i);
-    T* __restrict approx_hessian_data = group.data<T>(3, i);
-    T* __restrict update__data = group.data<T>(4, i);
-    const double alpha = alphas[i];
-    const double rebound = rebounds[i];
-    const double lr_t = lr_t_list[i];
-    const double reduction_0 = reduced[i * 3 + 0];
-    const double reduction_1 = reduced[i * 3 + 1];
-    const double reduction_2 = reduced[i * 3 + 2];
-#pragma omp simd
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T exp_avg_grad = exp_avg_grad_data[k];
-      T approx_hessian = approx_hessian_data[k];
-      T update_ = update__data[k];
-      grad = weight_decay != 0 ? grad + T(weight_decay)*param : grad;  // coupled weight decay g ← g + λθ
-      T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
-      exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-      T scale = T(eps/rebound + reduction_0);  // s = ‖d‖₄ + ε' (d: previous velocity)
-      T unit_update = update_/scale;  // d̂ = d/s
+      if constexpr (P == 2) sum_1 += double(approx_hessian*square(unit_update));
+      if constexpr (P == 2) sum_2 += double(delta_grad*unit_update/scale);
       T delta = T(-alpha*reduction_2 - reduction_1);  // δ = -(dᵀy + dᵀBd)/s²
       approx_hessian = approx_hessian + delta*square(unit_update);  // weak secant: B ← B + δ d̂²
       T denom = maximum<T>(T(rebound), std::fabs(approx_hessian));  // mass D = max(|B|, ρ) (rectified curvature)
       update_ = exp_avg_grad/denom;  // velocity d = m̂/D
       param = T(-lr_t)*update_ + param;  // position update θ ← θ + Δθ
-      param_data[k] = param;
-      exp_avg_grad_data[k] = exp_avg_grad;
-      approx_hessian_data[k] = approx_hessian;
-      update__data[k] = update_;
+      if constexpr (P == 3) {
+        param_data[k] = param;
+        exp_avg_grad_data[k] = exp_avg_grad;
+        approx_hessian_data[k] = approx_hessian;
+        update__data[k] = update_;
+      }
     }
+    if constexpr (P == 1) sums[0] += sum_0;
+    if constexpr (P == 2) sums[1] += sum_1;
+    if constexpr (P == 2) sums[2] += sum_2;
   };
   // after pass p: combine the threads' partial reductions of pass p
   auto finish = [&](int pass, const double* sums, int64_t threads) {
@@ -698,11 +648,7 @@ extern "C" void step_constant_l2(int64_t n, const int64_t* table, const double* 
       }
     }
   };
-  each_range_passes(group, 3, 3, [&](int pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    if (pass == 1) reduce_1(zero, i, begin, end, sums);
-    else if (pass == 2) reduce_2(zero, i, begin, end, sums);
-    else update(zero, i, begin, end, sums);
-  }, finish);
+  each_range_passes<3>(group, 3, sweep, finish);
 }
 
 // Rule constant_decoupled: the fused step of one param group
@@ -713,9 +659,10 @@ extern "C" void step_constant_decoupled(int64_t n, const int64_t* table, const d
   const double* rebounds = numbers + 2 + 1 * n;
   const double* lr_t_list = numbers + 2 + 2 * n;
   std::vector<double> reduced(n * 3);  // reduction k of tensor i: reduced[i * 3 + k]
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 1
-  auto reduce_1 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
+  // pass P over elements [begin, end) of tensor i, in its type T: P < 3 accumulates its reductions, P = 3 updates
+  auto sweep = [&](auto pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
     using T = decltype(zero);
+    constexpr int P = decltype(pass)::value;
     const T sign = maximize ? T(-1) : T(1);
     T* __restrict param_data = group.data<T>(0, i);
     const T* __restrict grad_data = group.data<T>(1, i);
@@ -725,8 +672,11 @@ extern "C" void step_constant_decoupled(int64_t n, const int64_t* table, const d
     const double alpha = alphas[i];
     const double rebound = rebounds[i];
     const double lr_t = lr_t_list[i];
-    double sum_0 = 0;
-#pragma omp simd reduction(+:sum_0)
+    const double reduction_0 = reduced[i * 3 + 0];  // known after pass 1
+    const double reduction_1 = reduced[i * 3 + 1];  // known after pass 2
+    const double reduction_2 = reduced[i * 3 + 2];  // known after pass 2
+    double sum_0 = 0, sum_1 = 0, sum_2 = 0;
+#pragma omp simd reduction(+:sum_0) reduction(+:sum_1) reduction(+:sum_2)
     for (int64_t k = begin; k < end; k++) {
       T grad = sign*grad_data[k];
       T param = param_data[k];
@@ -735,78 +685,26 @@ extern "C" void step_constant_decoupled(int64_t n, const int64_t* table, const d
       T update_ = update__data[k];
       T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
       exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-      sum_0 += squared(squared(update_));
-    }
-    sums[0] += sum_0;
-  };
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 2
-  auto reduce_2 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict exp_avg_grad_data = group.data<T>(2, i);
-    T* __restrict approx_hessian_data = group.data<T>(3, i);
-    T* __restrict update__data = group.data<T>(4, i);
-    const double alpha = alphas[i];
-    const double rebound = rebounds[i];
-    const double lr_t = lr_t_list[i];
-    const double reduction_0 = reduced[i * 3 + 0];
-    double sum_1 = 0;
-    double sum_2 = 0;
-#pragma omp simd reduction(+:sum_1) reduction(+:sum_2)
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T exp_avg_grad = exp_avg_grad_data[k];
-      T approx_hessian = approx_hessian_data[k];
-      T update_ = update__data[k];
-      T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
-      exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+      if constexpr (P == 1) sum_0 += squared(squared(update_));
       T scale = T(eps/rebound + reduction_0);  // s = ‖d‖₄ + ε' (d: previous velocity)
       T unit_update = update_/scale;  // d̂ = d/s
-      sum_1 += double(approx_hessian*square(unit_update));
-      sum_2 += double(delta_grad*unit_update/scale);
-    }
-    sums[1] += sum_1;
-    sums[2] += sum_2;
-  };
-  // elements [begin, end) of tensor i, in its type T: the update
-  auto update = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict exp_avg_grad_data = group.data<T>(2, i);
-    T* __restrict approx_hessian_data = group.data<T>(3, i);
-    T* __restrict update__data = group.data<T>(4, i);
-    const double alpha = alphas[i];
-    const double rebound = rebounds[i];
-    const double lr_t = lr_t_list[i];
-    const double reduction_0 = reduced[i * 3 + 0];
-    const double reduction_1 = reduced[i * 3 + 1];
-    const double reduction_2 = reduced[i * 3 + 2];
-#pragma omp simd
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T exp_avg_grad = exp_avg_grad_data[k];
-      T approx_hessian = approx_hessian_data[k];
-      T update_ = update__data[k];
-      T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
-      exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-      T scale = T(eps/rebound + reduction_0);  // s = ‖d‖₄ + ε' (d: previous velocity)
-      T unit_update = update_/scale;  // d̂ = d/s
+      if constexpr (P == 2) sum_1 += double(approx_hessian*square(unit_update));
+      if constexpr (P == 2) sum_2 += double(delta_grad*unit_update/scale);
       T delta = T(-alpha*reduction_2 - reduction_1);  // δ = -(dᵀy + dᵀBd)/s²
       approx_hessian = approx_hessian + delta*square(unit_update);  // weak secant: B ← B + δ d̂²
       T denom = maximum<T>(T(rebound), std::fabs(approx_hessian));  // mass D = max(|B|, ρ) (rectified curvature)
       update_ = T(weight_decay)*param + exp_avg_grad/denom;  // velocity d = m̂/D + λθ
       param = T(-lr_t)*update_ + param;  // position update θ ← θ + Δθ
-      param_data[k] = param;
-      exp_avg_grad_data[k] = exp_avg_grad;
-      approx_hessian_data[k] = approx_hessian;
-      update__data[k] = update_;
+      if constexpr (P == 3) {
+        param_data[k] = param;
+        exp_avg_grad_data[k] = exp_avg_grad;
+        approx_hessian_data[k] = approx_hessian;
+        update__data[k] = update_;
+      }
     }
+    if constexpr (P == 1) sums[0] += sum_0;
+    if constexpr (P == 2) sums[1] += sum_1;
+    if constexpr (P == 2) sums[2] += sum_2;
   };
   // after pass p: combine the threads' partial reductions of pass p
   auto finish = [&](int pass, const double* sums, int64_t threads) {
@@ -820,11 +718,7 @@ extern "C" void step_constant_decoupled(int64_t n, const int64_t* table, const d
       }
     }
   };
-  each_range_passes(group, 3, 3, [&](int pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    if (pass == 1) reduce_1(zero, i, begin, end, sums);
-    else if (pass == 2) reduce_2(zero, i, begin, end, sums);
-    else update(zero, i, begin, end, sums);
-  }, finish);
+  each_range_passes<3>(group, 3, sweep, finish);
 }
 
 // Rule constant_stable: the fused step of one param group
@@ -835,9 +729,10 @@ extern "C" void step_constant_stable(int64_t n, const int64_t* table, const doub
   const double* rebounds = numbers + 2 + 1 * n;
   const double* lr_t_list = numbers + 2 + 2 * n;
   std::vector<double> reduced(n * 4);  // reduction k of tensor i: reduced[i * 4 + k]
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 1
-  auto reduce_1 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
+  // pass P over elements [begin, end) of tensor i, in its type T: P < 4 accumulates its reductions, P = 4 updates
+  auto sweep = [&](auto pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
     using T = decltype(zero);
+    constexpr int P = decltype(pass)::value;
     const T sign = maximize ? T(-1) : T(1);
     T* __restrict param_data = group.data<T>(0, i);
     const T* __restrict grad_data = group.data<T>(1, i);
@@ -847,8 +742,12 @@ extern "C" void step_constant_stable(int64_t n, const int64_t* table, const doub
     const double alpha = alphas[i];
     const double rebound = rebounds[i];
     const double lr_t = lr_t_list[i];
-    double sum_0 = 0;
-#pragma omp simd reduction(+:sum_0)
+    const double reduction_0 = reduced[i * 4 + 0];  // known after pass 1
+    const double reduction_1 = reduced[i * 4 + 1];  // known after pass 2
+    const double reduction_2 = reduced[i * 4 + 2];  // known after pass 2
+    const double reduction_3 = reduced[i * 4 + 3];  // known after pass 3
+    double sum_0 = 0, sum_1 = 0, sum_2 = 0, sum_3 = 0;
+#pragma omp simd reduction(+:sum_0) reduction(+:sum_1) reduction(+:sum_2) reduction(+:sum_3)
     for (int64_t k = begin; k < end; k++) {
       T grad = sign*grad_data[k];
       T param = param_data[k];
@@ -857,114 +756,29 @@ extern "C" void step_constant_stable(int64_t n, const int64_t* table, const doub
       T update_ = update__data[k];
       T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
       exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-      sum_0 += squared(squared(update_));
-    }
-    sums[0] += sum_0;
-  };
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 2
-  auto reduce_2 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict exp_avg_grad_data = group.data<T>(2, i);
-    T* __restrict approx_hessian_data = group.data<T>(3, i);
-    T* __restrict update__data = group.data<T>(4, i);
-    const double alpha = alphas[i];
-    const double rebound = rebounds[i];
-    const double lr_t = lr_t_list[i];
-    const double reduction_0 = reduced[i * 4 + 0];
-    double sum_1 = 0;
-    double sum_2 = 0;
-#pragma omp simd reduction(+:sum_1) reduction(+:sum_2)
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T exp_avg_grad = exp_avg_grad_data[k];
-      T approx_hessian = approx_hessian_data[k];
-      T update_ = update__data[k];
-      T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
-      exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+      if constexpr (P == 1) sum_0 += squared(squared(update_));
       T scale = T(eps/rebound + reduction_0);  // s = ‖d‖₄ + ε' (d: previous velocity)
       T unit_update = update_/scale;  // d̂ = d/s
-      sum_1 += double(approx_hessian*square(unit_update));
-      sum_2 += double(delta_grad*unit_update/scale);
-    }
-    sums[1] += sum_1;
-    sums[2] += sum_2;
-  };
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 3
-  auto reduce_3 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict exp_avg_grad_data = group.data<T>(2, i);
-    T* __restrict approx_hessian_data = group.data<T>(3, i);
-    T* __restrict update__data = group.data<T>(4, i);
-    const double alpha = alphas[i];
-    const double rebound = rebounds[i];
-    const double lr_t = lr_t_list[i];
-    const double reduction_0 = reduced[i * 4 + 0];
-    const double reduction_1 = reduced[i * 4 + 1];
-    const double reduction_2 = reduced[i * 4 + 2];
-    double sum_3 = 0;
-#pragma omp simd reduction(+:sum_3)
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T exp_avg_grad = exp_avg_grad_data[k];
-      T approx_hessian = approx_hessian_data[k];
-      T update_ = update__data[k];
-      T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
-      exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-      T scale = T(eps/rebound + reduction_0);  // s = ‖d‖₄ + ε' (d: previous velocity)
-      T unit_update = update_/scale;  // d̂ = d/s
+      if constexpr (P == 2) sum_1 += double(approx_hessian*square(unit_update));
+      if constexpr (P == 2) sum_2 += double(delta_grad*unit_update/scale);
       T delta = T(-alpha*reduction_2 - reduction_1);  // δ = -(dᵀy + dᵀBd)/s²
       approx_hessian = approx_hessian + delta*square(unit_update);  // weak secant: B ← B + δ d̂²
       T denom = maximum<T>(T(rebound), std::fabs(approx_hessian));  // mass D = max(|B|, ρ) (rectified curvature)
-      sum_3 += double(denom);
-    }
-    sums[3] += sum_3;
-  };
-  // elements [begin, end) of tensor i, in its type T: the update
-  auto update = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict exp_avg_grad_data = group.data<T>(2, i);
-    T* __restrict approx_hessian_data = group.data<T>(3, i);
-    T* __restrict update__data = group.data<T>(4, i);
-    const double alpha = alphas[i];
-    const double rebound = rebounds[i];
-    const double lr_t = lr_t_list[i];
-    const double reduction_0 = reduced[i * 4 + 0];
-    const double reduction_1 = reduced[i * 4 + 1];
-    const double reduction_2 = reduced[i * 4 + 2];
-    const double reduction_3 = reduced[i * 4 + 3];
-#pragma omp simd
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T exp_avg_grad = exp_avg_grad_data[k];
-      T approx_hessian = approx_hessian_data[k];
-      T update_ = update__data[k];
-      T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
-      exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-      T scale = T(eps/rebound + reduction_0);  // s = ‖d‖₄ + ε' (d: previous velocity)
-      T unit_update = update_/scale;  // d̂ = d/s
-      T delta = T(-alpha*reduction_2 - reduction_1);  // δ = -(dᵀy + dᵀBd)/s²
-      approx_hessian = approx_hessian + delta*square(unit_update);  // weak secant: B ← B + δ d̂²
-      T denom = maximum<T>(T(rebound), std::fabs(approx_hessian));  // mass D = max(|B|, ρ) (rectified curvature)
+      if constexpr (P == 3) sum_3 += double(denom);
       T decay = T(weight_decay/reduction_3);  // stable decay λ_t = λ/mean(D)
       update_ = decay*param + exp_avg_grad/denom;  // velocity d = m̂/D + λ_t θ
       param = T(-lr_t)*update_ + param;  // position update θ ← θ + Δθ
-      param_data[k] = param;
-      exp_avg_grad_data[k] = exp_avg_grad;
-      approx_hessian_data[k] = approx_hessian;
-      update__data[k] = update_;
+      if constexpr (P == 4) {
+        param_data[k] = param;
+        exp_avg_grad_data[k] = exp_avg_grad;
+        approx_hessian_data[k] = approx_hessian;
+        update__data[k] = update_;
+      }
     }
+    if constexpr (P == 1) sums[0] += sum_0;
+    if constexpr (P == 2) sums[1] += sum_1;
+    if constexpr (P == 2) sums[2] += sum_2;
+    if constexpr (P == 3) sums[3] += sum_3;
   };
   // after pass p: combine the threads' partial reductions of pass p
   auto finish = [&](int pass, const double* sums, int64_t threads) {
@@ -981,12 +795,7 @@ extern "C" void step_constant_stable(int64_t n, const int64_t* table, const doub
       }
     }
   };
-  each_range_passes(group, 4, 4, [&](int pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    if (pass == 1) reduce_1(zero, i, begin, end, sums);
-    else if (pass == 2) reduce_2(zero, i, begin, end, sums);
-    else if (pass == 3) reduce_3(zero, i, begin, end, sums);
-    else update(zero, i, begin, end, sums);
-  }, finish);
+  each_range_passes<4>(group, 4, sweep, finish);
 }
 
 // Rule belief_l2: the fused step of one param group
@@ -996,9 +805,10 @@ extern "C" void step_belief_l2(int64_t n, const int64_t* table, const double* nu
   const double* alphas = numbers + 2;
   const double* lr_t_list = numbers + 2 + 1 * n;
   std::vector<double> reduced(n * 4);  // reduction k of tensor i: reduced[i * 4 + k]
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 1
-  auto reduce_1 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
+  // pass P over elements [begin, end) of tensor i, in its type T: P < 3 accumulates its reductions, P = 3 updates
+  auto sweep = [&](auto pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
     using T = decltype(zero);
+    constexpr int P = decltype(pass)::value;
     const T sign = maximize ? T(-1) : T(1);
     T* __restrict param_data = group.data<T>(0, i);
     const T* __restrict grad_data = group.data<T>(1, i);
@@ -1007,9 +817,12 @@ extern "C" void step_belief_l2(int64_t n, const int64_t* table, const double* nu
     T* __restrict update__data = group.data<T>(4, i);
     const double alpha = alphas[i];
     const double lr_t = lr_t_list[i];
-    double sum_0 = 0;
-    double sum_1 = 0;
-#pragma omp simd reduction(max:sum_0) reduction(+:sum_1)
+    const double reduction_0 = reduced[i * 4 + 0];  // known after pass 1
+    const double reduction_1 = reduced[i * 4 + 1];  // known after pass 1
+    const double reduction_2 = reduced[i * 4 + 2];  // known after pass 2
+    const double reduction_3 = reduced[i * 4 + 3];  // known after pass 2
+    double sum_0 = 0, sum_1 = 0, sum_2 = 0, sum_3 = 0;
+#pragma omp simd reduction(max:sum_0) reduction(+:sum_1) reduction(+:sum_2) reduction(+:sum_3)
     for (int64_t k = begin; k < end; k++) {
       T grad = sign*grad_data[k];
       T param = param_data[k];
@@ -1018,85 +831,30 @@ extern "C" void step_belief_l2(int64_t n, const int64_t* table, const double* nu
       T update_ = update__data[k];
       grad = weight_decay != 0 ? grad + T(weight_decay)*param : grad;  // coupled weight decay g ← g + λθ
       T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
-      sum_0 = maximum<double>(sum_0, std::fabs(double(delta_grad)));
-      exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-      sum_1 += squared(squared(update_));
-    }
-    sums[0] = maximum<double>(sums[0], sum_0);
-    sums[1] += sum_1;
-  };
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 2
-  auto reduce_2 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict exp_avg_grad_data = group.data<T>(2, i);
-    T* __restrict approx_hessian_data = group.data<T>(3, i);
-    T* __restrict update__data = group.data<T>(4, i);
-    const double alpha = alphas[i];
-    const double lr_t = lr_t_list[i];
-    const double reduction_0 = reduced[i * 4 + 0];
-    const double reduction_1 = reduced[i * 4 + 1];
-    double sum_2 = 0;
-    double sum_3 = 0;
-#pragma omp simd reduction(+:sum_2) reduction(+:sum_3)
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T exp_avg_grad = exp_avg_grad_data[k];
-      T approx_hessian = approx_hessian_data[k];
-      T update_ = update__data[k];
-      grad = weight_decay != 0 ? grad + T(weight_decay)*param : grad;  // coupled weight decay g ← g + λθ
-      T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
+      if constexpr (P == 1) sum_0 = maximum<double>(sum_0, std::fabs(double(delta_grad)));
       T rebound = T(reduction_0);  // rebound ρ = ‖Δg‖_∞ (belief)
       exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+      if constexpr (P == 1) sum_1 += squared(squared(update_));
       T scale = T(eps + reduction_1);  // s = ‖d‖₄ + ε' (d: previous velocity)
       T unit_update = update_/scale;  // d̂ = d/s
-      sum_2 += double(approx_hessian*square(unit_update));
-      sum_3 += double(delta_grad*unit_update/scale);
-    }
-    sums[2] += sum_2;
-    sums[3] += sum_3;
-  };
-  // elements [begin, end) of tensor i, in its type T: the update
-  auto update = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict exp_avg_grad_data = group.data<T>(2, i);
-    T* __restrict approx_hessian_data = group.data<T>(3, i);
-    T* __restrict update__data = group.data<T>(4, i);
-    const double alpha = alphas[i];
-    const double lr_t = lr_t_list[i];
-    const double reduction_0 = reduced[i * 4 + 0];
-    const double reduction_1 = reduced[i * 4 + 1];
-    const double reduction_2 = reduced[i * 4 + 2];
-    const double reduction_3 = reduced[i * 4 + 3];
-#pragma omp simd
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T exp_avg_grad = exp_avg_grad_data[k];
-      T approx_hessian = approx_hessian_data[k];
-      T update_ = update__data[k];
-      grad = weight_decay != 0 ? grad + T(weight_decay)*param : grad;  // coupled weight decay g ← g + λθ
-      T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
-      T rebound = T(reduction_0);  // rebound ρ = ‖Δg‖_∞ (belief)
-      exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-      T scale = T(eps + reduction_1);  // s = ‖d‖₄ + ε' (d: previous velocity)
-      T unit_update = update_/scale;  // d̂ = d/s
+      if constexpr (P == 2) sum_2 += double(approx_hessian*square(unit_update));
+      if constexpr (P == 2) sum_3 += double(delta_grad*unit_update/scale);
       T delta = T(-alpha*reduction_3 - reduction_2);  // δ = -(dᵀy + dᵀBd)/s²
       approx_hessian = approx_hessian + delta*square(unit_update);  // weak secant: B ← B + δ d̂²
       T denom = maximum<T>(rebound, std::fabs(approx_hessian)) + T(eps/alpha);  // mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
       update_ = exp_avg_grad/denom;  // velocity d = m̂/D
       param = T(-lr_t)*update_ + param;  // position update θ ← θ + Δθ
-      param_data[k] = param;
-      exp_avg_grad_data[k] = exp_avg_grad;
-      approx_hessian_data[k] = approx_hessian;
-      update__data[k] = update_;
+      if constexpr (P == 3) {
+        param_data[k] = param;
+        exp_avg_grad_data[k] = exp_avg_grad;
+        approx_hessian_data[k] = approx_hessian;
+        update__data[k] = update_;
+      }
     }
+    if constexpr (P == 1) sums[0] = maximum<double>(sums[0], sum_0);
+    if constexpr (P == 1) sums[1] += sum_1;
+    if constexpr (P == 2) sums[2] += sum_2;
+    if constexpr (P == 2) sums[3] += sum_3;
   };
   // after pass p: combine the threads' partial reductions of pass p
   auto finish = [&](int pass, const double* sums, int64_t threads) {
@@ -1111,11 +869,7 @@ extern "C" void step_belief_l2(int64_t n, const int64_t* table, const double* nu
       }
     }
   };
-  each_range_passes(group, 3, 4, [&](int pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    if (pass == 1) reduce_1(zero, i, begin, end, sums);
-    else if (pass == 2) reduce_2(zero, i, begin, end, sums);
-    else update(zero, i, begin, end, sums);
-  }, finish);
+  each_range_passes<3>(group, 4, sweep, finish);
 }
 
 // Rule belief_decoupled: the fused step of one param group
@@ -1125,9 +879,10 @@ extern "C" void step_belief_decoupled(int64_t n, const int64_t* table, const dou
   const double* alphas = numbers + 2;
   const double* lr_t_list = numbers + 2 + 1 * n;
   std::vector<double> reduced(n * 4);  // reduction k of tensor i: reduced[i * 4 + k]
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 1
-  auto reduce_1 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
+  // pass P over elements [begin, end) of tensor i, in its type T: P < 3 accumulates its reductions, P = 3 updates
+  auto sweep = [&](auto pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
     using T = decltype(zero);
+    constexpr int P = decltype(pass)::value;
     const T sign = maximize ? T(-1) : T(1);
     T* __restrict param_data = group.data<T>(0, i);
     const T* __restrict grad_data = group.data<T>(1, i);
@@ -1136,9 +891,12 @@ extern "C" void step_belief_decoupled(int64_t n, const int64_t* table, const dou
     T* __restrict update__data = group.data<T>(4, i);
     const double alpha = alphas[i];
     const double lr_t = lr_t_list[i];
-    double sum_0 = 0;
-    double sum_1 = 0;
-#pragma omp simd reduction(max:sum_0) reduction(+:sum_1)
+    const double reduction_0 = reduced[i * 4 + 0];  // known after pass 1
+    const double reduction_1 = reduced[i * 4 + 1];  // known after pass 1
+    const double reduction_2 = reduced[i * 4 + 2];  // known after pass 2
+    const double reduction_3 = reduced[i * 4 + 3];  // known after pass 2
+    double sum_0 = 0, sum_1 = 0, sum_2 = 0, sum_3 = 0;
+#pragma omp simd reduction(max:sum_0) reduction(+:sum_1) reduction(+:sum_2) reduction(+:sum_3)
     for (int64_t k = begin; k < end; k++) {
       T grad = sign*grad_data[k];
       T param = param_data[k];
@@ -1146,83 +904,30 @@ extern "C" void step_belief_decoupled(int64_t n, const int64_t* table, const dou
       T approx_hessian = approx_hessian_data[k];
       T update_ = update__data[k];
       T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
-      sum_0 = maximum<double>(sum_0, std::fabs(double(delta_grad)));
-      exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-      sum_1 += squared(squared(update_));
-    }
-    sums[0] = maximum<double>(sums[0], sum_0);
-    sums[1] += sum_1;
-  };
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 2
-  auto reduce_2 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict exp_avg_grad_data = group.data<T>(2, i);
-    T* __restrict approx_hessian_data = group.data<T>(3, i);
-    T* __restrict update__data = group.data<T>(4, i);
-    const double alpha = alphas[i];
-    const double lr_t = lr_t_list[i];
-    const double reduction_0 = reduced[i * 4 + 0];
-    const double reduction_1 = reduced[i * 4 + 1];
-    double sum_2 = 0;
-    double sum_3 = 0;
-#pragma omp simd reduction(+:sum_2) reduction(+:sum_3)
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T exp_avg_grad = exp_avg_grad_data[k];
-      T approx_hessian = approx_hessian_data[k];
-      T update_ = update__data[k];
-      T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
+      if constexpr (P == 1) sum_0 = maximum<double>(sum_0, std::fabs(double(delta_grad)));
       T rebound = T(reduction_0);  // rebound ρ = ‖Δg‖_∞ (belief)
       exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+      if constexpr (P == 1) sum_1 += squared(squared(update_));
       T scale = T(eps + reduction_1);  // s = ‖d‖₄ + ε' (d: previous velocity)
       T unit_update = update_/scale;  // d̂ = d/s
-      sum_2 += double(approx_hessian*square(unit_update));
-      sum_3 += double(delta_grad*unit_update/scale);
-    }
-    sums[2] += sum_2;
-    sums[3] += sum_3;
-  };
-  // elements [begin, end) of tensor i, in its type T: the update
-  auto update = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict exp_avg_grad_data = group.data<T>(2, i);
-    T* __restrict approx_hessian_data = group.data<T>(3, i);
-    T* __restrict update__data = group.data<T>(4, i);
-    const double alpha = alphas[i];
-    const double lr_t = lr_t_list[i];
-    const double reduction_0 = reduced[i * 4 + 0];
-    const double reduction_1 = reduced[i * 4 + 1];
-    const double reduction_2 = reduced[i * 4 + 2];
-    const double reduction_3 = reduced[i * 4 + 3];
-#pragma omp simd
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T exp_avg_grad = exp_avg_grad_data[k];
-      T approx_hessian = approx_hessian_data[k];
-      T update_ = update__data[k];
-      T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
-      T rebound = T(reduction_0);  // rebound ρ = ‖Δg‖_∞ (belief)
-      exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-      T scale = T(eps + reduction_1);  // s = ‖d‖₄ + ε' (d: previous velocity)
-      T unit_update = update_/scale;  // d̂ = d/s
+      if constexpr (P == 2) sum_2 += double(approx_hessian*square(unit_update));
+      if constexpr (P == 2) sum_3 += double(delta_grad*unit_update/scale);
       T delta = T(-alpha*reduction_3 - reduction_2);  // δ = -(dᵀy + dᵀBd)/s²
       approx_hessian = approx_hessian + delta*square(unit_update);  // weak secant: B ← B + δ d̂²
       T denom = maximum<T>(rebound, std::fabs(approx_hessian)) + T(eps/alpha);  // mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
       update_ = T(weight_decay)*param + exp_avg_grad/denom;  // velocity d = m̂/D + λθ
       param = T(-lr_t)*update_ + param;  // position update θ ← θ + Δθ
-      param_data[k] = param;
-      exp_avg_grad_data[k] = exp_avg_grad;
-      approx_hessian_data[k] = approx_hessian;
-      update__data[k] = update_;
+      if constexpr (P == 3) {
+        param_data[k] = param;
+        exp_avg_grad_data[k] = exp_avg_grad;
+        approx_hessian_data[k] = approx_hessian;
+        update__data[k] = update_;
+      }
     }
+    if constexpr (P == 1) sums[0] = maximum<double>(sums[0], sum_0);
+    if constexpr (P == 1) sums[1] += sum_1;
+    if constexpr (P == 2) sums[2] += sum_2;
+    if constexpr (P == 2) sums[3] += sum_3;
   };
   // after pass p: combine the threads' partial reductions of pass p
   auto finish = [&](int pass, const double* sums, int64_t threads) {
@@ -1237,11 +942,7 @@ extern "C" void step_belief_decoupled(int64_t n, const int64_t* table, const dou
       }
     }
   };
-  each_range_passes(group, 3, 4, [&](int pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    if (pass == 1) reduce_1(zero, i, begin, end, sums);
-    else if (pass == 2) reduce_2(zero, i, begin, end, sums);
-    else update(zero, i, begin, end, sums);
-  }, finish);
+  each_range_passes<3>(group, 4, sweep, finish);
 }
 
 // Rule belief_stable: the fused step of one param group
@@ -1251,9 +952,10 @@ extern "C" void step_belief_stable(int64_t n, const int64_t* table, const double
   const double* alphas = numbers + 2;
   const double* lr_t_list = numbers + 2 + 1 * n;
   std::vector<double> reduced(n * 5);  // reduction k of tensor i: reduced[i * 5 + k]
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 1
-  auto reduce_1 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
+  // pass P over elements [begin, end) of tensor i, in its type T: P < 4 accumulates its reductions, P = 4 updates
+  auto sweep = [&](auto pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
     using T = decltype(zero);
+    constexpr int P = decltype(pass)::value;
     const T sign = maximize ? T(-1) : T(1);
     T* __restrict param_data = group.data<T>(0, i);
     const T* __restrict grad_data = group.data<T>(1, i);
@@ -1262,9 +964,13 @@ extern "C" void step_belief_stable(int64_t n, const int64_t* table, const double
     T* __restrict update__data = group.data<T>(4, i);
     const double alpha = alphas[i];
     const double lr_t = lr_t_list[i];
-    double sum_0 = 0;
-    double sum_1 = 0;
-#pragma omp simd reduction(max:sum_0) reduction(+:sum_1)
+    const double reduction_0 = reduced[i * 5 + 0];  // known after pass 1
+    const double reduction_1 = reduced[i * 5 + 1];  // known after pass 1
+    const double reduction_2 = reduced[i * 5 + 2];  // known after pass 2
+    const double reduction_3 = reduced[i * 5 + 3];  // known after pass 2
+    const double reduction_4 = reduced[i * 5 + 4];  // known after pass 3
+    double sum_0 = 0, sum_1 = 0, sum_2 = 0, sum_3 = 0, sum_4 = 0;
+#pragma omp simd reduction(max:sum_0) reduction(+:sum_1) reduction(+:sum_2) reduction(+:sum_3) reduction(+:sum_4)
     for (int64_t k = begin; k < end; k++) {
       T grad = sign*grad_data[k];
       T param = param_data[k];
@@ -1272,120 +978,33 @@ extern "C" void step_belief_stable(int64_t n, const int64_t* table, const double
       T approx_hessian = approx_hessian_data[k];
       T update_ = update__data[k];
       T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
-      sum_0 = maximum<double>(sum_0, std::fabs(double(delta_grad)));
-      exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-      sum_1 += squared(squared(update_));
-    }
-    sums[0] = maximum<double>(sums[0], sum_0);
-    sums[1] += sum_1;
-  };
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 2
-  auto reduce_2 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict exp_avg_grad_data = group.data<T>(2, i);
-    T* __restrict approx_hessian_data = group.data<T>(3, i);
-    T* __restrict update__data = group.data<T>(4, i);
-    const double alpha = alphas[i];
-    const double lr_t = lr_t_list[i];
-    const double reduction_0 = reduced[i * 5 + 0];
-    const double reduction_1 = reduced[i * 5 + 1];
-    double sum_2 = 0;
-    double sum_3 = 0;
-#pragma omp simd reduction(+:sum_2) reduction(+:sum_3)
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T exp_avg_grad = exp_avg_grad_data[k];
-      T approx_hessian = approx_hessian_data[k];
-      T update_ = update__data[k];
-      T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
+      if constexpr (P == 1) sum_0 = maximum<double>(sum_0, std::fabs(double(delta_grad)));
       T rebound = T(reduction_0);  // rebound ρ = ‖Δg‖_∞ (belief)
       exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
+      if constexpr (P == 1) sum_1 += squared(squared(update_));
       T scale = T(eps + reduction_1);  // s = ‖d‖₄ + ε' (d: previous velocity)
       T unit_update = update_/scale;  // d̂ = d/s
-      sum_2 += double(approx_hessian*square(unit_update));
-      sum_3 += double(delta_grad*unit_update/scale);
-    }
-    sums[2] += sum_2;
-    sums[3] += sum_3;
-  };
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 3
-  auto reduce_3 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict exp_avg_grad_data = group.data<T>(2, i);
-    T* __restrict approx_hessian_data = group.data<T>(3, i);
-    T* __restrict update__data = group.data<T>(4, i);
-    const double alpha = alphas[i];
-    const double lr_t = lr_t_list[i];
-    const double reduction_0 = reduced[i * 5 + 0];
-    const double reduction_1 = reduced[i * 5 + 1];
-    const double reduction_2 = reduced[i * 5 + 2];
-    const double reduction_3 = reduced[i * 5 + 3];
-    double sum_4 = 0;
-#pragma omp simd reduction(+:sum_4)
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T exp_avg_grad = exp_avg_grad_data[k];
-      T approx_hessian = approx_hessian_data[k];
-      T update_ = update__data[k];
-      T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
-      T rebound = T(reduction_0);  // rebound ρ = ‖Δg‖_∞ (belief)
-      exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-      T scale = T(eps + reduction_1);  // s = ‖d‖₄ + ε' (d: previous velocity)
-      T unit_update = update_/scale;  // d̂ = d/s
+      if constexpr (P == 2) sum_2 += double(approx_hessian*square(unit_update));
+      if constexpr (P == 2) sum_3 += double(delta_grad*unit_update/scale);
       T delta = T(-alpha*reduction_3 - reduction_2);  // δ = -(dᵀy + dᵀBd)/s²
       approx_hessian = approx_hessian + delta*square(unit_update);  // weak secant: B ← B + δ d̂²
       T denom = maximum<T>(rebound, std::fabs(approx_hessian)) + T(eps/alpha);  // mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
-      sum_4 += double(denom);
-    }
-    sums[4] += sum_4;
-  };
-  // elements [begin, end) of tensor i, in its type T: the update
-  auto update = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict exp_avg_grad_data = group.data<T>(2, i);
-    T* __restrict approx_hessian_data = group.data<T>(3, i);
-    T* __restrict update__data = group.data<T>(4, i);
-    const double alpha = alphas[i];
-    const double lr_t = lr_t_list[i];
-    const double reduction_0 = reduced[i * 5 + 0];
-    const double reduction_1 = reduced[i * 5 + 1];
-    const double reduction_2 = reduced[i * 5 + 2];
-    const double reduction_3 = reduced[i * 5 + 3];
-    const double reduction_4 = reduced[i * 5 + 4];
-#pragma omp simd
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T exp_avg_grad = exp_avg_grad_data[k];
-      T approx_hessian = approx_hessian_data[k];
-      T update_ = update__data[k];
-      T delta_grad = -exp_avg_grad + grad;  // Δg = g - m̂ (force change y = a_t Δg)
-      T rebound = T(reduction_0);  // rebound ρ = ‖Δg‖_∞ (belief)
-      exp_avg_grad = T(alpha)*delta_grad + exp_avg_grad;  // momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-      T scale = T(eps + reduction_1);  // s = ‖d‖₄ + ε' (d: previous velocity)
-      T unit_update = update_/scale;  // d̂ = d/s
-      T delta = T(-alpha*reduction_3 - reduction_2);  // δ = -(dᵀy + dᵀBd)/s²
-      approx_hessian = approx_hessian + delta*square(unit_update);  // weak secant: B ← B + δ d̂²
-      T denom = maximum<T>(rebound, std::fabs(approx_hessian)) + T(eps/alpha);  // mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
+      if constexpr (P == 3) sum_4 += double(denom);
       T decay = T(weight_decay/reduction_4);  // stable decay λ_t = λ/mean(D)
       update_ = decay*param + exp_avg_grad/denom;  // velocity d = m̂/D + λ_t θ
       param = T(-lr_t)*update_ + param;  // position update θ ← θ + Δθ
-      param_data[k] = param;
-      exp_avg_grad_data[k] = exp_avg_grad;
-      approx_hessian_data[k] = approx_hessian;
-      update__data[k] = update_;
+      if constexpr (P == 4) {
+        param_data[k] = param;
+        exp_avg_grad_data[k] = exp_avg_grad;
+        approx_hessian_data[k] = approx_hessian;
+        update__data[k] = update_;
+      }
     }
+    if constexpr (P == 1) sums[0] = maximum<double>(sums[0], sum_0);
+    if constexpr (P == 1) sums[1] += sum_1;
+    if constexpr (P == 2) sums[2] += sum_2;
+    if constexpr (P == 2) sums[3] += sum_3;
+    if constexpr (P == 3) sums[4] += sum_4;
   };
   // after pass p: combine the threads' partial reductions of pass p
   auto finish = [&](int pass, const double* sums, int64_t threads) {
@@ -1403,12 +1022,7 @@ extern "C" void step_belief_stable(int64_t n, const int64_t* table, const double
       }
     }
   };
-  each_range_passes(group, 4, 5, [&](int pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    if (pass == 1) reduce_1(zero, i, begin, end, sums);
-    else if (pass == 2) reduce_2(zero, i, begin, end, sums);
-    else if (pass == 3) reduce_3(zero, i, begin, end, sums);
-    else update(zero, i, begin, end, sums);
-  }, finish);
+  each_range_passes<4>(group, 5, sweep, finish);
 }
 """
 

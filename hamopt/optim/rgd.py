@@ -140,14 +140,16 @@ extern "C" void step_order1(int64_t n, const int64_t* table, const double* numbe
   const double lr = numbers[0], momentum = numbers[1], delta = numbers[2], weight_decay = numbers[3];
   const double* steps = numbers + 4;
   std::vector<double> reduced(n * 1);  // reduction k of tensor i: reduced[i * 1 + k]
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 1
-  auto reduce_1 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
+  // pass P over elements [begin, end) of tensor i, in its type T: P < 2 accumulates its reductions, P = 2 updates
+  auto sweep = [&](auto pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
     using T = decltype(zero);
+    constexpr int P = decltype(pass)::value;
     const T sign = maximize ? T(-1) : T(1);
     T* __restrict param_data = group.data<T>(0, i);
     const T* __restrict grad_data = group.data<T>(1, i);
     T* __restrict momentum_buffer_data = group.data<T>(2, i);
     const double step = steps[i];
+    const double reduction_0 = reduced[i * 1 + 0];  // known after pass 1
     double sum_0 = 0;
 #pragma omp simd reduction(+:sum_0)
     for (int64_t k = begin; k < end; k++) {
@@ -156,30 +158,14 @@ extern "C" void step_order1(int64_t n, const int64_t* table, const double* numbe
       T momentum_buffer = momentum_buffer_data[k];
       grad = weight_decay != 0 ? grad + T(weight_decay)*param : grad;  // coupled weight decay g ← g + λθ
       momentum_buffer = step == 1 ? grad : T(1 - momentum)*grad + T(momentum)*momentum_buffer;  // momentum: EMA v = β1 v + (1-β1) g, first-gradient init
-      sum_0 += squared(momentum_buffer);
-    }
-    sums[0] += sum_0;
-  };
-  // elements [begin, end) of tensor i, in its type T: the update
-  auto update = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict momentum_buffer_data = group.data<T>(2, i);
-    const double step = steps[i];
-    const double reduction_0 = reduced[i * 1 + 0];
-#pragma omp simd
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T momentum_buffer = momentum_buffer_data[k];
-      grad = weight_decay != 0 ? grad + T(weight_decay)*param : grad;  // coupled weight decay g ← g + λθ
-      momentum_buffer = step == 1 ? grad : T(1 - momentum)*grad + T(momentum)*momentum_buffer;  // momentum: EMA v = β1 v + (1-β1) g, first-gradient init
+      if constexpr (P == 1) sum_0 += squared(momentum_buffer);
       param = T(-lr/std::sqrt(std::pow(delta, 2)*std::pow(reduction_0, 2) + 1))*momentum_buffer + param;  // position update θ ← θ + Δθ
-      param_data[k] = param;
-      momentum_buffer_data[k] = momentum_buffer;
+      if constexpr (P == 2) {
+        param_data[k] = param;
+        momentum_buffer_data[k] = momentum_buffer;
+      }
     }
+    if constexpr (P == 1) sums[0] += sum_0;
   };
   // after pass p: combine the threads' partial reductions of pass p
   auto finish = [&](int pass, const double* sums, int64_t threads) {
@@ -189,10 +175,7 @@ extern "C" void step_order1(int64_t n, const int64_t* table, const double* numbe
       }
     }
   };
-  each_range_passes(group, 2, 1, [&](int pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    if (pass == 1) reduce_1(zero, i, begin, end, sums);
-    else update(zero, i, begin, end, sums);
-  }, finish);
+  each_range_passes<2>(group, 1, sweep, finish);
 }
 
 // Rule order2: the fused step of one param group
@@ -201,14 +184,16 @@ extern "C" void step_order2(int64_t n, const int64_t* table, const double* numbe
   const double lr = numbers[0], momentum = numbers[1], delta = numbers[2], weight_decay = numbers[3];
   const double* steps = numbers + 4;
   std::vector<double> reduced(n * 1);  // reduction k of tensor i: reduced[i * 1 + k]
-  // elements [begin, end) of tensor i, in its type T: the reductions of pass 1
-  auto reduce_1 = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
+  // pass P over elements [begin, end) of tensor i, in its type T: P < 2 accumulates its reductions, P = 2 updates
+  auto sweep = [&](auto pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
     using T = decltype(zero);
+    constexpr int P = decltype(pass)::value;
     const T sign = maximize ? T(-1) : T(1);
     T* __restrict param_data = group.data<T>(0, i);
     const T* __restrict grad_data = group.data<T>(1, i);
     T* __restrict momentum_buffer_data = group.data<T>(2, i);
     const double step = steps[i];
+    const double reduction_0 = reduced[i * 1 + 0];  // known after pass 1
     double sum_0 = 0;
 #pragma omp simd reduction(+:sum_0)
     for (int64_t k = begin; k < end; k++) {
@@ -217,30 +202,14 @@ extern "C" void step_order2(int64_t n, const int64_t* table, const double* numbe
       T momentum_buffer = momentum_buffer_data[k];
       grad = weight_decay != 0 ? grad + T(weight_decay)*param : grad;  // coupled weight decay g ← g + λθ
       momentum_buffer = step == 1 ? grad : T(1 - momentum)*grad + T(momentum)*momentum_buffer;  // momentum: EMA v = β1 v + (1-β1) g, first-gradient init
-      sum_0 += squared(momentum_buffer);
-    }
-    sums[0] += sum_0;
-  };
-  // elements [begin, end) of tensor i, in its type T: the update
-  auto update = [&](auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    using T = decltype(zero);
-    const T sign = maximize ? T(-1) : T(1);
-    T* __restrict param_data = group.data<T>(0, i);
-    const T* __restrict grad_data = group.data<T>(1, i);
-    T* __restrict momentum_buffer_data = group.data<T>(2, i);
-    const double step = steps[i];
-    const double reduction_0 = reduced[i * 1 + 0];
-#pragma omp simd
-    for (int64_t k = begin; k < end; k++) {
-      T grad = sign*grad_data[k];
-      T param = param_data[k];
-      T momentum_buffer = momentum_buffer_data[k];
-      grad = weight_decay != 0 ? grad + T(weight_decay)*param : grad;  // coupled weight decay g ← g + λθ
-      momentum_buffer = step == 1 ? grad : T(1 - momentum)*grad + T(momentum)*momentum_buffer;  // momentum: EMA v = β1 v + (1-β1) g, first-gradient init
+      if constexpr (P == 1) sum_0 += squared(momentum_buffer);
       param = T(-1.0/2.0*lr)*(T(std::pow(std::pow(delta, 2)*std::pow(reduction_0, 2) + std::pow(momentum, -2), -1.0/2.0))*momentum_buffer + T(std::pow(std::pow(delta, 2)*std::pow(reduction_0, 2) + 1, -1.0/2.0))*momentum_buffer) + param;  // position update θ ← θ + Δθ
-      param_data[k] = param;
-      momentum_buffer_data[k] = momentum_buffer;
+      if constexpr (P == 2) {
+        param_data[k] = param;
+        momentum_buffer_data[k] = momentum_buffer;
+      }
     }
+    if constexpr (P == 1) sums[0] += sum_0;
   };
   // after pass p: combine the threads' partial reductions of pass p
   auto finish = [&](int pass, const double* sums, int64_t threads) {
@@ -250,10 +219,7 @@ extern "C" void step_order2(int64_t n, const int64_t* table, const double* numbe
       }
     }
   };
-  each_range_passes(group, 2, 1, [&](int pass, auto zero, int64_t i, int64_t begin, int64_t end, double* sums) {
-    if (pass == 1) reduce_1(zero, i, begin, end, sums);
-    else update(zero, i, begin, end, sums);
-  }, finish);
+  each_range_passes<2>(group, 1, sweep, finish);
 }
 """
 

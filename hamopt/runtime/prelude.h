@@ -2,9 +2,11 @@
 // param group (one parallel region a step) and the few helpers the printed equations call.
 // The build puts it before a module's rule kernels (hamopt.runtime.kernel).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 #include <omp.h>
 
@@ -96,12 +98,22 @@ struct Group {
   template <typename T> T* data(int c, int64_t i) const { return reinterpret_cast<T*>(table[(2 + c) * n + i]); }
 };
 
-// Sweeps pass = 1, ..., passes of a rule with reductions: body(pass, zero, i, begin, end, sums).
-template <typename Body, typename Finish>
-void each_range_passes(const Group& group, int passes, int64_t width, const Body& body, const Finish& finish) {
-  for_each_range_passes(group.n, group.numels(), passes, width,
+// body(std::integral_constant<int, pass>()): the pass as a constant, so that each pass's sweep
+// is compiled on its own (a sweep before the last computes no more than its reductions need)
+template <typename Body, size_t... P>
+void with_pass(int pass, const Body& body, std::index_sequence<P...>) {
+  ((pass == int(P) + 1 ? body(std::integral_constant<int, int(P) + 1>()) : void()), ...);
+}
+
+// Sweeps pass = 1, ..., Passes of a rule with reductions: sweep(pass, zero, i, begin, end,
+// sums), pass a std::integral_constant
+template <int Passes, typename Sweep, typename Finish>
+void each_range_passes(const Group& group, int64_t width, const Sweep& sweep, const Finish& finish) {
+  for_each_range_passes(group.n, group.numels(), Passes, width,
       [&](int pass, int64_t i, int64_t begin, int64_t end, double* sums) {
-        if (group.is_double(i)) body(pass, 0.0, i, begin, end, sums); else body(pass, 0.0f, i, begin, end, sums);
+        with_pass(pass, [&](auto p) {
+          if (group.is_double(i)) sweep(p, 0.0, i, begin, end, sums); else sweep(p, 0.0f, i, begin, end, sums);
+        }, std::make_index_sequence<Passes>());
       }, finish);
 }
 
@@ -149,6 +161,50 @@ void each_range_as(const Group& group, const Update& update) {
     update(0.0f, i, begin, end);
   }, State<float>::kAlign);
 }
+
+// The fused step of an elementwise rule whose B buffers are kept in format State, over the
+// param group of n tensors in table (Group; extra: the format's numbers): for each thread's
+// range of tensor i, in its type T, element = tensor(zero, i) (zero: T(0)) is the rule's update
+// of one element, element(param, grad, buffer_0, ..., buffer_B-1), which rewrites param and
+// the buffers in place. Each range is walked a block of State::kBlock elements at a time: its
+// buffers loaded in T, the parameter stored, each buffer's new values kept by its format
+// (stored at once, or when the 8-bit block is complete).
+template <template <typename> class State, int B, typename Tensor, size_t... J>
+void each_element_as(int64_t n, const int64_t* table, const double* extra, int maximize,
+                     const Tensor& tensor, std::index_sequence<J...>) {
+  const Group group(n, table, 2 + B * State<float>::kColumns);
+  each_range_as<State>(group, [&](auto zero, int64_t i, int64_t begin, int64_t end) {
+    using T = decltype(zero);
+    const T sign = maximize ? T(-1) : T(1);
+    T* __restrict param_data = group.data<T>(0, i);
+    const T* __restrict grad_data = group.data<T>(1, i);
+    std::array<State<T>, B> states{State<T>(group, J, B, i, extra)...};
+    const auto element = tensor(zero, i);
+    for (int64_t block = begin; block < end; block += State<T>::kBlock) {
+      const int64_t last = std::min(end, block + State<T>::kBlock);
+      (states[J].begin(block, last), ...);
+      T next[B + 1][State<T>::kKept];
+#pragma omp simd
+      for (int64_t k = block; k < last; k++) {
+        T param = param_data[k];
+        T value[B + 1] = {states[J].load(k)...};
+        element(param, sign * grad_data[k], value[J]...);
+        param_data[k] = param;
+        (states[J].keep(next[J], k, block, value[J]), ...);
+      }
+      (states[J].store(next[J], block, last), ...);
+    }
+  });
+}
+template <template <typename> class State, int B, typename Tensor>
+void each_element_as(int64_t n, const int64_t* table, const double* extra, int maximize, const Tensor& tensor) {
+  each_element_as<State, B>(n, table, extra, maximize, tensor, std::make_index_sequence<B>());
+}
+
+// The library's exports of rule R's kernel template step_R_as: its buffers in the parameter's
+// type (step_R), in bfloat16 (step_R_bfloat16), in 8 bits (step_R_int8)
+#define HAMOPT_EXPORT(R, FORMAT, STATE) extern "C" void step_##R##FORMAT(int64_t n, const int64_t* table, const double* numbers, int maximize) { step_##R##_as<STATE>(n, table, numbers, maximize); }
+#define HAMOPT_FORMATS(R) HAMOPT_EXPORT(R, , PlainState) HAMOPT_EXPORT(R, _bfloat16, BFloat16State) HAMOPT_EXPORT(R, _int8, Int8State)
 
 // Buffer j (of buffers) of tensor i in bfloat16: its values in column 2 + j of the table, its
 // random key this step extra[j * n + i].

@@ -74,16 +74,16 @@ def fresh(monkeypatch):
 
 def test_kernel_source_is_the_equations_one_line_each():
     source = rad.KERNEL_SOURCE
-    assert 'extern "C" void step_order1_fixed(' in source
+    assert "HAMOPT_FORMATS(order1_fixed)" in source
     for line in [
         "exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g",
         "exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment",
         "param = T(-lr*weight_decay + 1)*param;  // decoupled weight decay",
-        "exp_avg_state.keep(exp_avg_next, k, block, exp_avg);",
+        "return [=](T& param, T grad, T& exp_avg, T& exp_avg_sq) {",
     ]:
         assert line in source, line
-    for variant in zoo.RAD.RULES:  # every rule of the module
-        assert f'extern "C" void step_{variant}(' in source
+    for variant in zoo.RAD.RULES:  # every rule of the module, in its three formats
+        assert f"HAMOPT_FORMATS({variant})" in source
 
 
 def test_kernel_source_sweeps_once_per_level_of_reductions():
@@ -91,13 +91,13 @@ def test_kernel_source_sweeps_once_per_level_of_reductions():
     decay: ‖d‖₄, then the two secant sums (which need it), then the mean mass, then the update."""
     rgd = importlib.import_module(zoo.RGD.__module__).KERNEL_SOURCE
     rule = rgd[rgd.index("void step_order1(") : rgd.index("void step_order2(")]
-    assert "sum_0 += squared(momentum_buffer);" in rule
+    assert "if constexpr (P == 1) sum_0 += squared(momentum_buffer);" in rule
     assert "std::sqrt(total(sums, threads, n, 1, i, 0));  // Norm2(momentum_buffer)" in rule
-    assert "each_range_passes(group, 2, 1," in rule
+    assert "each_range_passes<2>(group, 1, sweep, finish);" in rule
     apollo = importlib.import_module(zoo.Apollo.__module__).KERNEL_SOURCE
     rule = apollo[apollo.index("void step_constant_stable(") : apollo.index("void step_belief_l2(")]
-    assert "each_range_passes(group, 4, 4," in rule
-    assert rule.count("auto reduce_") == 3
+    assert "each_range_passes<4>(group, 4, sweep, finish);" in rule
+    assert [rule.count(f"if constexpr (P == {p}) sum_") for p in (1, 2, 3, 4)] == [1, 2, 1, 0]
 
 
 def test_kernel_is_used_and_matches_for_maximize(fresh):
