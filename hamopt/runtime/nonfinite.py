@@ -14,15 +14,22 @@ which, unlike :math:`\lVert g\rVert_2`, cannot overflow in float16 — one read 
 vectorised, :math:`\max(\max g, -\min g)` by ``torch.aminmax``) and a single host sync for the
 whole step. A sharded (DTensor, FSDP2) gradient is read on its local shard and the verdict is
 all-reduced over its device mesh, so every rank raises, skips or steps alike.
+
+Inside ``torch.compile(optimizer.step)``, on plain CPU gradients, the check reads nothing on the
+host, so that it costs no graph break (:func:`in_graph`): each gradient of a "raise" group is
+asserted finite in the graph (``torch._assert_async``, which raises RuntimeError with the eager
+message when the graph runs), and every write of the step is taken under the mask "no gradient
+of a checked group is bad", so that a step that raises or is skipped changes nothing. On an
+accelerator the host read stays (a device-side assertion would end the process's CUDA context).
 """
 
 import math
 
 import torch
 
-from hamopt.runtime.tensors import real_views
+from hamopt.runtime.tensors import PLAIN, real_views
 
-__all__ = ["finite", "passes", "position", "verdict", "with_grad"]
+__all__ = ["finite", "in_graph", "passes", "position", "traced", "verdict", "with_grad"]
 
 
 def position(group: dict, p: torch.Tensor) -> int:
@@ -100,6 +107,30 @@ def passes(optimizer) -> bool:
     return verdict(optimizer, work, raise_ok, skip_ok)
 
 
+def traced(work: list) -> bool:
+    """Whether the check runs in the graph (:func:`in_graph`): the step is being traced by
+    ``torch.compile`` and every checked gradient is a plain CPU tensor."""
+    return torch.compiler.is_compiling() and all(
+        type(p.grad) in PLAIN and p.grad.is_cpu for _, _, p in _checked(work)
+    )
+
+
+def in_graph(optimizer, work: list) -> torch.Tensor | None:
+    """The check inside a traced step, with no read on the host: each gradient of a "raise"
+    group asserted finite in the graph (RuntimeError with :func:`verdict`'s message naming the
+    parameter, when the graph runs); returned, the mask (a 0-d bool tensor) under which the
+    step writes: True where no gradient of a "raise" or "skip" group is bad. None where no
+    group looks."""
+    checked = [(i, g, p) for i, g, p in _checked(work) if p.grad.numel()]
+    if not checked:
+        return None
+    flags = [m.isfinite() for m in _max_abs([p.grad for _, _, p in checked])]
+    for (i, group, p), ok in zip(checked, flags, strict=True):
+        if group["nonfinite"] == "raise":
+            torch._assert_async(ok, _message(optimizer, i, group, p))
+    return torch.stack(flags).all()
+
+
 def _by_kernel(checked: list, optimizer) -> list[bool] | None:
     """The check by the optimizer's kernel library (``all_finite``: one vectorised read of
     every gradient, in one parallel region): where every checked gradient is a plain dense CPU
@@ -131,15 +162,19 @@ def verdict(optimizer, work: list, raise_ok: bool, skip_ok: bool) -> bool:
             ),
             None,
         )
-        where = (
-            f"parameter {position(bad[1], bad[2])} of param group {bad[0]}, shape {tuple(bad[2].shape)}"
-            if bad
-            else "a parameter sharded on another rank"
-        )
-        raise ValueError(
-            f"{type(optimizer).__name__}: non-finite gradient (NaN or Inf) for {where}; nothing was updated (nonfinite='skip' skips such steps)"
-        )
+        raise ValueError(_message(optimizer, *bad) if bad else _message(optimizer))
     return bool(skip_ok)
+
+
+def _message(optimizer, index=None, group=None, p=None) -> str:
+    """What a non-finite gradient of parameter ``p`` of param group ``index`` raises (of a
+    parameter sharded on another rank, where ``p`` is None)."""
+    where = (
+        f"parameter {position(group, p)} of param group {index}, shape {tuple(p.shape)}"
+        if p is not None
+        else "a parameter sharded on another rank"
+    )
+    return f"{type(optimizer).__name__}: non-finite gradient (NaN or Inf) for {where}; nothing was updated (nonfinite='skip' skips such steps)"
 
 
 def _local(grad: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ from torch.optim.optimizer import Optimizer, _use_grad_for_differentiable
 from hamopt.runtime.arguments import OPTIONS, REQUIRED, Argument, check_arguments
 from hamopt.runtime.compiled import Compiled
 from hamopt.runtime.kernel import Kernel, kernel_step
-from hamopt.runtime.nonfinite import finite, verdict, with_grad
+from hamopt.runtime.nonfinite import finite, in_graph, traced, verdict, with_grad
 from hamopt.runtime.state_dict import check_state_dict, scalar_dtype
 from hamopt.runtime.state_storage import FORMATS, stored_buffer
 from hamopt.runtime.stored_step import stored_step
@@ -297,13 +297,17 @@ class GeneratedOptimizer(Optimizer):
             (group, self._rule(group), with_grad(self, i, group))
             for i, group in enumerate(self.param_groups)
         ]
-        ok = finite(work, self)
-        if ok is not None:
-            raise_ok, skip_ok = ok.tolist() if isinstance(ok, torch.Tensor) else ok  # one read
-            if not verdict(self, work, raise_ok, skip_ok):
-                return loss
+        go = None  # traced: the mask every write is taken under
+        if traced(work):
+            go = in_graph(self, work)
+        else:
+            ok = finite(work, self)
+            if ok is not None:
+                raise_ok, skip_ok = ok.tolist() if isinstance(ok, torch.Tensor) else ok  # one read
+                if not verdict(self, work, raise_ok, skip_ok):
+                    return loss
         for group in self.param_groups:  # dynamo knows these by their source
-            self._step_group(group, self._rule(group))
+            self._step_group(group, self._rule(group), go)
         return loss
 
     def _init_group(self, group, name, params, grads, state_steps, *buffers) -> bool:
@@ -330,10 +334,11 @@ class GeneratedOptimizer(Optimizer):
             state_steps.append(state["step"])
         return any(p.is_complex() or p.dtype in HALF for p in params)
 
-    def _step_group(self, group: dict, name: str) -> None:
-        """One rule's step on the parameters of one group that have a gradient."""
+    def _step_group(self, group: dict, name: str, go: torch.Tensor | None = None) -> None:
+        """One rule's step on the parameters of one group that have a gradient (traced, every
+        write under the mask ``go`` of the check, where it is not None)."""
         if group["state_dtype"] in FORMATS:
-            stored_step(self, group, name, FORMATS[group["state_dtype"]])
+            stored_step(self, group, name, FORMATS[group["state_dtype"]], go)
             return
         rule = self.RULES[name]
         params, grads, state_steps, buffers = [], [], [], [[] for _ in rule.buffers]
@@ -349,7 +354,7 @@ class GeneratedOptimizer(Optimizer):
         values = self._hyperparameters(group)
         if torch.compiler.is_compiling():  # every path: the rule's tensor equations, in the graph
             self._traced_step(
-                name, computed, grads, state_steps, buffers, values, group["maximize"]
+                name, computed, grads, state_steps, buffers, values, group["maximize"], go
             )
         elif group["fused"] and name not in self.COMPILED.failed:
             self._fused_step(name, computed, grads, state_steps, buffers, values, group["maximize"])
@@ -420,11 +425,23 @@ class GeneratedOptimizer(Optimizer):
             if buffer not in self.SCALAR_STATE
         ]
 
-    def _traced_step(self, name, params, grads, state_steps, buffers, values, maximize) -> None:
+    def _traced_step(
+        self, name, params, grads, state_steps, buffers, values, maximize, go=None
+    ) -> None:
         """The step inside ``torch.compile(optimizer.step)``: the rule's ``fused`` equations on
         all tensors of the group, their numbers computed in the graph too — the step counts
         as tensors (float64), this step's scalars by the rule's ``_scalars_<rule>`` on them —
-        so that one graph serves every step, with no host read."""
+        so that one graph serves every step, with no host read. Where the check gives a mask
+        ``go``, each tensor the step writes ends as ``where(go, new, old)``."""
+        if go is not None:
+            written = [*params, *state_steps, *(t for ts in buffers for t in ts)]
+            # 0-d as 1-element views: inductor loses an in-place write to a 0-d float64 input
+            written = [t.view(1) if t.dim() == 0 else t for t in written]
+            old = [t.clone() for t in written]
+            self._traced_step(name, params, grads, state_steps, buffers, values, maximize)
+            for t, before in zip(written, old, strict=True):
+                t.copy_(torch.where(go, t, before))
+            return
         rule = self.RULES[name]
         steps = [s.to(torch.float64) + 1 for s in state_steps]  # this step's t
         columns = self._per_tensor(rule, steps, buffers, values)

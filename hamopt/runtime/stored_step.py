@@ -37,11 +37,13 @@ __all__ = ["stored_step"]
 
 
 @torch.compiler.disable
-def stored_step(optimizer, group: dict, name: str, fmt: str) -> None:
+def stored_step(optimizer, group: dict, name: str, fmt: str, go=None) -> None:
     """One step of rule ``name`` on the parameters of ``group`` that have a gradient, its
     buffers in format ``fmt`` (``"bfloat16"``, ``"int8"``). Under ``torch.compile`` it runs
     eagerly (a graph break): its random keys are numbers of each step, which a graph would
-    recompile for."""
+    recompile for; there the check's mask ``go`` (a 0-d bool tensor) says whether to step."""
+    if go is not None and not bool(go):
+        return
     rule = optimizer.RULES[name]
     index = next(i for i, g in enumerate(optimizer.param_groups) if g is group)
     first = sum(len(g["params"]) for g in optimizer.param_groups[:index])  # its first's place

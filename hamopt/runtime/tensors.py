@@ -78,7 +78,10 @@ def sqrt_rn(x: torch.Tensor) -> torch.Tensor:
     tensor's root is taken in float64 and rounded once to its type: the exact root rounded
     twice, first to 53 bits, is still the exact root rounded to 24 (53 ≥ 2·24 + 2), where
     torch's vectorised float32 ``sqrt`` on CPU is off by one unit in the last place for about
-    one element in 150."""
+    one element in 150. Traced by ``torch.compile``, torch's own: inductor's vectorised root
+    is the hardware's, correctly rounded, and twice as fast as one in float64."""
+    if torch.compiler.is_compiling():
+        return torch.sqrt(x)
     return in_double(torch.sqrt, x)  # elsewhere than CPU torch's own: no kernel to agree with
 
 

@@ -113,6 +113,33 @@ def test_torch_compile_stores_the_same_bits(state_dtype):
     _same(a, b, opt_a, opt_b)
 
 
+@pytest.mark.parametrize("nonfinite", ["raise", "skip"])
+def test_torch_compile_with_a_nan_gradient_changes_nothing(nonfinite):
+    """Traced, the check's mask reaches the eager low-precision step: a NaN gradient raises
+    (the in-graph assertion) or skips, and the stored state is untouched."""
+    params = _params()
+    opt = zoo.Adam(params, lr=0.01, state_dtype=torch.bfloat16, nonfinite=nonfinite)
+    step = torch.compile(opt.step)
+    for t in range(2):
+        for x in params:
+            x.grad = torch.randn(x.shape, generator=torch.Generator().manual_seed(t)).float()
+        step()
+    before = [{k: v.clone() for k, v in opt.state[x].items()} for x in params]
+    values = [x.detach().clone() for x in params]
+    params[0].grad[0] = float("inf")
+    if nonfinite == "raise":
+        with pytest.raises(
+            RuntimeError, match=r"non-finite gradient .* parameter 0 of param group 0"
+        ):
+            step()
+    else:
+        step()
+    for x, old, state in zip(params, values, before, strict=True):
+        assert torch.equal(x, old)
+        assert all(torch.equal(v, opt.state[x][k]) for k, v in state.items())
+    torch._dynamo.reset()
+
+
 @pytest.mark.parametrize("state_dtype", FORMATS, ids=["bfloat16", "uint8"])
 @pytest.mark.parametrize("name", ["Adam", "RAD", "Lion"])
 def test_a_resumed_run_is_bit_identical(name, state_dtype):
