@@ -124,7 +124,7 @@ def in_graph(optimizer, work: list) -> torch.Tensor | None:
     checked = [(i, g, p) for i, g, p in _checked(work) if p.grad.numel()]
     if not checked:
         return None
-    flags = [m.isfinite() for m in _max_abs([p.grad for _, _, p in checked])]
+    flags = [g.isfinite().all() for g in real_views([p.grad for _, _, p in checked])]
     for (i, group, p), ok in zip(checked, flags, strict=True):
         if group["nonfinite"] == "raise":
             torch._assert_async(ok, _message(optimizer, i, group, p))
