@@ -184,6 +184,11 @@ _FUNCTIONS = {}  # (path, name) → the library's function, argument types set
 _TYPES = {
     "step": ([ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int], None),
     "all_finite": ([ctypes.c_int64, ctypes.c_void_p], ctypes.c_int),
+    "int8_codes": (
+        [ctypes.c_int64, ctypes.c_void_p, ctypes.c_float, ctypes.c_int, ctypes.c_int]
+        + [ctypes.c_void_p] * 2,
+        None,
+    ),
 }
 
 

@@ -1,6 +1,7 @@
 """The low-precision formats of ``state_dtype`` (:mod:`hamopt.runtime.state_storage`): the
 dynamic tree maps, the 8-bit codes (nearest map value, signed map only where a block holds a
-negative value), the kernel's code search (at most one decision point per bin), stochastic
+negative value), the kernel's code search (at most one decision point per bin; its scalar and
+vectorised searches give the reference's codes, to the value's last bit), stochastic
 rounding to bfloat16 (unbiased, only to the two neighbours, ±Inf and NaN kept) and its keys."""
 
 import math
@@ -60,6 +61,52 @@ def test_at_most_one_decision_point_lies_in_a_bin_of_the_kernels_code_search(sig
         most = max(most, int(((points >= low) & (points <= high)).sum()))
     assert most == 1
     assert float(points.abs().min()) > 2.0**-29
+
+
+def _kernel_codes(x: torch.Tensor, signed: bool, vectorised: bool) -> torch.Tensor:
+    """The codes of float32 ``x`` (normalised: inverse 1) by the kernel library's search."""
+    import ctypes
+
+    from hamopt.optim import Adam
+    from hamopt.runtime.kernel import _function
+
+    library = Adam.KERNEL.library("Adam", quiet=True)
+    if not library:
+        pytest.skip("no C++ compiler: the kernel's search is not built")
+    x = x.contiguous()
+    codes = torch.empty(x.numel(), dtype=torch.uint8)
+    extra = storage.extra_numbers("int8", [])
+    _function(library, "int8_codes")(
+        x.numel(), x.data_ptr(), ctypes.c_float(1.0), int(signed), int(vectorised),
+        extra.data_ptr(), codes.data_ptr(),
+    )  # fmt: skip
+    return codes
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_the_kernels_searches_give_the_references_codes(signed):
+    """Every decision point, the float32 values next to it on either side, ±0, subnormals,
+    the smallest and largest values, random ones: the kernel's scalar search (bins) and its
+    vectorised one (binary search in registers, where the build has AVX-512) give the codes of
+    the reference (torch.bucketize in :func:`state_storage.quantise`); NaN and ±Inf, which the
+    reference does not define, the same codes in both searches."""
+    points = storage.decision_points(storage.dynamic_map(signed))[:-1]
+    inf = torch.tensor(math.inf)
+    around = [points, torch.nextafter(points, inf), torch.nextafter(points, -inf)]
+    tiny = torch.tensor([0.0, -0.0, 1e-45, 1e-40, 1.2e-38, 2.0**-30, 2.0**-29, 3e-8, 1.0])
+    gen = torch.Generator().manual_seed(0)
+    x = torch.cat([*around, tiny, -tiny, torch.rand(5000, generator=gen) ** 8])
+    x = x.float()
+    x = (x if signed else x.abs()).clamp(-1.0, 1.0)
+    x = torch.cat([x, x.new_zeros(-x.numel() % (storage.BLOCK - 2))]).view(-1, storage.BLOCK - 2)
+    ends = x.new_tensor([-1.0 if signed else 1.0, 1.0]).expand(x.shape[0], 2)
+    x = torch.cat([ends, x], dim=1).reshape(-1)  # each block's largest magnitude: 1
+    expected, maxima = storage.quantise(x)
+    assert bool((maxima.abs() == 1).all()) and bool((maxima < 0).all()) == signed
+    for vectorised in (False, True):
+        assert torch.equal(_kernel_codes(x, signed, vectorised), expected.view(-1))
+    odd = torch.tensor([math.nan, -math.nan, math.inf, -math.inf, 0.5] * 7)  # 35: both loops
+    assert torch.equal(_kernel_codes(odd, signed, True), _kernel_codes(odd, signed, False))
 
 
 def test_codes_are_the_nearest_map_value_and_decode_to_it():
