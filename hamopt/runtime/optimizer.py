@@ -284,15 +284,16 @@ class GeneratedOptimizer(Optimizer):
         alone: no state, no weight decay. Autograd is off, as in torch.optim, unless the
         optimizer was made with ``differentiable=True`` (torch.optim's own decorator, whose
         graph break under ``torch.compile`` makes the update an inference graph that inductor
-        updates in place). Under ``torch.compile(optimizer.step)`` the check's one read on the
-        host is one more break (none with ``nonfinite="ignore"``); all else is in the graph, one
-        graph for every step."""
+        updates in place). Under ``torch.compile(optimizer.step)`` on CPU the check is in the
+        graph too (:func:`~hamopt.runtime.nonfinite.in_graph`: assertions, and a mask on every
+        write), one graph for every step; on an accelerator its one read on the host is one more
+        break."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        # nonfinite.passes, written out: under torch.compile the host read must sit in this
-        # frame (read inside a called function, dynamo counts two graph breaks, not one)
+        # nonfinite.passes, written out: where a traced step reads on the host, the read must
+        # sit in this frame (inside a called function, dynamo counts two graph breaks, not one)
         work = [
             (group, self._rule(group), with_grad(self, i, group))
             for i, group in enumerate(self.param_groups)
