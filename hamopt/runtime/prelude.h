@@ -442,19 +442,21 @@ extern "C" void int8_codes(int64_t n, const float* x, float inverse, int s, int 
 
 // Whether every element of n tensors is finite; table: their numels, whether each is float64
 // (else float32), their data pointers. An element is NaN or ±Inf exactly when all the bits of its
-// exponent are set: one read of every element as unsigned integers, the test OR-ed into one
-// flag (a reduction without a chain of float additions, so the sweep runs at memory speed), in
-// one parallel region.
+// exponent are set, that is when its magnitude's bits, read as an unsigned integer, are at least
+// the exponent mask's: one read of every element, the largest magnitude's bits an integer max
+// reduction (two instructions per vector, without a chain of float additions, so the sweep runs
+// at memory speed), in one parallel region.
 extern "C" int all_finite(int64_t n, const int64_t* table) {
   int finite = 1;
   auto sweep = [&](auto bits, int64_t i, int64_t begin, int64_t end) {
     using U = decltype(bits);
     const U exponent = sizeof(U) == 8 ? U(0x7ff0000000000000ull) : U(0x7f800000u);
     const U* __restrict x = reinterpret_cast<const U*>(table[2 * n + i]);
-    U bad = 0;
-#pragma omp simd reduction(| : bad)
-    for (int64_t k = begin; k < end; k++) bad |= U((x[k] & exponent) == exponent);
-    if (bad) {
+    const U magnitude = ~(U(1) << (8 * sizeof(U) - 1));
+    U largest = 0;  // the largest magnitude's bits: as the magnitudes order, NaN above +Inf
+#pragma omp simd reduction(max : largest)
+    for (int64_t k = begin; k < end; k++) largest = std::max(largest, U(x[k] & magnitude));
+    if (largest >= exponent) {
 #pragma omp atomic write
       finite = 0;
     }
