@@ -293,30 +293,47 @@ def _single_assign_always(rule, plan: Plan, printer, names) -> list[str]:
 
 def _kept(rule: UpdateRule, plan: Plan) -> list[sp.Symbol]:
     """The buffers and the parameter that this equation reads where autograd keeps their value
-    for the backward (see :func:`_linear_in`) and that are written in place later in the step:
-    by a later equation, or by this one where it computes its value apart (mode ``"copy"``).
-    With autograd on (``differentiable=True``) the runtime's ``before`` gives them as a copy,
-    which that write leaves as it was."""
+    for the backward (see :func:`_saves`) and that are written in place later: by a later
+    equation of the step, by the next step (every tensor the rule assigns, as in a backward
+    through several steps: torch's differentiable Adam divides ``exp_avg.clone()``), or by this
+    equation where it computes its value apart (mode ``"copy"``). With autograd on
+    (``differentiable=True``) the runtime's ``before`` gives them as a copy, which that write
+    leaves as it was."""
     a = plan.assignment
-    later = {b.target for b in rule.assignments[plan.index + 1 :]} - {a.target}
+    later = {b.target for b in rule.assignments[plan.index + 1 :]}
+    later |= {b.target for b in rule.assignments}  # the next step's writes
+    later -= {a.target}
     later |= {a.target} if plan.mode == "copy" else set()
     writable = {param} | {b.symbol for b in rule.buffers if b.shape == "tensor"}
     read = a.expr.free_symbols & later & writable
-    return sorted((s for s in read if not _linear_in(a.expr, s, rule.is_tensor)), key=str)
+    return sorted((s for s in read if _saves(a.expr, s, rule.is_tensor)), key=str)
 
 
-def _linear_in(expr: sp.Expr, symbol: sp.Symbol, is_tensor) -> bool:
-    """Whether ``expr`` reads ``symbol`` only as a term of sums, times factors without tensors
-    (``add``, ``lerp``, ``mul`` by a number): there autograd keeps no copy of it, as it does of
-    the factor of a product of tensors, a divisor or a function's argument (max, sqrt…)."""
+#: Powers whose backward reads their result, not their base (``sqrt``, ``rsqrt``); a reciprocal
+#: is not one of them: printed as a division (``div``, ``addcdiv``), it keeps its divisor.
+_RESULT_POWERS = (sp.Rational(1, 2), sp.Rational(-1, 2))
+
+
+def _saves(expr: sp.Expr, symbol: sp.Symbol, is_tensor) -> bool:
+    """Whether computing ``expr`` makes autograd keep ``symbol`` itself for the backward: as a
+    factor of a product with another tensor (a divisor included: ``addcdiv`` keeps both), as
+    the base of a power that reads its base (a divisor too), or as an argument of a function
+    (max, exp…). A term of a sum, a factor times numbers (``add``, ``lerp``, ``mul`` by a
+    number) and the base of a square root (whose backward reads its result) are not kept."""
     if symbol not in expr.free_symbols or expr == symbol:
-        return True
+        return False
     if isinstance(expr, sp.Add):
-        return all(_linear_in(term, symbol, is_tensor) for term in expr.args)
+        return any(_saves(term, symbol, is_tensor) for term in expr.args)
     if isinstance(expr, sp.Mul):
         tensors = [f for f in expr.args if is_tensor(f)]
-        return len(tensors) == 1 and _linear_in(tensors[0], symbol, is_tensor)
-    return False
+        if symbol in tensors and len(tensors) > 1:
+            return True
+        return any(_saves(f, symbol, is_tensor) for f in tensors)
+    if isinstance(expr, sp.Pow) and expr.exp.is_number:
+        if expr.base == symbol:
+            return expr.exp not in _RESULT_POWERS
+        return _saves(expr.base, symbol, is_tensor)
+    return True
 
 
 def _foreach_function(rule: UpdateRule) -> str:

@@ -30,7 +30,7 @@ def _single_tensor_adam(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr
             grad = grad.add(param, alpha=weight_decay)  # coupled weight decay g ← g + λθ
         exp_avg.lerp_(grad, 1 - beta1)  # momentum: EMA v = β1 v + (1-β1) g, zero init
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # second moment y = β2 y + (1-β2) g²
-        param.addcdiv_(exp_avg, before(exp_avg_sq.mul(1/bias_correction2).sqrt_()).add_(eps), value=-lr/bias_correction1)  # position update θ ← θ + Δθ
+        param.addcdiv_(before(exp_avg), before(exp_avg_sq.mul(1/bias_correction2).sqrt_()).add_(eps), value=-lr/bias_correction1)  # position update θ ← θ + Δθ
 
 
 def _foreach_adam(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, eps, weight_decay, maximize):
@@ -95,7 +95,7 @@ def _single_tensor_adamw(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, l
         param.mul_(-lr*weight_decay + 1)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.lerp_(grad, 1 - beta1)  # momentum: EMA v = β1 v + (1-β1) g, zero init
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # second moment y = β2 y + (1-β2) g²
-        param.addcdiv_(exp_avg, before(exp_avg_sq.mul(1/bias_correction2).sqrt_()).add_(eps), value=-lr/bias_correction1)  # position update θ ← θ + Δθ
+        param.addcdiv_(before(exp_avg), before(exp_avg_sq.mul(1/bias_correction2).sqrt_()).add_(eps), value=-lr/bias_correction1)  # position update θ ← θ + Δθ
 
 
 def _foreach_adamw(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, eps, weight_decay, maximize):
@@ -161,8 +161,8 @@ def _single_tensor_adam_amsgrad(params, grads, state_steps, exp_avgs, exp_avg_sq
             grad = grad.add(param, alpha=weight_decay)  # coupled weight decay g ← g + λθ
         exp_avg.lerp_(grad, 1 - beta1)  # momentum: EMA v = β1 v + (1-β1) g, zero init
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # second moment y = β2 y + (1-β2) g²
-        max_exp_avg_sq.clamp_min_(exp_avg_sq)  # AMSGrad: ŷ = max(ŷ, y)
-        param.addcdiv_(exp_avg, before(max_exp_avg_sq.mul(1/bias_correction2).sqrt_()).add_(eps), value=-lr/bias_correction1)  # position update θ ← θ + Δθ
+        max_exp_avg_sq.clamp_min_(before(exp_avg_sq))  # AMSGrad: ŷ = max(ŷ, y)
+        param.addcdiv_(before(exp_avg), before(max_exp_avg_sq.mul(1/bias_correction2).sqrt_()).add_(eps), value=-lr/bias_correction1)  # position update θ ← θ + Δθ
 
 
 def _foreach_adam_amsgrad(params, grads, state_steps, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, lr, beta1, beta2, eps, weight_decay, maximize):
@@ -231,8 +231,8 @@ def _single_tensor_adamw_amsgrad(params, grads, state_steps, exp_avgs, exp_avg_s
         param.mul_(-lr*weight_decay + 1)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.lerp_(grad, 1 - beta1)  # momentum: EMA v = β1 v + (1-β1) g, zero init
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # second moment y = β2 y + (1-β2) g²
-        max_exp_avg_sq.clamp_min_(exp_avg_sq)  # AMSGrad: ŷ = max(ŷ, y)
-        param.addcdiv_(exp_avg, before(max_exp_avg_sq.mul(1/bias_correction2).sqrt_()).add_(eps), value=-lr/bias_correction1)  # position update θ ← θ + Δθ
+        max_exp_avg_sq.clamp_min_(before(exp_avg_sq))  # AMSGrad: ŷ = max(ŷ, y)
+        param.addcdiv_(before(exp_avg), before(max_exp_avg_sq.mul(1/bias_correction2).sqrt_()).add_(eps), value=-lr/bias_correction1)  # position update θ ← θ + Δθ
 
 
 def _foreach_adamw_amsgrad(params, grads, state_steps, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, lr, beta1, beta2, eps, weight_decay, maximize):

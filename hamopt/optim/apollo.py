@@ -49,8 +49,8 @@ def _single_tensor_constant_l2(params, grads, state_steps, exp_avg_grads, approx
         unit_update = before(update).div(scale)  # d̂ = d/s
         delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
-        denom = approx_hessian.abs().clamp_min_(rebound)  # mass D = max(|B|, ρ) (rectified curvature)
-        update.copy_(exp_avg_grad).div_(denom)  # velocity d = m̂/D
+        denom = before(approx_hessian).abs().clamp_min_(rebound)  # mass D = max(|B|, ρ) (rectified curvature)
+        update.copy_(before(exp_avg_grad)).div_(denom)  # velocity d = m̂/D
         param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
@@ -140,8 +140,8 @@ def _single_tensor_constant_decoupled(params, grads, state_steps, exp_avg_grads,
         unit_update = before(update).div(scale)  # d̂ = d/s
         delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
-        denom = approx_hessian.abs().clamp_min_(rebound)  # mass D = max(|B|, ρ) (rectified curvature)
-        update.copy_(exp_avg_grad).div_(denom).add_(param, alpha=weight_decay)  # velocity d = m̂/D + λθ
+        denom = before(approx_hessian).abs().clamp_min_(rebound)  # mass D = max(|B|, ρ) (rectified curvature)
+        update.copy_(before(exp_avg_grad)).div_(denom).add_(param, alpha=weight_decay)  # velocity d = m̂/D + λθ
         param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
@@ -229,9 +229,9 @@ def _single_tensor_constant_stable(params, grads, state_steps, exp_avg_grads, ap
         unit_update = before(update).div(scale)  # d̂ = d/s
         delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
-        denom = approx_hessian.abs().clamp_min_(rebound)  # mass D = max(|B|, ρ) (rectified curvature)
+        denom = before(approx_hessian).abs().clamp_min_(rebound)  # mass D = max(|B|, ρ) (rectified curvature)
         decay = weight_decay/whole(torch.mean(denom))  # stable decay λ_t = λ/mean(D)
-        update.copy_(before(param)).mul_(decay).addcdiv_(exp_avg_grad, denom)  # velocity d = m̂/D + λ_t θ
+        update.copy_(before(param)).mul_(decay).addcdiv_(before(exp_avg_grad), denom)  # velocity d = m̂/D + λ_t θ
         param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
@@ -323,8 +323,8 @@ def _single_tensor_belief_l2(params, grads, state_steps, exp_avg_grads, approx_h
         unit_update = before(update).div(scale)  # d̂ = d/s
         delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
-        denom = approx_hessian.abs().clamp_min_(rebound).add_(eps/alpha)  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
-        update.copy_(exp_avg_grad).div_(denom)  # velocity d = m̂/D
+        denom = before(approx_hessian).abs().clamp_min_(rebound).add_(eps/alpha)  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
+        update.copy_(before(exp_avg_grad)).div_(denom)  # velocity d = m̂/D
         param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
@@ -416,8 +416,8 @@ def _single_tensor_belief_decoupled(params, grads, state_steps, exp_avg_grads, a
         unit_update = before(update).div(scale)  # d̂ = d/s
         delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
-        denom = approx_hessian.abs().clamp_min_(rebound).add_(eps/alpha)  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
-        update.copy_(exp_avg_grad).div_(denom).add_(param, alpha=weight_decay)  # velocity d = m̂/D + λθ
+        denom = before(approx_hessian).abs().clamp_min_(rebound).add_(eps/alpha)  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
+        update.copy_(before(exp_avg_grad)).div_(denom).add_(param, alpha=weight_decay)  # velocity d = m̂/D + λθ
         param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
@@ -507,9 +507,9 @@ def _single_tensor_belief_stable(params, grads, state_steps, exp_avg_grads, appr
         unit_update = before(update).div(scale)  # d̂ = d/s
         delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
-        denom = approx_hessian.abs().clamp_min_(rebound).add_(eps/alpha)  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
+        denom = before(approx_hessian).abs().clamp_min_(rebound).add_(eps/alpha)  # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
         decay = weight_decay/whole(torch.mean(denom))  # stable decay λ_t = λ/mean(D)
-        update.copy_(before(param)).mul_(decay).addcdiv_(exp_avg_grad, denom)  # velocity d = m̂/D + λ_t θ
+        update.copy_(before(param)).mul_(decay).addcdiv_(before(exp_avg_grad), denom)  # velocity d = m̂/D + λ_t θ
         param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 

@@ -9,6 +9,7 @@ from hamopt.runtime import (
     GeneratedOptimizer,
     Kernel,
     Rule,
+    before,
     choice,
     fixed,
     pair,
@@ -40,7 +41,7 @@ def _single_tensor_order1_fixed(params, grads, state_steps, exp_avgs, exp_avg_sq
         param.mul_(-lr*weight_decay + 1)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.lerp_(grad, 1 - beta1)  # momentum: EMA v = β1 v + (1-β1) g, zero init
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # second moment y = β2 y + (1-β2) g²
-        param.addcdiv_(exp_avg, exp_avg_sq.mul(delta**2).add_(zeta).sqrt_(), value=-step_size)  # position update θ ← θ + Δθ
+        param.addcdiv_(before(exp_avg), exp_avg_sq.mul(delta**2).add_(zeta).sqrt_(), value=-step_size)  # position update θ ← θ + Δθ
 
 
 def _foreach_order1_fixed(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, delta, weight_decay, zeta, maximize):
@@ -104,7 +105,7 @@ def _single_tensor_order1_annealed(params, grads, state_steps, exp_avgs, exp_avg
         param.mul_(-lr*weight_decay + 1)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.lerp_(grad, 1 - beta1)  # momentum: EMA v = β1 v + (1-β1) g, zero init
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # second moment y = β2 y + (1-β2) g²
-        param.addcdiv_(exp_avg, exp_avg_sq.mul(delta**2).add_(zeta_t).sqrt_(), value=-step_size)  # position update θ ← θ + Δθ
+        param.addcdiv_(before(exp_avg), exp_avg_sq.mul(delta**2).add_(zeta_t).sqrt_(), value=-step_size)  # position update θ ← θ + Δθ
 
 
 def _foreach_order1_annealed(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, delta, weight_decay, max_iter, maximize):
@@ -170,7 +171,7 @@ def _single_tensor_order1_unit(params, grads, state_steps, exp_avgs, exp_avg_sqs
         param.mul_(-lr*weight_decay + 1)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.lerp_(grad, 1 - beta1)  # momentum: EMA v = β1 v + (1-β1) g, zero init
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # second moment y = β2 y + (1-β2) g²
-        param.addcdiv_(exp_avg, exp_avg_sq.mul(delta**2).add_(zeta_t).sqrt_(), value=-step_size)  # position update θ ← θ + Δθ
+        param.addcdiv_(before(exp_avg), exp_avg_sq.mul(delta**2).add_(zeta_t).sqrt_(), value=-step_size)  # position update θ ← θ + Δθ
 
 
 def _foreach_order1_unit(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, delta, weight_decay, maximize):
@@ -235,7 +236,7 @@ def _single_tensor_order2_fixed(params, grads, state_steps, exp_avgs, exp_avg_sq
         param.mul_(-lr*weight_decay + 1)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.lerp_(grad, 1 - beta1)  # momentum: EMA v = β1 v + (1-β1) g, zero init
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # second moment y = β2 y + (1-β2) g²
-        param.add_(exp_avg.div(exp_avg_sq.mul(delta**2).add_(zeta).sqrt_()).addcdiv_(exp_avg, exp_avg_sq.mul(delta**2).add_(zeta/beta1**2).sqrt_()).mul_(-0.5*step_size))  # position update θ ← θ + Δθ
+        param.add_(before(exp_avg).div(exp_avg_sq.mul(delta**2).add_(zeta).sqrt_()).addcdiv_(before(exp_avg), exp_avg_sq.mul(delta**2).add_(zeta/beta1**2).sqrt_()).mul_(-0.5*step_size))  # position update θ ← θ + Δθ
 
 
 def _foreach_order2_fixed(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, delta, weight_decay, zeta, maximize):
@@ -305,7 +306,7 @@ def _single_tensor_order2_annealed(params, grads, state_steps, exp_avgs, exp_avg
         param.mul_(-lr*weight_decay + 1)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.lerp_(grad, 1 - beta1)  # momentum: EMA v = β1 v + (1-β1) g, zero init
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # second moment y = β2 y + (1-β2) g²
-        param.add_(exp_avg.div(exp_avg_sq.mul(delta**2).add_(zeta_t).sqrt_()).addcdiv_(exp_avg, exp_avg_sq.mul(delta**2).add_(zeta_t/beta1**2).sqrt_()).mul_(-0.5*step_size))  # position update θ ← θ + Δθ
+        param.add_(before(exp_avg).div(exp_avg_sq.mul(delta**2).add_(zeta_t).sqrt_()).addcdiv_(before(exp_avg), exp_avg_sq.mul(delta**2).add_(zeta_t/beta1**2).sqrt_()).mul_(-0.5*step_size))  # position update θ ← θ + Δθ
 
 
 def _foreach_order2_annealed(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, delta, weight_decay, max_iter, maximize):
@@ -377,7 +378,7 @@ def _single_tensor_order2_unit(params, grads, state_steps, exp_avgs, exp_avg_sqs
         param.mul_(-lr*weight_decay + 1)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.lerp_(grad, 1 - beta1)  # momentum: EMA v = β1 v + (1-β1) g, zero init
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # second moment y = β2 y + (1-β2) g²
-        param.add_(exp_avg.div(exp_avg_sq.mul(delta**2).add_(zeta_t).sqrt_()).addcdiv_(exp_avg, exp_avg_sq.mul(delta**2).add_(zeta_t/beta1**2).sqrt_()).mul_(-0.5*step_size))  # position update θ ← θ + Δθ
+        param.add_(before(exp_avg).div(exp_avg_sq.mul(delta**2).add_(zeta_t).sqrt_()).addcdiv_(before(exp_avg), exp_avg_sq.mul(delta**2).add_(zeta_t/beta1**2).sqrt_()).mul_(-0.5*step_size))  # position update θ ← θ + Δθ
 
 
 def _foreach_order2_unit(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, delta, weight_decay, maximize):

@@ -46,7 +46,7 @@ def _single_tensor_radam(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, l
             grad = grad.add(param, alpha=weight_decay)  # coupled weight decay g ← g + λθ
         exp_avg.lerp_(grad, 1 - beta1)  # momentum: EMA v = β1 v + (1-β1) g, zero init
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # second moment y = β2 y + (1-β2) g²
-        param.addcdiv_(exp_avg, before(exp_avg_sq.sqrt()).mul_(adaptive).add_(eps_t), value=-rectified_step_size)  # position update θ ← θ + Δθ
+        param.addcdiv_(before(exp_avg), before(exp_avg_sq.sqrt()).mul_(adaptive).add_(eps_t), value=-rectified_step_size)  # position update θ ← θ + Δθ
 
 
 def _foreach_radam(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, eps, weight_decay, maximize):
@@ -119,7 +119,7 @@ def _single_tensor_radam_decoupled(params, grads, state_steps, exp_avgs, exp_avg
         param.mul_(-lr*weight_decay + 1)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.lerp_(grad, 1 - beta1)  # momentum: EMA v = β1 v + (1-β1) g, zero init
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # second moment y = β2 y + (1-β2) g²
-        param.addcdiv_(exp_avg, before(exp_avg_sq.sqrt()).mul_(adaptive).add_(eps_t), value=-rectified_step_size)  # position update θ ← θ + Δθ
+        param.addcdiv_(before(exp_avg), before(exp_avg_sq.sqrt()).mul_(adaptive).add_(eps_t), value=-rectified_step_size)  # position update θ ← θ + Δθ
 
 
 def _foreach_radam_decoupled(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, eps, weight_decay, maximize):

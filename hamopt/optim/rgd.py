@@ -10,6 +10,7 @@ from hamopt.runtime import (
     GeneratedOptimizer,
     Kernel,
     Rule,
+    before,
     choice,
     fixed,
     real,
@@ -33,7 +34,7 @@ def _single_tensor_order1(params, grads, state_steps, momentum_buffers, *, lr, m
             momentum_buffer.copy_(grad)
         else:
             momentum_buffer.lerp_(grad, 1 - momentum)  # momentum: EMA v = β1 v + (1-β1) g, first-gradient init
-        param.add_(momentum_buffer.div(torch.sqrt(delta**2*torch.square(whole(torch.linalg.vector_norm(momentum_buffer))) + 1)), alpha=-lr)  # position update θ ← θ + Δθ
+        param.add_(before(momentum_buffer).div(torch.sqrt(delta**2*torch.square(whole(torch.linalg.vector_norm(before(momentum_buffer)))) + 1)), alpha=-lr)  # position update θ ← θ + Δθ
 
 
 def _foreach_order1(params, grads, state_steps, momentum_buffers, *, lr, momentum, delta, weight_decay, maximize):
@@ -87,7 +88,7 @@ def _single_tensor_order2(params, grads, state_steps, momentum_buffers, *, lr, m
             momentum_buffer.copy_(grad)
         else:
             momentum_buffer.lerp_(grad, 1 - momentum)  # momentum: EMA v = β1 v + (1-β1) g, first-gradient init
-        param.add_(momentum_buffer.div(torch.sqrt(delta**2*torch.square(whole(torch.linalg.vector_norm(momentum_buffer))) + 1)).add_(momentum_buffer.div(torch.sqrt(delta**2*torch.square(whole(torch.linalg.vector_norm(momentum_buffer))) + momentum**(-2)))), alpha=-0.5*lr)  # position update θ ← θ + Δθ
+        param.add_(before(momentum_buffer).div(torch.sqrt(delta**2*torch.square(whole(torch.linalg.vector_norm(before(momentum_buffer)))) + 1)).add_(before(momentum_buffer).div(torch.sqrt(delta**2*torch.square(whole(torch.linalg.vector_norm(before(momentum_buffer)))) + momentum**(-2)))), alpha=-0.5*lr)  # position update θ ← θ + Δθ
 
 
 def _foreach_order2(params, grads, state_steps, momentum_buffers, *, lr, momentum, delta, weight_decay, maximize):

@@ -109,9 +109,13 @@ def passes(optimizer) -> bool:
 
 def traced(work: list) -> bool:
     """Whether the check runs in the graph (:func:`in_graph`): the step is being traced by
-    ``torch.compile`` and every checked gradient is a plain CPU tensor."""
-    return torch.compiler.is_compiling() and all(
-        type(p.grad) in PLAIN and p.grad.is_cpu for _, _, p in _checked(work)
+    ``torch.compile``, every checked gradient is a plain CPU tensor, and no group steps with
+    autograd (``differentiable=True`` takes the single-tensor path, which the mask does not
+    reach, and reads the verdict on the host)."""
+    return (
+        torch.compiler.is_compiling()
+        and not any(group["differentiable"] for group, _, _ in work)
+        and all(type(p.grad) in PLAIN and p.grad.is_cpu for _, _, p in _checked(work))
     )
 
 

@@ -353,7 +353,9 @@ class GeneratedOptimizer(Optimizer):
             grads = upcast(real_views(grads))
             buffers = [real_views(b) for b in buffers]
         values = self._hyperparameters(group)
-        if torch.compiler.is_compiling():  # every path: the rule's tensor equations, in the graph
+        if torch.compiler.is_compiling() and not group["differentiable"]:
+            # every path: the rule's tensor equations, in the graph (with autograd through the
+            # step, the single-tensor path below: its in-place calls read saved values safely)
             self._traced_step(
                 name, computed, grads, state_steps, buffers, values, group["maximize"], go
             )

@@ -334,3 +334,34 @@ def test_inductor_adam_single_tensor():
     assert not extra, "\n".join(extra)
     for a, b in zip(ours.params, eager, strict=True):
         assert float((a - b).abs().max() / b.abs().max()) <= TOLERANCE
+
+
+def _through_two_steps(make, compiled, nonfinite="raise"):
+    """d(sum θ₂)/dθ₀ through two steps of a ``differentiable=True`` optimizer, θ a non-leaf
+    copy of θ₀ (as torch's own differentiable tests use), its gradient fixed."""
+    torch._dynamo.reset()
+    start = torch.linspace(-1.0, 1.0, 12, dtype=torch.float64).requires_grad_()
+    theta = start.clone()
+    theta.grad = torch.linspace(0.5, -0.3, 12, dtype=torch.float64)
+    opt = make([theta], nonfinite)
+    step = torch.compile(opt.step, backend="eager") if compiled else opt.step
+    step()
+    step()
+    theta.sum().backward()
+    torch._dynamo.reset()
+    return start.grad
+
+
+@pytest.mark.parametrize("nonfinite", ["raise", "skip"])
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_compiled_differentiable_step_has_the_eager_gradient(name, nonfinite):
+    """``differentiable=True``, autograd through two steps (every buffer written again by the
+    second: what the first saved for the backward must be a copy), eager and under
+    ``torch.compile(opt.step)`` (which takes the single-tensor equations): the same gradient."""
+
+    def make(params, nonfinite):
+        return getattr(zoo, name)(params, **CONFIGS[name], differentiable=True, nonfinite=nonfinite)
+
+    eager = _through_two_steps(make, compiled=False, nonfinite=nonfinite)
+    compiled = _through_two_steps(make, compiled=True, nonfinite=nonfinite)
+    assert torch.allclose(compiled, eager, rtol=1e-12, atol=0)
