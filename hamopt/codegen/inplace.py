@@ -129,14 +129,13 @@ Node = Leaf | Opaque | Call
 
 @dataclass(frozen=True)
 class Plan:
-    """How equation ``index`` of the rule is written: ``mode`` ``"update"`` (``node`` updates
+    """How a tensor equation of the rule is written: ``mode`` ``"update"`` (``node`` updates
     the target's own tensor), ``"copy"`` (``target.copy_(node)``) or ``"bind"`` (``target =
     node``)."""
 
     assignment: Assign
     node: Node
     mode: str
-    index: int
 
 
 def chain(node: Node) -> tuple[Node, list[Call]]:
@@ -170,25 +169,25 @@ class _Planner:
         for k, expr in exprs.items():
             a = rule.assignments[k]
             self.consumable = {s for s, at in single_reads if at == k and s in self.owned}
-            plan = self._plan(a, expr, k)
+            plan = self._plan(a, expr)
             self.plans[k] = plan
             self._record(a, expr, plan)
 
     # -- targets (I7) --------------------------------------------------------------------------
-    def _plan(self, a: Assign, expr: sp.Expr, k: int) -> Plan:
+    def _plan(self, a: Assign, expr: sp.Expr) -> Plan:
         target = a.target
         if not self._writable(target):
             node = self.build(expr)
             if isinstance(node, Leaf) and self._writable(node.symbol):
                 node = Call("clone", node)  # it keeps this value when that tensor changes
-            return Plan(a, node, "bind", k)
+            return Plan(a, node, "bind")
         if not self.is_full(expr):
-            return Plan(a, Opaque(expr), "copy", k)
+            return Plan(a, Opaque(expr), "copy")
         if _count(expr, target) == 1:
             node = self.build(expr, start=target)
             base, calls = chain(node)
             if base == Leaf(target, owned=True) and _result_kept(calls):
-                return Plan(a, node, "update", k)
+                return Plan(a, node, "update")
         node = self.build(expr)
         if target not in expr.free_symbols:
             base, calls = chain(node)
@@ -196,9 +195,9 @@ class _Planner:
                 into = Call("copy", Leaf(target, owned=True), (base,))
                 node = _rebase(node, into)
                 if _result_kept(chain(node)[1]):
-                    return Plan(a, node, "update", k)
+                    return Plan(a, node, "update")
                 node = self.build(expr)
-        return Plan(a, node, "copy", k)
+        return Plan(a, node, "copy")
 
     def _writable(self, symbol: sp.Symbol) -> bool:
         return symbol == param or self.rule.buffer(symbol) is not None

@@ -300,9 +300,7 @@ def _kept(rule: UpdateRule, plan: Plan) -> list[sp.Symbol]:
     (``differentiable=True``) the runtime's ``before`` gives them as a copy, which that write
     leaves as it was."""
     a = plan.assignment
-    later = {b.target for b in rule.assignments[plan.index + 1 :]}
-    later |= {b.target for b in rule.assignments}  # the next step's writes
-    later -= {a.target}
+    later = {b.target for b in rule.assignments} - {a.target}  # this step's and the next's
     later |= {a.target} if plan.mode == "copy" else set()
     writable = {param} | {b.symbol for b in rule.buffers if b.shape == "tensor"}
     read = a.expr.free_symbols & later & writable
