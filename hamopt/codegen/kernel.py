@@ -232,10 +232,10 @@ def kernel_source(name: str, rules: list[tuple[UpdateRule, list[str], list[str]]
         f"// The fused step of {name}'s rules, after the prelude (hamopt/runtime/prelude.h).\n"
     ]
     for rule, hypers, lists in rules:
-        if _plan([a for a in rule.assignments if rule.is_tensor(a.expr)])[0]:  # reductions
-            parts.append(_rule_kernel(rule, hypers, lists))
-        else:
+        if rule.elementwise:
             parts.append(_elementwise_kernel(rule, hypers, lists))
+        else:
+            parts.append(_rule_kernel(rule, hypers, lists))
     return "\n".join(parts)
 
 

@@ -58,7 +58,6 @@ from hamopt.codegen.printer import (
     scalar_calls,
 )
 from hamopt.rule.hyperparameter import REQUIRED, Hyperparameter
-from hamopt.rule.reductions import REDUCTIONS
 from hamopt.rule.spec import OptimizerSpec
 from hamopt.rule.update_rule import UpdateRule, grad, param, step
 from hamopt.runtime.arguments import OPTIONS
@@ -607,7 +606,7 @@ def _rule_record(rule: UpdateRule) -> str:
         fields.append(f"scalar_state={_names_tuple(b.name for b in rule.scalar_state)}")
     if not _reads_step(rule):
         fields.append("reads_step=False")
-    if any(a.expr.has(*REDUCTIONS) for a in _tensor_assignments(rule)):
+    if not rule.elementwise:
         fields.append("elementwise=False")
     return f"Rule({', '.join(fields)})"
 

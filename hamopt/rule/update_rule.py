@@ -193,6 +193,12 @@ class UpdateRule:
     def is_tensor(self, expr: sp.Expr) -> bool:
         return bool(expr.free_symbols & self.tensor_symbols) or expr.has(*REDUCTIONS)
 
+    @property
+    def elementwise(self) -> bool:
+        """No reduction over a whole tensor (a norm, a sum): each element's update reads that
+        element only (one sweep of the kernel; its buffers may be kept in ``state_dtype``)."""
+        return not any(a.expr.has(*REDUCTIONS) for a in self.assignments)
+
     def idle_at_zero(self, assignment) -> sp.Symbol | None:
         """The hyperparameter at whose zero ``assignment`` changes nothing, where it changes the
         gradient (coupled weight decay g ← g + λθ at λ = 0), else None.
