@@ -159,11 +159,17 @@ class GeneratedOptimizer(Optimizer):
     def _keeps(self, rule: str, group: dict, p: torch.Tensor) -> tuple[str, ...]:
         """What parameter ``p``, whose group runs ``rule``, keeps in its state: its step count,
         then the rule's buffers (8-bit: each tensor buffer's codes, then ``<buffer>_absmax``)."""
+        like = self._stored_like(rule, group, p)
+        return ("step", *(k for b in self.RULES[rule].buffers for k in like.get(b, (b,))))
+
+    def _stored_like(self, rule: str, group: dict, p: torch.Tensor) -> dict[str, dict]:
+        """Each buffer of ``rule`` that ``p``'s group keeps in a low-precision format: its
+        state keys and what each holds (dtype and shape, on the meta device: nothing
+        allocated); empty where the group's ``state_dtype`` is no such format."""
         fmt = FORMATS.get(group.get("state_dtype"))
         if fmt is None:
-            return ("step", *self.RULES[rule].buffers)
-        stored = {b: stored_buffer(fmt, b, p, "meta") for b in self._stored(rule)}
-        return ("step", *(k for b in self.RULES[rule].buffers for k in stored.get(b, (b,))))
+            return {}
+        return {b: stored_buffer(fmt, b, p, "meta") for b in self._stored(rule)}
 
     def _stored(self, rule: str) -> tuple[str, ...]:
         """The buffers of ``rule`` that ``state_dtype`` applies to: its tensors, not its scalar

@@ -16,8 +16,6 @@ import math
 
 import torch
 
-from hamopt.runtime.state_storage import FORMATS, stored_buffer
-
 __all__ = ["check_state_dict", "scalar_dtype"]
 
 
@@ -87,11 +85,10 @@ def check_state_dict(optimizer, state_dict: dict) -> tuple[dict, dict]:
                 )
         if counted:
             _check_step(name, at, per_param["step"])
-        fmt = FORMATS.get(group.get("state_dtype"))
         stored = {  # what a buffer kept in a low-precision format is, allocating nothing
             k: like
-            for b in (optimizer._stored(rule) if fmt else ())
-            for k, like in stored_buffer(fmt, b, p, "meta").items()
+            for columns in optimizer._stored_like(rule, group, p).values()
+            for k, like in columns.items()
         }
         for k in keeps:
             if k in stored:
