@@ -137,20 +137,25 @@ inline uint32_t random_bits(int64_t k, uint32_t key) { return ((uint32_t(k) ^ ke
 // every NaN arithmetic makes (quiet bit set; state_storage.round_stochastically).
 inline uint16_t round_stochastically(float x, uint32_t random) { return uint16_t((bits_of(x) + random) >> 16); }
 
-// Buffer j (of buffers) of tensor i in its own type T, column 2 + j of the table: loaded and
-// stored as it is (the default format).
-template <typename T> struct PlainState {
-  static constexpr bool kDouble = true;  // float64 tensors too
+// What a format that stores each new value at once (in keep) shares: one column of the table,
+// no alignment, a range one block, nothing kept to store at the block's end.
+template <typename T> struct StoredAtOnce {
   static constexpr int kColumns = 1;
   static constexpr int64_t kAlign = 1;
-  static constexpr int64_t kBlock = int64_t(1) << 62;  // a range is one block: nothing is kept
+  static constexpr int64_t kBlock = int64_t(1) << 62;
   static constexpr int64_t kKept = 1;
+  void begin(int64_t, int64_t) {}
+  void store(const T*, int64_t, int64_t) const {}
+};
+
+// Buffer j (of buffers) of tensor i in its own type T, column 2 + j of the table: loaded and
+// stored as it is (the default format).
+template <typename T> struct PlainState : StoredAtOnce<T> {
+  static constexpr bool kDouble = true;  // float64 tensors too
   T* __restrict data;
   PlainState(const Group& group, int j, int, int64_t i, const double*) : data(group.data<T>(2 + j, i)) {}
-  void begin(int64_t, int64_t) {}
   T load(int64_t k) const { return data[k]; }
   void keep(T*, int64_t k, int64_t, T x) const { data[k] = x; }
-  void store(const T*, int64_t, int64_t) const {}
 };
 
 // One sweep of an elementwise rule whose buffers are in format State: update(zero, i, begin,
@@ -212,21 +217,15 @@ void each_element_as(int64_t n, const int64_t* table, const double* extra, int m
 
 // Buffer j (of buffers) of tensor i in bfloat16: its values in column 2 + j of the table, its
 // random key this step extra[j * n + i].
-template <typename T> struct BFloat16State {
+template <typename T> struct BFloat16State : StoredAtOnce<T> {
   static constexpr bool kDouble = false;  // float32 tensors only
-  static constexpr int kColumns = 1;
-  static constexpr int64_t kAlign = 1;
-  static constexpr int64_t kBlock = int64_t(1) << 62;  // a range is one block: nothing is kept
-  static constexpr int64_t kKept = 1;
   uint16_t* __restrict data;
   uint32_t key;
   BFloat16State(const Group& group, int j, int buffers, int64_t i, const double* extra)
       : data(group.data<uint16_t>(2 + j, i)), key(uint32_t(extra[j * group.n + i])) {}
-  void begin(int64_t, int64_t) {}
   T load(int64_t k) const { return T(float_of(uint32_t(data[k]) << 16)); }
   // element k's new value x, of the block that starts at element block: stored at once
   void keep(T*, int64_t k, int64_t, T x) const { data[k] = round_stochastically(float(x), random_bits(k, key)); }
-  void store(const T*, int64_t, int64_t) const {}
 };
 
 // The bin of a float32 y with |y| <= 1 for the 8-bit format's code search: its sign, its
