@@ -23,7 +23,9 @@ of a checked group is bad", so that a step that raises or is skipped changes not
 accelerator the host read stays (a device-side assertion would end the process's CUDA context).
 """
 
+import functools
 import math
+import operator
 
 import torch
 
@@ -132,7 +134,7 @@ def in_graph(optimizer, work: list) -> torch.Tensor | None:
     for (i, group, p), ok in zip(checked, flags, strict=True):
         if group["nonfinite"] == "raise":
             torch._assert_async(ok, _message(optimizer, i, group, p))
-    return torch.stack(flags).all()
+    return functools.reduce(operator.and_, flags)  # no stacked copy of the flags
 
 
 def _by_kernel(checked: list, optimizer) -> list[bool] | None:

@@ -409,7 +409,7 @@ class GeneratedOptimizer(Optimizer):
 
     def _per_tensor(self, rule: Rule, steps: list, buffers: list, values: dict) -> list[list]:
         """The columns of per-tensor numbers ``rule`` reads after its hyperparameters: this
-        step's counts ``steps`` (numbers, or tensors when traced) if it reads them, then each
+        step's counts ``steps`` (numbers) if it reads them, then each
         scalar ``_scalars_<rule>`` returns — once per step count for numbers without a scalar
         state, else per tensor (a scalar state evolves per tensor, as on the other paths)."""
         columns = [steps] if "step" in rule.per_tensor else []
@@ -417,7 +417,7 @@ class GeneratedOptimizer(Optimizer):
             return columns
         keywords = {k: values[k] for k in rule.scalar_arguments}
         states = [buffers[rule.buffers.index(b)] for b in rule.scalar_state]
-        if states or torch.compiler.is_compiling():
+        if states:
             rows = [
                 rule.scalars(t, *own, **keywords) for t, *own in zip(steps, *states, strict=True)
             ]
@@ -452,15 +452,7 @@ class GeneratedOptimizer(Optimizer):
                 t.copy_(torch.where(go, t, before))
             return
         rule = self.RULES[name]
-        steps = [s.to(torch.float64) + 1 for s in state_steps]  # this step's t
-        columns = self._per_tensor(rule, steps, buffers, values)
-        numbers = [torch.as_tensor(values[k], dtype=torch.float64) for k in rule.numbers]
-        numbers += [torch.as_tensor(v, dtype=torch.float64) for column in columns for v in column]
-        numbers = (
-            torch.stack(numbers).to(params[0].device)
-            if numbers
-            else torch.zeros(0, dtype=torch.float64)
-        )
+        numbers = self._traced_numbers(rule, state_steps, buffers, values).to(params[0].device)
         counters = [s.view(1) for s in state_steps]  # inductor loses writes to 0-d float64 inputs
         rule.fused(
             params,
@@ -470,6 +462,37 @@ class GeneratedOptimizer(Optimizer):
             numbers,
             maximize=maximize,
         )
+
+    @staticmethod
+    def _traced_numbers(rule: Rule, state_steps: list, buffers: list, values: dict) -> torch.Tensor:
+        """``numbers`` of a traced step, as few buffers as inductor can make of them: the
+        hyperparameters one constant (where none is a tensor), this step's counts
+        t = step + 1 one vector, each scalar of ``_scalars_<rule>`` computed on that vector (per
+        tensor where a scalar state evolves), all concatenated once. Each 0-d number stacked
+        alone costs the compiled step an aliased view (about a microsecond a number)."""
+        steps = torch.stack(state_steps).to(torch.float64) + 1
+        columns = [steps] if "step" in rule.per_tensor else []
+        if rule.scalars is not None:
+            keywords = {k: values[k] for k in rule.scalar_arguments}
+            states = [buffers[rule.buffers.index(b)] for b in rule.scalar_state]
+            if states:
+                rows = [
+                    rule.scalars(t, *own, **keywords)
+                    for t, *own in zip(steps.unbind(), *states, strict=True)
+                ]
+                columns += [_float64(*column) for column in zip(*rows, strict=True)]
+            else:
+                n = len(state_steps)
+                columns += [
+                    torch.as_tensor(c, dtype=torch.float64).expand(n)
+                    for c in rule.scalars(steps, **keywords)
+                ]
+        hypers = [values[k] for k in rule.numbers]
+        if any(isinstance(v, torch.Tensor) for v in hypers):
+            hypers = _float64(*hypers)
+        else:
+            hypers = torch.tensor(hypers, dtype=torch.float64)
+        return torch.cat([hypers, *columns])
 
     @staticmethod
     def _default_is_kernel(group: dict) -> bool:
@@ -528,3 +551,8 @@ class GeneratedOptimizer(Optimizer):
             numbers,
             maximize=maximize,
         )
+
+
+def _float64(*numbers) -> torch.Tensor:
+    """Numbers (floats or 0-d tensors) as one float64 vector."""
+    return torch.stack([torch.as_tensor(v, dtype=torch.float64) for v in numbers])
