@@ -19,6 +19,7 @@ the rest:
   rounded back once a step (:mod:`~hamopt.runtime.tensors`).
 """
 
+import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -506,12 +507,15 @@ class GeneratedOptimizer(Optimizer):
         identically)."""
         columns = []
         if rule.per_tensor or rule.scalars is not None:
-            steps = [s + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
+            steps = [s.item() + 1 for s in state_steps]  # this step's t (faster than a stack)
             columns = self._per_tensor(rule, steps, buffers, values)
         numbers = [float(values[k]) for k in rule.numbers] + [
             v for column in columns for v in column
         ]
-        return torch.tensor(numbers, dtype=torch.float64, device=params[0].device)
+        if not numbers:
+            return torch.zeros(0, dtype=torch.float64, device=params[0].device)
+        # an array's buffer as a tensor: a third of the time torch.tensor takes for a list
+        return torch.frombuffer(array.array("d", numbers), dtype=torch.float64).to(params[0].device)
 
     def _kernel_step(
         self, name, params, grads, state_steps, buffers, values, maximize, quiet=False

@@ -123,6 +123,39 @@ def test_backward_through_a_graph_that_saved_a_stepped_parameter_is_refused(fres
         loss.backward()
 
 
+def _kernel_ops(events) -> list[str]:
+    return [name for name in events if name.startswith("hamopt::kernel_step")]
+
+
+def test_the_profiler_and_a_dispatch_mode_see_the_kernel_as_one_operator(fresh):
+    """Called directly where nothing watches; dispatched as the operator where something does."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    w = torch.randn(5, requires_grad=True)
+    w.grad = torch.ones(5)
+    opt = zoo.RAD([w], lr=0.1, fused=True)
+    with torch.profiler.profile() as profile:
+        opt.step()
+    assert _kernel_ops(e.name for e in profile.events()) == ["hamopt::kernel_step_v1"]
+
+    class Seen(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(func.name())
+            return func(*args, **(kwargs or {}))
+
+    versions = w._version
+    with Seen() as seen:
+        opt.step()
+    assert _kernel_ops(seen.ops) == ["hamopt::kernel_step_v1"]
+    assert w._version > versions and opt.state[w]["step"].item() == 2.0
+    opt.step()  # nothing watching: no operator, the same writes counted
+    assert w._version > versions + 1 and opt.state[w]["step"].item() == 3.0
+
+
 @pytest.mark.parametrize(
     ("name", "kwargs", "dtypes", "tolerance"),
     [
