@@ -15,7 +15,7 @@ Modules, in the order an exported module inlines them:
 * :mod:`~hamopt.runtime.state_storage` — buffers in bfloat16 or 8 bits (``state_dtype``);
 * :mod:`~hamopt.runtime.state_dict` — ``load_state_dict``'s checks;
 * :mod:`~hamopt.runtime.kernel` — the C++ kernels (``prelude.h`` and the rules'), built and
-  called as the operator ``torch.ops.hamopt.kernel_step_v1``;
+  called as the operator ``torch.ops.hamopt.kernel_step_v1`` (directly where nothing watches);
 * :mod:`~hamopt.runtime.compiled` — the fused path on torch.compile;
 * :mod:`~hamopt.runtime.stored_step` — the step of a group whose buffers are in bfloat16 or 8
   bits: the kernel, else the reference tensor by tensor;
