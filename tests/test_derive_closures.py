@@ -240,3 +240,64 @@ def test_lookahead_is_refused_where_it_has_no_meaning(kwargs, message):
     kwargs = {"scheme": "euler", **kwargs}
     with pytest.raises(ValueError, match=message):
         derive(relativistic(), **kwargs)
+
+
+def test_classical_energy_with_nag_and_the_momentum_schedule_is_nadam():
+    """Named closures only: Dozat's schedule takes over the first moment's bias correction
+    (its own correction of v), the second moment keeps y/(1-β2^t): torch's NAdam."""
+    torch.manual_seed(2)
+    closures = ["diagonal_mass", "bias_correction", "momentum_schedule"]
+    cls = derive(classical(), "nag", closures, name="MyNAdam").cls
+    grads = torch.randn(30, 5, dtype=torch.float64).tolist()
+    kw = dict(betas=(0.9, 0.999), eps=1e-8, momentum_decay=4e-3)
+    a = _delta(cls, grads, 1e-2, **kw)
+    b = _delta(torch.optim.NAdam, grads, 1e-2, **kw)
+    np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("energy", "scheme", "closures", "message"),
+    [  # a relativistic leapfrog step reads g through v only: refused before any simplify
+        (relativistic(), "leapfrog", ["diagonal_mass", "momentum_schedule"], "needs -lr"),
+        (classical(), "nag", ["diagonal_mass", "no_momentum", "momentum_schedule"], "needs a"),
+        (
+            classical(),
+            "nag",
+            ["diagonal_mass", "step_size_bias_correction", "momentum_schedule"],
+            "needs -lr",
+        ),
+    ],
+)
+def test_momentum_schedule_refuses_other_steps(energy, scheme, closures, message):
+    with pytest.raises(ValueError, match=f"momentum_schedule {message}"):
+        derive(energy, scheme, closures)
+
+
+def _sign_steps(closures: list[str]) -> np.ndarray:
+    """Δθ of three steps with the same gradient, from θ = 0, lr = 0.1 (classical, euler)."""
+    cls = derive(classical(), "euler", closures, name="Mine").cls
+    theta = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    opt, g, out = cls([theta], lr=0.1), torch.tensor([0.5, -2.0, 1e-3], dtype=torch.float64), []
+    for _ in range(3):
+        before = theta.detach().clone()
+        theta.grad = g.clone()
+        opt.step()
+        out.append((theta.detach() - before).numpy())
+    return np.array(out)
+
+
+def test_without_momentum_the_bias_corrections_are_the_second_moments():
+    """no_momentum (β1 = 0): 1 - β1^t = 1, so only y is corrected; with a constant gradient
+    the corrected y is g² and every step is -lr g/(|g| + ε) in either form, whatever β1."""
+    g = np.array([0.5, -2.0, 1e-3])
+    estimator = _sign_steps(["diagonal_mass", "no_momentum", "bias_correction"])
+    np.testing.assert_allclose(estimator, np.tile(-0.1 * g / (np.abs(g) + 1e-8), (3, 1)))
+    # step-size form: -lr √b g/(√(b g²) + ε) = -lr g/(|g| + ε/√b), b = 1 - β2^t
+    b = 1 - 0.999 ** np.arange(1, 4)
+    size = _sign_steps(["diagonal_mass", "no_momentum", "step_size_bias_correction"])
+    np.testing.assert_allclose(size, -0.1 * g / (np.abs(g) + 1e-8 / np.sqrt(b)[:, None]))
+    # rectification before ρ_t > 5: momentum SGD, -lr g (no 1/(1-β1^t): there is no momentum)
+    closures = ["diagonal_mass", "no_momentum", "step_size_bias_correction", "rectification"]
+    np.testing.assert_allclose(_sign_steps(closures), np.tile(-0.1 * g, (3, 1)))
+    with pytest.raises(ValueError, match="bias_correction has nothing to act on"):
+        derive(classical(), "euler", ["no_momentum", "bias_correction"])

@@ -161,12 +161,13 @@ def bias_correction(first: bool = True) -> Closure:
     r"""Estimator form: :math:`v \to v/(1-\beta_1^t)`, :math:`y \to y/(1-\beta_2^t)`.
 
     ``first=False`` corrects the second moment only (NAdam, whose momentum schedule carries
-    its own correction of the first moment).
+    its own correction of the first moment); so does a rule without momentum (``no_momentum``:
+    :math:`\beta_1 = 0`, so :math:`1-\beta_1^t = 1`). Nothing to correct is a ``ValueError``.
     """
 
     def closure(d: Draft) -> Draft:
         subs = {}
-        if first:
+        if first and d.momentum is not None:
             m = d.momentum.symbol
             d = d.add_scalar(BC1, 1 - d.beta**step, "bias correction of the first moment")
             subs[m] = m / BC1
@@ -177,6 +178,10 @@ def bias_correction(first: bool = True) -> Closure:
             d = d.add_scalar(BC2, 1 - beta2**step, "bias correction of the second moment")
             target = (maxed or second)[0].symbol
             subs[target] = target / BC2
+        if not subs:
+            raise ValueError(
+                "bias_correction has nothing to act on: no momentum (no_momentum) and no second moment"
+            )
         return d.with_(displacement=d.displacement.xreplace(subs)).note(
             "bias correction, estimator form: v/(1-β1^t), y/(1-β2^t)"
             if first
@@ -192,6 +197,12 @@ def step_size_bias_correction(lr: sp.Symbol) -> Closure:
 
     def closure(d: Draft) -> Draft:
         size = sp.Symbol("step_size", real=True)
+        if d.momentum is None:  # no_momentum: β1 = 0, so 1 - β1^t = 1
+            d = d.add_scalar(BC2, 1 - _beta2(d) ** step, "bias correction of the second moment")
+            d = d.add_scalar(size, lr * sp.sqrt(BC2), "step size α√(1-β2^t)")
+            return d.with_(displacement=d.displacement.xreplace({lr: size})).note(
+                "bias correction, step-size form: α_t = α√(1-β2^t) (no momentum)"
+            )
         d = d.add_scalar(BC1, 1 - d.beta**step, "bias correction of the first moment")
         d = d.add_scalar(BC2, 1 - _beta2(d) ** step, "bias correction of the second moment")
         d = d.add_scalar(size, lr * sp.sqrt(BC2) / BC1, "step size α√(1-β2^t)/(1-β1^t)")
@@ -322,8 +333,26 @@ def momentum_schedule(lr: sp.Symbol, psi: sp.Symbol, name: str = "mu_product") -
     """
 
     def closure(d: Draft) -> Draft:
+        if d.momentum is None:
+            raise ValueError("momentum_schedule needs a momentum (not no_momentum)")
         m, beta = d.momentum.symbol, d.beta
+        if d.displacement.has(BC1):  # the schedule's own correction replaces v/(1-β1^t)
+            if any(a.expr.has(BC1) for a in d.scalars):
+                raise ValueError(
+                    "momentum_schedule corrects the first moment itself: it takes the "
+                    "estimator form of bias_correction, not step_size_bias_correction"
+                )
+            d = d.with_(
+                scalars=tuple(a for a in d.scalars if a.target != BC1),
+                displacement=d.displacement.xreplace({BC1: 1}),
+            ).note("the schedule's own correction of v replaces v/(1-β1^t)")
         coeff_g, coeff_m = sp.diff(d.displacement, grad), sp.diff(d.displacement, m)
+        # the form's shape first, without simplifying: simplify may not return on a displacement
+        # of another form (a relativistic leapfrog step, where g enters only through v)
+        if coeff_g == 0 or coeff_m == 0 or coeff_g.has(grad, m) or coeff_m.has(grad, m):
+            raise ValueError(
+                f"momentum_schedule needs -lr((1-β1) g + β1 v)/M with one mass M, got {d.displacement}"
+            )
         unit_g = sp.simplify(coeff_g / (lr * (1 - beta)))
         unit_m = sp.simplify(coeff_m / (lr * beta))
         linear = sp.simplify(d.displacement - coeff_g * grad - coeff_m * m) == 0
@@ -433,9 +462,10 @@ def rectification(
         d = d.add_scalar(
             EPS_T, sp.Piecewise((eps, tractable), (1, True)), f"ε_t = ε if {when} else 1"
         )
+        plain = lr if d.momentum is None else lr / BC1  # no_momentum: 1 - β1^t = 1
         d = d.add_scalar(
             RECTIFIED,
-            sp.Piecewise((size * r_t, tractable), (lr / BC1, True)),
+            sp.Piecewise((size * r_t, tractable), (plain, True)),
             "α_t r_t (rectified) or α/(1-β1^t) (momentum SGD)",
         )
         displacement = d.displacement.xreplace(
