@@ -202,6 +202,9 @@ def main(argv: list[str]) -> None:
         results = run(rank, world)
         if rank == 0:
             torch.save(results, path)
+        # both ranks done before either tears gloo down: a rank whose peer is still busy can
+        # end in std::terminate at teardown (seen once in a full-suite run under load)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
