@@ -301,3 +301,9 @@ def test_without_momentum_the_bias_corrections_are_the_second_moments():
     np.testing.assert_allclose(_sign_steps(closures), np.tile(-0.1 * g, (3, 1)))
     with pytest.raises(ValueError, match="bias_correction has nothing to act on"):
         derive(classical(), "euler", ["no_momentum", "bias_correction"])
+
+
+def test_no_momentum_where_the_step_reads_only_beta1_v_is_an_error():
+    """euler_fkd's drift reads β1 v, the momentum before the kick: with β1 = 0 no step is left."""
+    with pytest.raises(ValueError, match="no_momentum leaves no step"):
+        derive(classical(), "euler_fkd", ["diagonal_mass", "no_momentum"])

@@ -241,11 +241,16 @@ def no_momentum() -> Closure:
 
     def closure(d: Draft) -> Draft:
         m = d.momentum.symbol
-        displacement = d.displacement.xreplace({d.beta: 0, m: grad})
+        displacement = sp.simplify(d.displacement.xreplace({d.beta: 0, m: grad}))
+        if displacement == 0:
+            raise ValueError(
+                f"no_momentum leaves no step: Δθ = {d.displacement} reads the momentum only "
+                "through β1 v (the momentum before the kick), which is 0 when β1 = 0"
+            )
         return d.with_(
             buffers=tuple(b for b in d.buffers if b.symbol != m),
             updates=tuple(a for a in d.updates if a.target != m),
-            displacement=sp.simplify(displacement),
+            displacement=displacement,
             momentum=None,
         ).note("no momentum (β1 = 0): v = g")
 
