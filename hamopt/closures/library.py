@@ -197,17 +197,14 @@ def step_size_bias_correction(lr: sp.Symbol) -> Closure:
 
     def closure(d: Draft) -> Draft:
         size = sp.Symbol("step_size", real=True)
-        if d.momentum is None:  # no_momentum: β1 = 0, so 1 - β1^t = 1
-            d = d.add_scalar(BC2, 1 - _beta2(d) ** step, "bias correction of the second moment")
-            d = d.add_scalar(size, lr * sp.sqrt(BC2), "step size α√(1-β2^t)")
-            return d.with_(displacement=d.displacement.xreplace({lr: size})).note(
-                "bias correction, step-size form: α_t = α√(1-β2^t) (no momentum)"
-            )
-        d = d.add_scalar(BC1, 1 - d.beta**step, "bias correction of the first moment")
+        corrected, form = lr * sp.sqrt(BC2), "α√(1-β2^t)"
+        if d.momentum is not None:  # no_momentum: β1 = 0, so 1 - β1^t = 1
+            d = d.add_scalar(BC1, 1 - d.beta**step, "bias correction of the first moment")
+            corrected, form = corrected / BC1, form + "/(1-β1^t)"
         d = d.add_scalar(BC2, 1 - _beta2(d) ** step, "bias correction of the second moment")
-        d = d.add_scalar(size, lr * sp.sqrt(BC2) / BC1, "step size α√(1-β2^t)/(1-β1^t)")
+        d = d.add_scalar(size, corrected, f"step size {form}")
         return d.with_(displacement=d.displacement.xreplace({lr: size})).note(
-            "bias correction, step-size form: α_t = α√(1-β2^t)/(1-β1^t)"
+            f"bias correction, step-size form: α_t = {form}"
         )
 
     return closure

@@ -408,20 +408,26 @@ class GeneratedOptimizer(Optimizer):
             values = {k: v.item() if isinstance(v, torch.Tensor) else v for k, v in values.items()}
         return values
 
-    def _per_tensor(self, rule: Rule, steps: list, buffers: list, values: dict) -> list[list]:
+    def _per_tensor(self, rule: Rule, steps, buffers: list, values: dict) -> list:
         """The columns of per-tensor numbers ``rule`` reads after its hyperparameters: this
-        step's counts ``steps`` (numbers) if it reads them, then each
-        scalar ``_scalars_<rule>`` returns — once per step count for numbers without a scalar
-        state, else per tensor (a scalar state evolves per tensor, as on the other paths)."""
+        step's counts ``steps`` if it reads them, then each scalar ``_scalars_<rule>`` returns.
+        ``steps`` is a list of numbers, each column then a list: the scalars once per step
+        count, or per tensor where a scalar state evolves (as on the other paths). Traced,
+        ``steps`` is a float64 vector, and a scalar without a scalar state is computed once, on
+        the vector (a vector, or a number that holds for every tensor)."""
         columns = [steps] if "step" in rule.per_tensor else []
         if rule.scalars is None:
             return columns
         keywords = {k: values[k] for k in rule.scalar_arguments}
         states = [buffers[rule.buffers.index(b)] for b in rule.scalar_state]
+        vector = isinstance(steps, torch.Tensor)
         if states:
+            counts = steps.unbind() if vector else steps
             rows = [
-                rule.scalars(t, *own, **keywords) for t, *own in zip(steps, *states, strict=True)
+                rule.scalars(t, *own, **keywords) for t, *own in zip(counts, *states, strict=True)
             ]
+        elif vector:
+            return columns + list(rule.scalars(steps, **keywords))
         else:  # the same for tensors at the same step
             once = {t: rule.scalars(t, **keywords) for t in set(steps)}
             rows = [once[t] for t in steps]
@@ -464,30 +470,20 @@ class GeneratedOptimizer(Optimizer):
             maximize=maximize,
         )
 
-    @staticmethod
-    def _traced_numbers(rule: Rule, state_steps: list, buffers: list, values: dict) -> torch.Tensor:
+    def _traced_numbers(self, rule: Rule, state_steps: list, buffers: list, values: dict):
         """``numbers`` of a traced step, as few buffers as inductor can make of them: the
         hyperparameters one constant (where none is a tensor), this step's counts
-        t = step + 1 one vector, each scalar of ``_scalars_<rule>`` computed on that vector (per
-        tensor where a scalar state evolves), all concatenated once. Each 0-d number stacked
-        alone costs the compiled step an aliased view (about a microsecond a number)."""
+        t = step + 1 one vector and the scalars computed on it (:meth:`_per_tensor`), each
+        column one vector, all concatenated once. Each 0-d number stacked alone costs the
+        compiled step an aliased view (about a microsecond a number)."""
         steps = torch.stack(state_steps).to(torch.float64) + 1
-        columns = [steps] if "step" in rule.per_tensor else []
-        if rule.scalars is not None:
-            keywords = {k: values[k] for k in rule.scalar_arguments}
-            states = [buffers[rule.buffers.index(b)] for b in rule.scalar_state]
-            if states:
-                rows = [
-                    rule.scalars(t, *own, **keywords)
-                    for t, *own in zip(steps.unbind(), *states, strict=True)
-                ]
-                columns += [_float64(*column) for column in zip(*rows, strict=True)]
-            else:
-                n = len(state_steps)
-                columns += [
-                    torch.as_tensor(c, dtype=torch.float64).expand(n)
-                    for c in rule.scalars(steps, **keywords)
-                ]
+        n = len(state_steps)
+        columns = [
+            _float64(*column)
+            if isinstance(column, list)
+            else torch.as_tensor(column, dtype=torch.float64).expand(n)
+            for column in self._per_tensor(rule, steps, buffers, values)
+        ]
         hypers = [values[k] for k in rule.numbers]
         if any(isinstance(v, torch.Tensor) for v in hypers):
             hypers = _float64(*hypers)
