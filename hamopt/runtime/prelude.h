@@ -285,44 +285,33 @@ inline const Int8Tables& int8_tables(const double* extra) {
 }
 
 #ifdef HAMOPT_AVX512
-// t[j] for 16 indices j < 256 of a table t of 256 floats in the 16 registers r: eight
-// two-register permutes (j's lower 5 bits), then the one that bits 5, 6 and 7 of j name
-inline __m512 lookup256(const __m512* r, __m512i j) {
-  __m512 p[8];
-  for (int q = 0; q < 8; q++) p[q] = _mm512_permutex2var_ps(r[2 * q], j, r[2 * q + 1]);
-  const __mmask16 b5 = _mm512_test_epi32_mask(j, _mm512_set1_epi32(32));
-  const __mmask16 b6 = _mm512_test_epi32_mask(j, _mm512_set1_epi32(64));
-  const __mmask16 b7 = _mm512_test_epi32_mask(j, _mm512_set1_epi32(128));
-  for (int q = 0; q < 4; q++) p[q] = _mm512_mask_blend_ps(b5, p[2 * q], p[2 * q + 1]);
-  for (int q = 0; q < 2; q++) p[q] = _mm512_mask_blend_ps(b6, p[2 * q], p[2 * q + 1]);
-  return _mm512_mask_blend_ps(b7, p[0], p[1]);
+// t[j mod 32·2^B] for 16 indices j of a table t of 32·2^B floats in the 2^(B+1) registers r:
+// 2^B two-register permutes (j's lower 5 bits), then halving blends by bits 5, ..., 4 + B of j
+template <int B> inline __m512 lookup(const __m512* r, __m512i j) {
+  __m512 p[1 << B];
+  for (int q = 0; q < (1 << B); q++) p[q] = _mm512_permutex2var_ps(r[2 * q], j, r[2 * q + 1]);
+  for (int b = 0; b < B; b++) {
+    const __mmask16 bit = _mm512_test_epi32_mask(j, _mm512_set1_epi32(32 << b));
+    for (int q = 0; q < (1 << (B - 1 - b)); q++) p[q] = _mm512_mask_blend_ps(bit, p[2 * q], p[2 * q + 1]);
+  }
+  return p[0];
 }
 
 // The number of decision points below each of 16 values y, by binary search in the heap
 // ordered tree (Int8Tables::tree, in the 16 registers r): from node 1, eight times node ←
 // 2·node + (y > tree[node]); the leaf reached, node − 256, is the count. Level d's nodes lie
-// in [2^d, 2^(d+1)): levels 0-4 in r[0..1], 5 in r[2..3], 6 in r[4..7], 7 in r[8..15]. A NaN
-// compares false throughout: 0, as the scalar search gives a NaN with its sign bit set; one
-// without takes 255, as there.
+// in [2^d, 2^(d+1)): levels 0-4 in r[0..1], 5 in r[2..3], 6 in r[4..7], 7 in r[8..15], each
+// read by lookup on its registers (node's bits above the level's own are the level's offset).
+// A NaN compares false throughout: 0, as the scalar search gives a NaN with its sign bit set;
+// one without takes 255, as there.
 inline __m512i search256(const __m512* r, __m512 y) {
   __m512i node = _mm512_set1_epi32(1);
   const __m512i one = _mm512_set1_epi32(1);
   for (int d = 0; d < 8; d++) {
-    __m512 probe;
-    if (d < 5) {
-      probe = _mm512_permutex2var_ps(r[0], node, r[1]);
-    } else if (d == 5) {
-      probe = _mm512_permutex2var_ps(r[2], node, r[3]);
-    } else if (d == 6) {
-      const __mmask16 bit5 = _mm512_test_epi32_mask(node, _mm512_set1_epi32(32));
-      probe = _mm512_mask_blend_ps(bit5, _mm512_permutex2var_ps(r[4], node, r[5]), _mm512_permutex2var_ps(r[6], node, r[7]));
-    } else {
-      const __mmask16 bit5 = _mm512_test_epi32_mask(node, _mm512_set1_epi32(32));
-      const __mmask16 bit6 = _mm512_test_epi32_mask(node, _mm512_set1_epi32(64));
-      const __m512 low = _mm512_mask_blend_ps(bit5, _mm512_permutex2var_ps(r[8], node, r[9]), _mm512_permutex2var_ps(r[10], node, r[11]));
-      const __m512 high = _mm512_mask_blend_ps(bit5, _mm512_permutex2var_ps(r[12], node, r[13]), _mm512_permutex2var_ps(r[14], node, r[15]));
-      probe = _mm512_mask_blend_ps(bit6, low, high);
-    }
+    const __m512 probe = d < 5    ? lookup<0>(r, node)
+                         : d == 5 ? lookup<0>(r + 2, node)
+                         : d == 6 ? lookup<1>(r + 4, node)
+                                  : lookup<2>(r + 8, node);
     const __mmask16 above = _mm512_cmp_ps_mask(y, probe, _CMP_GT_OQ);
     node = _mm512_mask_add_epi32(_mm512_add_epi32(node, node), above, _mm512_add_epi32(node, node), one);
   }
@@ -368,7 +357,7 @@ inline void encode(const float* __restrict x, uint8_t* __restrict codes, const I
   }
 }
 
-// values[k] = scaled[codes[k]] for n codes (with AVX-512, 16 at a time by lookup256)
+// values[k] = scaled[codes[k]] for n codes (with AVX-512, 16 at a time by lookup<3>)
 inline void decode(const uint8_t* __restrict codes, const float* __restrict scaled, float* __restrict values, int64_t n) {
   int64_t k = 0;
 #ifdef HAMOPT_AVX512
@@ -376,7 +365,7 @@ inline void decode(const uint8_t* __restrict codes, const float* __restrict scal
   for (int q = 0; q < 16; q++) r[q] = _mm512_loadu_ps(scaled + 16 * q);
   for (; k + 16 <= n; k += 16) {
     const __m512i j = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + k)));
-    _mm512_storeu_ps(values + k, lookup256(r, j));
+    _mm512_storeu_ps(values + k, lookup<3>(r, j));
   }
 #endif
   for (; k < n; k++) values[k] = scaled[codes[k]];
