@@ -302,7 +302,9 @@ def _hyperparameters(
         else "step h of the conformal Hamiltonian flow"
     )
     hps = [real("lr", lr, sp.Interval.open(0, sp.oo), what, symbol=LR)]
-    if _B2 in used:
+    if _B2 in used and _B1 not in used:  # no_momentum: β1 = 0, only the mass's β2 is left
+        hps.append(real("beta2", betas[1], _UNIT, "β2 of the mass", symbol=_B2))
+    elif _B2 in used:
         lookahead = any(note.startswith("look-ahead") for note in draft.closures)
         text = (
             "(β1 of the look-ahead c, β2 = e^{-rh} of the momentum)"

@@ -303,6 +303,29 @@ def test_without_momentum_the_bias_corrections_are_the_second_moments():
         derive(classical(), "euler", ["no_momentum", "bias_correction"])
 
 
+def test_without_momentum_the_optimizer_takes_beta2_alone():
+    """no_momentum leaves β1 unread: the constructor takes ``beta2``, not a ``betas`` pair whose
+    first number would change nothing, and the pair check names such a half-read pair."""
+    from dataclasses import replace
+
+    from hamopt.rule.hyperparameter import pair
+
+    derived = derive(classical(), "euler", ["diagonal_mass", "no_momentum", "bias_correction"])
+    parameters = inspect.signature(derived.cls).parameters
+    assert "betas" not in parameters and parameters["beta2"].default == 0.999
+    g = [[0.5, -2.0], [0.25, 1.0]]
+    steps = [_delta(derived.cls, g, 0.1, beta2=b) for b in (0.5, 0.999)]
+    assert not np.allclose(*steps)  # β2 changes the step
+    with pytest.raises(TypeError):
+        derived.cls([torch.nn.Parameter(torch.zeros(2))], betas=(0.9, 0.999))
+    b2 = derived.spec.hyperparameters[1].symbols[0]  # the rule's own beta2
+    half = pair(
+        "betas", (0.9, 0.999), (sp.Symbol("beta1"), b2), (sp.Interval.Ropen(0, 1),) * 2, "β1, β2"
+    )
+    spec = replace(derived.spec, hyperparameters=(*derived.spec.hyperparameters[:1], half))
+    assert "argument betas: its beta1 changes nothing" in dead_parts(spec)
+
+
 def test_no_momentum_where_the_step_reads_only_beta1_v_is_an_error():
     """euler_fkd's drift reads β1 v, the momentum before the kick: with β1 = 0 no step is left."""
     with pytest.raises(ValueError, match="no_momentum leaves no step"):

@@ -17,7 +17,7 @@ def dead_parts(spec: OptimizerSpec, inert: tuple[str, ...] = ()) -> list[str]:
 
     A buffer is read when an assignment other than its own update uses it, in some variant.
     A real argument is used when one of its symbols appears in some assignment of some
-    variant; an integer, boolean or optional argument when a variant's condition or a
+    variant, and a pair (``betas``) only when each of its symbols does; an integer, boolean or optional argument when a variant's condition or a
     constructor check names it. ``inert`` lists arguments accepted for a reference's
     signature only (they are reported when they *are* used).
     """
@@ -43,4 +43,8 @@ def dead_parts(spec: OptimizerSpec, inert: tuple[str, ...] = ()) -> list[str]:
                 problems.append(f"argument {hp.name} is declared inert but is used")
         elif not alive:
             problems.append(f"argument {hp.name} is taken but changes nothing")
+        elif len(hp.symbols) > 1:  # a pair: each of its numbers must be read
+            problems += [
+                f"argument {hp.name}: its {s} changes nothing" for s in hp.symbols if s not in used
+            ]
     return problems
