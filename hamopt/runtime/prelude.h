@@ -251,6 +251,19 @@ struct Int8Tables {
   alignas(64) float tree[2][256];
   int32_t first[2][kBins];
   int zero[2] = {0, 0};  // the code of the value 0
+  // The arithmetic search (arithmetic_codes). Decade E = 0, ..., 6 of a map holds n_E =
+  // 2^(6 - E) values (2^(7 - E) unsigned) 10^-E (g_i + g_i+1)/2 of the grid g_i = 0.1 + 0.9 i/n_E,
+  // so the decision points inside it lie at the integer positions p = 1, ..., n_E - 1 of
+  // p = |y| scale_E - offset_E (scale_E = 10^E n_E/0.9, offset_E = 0.1 n_E/0.9); limit_E =
+  // n_E - 1/2 caps p above the decade's largest value; below_E counts the positive values of
+  // the decades below E. Octave o (|y| in [2^-o, 2^(1-o)), o < 32) holds at most one decision
+  // point between decades, threshold[o] (0: none), and the values above it lie in decade
+  // upper[o]; last is the decision point between the largest mean and 1.
+  alignas(64) float scale[2][16], offset[2][16], limit[2][16];
+  alignas(64) int32_t below[2][16];
+  alignas(64) float threshold[2][32];
+  alignas(64) int32_t upper[2][32];
+  float last[2];
   explicit Int8Tables(const double* extra) {
     for (int c = 0; c < 256; c++) {
       map[1][c] = float(extra[c]), map[0][c] = float(extra[256 + c]);
@@ -262,6 +275,29 @@ struct Int8Tables {
       int next = 0;
       tree[s][0] = 0;
       in_order(s, 1, next);
+    }
+    for (int s = 0; s < 2; s++) {
+      float bound[6];  // the decision point below decade E's smallest value, E < 6
+      int32_t count = 0;
+      for (int e = 6; e >= 0; e--) {
+        const double n = double(1 << ((s ? 6 : 7) - e));
+        below[s][e] = count;
+        if (e < 6) bound[e] = middle[s][zero[s] + count];
+        scale[s][e] = float(std::pow(10.0, e) * n / 0.9);
+        offset[s][e] = float(0.1 * n / 0.9);
+        limit[s][e] = float(n - 0.5);
+        count += int32_t(n);
+      }
+      last[s] = middle[s][254];
+      for (int o = 0; o < 32; o++) {
+        const float top = std::ldexp(1.0f, 1 - o), bottom = std::ldexp(1.0f, -o);
+        threshold[s][o] = 0;
+        upper[s][o] = 0;
+        for (int e = 0; e < 6; e++) {
+          upper[s][o] += bound[e] >= std::nextafter(top, 0.0f);
+          if (bound[e] >= bottom && bound[e] < top) threshold[s][o] = bound[e];
+        }
+      }
     }
     for (int s = 0; s < 2; s++) {
       for (uint32_t h = 0; h < uint32_t(kBins); h++) {
@@ -320,13 +356,45 @@ inline __m512i search256(const __m512* r, __m512 y) {
   const __m512i count = _mm512_sub_epi32(node, _mm512_set1_epi32(256));
   return _mm512_mask_mov_epi32(count, nan & ~negative, _mm512_set1_epi32(255));
 }
+
+// The codes of 16 values y by arithmetic (Int8Tables' search constants of map s): |y|'s octave
+// o gives its decade E (upper[o], one more where |y| <= threshold[o]); then k = floor(p) of p =
+// min(|y| scale_E - offset_E, limit_E), clamped at 0, counts the decision points inside the
+// decade below |y|, and the code is zero + 1 + below_E + k for y > 0 (255 above last),
+// zero - 1 - below_E - k for y < 0 (the mirror image; 255 in the unsigned map, which has no
+// value below 0: nearest 0, so 0 - 1), zero for ±0 (±1 about zero: a value that is not 0 is not
+// stored as 0). Where p lies within 2^-10 of an integer (float32 rounding could put |y| on the
+// wrong side of a point: p is good to about 10^-4), where |y| is a threshold (the count of the
+// sides differs by sign) and where |y| >= 2 or NaN, the lane cannot be decided so: fallback.
+inline __m512i arithmetic_codes(const Int8Tables& t, int s, __m512 y, __mmask16& fallback) {
+  const __m512 a = _mm512_abs_ps(y);
+  const __m512i o = _mm512_min_epi32(_mm512_set1_epi32(31), _mm512_max_epi32(_mm512_setzero_si512(),
+      _mm512_sub_epi32(_mm512_set1_epi32(127), _mm512_srli_epi32(_mm512_castps_si512(a), 23))));
+  const __m512 threshold = _mm512_permutex2var_ps(_mm512_load_ps(t.threshold[s]), o, _mm512_load_ps(t.threshold[s] + 16));
+  __m512i e = _mm512_permutex2var_epi32(_mm512_load_si512(t.upper[s]), o, _mm512_load_si512(t.upper[s] + 16));
+  e = _mm512_mask_add_epi32(e, _mm512_cmp_ps_mask(a, threshold, _CMP_LE_OQ), e, _mm512_set1_epi32(1));
+  const __m512 p = _mm512_min_ps(
+      _mm512_fmsub_ps(a, _mm512_permutexvar_ps(e, _mm512_load_ps(t.scale[s])), _mm512_permutexvar_ps(e, _mm512_load_ps(t.offset[s]))),
+      _mm512_permutexvar_ps(e, _mm512_load_ps(t.limit[s])));
+  const __m512 off = _mm512_abs_ps(_mm512_reduce_ps(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));  // p - round(p)
+  fallback = _mm512_cmp_ps_mask(off, _mm512_set1_ps(1.0f / 1024), _CMP_LT_OQ) |
+             _mm512_cmp_ps_mask(a, threshold, _CMP_EQ_OQ) | _mm512_cmp_ps_mask(a, _mm512_set1_ps(2.0f), _CMP_NLT_UQ);
+  const __m512i k = _mm512_add_epi32(_mm512_permutexvar_epi32(e, _mm512_load_si512(t.below[s])),
+                                     _mm512_max_epi32(_mm512_cvttps_epi32(p), _mm512_setzero_si512()));
+  __m512i up = _mm512_add_epi32(_mm512_set1_epi32(t.zero[s] + 1), k);
+  up = _mm512_mask_mov_epi32(up, _mm512_cmp_ps_mask(y, _mm512_set1_ps(t.last[s]), _CMP_GT_OQ), _mm512_set1_epi32(255));
+  const __m512i down = s ? _mm512_sub_epi32(_mm512_set1_epi32(t.zero[s] - 1), k) : _mm512_set1_epi32(255);
+  const __m512i code = _mm512_mask_mov_epi32(_mm512_set1_epi32(t.zero[s]), _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), up);
+  return _mm512_mask_mov_epi32(code, _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_LT_OQ), down);
+}
 #endif
 
 // codes[k] for n values x[k]: the number of decision points below y = x[k] · inverse (tables:
 // the format's, s: the map's index), the scalar search: where the bin of y puts it, plus one
 // where the bin's one decision point lies below y (middle[255] is +inf); a y that is not 0 but
 // nearest to the map's 0 (its code zero) takes the nearest value of its sign instead. With
-// AVX-512 (and vectorised), 16 values at a time by search256, to the same codes.
+// AVX-512 (and vectorised), 16 values at a time to the same codes: by arithmetic_codes, or by
+// search256 for 16 values of which it cannot decide one.
 inline void encode(const float* __restrict x, uint8_t* __restrict codes, const Int8Tables& tables, int s,
                    float inverse, int64_t n, bool vectorised = true) {
   const int32_t* __restrict first = tables.first[s];
@@ -341,6 +409,12 @@ inline void encode(const float* __restrict x, uint8_t* __restrict codes, const I
   const __m512i zeros = _mm512_set1_epi32(zero);
   for (; k + 16 <= vectors; k += 16) {
     const __m512 y = _mm512_mul_ps(_mm512_loadu_ps(x + k), scale);
+    __mmask16 fallback;
+    const __m512i fast = arithmetic_codes(tables, s, y, fallback);
+    if (!fallback) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + k), _mm512_cvtepi32_epi8(fast));
+      continue;
+    }
     const __m512i nearest = search256(r, y);
     const __mmask16 moved = _mm512_cmpeq_epi32_mask(nearest, zeros) & _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_NEQ_UQ);
     const __mmask16 up = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ);

@@ -87,7 +87,8 @@ def _kernel_codes(x: torch.Tensor, signed: bool, vectorised: bool) -> torch.Tens
 def test_the_kernels_searches_give_the_references_codes(signed):
     """Every decision point, the float32 values next to it on either side, ±0, subnormals,
     the smallest and largest values, random ones: the kernel's scalar search (bins) and its
-    vectorised one (binary search in registers, where the build has AVX-512) give the codes of
+    vectorised one (where the build has AVX-512: by arithmetic, or a binary search in
+    registers near a decision point) give the codes of
     the reference (torch.bucketize in :func:`state_storage.quantise`); NaN and ±Inf, which the
     reference does not define, the same codes in both searches."""
     points = storage.decision_points(storage.dynamic_map(signed))[:-1]
@@ -107,6 +108,23 @@ def test_the_kernels_searches_give_the_references_codes(signed):
         assert torch.equal(_kernel_codes(x, signed, vectorised), expected.view(-1))
     odd = torch.tensor([math.nan, -math.nan, math.inf, -math.inf, 0.5] * 7)  # 35: both loops
     assert torch.equal(_kernel_codes(odd, signed, True), _kernel_codes(odd, signed, False))
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_the_vectorised_search_agrees_with_the_scalar_one_everywhere(signed):
+    """Float32 bit patterns 4093 apart across all 2^32 (every sign, octave and special value,
+    negative values in the unsigned map, which a block never holds, included), and the 512
+    float32 values on either side of every decision point, 8 apart: the vectorised search
+    (arithmetic codes, binary search for 16 values of which one is within 2^-10 of a decision
+    point in its decade's units) gives the scalar search's codes. (All 2^32 patterns agree too;
+    that check takes minutes, so the suite takes every 4093rd.)"""
+    bits = torch.arange(0, 2**32, 4093, dtype=torch.int64)
+    patterns = torch.where(bits >= 2**31, bits - 2**32, bits).to(torch.int32).view(torch.float32)
+    points = storage.decision_points(storage.dynamic_map(signed))[:-1]
+    steps = torch.arange(-512, 513, 8, dtype=torch.int32)
+    near = (points.view(torch.int32)[:, None] + steps).view(torch.float32).reshape(-1)
+    x = torch.cat([patterns, near, -near])
+    assert torch.equal(_kernel_codes(x, signed, True), _kernel_codes(x, signed, False))
 
 
 def test_codes_are_the_nearest_map_value_and_decode_to_it():
