@@ -249,6 +249,7 @@ struct Int8Tables {
   alignas(64) float map[2][256];
   alignas(64) float middle[2][256];
   alignas(64) float tree[2][256];
+  alignas(64) uint8_t planes[2][4][256];  // byte q of each value of map s: planes[s][q]
   int32_t first[2][kBins];
   int zero[2] = {0, 0};  // the code of the value 0
   // The arithmetic search (arithmetic_codes). Decade E = 0, ..., 6 of a map holds n_E =
@@ -269,6 +270,7 @@ struct Int8Tables {
       map[1][c] = float(extra[c]), map[0][c] = float(extra[256 + c]);
       middle[1][c] = float(extra[512 + c]), middle[0][c] = float(extra[768 + c]);
       if (map[1][c] == 0) zero[1] = c;
+      for (int q = 0; q < 4; q++) planes[1][q][c] = uint8_t(bits_of(map[1][c]) >> (8 * q)), planes[0][q][c] = uint8_t(bits_of(map[0][c]) >> (8 * q));
       if (map[0][c] == 0) zero[0] = c;
     }
     for (int s = 0; s < 2; s++) {
@@ -431,18 +433,50 @@ inline void encode(const float* __restrict x, uint8_t* __restrict codes, const I
   }
 }
 
-// values[k] = scaled[codes[k]] for n codes (with AVX-512, 16 at a time by lookup<3>)
-inline void decode(const uint8_t* __restrict codes, const float* __restrict scaled, float* __restrict values, int64_t n) {
+// values[k] = map[codes[k]] * scale for n codes of map s. With AVX512-VBMI, 64 at a time:
+// each byte of the 64 values looked up in its plane (two 128-byte permutes, blended by bit 7
+// of the code), the four bytes interleaved into 4 × 16 floats; the codes are first permuted so
+// that the interleave, which works within 128-bit lanes, gives them in order. With AVX-512
+// alone, 16 at a time by lookup<3>.
+inline void decode(const uint8_t* __restrict codes, const Int8Tables& tables, int s, float scale,
+                   float* __restrict values, int64_t n) {
+  const float* map = tables.map[s];
   int64_t k = 0;
-#ifdef HAMOPT_AVX512
-  __m512 r[16];
-  for (int q = 0; q < 16; q++) r[q] = _mm512_loadu_ps(scaled + 16 * q);
-  for (; k + 16 <= n; k += 16) {
-    const __m512i j = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + k)));
-    _mm512_storeu_ps(values + k, lookup<3>(r, j));
+#if defined(HAMOPT_AVX512) && defined(__AVX512VBMI__)
+  alignas(64) static const std::array<uint8_t, 64> order = [] {
+    std::array<uint8_t, 64> o{};
+    for (int p = 0; p < 64; p++) o[p] = uint8_t(16 * (p % 16 / 4) + 4 * (p / 16) + p % 4);
+    return o;
+  }();
+  __m512i plane[4][4];
+  for (int q = 0; q < 4; q++)
+    for (int h = 0; h < 4; h++) plane[q][h] = _mm512_load_si512(tables.planes[s][q] + 64 * h);
+  const __m512i arrange = _mm512_load_si512(order.data());
+  const __m512 factor = _mm512_set1_ps(scale);
+  for (; k + 64 <= n; k += 64) {
+    const __m512i c = _mm512_permutexvar_epi8(arrange, _mm512_loadu_si512(codes + k));
+    const __mmask64 high = _mm512_movepi8_mask(c);
+    __m512i b[4];
+    for (int q = 0; q < 4; q++)
+      b[q] = _mm512_mask_blend_epi8(high, _mm512_permutex2var_epi8(plane[q][0], c, plane[q][1]),
+                                    _mm512_permutex2var_epi8(plane[q][2], c, plane[q][3]));
+    const __m512i low01 = _mm512_unpacklo_epi8(b[0], b[1]), high01 = _mm512_unpackhi_epi8(b[0], b[1]);
+    const __m512i low23 = _mm512_unpacklo_epi8(b[2], b[3]), high23 = _mm512_unpackhi_epi8(b[2], b[3]);
+    const __m512i d[4] = {_mm512_unpacklo_epi16(low01, low23), _mm512_unpackhi_epi16(low01, low23),
+                          _mm512_unpacklo_epi16(high01, high23), _mm512_unpackhi_epi16(high01, high23)};
+    for (int j = 0; j < 4; j++) _mm512_storeu_ps(values + k + 16 * j, _mm512_mul_ps(_mm512_castsi512_ps(d[j]), factor));
   }
 #endif
-  for (; k < n; k++) values[k] = scaled[codes[k]];
+#ifdef HAMOPT_AVX512
+  __m512 r[16];
+  for (int q = 0; q < 16; q++) r[q] = _mm512_load_ps(map + 16 * q);
+  const __m512 times = _mm512_set1_ps(scale);
+  for (; k + 16 <= n; k += 16) {
+    const __m512i j = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + k)));
+    _mm512_storeu_ps(values + k, _mm512_mul_ps(lookup<3>(r, j), times));
+  }
+#endif
+  for (; k < n; k++) values[k] = map[codes[k]] * scale;
 }
 
 // Buffer j (of buffers) of tensor i in 8 bits: its codes in column 2 + j of the table, its
@@ -457,18 +491,15 @@ template <typename T> struct Int8State {
   float* __restrict maxima;
   const Int8Tables& tables;
   int64_t first_element = 0;
-  float scaled[256], values[kInt8Block];  // the block's map times |a|; its values
+  float values[kInt8Block];  // the block's values
   Int8State(const Group& group, int j, int buffers, int64_t i, const double* extra)
       : codes(group.data<uint8_t>(2 + j, i)), maxima(group.data<float>(2 + buffers + j, i)),
         tables(int8_tables(extra)) {}
   // the block [block, last): its values q_c · |a|, looked up once, so that the loop over the
   // block reads them as it reads a float32 buffer
   void begin(int64_t block, int64_t last) {
-    const float a = maxima[block / kInt8Block], scale = std::fabs(a);
-    const float* map = tables.map[a < 0];
-#pragma omp simd
-    for (int c = 0; c < 256; c++) scaled[c] = map[c] * scale;
-    decode(codes + block, scaled, values, last - block);
+    const float a = maxima[block / kInt8Block];
+    decode(codes + block, tables, a < 0, std::fabs(a), values, last - block);
     first_element = block;
   }
   T load(int64_t k) const { return T(values[k - first_element]); }
