@@ -303,6 +303,24 @@ def test_without_momentum_the_bias_corrections_are_the_second_moments():
         derive(classical(), "euler", ["no_momentum", "bias_correction"])
 
 
+@pytest.mark.parametrize(
+    "closure", ["adam", ["diagonal_mass", "step_size_bias_correction", "coupled_weight_decay"]]
+)
+def test_an_ema_from_the_first_gradient_is_not_bias_corrected(closure):
+    """init="grad": v_1 = g_1, so the EMA is unbiased and only y is corrected; with a constant
+    gradient every step is then -lr g/(|g| + ε') (ε' = ε, or ε/√(1-β2^t) in the step-size
+    form), where dividing v by 1-β1^t made the first step 10 times too long."""
+    g = [0.5, -2.0, 1e-3]
+    derived = derive(classical(), "euler", closure, init="grad")
+    assert "1-β1^t" not in derived.markdown()  # no correction of v in the rule or its notes
+    for t in range(1, 4):
+        step = _delta(derived.cls, [g] * t, 0.1)
+        eps = 1e-8 if closure == "adam" else 1e-8 / np.sqrt(1 - 0.999**t)
+        np.testing.assert_allclose(step, -0.1 * np.array(g) / (np.abs(g) + eps), rtol=1e-12)
+    with pytest.raises(ValueError, match="bias_correction has nothing to act on"):
+        derive(classical(), "euler", ["bias_correction"], init="grad")
+
+
 def test_without_momentum_the_optimizer_takes_beta2_alone():
     """no_momentum leaves β1 unread: the constructor takes ``beta2``, not a ``betas`` pair whose
     first number would change nothing, and the pair check names such a half-read pair."""

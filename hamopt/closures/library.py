@@ -157,17 +157,33 @@ def infinity_norm(beta2: sp.Symbol, eps: sp.Symbol, name: str = "exp_inf") -> Cl
     return closure
 
 
+def _biased_momentum(d: Draft) -> bool:
+    r"""Whether the momentum leans towards its start, so that bias corrections divide it by
+    :math:`1-\beta_1^t`: an EMA from 0 (:math:`E v_t = (1-\beta_1^t) E g`) or a sum. An EMA
+    started at the first gradient (``init="grad"``) is unbiased, and ``no_momentum`` leaves
+    no momentum (:math:`\beta_1 = 0`, so :math:`1-\beta_1^t = 1`)."""
+    if d.momentum is None:
+        return False
+    if d.momentum.init != "grad":
+        return True
+    m = d.momentum.symbol
+    update = next(a for a in d.updates if a.target == m)
+    return sp.expand(update.expr - (d.beta * m + (1 - d.beta) * grad)) != 0
+
+
 def bias_correction(first: bool = True) -> Closure:
     r"""Estimator form: :math:`v \to v/(1-\beta_1^t)`, :math:`y \to y/(1-\beta_2^t)`.
 
     ``first=False`` corrects the second moment only (NAdam, whose momentum schedule carries
-    its own correction of the first moment); so does a rule without momentum (``no_momentum``:
-    :math:`\beta_1 = 0`, so :math:`1-\beta_1^t = 1`). Nothing to correct is a ``ValueError``.
+    its own correction of the first moment); so does a rule whose momentum is unbiased
+    (``no_momentum``, or an EMA from the first gradient: :func:`_biased_momentum`). Nothing
+    to correct is a ``ValueError``.
     """
 
     def closure(d: Draft) -> Draft:
         subs = {}
-        if first and d.momentum is not None:
+        first_too = first and _biased_momentum(d)
+        if first_too:
             m = d.momentum.symbol
             d = d.add_scalar(BC1, 1 - d.beta**step, "bias correction of the first moment")
             subs[m] = m / BC1
@@ -180,11 +196,13 @@ def bias_correction(first: bool = True) -> Closure:
             subs[target] = target / BC2
         if not subs:
             raise ValueError(
-                "bias_correction has nothing to act on: no momentum (no_momentum) and no second moment"
+                "bias_correction has nothing to act on: no second moment, and no momentum "
+                "(no_momentum) or one that is unbiased (an EMA from the first gradient, "
+                "init='grad')"
             )
         return d.with_(displacement=d.displacement.xreplace(subs)).note(
             "bias correction, estimator form: v/(1-β1^t), y/(1-β2^t)"
-            if first
+            if first_too
             else "bias correction of the second moment, estimator form: y/(1-β2^t)"
         )
 
@@ -193,12 +211,13 @@ def bias_correction(first: bool = True) -> Closure:
 
 def step_size_bias_correction(lr: sp.Symbol) -> Closure:
     r"""Step-size form: :math:`\alpha_t = \alpha\sqrt{1-\beta_2^t}/(1-\beta_1^t)` replaces
-    :math:`\alpha`; the moments stay uncorrected (Adam §2's efficient order, official RAD)."""
+    :math:`\alpha`; the moments stay uncorrected (Adam §2's efficient order, official RAD);
+    without :math:`1-\beta_1^t` where the momentum is unbiased (:func:`_biased_momentum`)."""
 
     def closure(d: Draft) -> Draft:
         size = sp.Symbol("step_size", real=True)
         corrected, form = lr * sp.sqrt(BC2), "α√(1-β2^t)"
-        if d.momentum is not None:  # no_momentum: β1 = 0, so 1 - β1^t = 1
+        if _biased_momentum(d):  # not after no_momentum, nor for an EMA from the first gradient
             d = d.add_scalar(BC1, 1 - d.beta**step, "bias correction of the first moment")
             corrected, form = corrected / BC1, form + "/(1-β1^t)"
         d = d.add_scalar(BC2, 1 - _beta2(d) ** step, "bias correction of the second moment")
@@ -464,7 +483,7 @@ def rectification(
         d = d.add_scalar(
             EPS_T, sp.Piecewise((eps, tractable), (1, True)), f"ε_t = ε if {when} else 1"
         )
-        plain = lr if d.momentum is None else lr / BC1  # no_momentum: 1 - β1^t = 1
+        plain = lr / BC1 if any(a.target == BC1 for a in d.scalars) else lr  # as α_t has it
         d = d.add_scalar(
             RECTIFIED,
             sp.Piecewise((size * r_t, tractable), (plain, True)),
