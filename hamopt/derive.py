@@ -254,7 +254,10 @@ def derive(
     )
     dead = dead_parts(spec)
     if dead:
-        raise ValueError(f"{kinetic.name} × {scheme.name} × {_closure_text(closure)}: {dead[0]}")
+        raise ValueError(
+            f"{kinetic.name} × {scheme.name} × {_closure_text(closure)}: {dead[0]}: a closure "
+            f"has nothing to act on in the step Δθ = {draft.displacement}"
+        )
     source = generate_module(spec, command="hamopt.derive(...)", spec_file=_spec_file(recipe))
     return DerivedOptimizer(spec, source, recipe)
 

@@ -58,6 +58,7 @@ from collections.abc import Callable, Sequence
 
 import sympy as sp
 
+from hamopt.symbols import RESERVED_SYMBOLS
 from hamopt.symbols import p as P
 
 __all__ = [
@@ -158,9 +159,6 @@ _FLOAT_BINOPS: dict[type, Callable[[float, float], float]] = {
 #: Named constants.
 CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi}
 
-#: Symbols the conformal Hamiltonian system already owns (see :mod:`hamopt.symbols`); a
-#: parameter may not take their names.
-RESERVED_SYMBOLS = frozenset({"p", "q", "h", "r", "t", "s"})
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-__all__ = ["Norm", "h", "momenta", "p", "positions", "q", "r", "s", "t"]
+__all__ = ["RESERVED_SYMBOLS", "Norm", "h", "momenta", "p", "positions", "q", "r", "s", "t"]
 
 q = sp.Symbol("q", real=True)
 p = sp.Symbol("p", real=True)
@@ -16,6 +16,9 @@ h = sp.Symbol("h", positive=True)
 r = sp.Symbol("r", nonnegative=True)
 t = sp.Symbol("t", nonnegative=True)
 s = sp.Symbol("s", nonnegative=True)
+
+#: The names of the symbols the conformal Hamiltonian system owns: a parameter may not take them.
+RESERVED_SYMBOLS = frozenset({"p", "q", "h", "r", "t", "s"})
 
 
 def positions(n: int) -> tuple[sp.Symbol, ...]:

@@ -165,6 +165,21 @@ def test_compare_never_picks_a_diverged_lr():
     assert result.best_lr(entry) == 1e-4
 
 
+@pytest.mark.parametrize("lrs", [[10.0], [1e-2, 10.0]])
+def test_the_report_draws_runs_that_diverge(tmp_path, lrs):
+    """SGD at lr = 10 on Rosenbrock diverges (its loss passes 1e300 on its way to inf): every
+    file of the report is written, the diverged optimizer labelled so, where the plot crashed
+    in matplotlib's log axis."""
+    from hamopt.compare.report import _band
+
+    result = compare(["torch.SGD"], "rosenbrock", seeds=2, lrs=lrs, budget=50, progress=False)
+    assert result.entries[0].diverged(10.0) == 2
+    paths = write(result, tmp_path / "out")
+    assert paths["plot"].read_bytes().startswith(b"\x89PNG")
+    mean, low, high = _band(np.array([[1.0, 1e300, np.inf], [2.0, 1e300, np.inf]]), log=True)
+    assert np.isfinite(mean[0]) and np.isnan([mean[1:], low[1:], high[1:]]).all()
+
+
 def test_compare_restores_the_thread_count():
     before = torch.get_num_threads()
     compare(["torch.SGD"], "rosenbrock", seeds=1, lrs=[1e-3], budget=2, threads=1, progress=False)

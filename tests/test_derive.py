@@ -82,6 +82,7 @@ def test_bad_arguments():
         ("lr", "already uses lr"),
         ("exp_avg", "already uses exp_avg"),
         ("abs", "shadow a Python builtin"),
+        ("state_dtype", "option for the dtype the state is kept in"),
     ],
 )
 def test_energy_parameter_may_not_shadow_generated_names(name, why):
@@ -90,6 +91,16 @@ def test_energy_parameter_may_not_shadow_generated_names(name, why):
     energy = KineticEnergy(sp.sqrt(p**2 + mass.symbol**2), (mass,), name="shadow")
     with pytest.raises(ValueError, match=f"energy parameter '{name}' is reserved: .*{why}"):
         derive(energy, "euler", "adam")
+
+
+@pytest.mark.parametrize(
+    "name", ["math", "os", "ctypes", "hashlib", "HAMOPT_SPEC", "GeneratedOptimizer", "Rule"]
+)
+def test_the_class_name_may_not_shadow_a_name_of_its_module(name):
+    """A class called ``math`` or ``os`` would replace the module the generated code or its
+    inlined runtime reads (the optimizer failed at construction or at its first step)."""
+    with pytest.raises(ValueError, match=f"optimizer name '{name}' is a name the generated"):
+        derive(relativistic(), "euler", "adam", name=name)
 
 
 def test_exported_module_trains_without_hamopt(tmp_path):

@@ -155,6 +155,20 @@ def test_adams_energy_with_the_second_moment_recipe_is_adam():
     np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
+def test_adams_energy_with_the_infinity_norm_is_adamax():
+    """|v| + ε → u = max(β2 u, |g| + ε), with the energy's own ε: torch's Adamax; an energy
+    whose step holds no |v| + ε leaves the closure nothing to act on."""
+    torch.manual_seed(2)
+    closures = ["infinity_norm", "bias_correction"]
+    cls = derive(adam_energy(1e-8), "euler", closures, name="A").cls
+    grads = torch.randn(30, 5, dtype=torch.float64).tolist()
+    a = _delta(cls, grads, 1e-2, betas=(0.9, 0.999), epsilon=1e-3)
+    b = _delta(torch.optim.Adamax, grads, 1e-2, betas=(0.9, 0.999), eps=1e-3)
+    np.testing.assert_allclose(a, b, rtol=1e-12)
+    with pytest.raises(ValueError, match="infinity_norm has nothing to act on: Δθ = "):
+        derive(classical(), "euler", closures)
+
+
 def test_relativistic_energy_with_the_second_moment_recipe_has_rads_form():
     """-lr c v/√(y + m²c²) = RAD's -lr v/√(δ²y + ζ) with δ = 1/c, ζ = m² (order 1)."""
     from hamopt.optim import RAD

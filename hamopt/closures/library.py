@@ -137,19 +137,34 @@ def amsgrad(name: str = "max_exp_avg_sq", of: str = "exp_avg_sq") -> Closure:
 
 
 def infinity_norm(beta2: sp.Symbol, eps: sp.Symbol, name: str = "exp_inf") -> Closure:
-    r"""AdaMax: :math:`|v| + \epsilon \to u` with :math:`u \leftarrow \max(\beta_2 u, |g| + \epsilon)`."""
+    r"""AdaMax: :math:`|v| + \epsilon \to u` with :math:`u \leftarrow \max(\beta_2 u, |g| + \epsilon)`.
+
+    The :math:`\epsilon` is the one the step holds: ``eps``, or the energy's own (Adam's
+    energy :math:`|p| - \epsilon\log(1 + |p|/\epsilon)` gives :math:`v/(|v| + \epsilon)`).
+    A step without :math:`|v| + \epsilon` is a ``ValueError``."""
 
     def closure(d: Draft) -> Draft:
         u = sp.Symbol(name, real=True)
         m = d.momentum.symbol
+        sums = [
+            a
+            for a in d.displacement.atoms(sp.Add)
+            if sp.Abs(m) in a.args and not (a - sp.Abs(m)).has(m, grad)
+        ]
+        if len(sums) != 1:
+            raise ValueError(
+                f"infinity_norm has nothing to act on: Δθ = {d.displacement} holds no one "
+                "|v| + ε (it normalises the momentum by its own size: Adam's energy does)"
+            )
+        own = sums[0] - sp.Abs(m)  # ε: eps, or the energy's parameter
         d = d.add_buffer(
             Buffer(name, u, "zeros", "u", "infinity norm"),
-            sp.Max(beta2 * u, sp.Abs(grad) + eps),
+            sp.Max(beta2 * u, sp.Abs(grad) + own),
             "u = max(β2 u, |g| + ε)",
         )
-        displacement = d.displacement.xreplace({sp.Abs(m) + eps: u})
+        displacement = d.displacement.xreplace({sums[0]: u})
         if displacement.has(sp.Abs(m)):
-            raise ValueError(f"infinity_norm found no |v| + eps in {d.displacement}")
+            raise ValueError(f"infinity_norm found |v| outside |v| + ε in {d.displacement}")
         return d.with_(displacement=displacement).note(
             "infinity norm: |v| + ε → u = max(β2 u, |g| + ε)"
         )

@@ -14,15 +14,17 @@ code runs unchanged.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import re
+from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
 from hamopt.runtime import MODULES, ON_DEMAND
 from hamopt.runtime.kernel import prelude
 
-__all__ = ["standalone"]
+__all__ = ["bound_names", "runtime_names", "standalone"]
 
 _IMPORT = re.compile(r"^from hamopt\.runtime import (\([^)]*\)|[^\n]+)\n", re.MULTILINE)
 
@@ -55,6 +57,32 @@ def standalone(source: str) -> str:
     return (
         f"{head}\n\n" + "\n".join(stdlib) + "\n\n" + "\n".join(torch_) + f"\n\n\n{runtime}\n{tail}"
     )
+
+
+def bound_names(source: str) -> Counter:
+    """How many times each name is bound at the top level of ``source``: by an import, a
+    definition or an assignment."""
+    names: Counter = Counter()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names[node.name] += 1
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+@functools.cache
+def runtime_names() -> frozenset[str]:
+    """The names the runtime binds at the top level of a standalone module (:func:`standalone`):
+    its modules' definitions, those of :data:`ON_DEMAND` included, and their imports."""
+    names: set[str] = set()
+    for name in (*MODULES, *ON_DEMAND):
+        imports, body = _parts(name)
+        names |= set(bound_names("\n".join([*imports, body])))
+    return frozenset(names)
 
 
 def _import_order(line: str) -> tuple[bool, str]:

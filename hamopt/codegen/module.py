@@ -37,6 +37,7 @@ import textwrap
 import sympy as sp
 
 from hamopt.codegen.fused import KernelOrderPrinter
+from hamopt.codegen.inline import bound_names, runtime_names
 from hamopt.codegen.inplace import Plan, plan_rule
 from hamopt.codegen.inplace_printer import ForeachWriter, single_statement
 from hamopt.codegen.kernel import kernel_source
@@ -79,7 +80,8 @@ def generate_module(
     of the module's own derivation.
 
     Raises ``ValueError`` when a hyperparameter name clashes with a name the generated code
-    binds (:mod:`hamopt.codegen.names`).
+    binds (:mod:`hamopt.codegen.names`), or the class name with a name the module binds at its
+    top level, itself or in its standalone form (``math``, ``os``, ``HAMOPT_SPEC``…).
     """
     _check_names(spec)
     body = []
@@ -111,7 +113,14 @@ def generate_module(
             *([] if spec_file is None else [_spec_constant(spec_file)]),
         ]
     )
-    return "\n\n\n".join([head, code]) + "\n"
+    source = "\n\n\n".join([head, code]) + "\n"
+    if bound_names(source)[spec.name] > 1 or spec.name in runtime_names():
+        raise ValueError(
+            f"optimizer name {spec.name!r} is a name the generated module binds itself (an "
+            "import or a definition of its own, or of the runtime an exported module inlines); "
+            "choose another"
+        )
+    return source
 
 
 def _import_line(module: str, names: list[str]) -> str:

@@ -84,6 +84,7 @@ GENERATED_NAMES: dict[str, str] = {
     "n": "the fused path's number of tensors",
     "differentiable": "torch.optim's differentiable option",
     "capturable": "torch.optim's capturable option",
+    "state_dtype": "the option for the dtype the state is kept in",
 }
 
 

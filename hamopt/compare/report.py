@@ -91,25 +91,30 @@ def plot(comparison: Comparison, path: str | Path) -> Path:
     FigureCanvasAgg(fig)
     ax, bx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     styles = ("-", "--", "-.", ":")
+    curves, finals = [], []  # what is drawn on each panel, for its scale
     for i, entry in enumerate(c.entries):
         best = c.best_lr(entry)
         runs = entry.traces[best]
         x = runs[0].x
         mean, low, high = _band(np.array([tr.y for tr in runs]), log=task.log_curve)
         style = styles[i % len(styles)]
-        (line,) = ax.plot(x, mean, style, lw=1.6, label=f"{entry.label} (lr = {best:g})")
+        drawn = np.isfinite(mean).any()  # else every seed diverged at every lr
+        label = f"{entry.label} (lr = {best:g})" if drawn else f"{entry.label} (diverged)"
+        (line,) = ax.plot(x, mean, style, lw=1.6, label=label)
         ax.fill_between(x, low, high, color=line.get_color(), alpha=0.18, lw=0)
         stats = [interval(entry.finals(lr)) for lr in c.lrs]
         means = np.array([s.mean if np.isfinite(s.mean) else np.nan for s in stats])
         halves = np.array([s.half if np.isfinite(s.half) else 0.0 for s in stats])
         bx.errorbar(c.lrs, means, yerr=halves, fmt="o" + style, color=line.get_color(), capsize=4)
+        curves.append(mean)
+        finals.append(means)
     mean = "geometric mean" if task.log_curve else "mean"
     ax.set(
         xlabel=task.unit,
         ylabel=task.curve,
         title=f"{task.name}: {task.curve} at the best lr, {mean} ± 95 % band, {len(c.seeds)} seeds",
     )
-    if task.log_curve:
+    if task.log_curve and _positive(curves):
         ax.set_yscale("log")
     ax.legend(fontsize=8)
     bx.set(
@@ -118,7 +123,7 @@ def plot(comparison: Comparison, path: str | Path) -> Path:
         ylabel=f"final {task.metric}" if "final" not in task.metric else task.metric,
         title=f"{task.metric} ({task.direction}) against lr",
     )
-    if not task.higher_is_better and task.log_curve:
+    if not task.higher_is_better and task.log_curve and _positive(finals):
         bx.set_yscale("log")
     fig.tight_layout()
     path = Path(path)
@@ -126,9 +131,18 @@ def plot(comparison: Comparison, path: str | Path) -> Path:
     return path
 
 
+def _positive(arrays: list[np.ndarray]) -> bool:
+    """Whether any of ``arrays`` holds a finite value > 0 (a log scale has something to show)."""
+    return any(bool((np.isfinite(a) & (a > 0)).any()) for a in arrays)
+
+
 def _band(curves: np.ndarray, log: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per point of ``curves`` (seeds × points): mean and 95 % interval of its finite values;
-    with ``log``, of their base-10 logarithms, mapped back (a geometric mean and band)."""
+    with ``log``, of their base-10 logarithms, mapped back (a geometric mean and band). Values
+    beyond ±1e100 (a run on its way to diverging) count as not finite, and a point with no
+    finite value, or whose band overflows, is NaN: not drawn (matplotlib's axes cannot place
+    ticks near the largest float)."""
+    curves = np.where(np.abs(curves) <= 1e100, curves, np.nan)
     if log:
         with np.errstate(divide="ignore", invalid="ignore"):
             curves = np.log10(np.where(curves > 0, curves, np.nan))
@@ -140,7 +154,9 @@ def _band(curves: np.ndarray, log: bool = False) -> tuple[np.ndarray, np.ndarray
             half = iv.half if np.isfinite(iv.half) else 0.0
             out[:, k] = iv.mean, iv.mean - half, iv.mean + half
     if log:
-        out = 10.0**out
+        with np.errstate(over="ignore"):
+            out = 10.0**out
+    out[~np.isfinite(out)] = np.nan
     return out[0], out[1], out[2]
 
 

@@ -23,7 +23,7 @@ import torch
 from sympy.printing.pytorch import TorchPrinter
 
 from hamopt.parameters import Parameter, positive
-from hamopt.symbols import Norm, s
+from hamopt.symbols import RESERVED_SYMBOLS, Norm, s
 from hamopt.symbols import p as P
 
 __all__ = ["KineticEnergy"]
@@ -96,6 +96,12 @@ class KineticEnergy:
             raise ValueError(f"parameter names repeat: {names}")
         if "p" in names:
             raise ValueError("'p' is the momentum and cannot be a parameter name")
+        owned = sorted(set(names) & RESERVED_SYMBOLS)
+        if owned:
+            raise ValueError(
+                f"parameter name(s) {owned} are reserved: q, h, r, t and s are symbols of the "
+                "Hamiltonian system (position, step, friction, time, the velocity's argument)"
+            )
         self.name = name
         self.coupling: Coupling = coupling
         self.scope: Scope = scope

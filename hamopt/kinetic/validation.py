@@ -65,6 +65,10 @@ def check_symbols(energy: KineticEnergy) -> None:
         )
     if P not in expr.free_symbols:
         raise ValueError(f"kinetic energy {energy.name} does not depend on p")
+    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+        raise ValueError(
+            f"kinetic energy {energy.name} = {expr} holds an infinite or undefined constant"
+        )
 
 
 def check_even(energy: KineticEnergy) -> None:
@@ -98,7 +102,11 @@ def check_finite_velocity(energy: KineticEnergy) -> None:
             for what, fn, expr in (("energy", tau, base), ("velocity", dtau, energy.velocity_expr)):
                 y = fn(at)
                 for i in np.flatnonzero(~np.isfinite(y))[:3]:
-                    if _really_infinite(expr, arg, float(x[i]), point, energy.params):
+                    try:
+                        infinite = _really_infinite(expr, arg, float(x[i]), point, energy.params)
+                    except ValueError as error:
+                        raise ValueError(f"kinetic energy {energy.name}: {error}") from None
+                    if infinite:
                         raise ValueError(
                             f"kinetic energy {energy.name}: its {what} {expr} is not finite "
                             f"for finite p: {y[i]} at p = {x[i]:.4g}{values}"
@@ -253,5 +261,11 @@ def _really_infinite(
     """Confirm a non-finite float result in exact arithmetic (floats overflow: cosh(1000))."""
     vals = {prm.symbol: sp.Float(point[prm.name]) for prm in params}
     at = sp.Float(x) if arg == P else sp.Float(x) ** 2
-    value = expr.xreplace(vals).xreplace({arg: at}).evalf(30)
+    try:
+        value = expr.xreplace(vals).xreplace({arg: at}).evalf(30)
+    except (OverflowError, MemoryError, RecursionError) as error:  # exp(exp(exp(p**2)))
+        raise ValueError(
+            f"{expr} cannot be evaluated at p = {x:.4g}, even in exact arithmetic "
+            f"({type(error).__name__}): it grows too fast for an optimizer's step"
+        ) from None
     return not (value.is_finite and value.is_real)

@@ -24,6 +24,9 @@ k = sp.Symbol("k", positive=True)
         (p**2 + 1 / p**2, [], r"is not finite for finite p: inf at p = 0"),
         (-sp.sqrt(1 - p**2), [], r"not finite for finite p"),
         (sp.Abs(p) ** sp.Rational(1, 2), [], r"velocity .* is not finite for finite p"),
+        (sp.exp(sp.exp(sp.exp(p**2))), [], r"cannot be evaluated at p = .*grows too fast"),
+        (sp.zoo * p, [], r"holds an infinite or undefined constant"),
+        (sp.sqrt(p**2 + sp.Symbol("h") ** 2), ["h"], r"\['h'\] are reserved: .* step"),
     ],
     ids=[
         "q-dependent",
@@ -38,6 +41,9 @@ k = sp.Symbol("k", positive=True)
         "infinite-energy-at-0",
         "infinite-velocity-at-1",
         "infinite-velocity-at-0",
+        "overflows-in-exact-arithmetic",
+        "complex-infinity",
+        "the-step-as-a-parameter",
     ],
 )
 def test_bad_energy_is_rejected(expr, params, message):
