@@ -136,11 +136,16 @@ def spec_from_args(args: argparse.Namespace):
 
     if args.kinetic is None:
         raise UsageError("give the kinetic energy with --kinetic TEXT (or a --spec file)")
+    from hamopt.codegen.inline import name_clash
+
     name = "Derived" if args.name is None else args.name
     try:
         check_class_name(name)
     except ValueError as exc:
         raise UsageError(f"--name: {exc}") from None
+    why = name_clash(name)
+    if why is not None:
+        raise UsageError(f"--name: {why}; choose another name")
     try:
         closure = closure_choice("none" if args.closure is None else args.closure)
     except ValueError as exc:
@@ -160,26 +165,15 @@ def spec_from_args(args: argparse.Namespace):
     )
 
 
-def check_module_source(source: str, name: str) -> None:
-    """Refuse to write a generated module that does not compile, or whose class name is
-    bound a second time at its top level (an import or helper of the module)."""
+def check_module_source(source: str) -> None:
+    """Refuse to write a generated module that does not compile (its class name is checked as
+    the module is generated: :func:`hamopt.codegen.inline.name_clash`)."""
     try:
-        tree = ast.parse(source)
+        ast.parse(source)
     except SyntaxError as exc:
         raise UsageError(
             f"the generated module does not compile ({exc.msg}, line {exc.lineno}); not written"
         ) from None
-    bound: list[str] = []
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.append(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound += [(alias.asname or alias.name).split(".")[0] for alias in node.names]
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            bound += [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
-    if bound.count(name) > 1:
-        raise UsageError(f"--name: the generated module uses {name!r} itself; choose another name")
 
 
 def cmd_derive(args: argparse.Namespace) -> int:
@@ -197,7 +191,7 @@ def cmd_derive(args: argparse.Namespace) -> int:
     else:
         spec = spec_from_args(args)
     derived = derive_spec(spec)
-    check_module_source(derived.source, spec.name)
+    check_module_source(derived.source)
     print(derived.latex() if args.latex else derived.markdown())
     out = args.out if args.out is not None else OUT / f"{spec.name.lower()}.py"
     out.parent.mkdir(parents=True, exist_ok=True)

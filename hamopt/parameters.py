@@ -39,7 +39,7 @@ class Parameter:
     >>> m.validate(-1.0)
     Traceback (most recent call last):
     ...
-    ValueError: m must be in (0, oo), got -1.0
+    ValueError: m must be in (0, inf), got -1.0
     """
 
     name: str
@@ -69,11 +69,12 @@ class Parameter:
         return sp.Symbol(self.name, real=True)
 
     def range_text(self) -> str:
-        """The interval in the usual notation, e.g. ``(0, oo)`` or ``[0, 1)``."""
+        """The interval in the usual notation, e.g. ``(0, inf)`` or ``[0, 1)``."""
         iv = self.interval
         left = "(" if iv.left_open else "["
         right = ")" if iv.right_open else "]"
-        return f"{left}{iv.start}, {iv.end}{right}"
+        ends = ["inf" if e == sp.oo else "-inf" if e == -sp.oo else str(e) for e in (iv.start, iv.end)]
+        return f"{left}{ends[0]}, {ends[1]}{right}"
 
     def validate(self, value: object) -> float:
         """Return ``value`` as a float, or raise naming the parameter and its range."""

@@ -169,6 +169,18 @@ def test_adams_energy_with_the_infinity_norm_is_adamax():
         derive(classical(), "euler", closures)
 
 
+def test_adams_energy_with_the_rectification_is_radam():
+    """Adam's energy, v² → y, the step-size correction and the rectification with the energy's
+    own ε: torch's RAdam (whose ε sits outside the root, as the energy's does)."""
+    torch.manual_seed(3)
+    closures = ["second_moment", "step_size_bias_correction", "rectification"]
+    cls = derive(adam_energy(1e-8), "euler", closures, name="A").cls
+    grads = torch.randn(30, 5, dtype=torch.float64).tolist()
+    a = _delta(cls, grads, 1e-2, betas=(0.9, 0.999), epsilon=1e-3)
+    b = _delta(torch.optim.RAdam, grads, 1e-2, betas=(0.9, 0.999), eps=1e-3)
+    np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
 def test_relativistic_energy_with_the_second_moment_recipe_has_rads_form():
     """-lr c v/√(y + m²c²) = RAD's -lr v/√(δ²y + ζ) with δ = 1/c, ζ = m² (order 1)."""
     from hamopt.optim import RAD

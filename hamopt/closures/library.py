@@ -446,10 +446,9 @@ EPS_T = sp.Symbol("eps_t", real=True)
 RECTIFIED = sp.Symbol("rectified_step_size", real=True)
 
 
-def rectification(
-    lr: sp.Symbol, eps: sp.Symbol, threshold: int = 5, strict: bool = True
-) -> Closure:
-    r"""RAdam's variance rectification, after :func:`step_size_bias_correction`.
+def rectification(lr: sp.Symbol, threshold: int = 5, strict: bool = True) -> Closure:
+    r"""RAdam's variance rectification, after :func:`step_size_bias_correction`; its
+    :math:`\epsilon` is the one the step holds (``eps``, or the energy's own).
 
     :math:`\rho_\infty = 2/(1-\beta_2) - 1`,
     :math:`\rho_t = \rho_\infty - 2t\beta_2^t/(1-\beta_2^t)`. While the variance of the
@@ -467,11 +466,17 @@ def rectification(
     def closure(d: Draft) -> Draft:
         y = next(b.symbol for b in d.buffers if b.doc == "second moment")
         size = sp.Symbol("step_size", real=True)
-        mass = sp.sqrt(y) + eps
-        if not (d.displacement.has(mass) and d.displacement.has(size)):
+        moving = {y, grad} | ({d.momentum.symbol} if d.momentum is not None else set())
+        masses = [  # √y + ε, with eps or the energy's own ε (Adam's energy)
+            a
+            for a in d.displacement.atoms(sp.Add)
+            if sp.sqrt(y) in a.args and not (a - sp.sqrt(y)).has(*moving)
+        ]
+        if len(masses) != 1 or not d.displacement.has(size):
             raise ValueError(
                 f"rectification needs the step-size form α_t v/(√y + ε), got {d.displacement}"
             )
+        mass, own = masses[0], masses[0] - sp.sqrt(y)
         beta2 = _beta2(d)
         tractable = RHO_T > threshold if strict else RHO_T >= threshold
         r_t = sp.sqrt((RHO_T - 4) * (RHO_T - 2) * RHO_INF / ((RHO_INF - 4) * (RHO_INF - 2) * RHO_T))
@@ -496,7 +501,7 @@ def rectification(
             f"a_t = 1 if {when} (adaptive mass √y + ε) else 0 (unit mass)",
         )
         d = d.add_scalar(
-            EPS_T, sp.Piecewise((eps, tractable), (1, True)), f"ε_t = ε if {when} else 1"
+            EPS_T, sp.Piecewise((own, tractable), (1, True)), f"ε_t = ε if {when} else 1"
         )
         plain = lr / BC1 if any(a.target == BC1 for a in d.scalars) else lr  # as α_t has it
         d = d.add_scalar(

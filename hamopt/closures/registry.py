@@ -148,7 +148,7 @@ CLOSURES: dict[str, Entry] = {
             "rectification",
             _SCHEDULE,
             False,
-            lambda s: library.rectification(s.lr, s.eps),
+            lambda s: library.rectification(s.lr),
             needs=("step_size_bias_correction",),
             doc="RAdam's variance rectification",
         ),

@@ -24,7 +24,7 @@ from types import ModuleType
 from hamopt.runtime import MODULES, ON_DEMAND
 from hamopt.runtime.kernel import prelude
 
-__all__ = ["bound_names", "runtime_names", "standalone"]
+__all__ = ["bound_names", "name_clash", "runtime_names", "standalone"]
 
 _IMPORT = re.compile(r"^from hamopt\.runtime import (\([^)]*\)|[^\n]+)\n", re.MULTILINE)
 
@@ -83,6 +83,18 @@ def runtime_names() -> frozenset[str]:
         imports, body = _parts(name)
         names |= set(bound_names("\n".join([*imports, body])))
     return frozenset(names)
+
+
+def name_clash(name: str, source: str | None = None) -> str | None:
+    """Why ``name`` cannot name the class of a generated module (``source``, where given),
+    or None: the class is bound at the module's top level, so no import or definition of the
+    module, nor of the runtime its standalone form inlines (``math``, ``os``, ``Rule``…), may
+    have its name."""
+    if name in runtime_names():
+        return f"{name!r} is a name the runtime binds (an exported module inlines it)"
+    if source is not None and bound_names(source)[name] > 1:
+        return f"the generated module binds {name!r} itself (an import or a definition)"
+    return None
 
 
 def _import_order(line: str) -> tuple[bool, str]:

@@ -37,7 +37,7 @@ import textwrap
 import sympy as sp
 
 from hamopt.codegen.fused import KernelOrderPrinter
-from hamopt.codegen.inline import bound_names, runtime_names
+from hamopt.codegen.inline import name_clash
 from hamopt.codegen.inplace import Plan, plan_rule
 from hamopt.codegen.inplace_printer import ForeachWriter, single_statement
 from hamopt.codegen.kernel import kernel_source
@@ -114,12 +114,9 @@ def generate_module(
         ]
     )
     source = "\n\n\n".join([head, code]) + "\n"
-    if bound_names(source)[spec.name] > 1 or spec.name in runtime_names():
-        raise ValueError(
-            f"optimizer name {spec.name!r} is a name the generated module binds itself (an "
-            "import or a definition of its own, or of the runtime an exported module inlines); "
-            "choose another"
-        )
+    why = name_clash(spec.name, source)
+    if why is not None:
+        raise ValueError(f"optimizer name {spec.name!r}: {why}; choose another")
     return source
 
 

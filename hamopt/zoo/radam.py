@@ -42,7 +42,7 @@ from hamopt.rule.hyperparameter import flag
 from hamopt.rule.spec import OptimizerSpec
 from hamopt.zoo import common
 from hamopt.zoo.adam import _derived
-from hamopt.zoo.common import BETA2, EPS, LR, WD
+from hamopt.zoo.common import BETA2, LR, WD
 
 __all__ = ["radam"]
 
@@ -68,7 +68,7 @@ def radam() -> OptimizerSpec:
             decay,
             second_moment(BETA2),
             step_size_bias_correction(LR),
-            rectification(LR, EPS),
+            rectification(LR),
         ]
         name = "radam_decoupled" if decoupled else "radam"
         cond = f'{"" if decoupled else "not "}group["decoupled_weight_decay"]'
