@@ -73,7 +73,9 @@ class Parameter:
         iv = self.interval
         left = "(" if iv.left_open else "["
         right = ")" if iv.right_open else "]"
-        ends = ["inf" if e == sp.oo else "-inf" if e == -sp.oo else str(e) for e in (iv.start, iv.end)]
+        ends = [
+            "inf" if e == sp.oo else "-inf" if e == -sp.oo else str(e) for e in (iv.start, iv.end)
+        ]
         return f"{left}{ends[0]}, {ends[1]}{right}"
 
     def validate(self, value: object) -> float:
