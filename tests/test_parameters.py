@@ -22,7 +22,7 @@ def test_validate_names_parameter_and_range():
 
 
 def test_bad_default_and_name():
-    with pytest.raises(ValueError, match=r"m must be in \(0, oo\), got -1"):
+    with pytest.raises(ValueError, match=r"m must be in \(0, inf\), got -1"):
         positive("m", -1.0)
     with pytest.raises(ValueError, match="not an identifier"):
         Parameter("1m")

@@ -65,7 +65,7 @@ def radam_variant(threshold: int, strict: bool, name: str) -> type:
     closures = [
         second_moment(BETA2),
         step_size_bias_correction(LR),
-        rectification(LR, EPS, threshold=threshold, strict=strict),
+        rectification(LR, threshold=threshold, strict=strict),
     ]
     rule = compose(base.draft, closures).rule(name.lower(), base.provenance)
     spec = OptimizerSpec(name, hps, (("True", rule),), summary=f"{name}: RAdam variant.")

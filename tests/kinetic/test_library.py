@@ -77,9 +77,9 @@ def test_parameter_values_are_validated():
     e = relativistic(m=0.5, c=2.0)
     values = {sym.name: v for sym, v in e.values().items()}
     assert values == {"m": 0.5, "c": 2.0}
-    with pytest.raises(ValueError, match=r"m must be in \(0, oo\), got -1"):
+    with pytest.raises(ValueError, match=r"m must be in \(0, inf\), got -1"):
         relativistic(m=-1.0)
-    with pytest.raises(ValueError, match=r"a must be in \(1, oo\), got 1.0"):
+    with pytest.raises(ValueError, match=r"a must be in \(1, inf\), got 1.0"):
         power(a=1.0)
     with pytest.raises(ValueError, match="has no parameter"):
         e.values({"mass": 1.0})
