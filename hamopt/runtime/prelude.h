@@ -270,8 +270,9 @@ struct Int8Tables {
       map[1][c] = float(extra[c]), map[0][c] = float(extra[256 + c]);
       middle[1][c] = float(extra[512 + c]), middle[0][c] = float(extra[768 + c]);
       if (map[1][c] == 0) zero[1] = c;
-      for (int q = 0; q < 4; q++) planes[1][q][c] = uint8_t(bits_of(map[1][c]) >> (8 * q)), planes[0][q][c] = uint8_t(bits_of(map[0][c]) >> (8 * q));
       if (map[0][c] == 0) zero[0] = c;
+      for (int s = 0; s < 2; s++)
+        for (int q = 0; q < 4; q++) planes[s][q][c] = uint8_t(bits_of(map[s][c]) >> (8 * q));
     }
     for (int s = 0; s < 2; s++) {
       int next = 0;
