@@ -136,7 +136,7 @@ def amsgrad(name: str = "max_exp_avg_sq", of: str = "exp_avg_sq") -> Closure:
     return closure
 
 
-def infinity_norm(beta2: sp.Symbol, eps: sp.Symbol, name: str = "exp_inf") -> Closure:
+def infinity_norm(beta2: sp.Symbol, name: str = "exp_inf") -> Closure:
     r"""AdaMax: :math:`|v| + \epsilon \to u` with :math:`u \leftarrow \max(\beta_2 u, |g| + \epsilon)`.
 
     The :math:`\epsilon` is the one the step holds: ``eps``, or the energy's own (Adam's

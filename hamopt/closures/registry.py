@@ -110,7 +110,7 @@ CLOSURES: dict[str, Entry] = {
             "infinity_norm",
             _MASS,
             True,
-            lambda s: library.infinity_norm(s.beta2, s.eps),
+            lambda s: library.infinity_norm(s.beta2),
             doc="|v| + ε → u = max(β2 u, |g| + ε)",
         ),
         Entry(

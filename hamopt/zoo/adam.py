@@ -122,7 +122,7 @@ def adamax() -> OptimizerSpec:
         "weight_decay=0, *, maximize=False)"
     )
     base = _derived(hps, reference)
-    closures = [coupled_weight_decay(WD), infinity_norm(BETA2, EPS), bias_correction()]
+    closures = [coupled_weight_decay(WD), infinity_norm(BETA2), bias_correction()]
     rule = compose(base.draft, closures).rule("adamax", base.provenance)
     return OptimizerSpec(
         "Adamax",
