@@ -47,15 +47,13 @@ def trajectory(
     cls = optimizer_class(name) if cls is None else cls
     if options is None:
         options = options_for(name, problem, cls, steps)
+    from hamopt.compare.training import step
+
     x = torch.nn.Parameter(torch.tensor(problem.start, dtype=torch.float64))
     opt = cls([x], **options)
     points, losses = [x.detach().clone()], []
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = problem.fn(x)
-        loss.backward()
-        losses.append(float(loss.detach()))
-        opt.step()
+    for _ in range(steps):  # step(closure): an optimizer that evaluates more (LBFGS) may
+        losses.append(step(opt, [x], lambda: problem.fn(x)))  # nan once diverged
         points.append(x.detach().clone())
     losses.append(float(problem.fn(x.detach())))
     return torch.stack(points).numpy(), np.asarray(losses)

@@ -162,15 +162,17 @@ def probe_lr(cls: type, problem: Problem2D, steps: int = 200) -> float:
 
     Deterministic: the problems are deterministic and every run starts at ``problem.start``.
     """
+    from hamopt.compare.training import step
+
     best, best_lr = math.inf, None
     for lr in LR_GRID:
         x = torch.nn.Parameter(torch.tensor(problem.start, dtype=torch.float64))
         try:
             opt = cls([x], lr=lr)
-            for _ in range(steps):
-                opt.zero_grad()
-                problem.fn(x).backward()
-                opt.step()
+            # step(closure), which LBFGS needs; nan: diverged (a non-finite loss or gradient)
+            losses = (step(opt, [x], lambda x=x: problem.fn(x)) for _ in range(steps))
+            if any(math.isnan(loss) for loss in losses):
+                continue
             final = float(problem.fn(x.detach()))
         except (ValueError, RuntimeError, ArithmeticError):  # e.g. a non-finite gradient
             continue

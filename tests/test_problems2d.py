@@ -19,3 +19,11 @@ def test_every_optimizer_stays_finite_and_descends(problem):
         assert all(math.isfinite(x) for x in losses), f"{name} diverged on {problem}"
         if problem != "rastrigin":  # many local minima: finite is all one can ask
             assert losses[-1] < 0.9 * losses[0], f"{name} made no progress on {problem}"
+
+
+def test_an_optimizer_that_needs_a_closure_is_plotted():
+    """torch.optim.LBFGS evaluates the loss several times a step (step(closure)): its step size
+    is probed and its trajectory drawn, where ``opt.step()`` failed for want of a closure."""
+    points, losses = trajectory("torch.LBFGS", PROBLEMS["quadratic"], 5)
+    assert points.shape == (6, 2) and all(math.isfinite(x) for x in losses)
+    assert losses[-1] < 1e-6 * losses[0]  # a quasi-Newton method on a quadratic
