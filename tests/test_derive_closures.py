@@ -281,6 +281,19 @@ def test_classical_energy_with_nag_and_the_momentum_schedule_is_nadam():
     np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
+def test_adams_energy_with_nag_and_a_frozen_mass_is_nadam():
+    """Adam's energy evaluates ∇T at (1-β1)g and at β1 v: the frozen mass freezes |β1 v| as
+    much as |v| to √y (SymPy writes |β1 v| as β1|v|, which froze to β1√y), so with the momentum
+    schedule it is torch's NAdam with the energy's ε."""
+    torch.manual_seed(4)
+    closures = ["frozen_mass", "bias_correction", "momentum_schedule"]
+    cls = derive(adam_energy(), "nag", closures, name="A").cls
+    grads = torch.randn(30, 5, dtype=torch.float64).tolist()
+    a = _delta(cls, grads, 1e-2, betas=(0.9, 0.999), epsilon=1e-3, momentum_decay=4e-3)
+    b = _delta(torch.optim.NAdam, grads, 1e-2, betas=(0.9, 0.999), eps=1e-3, momentum_decay=4e-3)
+    np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
 @pytest.mark.parametrize(
     ("energy", "scheme", "closures", "message"),
     [  # a relativistic leapfrog step reads g through v only: refused before any simplify

@@ -110,7 +110,18 @@ def frozen_mass(beta2: sp.Symbol, name: str = "exp_avg_sq") -> Closure:
 
     def closure(d: Draft) -> Draft:
         d, y = _second_buffer(d, beta2, name)
-        displacement = d.displacement.replace(sp.Abs, lambda arg: sp.sqrt(y))
+        moving = {grad} | ({d.momentum.symbol} if d.momentum is not None else set())
+
+        def scaled(e: sp.Expr) -> bool:  # c|x| with c free of g and v: |cx|, SymPy's split
+            return (
+                e.is_Mul
+                and sum(isinstance(a, sp.Abs) for a in e.args) == 1
+                and not any(a.has(*moving) for a in e.args if not isinstance(a, sp.Abs))
+            )
+
+        # the magnitude of each velocity's argument, β1 v as much as v, freezes to √y
+        displacement = d.displacement.replace(scaled, lambda e: sp.sqrt(y))
+        displacement = displacement.replace(sp.Abs, lambda arg: sp.sqrt(y))
         return d.with_(displacement=sp.factor_terms(displacement)).note(
             "frozen mass: every |x| → √y (mass √y + ε for the whole step)"
         )
