@@ -66,6 +66,29 @@ def _second_buffer(d: Draft, beta2: sp.Symbol, name: str) -> tuple[Draft, sp.Sym
     return d, y
 
 
+def _moving(d: Draft) -> set[sp.Symbol]:
+    """The quantities that change every step: the gradient and the momentum (if any)."""
+    return {grad} | ({d.momentum.symbol} if d.momentum is not None else set())
+
+
+def _sums_holding(expr: sp.Expr, term: sp.Expr, moving: set[sp.Symbol]) -> list[sp.Add]:
+    """The sums ``term + c`` in ``expr`` whose rest ``c`` reads none of ``moving``: the
+    ``|v| + ε`` or ``√y + ε`` of a step, with its ε (the closures' ``eps`` or the energy's)."""
+    return [a for a in expr.atoms(sp.Add) if term in a.args and not (a - term).has(*moving)]
+
+
+def _momentum_update(d: Draft) -> Assign:
+    """The momentum's update (the assignment of its buffer)."""
+    (update,) = [a for a in d.updates if a.target == d.momentum.symbol]
+    return update
+
+
+def _ema(d: Draft) -> bool:
+    r"""Whether the momentum is the EMA :math:`v \leftarrow \beta_1 v + (1-\beta_1) g`."""
+    m = d.momentum.symbol
+    return sp.expand(_momentum_update(d).expr - (d.beta * m + (1 - d.beta) * grad)) == 0
+
+
 def second_moment(
     beta2: sp.Symbol,
     name: str = "exp_avg_sq",
@@ -110,7 +133,7 @@ def frozen_mass(beta2: sp.Symbol, name: str = "exp_avg_sq") -> Closure:
 
     def closure(d: Draft) -> Draft:
         d, y = _second_buffer(d, beta2, name)
-        moving = {grad} | ({d.momentum.symbol} if d.momentum is not None else set())
+        moving = _moving(d)
 
         def scaled(e: sp.Expr) -> bool:  # c|x| with c free of g and v: |cx|, SymPy's split
             return (
@@ -157,11 +180,7 @@ def infinity_norm(beta2: sp.Symbol, name: str = "exp_inf") -> Closure:
     def closure(d: Draft) -> Draft:
         u = sp.Symbol(name, real=True)
         m = d.momentum.symbol
-        sums = [
-            a
-            for a in d.displacement.atoms(sp.Add)
-            if sp.Abs(m) in a.args and not (a - sp.Abs(m)).has(m, grad)
-        ]
+        sums = _sums_holding(d.displacement, sp.Abs(m), _moving(d))
         if len(sums) != 1:
             raise ValueError(
                 f"infinity_norm has nothing to act on: Δθ = {d.displacement} holds no one "
@@ -190,11 +209,7 @@ def _biased_momentum(d: Draft) -> bool:
     no momentum (:math:`\beta_1 = 0`, so :math:`1-\beta_1^t = 1`)."""
     if d.momentum is None:
         return False
-    if d.momentum.init != "grad":
-        return True
-    m = d.momentum.symbol
-    update = next(a for a in d.updates if a.target == m)
-    return sp.expand(update.expr - (d.beta * m + (1 - d.beta) * grad)) != 0
+    return d.momentum.init != "grad" or not _ema(d)
 
 
 def bias_correction(first: bool = True) -> Closure:
@@ -317,11 +332,10 @@ def lookahead(beta2: sp.Symbol) -> Closure:
         if d.momentum is None:
             raise ValueError("lookahead needs a momentum buffer (it cannot follow no_momentum)")
         m, b1 = d.momentum.symbol, d.beta
-        (update,) = [a for a in d.updates if a.target == m]
-        if sp.simplify(update.expr - (b1 * m + (1 - b1) * grad)) != 0 or d.momentum.init != "zeros":
+        if not _ema(d) or d.momentum.init != "zeros":
             raise ValueError(
                 "lookahead needs the EMA momentum v = β1 v + (1-β1) g with zero init (Lion's); "
-                f"this rule's momentum is {update.expr}"
+                f"this rule's momentum is {_momentum_update(d).expr}"
             )
         if b1 in d.displacement.free_symbols:
             raise ValueError(
@@ -477,12 +491,7 @@ def rectification(lr: sp.Symbol, threshold: int = 5, strict: bool = True) -> Clo
     def closure(d: Draft) -> Draft:
         y = next(b.symbol for b in d.buffers if b.doc == "second moment")
         size = sp.Symbol("step_size", real=True)
-        moving = {y, grad} | ({d.momentum.symbol} if d.momentum is not None else set())
-        masses = [  # √y + ε, with eps or the energy's own ε (Adam's energy)
-            a
-            for a in d.displacement.atoms(sp.Add)
-            if sp.sqrt(y) in a.args and not (a - sp.sqrt(y)).has(*moving)
-        ]
+        masses = _sums_holding(d.displacement, sp.sqrt(y), _moving(d) | {y})  # √y + ε
         if len(masses) != 1 or not d.displacement.has(size):
             raise ValueError(
                 f"rectification needs the step-size form α_t v/(√y + ε), got {d.displacement}"
