@@ -104,8 +104,12 @@ def check_finite_velocity(energy: KineticEnergy) -> None:
                 for i in np.flatnonzero(~np.isfinite(y))[:3]:
                     try:
                         infinite = _really_infinite(expr, arg, float(x[i]), point, energy.params)
-                    except ValueError as error:
-                        raise ValueError(f"kinetic energy {energy.name}: {error}") from None
+                    except (OverflowError, MemoryError, RecursionError) as error:
+                        raise ValueError(  # exp(exp(exp(p**2)))
+                            f"kinetic energy {energy.name}: {expr} cannot be evaluated at "
+                            f"p = {x[i]:.4g}, even in exact arithmetic ({type(error).__name__}): "
+                            "it grows too fast for an optimizer's step"
+                        ) from None
                     if infinite:
                         raise ValueError(
                             f"kinetic energy {energy.name}: its {what} {expr} is not finite "
@@ -258,14 +262,9 @@ def _finite_on(energy, arg, expr: sp.Expr, grid: np.ndarray) -> bool:
 def _really_infinite(
     expr: sp.Expr, arg: sp.Symbol, x: float, point: dict[str, float], params: Sequence[Parameter]
 ) -> bool:
-    """Confirm a non-finite float result in exact arithmetic (floats overflow: cosh(1000))."""
+    """Confirm a non-finite float result in exact arithmetic (floats overflow: cosh(1000));
+    an expression too large even there raises mpmath's OverflowError (or runs out of memory)."""
     vals = {prm.symbol: sp.Float(point[prm.name]) for prm in params}
     at = sp.Float(x) if arg == P else sp.Float(x) ** 2
-    try:
-        value = expr.xreplace(vals).xreplace({arg: at}).evalf(30)
-    except (OverflowError, MemoryError, RecursionError) as error:  # exp(exp(exp(p**2)))
-        raise ValueError(
-            f"{expr} cannot be evaluated at p = {x:.4g}, even in exact arithmetic "
-            f"({type(error).__name__}): it grows too fast for an optimizer's step"
-        ) from None
+    value = expr.xreplace(vals).xreplace({arg: at}).evalf(30)
     return not (value.is_finite and value.is_real)
