@@ -18,7 +18,8 @@ Modules, in the order an exported module inlines them:
   called as the operator ``torch.ops.hamopt.kernel_step_v1`` (directly where nothing watches);
 * :mod:`~hamopt.runtime.compiled` — the fused path on torch.compile;
 * :mod:`~hamopt.runtime.stored_step` — the step of a group whose buffers are in bfloat16 or 8
-  bits: the kernel, else the reference tensor by tensor;
+  bits: the kernel, else the reference tensor by tensor; under ``torch.compile`` one operator,
+  ``torch.ops.hamopt.stored_step_v1``, that runs it;
 * :mod:`~hamopt.runtime.optimizer` — the base class;
 * :mod:`~hamopt.runtime.multigradient` — the base class of an optimizer that takes several
   gradients per step (one per kick of its scheme); inlined only into a module that imports it.

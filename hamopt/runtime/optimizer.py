@@ -33,7 +33,7 @@ from hamopt.runtime.kernel import Kernel, kernel_step
 from hamopt.runtime.nonfinite import finite, in_graph, traced, verdict, with_grad
 from hamopt.runtime.state_dict import check_state_dict, scalar_dtype
 from hamopt.runtime.state_storage import FORMATS, stored_buffer
-from hamopt.runtime.stored_step import stored_step
+from hamopt.runtime.stored_step import gather, stored_step, traced_stored_step
 from hamopt.runtime.tensors import HALF, real_views, upcast
 
 __all__ = ["GeneratedOptimizer", "Rule"]
@@ -322,10 +322,14 @@ class GeneratedOptimizer(Optimizer):
         """Fill the lists: the group's parameters that have a gradient, their gradients, step
         counters and buffers of the group's rule ``name``, the state created where a parameter
         has none yet. Whether the rule sees other tensors than these (complex, half precision).
+        A group with low-precision state (``state_dtype``) fills the lists of
+        :func:`~hamopt.runtime.stored_step.gather` instead, and returns what it returns.
 
         torch.optim's contract of that name: under torch.compile dynamo runs it eagerly, once,
         and guards the tensors it returns by identity, so that a new gradient tensor every step
         does not recompile the step."""
+        if group["state_dtype"] in FORMATS:  # buffers: (held, places), see stored_step.gather
+            return gather(self, group, name, params, grads, state_steps, *buffers)
         names = self.RULES[name].buffers
         for p in group["params"]:
             if p.grad is None:
@@ -346,7 +350,8 @@ class GeneratedOptimizer(Optimizer):
         """One rule's step on the parameters of one group that have a gradient (traced, every
         write under the mask ``go`` of the check, where it is not None)."""
         if group["state_dtype"] in FORMATS:
-            stored_step(self, group, name, FORMATS[group["state_dtype"]], go)
+            if not (torch.compiler.is_compiling() and traced_stored_step(self, group, name, go)):
+                stored_step(self, group, name, FORMATS[group["state_dtype"]], go)
             return
         rule = self.RULES[name]
         params, grads, state_steps, buffers = [], [], [], [[] for _ in rule.buffers]

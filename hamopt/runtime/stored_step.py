@@ -16,13 +16,21 @@ same float32 numbers and store them by the same integer arithmetic, so every
 path stores the same bits. A buffer's random key (bfloat16) depends on the parameter's place
 in the optimizer and its step count only: a resumed run draws the bits the uninterrupted one
 draws.
+
+Inside ``torch.compile(optimizer.step)`` the step is one node of the graph, the operator
+``torch.ops.hamopt.stored_step_v1`` (:func:`traced_stored_step`): it declares what it writes,
+and runs the eager step on the graph's tensors when the graph runs, so its numbers, random keys
+and stored bits are the eager step's, and no step count is read on the host while tracing.
 """
+
+import weakref
 
 import torch
 
 from hamopt.runtime.kernel import kernel_step
 from hamopt.runtime.state_dict import scalar_dtype
 from hamopt.runtime.state_storage import (
+    FORMATS,
     extra_numbers,
     format_of,
     keys,
@@ -33,68 +41,129 @@ from hamopt.runtime.state_storage import (
 )
 from hamopt.runtime.tensors import PLAIN, real_views, upcast
 
-__all__ = ["stored_step"]
+__all__ = ["gather", "stored_step", "traced_stored_step"]
 
 
 @torch.compiler.disable
 def stored_step(optimizer, group: dict, name: str, fmt: str, go=None) -> None:
     """One step of rule ``name`` on the parameters of ``group`` that have a gradient, its
-    buffers in format ``fmt`` (``"bfloat16"``, ``"int8"``). Under ``torch.compile`` it runs
-    eagerly (a graph break): its random keys are numbers of each step, which a graph would
-    recompile for; there the check's mask ``go`` (a 0-d bool tensor) says whether to step."""
+    buffers in format ``fmt`` (``"bfloat16"``, ``"int8"``). Traced, where the group's tensors
+    are not plain tensors (:func:`traced_stored_step` is the traced step), it runs eagerly (a
+    graph break), the check's mask ``go`` (a 0-d bool tensor) saying whether to step."""
     if go is not None and not bool(go):
         return
+    params, grads, state_steps, held, places = [], [], [], [], []
+    gather(optimizer, group, name, params, grads, state_steps, held, places)
+    _run(optimizer, group, name, fmt, params, grads, state_steps, held, places)
+
+
+def traced_stored_step(optimizer, group: dict, name: str, go=None) -> bool:
+    """The step of a low-precision group inside ``torch.compile(optimizer.step)``: one node of
+    the graph, the operator ``torch.ops.hamopt.stored_step_v1``, which runs the eager step
+    (kernel or reference) on the group's tensors when the graph runs, nothing where the
+    check's mask ``go`` is False. The state is made, and the tensors gathered, by
+    ``optimizer._init_group``, which dynamo runs eagerly. So the step stores the eager step's
+    bits (its numbers and random keys computed on the host, as eager), and breaks no graph.
+    False, doing nothing, where a gradient is not a plain tensor (a DTensor shard):
+    :func:`stored_step` then runs eagerly."""
+    if not all(type(p.grad) in PLAIN for p in group["params"] if p.grad is not None):
+        return False
+    params, grads, state_steps, held, places = [], [], [], [], []
+    key, index = optimizer._init_group(group, name, params, grads, state_steps, held, places)
+    if params:
+        _STORED_OPERATOR(key, index, name, params, grads, held, state_steps, places, go)
+    return True
+
+
+def gather(optimizer, group, name, params, grads, state_steps, held, places) -> tuple[str, int]:
+    """Fill the lists for a step of rule ``name`` on ``group``: its parameters that have a
+    gradient, their gradients, step counters, every tensor of their state in the order of the
+    rule's buffers and each buffer's state keys (``held``), and their places among all the
+    optimizer's parameters (the random keys' positions); a parameter's first state is made
+    here. Returns the operator's names of the optimizer and the group's index."""
     rule = optimizer.RULES[name]
+    fmt = FORMATS[group["state_dtype"]]
     index = next(i for i, g in enumerate(optimizer.param_groups) if g is group)
     first = sum(len(g["params"]) for g in optimizer.param_groups[:index])  # its first's place
-    params, grads, state_steps, places = [], [], [], []
     for k, p in enumerate(group["params"]):
         if p.grad is None:
             continue
-        if len(optimizer.state[p]) == 0:
-            _first_state(optimizer, optimizer.state[p], rule, fmt, p)
+        state = optimizer.state[p]
+        if len(state) == 0:
+            _first_state(optimizer, state, rule, fmt, p)
         params.append(p)
         grads.append(p.grad)
-        state_steps.append(optimizer.state[p]["step"])
+        state_steps.append(state["step"])
+        held.extend(state[kept] for b in rule.buffers for kept in _keys(optimizer, fmt, b, p))
         places.append(first + k)
-    if not params:
-        return
+    key = f"{type(optimizer).__name__}@{id(optimizer):x}"
+    _STORED_OPERATOR.optimizers[key] = optimizer
+    return key, index
+
+
+def _keys(optimizer, fmt: str, buffer: str, p: torch.Tensor) -> tuple[str, ...]:
+    """The state keys of ``buffer`` of parameter ``p`` in a group of format ``fmt``."""
+    if buffer in optimizer.SCALAR_STATE:
+        return (buffer,)
+    return state_keys(format_of(fmt, _real_numel(p)), buffer)
+
+
+def _real_numel(p: torch.Tensor) -> int:
+    return 2 * p.numel() if p.is_complex() else p.numel()
+
+
+def _run(optimizer, group, name, fmt, params, grads, state_steps, held, places) -> None:
+    """The step on the gathered lists (:func:`gather`): the tensors of each format of the
+    group (8-bit: small tensors in float32) by the kernel or the reference."""
+    rule = optimizer.RULES[name]
     real = real_views(params)
     computed, grads = upcast(real), upcast(real_views(grads))
+    per_tensor, at = [], 0  # each tensor's state tensors, in gather's order
+    for p in params:
+        count = sum(len(_keys(optimizer, fmt, b, p)) for b in rule.buffers)
+        per_tensor.append(held[at : at + count])
+        at += count
     formats = {}  # a tensor's format → the indices of its tensors (small 8-bit ones: float32)
     for i, q in enumerate(computed):
         formats.setdefault(format_of(fmt, q.numel()), []).append(i)
     values = optimizer._hyperparameters(group)
     for own, part in formats.items():
         _step_part(optimizer, group, name, own, *(
-            [x[i] for i in part] for x in (computed, grads, state_steps, places, params)
+            [x[i] for i in part] for x in (computed, grads, state_steps, places, per_tensor)
         ), values)  # fmt: skip
     for p, q in zip(real, computed, strict=True):
         if q is not p:
             p.copy_(q)  # half precision: rounded once per step
 
 
-def _step_part(optimizer, group, name, fmt, computed, grads, state_steps, places, params, values):
-    """The step of the group's tensors kept in format ``fmt``: the kernel, else the reference."""
+def _step_part(optimizer, group, name, fmt, computed, grads, state_steps, places, held, values):
+    """The step of the group's tensors kept in format ``fmt`` (``held``: each tensor's state
+    tensors, in :func:`gather`'s order): the kernel, else the reference."""
     rule = optimizer.RULES[name]
     stored = optimizer._stored(name)
-    columns = [[optimizer.state[p][b] for p in params] for b in rule.buffers]
-    # held[j][i]: buffer j of tensor i as stored: (values,) or (codes, block maxima)
-    held = [
-        [tuple(optimizer.state[p][k] for k in state_keys(fmt, b)) for p in params] for b in stored
-    ]
+    width = len(state_keys(fmt, stored[0])) if stored else 0
+    columns, stored_held, at = [], [], 0  # a buffer's first tensors; a stored one's all
+    for b in rule.buffers:
+        count = 1 if b in optimizer.SCALAR_STATE else width
+        columns.append([h[at] for h in held])
+        if b not in optimizer.SCALAR_STATE:
+            stored_held.append([tuple(h[at : at + count]) for h in held])
+        at += count
+    # stored_held[j][i]: stored buffer j of tensor i: (values,) or (codes, block maxima)
     numbers = optimizer._numbers(rule, computed, state_steps, columns, values)
     counts = [int(s) + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
     drawn = [keys(0, place, t, len(stored)) for place, t in zip(places, counts, strict=True)]
     per_buffer = [[d[j] for d in drawn] for j in range(len(stored))]  # [j][i]
     kernel = name if fmt == "float32" else f"{name}_{fmt}"  # float32: the rule's own kernel
-    tables = (held, numbers, fmt, per_buffer, group)
+    tables = (stored_held, numbers, fmt, per_buffer, group)
     if not (
         (group["fused"] or optimizer._default_is_kernel(group))
         and _kernel(optimizer, kernel, computed, grads, state_steps, *tables)
     ):
-        for i in range(len(params)):
-            _reference(rule, fmt, i, computed, grads, state_steps, held, numbers, per_buffer, group)
+        for i in range(len(computed)):
+            _reference(
+                rule, fmt, i, computed, grads, state_steps, stored_held, numbers, per_buffer, group
+            )
 
 
 def _first_state(optimizer, state: dict, rule, fmt: str, p: torch.Tensor) -> None:
@@ -147,3 +216,50 @@ def _reference(rule, fmt, i, params, grads, state_steps, held, numbers, per_buff
     )
     for h, b, column in zip(held, buffers, per_buffer, strict=True):
         store_(fmt, h[i], b, column[i])
+
+
+def _operator_step(key, index, rule, params, grads, held, state_steps, places, go=None):
+    """The operator's implementation: :func:`_run` on the lists it was given (the graph's
+    tensors: the optimizer's own, or copies a compiler writes back), nothing where the mask
+    ``go`` is False. The optimizer and its group's options are looked up when it runs."""
+    if go is not None and not go.item():
+        return
+    optimizer = _STORED_OPERATOR.optimizers[key]
+    group = optimizer.param_groups[index]
+    fmt = FORMATS[group["state_dtype"]]
+    with torch.no_grad():
+        _run(optimizer, group, rule, fmt, params, grads, state_steps, held, places)
+
+
+def _operator_step_inplace(key, index, rule, params, grads, held, state_steps, places, go=None):
+    """What an in-place op does above its implementation: run it, then count the writes."""
+    with torch._C._AutoDispatchBelowADInplaceOrView():
+        _STORED_OPERATOR(key, index, rule, params, grads, held, state_steps, places, go)
+    for written in (params, held, state_steps):
+        torch.autograd.graph.increment_version(written)
+
+
+def _define_stored_operator():
+    """``torch.ops.hamopt.stored_step_v1`` (defined once per process, whichever copy of this
+    runtime is imported first), and its table of the optimizers it steps (``optimizers``:
+    name → optimizer, weakly held, shared by every copy)."""
+    name = "stored_step_v1"  # a new schema: a new version
+    if not hasattr(torch.ops.hamopt, name):
+        library = torch.library.Library("hamopt", "FRAGMENT")
+        library.define(
+            f"{name}(str optimizer, int group, str rule, Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] held, Tensor(c!)[] state_steps, int[] places, Tensor? go=None) -> ()"
+        )
+        library.impl(name, _operator_step, "CompositeExplicitAutograd")
+        library.impl(name, _operator_step_inplace, "ADInplaceOrView")
+        torch.library.register_fake(f"hamopt::{name}", _writes_nothing_here, lib=library)
+        getattr(torch.ops.hamopt, name).default.optimizers = weakref.WeakValueDictionary()
+        _STORED_LIBRARIES.append(library)  # the registration lives as long as this object
+    return getattr(torch.ops.hamopt, name).default
+
+
+def _writes_nothing_here(*args) -> None:
+    """The operator's fake kernel: no data, nothing to compute."""
+
+
+_STORED_LIBRARIES = []
+_STORED_OPERATOR = _define_stored_operator()

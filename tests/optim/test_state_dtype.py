@@ -9,12 +9,15 @@ of the wrong format are refused with a ValueError or TypeError naming the proble
 arithmetic itself is tested in ``tests/runtime/test_state_storage.py``.
 """
 
+import functools
 import io
 import math
 
 import pytest
 import sympy as sp
 import torch
+import torch._dynamo
+from torch._dynamo.utils import counters
 
 import hamopt.optim as zoo
 import hamopt.runtime.stored_step as runtime
@@ -97,20 +100,79 @@ def test_every_path_stores_the_same_bits(name, kwargs, state_dtype, kernel_calls
         _same(a, b, opt_a, opt_b)
 
 
+def _compiled_run(make, params, backend, steps=5):
+    """``steps`` steps of ``torch.compile(opt.step, backend=backend)`` from a fresh dynamo:
+    the optimizer, dynamo's graph breaks (splits and frames run eagerly) and the frames it
+    compiled after the first two steps (the first makes the state, the second meets it)."""
+    torch._dynamo.reset()
+    counters.clear()
+    opt = make(params)
+    step = torch.compile(opt.step, backend=backend)
+    for t in range(steps):
+        if t == 2:
+            compiled_before = counters["frames"]["total"]
+        _grads(params, t)
+        step()
+    breaks = sum(counters["graph_break"].values()) + sum(counters["unimplemented"].values())
+    recompiles = counters["frames"]["total"] - compiled_before
+    torch._dynamo.reset()
+    return opt, breaks, recompiles
+
+
+def _grads(params, t):
+    gen = torch.Generator().manual_seed(t)
+    for q in params:
+        q.grad = (q.detach() - 1 + torch.randn(q.shape, generator=gen).to(q.dtype)) / 10
+
+
+COMPILED = [
+    ("Adam", dict(lr=0.01, weight_decay=0.01), {}),
+    ("NAdam", dict(lr=0.01), dict(fused=True)),  # a scalar state beside the stored buffers
+    ("SGD", dict(lr=0.01, momentum=0.9, maximize=True), dict(foreach=True)),
+    ("Lion", dict(lr=1e-3, weight_decay=0.1), dict(foreach=False)),
+]
+
+
+@pytest.mark.parametrize("backend", ["eager", "inductor"])
 @pytest.mark.parametrize("state_dtype", FORMATS, ids=["bfloat16", "uint8"])
-def test_torch_compile_stores_the_same_bits(state_dtype):
-    a, b = _params(), _params()
-    opt_a = zoo.Adam(a, lr=0.01, state_dtype=state_dtype)
-    opt_b = zoo.Adam(b, lr=0.01, state_dtype=state_dtype)
-    step = torch.compile(opt_b.step)
-    for t in range(4):
-        for x, y in zip(a, b, strict=True):
-            x.grad = y.grad = torch.randn(
-                x.shape, generator=torch.Generator().manual_seed(t)
-            ).float()
+@pytest.mark.parametrize(
+    ("name", "kwargs", "path"),
+    COMPILED,
+    ids=[f"{n}-{','.join(f'{k}={v}' for k, v in p.items()) or 'default'}" for n, _, p in COMPILED],
+)
+def test_torch_compile_stores_the_same_bits_in_one_graph(name, kwargs, path, state_dtype, backend):
+    """``torch.compile(opt.step)`` with low-precision state: the step is one operator of the
+    graph (``hamopt::stored_step_v1``), so it breaks the graph no more than torch.optim.Adam's
+    compiled step, compiles nothing once the state exists, and stores the eager step's bits
+    (its numbers and random keys are computed when the graph runs, as eagerly)."""
+    make = functools.partial(getattr(zoo, name), **kwargs, **path, state_dtype=state_dtype)
+    eager = _params()
+    opt_eager = make(eager)
+    for t in range(5):
+        _grads(eager, t)
+        opt_eager.step()
+    compiled = _params()
+    opt, breaks, recompiles = _compiled_run(make, compiled, backend)
+    _same(eager, compiled, opt_eager, opt)
+    torch_adam = functools.partial(torch.optim.Adam, lr=0.01)
+    _, torch_breaks, torch_recompiles = _compiled_run(torch_adam, _params(), backend)
+    assert breaks <= torch_breaks
+    assert recompiles <= torch_recompiles
+
+
+def test_torch_compile_of_half_precision_parameters_with_low_precision_state():
+    """bfloat16 parameters, bfloat16 state, under torch.compile: the eager step's bits."""
+    a, b = _params(dtype=torch.bfloat16), _params(dtype=torch.bfloat16)
+    opt_a = zoo.Adam(a, lr=0.01, state_dtype=torch.bfloat16)
+    opt_b = zoo.Adam(b, lr=0.01, state_dtype=torch.bfloat16)
+    step = torch.compile(opt_b.step, backend="eager")
+    for t in range(3):
+        _grads(a, t)
+        _grads(b, t)
         opt_a.step()
         step()
     _same(a, b, opt_a, opt_b)
+    torch._dynamo.reset()
 
 
 @pytest.mark.parametrize("nonfinite", ["raise", "skip"])
