@@ -553,7 +553,7 @@ def _class(spec: OptimizerSpec) -> str:
     if scalar_state:
         lines.append(f"    SCALAR_STATE = {scalar_state!r}")
     lines.append(f'    KERNEL = Kernel("{spec.name.lower()}", KERNEL_SOURCE)')
-    if _has_capturable(spec.reference):  # torch's rule for its optimizers with capturable
+    if _refuses_foreach_tensor_lr(spec.reference):  # as the torch class does
         lines.append("    FOREACH_TENSOR_LR = False")
     lines.append("")
     lines.append(f"    def __init__({_constructor_args(spec)}):")
@@ -579,16 +579,21 @@ def _class(spec: OptimizerSpec) -> str:
     return "\n".join(lines)
 
 
-def _has_capturable(reference: str) -> bool:
-    """Whether the reference is a torch.optim class with a ``capturable`` flag (torch.optim.SGD
-    has none)."""
-    import inspect
-
+def _refuses_foreach_tensor_lr(reference: str) -> bool:
+    """Whether the reference is a torch.optim class that refuses a Tensor ``lr`` with
+    ``foreach=True`` and ``capturable=False`` (``torch.optim.Adam`` and ``AdamW`` do;
+    ``Adamax``, ``NAdam`` and ``RAdam`` take it): asked of the class itself."""
     import torch
 
     match = re.match(r"torch\.optim\.(\w+)\(", reference)
     cls = getattr(torch.optim, match.group(1), None) if match else None
-    return cls is not None and "capturable" in inspect.signature(cls).parameters
+    if cls is None:
+        return False
+    try:
+        cls([torch.zeros(1, requires_grad=True)], lr=torch.tensor(0.01), foreach=True)
+    except ValueError:
+        return True
+    return False
 
 
 def _rule_record(rule: UpdateRule) -> str:
@@ -694,9 +699,11 @@ def _default_text(hp: Hyperparameter) -> str:
 def _constructor_args(spec: OptimizerSpec) -> str:
     defaults = {hp.name: _default_text(hp) for hp in spec.hyperparameters}
     defaults.update((name, repr(default)) for name, default in _unsupported(spec))
-    pos = [f"{n}={defaults[n]}" for n in _positional(spec)]
+    defaults.update((name, repr(default)) for name, default in OPTIONS.items())
+    positional = _positional(spec)
+    pos = [f"{n}={defaults[n]}" for n in positional]
     kw = [f"{hp.name}={_default_text(hp)}" for hp in spec.hyperparameters if hp.keyword_only]
-    names = {hp.name for hp in spec.hyperparameters}
+    names = {hp.name for hp in spec.hyperparameters} | set(positional)
     kw += [f"{n}={d!r}" for n, d in OPTIONS.items() if n not in names]
     return ", ".join(["self", "params", *pos, "*", *kw])
 
@@ -711,6 +718,7 @@ def _positional(spec: OptimizerSpec) -> list[str]:
     arguments, unless the spec gives the reference's order (``spec.positional``)."""
     names = [hp.name for hp in spec.hyperparameters if not hp.keyword_only]
     names += [n for n, _ in _unsupported(spec)]
+    names += [n for n in OPTIONS if n in spec.positional and n not in names]  # Adamax's foreach
     order = {n: i for i, n in enumerate(spec.positional)}
     return sorted(names, key=lambda n: order.get(n, len(order)))
 

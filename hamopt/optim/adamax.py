@@ -98,7 +98,7 @@ HAMOPT_FORMATS(adamax)
 class Adamax(GeneratedOptimizer):
     r"""Adamax: Adam's energy with the infinity-norm closure.
 
-    Drop-in replacement for ``torch.optim.Adamax(params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, *, maximize=False)``.
+    Drop-in replacement for ``torch.optim.Adamax(params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None, *, maximize=False)``.
 
     Rule ``adamax`` (when ``True``):
 
@@ -115,7 +115,7 @@ class Adamax(GeneratedOptimizer):
     * kinetic energy: adam: T(p) = -epsilon*log(1 + Abs(p)/epsilon) + Abs(p)
     * scheme: euler (conformal symplectic Euler D·K·F), order 1
     * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), eps = -epsilon*(beta1 - 1)/h, lr = h; coupled weight decay g ← g + λθ; infinity norm: |v| + ε → u = max(β2 u, |g| + ε); bias correction, estimator form: v/(1-β1^t), y/(1-β2^t)
-    * reference: torch.optim.Adamax(params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, *, maximize=False)
+    * reference: torch.optim.Adamax(params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None, *, maximize=False)
 
     Arguments:
         lr (default 0.002): learning rate α
@@ -137,10 +137,9 @@ class Adamax(GeneratedOptimizer):
         "adamax": Rule(buffers=("exp_avg", "exp_inf"), hyperparameters=("lr", "beta1", "beta2", "eps", "weight_decay"), single_tensor=_single_tensor_adamax, foreach=_foreach_adamax, fused=_fused_adamax, numbers=("lr", "beta1", "beta2", "eps", "weight_decay"), per_tensor=("bias_correction1",), scalars=_scalars_adamax, scalar_arguments=("beta1",)),
     }
     KERNEL = Kernel("adamax", KERNEL_SOURCE)
-    FOREACH_TENSOR_LR = False
 
-    def __init__(self, params, lr=0.002, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0, *, maximize=False, foreach=None, nonfinite='raise', fused=None, capturable=False, differentiable=False, state_dtype=None):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize, foreach=foreach, nonfinite=nonfinite, fused=fused, capturable=capturable, differentiable=differentiable, state_dtype=state_dtype))
+    def __init__(self, params, lr=0.002, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0, foreach=None, *, maximize=False, nonfinite='raise', fused=None, capturable=False, differentiable=False, state_dtype=None):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach, maximize=maximize, nonfinite=nonfinite, fused=fused, capturable=capturable, differentiable=differentiable, state_dtype=state_dtype))
 
     def _rule(self, group):
         """The rule this group's options select."""

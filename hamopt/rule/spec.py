@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from hamopt.rule.hyperparameter import Hyperparameter
 from hamopt.rule.update_rule import UpdateRule
 
+#: Runtime options a reference may take by position (``torch.optim.Adamax``'s ``foreach``).
+POSITIONAL_OPTIONS = ("foreach",)
+
 __all__ = ["OptimizerSpec"]
 
 
@@ -44,7 +47,8 @@ class OptimizerSpec:
         defaults (Apollo's ``init_lr=None`` → ``lr / 1000``). Expressions read the arguments.
     positional
         The reference's order of its positional arguments where a refused one sits between
-        hyperparameters (lion-pytorch's ``use_triton`` before ``decoupled_weight_decay``);
+        hyperparameters (lion-pytorch's ``use_triton`` before ``decoupled_weight_decay``), or
+        where it takes a runtime option by position (``torch.optim.Adamax``'s ``foreach``);
         empty: the hyperparameters, then the refused arguments.
     """
 
@@ -74,7 +78,7 @@ class OptimizerSpec:
         if unresolvable:
             raise ValueError(f"optimizer {self.name}: resolved {unresolvable} are not arguments")
         refused = {n for n, _ in self.unsupported}
-        unknown = sorted(set(self.positional) - {*names, *refused})
+        unknown = sorted(set(self.positional) - {*names, *refused, *POSITIONAL_OPTIONS})
         if unknown:
             raise ValueError(f"optimizer {self.name}: positional {unknown} are not arguments")
         rule_names = [r.name for _, r in self.variants]

@@ -20,6 +20,7 @@ the rest:
 """
 
 import array
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -266,9 +267,28 @@ class GeneratedOptimizer(Optimizer):
     def load_state_dict(self, state_dict: dict) -> None:
         """torch's load_state_dict once ``state_dict`` is known to fit (else TypeError or
         ValueError, and nothing changes); the buffers of a half-precision parameter stay
-        float32 and a scalar state keeps its dtype, as they were saved."""
+        float32 and a scalar state keeps its dtype, as they were saved. The hooks run when
+        torch runs them: the pre-hooks on the dict as given, before it is checked (so that one
+        may adapt a checkpoint), the post-hooks on the loaded state, last."""
+        state_dict = state_dict.copy() if isinstance(state_dict, dict) else state_dict
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
+            changed = pre_hook(self, state_dict)
+            if changed is not None:
+                state_dict = changed
         state, state_dict = check_state_dict(self, state_dict)
-        super().load_state_dict(state_dict)
+        hooks = (
+            self._optimizer_load_state_dict_pre_hooks,
+            self._optimizer_load_state_dict_post_hooks,
+        )
+        self._optimizer_load_state_dict_pre_hooks = OrderedDict()  # run above and below
+        self._optimizer_load_state_dict_post_hooks = OrderedDict()
+        try:
+            super().load_state_dict(state_dict)
+        finally:
+            (
+                self._optimizer_load_state_dict_pre_hooks,
+                self._optimizer_load_state_dict_post_hooks,
+            ) = hooks
         stored = {
             p for g in self.param_groups if g.get("state_dtype") in FORMATS for p in g["params"]
         }
@@ -280,6 +300,8 @@ class GeneratedOptimizer(Optimizer):
                     self.state[p][name] = saved[name].to(device=p.device)  # its format's dtype
                 elif p.dtype in HALF:
                     self.state[p][name] = saved[name].to(dtype=torch.float32, device=p.device)
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
 
     # -- the step ----------------------------------------------------------------------------
     @_use_grad_for_differentiable

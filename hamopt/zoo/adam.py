@@ -119,7 +119,7 @@ def adamax() -> OptimizerSpec:
     hps = (common.lr(2e-3), common.betas(), common.eps(), common.weight_decay(0.0))
     reference = (
         "torch.optim.Adamax(params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, "
-        "weight_decay=0, *, maximize=False)"
+        "weight_decay=0, foreach=None, *, maximize=False)"
     )
     base = _derived(hps, reference)
     closures = [coupled_weight_decay(WD), infinity_norm(BETA2), bias_correction()]
@@ -130,4 +130,5 @@ def adamax() -> OptimizerSpec:
         (("True", rule),),
         summary="Adamax: Adam's energy with the infinity-norm closure.",
         reference=reference,
+        positional=("lr", "betas", "eps", "weight_decay", "foreach"),  # as torch's
     )

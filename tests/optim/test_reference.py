@@ -3,6 +3,7 @@ several settings (one with weight decay), largest relative parameter difference 
 The references are named as ``"module:Name"``, imported by the test that needs one."""
 
 import pytest
+import torch
 
 import hamopt.optim as zoo
 
@@ -138,3 +139,27 @@ def test_foreach_equals_single_tensor(name, index, train, relative_difference):
     single = train(cls, steps=50, foreach=False, **settings[index])
     lists = train(cls, steps=50, foreach=True, **settings[index])
     assert relative_difference(single, lists) <= 1e-12
+
+
+REFERENCES = [name for name, (where, _) in CASES.items() if where.startswith("torch.optim:")]
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+def test_a_tensor_lr_with_foreach_is_taken_where_the_reference_takes_it(
+    name, train, relative_difference
+):
+    """``lr=torch.tensor(...)`` with ``foreach=True``: refused with torch's ValueError where
+    the torch class refuses it (Adam, AdamW), else the reference's steps."""
+    reference = _reference(CASES[name][0])
+    settings = {"lr": torch.tensor(0.01, dtype=torch.float64), "foreach": True}
+    if name == "SGD":
+        settings["momentum"] = 0.9
+    try:
+        expected = train(reference, steps=20, **settings)
+    except ValueError as error:
+        with pytest.raises(ValueError, match=r"lr as a Tensor is not supported"):
+            getattr(zoo, name)([torch.zeros(2, requires_grad=True)], **settings)
+        assert "foreach=True" in str(error)
+        return
+    got = train(getattr(zoo, name), steps=20, **settings)
+    assert relative_difference(expected, got) <= 1e-12

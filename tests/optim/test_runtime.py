@@ -45,9 +45,13 @@ def test_signature_matches_reference(name):
     ours = inspect.signature(getattr(zoo, name)).parameters
     theirs = inspect.signature(reference(name)).parameters
     positional = [
-        n for n, p in theirs.items() if p.kind is p.POSITIONAL_OR_KEYWORD and n not in TORCH_ONLY
+        n
+        for n, p in theirs.items()
+        if p.kind is p.POSITIONAL_OR_KEYWORD and (n not in TORCH_ONLY or n == "foreach")
     ]
     assert [n for n in ours if n in positional] == positional
+    mine = [n for n, p in ours.items() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    assert mine[: len(positional)] == positional  # Adamax(params, lr, betas, eps, wd, foreach)
     for n in positional:
         default = theirs[n].default
         if default is inspect.Parameter.empty or n == "params":
@@ -184,3 +188,52 @@ def test_a_tensor_lr_works_on_every_path_and_one_that_requires_grad_is_refused(n
         ValueError, match=rf"{name}: a Tensor lr that requires grad is not supported"
     ):
         getattr(zoo, name)([torch.nn.Parameter(torch.ones(2))], lr=lr)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("Adam", dict(lr=0.01)),
+        ("NAdam", dict(lr=0.01)),  # a scalar state, loaded in its own dtype
+        ("Adam", dict(lr=0.01, state_dtype=torch.bfloat16)),  # loaded in its format
+    ],
+)
+def test_load_state_dict_hooks_run_when_torch_runs_them(name, kwargs):
+    """A pre-hook sees the dict as given and may adapt it before it is checked (here: buffers
+    saved under other names); a post-hook runs last, so what it writes stays (here: zeroing
+    the first moment of a half-precision parameter, whose buffers are loaded as float32)."""
+    params = [torch.randn(4, 3, dtype=torch.bfloat16, requires_grad=True)]
+    params.append(torch.randn(300, dtype=torch.float32, requires_grad=True))
+    cls = getattr(zoo, name)
+    opt = cls(params, **kwargs)
+    for p in params:
+        p.grad = torch.ones_like(p)
+    opt.step()
+    saved = opt.state_dict()
+    renamed = {
+        "param_groups": saved["param_groups"],
+        "state": {
+            k: {("m" if key == "exp_avg" else key): v for key, v in s.items()}
+            for k, s in saved["state"].items()
+        },
+    }
+
+    def rename_back(optimizer, state_dict):
+        state_dict["state"] = {
+            k: {("exp_avg" if key == "m" else key): v for key, v in s.items()}
+            for k, s in state_dict["state"].items()
+        }
+
+    def zero_first_moments(optimizer):
+        for state in optimizer.state.values():
+            state["exp_avg"].zero_()
+
+    fresh = cls(params, **kwargs)
+    fresh.register_load_state_dict_pre_hook(rename_back)
+    fresh.register_load_state_dict_post_hook(zero_first_moments)
+    fresh.load_state_dict(renamed)
+    for p in params:
+        assert fresh.state[p].keys() == opt.state[p].keys()
+        assert not fresh.state[p]["exp_avg"].any()
+        assert fresh.state[p]["exp_avg_sq"].equal(opt.state[p]["exp_avg_sq"])
+    assert fresh.state[params[0]]["exp_avg"].dtype == opt.state[params[0]]["exp_avg"].dtype
