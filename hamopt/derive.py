@@ -170,6 +170,8 @@ def derive(
         if scheme not in SCHEMES:
             raise ValueError(f"unknown scheme {scheme!r}; choose from {sorted(SCHEMES)}")
         scheme = SCHEMES[scheme]
+    if not isinstance(scheme, Scheme):
+        raise TypeError(f"scheme must be a Scheme or its name, got {type(scheme).__name__}")
     check_class_name(name)
     if parameterisation not in PARAMETERISATIONS:
         raise ValueError(
@@ -215,7 +217,8 @@ def derive(
         elif adaptive or parameterisation == "physical":
             lr = 1e-3
         else:
-            lr = 1e-3 * float(form.scale(1 - sp.Float(betas[0])))
+            scaled = 1e-3 * float(form.scale(1 - sp.Float(betas[0])))
+            lr = float(f"{scaled:.12g}")  # 0.01, not 0.010000000000000002, in the signature
     draft = start(step.step, step.displacement.xreplace(energy), [], beta=_B1)
     closures = []
     for entry in entries:

@@ -294,10 +294,17 @@ def _from_recipe(recipe: Recipe) -> MultiGradientOptimizer:
             f"step(closure) and has the particle's own momentum only (closure 'none'), "
             f"not {sorted(closures - _CLOSURES)}"
         )
-    if (recipe.momentum, recipe.init) != ("ema", "zeros"):
+    wrong = [
+        f"{option} {value!r}; use {option}={default!r}"
+        for option, value, default in (
+            ("momentum", recipe.momentum, "ema"),
+            ("init", recipe.init, "zeros"),
+        )
+        if value != default
+    ]
+    if wrong:
         raise ValueError(
-            f"{lead}: its state is the physical momentum p, which has no momentum form "
-            f"{recipe.momentum!r} or init {recipe.init!r}; use momentum='ema', init='zeros'"
+            f"{lead}: its state is the physical momentum p, which has no " + " and no ".join(wrong)
         )
     if not 0 < recipe.betas[0] <= 1:
         raise ValueError(

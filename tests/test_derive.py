@@ -1,5 +1,6 @@
 """Derive-your-own: energy + scheme + closure → optimizer class, export, reference evaluator."""
 
+import inspect
 import subprocess
 import sys
 import textwrap
@@ -162,3 +163,43 @@ def test_derived_class_compiles_and_is_loaded_once():
             step()
         runs.append(p.detach().clone())
     torch.testing.assert_close(runs[0], runs[1], rtol=1e-12, atol=0)
+
+
+def test_the_heaviside_step_of_a_kinked_energy_prints_as_h_not_theta():
+    """The derivative of Max(|p| - 1/2, 0) holds the Heaviside step, which SymPy prints θ(x):
+    the parameters' letter. The rule prints it H(x), in LaTeX and in Markdown."""
+    from hamopt.kinetic import KineticEnergy
+
+    energy = KineticEnergy(sp.Max(sp.Abs(p) - sp.Rational(1, 2), 0) + p**2 / 4, name="kinked")
+    derived = derive(energy, scheme="euler", closure="none")
+    for text in (derived.latex(), derived.markdown()):
+        assert r"H{\left(\left|{v}\right| - \frac{1}{2} \right)}" in text
+        assert r"\theta{\left(" not in text and r"\theta\left(" not in text
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: derive(classical(), scheme=123), TypeError, "scheme must be a Scheme or its name"),
+        (lambda: derive(classical(), closure=5), TypeError, "closure must be a preset's name"),
+        (
+            lambda: derive(classical(), closure="second_moment,bias_correction"),
+            ValueError,
+            r"is one string: give the names as a list, \['second_moment', 'bias_correction'\]",
+        ),
+        (
+            lambda: KineticEnergy(p**2, "k", name="x"),
+            TypeError,
+            r"params must be a list of Parameters or names, got str 'k': give a list, \['k'\]",
+        ),
+    ],
+)
+def test_arguments_of_the_wrong_kind_are_named(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_the_default_lr_reads_as_a_round_number():
+    """lr = 1e-3 · 1/(1 - β1) is 0.01 at β1 = 0.9, not the float 0.010000000000000002."""
+    derived = derive(classical(), scheme="euler", closure="none")
+    assert repr(inspect.signature(derived.cls).parameters["lr"].default) == "0.01"

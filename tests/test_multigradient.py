@@ -568,8 +568,8 @@ def test_recipe_of_hamopt_derive():
     ("changes", "message"),
     [
         ({"closures": ("adam",)}, r"yoshida takes 3 gradients per step: .* not \['adam'\]"),
-        ({"momentum": "sum"}, "no momentum form 'sum'"),
-        ({"init": "grad"}, "init 'grad'"),
+        ({"momentum": "sum"}, r"no momentum 'sum'; use momentum='ema'$"),
+        ({"init": "grad"}, r"no init 'grad'; use init='zeros'$"),
         ({"betas": (0.0, 0.999)}, r"betas\[0\] is its β"),
     ],
 )

@@ -89,3 +89,19 @@ def test_identify_snippet_prints_what_its_comments_say(capsys):
     assert len(printed) == len(promised) == 3
     for out, comment in zip(printed, promised, strict=True):
         assert out.startswith(comment.rstrip(". ")), (out, comment)
+
+
+def test_the_parsers_functions_are_the_ones_the_readme_and_the_help_list():
+    """Every name the energy parser takes is in the README's sentence and in ``hamopt derive
+    --help``, and neither lists one it refuses."""
+    from hamopt.cli import build_parser
+    from hamopt.parse import CONSTANTS, FUNCTIONS
+
+    sentence = README[README.index("of text): `p`") : README.index("anything else raises")]
+    subparsers = next(a for a in build_parser()._actions if a.choices and "derive" in a.choices)
+    helped = subparsers.choices["derive"].format_help()
+    helped = helped[helped.index("allowed are") : helped.index("Parameters are positive")]
+    allowed = set(FUNCTIONS) | set(CONSTANTS)
+    for text in (sentence, helped):
+        listed = set(re.findall(r"[A-Za-z]+", text)) & (allowed | {"floor", "erf", "tan", "acos"})
+        assert listed == allowed, text

@@ -149,7 +149,7 @@ def summary(results: Iterable[CheckResult]) -> str:
     parts = [f"{counts['pass']} pass", f"{counts['fail']} fail"]
     if counts["undetermined"]:
         parts.append(f"{counts['undetermined']} undetermined")
-    return f"{len(results)} checks: " + ", ".join(parts)
+    return f"{len(results)} check{'' if len(results) == 1 else 's'}: " + ", ".join(parts)
 
 
 def exit_status(results: Iterable[CheckResult]) -> int:

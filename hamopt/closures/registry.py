@@ -183,9 +183,20 @@ def resolve(closure: str | Iterable[str]) -> tuple[Entry, ...]:
     ValueError: closures second_moment and frozen_mass both set the mass; choose one
     """
     if isinstance(closure, str):
+        if "," in closure and closure not in PRESETS:
+            raise ValueError(
+                f"closure {closure!r} is one string: give the names as a list, "
+                f"{[name.strip() for name in closure.split(',')]!r} (the command line's "
+                "--closure takes them comma-separated)"
+            )
         names: list[str] = list(PRESETS.get(closure, (closure,)))
-    else:
+    elif isinstance(closure, Iterable):
         names = list(closure)
+    else:
+        raise TypeError(
+            f"closure must be a preset's name or a list of closure names, got "
+            f"{type(closure).__name__} {closure!r}"
+        )
     entries = []
     for name in names:
         if not isinstance(name, str):

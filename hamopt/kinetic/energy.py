@@ -88,6 +88,12 @@ class KineticEnergy:
             raise ValueError(f"coupling must be 'particle' or 'norm', got {coupling!r}")
         if scope not in ("tensor", "global"):
             raise ValueError(f"scope must be 'tensor' or 'global', got {scope!r}")
+        if isinstance(params, Parameter | str) or not isinstance(params, Iterable):
+            one = getattr(params, "name", params)
+            raise TypeError(
+                f"params must be a list of Parameters or names, got {type(params).__name__} "
+                f"{one!r}: give a list, [{one!r}], for one"
+            )
         self.params: tuple[Parameter, ...] = tuple(
             prm if isinstance(prm, Parameter) else positive(str(prm)) for prm in params
         )
@@ -246,7 +252,9 @@ def _vectorised(fn: Callable) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _torch_lambdify(arg: sp.Symbol, expr: sp.Expr) -> Callable[[torch.Tensor], torch.Tensor]:
-    fn = sp.lambdify(arg, expr, modules=[torch], printer=_TorchPrinter())
+    fn = sp.lambdify(
+        arg, expr, modules=[{"_heaviside": _heaviside}, torch], printer=_TorchPrinter()
+    )
 
     def call(x: torch.Tensor) -> torch.Tensor:
         out = fn(x)
@@ -257,8 +265,14 @@ def _torch_lambdify(arg: sp.Symbol, expr: sp.Expr) -> Callable[[torch.Tensor], t
 
 class _TorchPrinter(TorchPrinter):
     """SymPy's torch printer, with Min/Max as elementwise ``torch.minimum``/``torch.maximum``
-    (it prints ``torch.min(1.0, p)``, which torch refuses); a number becomes a float64 0-d
-    tensor, which takes the other argument's dtype."""
+    (it prints ``torch.min(1.0, p)``, which torch refuses) and the Heaviside step H(x) (the
+    derivative of a Max or Min) as :func:`_heaviside` (it prints ``torch.heaviside`` with a
+    number, which torch refuses, and which autograd cannot differentiate); a number becomes a float64 0-d tensor, which takes the other
+    argument's dtype."""
+
+    def _print_Heaviside(self, expr: sp.Expr) -> str:
+        at_zero = expr.args[1] if len(expr.args) > 1 else sp.S.Half
+        return f"_heaviside({self._print(expr.args[0])}, {self._print(at_zero)})"
 
     def _print_Min(self, expr: sp.Expr) -> str:
         return self._fold("torch.minimum", expr.args)
@@ -275,3 +289,12 @@ class _TorchPrinter(TorchPrinter):
         for a in args[1:]:
             out = f"{fn}({out}, {one(a)})"
         return out
+
+
+def _heaviside(x: torch.Tensor, at_zero: float) -> torch.Tensor:
+    """H(x): 0 below 0, 1 above, ``at_zero`` at 0, in ``x``'s dtype; differentiable, with
+    derivative 0 (``torch.heaviside`` has none, and autograd differentiates the checks' maps)."""
+    if not isinstance(x, torch.Tensor):
+        x = torch.tensor(float(x), dtype=torch.float64)
+    one, zero, middle = (torch.full_like(x, v) for v in (1.0, 0.0, float(at_zero)))
+    return torch.where(x > 0, one, torch.where(x < 0, zero, middle))

@@ -250,7 +250,7 @@ class UpdateRule:
         lines = []
         for a in self.assignments:
             lhs = sp.latex(a.target, symbol_names=names)
-            rhs = sp.latex(a.expr, symbol_names=names)
+            rhs = _latex(a.expr, names)
             buf = self.buffer(a.target)
             if buf is not None and buf.init == "grad":
                 rhs += r" \quad (t = 1\text{: } %s)" % sp.latex(grad, symbol_names=names)
@@ -266,7 +266,7 @@ class UpdateRule:
         for i, a in enumerate(self.assignments, 1):
             doc = f" — {a.doc}" if a.doc else ""
             lhs = sp.latex(a.target, symbol_names=names)
-            rhs = sp.latex(a.expr, symbol_names=names)
+            rhs = _latex(a.expr, names)
             out.append(f"{i}. ${lhs} \\leftarrow {rhs}${doc}")
         return "\n".join(out)
 
@@ -275,3 +275,12 @@ class UpdateRule:
         from dataclasses import replace
 
         return replace(self, **changes)
+
+
+_STEP = sp.Function("H")  # the Heaviside step as printed: SymPy writes θ, the parameters' letter
+
+
+def _latex(expr: sp.Expr, names: dict[sp.Symbol, str]) -> str:
+    """LaTeX of a rule's right-hand side: the Heaviside step (the derivative of a Max or Min)
+    as H(x), not SymPy's θ(x), which reads as the parameters θ."""
+    return sp.latex(expr.replace(sp.Heaviside, lambda x, *_: _STEP(x)), symbol_names=names)

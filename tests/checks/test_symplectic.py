@@ -128,3 +128,25 @@ def test_residual_detects_explicit_euler():
         return q + 0.1 * system.velocity(p), p - 0.1 * system.grad_U(q)
 
     assert symplectic_residual(explicit, torch.randn(4), torch.randn(4), 1.0) > 1e-3
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        sp.Max(sp.Abs(p) - sp.Rational(1, 2), 0) + p**2 / 4,
+        (sp.Abs(p) - sp.Min(1, sp.Abs(p)) / 2) * sp.Min(1, sp.Abs(p)),  # identify's clip(p)
+    ],
+)
+def test_an_energy_with_max_or_min_runs_the_numeric_checks(expr):
+    """Its velocity holds the Heaviside step H (the derivative of Max and Min), which the torch
+    printer writes as an elementwise step autograd can differentiate (derivative 0): the
+    numeric symplecticity check, which differentiates the step map, runs and passes."""
+    energy = KineticEnergy(expr, name="kinked")
+    result = numeric_symplecticity(energy, leapfrog, random_quadratic(20))
+    assert result.passed, result.value
+    _, velocity = energy.torch_functions()
+    x = torch.tensor([-2.0, -0.75, 0.0, 0.25, 2.0], dtype=torch.float32, requires_grad=True)
+    v = velocity(x)
+    assert v.dtype == torch.float32
+    expected = [float(sp.diff(expr, p).subs(p, float(a)).evalf()) for a in x.tolist()]
+    assert v.tolist() == pytest.approx(expected, abs=1e-6)
