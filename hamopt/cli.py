@@ -179,6 +179,8 @@ def check_module_source(source: str) -> None:
 def cmd_derive(args: argparse.Namespace) -> int:
     from hamopt.specfile import derive_spec, dump_spec, load_spec
 
+    if args.out is not None and args.out.suffix != ".py":
+        raise UsageError(f"--out: a Python module's name ends in .py, got {str(args.out)!r}")
     if args.spec is not None:
         given = [f"--{k}" for k in DERIVE_OPTIONS if getattr(args, k) is not None]
         if given:

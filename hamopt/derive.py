@@ -155,6 +155,8 @@ def derive(
         (:math:`b = \beta_1 b + g`); ``"zeros"`` or ``"grad"`` (first-gradient) init.
     parameterisation
         ``"ml"`` (``lr`` is the step scale; default) or ``"physical"`` (``lr`` is :math:`h`).
+        A scheme with several kicks (``"yoshida"``) is physical whatever is asked, and its
+        recipe and spec file say so.
     lr, betas
         Constructor defaults. ``lr=None`` picks the default of the parameterisation: 1e-3 for
         an adaptive mass, or in the physical parameterisation, else :math:`10^{-3}\cdot s`
@@ -183,6 +185,9 @@ def derive(
         betas = (0.9, 0.99) if "lookahead" in names else (0.9, 0.999)
     form = Momentum(momentum, init)  # validates both
     _check_defaults(lr, betas)
+    several_kicks = sum(flow == "K" for flow, _ in scheme.rows) > 1
+    if several_kicks:
+        parameterisation = "physical"  # a multi-gradient step's only one (lr = h): recorded so
     recipe = Recipe(
         name,
         kinetic,
@@ -195,7 +200,7 @@ def derive(
         (float(betas[0]), float(betas[1])),
         description,
     )
-    if sum(flow == "K" for flow, _ in scheme.rows) > 1:
+    if several_kicks:
         from hamopt.multigradient import derive_multigradient
 
         derived = derive_multigradient(recipe)

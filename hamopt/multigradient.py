@@ -192,7 +192,7 @@ def derive_multigradient(
         other argument comes from it — ``lr``, ``betas[0]`` as ``beta`` — its closures must be
         ``"none"`` (or ``coupled_weight_decay``) and its momentum ``"ema"`` with ``"zeros"``
         init, and either parameterisation gives the physical one (the only one a
-        multi-gradient step has; the recipe keeps what was asked).
+        multi-gradient step has; :func:`hamopt.derive` records it so in the recipe and spec).
     scheme
         A :class:`Scheme` of D, K and F rows with at least one kick, or its name
         (``"yoshida"``). :func:`hamopt.derive` sends the schemes with several kicks here; one

@@ -437,6 +437,20 @@ class _Builder:
         chars = len(src.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
         return line, chars + 1
 
+    def symbol(self, node: ast.BinOp) -> ast.AST:
+        """Where a binary operator's symbol is (the node itself starts at its left operand):
+        the first character after the left operand that is not a space or a closing
+        parenthesis, on the same line (else the node)."""
+        line, col = getattr(node.left, "end_lineno", None), getattr(node.left, "end_col_offset", 0)
+        if line is None or not 1 <= line <= len(self.lines):
+            return node
+        raw = self.lines[line - 1].encode("utf-8")
+        while col < len(raw) and raw[col : col + 1] in (b" ", b")"):
+            col += 1
+        spot = ast.Name(id="", ctx=ast.Load())
+        spot.lineno, spot.col_offset = line, col
+        return spot
+
     def fail(self, message: str, node: ast.AST) -> ParseError:
         pos = self.pos(node)
         if pos is None:
@@ -532,7 +546,7 @@ class _Builder:
         kind = type(node.op)
         if kind not in _BINOPS:
             sym = _REJECTED_BINOPS.get(kind, kind.__name__)
-            raise self.fail(f"operator '{sym}' is not allowed; use + - * / **", node)
+            raise self.fail(f"operator '{sym}' is not allowed; use + - * / **", self.symbol(node))
         left = self.build(node.left)
         right = self.build(node.right)
         if kind is ast.Div and right.is_zero:

@@ -56,12 +56,14 @@ top level
     ``min_open`` / ``max_open`` (booleans, default false; an infinite end is always open)
     and ``doc`` (text); or a bare number, short for a positive parameter with that default.
 ``[scheme]``
-    either ``name`` (one of :data:`hamopt.schemes.SCHEMES`), or ``rows`` (a list of
+    (optional: ``euler``, as on the command line) either ``name`` (one of
+    :data:`hamopt.schemes.SCHEMES`), or ``rows`` (a list of
     ``[flow, fraction]`` pairs; a fraction is a number or text such as ``"1/2"`` or
     ``"1/(2 - cbrt(2))"``, read by :func:`hamopt.parse.parse_constant`) with ``order`` and
     optional ``name`` and ``description``.
 ``[closure]``
-    ``name`` (a preset, or one closure name) or ``names`` (a list of closure names, applied
+    (optional: ``none``, as on the command line) ``name`` (a preset, or one closure name; a
+    list of one preset is that preset) or ``names`` (a list of closure names, applied
     in order); the names are those of :func:`closure_catalogue`.
 ``[momentum]``
     ``form`` (``"ema"``, the default: v ← β₁v + (1 − β₁)g; or ``"sum"``: v ← β₁v + g) and
@@ -226,6 +228,8 @@ def closure_choice(value: str | Sequence[str]) -> str | tuple[str, ...]:
             return items[0]
     elif isinstance(value, Sequence) and all(isinstance(item, str) for item in value):
         items = list(value)
+        if len(items) == 1 and items[0] in presets:  # ["adam"]: the preset alone
+            return items[0]
     else:
         raise TypeError(f"closures must be text or a list of text, got {_type(value)}")
     if not items or any(not item for item in items):
@@ -282,7 +286,7 @@ def spec_from_dict(
     """Validate ``data`` (the parsed TOML) and build the :class:`Spec`."""
     src = None if source is None else Path(source)
     ctx = _Context(where or ("<spec>" if src is None else str(src)))
-    table = ctx.table(data, "", _TOP_KEYS, required={"name", "kinetic", "scheme", "closure"})
+    table = ctx.table(data, "", _TOP_KEYS, required={"name", "kinetic"})
     name = ctx.string(table, "name")
     try:
         check_class_name(name)
@@ -293,8 +297,8 @@ def spec_from_dict(
     lr, betas = _defaults(ctx, table.get("defaults"))
     form, init = _momentum(ctx, table.get("momentum"))
     kinetic, energy_text = _kinetic(ctx, table["kinetic"], name)
-    scheme = _scheme(ctx, table["scheme"])
-    closure = _closure(ctx, table["closure"])
+    scheme = _scheme(ctx, table.get("scheme", "euler"))  # the command line's defaults
+    closure = _closure(ctx, table.get("closure", "none"))
     return Spec(
         name=name,
         kinetic=kinetic,

@@ -136,6 +136,7 @@ def test_bad_input_exits_2_without_traceback(tmp_path):
         ["derive", "--kinetic", "p**2/(2*m)"],  # undeclared parameter
         ["derive", "--kinetic", "p**3"],  # not even
         ["verify", "NoSuchOptimizer"],
+        ["derive", "--kinetic", "p**2/2", "--out", "module.txt"],  # not importable
     ):
         out = _hamopt(args, tmp_path)
         assert out.returncode == 2, (args, out.stdout, out.stderr)

@@ -387,3 +387,11 @@ def test_no_momentum_where_the_step_reads_only_beta1_v_is_an_error():
     """euler_fkd's drift reads β1 v, the momentum before the kick: with β1 = 0 no step is left."""
     with pytest.raises(ValueError, match="no_momentum leaves no step"):
         derive(classical(), "euler_fkd", ["diagonal_mass", "no_momentum"])
+
+
+@pytest.mark.parametrize("energy", [relativistic(), classical()], ids=["relativistic", "classical"])
+def test_frozen_mass_without_a_magnitude_to_freeze_says_so(energy):
+    """An energy whose velocity holds no |v| gives frozen_mass nothing to freeze: its own
+    ValueError, which names the alternatives, not the liveness check's unread buffer."""
+    with pytest.raises(ValueError, match=r"frozen_mass has nothing to act on .* diagonal_mass"):
+        derive(energy, "leapfrog", ["frozen_mass"])

@@ -580,3 +580,11 @@ def test_recipes_the_step_cannot_follow_are_refused(changes, message):
         derive_multigradient(dataclasses.replace(recipe, **changes))
     with pytest.raises(TypeError, match="give a Recipe alone"):
         derive_multigradient(recipe, yoshida)
+
+
+def test_a_several_kick_derivation_records_the_physical_parameterisation():
+    """yoshida's step is in physical units (lr = h) whatever is asked, and its recipe and the
+    spec it carries say "physical", not the "ml" default."""
+    derived = hamopt.derive(classical(), "yoshida", name="Yoshida4")
+    assert derived.recipe.parameterisation == "physical"
+    assert 'parameterisation = "physical"' in derived.source

@@ -227,6 +227,8 @@ def test_sandbox_catches_code_that_runs(monkeypatch, tmp_path):
         ("sqrt(p**2 + 1", (1, 5)),
         ("p**10**10", (1, 4)),
         ("p*(1 +\n  foo(p))", (2, 3)),
+        ("p^2", (1, 2)),  # a refused operator: its symbol, not its left operand
+        ("(p + 1) ^ 2", (1, 9)),
     ],
 )
 def test_error_names_the_position(text, position):

@@ -11,7 +11,7 @@ compositions) and random hyperparameters:
   |p| is refused instead, with the closure's error);
 * the exported module imports afresh from its file and derives again byte for byte.
 
-Three defects of the energy validation these properties found are kept as strict xfails.
+Three defects of the energy validation these properties found, since fixed, are kept as tests.
 Derandomized (the same examples on every run); about 35 s on 2 cores.
 """
 
@@ -99,39 +99,29 @@ def test_broken_energies_are_refused_naming_the_defect(drawn: DrawnEnergy, defec
         KineticEnergy(make(drawn.expr, b), drawn.params, name="broken")
 
 
-# -- defects of the validation these properties found (strict: they fail once fixed) ---------
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="false rejection: the convexity grid evaluates log(1 + x) as written; for "
-    "x = 2|p|^(7/2)/7 < 1e-13 (p ~ 5e-5) 1 + x rounds, the second differences turn negative, "
-    "and a convex energy is refused (why the grammar's outer function is x asinh(x))",
-)
+# -- defects of the validation these properties found, since fixed ------------------------
 def test_convex_x_log_one_plus_x_of_a_power_is_accepted():
+    """Once a false rejection: the grid evaluates log(1 + x) as written, and for
+    x = 2|p|^(7/2)/7 < 1e-13 (p ~ 5e-5) 1 + x rounds and the float64 second differences turn
+    negative. Each flagged difference is now re-evaluated in 40 digits before it refuses."""
     x = sp.Abs(p) ** sp.Rational(7, 2) * sp.Rational(2, 7)
     # h(x) = x log(1 + x) is convex and non-decreasing for x >= 0, so h(x(p)) is convex
     KineticEnergy(x * sp.log(1 + x), (), name="x_log")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="choose_velocity simplifies the velocity to Piecewise((zoo, Eq(p, 0)), …), which "
-    "NumPy's lambdify cannot print: KeyError 'ComplexInfinity' instead of the ValueError",
-)
 def test_pole_beside_an_abs_power_is_refused_as_not_finite():
+    """Once a KeyError: choose_velocity simplifies the velocity to Piecewise((zoo, Eq(p, 0)),
+    …), which NumPy's lambdify cannot print ('ComplexInfinity'); zoo is now evaluated as inf,
+    which the finiteness check confirms."""
     with pytest.raises(ValueError, match="is not finite for finite p"):
         KineticEnergy(sp.Abs(p) ** 3 / 3 + 1 / (2 * p**2), (), name="pole")
 
 
 @pytest.mark.filterwarnings("ignore:All-NaN slice encountered")
-@pytest.mark.xfail(
-    strict=True,
-    reason="the finiteness check confirms only the first three non-finite grid points per "
-    "grid; cosh² overflows at |p| = 1e3 first, so exp(1/p²) = inf at p = 0 goes unexamined "
-    "and the energy is accepted",
-)
 def test_pole_hidden_behind_overflow_is_refused_as_not_finite():
+    """Once accepted: the finiteness check confirmed the first three non-finite grid points,
+    where cosh² overflows at |p| = 1e3, and never reached exp(1/p²) = inf at p = 0. It now
+    confirms the three nearest p = 0 first."""
     a = sp.Symbol("a", positive=True)
     energy = (sp.cosh(a * p) - 1) ** 2 / a**4 + sp.exp(1 / p**2) / 2
     with pytest.raises(ValueError, match="is not finite for finite p"):

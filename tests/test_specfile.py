@@ -384,6 +384,8 @@ def test_every_option_reads_and_reaches_derive(tmp_path):
         ({"name": "none"}, "none"),
         ({"name": "second_moment"}, ("second_moment",)),
         ({"names": ["diagonal_mass", "amsgrad"]}, ("diagonal_mass", "amsgrad")),
+        ({"names": ["adam"]}, "adam"),  # a list of one preset: the preset
+        (["none"], "none"),
     ],
 )
 def test_closure_forms(closure, expected):
@@ -482,3 +484,10 @@ def test_dump_load_derives_the_same_module(case):
     again = derive_spec(spec)
     assert again.source == derived.source
     assert dump_spec(spec) == text  # the written form is a fixed point
+
+
+def test_scheme_and_closure_default_as_on_the_command_line():
+    """A spec with a name and an energy only: scheme euler, closure none, the command line's."""
+    spec = spec_from_dict({"name": "X", "kinetic": {"energy": "p**2/2"}})
+    assert spec.scheme.name == "euler"
+    assert spec.closure == "none"

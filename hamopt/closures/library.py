@@ -132,6 +132,12 @@ def frozen_mass(beta2: sp.Symbol, name: str = "exp_avg_sq") -> Closure:
     """
 
     def closure(d: Draft) -> Draft:
+        if not any(a.has(*_moving(d)) for a in d.displacement.atoms(sp.Abs)):
+            raise ValueError(
+                f"frozen_mass has nothing to act on in Δθ = {d.displacement}: no magnitude |v| "
+                "of a velocity's argument to freeze to √y (Adam's energy has one, "
+                "|x|/(|x| + ε)); for a mass on another energy use diagonal_mass or second_moment"
+            )
         d, y = _second_buffer(d, beta2, name)
         moving = _moving(d)
 

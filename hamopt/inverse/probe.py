@@ -25,6 +25,7 @@ identified by its first step only.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,5 +97,12 @@ def _first_step(cls, g: np.ndarray, lr: float, kwargs) -> np.ndarray:
     theta = torch.zeros(g.size, dtype=torch.float64, requires_grad=True)
     opt = cls([theta], lr=lr, **kwargs)
     theta.grad = torch.from_numpy(g.copy())
+    step = inspect.signature(opt.step).parameters.get("closure")
+    if step is not None and step.default is inspect.Parameter.empty:
+        raise ValueError(
+            f"{cls.__name__}'s step needs a closure (it re-evaluates the loss, as a line search "
+            "does), so it is no map of one gradient: identify reads an optimizer's first step "
+            "on a given gradient"
+        )
     opt.step()
     return theta.detach().numpy().copy()

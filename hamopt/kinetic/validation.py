@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from functools import partial
 
+import mpmath
 import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
@@ -33,6 +34,7 @@ __all__ = ["choose_velocity", "validate_kinetic"]
 GRIDS = tuple(np.linspace(-scale, scale, 401) for scale in (1e-3, 1.0, 1e3))
 _EPS = np.finfo(float).eps
 _SYMBOLIC_OPS_LIMIT = 40
+_CONFIRMED = 16  # flagged second differences re-evaluated in 40 digits, the worst first
 
 
 def validate_kinetic(energy: KineticEnergy) -> None:
@@ -101,7 +103,10 @@ def check_finite_velocity(energy: KineticEnergy) -> None:
             at = x if energy.coupling == "particle" else x * x
             for what, fn, expr in (("energy", tau, base), ("velocity", dtau, energy.velocity_expr)):
                 y = fn(at)
-                for i in np.flatnonzero(~np.isfinite(y))[:3]:
+                bad = np.flatnonzero(~np.isfinite(y))
+                # the three nearest p = 0 first: a pole at finite p lies inward of where a
+                # fast-growing energy overflows (cosh² at |p| = 1e3 beside exp(1/p²) at 0)
+                for i in bad[np.argsort(np.abs(x[bad]), kind="stable")][:3]:
                     try:
                         infinite = _really_infinite(expr, arg, float(x[i]), point, energy.params)
                     except (OverflowError, MemoryError, RecursionError) as error:
@@ -127,7 +132,10 @@ def check_convex(energy: KineticEnergy) -> None:
     verdict = _sign_of(second)
     if verdict is True:
         return
-    for tau, _, values in _numeric(energy, particle_view=True):
+    exact = sp.lambdify([P, *(prm.symbol for prm in energy.params)], energy.expr, "mpmath")
+    points = list(_parameter_points(energy.params))
+    for (tau, _, values), point in zip(_numeric(energy, particle_view=True), points, strict=True):
+        at = [point[prm.name] for prm in energy.params]
         for x in GRIDS:
             y = tau(x)
             y[~np.isfinite(y)] = np.nan  # overflow (cosh(1000)): no verdict there
@@ -135,8 +143,11 @@ def check_convex(energy: KineticEnergy) -> None:
             tol = 64 * _EPS * np.nanmax(np.abs(y))
             with np.errstate(invalid="ignore"):
                 concave = d2 < -tol
-            if np.any(concave):
-                i = int(np.nanargmin(d2)) + 1
+            flagged = np.flatnonzero(concave)
+            flagged = flagged[np.argsort(d2[flagged])][:_CONFIRMED]  # the worst first
+            confirmed = [j for j in flagged if _concave_exactly(exact, x[j : j + 3], at)]
+            if confirmed:
+                i = int(confirmed[0]) + 1
                 raise ValueError(
                     f"kinetic energy {energy.name}, T(p) = {energy.expr}, is not convex in p: "
                     f"second difference {d2[i - 1]:.3g} < 0 near p = {x[i]:.4g}{values}"
@@ -217,17 +228,42 @@ def _numeric(energy: KineticEnergy, particle_view: bool):
     else:
         tau = _np_function(s, syms, energy.radial)
         dtau = _np_function(s, syms, energy.velocity_expr)
+    base = {prm.name: prm.samples()[0] for prm in energy.params}
     for point in _parameter_points(energy.params):
         vals = [point[prm.name] for prm in energy.params]
         text = f" (parameters {point})" if point else ""
+        moved = next((prm for prm in energy.params if point[prm.name] != base[prm.name]), None)
+        if moved is not None:
+            text += (
+                f"; {moved.name} may take any value in {moved.range_text()}: if the energy is "
+                f"meant for fewer, declare its interval (min and max under "
+                f"[kinetic.params.{moved.name}] in a spec file, or hamopt.parameters.in_range)"
+            )
         yield partial(tau, params=vals), partial(dtau, params=vals), text
+
+
+def _concave_exactly(exact, x: np.ndarray, params: list[float]) -> bool:
+    r"""Whether T's second difference over the three points ``x`` is negative in 40-digit
+    arithmetic (mpmath), well beyond its rounding: the float64 one flags rounding as
+    concavity where T cancels, such as :math:`|p| - \epsilon\log(1 + |p|/\epsilon)` at large
+    ε. Where mpmath cannot evaluate T, the float64 verdict stands (True)."""
+    try:
+        with mpmath.workdps(40):
+            y = [exact(mpmath.mpf(float(v)), *(mpmath.mpf(float(a)) for a in params)) for v in x]
+            if not all(isinstance(v, mpmath.mpf) and mpmath.isfinite(v) for v in y):
+                return True
+            d2 = y[0] - 2 * y[1] + y[2]
+            return bool(d2 < -(mpmath.mpf(10) ** -30) * max(abs(v) for v in y))
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return True
 
 
 def _np_function(arg: sp.Symbol, params: list[sp.Symbol], expr: sp.Expr):
     """``f(x, params=[...])``: ``expr`` as a NumPy function, non-real values as NaN."""
-    fn = sp.lambdify([arg, *params], expr, "numpy")
+    fn = sp.lambdify([arg, *params], expr.xreplace({sp.zoo: sp.oo}), "numpy")  # zoo: unprintable
 
     def call(x: np.ndarray, params: list[float]) -> np.ndarray:
+        params = [np.float64(v) for v in params]  # ε**ε at ε = 1000: inf, not OverflowError
         with np.errstate(all="ignore"):
             y = np.asarray(fn(x, *params))
         if np.iscomplexobj(y):

@@ -31,7 +31,7 @@ import torch
 
 from hamopt.runtime.tensors import PLAIN, dense
 
-__all__ = ["Kernel", "kernel_step", "prelude"]
+__all__ = ["Kernel", "count_writes", "define_operator", "kernel_step", "prelude"]
 
 #: dtypes the kernels compute in (half precision comes upcast to float32)
 KERNEL_TYPES = (torch.float32, torch.float64)
@@ -239,10 +239,11 @@ def _kernel_step_inplace(library, rule, params, grads, buffers, state_steps, num
     """What an in-place op does above the kernel: run it, then count the writes."""
     with torch._C._AutoDispatchBelowADInplaceOrView():
         _OPERATOR(library, rule, params, grads, buffers, state_steps, numbers, maximize)
-    _count_writes(params, buffers, state_steps)
+    count_writes(params, buffers, state_steps)
 
 
-def _count_writes(*written: list) -> None:
+def count_writes(*written: list) -> None:
+    """Bump the version counters of every tensor of each list, as an in-place op does."""
     for tensors in written:
         torch.autograd.graph.increment_version(tensors)
 
@@ -261,23 +262,28 @@ def kernel_step(library, rule, params, grads, buffers, state_steps, numbers, max
         _OPERATOR(library, rule, params, grads, buffers, state_steps, numbers, maximize)
         return
     _kernel_step(library, rule, params, grads, buffers, state_steps, numbers, maximize)
-    _count_writes(params, buffers, state_steps)
+    count_writes(params, buffers, state_steps)
 
 
-def _define_operator():
-    """``torch.ops.hamopt.kernel_step`` (defined once per process, whichever copy of this
-    runtime is imported first: an exported module carries its own)."""
-    name = "kernel_step_v1"  # a new table layout or schema: a new version
+def define_operator(name: str, schema: str, kernels: dict, fake=None):
+    """``torch.ops.hamopt.<name>``: its ``schema`` (the arguments, what it writes), its
+    implementation per dispatch key in ``kernels``, and its fake kernel (what a tracing
+    compiler runs on tensors without data). Defined once per process, whichever copy of this
+    runtime is imported first: an exported module carries its own."""
     if not hasattr(torch.ops.hamopt, name):
         library = torch.library.Library("hamopt", "FRAGMENT")
-        library.define(
-            f"{name}(str library, str rule, Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] buffers, Tensor(c!)[] state_steps, Tensor numbers, bool maximize) -> ()"
-        )
-        library.impl(name, _kernel_step, "CPU")
-        library.impl(name, _kernel_step_inplace, "ADInplaceOrView")
+        library.define(name + schema)
+        for key, kernel in kernels.items():
+            library.impl(name, kernel, key)
+        if fake is not None:
+            torch.library.register_fake(f"hamopt::{name}", fake, lib=library)
         _OPERATOR_LIBRARIES.append(library)  # the registration lives as long as this object
     return getattr(torch.ops.hamopt, name).default
 
 
 _OPERATOR_LIBRARIES = []
-_OPERATOR = _define_operator()
+_OPERATOR = define_operator(
+    "kernel_step_v1",  # a new table layout or schema: a new version
+    "(str library, str rule, Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] buffers, Tensor(c!)[] state_steps, Tensor numbers, bool maximize) -> ()",
+    {"CPU": _kernel_step, "ADInplaceOrView": _kernel_step_inplace},
+)

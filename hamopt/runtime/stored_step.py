@@ -27,7 +27,7 @@ import weakref
 
 import torch
 
-from hamopt.runtime.kernel import kernel_step
+from hamopt.runtime.kernel import count_writes, define_operator, kernel_step
 from hamopt.runtime.state_dict import scalar_dtype
 from hamopt.runtime.state_storage import (
     FORMATS,
@@ -235,31 +235,18 @@ def _operator_step_inplace(key, index, rule, params, grads, held, state_steps, p
     """What an in-place op does above its implementation: run it, then count the writes."""
     with torch._C._AutoDispatchBelowADInplaceOrView():
         _STORED_OPERATOR(key, index, rule, params, grads, held, state_steps, places, go)
-    for written in (params, held, state_steps):
-        torch.autograd.graph.increment_version(written)
-
-
-def _define_stored_operator():
-    """``torch.ops.hamopt.stored_step_v1`` (defined once per process, whichever copy of this
-    runtime is imported first), and its table of the optimizers it steps (``optimizers``:
-    name → optimizer, weakly held, shared by every copy)."""
-    name = "stored_step_v1"  # a new schema: a new version
-    if not hasattr(torch.ops.hamopt, name):
-        library = torch.library.Library("hamopt", "FRAGMENT")
-        library.define(
-            f"{name}(str optimizer, int group, str rule, Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] held, Tensor(c!)[] state_steps, int[] places, Tensor? go=None) -> ()"
-        )
-        library.impl(name, _operator_step, "CompositeExplicitAutograd")
-        library.impl(name, _operator_step_inplace, "ADInplaceOrView")
-        torch.library.register_fake(f"hamopt::{name}", _writes_nothing_here, lib=library)
-        getattr(torch.ops.hamopt, name).default.optimizers = weakref.WeakValueDictionary()
-        _STORED_LIBRARIES.append(library)  # the registration lives as long as this object
-    return getattr(torch.ops.hamopt, name).default
+    count_writes(params, held, state_steps)
 
 
 def _writes_nothing_here(*args) -> None:
     """The operator's fake kernel: no data, nothing to compute."""
 
 
-_STORED_LIBRARIES = []
-_STORED_OPERATOR = _define_stored_operator()
+_STORED_OPERATOR = define_operator(
+    "stored_step_v1",  # a new schema: a new version
+    "(str optimizer, int group, str rule, Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] held, Tensor(c!)[] state_steps, int[] places, Tensor? go=None) -> ()",
+    {"CompositeExplicitAutograd": _operator_step, "ADInplaceOrView": _operator_step_inplace},
+    _writes_nothing_here,
+)
+if not hasattr(_STORED_OPERATOR, "optimizers"):  # name → optimizer, shared by every copy
+    _STORED_OPERATOR.optimizers = weakref.WeakValueDictionary()

@@ -85,3 +85,10 @@ def test_bad_input():
         identify_optimizer(object)
     with pytest.raises(ValueError, match="lr must be a positive finite number"):
         identify_optimizer(torch.optim.Adam, lr=0.0)
+
+
+def test_an_optimizer_whose_step_needs_a_closure_is_refused_by_name():
+    """LBFGS re-evaluates the loss: no map of one gradient to identify, and the error says so
+    (not torch's "missing 1 required positional argument")."""
+    with pytest.raises(ValueError, match=r"LBFGS's step needs a closure"):
+        identify_optimizer(torch.optim.LBFGS, lr=1.0)

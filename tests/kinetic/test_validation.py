@@ -4,6 +4,7 @@ import pytest
 import sympy as sp
 
 from hamopt.kinetic import KineticEnergy
+from hamopt.parameters import in_range, positive
 from hamopt.symbols import p, q
 
 k = sp.Symbol("k", positive=True)
@@ -91,3 +92,14 @@ def test_good_user_energies_are_accepted(expr):
 def test_overflow_is_not_mistaken_for_infinity():
     """cosh(1000) overflows float64 but is finite: the energy is accepted."""
     KineticEnergy(sp.cosh(p))
+
+
+def test_an_energy_valid_only_for_some_parameter_values_is_refused_with_how_to_declare_them():
+    """p²/2 + (100 - k)p⁴/4 is convex for k ≤ 100 only: a positive k ranges up to ∞, so it is
+    refused (the samples reach k = 1000), with the interval to declare; declared, it is taken."""
+    k = sp.Symbol("k", positive=True)
+    expr = p**2 / 2 + (100 - k) * p**4 / 4
+    with pytest.raises(ValueError, match=r"k may take any value in \(0, inf\): .*\(min and max"):
+        KineticEnergy(expr, [positive("k", 1.0)], name="kdep")
+    declared = in_range("k", 1.0, sp.Interval.open(0, 100))
+    assert KineticEnergy(expr, [declared], name="kdep").params == (declared,)

@@ -14,6 +14,7 @@ hosts the rendezvous store on ``127.0.0.1:STORE_PORT``.
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import timedelta
 
@@ -207,6 +208,9 @@ def main(argv: list[str]) -> None:
         dist.barrier()
     finally:
         dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # skip interpreter teardown, where gloo's threads can end in std::terminate
 
 
 if __name__ == "__main__":
