@@ -103,6 +103,13 @@ def candidates(
         ),
         "hamopt SGD(momentum=0.9)": lambda ps: ours.SGD(ps, lr=0.01, momentum=0.9, **zoo),
         "hamopt RAD": lambda ps: ours.RAD(ps, lr=1e-3, **zoo),
+        # low-precision state: under torch.compile one operator that runs the eager step
+        "hamopt Adam, state_dtype=bfloat16": lambda ps: ours.Adam(
+            ps, lr=1e-3, state_dtype=torch.bfloat16, **zoo
+        ),
+        "hamopt Adam, state_dtype=uint8": lambda ps: ours.Adam(
+            ps, lr=1e-3, state_dtype=torch.uint8, **zoo
+        ),
     }
     if only is None:
         return out

@@ -34,7 +34,7 @@ from hamopt.runtime.kernel import Kernel, kernel_step
 from hamopt.runtime.nonfinite import finite, in_graph, traced, verdict, with_grad
 from hamopt.runtime.state_dict import check_state_dict, scalar_dtype
 from hamopt.runtime.state_storage import FORMATS, stored_buffer
-from hamopt.runtime.stored_step import gather, stored_step, traced_stored_step
+from hamopt.runtime.stored_step import gather, registered, stored_step, traced_stored_step
 from hamopt.runtime.tensors import HALF, real_views, upcast
 
 __all__ = ["GeneratedOptimizer", "Rule"]
@@ -345,13 +345,15 @@ class GeneratedOptimizer(Optimizer):
         counters and buffers of the group's rule ``name``, the state created where a parameter
         has none yet. Whether the rule sees other tensors than these (complex, half precision).
         A group with low-precision state (``state_dtype``) fills the lists of
-        :func:`~hamopt.runtime.stored_step.gather` instead, and returns what it returns.
+        :func:`~hamopt.runtime.stored_step.gather` instead, and returns the name under which
+        its operator finds this optimizer, and the group's index.
 
         torch.optim's contract of that name: under torch.compile dynamo runs it eagerly, once,
         and guards the tensors it returns by identity, so that a new gradient tensor every step
         does not recompile the step."""
         if group["state_dtype"] in FORMATS:  # buffers: (held, places), see stored_step.gather
-            return gather(self, group, name, params, grads, state_steps, *buffers)
+            index = gather(self, group, name, params, grads, state_steps, *buffers)
+            return registered(self), index
         names = self.RULES[name].buffers
         for p in group["params"]:
             if p.grad is None:

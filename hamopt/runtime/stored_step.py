@@ -41,7 +41,7 @@ from hamopt.runtime.state_storage import (
 )
 from hamopt.runtime.tensors import PLAIN, real_views, upcast
 
-__all__ = ["gather", "stored_step", "traced_stored_step"]
+__all__ = ["gather", "registered", "stored_step", "traced_stored_step"]
 
 
 @torch.compiler.disable
@@ -75,16 +75,17 @@ def traced_stored_step(optimizer, group: dict, name: str, go=None) -> bool:
     return True
 
 
-def gather(optimizer, group, name, params, grads, state_steps, held, places) -> tuple[str, int]:
+def gather(optimizer, group, name, params, grads, state_steps, held, places) -> int:
     """Fill the lists for a step of rule ``name`` on ``group``: its parameters that have a
     gradient, their gradients, step counters, every tensor of their state in the order of the
     rule's buffers and each buffer's state keys (``held``), and their places among all the
     optimizer's parameters (the random keys' positions); a parameter's first state is made
-    here. Returns the operator's names of the optimizer and the group's index."""
+    here. Returns the group's index."""
     rule = optimizer.RULES[name]
     fmt = FORMATS[group["state_dtype"]]
     index = next(i for i, g in enumerate(optimizer.param_groups) if g is group)
     first = sum(len(g["params"]) for g in optimizer.param_groups[:index])  # its first's place
+    kept = {}  # a tensor's format → its state keys
     for k, p in enumerate(group["params"]):
         if p.grad is None:
             continue
@@ -94,22 +95,31 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
         params.append(p)
         grads.append(p.grad)
         state_steps.append(state["step"])
-        held.extend(state[kept] for b in rule.buffers for kept in _keys(optimizer, fmt, b, p))
+        own = format_of(fmt, 2 * p.numel() if p.is_complex() else p.numel())
+        if own not in kept:
+            kept[own] = _keys(optimizer, rule, own)
+        held.extend(state[key] for key in kept[own])
         places.append(first + k)
+    return index
+
+
+def registered(optimizer) -> str:
+    """The name under which the operator finds ``optimizer`` when a graph runs (its entry in
+    the operator's table of weakly held optimizers, made here)."""
     key = f"{type(optimizer).__name__}@{id(optimizer):x}"
-    _STORED_OPERATOR.optimizers[key] = optimizer
-    return key, index
+    if _STORED_OPERATOR.optimizers.get(key) is not optimizer:
+        _STORED_OPERATOR.optimizers[key] = optimizer
+    return key
 
 
-def _keys(optimizer, fmt: str, buffer: str, p: torch.Tensor) -> tuple[str, ...]:
-    """The state keys of ``buffer`` of parameter ``p`` in a group of format ``fmt``."""
-    if buffer in optimizer.SCALAR_STATE:
-        return (buffer,)
-    return state_keys(format_of(fmt, _real_numel(p)), buffer)
-
-
-def _real_numel(p: torch.Tensor) -> int:
-    return 2 * p.numel() if p.is_complex() else p.numel()
+def _keys(optimizer, rule, fmt: str) -> list[str]:
+    """The state keys of a tensor kept in format ``fmt`` (its own: float32 for a small one
+    of an 8-bit group), in the order of the rule's buffers: each buffer's keys."""
+    return [
+        key
+        for b in rule.buffers
+        for key in ((b,) if b in optimizer.SCALAR_STATE else state_keys(fmt, b))
+    ]
 
 
 def _run(optimizer, group, name, fmt, params, grads, state_steps, held, places) -> None:
@@ -118,14 +128,15 @@ def _run(optimizer, group, name, fmt, params, grads, state_steps, held, places) 
     rule = optimizer.RULES[name]
     real = real_views(params)
     computed, grads = upcast(real), upcast(real_views(grads))
-    per_tensor, at = [], 0  # each tensor's state tensors, in gather's order
-    for p in params:
-        count = sum(len(_keys(optimizer, fmt, b, p)) for b in rule.buffers)
-        per_tensor.append(held[at : at + count])
-        at += count
     formats = {}  # a tensor's format → the indices of its tensors (small 8-bit ones: float32)
+    per_tensor, at, counts = [], 0, {}  # each tensor's state tensors, in gather's order
     for i, q in enumerate(computed):
-        formats.setdefault(format_of(fmt, q.numel()), []).append(i)
+        own = format_of(fmt, q.numel())
+        formats.setdefault(own, []).append(i)
+        if own not in counts:
+            counts[own] = len(_keys(optimizer, rule, own))
+        per_tensor.append(held[at : at + counts[own]])
+        at += counts[own]
     values = optimizer._hyperparameters(group)
     for own, part in formats.items():
         _step_part(optimizer, group, name, own, *(
