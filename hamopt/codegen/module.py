@@ -555,6 +555,8 @@ def _class(spec: OptimizerSpec) -> str:
     lines.append(f'    KERNEL = Kernel("{spec.name.lower()}", KERNEL_SOURCE)')
     if _refuses_foreach_tensor_lr(spec.reference):  # as the torch class does
         lines.append("    FOREACH_TENSOR_LR = False")
+    if _takes_sparse_gradients(spec.reference):  # as the torch class does (SGD)
+        lines.append("    SPARSE_GRADIENTS = True")
     lines.append("")
     lines.append(f"    def __init__({_constructor_args(spec)}):")
     defaults = ", ".join(f"{n}={n}" for n in _argument_names(spec))
@@ -585,8 +587,7 @@ def _refuses_foreach_tensor_lr(reference: str) -> bool:
     ``Adamax``, ``NAdam`` and ``RAdam`` take it): asked of the class itself."""
     import torch
 
-    match = re.match(r"torch\.optim\.(\w+)\(", reference)
-    cls = getattr(torch.optim, match.group(1), None) if match else None
+    cls = _torch_class(reference)
     if cls is None:
         return False
     try:
@@ -594,6 +595,31 @@ def _refuses_foreach_tensor_lr(reference: str) -> bool:
     except ValueError:
         return True
     return False
+
+
+def _takes_sparse_gradients(reference: str) -> bool:
+    """Whether the reference is a torch.optim class that steps on a sparse gradient
+    (``torch.optim.SGD`` does): asked of the class itself."""
+    import torch
+
+    cls = _torch_class(reference)
+    if cls is None:
+        return False
+    p = torch.zeros(3, 2, requires_grad=True)
+    p.grad = torch.sparse_coo_tensor([[1]], torch.ones(1, 2), (3, 2), check_invariants=True)
+    try:
+        cls([p], lr=0.1).step()
+    except (RuntimeError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _torch_class(reference: str) -> type | None:
+    """The torch.optim class a reference such as ``"torch.optim.SGD(params, ...)"`` names."""
+    import torch
+
+    match = re.match(r"torch\.optim\.(\w+)\(", reference)
+    return getattr(torch.optim, match.group(1), None) if match else None
 
 
 def _rule_record(rule: UpdateRule) -> str:

@@ -283,6 +283,7 @@ class SGD(GeneratedOptimizer):
         "heavy_ball": Rule(buffers=("momentum_buffer",), hyperparameters=("lr", "momentum", "dampening", "weight_decay"), single_tensor=_single_tensor_heavy_ball, foreach=_foreach_heavy_ball, fused=_fused_heavy_ball, numbers=("lr", "momentum", "dampening", "weight_decay"), per_tensor=("step",), reads_step=False),
     }
     KERNEL = Kernel("sgd", KERNEL_SOURCE)
+    SPARSE_GRADIENTS = True
 
     def __init__(self, params, lr=0.001, momentum=0, dampening=0, weight_decay=0.0, nesterov=False, *, maximize=False, foreach=None, nonfinite='raise', fused=None, capturable=False, differentiable=False, state_dtype=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov, maximize=maximize, foreach=foreach, nonfinite=nonfinite, fused=fused, capturable=capturable, differentiable=differentiable, state_dtype=state_dtype))

@@ -1,7 +1,8 @@
 r"""The prologue of every step: each gradient is checked before anything changes.
 
 Over *all* groups, before any parameter, buffer or step counter is touched, a sparse gradient
-raises ``ValueError``, and a gradient holding a NaN or ±Inf is handled by its group's
+raises ``ValueError`` (but for an optimizer whose torch reference takes one: SGD, which checks
+its stored values), and a gradient holding a NaN or ±Inf is handled by its group's
 ``nonfinite`` option: ``"raise"`` raises ``ValueError`` naming the optimizer, the group and the
 parameter, ``"skip"`` skips the whole step, ``"ignore"`` does not look (torch.optim's behaviour).
 
@@ -48,7 +49,9 @@ def with_grad(optimizer, index: int, group: dict) -> list[torch.Tensor]:
             raise ValueError(
                 f"{type(optimizer).__name__}: parameter {position(group, p)} of param group {index} is on the meta device, which holds no data to update; materialise it first (e.g. module.to_empty(device=...))"
             )
-        if p.grad.layout != torch.strided:
+        if p.grad.layout != torch.strided and not (
+            p.grad.layout == torch.sparse_coo and optimizer.SPARSE_GRADIENTS
+        ):
             raise ValueError(
                 f"{type(optimizer).__name__} does not support sparse gradients (parameter {position(group, p)} of param group {index}); nothing was updated"
             )
@@ -117,7 +120,10 @@ def traced(work: list) -> bool:
     return (
         torch.compiler.is_compiling()
         and not any(group["differentiable"] for group, _, _ in work)
-        and all(type(p.grad) in PLAIN and p.grad.is_cpu for _, _, p in _checked(work))
+        and all(
+            type(p.grad) in PLAIN and p.grad.is_cpu and p.grad.layout == torch.strided
+            for _, _, p in _checked(work)
+        )
     )
 
 
@@ -147,7 +153,9 @@ def _by_kernel(checked: list, optimizer) -> list[bool] | None:
         return None
     out = []
     for how in ("raise", "skip"):
-        grads = real_views([p.grad for _, group, p in checked if group["nonfinite"] == how])
+        grads = real_views(
+            [_stored(p.grad) for _, group, p in checked if group["nonfinite"] == how]
+        )
         ok = kernel.all_finite(type(optimizer).__name__, grads) if grads else True
         if ok is None:
             return None
@@ -184,8 +192,14 @@ def _message(optimizer, index=None, group=None, p=None) -> str:
 
 
 def _local(grad: torch.Tensor) -> torch.Tensor:
-    """A gradient's local shard (a DTensor's ``to_local()``), or the gradient itself."""
-    return grad.to_local() if hasattr(grad, "to_local") else grad
+    """What of a gradient to read: a DTensor's local shard (``to_local()``), a sparse
+    gradient's stored values, or the gradient itself."""
+    return grad.to_local() if hasattr(grad, "to_local") else _stored(grad)
+
+
+def _stored(grad: torch.Tensor) -> torch.Tensor:
+    """A sparse gradient's stored values (what may be NaN or ±Inf), or the gradient itself."""
+    return grad._values() if grad.layout == torch.sparse_coo else grad
 
 
 def _checked(work: list) -> list:

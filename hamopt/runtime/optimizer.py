@@ -35,7 +35,7 @@ from hamopt.runtime.nonfinite import finite, in_graph, traced, verdict, with_gra
 from hamopt.runtime.state_dict import check_state_dict, scalar_dtype
 from hamopt.runtime.state_storage import FORMATS, stored_buffer
 from hamopt.runtime.stored_step import gather, registered, stored_step, traced_stored_step
-from hamopt.runtime.tensors import HALF, real_views, upcast
+from hamopt.runtime.tensors import HALF, dense_grad, real_views, upcast
 
 __all__ = ["GeneratedOptimizer", "Rule"]
 
@@ -105,8 +105,8 @@ class GeneratedOptimizer(Optimizer):
 
     Inputs: hyperparameters are checked in the constructor, in ``add_param_group`` and in
     ``load_state_dict`` (TypeError or ValueError naming the argument); every gradient is checked
-    at the start of ``step()``, before anything changes (sparse: ValueError; NaN or Inf: see
-    ``nonfinite``); a parameter without a gradient gets no state and no weight decay; a parameter
+    at the start of ``step()``, before anything changes (sparse: ValueError, unless the class
+    takes sparse gradients, ``SPARSE_GRADIENTS``; NaN or Inf: see ``nonfinite``); a parameter without a gradient gets no state and no weight decay; a parameter
     listed twice, or in two groups, is refused; ``load_state_dict`` refuses a state that does not
     fit (group or parameter counts, missing or foreign buffers, shapes, a step that is not a whole
     number >= 0) and leaves the optimizer unchanged.
@@ -123,6 +123,10 @@ class GeneratedOptimizer(Optimizer):
     SCALAR_STATE: ClassVar[dict[str, float]] = {}
     KERNEL: Kernel | None = None
     COMPILED: Compiled
+    #: Sparse gradients (an embedding's with ``sparse=True``): taken where the torch reference
+    #: takes them (SGD), made dense for the step; refused with a ValueError elsewhere.
+    SPARSE_GRADIENTS: bool = False
+
     #: A tensor lr with foreach=True: torch.optim's optimizers with ``capturable`` refuse it
     #: unless capturable=True, and the generated drop-in replacement for one does the same.
     FOREACH_TENSOR_LR: bool = True
@@ -309,7 +313,7 @@ class GeneratedOptimizer(Optimizer):
         """Perform one optimization step; ``closure`` re-evaluates the loss.
 
         Every gradient is checked first, before anything changes (a sparse one raises
-        ValueError, a NaN or Inf one: ``nonfinite``); a parameter without a gradient is left
+        ValueError where the class takes none, a NaN or Inf one: ``nonfinite``); a parameter without a gradient is left
         alone: no state, no weight decay. Autograd is off, as in torch.optim, unless the
         optimizer was made with ``differentiable=True`` (torch.optim's own decorator, whose
         graph break under ``torch.compile`` makes the update an inference graph that inductor
@@ -359,7 +363,7 @@ class GeneratedOptimizer(Optimizer):
             if p.grad is None:
                 continue
             params.append(p)
-            grads.append(p.grad)
+            grads.append(dense_grad(p))
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = torch.tensor(0.0, dtype=scalar_dtype())

@@ -39,7 +39,7 @@ from hamopt.runtime.state_storage import (
     store_,
     stored_buffer,
 )
-from hamopt.runtime.tensors import PLAIN, real_views, upcast
+from hamopt.runtime.tensors import PLAIN, dense_grad, real_views, upcast
 
 __all__ = ["gather", "registered", "stored_step", "traced_stored_step"]
 
@@ -93,7 +93,7 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
         if len(state) == 0:
             _first_state(optimizer, state, rule, fmt, p)
         params.append(p)
-        grads.append(p.grad)
+        grads.append(dense_grad(p))
         state_steps.append(state["step"])
         own = format_of(fmt, 2 * p.numel() if p.is_complex() else p.numel())
         if own not in kept:

@@ -28,6 +28,7 @@ __all__ = [
     "PLAIN",
     "before",
     "dense",
+    "dense_grad",
     "foreach_copy",
     "in_double",
     "real_views",
@@ -117,3 +118,9 @@ def dense(t: torch.Tensor) -> bool:
             return False
         expected *= size
     return True
+
+
+def dense_grad(p: torch.Tensor) -> torch.Tensor:
+    """``p``'s gradient as a dense tensor: a sparse one (an embedding's, ``sparse=True``) made
+    dense, as the steps read every element; any other as it is."""
+    return p.grad.to_dense() if p.grad.layout == torch.sparse_coo else p.grad

@@ -158,12 +158,63 @@ def test_maximize_matches_torch(name, train, relative_difference):
     assert relative_difference(expected, got) <= 1e-12
 
 
-def test_sparse_gradient_is_a_clear_error():
+@pytest.mark.parametrize("name", sorted(set(zoo.__all__) - {"SGD"}))
+def test_sparse_gradient_is_a_clear_error(name):
+    """Sparse gradients are refused where the torch reference refuses them (every class but
+    SGD), before anything changes."""
     emb = torch.nn.Embedding(10, 3, sparse=True)
-    opt = zoo.Adam(emb.parameters())
+    opt = getattr(zoo, name)(emb.parameters(), lr=0.01)
+    before = emb.weight.detach().clone()
     emb(torch.tensor([1, 2])).sum().backward()
-    with pytest.raises(ValueError, match="Adam does not support sparse gradients"):
+    with pytest.raises(ValueError, match=f"{name} does not support sparse gradients"):
         opt.step()
+    assert torch.equal(emb.weight, before) and not opt.state
+
+
+def _sparse_run(cls, path=None, steps=8, nan_at=None, **kwargs):
+    """An embedding with sparse gradients beside a dense layer, ``steps`` steps; where
+    ``nan_at`` is a step, a NaN in the embedding's gradient there (what the step raised)."""
+    torch.manual_seed(0)
+    emb, lin = torch.nn.Embedding(20, 4, sparse=True), torch.nn.Linear(4, 1)
+    opt = cls([*emb.parameters(), *lin.parameters()], **kwargs, **(path or {}))
+    gen = torch.Generator().manual_seed(1)
+    for t in range(steps):
+        opt.zero_grad()
+        (lin(emb(torch.randint(0, 20, (12,), generator=gen))) - 1).pow(2).mean().backward()
+        if t == nan_at:
+            emb.weight.grad._values()[0, 0] = float("nan")
+            with pytest.raises(ValueError, match="non-finite gradient") as raised:
+                opt.step()
+            return raised.value, [p.detach().clone() for p in (emb.weight, *lin.parameters())]
+        opt.step()
+    return None, [p.detach().clone() for p in (emb.weight, *lin.parameters())]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(lr=0.1),
+        dict(lr=0.1, momentum=0.9),
+        dict(lr=0.1, momentum=0.9, dampening=0.3),
+        dict(lr=0.05, momentum=0.9, nesterov=True),
+    ],
+)
+@pytest.mark.parametrize("path", [{}, dict(foreach=True), dict(foreach=False), dict(fused=True)])
+def test_sgd_steps_sparse_gradients_as_torch_does(kwargs, path, relative_difference):
+    """An embedding's sparse gradient (``sparse=True``), as torch.optim.SGD takes it: made
+    dense for the step, on every path, torch's parameters to 1e-12 (float64)."""
+    _, expected = _sparse_run(torch.optim.SGD, **kwargs)
+    _, got = _sparse_run(zoo.SGD, path, **kwargs)
+    assert relative_difference(expected, got) <= 1e-12
+
+
+def test_a_nan_in_a_sparse_gradient_raises_before_anything_changes():
+    """The check reads a sparse gradient's stored values: a NaN there raises, and the step
+    leaves every parameter as the steps before it left them."""
+    error, after = _sparse_run(zoo.SGD, nan_at=3, lr=0.1, momentum=0.9)
+    _, before = _sparse_run(zoo.SGD, steps=3, lr=0.1, momentum=0.9)
+    assert "parameter 0 of param group 0" in str(error)
+    assert all(torch.equal(a, b) for a, b in zip(after, before, strict=True))
 
 
 @pytest.mark.parametrize("name", sorted(zoo.__all__))
