@@ -98,7 +98,7 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
         own = format_of(fmt, 2 * p.numel() if p.is_complex() else p.numel())
         if own not in kept:
             kept[own] = _keys(optimizer, rule, own)
-        held.extend(state[key] for key in kept[own])
+        held += [state[key] for key in kept[own]]
         places.append(first + k)
     return index
 
