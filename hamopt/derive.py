@@ -19,6 +19,7 @@ the step :math:`h`. ``betas[0]`` is :math:`\beta_1 = e^{-rh}` in both.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,9 +160,11 @@ def derive(
         recipe and spec file say so.
     lr, betas
         Constructor defaults. ``lr=None`` picks the default of the parameterisation: 1e-3 for
-        an adaptive mass, or in the physical parameterisation, else :math:`10^{-3}\cdot s`
-        (1e-2 for the EMA form at β1 = 0.9: the step of ``torch.optim.SGD(lr=1e-3,
-        momentum=0.9)``); with ``lookahead``, Lion's 1e-4. ``betas=None``: (0.9, 0.999), or
+        an adaptive mass, else :math:`10^{-3}\cdot s` (1e-2 for the EMA form at β1 = 0.9: the
+        step of ``torch.optim.SGD(lr=1e-3, momentum=0.9)``); with ``lookahead``, Lion's 1e-4.
+        In the physical parameterisation, the :math:`h` of the same step,
+        :math:`\sqrt{\mathrm{lr}/s}` (``lr`` there is :math:`h^2 s`): 0.0316 without an
+        adaptive mass, 0.01 with one, at β1 = 0.9. ``betas=None``: (0.9, 0.999), or
         Lion's (0.9, 0.99) with ``lookahead`` (β2 is then the momentum's decay).
     """
     if not isinstance(kinetic, KineticEnergy):
@@ -217,13 +220,14 @@ def derive(
 
     adaptive = bool(names & _MASSES)
     if lr is None:
+        s = float(form.scale(1 - sp.Float(betas[0])))  # the momentum unit's scale
         if "lookahead" in names:
-            lr = 1e-4  # Lion's: every coordinate moves by about lr·|∇K(c)| per step
-        elif adaptive or parameterisation == "physical":
-            lr = 1e-3
+            scaled = 1e-4  # Lion's: every coordinate moves by about lr·|∇K(c)| per step
         else:
-            scaled = 1e-3 * float(form.scale(1 - sp.Float(betas[0])))
-            lr = float(f"{scaled:.12g}")  # 0.01, not 0.010000000000000002, in the signature
+            scaled = 1e-3 if adaptive else 1e-3 * s
+        if parameterisation == "physical":  # the h of the same step: lr_ml = h² s
+            scaled = math.sqrt(scaled / s)
+        lr = float(f"{scaled:.12g}")  # 0.01, not 0.010000000000000002, in the signature
     draft = start(step.step, step.displacement.xreplace(energy), [], beta=_B1)
     closures = []
     for entry in entries:

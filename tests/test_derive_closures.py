@@ -118,6 +118,19 @@ def test_lr_is_the_step_scale(energy, scheme, closure):
     np.testing.assert_allclose(two, 2 * one, rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize("closure", ["none", "adam"])
+def test_the_physical_default_lr_takes_the_step_of_the_ml_default(closure):
+    """Left to its default, the physical h is √(lr/s) of the ml default lr: the same steps
+    (lr = h² s), where a default h = 1e-3 took steps a hundred times smaller."""
+    grads = [[1.0, -2.0], [0.5, 0.25], [-1.0, 3.0]]
+    steps = []
+    for how in ("ml", "physical"):
+        cls = derive(classical(), "euler", closure, name="Mine", parameterisation=how).cls
+        lr = inspect.signature(cls).parameters["lr"].default
+        steps.append(_delta(cls, grads, lr))
+    np.testing.assert_allclose(steps[1], steps[0], rtol=1e-9)
+
+
 def test_physical_parameterisation_scales_as_the_physical_step():
     """lr = h: the classical step is -h² v/(1-β1), quadratic in lr."""
     cls = derive(classical(), "euler", "none", name="Mine", parameterisation="physical").cls
