@@ -1,6 +1,5 @@
 """An exported module: the runtime inlined, torch only, the same optimizer."""
 
-import ast
 import importlib
 import inspect
 import subprocess
@@ -10,8 +9,7 @@ import pytest
 import torch
 
 import hamopt.optim as zoo
-from hamopt.codegen.inline import standalone
-from hamopt.runtime import MODULES, ON_DEMAND
+from hamopt.codegen.inline import bound_names, standalone
 
 
 def test_standalone_module_needs_no_hamopt_and_steps_as_the_zoo(tmp_path):
@@ -59,19 +57,8 @@ def test_the_multigradient_base_is_inlined_only_where_it_is_imported():
 def test_no_two_runtime_modules_define_the_same_name():
     """An exported module inlines the runtime's modules into one namespace, where a second
     definition of a name would silently replace the first (one module's ``_OPERATOR`` calling
-    another's operator)."""
-    defined = {}
-    for name in (*MODULES, *ON_DEMAND):
-        tree = ast.parse(inspect.getsource(importlib.import_module(f"hamopt.runtime.{name}")))
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef | ast.ClassDef):
-                targets = [node.name]
-            elif isinstance(node, ast.Assign | ast.AnnAssign):
-                nodes = node.targets if isinstance(node, ast.Assign) else [node.target]
-                targets = [t.id for t in nodes if isinstance(t, ast.Name)]
-            else:
-                continue
-            for target in targets:
-                if target != "__all__":
-                    assert target not in defined, f"{target}: in {defined[target]} and {name}"
-                    defined[target] = name
+    another's operator): each name is bound once in the standalone form of a module that
+    imports the whole runtime, the multi-gradient base included."""
+    own = "from hamopt.runtime import GeneratedMultiGradientOptimizer, real\n"
+    twice = [name for name, count in bound_names(standalone(own)).items() if count > 1]
+    assert twice == []
