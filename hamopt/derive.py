@@ -40,7 +40,7 @@ from hamopt.rule.hyperparameter import Hyperparameter, pair, real
 from hamopt.rule.liveness import dead_parts
 from hamopt.rule.spec import OptimizerSpec
 from hamopt.rule.update_rule import Provenance, grad
-from hamopt.schemes import SCHEMES
+from hamopt.schemes import scheme_named
 from hamopt.schemes.scheme import Scheme
 from hamopt.specfile import check_class_name
 from hamopt.stepmap import StepMap
@@ -171,12 +171,7 @@ def derive(
         kinetic = KineticEnergy(kinetic, params, name=name.lower())
     for prm in kinetic.params:
         check_parameter_name(prm.name)
-    if isinstance(scheme, str):
-        if scheme not in SCHEMES:
-            raise ValueError(f"unknown scheme {scheme!r}; choose from {sorted(SCHEMES)}")
-        scheme = SCHEMES[scheme]
-    if not isinstance(scheme, Scheme):
-        raise TypeError(f"scheme must be a Scheme or its name, got {type(scheme).__name__}")
+    scheme = scheme_named(scheme)
     check_class_name(name)
     if parameterisation not in PARAMETERISATIONS:
         raise ValueError(

@@ -73,7 +73,7 @@ from hamopt.kinetic.energy import KineticEnergy
 from hamopt.parameters import Parameter
 from hamopt.recipe import Recipe
 from hamopt.rule.hyperparameter import REQUIRED, Hyperparameter, real
-from hamopt.schemes import SCHEMES
+from hamopt.schemes import scheme_named
 from hamopt.schemes.scheme import Scheme
 from hamopt.stepmap import StepMap
 from hamopt.system.hamiltonian import ConformalHamiltonian
@@ -319,12 +319,7 @@ def _from_recipe(recipe: Recipe) -> MultiGradientOptimizer:
 
 # -- inputs ------------------------------------------------------------------------------------
 def _scheme(scheme: Scheme | str) -> Scheme:
-    if isinstance(scheme, str):
-        if scheme not in SCHEMES:
-            raise ValueError(f"unknown scheme {scheme!r}; choose from {sorted(SCHEMES)}")
-        return SCHEMES[scheme]
-    if not isinstance(scheme, Scheme):
-        raise TypeError(f"scheme must be a Scheme or its name, got {type(scheme).__name__}")
+    scheme = scheme_named(scheme)
     if not scheme.exact_friction:
         raise ValueError(
             f"scheme {scheme.name}: implicit friction (I rows) is supported in one-gradient "

@@ -8,6 +8,7 @@ from hamopt.schemes.library import (
     leapfrog,
     leapfrog_fsal,
     nag,
+    scheme_named,
     yoshida,
 )
 from hamopt.schemes.scheme import Scheme, compose
@@ -22,5 +23,6 @@ __all__ = [
     "leapfrog",
     "leapfrog_fsal",
     "nag",
+    "scheme_named",
     "yoshida",
 ]

@@ -32,6 +32,7 @@ __all__ = [
     "leapfrog",
     "leapfrog_fsal",
     "nag",
+    "scheme_named",
     "yoshida",
 ]
 
@@ -83,3 +84,15 @@ SCHEMES = {
     s.name: s
     for s in (euler, euler_fkd, leapfrog, leapfrog_fsal, yoshida, nag, hamiltonian_descent)
 }
+
+
+def scheme_named(scheme: Scheme | str) -> Scheme:
+    """``scheme`` itself, or the library's scheme of that name: ValueError naming the choices
+    for an unknown name, TypeError for anything but a :class:`Scheme` or a name."""
+    if isinstance(scheme, str):
+        if scheme not in SCHEMES:
+            raise ValueError(f"unknown scheme {scheme!r}; choose from {sorted(SCHEMES)}")
+        return SCHEMES[scheme]
+    if not isinstance(scheme, Scheme):
+        raise TypeError(f"scheme must be a Scheme or its name, got {type(scheme).__name__}")
+    return scheme
