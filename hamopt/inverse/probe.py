@@ -97,8 +97,8 @@ def _first_step(cls, g: np.ndarray, lr: float, kwargs) -> np.ndarray:
     theta = torch.zeros(g.size, dtype=torch.float64, requires_grad=True)
     opt = cls([theta], lr=lr, **kwargs)
     theta.grad = torch.from_numpy(g.copy())
-    step = inspect.signature(opt.step).parameters.get("closure")
-    if step is not None and step.default is inspect.Parameter.empty:
+    closure = inspect.signature(opt.step).parameters.get("closure")
+    if closure is not None and closure.default is inspect.Parameter.empty:
         raise ValueError(
             f"{cls.__name__}'s step needs a closure (it re-evaluates the loss, as a line search "
             "does), so it is no map of one gradient: identify reads an optimizer's first step "

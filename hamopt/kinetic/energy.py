@@ -267,8 +267,8 @@ class _TorchPrinter(TorchPrinter):
     """SymPy's torch printer, with Min/Max as elementwise ``torch.minimum``/``torch.maximum``
     (it prints ``torch.min(1.0, p)``, which torch refuses) and the Heaviside step H(x) (the
     derivative of a Max or Min) as :func:`_heaviside` (it prints ``torch.heaviside`` with a
-    number, which torch refuses, and which autograd cannot differentiate); a number becomes a float64 0-d tensor, which takes the other
-    argument's dtype."""
+    number, which torch refuses, and which autograd cannot differentiate); a number becomes a
+    float64 0-d tensor, which takes the other argument's dtype."""
 
     def _print_Heaviside(self, expr: sp.Expr) -> str:
         at_zero = expr.args[1] if len(expr.args) > 1 else sp.S.Half

@@ -106,8 +106,9 @@ class GeneratedOptimizer(Optimizer):
     Inputs: hyperparameters are checked in the constructor, in ``add_param_group`` and in
     ``load_state_dict`` (TypeError or ValueError naming the argument); every gradient is checked
     at the start of ``step()``, before anything changes (sparse: ValueError, unless the class
-    takes sparse gradients, ``SPARSE_GRADIENTS``; NaN or Inf: see ``nonfinite``); a parameter without a gradient gets no state and no weight decay; a parameter
-    listed twice, or in two groups, is refused; ``load_state_dict`` refuses a state that does not
+    takes sparse gradients, ``SPARSE_GRADIENTS``; NaN or Inf: see ``nonfinite``); a parameter
+    without a gradient gets no state and no weight decay; a parameter listed twice, or in two
+    groups, is refused; ``load_state_dict`` refuses a state that does not
     fit (group or parameter counts, missing or foreign buffers, shapes, a step that is not a whole
     number >= 0) and leaves the optimizer unchanged.
 
@@ -313,8 +314,8 @@ class GeneratedOptimizer(Optimizer):
         """Perform one optimization step; ``closure`` re-evaluates the loss.
 
         Every gradient is checked first, before anything changes (a sparse one raises
-        ValueError where the class takes none, a NaN or Inf one: ``nonfinite``); a parameter without a gradient is left
-        alone: no state, no weight decay. Autograd is off, as in torch.optim, unless the
+        ValueError where the class takes none, a NaN or Inf one: ``nonfinite``); a parameter
+        without a gradient is left alone: no state, no weight decay. Autograd is off, as in torch.optim, unless the
         optimizer was made with ``differentiable=True`` (torch.optim's own decorator, whose
         graph break under ``torch.compile`` makes the update an inference graph that inductor
         updates in place). Under ``torch.compile(optimizer.step)`` on CPU the check is in the
