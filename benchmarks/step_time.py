@@ -272,27 +272,43 @@ FUSED_ADAM, FUSED_RAD, REFERENCE_RAD = (
     "hamopt RAD(fused=True)",
     "rad.optim.RAD",
 )
+FOREACH_ADAM, TORCH_FOREACH_ADAM = "hamopt Adam(foreach=True)", "torch.optim.Adam(foreach=True)"
+#: The summary's ratios, numerator / denominator: the issues' acceptance figures.
+RATIOS = (
+    *((f"hamopt {name} (defaults)", BASELINE) for name in ("Adam", "RAD")),
+    *((f"hamopt {name}, nonfinite='ignore'", BASELINE) for name in ("Adam", "RAD")),
+    (FUSED_ADAM, BASELINE),
+    (FUSED_RAD, BASELINE),
+    (FOREACH_ADAM, TORCH_FOREACH_ADAM),
+    (REFERENCE_RAD, FUSED_RAD),
+)
 
 
 def summary(table: dict) -> list[str]:
-    """The acceptance figures of every configuration, in one table."""
+    """The acceptance figures of every configuration, in one table: the :data:`RATIOS` of
+    step times, and peak memory a step adds (foreach Adam: ours and torch's)."""
     lines = [
         "",
         "## Summary",
         "",
-        f"| parameters | tensors | {FUSED_ADAM} / {BASELINE} | {FUSED_RAD} / {BASELINE} "
-        f"| {REFERENCE_RAD} / {FUSED_RAD} | {FUSED_RAD}: peak MB, state B/param (other) |",
-        "|---:|---:|---:|---:|---:|---|",
+        "| parameters | tensors | "
+        + " | ".join(f"{a} / {b}" for a, b in RATIOS)
+        + f" | peak MB: {FOREACH_ADAM}, {TORCH_FOREACH_ADAM} "
+        f"| {FUSED_RAD}: peak MB, state B/param (other) |",
+        "|---:|---:|" + "---:|" * len(RATIOS) + "---|---|",
     ]
     for (n, k), info in table.items():
-        base, adam, rad = info[BASELINE]["seconds"], info.get(FUSED_ADAM), info.get(FUSED_RAD)
-        ref = info.get(REFERENCE_RAD)
         cells = [
-            f"{adam['seconds'] / base:.2f}" if adam else "-",
-            f"{rad['seconds'] / base:.2f}" if rad else "-",
-            f"{ref['seconds'] / rad['seconds']:.1f}x" if ref and rad else "-",
-            f"{_mb(rad['peak'])}, {rad['state']:.0f} ({rad['other']})" if rad else "-",
+            f"{info[a]['seconds'] / info[b]['seconds']:.2f}" if a in info and b in info else "-"
+            for a, b in RATIOS
         ]
+        ours, theirs, rad = (
+            info.get(FOREACH_ADAM),
+            info.get(TORCH_FOREACH_ADAM),
+            info.get(FUSED_RAD),
+        )
+        cells.append(f"{_mb(ours['peak'])}, {_mb(theirs['peak'])}" if ours and theirs else "-")
+        cells.append(f"{_mb(rad['peak'])}, {rad['state']:.0f} ({rad['other']})" if rad else "-")
         lines.append(f"| {n:,} | {k} | " + " | ".join(cells) + " |")
     lines += [
         "",

@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 BC1 = sp.Symbol("bias_correction1", real=True)
-BC2 = sp.Symbol("bias_correction2", real=True)
+BC2 = sp.Symbol("bias_correction2", positive=True)  # 1 - β2^t, β2 ∈ [0, 1)
 
 
 def _second_buffer(d: Draft, beta2: sp.Symbol, name: str) -> tuple[Draft, sp.Symbol]:

@@ -50,6 +50,11 @@ I7. The target: a buffer or the parameter that ``expr`` reads once, on the chain
     ``"update"``). Otherwise the value is computed apart and copied in (``"copy"``: ``T.copy_(
     …)``). An intermediate is bound to the chain's result (``"bind"``); bound to a buffer or
     the parameter itself, to a copy (``clone``) that keeps the value it has at that point.
+I8. A divisor with one tensor term, ``X/(k·T + e)`` (``k``, ``e`` without tensors, ``k`` not
+    0) → ``(1/k)·X/(T + e/k)``: the factor ``1/k`` joins the call's number (the ``value=`` of
+    ``addcdiv_``), which saves the pass ``mul_(k)`` over the divisor. Adam's
+    ``m/(sqrt(y)/sqrt(b2) + eps)`` becomes ``sqrt(b2)·m/(sqrt(y) + eps·sqrt(b2))``, one pass
+    fewer than torch's own ``exp_avg_sq.sqrt().div_(sqrt(b2)).add_(eps)``.
 
 Everything else — a ``Piecewise`` (``torch.where``), a reduction over a whole tensor, a power
 with a tensor exponent, a function without an in-place form, an expression that is one number
@@ -163,7 +168,9 @@ class _Planner:
         self.saved: set[sp.Symbol] = set()  # ... whose last call saved its result
         self.plans: dict[int, Plan] = {}
         exprs = {
-            k: finite_form(a.expr) for k, a in enumerate(rule.assignments) if rule.is_tensor(a.expr)
+            k: _scaled_divisors(finite_form(a.expr), rule.is_tensor)
+            for k, a in enumerate(rule.assignments)
+            if rule.is_tensor(a.expr)
         }
         single_reads = _single_reads(rule, exprs)
         for k, expr in exprs.items():
@@ -414,6 +421,24 @@ class _Planner:
             bound = sp.Max(*numbers) if bigger else sp.Min(*numbers)
             node = Call("clamp_min" if bigger else "clamp_max", node, (), bound)
         return node
+
+
+def _scaled_divisors(expr: sp.Expr, is_tensor: Callable[[sp.Expr], bool]) -> sp.Expr:
+    """I8: every divisor ``(k·T + e)**-1`` of ``expr`` as ``k**-1·(T + e/k)**-1``."""
+
+    def scaled(power: sp.Pow) -> sp.Expr:
+        tensor = [t for t in power.base.args if is_tensor(t)]
+        constant = sp.Add(*(t for t in power.base.args if not is_tensor(t)))
+        if len(tensor) != 1 or constant == 0:
+            return power
+        k = sp.Mul(*(f for f in sp.Mul.make_args(tensor[0]) if not is_tensor(f)))
+        if k == 1 or k.is_zero is not False:
+            return power
+        return (tensor[0] / k + constant / k) ** power.exp / k**-power.exp
+
+    return expr.replace(
+        lambda e: isinstance(e, sp.Pow) and e.exp == -1 and isinstance(e.base, sp.Add), scaled
+    )
 
 
 def _count(expr: sp.Expr, symbol: sp.Symbol) -> int:

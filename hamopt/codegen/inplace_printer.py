@@ -2,11 +2,11 @@ r"""Printers of an in-place :class:`~hamopt.codegen.inplace.Plan`: on one tensor
 
 * :func:`single_statement` — one line, a chain of method calls, each in place where its base
   may be overwritten (``exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)``), else
-  out of place (``exp_avg_sq.mul(1/bias_correction2).sqrt_()``); a tensor made in the chain
+  out of place (``exp_avg_sq.sqrt()``); a tensor made in the chain
   dies with the statement. A call in place on the result of a call in
   :data:`~hamopt.codegen.inplace.SAVES_RESULT` takes it through the runtime's ``before``
   (itself, or under autograd — ``differentiable=True`` — a copy, so that the saved result
-  stays as it was): ``before(exp_avg_sq.mul(1/bias_correction2).sqrt_()).add_(eps)``.
+  stays as it was): ``before(exp_avg_sq.sqrt()).add_(math.sqrt(bias_correction2)*eps)``.
 * :class:`ForeachWriter` — the same calls as ``torch._foreach_<op>_`` statements on lists (one
   a line: they return None); a chain that needs a list of its own gets a name from its role in
   the call that reads it (``denoms`` for the divisor of ``addcdiv``), deleted after the

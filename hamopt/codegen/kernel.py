@@ -107,6 +107,14 @@ class _ScalarPrinter(CXX17CodePrinter):
     def _print_Float(self, expr: sp.Float) -> str:
         return repr(float(expr))
 
+    def _print_Pow(self, expr: sp.Pow) -> str:
+        """``b**-½`` as ``1.0/std::sqrt(b)``: two correctly rounded operations, as
+        ``torch.rsqrt`` computes it in the fused path, where ``std::pow`` may differ by one
+        unit in the last place."""
+        if expr.exp == -_HALF:
+            return f"(1.0/std::sqrt({self._print(expr.base)}))"
+        return super()._print_Pow(expr)
+
     def _print_Max(self, expr: sp.Max) -> str:
         return self._fold(expr, "maximum<double>")
 

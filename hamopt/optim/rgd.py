@@ -204,7 +204,7 @@ extern "C" void step_order2(int64_t n, const int64_t* table, const double* numbe
       grad = weight_decay != 0 ? grad + T(weight_decay)*param : grad;  // coupled weight decay g ← g + λθ
       momentum_buffer = step == 1 ? grad : T(1 - momentum)*grad + T(momentum)*momentum_buffer;  // momentum: EMA v = β1 v + (1-β1) g, first-gradient init
       if constexpr (P == 1) sum_0 += squared(momentum_buffer);
-      param = T(-1.0/2.0*lr)*(T(std::pow(std::pow(delta, 2)*std::pow(reduction_0, 2) + std::pow(momentum, -2), -1.0/2.0))*momentum_buffer + T(std::pow(std::pow(delta, 2)*std::pow(reduction_0, 2) + 1, -1.0/2.0))*momentum_buffer) + param;  // position update θ ← θ + Δθ
+      param = T(-1.0/2.0*lr)*(T((1.0/std::sqrt(std::pow(delta, 2)*std::pow(reduction_0, 2) + std::pow(momentum, -2))))*momentum_buffer + T((1.0/std::sqrt(std::pow(delta, 2)*std::pow(reduction_0, 2) + 1)))*momentum_buffer) + param;  // position update θ ← θ + Δθ
       if constexpr (P == 2) {
         param_data[k] = param;
         momentum_buffer_data[k] = momentum_buffer;

@@ -35,17 +35,22 @@ def test_foreach_adam_is_torchs():
     assert "torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)" in body
     assert "torch._foreach_addcdiv_(params, exp_avgs, denoms, " in body
     new = [c for c in re.findall(r"torch\._foreach_(\w+)\(", body) if not c.endswith("_")]
-    assert new == ["neg", "add", "mul"]  # maximize; g + λθ, a new list as torch's; denominator
+    assert new == ["neg", "add", "sqrt"]  # maximize; g + λθ, a new list as torch's; denominator
     assert "foreach_copy" not in body
+    # I8: sqrt(b2)·m/(sqrt(y) + eps·sqrt(b2)), two passes over the denominator where torch's
+    # sqrt(y)/sqrt(b2) + eps takes three (sqrt, div_, add_)
+    denominator = [c for c in re.findall(r"torch\._foreach_(\w+)\(denoms", body)]
+    assert denominator == ["add_"], body
 
 
 def test_single_tensor_adam_is_torchs():
     body = inspect.getsource(hamopt.optim.adam._single_tensor_adam)
     assert "exp_avg.lerp_(grad, 1 - beta1)" in body
     assert "exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)" in body
-    denom = "before(exp_avg_sq.mul(1/bias_correction2).sqrt_()).add_(eps)"  # a copy if autograd
+    denom = "before(exp_avg_sq.sqrt()).add_(math.sqrt(bias_correction2)*eps)"  # a copy if autograd
     # exp_avg a copy under autograd too (the next step's lerp_ writes it): torch's exp_avg.clone()
-    assert f"param.addcdiv_(before(exp_avg), {denom}, value=-lr/bias_correction1)" in body
+    value = "-math.sqrt(bias_correction2)*lr/bias_correction1"
+    assert f"param.addcdiv_(before(exp_avg), {denom}, value={value})" in body
     assert ".copy_(" not in body
 
 
@@ -224,6 +229,61 @@ def test_the_arbitrary_rule_equals_the_numpy_evaluator(maximize):
             (sign * ((theta - target) ** 4).sum() / 4).backward()
             optimizer.step()
         np.testing.assert_allclose(theta.detach().numpy(), reference, rtol=1e-10, atol=1e-14)
+
+
+def _scaled_rule(c: sp.Symbol) -> UpdateRule:
+    """Adam's moments, and a divisor ``c·sqrt(y) + eps`` with a hyperparameter ``c``."""
+    assignments = (
+        Assign(M, BETA * M + (1 - BETA) * grad),
+        Assign(Y, BETA * Y + (1 - BETA) * grad**2),
+        Assign(param, param - LR * M / (c * sp.sqrt(Y) + EPS)),
+    )
+    return UpdateRule(
+        "scaled",
+        (
+            real("lr", 0.05, sp.Interval(0, sp.oo), symbol=LR),
+            real("beta", 0.9, sp.Interval(0, 1), symbol=BETA),
+            real("eps", 1e-3, sp.Interval(0, sp.oo), symbol=EPS),
+            real("c", 3.0, sp.Interval.open(0, sp.oo), symbol=c),
+        ),
+        (Buffer("m", M), Buffer("y", Y)),
+        assignments,
+    )
+
+
+def test_a_scaled_divisor_is_one_pass_shorter_and_equal():
+    """I8: ``m/(c·sqrt(y) + eps)`` with ``c`` known to be nonzero is written
+    ``(1/c)·m/(sqrt(y) + eps/c)``: no ``mul_`` over the divisor, the same numbers."""
+    c = sp.Symbol("c", positive=True)
+    rule = _scaled_rule(c)
+    (addcdiv,) = chain(plan_rule(rule, frozenset())[2].node)[1]
+    assert addcdiv.tensors == (Leaf(M), Call("add", Call("sqrt", Leaf(Y)), (), EPS / c))
+    assert addcdiv.scalar == -LR / c
+    source = generate_module(OptimizerSpec("Scaled", rule.hyperparameters, (("True", rule),)))
+    module = types.ModuleType("scaled")
+    exec(compile(source, "scaled", "exec"), module.__dict__)
+    assert "y.sqrt()).add_(eps/c), value=-lr/c)" in source
+    assert "torch._foreach_mul_(denoms" not in source
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randn(7, generator=gen, dtype=torch.float64)
+    hyper = {"lr": 0.05, "beta": 0.9, "eps": 1e-3, "c": 3.0}
+    reference = run(rule, np.zeros(7), lambda th: (th - target.numpy()) ** 3, hyper, 12)
+    for foreach in (False, True):
+        theta = torch.nn.Parameter(torch.zeros(7, dtype=torch.float64))
+        optimizer = module.Scaled([theta], c=3.0, foreach=foreach, nonfinite="ignore")
+        for _ in range(12):
+            optimizer.zero_grad()
+            (((theta - target) ** 4).sum() / 4).backward()
+            optimizer.step()
+        np.testing.assert_allclose(theta.detach().numpy(), reference, rtol=1e-12, atol=1e-15)
+
+
+def test_a_divisor_whose_factor_may_be_zero_is_left_as_it_is():
+    """``c`` only real: ``c = 0`` would make ``eps/c`` infinite, so the planner multiplies."""
+    rule = _scaled_rule(sp.Symbol("c", real=True))
+    (addcdiv,) = chain(plan_rule(rule, frozenset())[2].node)[1]
+    assert [call.op for call in chain(addcdiv.tensors[1])[1]] == ["sqrt", "mul", "add"]
+    assert addcdiv.scalar == -LR
 
 
 def _differentiable_step(theta, gradient, cls, kwargs, names, *state):
