@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import re
 import shlex
 import statistics
@@ -278,7 +277,7 @@ def markdown(table: dict, args: argparse.Namespace, command: str = "") -> str:
         f"{args.steps} rounds after {args.warmup} warm-up steps, eager against the same function "
         f"under `torch.compile(backend={args.backend!r})`, path `{args.path}`, torch "
         f"{torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{platform.processor() or platform.machine()}, load average {load:.2f} at the end. "
+        f"{tables.machine()}, load average {load:.2f} at the end. "
         "Ratio = compiled / eager (<= 1: the compiled step is no slower). Warm-up = seconds of "
         "the compiled copy's warm-up steps (compilation). Breaks = graph breaks dynamo counted in "
         "the warm-up (splits, and frames it ran eagerly), + those of the timed rounds "

@@ -16,7 +16,6 @@ Writes a Markdown table (default ``benchmarks/results/default_path.md``).
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -98,7 +97,7 @@ def markdown(times: dict[str, list[float]], rounds: int, batch: int, command: st
     lines = [
         "# Epoch time of the digits MLP with default arguments",
         "",
-        f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads; "
+        f"torch {torch.__version__}, {tables.machine()}, {torch.get_num_threads()} threads; "
         f"64-128-128-10 float32, batch {batch}; median ms per epoch over {rounds} interleaved "
         f"rounds. `{command}`",
         "",

@@ -17,11 +17,11 @@ to the unchecked step. Writes a Markdown table (default
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from pathlib import Path
 
+import tables  # the sibling modules: this script's folder is on sys.path
 import torch
 from step_time import make_params  # the same parameters and fixed gradients
 
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"# NaN/Inf gradient check: {args.size:,} float32 parameters on {args.device}",
         "",
-        f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}, {tables.machine()}, "
         f"{torch.get_num_threads()} threads; ms per step, minimum (median) of {args.steps} "
         "round-robin rounds.",
         "",

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import platform
 import re
 import shlex
 import statistics
@@ -229,6 +228,8 @@ def _mb(nbytes: float) -> str:
 
 
 def markdown(table: dict, steps: int, warmup: int, device: str, command: str = "") -> str:
+    import tables  # the sibling module; this script's folder is on sys.path when it runs
+
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = [
         "# Optimizer step time",
@@ -236,7 +237,7 @@ def markdown(table: dict, steps: int, warmup: int, device: str, command: str = "
         *([f"`{command}`", ""] if command else []),
         f"Median ms per `step()` over {steps} rounds after {warmup} warm-up steps; float32 "
         f"parameters in equal tensors, device `{device}`, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads, {tables.machine()}, "
         f"load average {load:.2f} at the end. Ratio = time / time of `{BASELINE}` in the same "
         "rounds. GB/s = bytes a step must move (read θ, g and the state, write θ and the "
         "state) / time; % triad = that / the triad's GB/s (12 bytes per element). State = "
