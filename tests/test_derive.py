@@ -59,6 +59,17 @@ def test_three_lines_from_an_expression():
     assert "Soft" in opt.source and "import hamopt" not in opt.source
 
 
+def test_a_parameter_without_a_default_is_required():
+    """An energy parameter named without a value is torch's ``required``, as a missing ``lr``
+    is: the signature says so, and leaving it out is a TypeError naming it."""
+    c = sp.Symbol("c", positive=True)
+    opt = derive(c * sp.sqrt(p**2 + 1), "euler", "adam", name="Soft", params=("c",))
+    assert str(inspect.signature(opt.cls).parameters["c"]) == "c=required"
+    with pytest.raises(TypeError, match="Soft: missing required argument c"):
+        opt.cls([torch.zeros(2, requires_grad=True)])
+    opt.cls([torch.zeros(2, requires_grad=True)], c=2.0)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="unknown scheme 'verlet'"):
         derive(classical(), "verlet")

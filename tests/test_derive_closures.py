@@ -148,6 +148,17 @@ def test_ml_map_is_printed_with_the_derivation():
     assert "proved: equal to the step of the rescaled system" in text
 
 
+def test_an_energy_with_a_floating_point_exponent_derives_with_leapfrog():
+    """|p|**1.5 typed with a Python float: the ml parameterisation's two forms of the step round
+    its 15 digits differently (1e-16), which the check allows; to 30 digits they would differ."""
+
+    derived = derive(KineticEnergy(sp.Abs(p) ** 1.5), "leapfrog", "none", name="Mine")
+    text = derived.spec.variants[0][1].provenance.derivation
+    assert "rescaled system at 12 random points to 12 digits (the energy has floating-point" in text
+    exact = derive(KineticEnergy(sp.Abs(p) ** sp.Rational(3, 2)), "leapfrog", "none", name="Mine")
+    assert "to 12 digits" not in exact.spec.variants[0][1].provenance.derivation
+
+
 def test_classical_energy_with_the_adam_preset_is_adam():
     torch.manual_seed(0)
     cls = derive(classical(), "euler", "adam", name="Mine").cls
@@ -305,6 +316,38 @@ def test_adams_energy_with_nag_and_a_frozen_mass_is_nadam():
     a = _delta(cls, grads, 1e-2, betas=(0.9, 0.999), epsilon=1e-3, momentum_decay=4e-3)
     b = _delta(torch.optim.NAdam, grads, 1e-2, betas=(0.9, 0.999), eps=1e-3, momentum_decay=4e-3)
     np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_adams_energy_with_nag_and_the_second_moment_estimates_each_magnitude():
+    """Nesterov's step evaluates ∇T(u) = u/(|u| + ε) at β1 v and (1-β1) g, which SymPy writes
+    β1|v| and |β1 - 1||g|; for β1 in [0, 1] the second factor is 1 - β1, and the second moment
+    estimates |v| (and so |g|) as √y: Δθ = -α(β1 v̂/(β1 √ŷ + ε) + (1-β1) g/((1-β1) √ŷ + ε))."""
+    torch.manual_seed(5)
+    closures = ["second_moment", "bias_correction"]
+    derived = derive(adam_energy(), "nag", closures, name="A")
+    assert not derived.spec.variants[0][1].assignments[-1].expr.has(sp.Abs)
+    grads = torch.randn(12, 5, dtype=torch.float64)
+    lr, (b1, b2), eps = 1e-2, (0.8, 0.99), 1e-3
+    v, y = torch.zeros(5, dtype=torch.float64), torch.zeros(5, dtype=torch.float64)
+    for t, g in enumerate(grads, start=1):
+        v, y = b1 * v + (1 - b1) * g, b2 * y + (1 - b2) * g**2
+        root = (y / (1 - b2**t)).sqrt()
+        expected = -lr * (
+            b1 * v / (1 - b1**t) / (b1 * root + eps) + (1 - b1) * g / ((1 - b1) * root + eps)
+        )
+    got = _delta(derived.cls, grads.tolist(), lr, betas=(b1, b2), epsilon=eps)
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-12)
+
+
+def test_signed_decays_drop_the_bars_where_the_interval_fixes_the_sign():
+    from hamopt.closures.library import _signed_decays
+
+    b1, b2, x = sp.symbols("beta1 beta2 x", real=True)
+    decays = {b1, b2}
+    assert _signed_decays(sp.Abs(b1 - 1), decays) == 1 - b1
+    assert _signed_decays(sp.Abs(b1 + b2), decays) == b1 + b2
+    assert _signed_decays(sp.Abs(b1 - b2), decays) == sp.Abs(b1 - b2)  # either sign
+    assert _signed_decays(sp.Abs(b1 - x), decays) == sp.Abs(b1 - x)  # x is not a decay
 
 
 @pytest.mark.parametrize(

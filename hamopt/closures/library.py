@@ -109,6 +109,7 @@ def second_moment(
             displacement = mass_form[0].xreplace({mass_form[1]: y})
         else:
             displacement = d.displacement.replace(sp.Abs(m), sp.sqrt(y)).subs(m**2, y)
+        displacement = _signed_decays(displacement, {d.beta, beta2})
         if displacement.has(sp.Abs):
             raise ValueError(f"second_moment left an |·| it cannot estimate in {displacement}")
         if not displacement.has(y):
@@ -120,6 +121,28 @@ def second_moment(
         return d.with_(displacement=displacement).note("second moment: v² → y = EMA of g²")
 
     return closure
+
+
+def _signed_decays(expr: sp.Expr, decays: set[sp.Symbol]) -> sp.Expr:
+    r"""``expr`` with each :math:`|e|` whose ``e`` depends on the decay rates ``decays`` alone
+    (:math:`\beta \in [0, 1]`) and has one sign over them written without the bars:
+    :math:`|\beta_1 - 1| = 1 - \beta_1` (Nesterov's look-ahead momentum
+    :math:`(\beta_1 - 1) v` splits off this factor); interval arithmetic over :math:`[0, 1]`
+    decides the sign."""
+
+    def unsigned(a: sp.Abs) -> sp.Expr:
+        arg = a.args[0]
+        if not arg.free_symbols or not arg.free_symbols <= decays:
+            return a
+        bounds = arg.xreplace({b: sp.AccumBounds(0, 1) for b in arg.free_symbols})
+        low, high = (
+            (bounds.min, bounds.max) if isinstance(bounds, sp.AccumBounds) else (bounds,) * 2
+        )
+        if high.is_nonpositive:
+            return -arg
+        return arg if low.is_nonnegative else a
+
+    return expr.replace(lambda e: isinstance(e, sp.Abs), unsigned)
 
 
 def frozen_mass(beta2: sp.Symbol, name: str = "exp_avg_sq") -> Closure:
