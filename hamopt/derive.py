@@ -141,7 +141,8 @@ def derive(
     ----------
     kinetic
         A :class:`KineticEnergy`, or a SymPy expression in ``p`` (then ``params`` declares its
-        parameters, as for :class:`KineticEnergy`).
+        parameters, as for :class:`KineticEnergy`). Each parameter is a constructor argument
+        of the optimizer; one without a default is required, as torch's ``lr`` is.
     scheme
         A :class:`Scheme`, or its name (``"euler"``, ``"leapfrog"``, ``"nag"``…).
     closure

@@ -53,7 +53,9 @@ __all__ = [
 ]
 
 BC1 = sp.Symbol("bias_correction1", real=True)
-BC2 = sp.Symbol("bias_correction2", positive=True)  # 1 - β2^t, β2 ∈ [0, 1)
+#: 1 - β2^t > 0 for β2 in [0, 1), which argument checking enforces: so SymPy writes √(y/b₂) as
+#: √y/√b₂, and the in-place paths divide by √y + ε√b₂ (rule I8 of hamopt.codegen.inplace).
+BC2 = sp.Symbol("bias_correction2", positive=True)
 
 
 def _second_buffer(d: Draft, beta2: sp.Symbol, name: str) -> tuple[Draft, sp.Symbol]:
