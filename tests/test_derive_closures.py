@@ -339,6 +339,21 @@ def test_adams_energy_with_nag_and_the_second_moment_estimates_each_magnitude():
     np.testing.assert_allclose(got, expected.numpy(), rtol=1e-12)
 
 
+def test_the_bias_corrections_leave_magnitudes_and_signs_of_the_momentum_alone():
+    """b1 = 1 - β1^t and b2 = 1 - β2^t are positive: |v/b1| is |v|/b1, sign(v/b1) is sign(v)
+    and √(y/b2) is √y/√b2, so that the code takes |v| and √y of the buffers themselves."""
+    from hamopt.closures.library import BC1, BC2
+
+    energy = KineticEnergy(p**2 / 2 + sp.Abs(p) ** 3 / 3)
+    closures = ["diagonal_mass", "bias_correction"]
+    expr = derive(energy, "euler", closures, name="A").spec.variants[0][1].assignments[-1].expr
+    assert {a.args[0] for a in expr.atoms(sp.Abs, sp.sign)} == {sp.Symbol("exp_avg", real=True)}
+    assert not any(
+        BC2 in a.free_symbols for a in expr.atoms(sp.Pow) if a.exp == sp.S.Half and a.base != BC2
+    )
+    assert BC1.is_positive and BC2.is_positive
+
+
 def test_signed_decays_drop_the_bars_where_the_interval_fixes_the_sign():
     from hamopt.closures.library import _signed_decays
 

@@ -52,9 +52,10 @@ __all__ = [
     "step_size_bias_correction",
 ]
 
-BC1 = sp.Symbol("bias_correction1", real=True)
-#: 1 - β2^t > 0 for β2 in [0, 1), which argument checking enforces: so SymPy writes √(y/b₂) as
-#: √y/√b₂, and the in-place paths divide by √y + ε√b₂ (rule I8 of hamopt.codegen.inplace).
+#: The bias corrections 1 - β1^t and 1 - β2^t are positive for β in [0, 1), which argument
+#: checking enforces: so SymPy writes |v/b₁| as |v|/b₁ and √(y/b₂) as √y/√b₂, and the in-place
+#: paths divide by √y + ε√b₂ (rule I8 of hamopt.codegen.inplace).
+BC1 = sp.Symbol("bias_correction1", positive=True)
 BC2 = sp.Symbol("bias_correction2", positive=True)
 
 
