@@ -50,10 +50,11 @@ examples:
 The energy is T(p) for one coordinate, in p and the declared parameters; allowed are numbers,
 + - * / **, parentheses, pi and the functions sqrt cbrt exp log abs Abs cosh sinh tanh cos
 sin atan asinh sign, clip(x, low, high) and Max Min max min. Parameters are positive, with
-default 1.0 unless given as name=value, and each must appear in the energy. --closure takes a preset (none, adam) or a comma list of
-closure names; a wrong name lists the valid ones. The module goes to hamopt-out/NAME.py
-(NAME in lower case) unless --out says otherwise; --spec-out writes the spec file of the
-derivation, which 'hamopt derive --spec' derives again byte for byte.
+default 1.0 unless given as name=value, and each must appear in the energy. --closure takes
+a preset (none, adam) or a comma list of closure names; a wrong name lists the valid ones. The
+module goes to hamopt-out/NAME.py (NAME in lower case) unless --out says otherwise; --spec-out
+writes the spec file of the derivation, which 'hamopt derive --spec' derives again byte for
+byte.
 """
 
 

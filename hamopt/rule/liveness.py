@@ -18,8 +18,9 @@ def dead_parts(spec: OptimizerSpec, inert: tuple[str, ...] = ()) -> list[str]:
     A buffer is read when an assignment other than its own update uses it, in some variant.
     A real argument is used when one of its symbols appears in some assignment of some
     variant, and a pair (``betas``) only when each of its symbols does; an integer, boolean or
-    optional argument when a variant's condition or a constructor check names it. ``inert`` lists arguments accepted for a reference's
-    signature only (they are reported when they *are* used).
+    optional argument when a variant's condition or a constructor check names it. ``inert``
+    lists arguments accepted for a reference's signature only (they are reported when they
+    *are* used).
     """
     problems = []
     for _, rule in spec.variants:

@@ -315,13 +315,13 @@ class GeneratedOptimizer(Optimizer):
 
         Every gradient is checked first, before anything changes (a sparse one raises
         ValueError where the class takes none, a NaN or Inf one: ``nonfinite``); a parameter
-        without a gradient is left alone: no state, no weight decay. Autograd is off, as in torch.optim, unless the
-        optimizer was made with ``differentiable=True`` (torch.optim's own decorator, whose
-        graph break under ``torch.compile`` makes the update an inference graph that inductor
-        updates in place). Under ``torch.compile(optimizer.step)`` on CPU the check is in the
-        graph too (:func:`~hamopt.runtime.nonfinite.in_graph`: assertions, and a mask on every
-        write), one graph for every step; on an accelerator its one read on the host is one more
-        break."""
+        without a gradient is left alone: no state, no weight decay. Autograd is off, as in
+        torch.optim, unless the optimizer was made with ``differentiable=True`` (torch.optim's
+        own decorator, whose graph break under ``torch.compile`` makes the update an inference
+        graph that inductor updates in place). Under ``torch.compile(optimizer.step)`` on CPU
+        the check is in the graph too (:func:`~hamopt.runtime.nonfinite.in_graph`: assertions,
+        and a mask on every write), one graph for every step; on an accelerator its one read on
+        the host is one more break."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
