@@ -187,6 +187,10 @@ _FUNCTIONS = {}  # (path, name) → the library's function, argument types set
 _TYPES = {
     "step": ([ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int], None),
     "all_finite": ([ctypes.c_int64, ctypes.c_void_p], ctypes.c_int),
+    "checked_step": (
+        [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int],
+        ctypes.c_int,
+    ),
     "int8_codes": (
         [ctypes.c_int64, ctypes.c_void_p, ctypes.c_float, ctypes.c_int, ctypes.c_int]
         + [ctypes.c_void_p] * 2,
@@ -225,14 +229,28 @@ def _address(table: array.array) -> int:
     return table.buffer_info()[0]
 
 
-def _kernel_step(library, rule, params, grads, buffers, state_steps, numbers, maximize):
+def _kernel_step(
+    library, rule, params, grads, buffers, state_steps, numbers, maximize, check=False
+) -> bool:
     """The CPU implementation: the table of numels, float64 flags and data pointers (of the
     parameters, gradients, each buffer's tensors and the step counters) and whether the step
-    counters are float64 (prelude.h's ``Group``), then the C call."""
+    counters are float64 (prelude.h's ``Group``), then the C call. With ``check``, the call
+    is ``checked_step``, which reads the gradients first and writes nothing where one holds
+    NaN or ±Inf. Whether it stepped."""
     steps = int(state_steps[0].dtype == torch.float64)
     table = _table(params, grads, buffers, state_steps, last=(steps,))
     step = _function(library, f"step_{rule}")
-    step(len(params), _address(table), numbers.data_ptr(), int(maximize))
+    arguments = (len(params), _address(table), numbers.data_ptr(), int(maximize))
+    if check:
+        address = ctypes.cast(step, ctypes.c_void_p).value
+        return bool(_function(library, "checked_step")(address, *arguments))
+    step(*arguments)
+    return True
+
+
+def _operator_cpu(library, rule, params, grads, buffers, state_steps, numbers, maximize) -> None:
+    """The operator's CPU kernel: :func:`_kernel_step` unchecked (the caller checked)."""
+    _kernel_step(library, rule, params, grads, buffers, state_steps, numbers, maximize)
 
 
 def _kernel_step_inplace(library, rule, params, grads, buffers, state_steps, numbers, maximize):
@@ -248,21 +266,35 @@ def count_writes(*written: list) -> None:
         torch.autograd.graph.increment_version(tensors)
 
 
-def kernel_step(library, rule, params, grads, buffers, state_steps, numbers, maximize) -> None:
+def kernel_step(
+    library, rule, params, grads, buffers, state_steps, numbers, maximize, check=False
+) -> bool:
     """The kernel of ``rule`` on a group: the operator ``torch.ops.hamopt.kernel_step_v1`` where
     something watches torch's operators (the profiler, a dispatch mode, a tracing compiler),
     else the same two things its kernels do, called directly: the C call, then the version
     counts of what it wrote. Dispatching an operator whose kernels are Python functions costs
-    three times the call itself (about 30 µs a step)."""
+    three times the call itself (about 30 µs a step).
+
+    ``check``: the gradients are read first, before anything is written (in the C call, or by
+    the library's ``all_finite`` before the operator), and where one holds NaN or ±Inf nothing
+    is. Whether it stepped."""
     if (
         torch.autograd._profiler_enabled()
         or torch._C._len_torch_dispatch_stack()
         or torch.compiler.is_compiling()
     ):
+        if check:
+            table = _table(grads)  # held: the call reads its buffer
+            if not _function(library, "all_finite")(len(grads), _address(table)):
+                return False
         _OPERATOR(library, rule, params, grads, buffers, state_steps, numbers, maximize)
-        return
-    _kernel_step(library, rule, params, grads, buffers, state_steps, numbers, maximize)
+        return True
+    if not _kernel_step(
+        library, rule, params, grads, buffers, state_steps, numbers, maximize, check
+    ):
+        return False
     count_writes(params, buffers, state_steps)
+    return True
 
 
 def define_operator(name: str, schema: str, kernels: dict, fake=None):
@@ -285,5 +317,5 @@ _OPERATOR_LIBRARIES = []
 _OPERATOR = define_operator(
     "kernel_step_v1",  # a new table layout or schema: a new version
     "(str library, str rule, Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] buffers, Tensor(c!)[] state_steps, Tensor numbers, bool maximize) -> ()",
-    {"CPU": _kernel_step, "ADInplaceOrView": _kernel_step_inplace},
+    {"CPU": _operator_cpu, "ADInplaceOrView": _kernel_step_inplace},
 )

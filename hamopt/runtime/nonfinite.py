@@ -8,7 +8,11 @@ parameter, ``"skip"`` skips the whole step, ``"ignore"`` does not look (torch.op
 
 On plain CPU float32 and float64 gradients the optimizer's C++ library reads every gradient
 once, vectorised and in parallel (``all_finite`` in ``prelude.h``: an element is NaN or ±Inf
-exactly when every bit of its exponent is set), at the cost of one read of the gradients.
+exactly when every bit of its exponent is set), at the cost of one read of the gradients. Where
+an optimizer of one param group steps by its kernel (the CPU default, or ``fused=True``), the
+kernel reads them itself, in the call that steps (``checked_step``: the sweep, then the update
+or nothing), with no Python per tensor
+(:meth:`~hamopt.runtime.optimizer.GeneratedOptimizer._checked_kernel_step` says when).
 Elsewhere, the test is :math:`\max_i |g_i| < \infty` per gradient — NaN propagates through the max,
 which, unlike :math:`\lVert g\rVert_2`, cannot overflow in float16 — one read of every gradient
 (``torch._foreach_norm(grads, inf)`` on an accelerator; on CPU, where that norm is not

@@ -336,6 +336,11 @@ class GeneratedOptimizer(Optimizer):
         if traced(work):
             go = in_graph(self, work)
         else:
+            stepped = self._checked_kernel_step(work)
+            if stepped is not None:  # the kernel read the gradients: it stepped, or wrote nothing
+                if not stepped:
+                    verdict(self, work, work[0][0]["nonfinite"] != "raise", False)
+                return loss
             ok = finite(work, self)
             if ok is not None:
                 raise_ok, skip_ok = ok.tolist() if isinstance(ok, torch.Tensor) else ok  # one read
@@ -548,21 +553,64 @@ class GeneratedOptimizer(Optimizer):
         return torch.frombuffer(array.array("d", numbers), dtype=torch.float64).to(params[0].device)
 
     def _kernel_step(
-        self, name, params, grads, state_steps, buffers, values, maximize, quiet=False
-    ) -> bool:
+        self, name, params, grads, state_steps, buffers, values, maximize, quiet=False, check=False
+    ) -> bool | None:
         """The C++ kernel on all tensors of the group at once, where it fits and its library
-        builds (``quiet``: no warning where it cannot); whether it ran. It counts the steps."""
+        builds (``quiet``: no warning where it cannot): whether it stepped, None where it did
+        not run. It counts the steps. ``check``: the kernel reads the gradients first, in the
+        same call, and where one holds NaN or ±Inf writes nothing (False)."""
         rule = self.RULES[name]
         tensors = self._tensor_buffers(rule, buffers)
         if self.KERNEL is None or not self.KERNEL.fits(name, params, grads, tensors, state_steps):
-            return False
+            return None
         library = self.KERNEL.library(type(self).__name__, quiet=quiet)
         if not library:
-            return False
+            return None
         numbers = self._numbers(rule, params, state_steps, buffers, values)
         flat = [t for ts in tensors for t in ts]
-        kernel_step(library, name, params, grads, flat, state_steps, numbers, maximize)
-        return True
+        return kernel_step(
+            library, name, params, grads, flat, state_steps, numbers, maximize, check
+        )
+
+    def _checked_kernel_step(self, work: list) -> bool | None:
+        """The step of an optimizer of one param group whose kernel checks the gradients
+        itself, in the call that steps (``checked_step`` of ``prelude.h``: one read of the
+        gradients, then the update, with no Python per tensor for the check): True, it stepped;
+        False, a gradient holds NaN or ±Inf and nothing was written. None, nothing done, where
+        the check comes first instead (:func:`~hamopt.runtime.nonfinite.finite`): several
+        groups (every group is checked before any steps), ``nonfinite="ignore"``, a path other
+        than the kernel's, low-precision state, a parameter's first step (its state is made
+        after the check), a rule whose scalar state its numbers update before the kernel runs
+        (NAdam's μ product), complex or half-precision parameters, or where the kernel does not
+        fit the group or build (``work``: as in :meth:`step`)."""
+        if len(work) != 1 or torch.compiler.is_compiling():
+            return None
+        group, name, with_grads = work[0]
+        rule = self.RULES[name]
+        if not (
+            with_grads
+            and group["nonfinite"] != "ignore"
+            and group["state_dtype"] not in FORMATS
+            and (group["fused"] or self._default_is_kernel(group))
+            and not rule.scalar_state
+            and all(self.state.get(p) for p in with_grads)
+        ):
+            return None
+        params, grads, state_steps, buffers = [], [], [], [[] for _ in rule.buffers]
+        if self._init_group(group, name, params, grads, state_steps, *buffers):
+            return None
+        values = self._hyperparameters(group)
+        return self._kernel_step(
+            name,
+            params,
+            grads,
+            state_steps,
+            buffers,
+            values,
+            group["maximize"],
+            quiet=not group["fused"],
+            check=True,
+        )
 
     def _fused_step(self, name, params, grads, state_steps, buffers, values, maximize) -> None:
         """The fused path: the C++ kernel, else the rule's ``fused`` function compiled on all

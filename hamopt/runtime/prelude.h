@@ -534,18 +534,19 @@ extern "C" void int8_codes(int64_t n, const float* x, float inverse, int s, int 
   encode(x, codes, int8_tables(extra), s, inverse, n, vectorised != 0);
 }
 
-// Whether every element of n tensors is finite; table: their numels, whether each is float64
-// (else float32), their data pointers. An element is NaN or ±Inf exactly when all the bits of its
-// exponent are set, that is when its magnitude's bits, read as an unsigned integer, are at least
-// the exponent mask's: one read of every element, the largest magnitude's bits an integer max
+// Whether every element of the n tensors of column c of a table is finite; table: their numels,
+// whether each is float64 (else float32), then n data pointers per column (a Group's table, or
+// a table of one column). An element is NaN or ±Inf exactly when all the bits of its exponent
+// are set, that is when its magnitude's bits, read as an unsigned integer, are at least the
+// exponent mask's: one read of every element, the largest magnitude's bits an integer max
 // reduction (two instructions per vector, without a chain of float additions, so the sweep runs
 // at memory speed), in one parallel region.
-extern "C" int all_finite(int64_t n, const int64_t* table) {
+static int column_finite(int64_t n, const int64_t* table, int c) {
   int finite = 1;
   auto sweep = [&](auto bits, int64_t i, int64_t begin, int64_t end) {
     using U = decltype(bits);
     const U exponent = sizeof(U) == 8 ? U(0x7ff0000000000000ull) : U(0x7f800000u);
-    const U* __restrict x = reinterpret_cast<const U*>(table[2 * n + i]);
+    const U* __restrict x = reinterpret_cast<const U*>(table[(2 + c) * n + i]);
     const U magnitude = ~(U(1) << (8 * sizeof(U) - 1));
     U largest = 0;  // the largest magnitude's bits: as the magnitudes order, NaN above +Inf
 #pragma omp simd reduction(max : largest)
@@ -559,4 +560,18 @@ extern "C" int all_finite(int64_t n, const int64_t* table) {
     if (table[n + i]) sweep(uint64_t(0), i, begin, end); else sweep(uint32_t(0), i, begin, end);
   });
   return finite;
+}
+
+// Whether every element of n tensors is finite (a table of one column: their data pointers).
+extern "C" int all_finite(int64_t n, const int64_t* table) { return column_finite(n, table, 0); }
+
+// A rule's step (step_<rule>) with the check of its gradients first, in the same call: where
+// an element of one (column 1 of the group's table) is NaN or ±Inf, 0 and nothing written (not
+// even the step counters); else the step, and 1.
+using Step = void (*)(int64_t, const int64_t*, const double*, int);
+extern "C" int checked_step(Step step, int64_t n, const int64_t* table, const double* numbers,
+                            int maximize) {
+  if (!column_finite(n, table, 1)) return 0;
+  step(n, table, numbers, maximize);
+  return 1;
 }

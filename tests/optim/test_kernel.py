@@ -433,6 +433,111 @@ def test_the_kernel_check_raises_and_skips_before_anything_changes():
     assert all(torch.equal(p, torch.ones_like(p)) for p in params) and not opt.state
 
 
+#: Every zoo optimizer, with arguments that exercise its equations; NAdam's numbers update its
+#: scalar state before the kernel runs, so its check comes first, apart (the same contract).
+CHECKED = {
+    "Adam": dict(lr=0.01, weight_decay=0.01),
+    "AdamW": dict(lr=0.01, amsgrad=True),
+    "Adamax": dict(lr=0.01),
+    "NAdam": dict(lr=0.01),
+    "RAdam": dict(lr=0.01),
+    "SGD": dict(lr=0.01, momentum=0.9),
+    "RAD": dict(lr=0.01),
+    "RGD": dict(lr=0.01, momentum=0.9),
+    "DLPF": dict(lr=0.01, momentum=0.9),
+    "NAG": dict(lr=0.01, momentum=0.9),
+    "Apollo": dict(lr=0.01, warmup=2),
+    "Lion": dict(lr=1e-3),
+}
+
+
+def _snapshot(opt, params) -> list[torch.Tensor]:
+    """Every tensor a step may write: the parameters and each tensor of the state."""
+    return [p.detach().clone() for p in params] + [
+        v.clone() for p in params for v in opt.state[p].values() if isinstance(v, torch.Tensor)
+    ]
+
+
+def _identical(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("name", list(CHECKED))
+@pytest.mark.parametrize(
+    ("dtype", "bad", "nonfinite", "path"),
+    [
+        (torch.float32, float("nan"), "raise", {}),
+        (torch.float64, float("-inf"), "skip", dict(fused=True)),
+    ],
+    ids=["float32-nan-raise-default", "float64-neginf-skip-fused"],
+)
+def test_the_kernel_checks_in_its_own_call_before_anything_changes(
+    monkeypatch, name, dtype, bad, nonfinite, path
+):
+    """One param group on the kernel: the gradients are read in the call that steps
+    (``checked_step``), with no check in Python first, and a bad element — here the last of a
+    tensor split over threads — leaves every parameter, buffer and step counter as it was;
+    the run then goes on to the bit as one that never met the bad gradient."""
+    cls = getattr(zoo, name)
+    checks = []
+    monkeypatch.setattr(
+        "hamopt.runtime.optimizer.finite", lambda *a: checks.append(1) or finite(*a)
+    )
+    runs = []
+    for meets_bad in (True, False):
+        params = _group([(70001,), (7, 3)], dtypes=(dtype,))
+        opt = cls(params, nonfinite=nonfinite, **CHECKED[name], **path)
+        _steps(params, opt, 3)
+        if meets_bad:
+            before = _snapshot(opt, params)
+            params[0].grad[-1] = bad
+            if nonfinite == "raise":
+                with pytest.raises(
+                    ValueError, match=r"non-finite gradient .* parameter 0 of param"
+                ):
+                    opt.step()
+            else:
+                assert opt.step() is None
+            assert _identical(_snapshot(opt, params), before)
+        _steps(params, opt, 2)
+        runs.append(_snapshot(opt, params))
+    assert _identical(*runs)
+    # the check in Python: the first step (no state yet) only, but for NAdam
+    assert len(checks) == (2 * 5 + 1 if name == "NAdam" else 2)
+
+
+def test_the_check_comes_first_for_several_groups_and_under_the_profiler(monkeypatch):
+    """Where the kernel cannot check in its own call — several groups, each checked before
+    any steps; the operator, under the profiler — the check comes first, with the same
+    contract."""
+    checks = []
+    monkeypatch.setattr(
+        "hamopt.runtime.optimizer.finite", lambda *a: checks.append(1) or finite(*a)
+    )
+    params = _group([(5, 3), (4,)])
+    opt = zoo.Adam([{"params": params[:1]}, {"params": params[1:], "nonfinite": "skip"}])
+    _steps(params, opt, 2)
+    assert len(checks) == 2
+    params[1].grad[0] = float("nan")
+    before = _snapshot(opt, params)
+    opt.step()
+    assert _identical(_snapshot(opt, params), before) and len(checks) == 3
+    single = zoo.Adam(params[:1])
+    _steps(params[:1], single, 2)
+    params[0].grad[0, 0] = float("inf")
+    before = _snapshot(single, params[:1])
+    with torch.profiler.profile() as profile:
+        with pytest.raises(ValueError, match="non-finite gradient"):
+            single.step()
+    assert _identical(_snapshot(single, params[:1]), before)
+    assert "hamopt::kernel_step_v1" not in {e.name for e in profile.events()}
+    params[0].grad[0, 0] = 1.0
+    with torch.profiler.profile() as profile:
+        single.step()
+    assert "hamopt::kernel_step_v1" in {e.name for e in profile.events()}
+    assert not _identical(_snapshot(single, params[:1]), before)
+
+
 class _Eager:
     """``Compiled`` that runs the fused equations eagerly, uncompiled."""
 
