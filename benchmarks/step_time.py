@@ -36,6 +36,7 @@ Writes a Markdown table (default ``benchmarks/results/step_time.md``) and a plot
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import os
 import re
@@ -106,6 +107,11 @@ def candidates(only: str | None = None) -> dict[str, Callable[[list[torch.Tensor
         "hamopt Lion(foreach=True)": lambda ps: ours.Lion(ps, lr=1e-4, foreach=True, **fast),
         "hamopt Lion(foreach=False)": lambda ps: ours.Lion(ps, lr=1e-4, foreach=False, **fast),
     }
+    out |= {  # a derived rule whose position update reads √y + ε four times (codegen/shared.py)
+        f"{DERIVED}(foreach=True)": lambda ps: _derived()(ps, lr=1e-3, foreach=True, **fast),
+        f"{DERIVED}(foreach=False)": lambda ps: _derived()(ps, lr=1e-3, foreach=False, **fast),
+        f"{DERIVED}(fused=True)": lambda ps: _derived()(ps, lr=1e-3, fused=True, **fast),
+    }
     for cls in (ours.Adam, ours.RAD):  # low-precision state: (defaults) and without the check
         for dtype in (torch.bfloat16, torch.uint8):
             name = f"hamopt {cls.__name__}(state_dtype={str(dtype).removeprefix('torch.')})"
@@ -123,6 +129,19 @@ def candidates(only: str | None = None) -> dict[str, Callable[[list[torch.Tensor
         return out
     pattern = re.compile(only)
     return {name: make for name, make in out.items() if name == BASELINE or pattern.search(name)}
+
+
+#: The rows of a derived optimizer: RAD's energy by leapfrog, its mass the second moment.
+DERIVED = "derived relativistic leapfrog diagonal_mass"
+
+
+@functools.cache
+def _derived() -> type[Optimizer]:
+    """The class of :data:`DERIVED`, derived once per process."""
+    import hamopt
+    from hamopt.kinetic import relativistic
+
+    return hamopt.derive(relativistic(), "leapfrog", "diagonal_mass", name="Derived").cls
 
 
 def make_params(total: int, tensors: int, device: str) -> list[torch.Tensor]:

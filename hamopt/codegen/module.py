@@ -58,6 +58,7 @@ from hamopt.codegen.printer import (
     foreach_parts,
     scalar_calls,
 )
+from hamopt.codegen.shared import computed_once
 from hamopt.rule.hyperparameter import REQUIRED, Hyperparameter
 from hamopt.rule.spec import OptimizerSpec
 from hamopt.rule.update_rule import UpdateRule, grad, param, step
@@ -246,6 +247,7 @@ def _per_tensor_scalars(rule: UpdateRule) -> frozenset[sp.Symbol]:
 
 
 def _single_tensor_function(rule: UpdateRule) -> str:
+    rule = computed_once(rule)
     names = rule_names(rule)
     printer = TensorPrinter(names, rule.is_tensor)
     scalars = _scalar_assignments(rule)
@@ -340,6 +342,7 @@ def _saves(expr: sp.Expr, symbol: sp.Symbol, is_tensor) -> bool:
 
 
 def _foreach_function(rule: UpdateRule) -> str:
+    rule = computed_once(rule)
     names = rule_names(rule, lists=True)
     scalars = _scalar_assignments(rule)
     scalar_lists = _per_tensor_scalars(rule)
@@ -455,9 +458,11 @@ def _per_tensor_block(rule, plan: Plan, single, names, scalar_lists):
     singles = rule_names(rule)
     buf = rule.buffer(a.target)
     first_grad = {step} if buf is not None and buf.init == "grad" else set()
+    target_is_new = buf is None and a.target != param
+    # an intermediate's list is zipped only where the equation reads it: a first one has none
+    target = set() if target_is_new and a.target not in a.expr.free_symbols else {a.target}
     used = sorted(
-        (a.expr.free_symbols | {a.target, grad} | first_grad)
-        & (rule.tensor_symbols | scalar_lists),
+        (a.expr.free_symbols | target | {grad} | first_grad) & (rule.tensor_symbols | scalar_lists),
         key=str,
     )
     zipped = ", ".join(names.get(s, s.name) for s in used)
@@ -468,7 +473,6 @@ def _per_tensor_block(rule, plan: Plan, single, names, scalar_lists):
         else f"for {loop} in {zipped}:"
     ]
     body = _single_assign_always(rule, plan, single, singles)
-    target_is_new = rule.buffer(a.target) is None and a.target != param
     if target_is_new:
         # the loop rebinds a per-tensor name; collect the values into the list
         collected = f"{names[a.target]}_new"

@@ -1,0 +1,135 @@
+"""Repeated tensor sub-expressions computed once (hamopt.codegen.shared): on the single-tensor
+and foreach paths of a derived rule that repeats one, with the same numbers; the zoo's rules,
+which repeat none worth a pass, as they were."""
+
+import types
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+from hamopt.codegen.module import generate_module
+from hamopt.codegen.shared import computed_once, passes
+from hamopt.derive import derive
+from hamopt.kinetic import relativistic
+from hamopt.rule.evaluate import run
+from hamopt.rule.hyperparameter import real
+from hamopt.rule.spec import OptimizerSpec
+from hamopt.rule.update_rule import Assign, Buffer, UpdateRule, grad, param
+from hamopt.zoo import ZOO
+
+Y = sp.Symbol("y", real=True)
+C = sp.Symbol("c", positive=True)
+
+
+def _position_update(rule: UpdateRule) -> sp.Expr:
+    return next(a.expr for a in rule.assignments if a.target == param)
+
+
+@pytest.fixture(scope="module")
+def relativistic_diagonal():
+    """RAD's energy by leapfrog with a diagonal mass: its position update reads √y + ε four
+    times, v/(√y + ε) twice and v²/(√y + ε)² twice."""
+    return derive(relativistic(), "leapfrog", "diagonal_mass", name="RelativisticDiagonal")
+
+
+def test_passes_counts_calls_on_tensors_not_numbers():
+    is_tensor = lambda e: Y in e.free_symbols or grad in e.free_symbols  # noqa: E731
+    assert passes(Y, is_tensor) == 0
+    assert passes(3 * C * Y, is_tensor) == 0  # the numbers join a call
+    assert passes(sp.sqrt(Y), is_tensor) == 1
+    assert passes(sp.sqrt(Y) + C, is_tensor) == 2
+    assert passes(Y * grad, is_tensor) == 1
+    assert passes(Y / (sp.sqrt(Y) + C), is_tensor) == 4  # sqrt, add, a power (÷), the product
+    assert passes(C**2 + 1, is_tensor) == 0
+
+
+def test_a_repeated_sub_expression_is_computed_once_on_both_paths(relativistic_diagonal):
+    source = relativistic_diagonal.source
+    single = source[source.index("def _single_tensor_") : source.index("def _foreach_")]
+    foreach = source[source.index("def _foreach_") : source.index("def _fused_")]
+    assert single.count(".sqrt()") == 1 and foreach.count("_foreach_sqrt(exp_avg_sqs)") == 1
+    assert "common = before(exp_avg_sq.sqrt()).add_(eps)  # read more than once" in single
+    assert "common_3 = before(exp_avg).div(common)" in single
+    assert "torch._foreach_addcdiv_(terms, common_3_list, denoms_2" in foreach
+    shared = computed_once(relativistic_diagonal.spec.variants[0][1])
+    expected = ["exp_avg", "exp_avg_sq", "common", "common_2", "common_3", "param"]
+    assert [a.target.name for a in shared.assignments] == expected
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_the_shared_form_equals_the_numpy_evaluator(relativistic_diagonal, foreach):
+    rule = relativistic_diagonal.spec.variants[0][1]
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randn(9, generator=gen, dtype=torch.float64)
+    hyper = {"lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "m": 1.0, "c": 1.0}
+    reference = run(rule, np.zeros(9), lambda th: (th - target.numpy()) ** 3, hyper, 15)
+    theta = torch.nn.Parameter(torch.zeros(9, dtype=torch.float64))
+    options = dict(lr=0.05, betas=(0.9, 0.999), eps=1e-8, m=1.0, c=1.0)
+    opt = relativistic_diagonal.cls([theta], foreach=foreach, nonfinite="ignore", **options)
+    for _ in range(15):
+        opt.zero_grad()
+        (((theta - target) ** 4).sum() / 4).backward()
+        opt.step()
+    np.testing.assert_allclose(theta.detach().numpy(), reference, rtol=1e-12, atol=1e-15)
+
+
+def test_the_zoo_repeats_nothing_worth_a_pass():
+    """RAD's second-order rules read δ²·y twice: a number times a buffer, which a call takes
+    as its ``alpha=`` at no cost, so it is left where it is; RGD's norm is a reduction."""
+    for name, (_, make) in ZOO.items():
+        for _, rule in make().variants:
+            assert computed_once(rule) is rule, (name, rule.name)
+
+
+def test_a_divisor_by_itself_is_not_bound_its_base_is():
+    """``m/(√y + 1) + g/(√y + 1)``: SymPy's ``cse`` finds 1/(√y + 1); its base √y + 1 is
+    bound (dividing by it is one call; a reciprocal first would be one more). Read once,
+    nothing is bound."""
+    m = sp.Symbol("m", real=True)
+    rule = UpdateRule(
+        "twice",
+        (),
+        (Buffer("m", m), Buffer("y", Y)),
+        (
+            Assign(param, param - m / (sp.sqrt(Y) + 1) - grad / (sp.sqrt(Y) + 1)),
+            Assign(m, m / (sp.sqrt(Y) + 1)),
+        ),
+    )
+    shared = computed_once(rule)
+    (common, update, moment) = shared.assignments
+    assert common.expr == sp.sqrt(Y) + 1 and common.target.name == "common"
+    assert update.expr == param - m / common.target - grad / common.target
+    assert moment == rule.assignments[1]  # read once
+
+
+def test_a_bound_sub_expression_without_a_list_form_runs_per_tensor():
+    """log cosh m read twice: bound, and printed per tensor on the foreach path (``torch.where``
+    has no list form), where the loop makes the intermediate's list; the paths agree with the
+    NumPy evaluator."""
+    m, lr = sp.Symbol("m", real=True), sp.Symbol("lr", positive=True)
+    rule = UpdateRule(
+        "logcosh",
+        (real("lr", 0.05, sp.Interval(0, sp.oo), symbol=lr),),
+        (Buffer("m", m),),
+        (
+            Assign(m, sp.Rational(9, 10) * m + grad / 10),
+            Assign(param, param - lr * (sp.log(sp.cosh(m)) + sp.log(sp.cosh(m)) ** 2) * sp.sign(m)),
+        ),
+    )
+    assert [a.target.name for a in computed_once(rule).assignments] == ["m", "common", "param"]
+    source = generate_module(OptimizerSpec("LogCoshTwice", rule.hyperparameters, (("True", rule),)))
+    assert "for grad, m in zip(grads, ms, strict=True):" in source
+    module = types.ModuleType("logcosh")
+    exec(compile(source, "logcosh", "exec"), module.__dict__)
+    target = torch.linspace(-3, 3, 7, dtype=torch.float64)
+    reference = run(rule, np.zeros(7), lambda th: (th - target.numpy()) ** 3, {"lr": 0.05}, 12)
+    for foreach in (False, True):
+        theta = torch.nn.Parameter(torch.zeros(7, dtype=torch.float64))
+        optimizer = module.LogCoshTwice([theta], foreach=foreach, nonfinite="ignore")
+        for _ in range(12):
+            optimizer.zero_grad()
+            (((theta - target) ** 4).sum() / 4).backward()
+            optimizer.step()
+        np.testing.assert_allclose(theta.detach().numpy(), reference, rtol=1e-12, atol=1e-15)
