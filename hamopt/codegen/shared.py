@@ -13,12 +13,13 @@ memory each. :func:`computed_once` binds each repeated one to an intermediate of
 written before the equation as one would write it by hand
 (``common = exp_avg_sq.sqrt().add_(eps)``), and the equation reads the intermediate:
 
-* the costliest repeated one first (:func:`passes`, ties to the longer), then again on what is
-  left, the intermediates' own expressions included, each intermediate after those it reads;
+* SymPy's ``cse`` finds the candidates (sub-products and sub-sums included), each
+  intermediate after those it reads;
 * within one equation only: between two equations a buffer may change;
-* only what costs a pass of its own: a number times one tensor (``δ²·y``) stays where it is,
-  since the planner folds the number into a call (``alpha=``, ``value=``) at no cost, and so
-  does a reduction (one number per tensor).
+* only what costs a pass of its own (:func:`passes`) and is read at least twice: a number times
+  one tensor (``δ²·y``) stays where it is, since the planner folds the number into a call
+  (``alpha=``, ``value=``) at no cost, and so does a reduction (one number per tensor); of a
+  divisor its base is bound (the equation divides by it, one call).
 
 The expressions are taken in their printed form first (:func:`~hamopt.codegen.numerics.
 finite_form`, then the planner's rule I8), so that the repeats are found in what is printed and
