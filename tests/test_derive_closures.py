@@ -87,11 +87,23 @@ def test_every_registry_closure_is_reachable_by_name():
         (["amsgrad"], "needs one of"),
         (["coupled_weight_decay", "decoupled_weight_decay"], "both add weight decay"),
         (["lion"], "unknown closure 'lion'"),
+        (["adam", "amsgrad"], r"'adam' is a preset, the closures \['diagonal_mass', "),
     ],
 )
 def test_closure_lists_are_checked(closures, message):
     with pytest.raises(ValueError, match=message):
         derive(relativistic(), "euler", closures)
+
+
+@pytest.mark.parametrize("preset", ["none", "adam"])
+def test_a_list_of_one_preset_is_that_preset(preset):
+    """``closure=["adam"]`` is ``closure="adam"``, as ``names = ["adam"]`` in a spec file."""
+    assert resolve([preset]) == resolve(preset)
+    listed, named = (
+        derive(relativistic(), "leapfrog", [preset]),
+        derive(relativistic(), "leapfrog", preset),
+    )
+    assert listed.spec.variants[0][1].assignments == named.spec.variants[0][1].assignments
 
 
 @pytest.mark.parametrize(

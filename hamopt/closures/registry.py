@@ -170,7 +170,8 @@ PRESETS: dict[str, tuple[str, ...]] = {
 
 
 def resolve(closure: str | Iterable[str]) -> tuple[Entry, ...]:
-    """The entries of a preset name, one closure name, or a list of names, in stage order.
+    """The entries of a preset name, one closure name, or a list of names, in stage order (a
+    list of one preset's name is that preset, as in a spec file).
 
     Raises :class:`ValueError` for unknown names, repeats, two closures of a one-of stage,
     and a closure whose prerequisite is missing; :class:`TypeError` for a non-string name.
@@ -192,6 +193,8 @@ def resolve(closure: str | Iterable[str]) -> tuple[Entry, ...]:
         names: list[str] = list(PRESETS.get(closure, (closure,)))
     elif isinstance(closure, Iterable):
         names = list(closure)
+        if len(names) == 1 and names[0] in PRESETS:  # ["adam"]: the preset, as in a spec file
+            names = list(PRESETS[names[0]])
     else:
         raise TypeError(
             f"closure must be a preset's name or a list of closure names, got "
@@ -201,6 +204,11 @@ def resolve(closure: str | Iterable[str]) -> tuple[Entry, ...]:
     for name in names:
         if not isinstance(name, str):
             raise TypeError(f"closure names must be strings, got {type(name).__name__} {name!r}")
+        if name in PRESETS:
+            raise ValueError(
+                f"{name!r} is a preset, the closures {list(PRESETS[name])}: give it alone "
+                f"(closure={name!r}), or list its closures among the others"
+            )
         if name not in CLOSURES:
             raise ValueError(
                 f"unknown closure {name!r}; choose a preset from {sorted(PRESETS)} "

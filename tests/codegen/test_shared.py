@@ -12,7 +12,7 @@ import torch
 from hamopt.codegen.module import generate_module
 from hamopt.codegen.shared import computed_once, passes
 from hamopt.derive import derive
-from hamopt.kinetic import relativistic
+from hamopt.kinetic import library, relativistic
 from hamopt.rule.evaluate import run
 from hamopt.rule.hyperparameter import real
 from hamopt.rule.spec import OptimizerSpec
@@ -133,3 +133,39 @@ def test_a_bound_sub_expression_without_a_list_form_runs_per_tensor():
             (((theta - target) ** 4).sum() / 4).backward()
             optimizer.step()
         np.testing.assert_allclose(theta.detach().numpy(), reference, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("energy", "closure"),
+    [
+        ("log_cosh", ["diagonal_mass"]),
+        ("power", ["second_moment", "bias_correction"]),
+        ("relativistic", ["diagonal_mass", "bias_correction"]),
+        ("huber", ["adam"]),
+    ],
+)
+def test_derived_rules_with_a_mass_equal_the_evaluator_on_both_paths(energy, closure):
+    """Energies and closures of the library by leapfrog, whose position updates repeat the
+    mass's denominator: both in-place paths, with their intermediates, equal the NumPy
+    evaluator of the rule as derived."""
+    derived = derive(getattr(library, energy)(), "leapfrog", closure, name="Massive")
+    rule = derived.spec.variants[0][1]
+    A = np.diag(np.linspace(0.5, 2.0, 7))
+    b = 0.1 * np.random.default_rng(0).standard_normal(7)
+    theta0 = torch.zeros(7, dtype=torch.float64)
+    hyper = {"lr": 0.01} | {
+        s.name: value
+        for hp in rule.hyperparameters
+        if hp.name != "lr" and not isinstance(hp.default, (bool, str))
+        for s, value in zip(hp.symbols, np.atleast_1d(hp.default), strict=True)
+    }
+    reference = run(rule, theta0.numpy(), lambda th: A @ (th - b), hyper, 15)
+    for foreach in (False, True):
+        theta = torch.nn.Parameter(theta0.clone())
+        optimizer = derived.cls([theta], lr=0.01, foreach=foreach, nonfinite="ignore")
+        for _ in range(15):
+            optimizer.zero_grad()
+            residual = theta - torch.from_numpy(b)
+            (0.5 * residual @ (torch.from_numpy(A) @ residual)).backward()
+            optimizer.step()
+        np.testing.assert_allclose(theta.detach().numpy(), reference, rtol=1e-11, atol=1e-15)
