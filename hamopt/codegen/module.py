@@ -89,8 +89,9 @@ def generate_module(
     for _, rule in spec.variants:
         if _scalar_assignments(rule):
             body.append(_scalars_function(rule))
-        body.append(_single_tensor_function(rule))
-        body.append(_foreach_function(rule))
+        inplace = computed_once(rule)  # the in-place paths compute each repeat once
+        body.append(_single_tensor_function(inplace))
+        body.append(_foreach_function(inplace))
         body.append(_fused_function(rule))
     kernels = [(r, *_fused_numbers(r)) for _, r in spec.variants]
     body.append(f'KERNEL_SOURCE = r"""{kernel_source(spec.name, kernels)}"""')
@@ -247,7 +248,6 @@ def _per_tensor_scalars(rule: UpdateRule) -> frozenset[sp.Symbol]:
 
 
 def _single_tensor_function(rule: UpdateRule) -> str:
-    rule = computed_once(rule)
     names = rule_names(rule)
     printer = TensorPrinter(names, rule.is_tensor)
     scalars = _scalar_assignments(rule)
@@ -342,7 +342,6 @@ def _saves(expr: sp.Expr, symbol: sp.Symbol, is_tensor) -> bool:
 
 
 def _foreach_function(rule: UpdateRule) -> str:
-    rule = computed_once(rule)
     names = rule_names(rule, lists=True)
     scalars = _scalar_assignments(rule)
     scalar_lists = _per_tensor_scalars(rule)
