@@ -84,7 +84,7 @@ from hamopt.codegen.numerics import expm1, finite_form, log1p
 from hamopt.rule.reductions import ReductionBase
 from hamopt.rule.update_rule import Assign, UpdateRule, grad, param
 
-__all__ = ["SAVES_RESULT", "Call", "Leaf", "Opaque", "Plan", "chain", "plan_rule"]
+__all__ = ["SAVES_RESULT", "Call", "Leaf", "Opaque", "Plan", "chain", "plan_rule", "planned_form"]
 
 _HALF = sp.Rational(1, 2)
 
@@ -168,7 +168,7 @@ class _Planner:
         self.saved: set[sp.Symbol] = set()  # ... whose last call saved its result
         self.plans: dict[int, Plan] = {}
         exprs = {
-            k: _scaled_divisors(finite_form(a.expr), rule.is_tensor)
+            k: planned_form(a.expr, rule.is_tensor)
             for k, a in enumerate(rule.assignments)
             if rule.is_tensor(a.expr)
         }
@@ -421,6 +421,12 @@ class _Planner:
             bound = sp.Max(*numbers) if bigger else sp.Min(*numbers)
             node = Call("clamp_min" if bigger else "clamp_max", node, (), bound)
         return node
+
+
+def planned_form(expr: sp.Expr, is_tensor: Callable[[sp.Expr], bool]) -> sp.Expr:
+    """``expr`` as the planner takes it: after the numerical rewrites
+    (:func:`~hamopt.codegen.numerics.finite_form`), then rule I8."""
+    return _scaled_divisors(finite_form(expr), is_tensor)
 
 
 def _scaled_divisors(expr: sp.Expr, is_tensor: Callable[[sp.Expr], bool]) -> sp.Expr:

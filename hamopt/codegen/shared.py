@@ -21,11 +21,12 @@ written before the equation as one would write it by hand
   (``alpha=``, ``value=``) at no cost, and so does a reduction (one number per tensor); of a
   divisor its base is bound (the equation divides by it, one call).
 
-The expressions are taken in their printed form first (:func:`~hamopt.codegen.numerics.
-finite_form`, then the planner's rule I8), so that the repeats are found in what is printed and
-the numerical rewrites see each expression whole. A rule without repeats (every rule of the
-zoo) is returned as it is. The C++ kernel and the fused path take the rule as derived: the C++
-compiler and inductor share repeated sub-expressions themselves.
+The expressions are taken in the planner's form first (:func:`planned_form
+<hamopt.codegen.inplace.planned_form>`: the numerical rewrites, then rule I8), so that the
+repeats are found in what is printed and the numerical rewrites see each expression whole. A
+rule without repeats (every rule of the zoo) is returned as it is. The C++ kernel and the fused
+path take the rule as derived: the C++ compiler and inductor share repeated sub-expressions
+themselves.
 """
 
 from __future__ import annotations
@@ -35,9 +36,8 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from hamopt.codegen.inplace import _scaled_divisors
+from hamopt.codegen.inplace import planned_form
 from hamopt.codegen.names import GENERATED_NAMES, plural, rule_names
-from hamopt.codegen.numerics import finite_form
 from hamopt.rule.reductions import REDUCTIONS
 from hamopt.rule.update_rule import Assign, UpdateRule
 
@@ -75,7 +75,7 @@ def computed_once(rule: UpdateRule) -> UpdateRule:
         if not rule.is_tensor(a.expr) or a.expr.has(*REDUCTIONS):
             assignments.append(a)
             continue
-        common, expr = _shared(_scaled_divisors(finite_form(a.expr), rule.is_tensor), rule, taken)
+        common, expr = _shared(planned_form(a.expr, rule.is_tensor), rule, taken)
         if common:
             changed = True
             what = a.doc.split(":")[0] or f"update of {a.target.name}"
