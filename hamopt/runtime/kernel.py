@@ -130,8 +130,7 @@ class Kernel:
         library = self.library(optimizer, quiet=True)
         if not library:
             return None
-        table = _table(tensors)
-        return bool(_function(library, "all_finite")(len(tensors), _address(table)))
+        return _all_finite(library, tensors)
 
     def fits(self, rule: str, params, grads, buffers, state_steps) -> bool:
         """Whether the kernel may run on these lists (and ``HAMOPT_FUSED=compile`` is not set):
@@ -225,6 +224,12 @@ def _table(tensors: list, *columns: list, last: tuple[int, ...] = ()) -> array.a
     return array.array("q", [*numels, *doubles, *pointers, *last])
 
 
+def _all_finite(library: str, tensors: list[torch.Tensor]) -> bool:
+    """The library's ``all_finite`` on plain dense tensors of the kernels' types."""
+    table = _table(tensors)  # held: the call reads its buffer
+    return bool(_function(library, "all_finite")(len(tensors), _address(table)))
+
+
 def _address(table: array.array) -> int:
     return table.buffer_info()[0]
 
@@ -283,10 +288,8 @@ def kernel_step(
         or torch._C._len_torch_dispatch_stack()
         or torch.compiler.is_compiling()
     ):
-        if check:
-            table = _table(grads)  # held: the call reads its buffer
-            if not _function(library, "all_finite")(len(grads), _address(table)):
-                return False
+        if check and not _all_finite(library, grads):
+            return False
         _OPERATOR(library, rule, params, grads, buffers, state_steps, numbers, maximize)
         return True
     if not _kernel_step(
