@@ -214,7 +214,7 @@ def test_every_form_of_the_arbitrary_rule_is_planned():
 
 
 @pytest.mark.parametrize("maximize", [False, True])
-def test_the_arbitrary_rule_equals_the_numpy_evaluator(maximize):
+def test_the_arbitrary_rule_equals_the_numpy_evaluator(maximize, descend):
     rule, _, cls = _odd_class()
     gen = torch.Generator().manual_seed(0)
     target = torch.randn(7, generator=gen, dtype=torch.float64)
@@ -222,13 +222,9 @@ def test_the_arbitrary_rule_equals_the_numpy_evaluator(maximize):
     hyper = {"lr": 0.05, "beta": 0.9, "eps": 1e-3}
     reference = run(rule, np.zeros(7), lambda th: (th - target.numpy()) ** 3, hyper, 12)
     for foreach in (False, True):
-        theta = torch.nn.Parameter(torch.zeros(7, dtype=torch.float64))
-        optimizer = cls([theta], foreach=foreach, maximize=maximize, nonfinite="ignore")
-        for _ in range(12):
-            optimizer.zero_grad()
-            (sign * ((theta - target) ** 4).sum() / 4).backward()
-            optimizer.step()
-        np.testing.assert_allclose(theta.detach().numpy(), reference, rtol=1e-10, atol=1e-14)
+        options = dict(foreach=foreach, maximize=maximize, nonfinite="ignore")
+        got = descend(lambda ps, o=options: cls(ps, **o), target, 12, sign)
+        np.testing.assert_allclose(got, reference, rtol=1e-10, atol=1e-14)
 
 
 def _scaled_rule(c: sp.Symbol) -> UpdateRule:
@@ -251,7 +247,7 @@ def _scaled_rule(c: sp.Symbol) -> UpdateRule:
     )
 
 
-def test_a_scaled_divisor_is_one_pass_shorter_and_equal():
+def test_a_scaled_divisor_is_one_pass_shorter_and_equal(descend):
     """I8: ``m/(c·sqrt(y) + eps)`` with ``c`` known to be nonzero is written
     ``(1/c)·m/(sqrt(y) + eps/c)``: no ``mul_`` over the divisor, the same numbers."""
     c = sp.Symbol("c", positive=True)
@@ -269,13 +265,9 @@ def test_a_scaled_divisor_is_one_pass_shorter_and_equal():
     hyper = {"lr": 0.05, "beta": 0.9, "eps": 1e-3, "c": 3.0}
     reference = run(rule, np.zeros(7), lambda th: (th - target.numpy()) ** 3, hyper, 12)
     for foreach in (False, True):
-        theta = torch.nn.Parameter(torch.zeros(7, dtype=torch.float64))
-        optimizer = module.Scaled([theta], c=3.0, foreach=foreach, nonfinite="ignore")
-        for _ in range(12):
-            optimizer.zero_grad()
-            (((theta - target) ** 4).sum() / 4).backward()
-            optimizer.step()
-        np.testing.assert_allclose(theta.detach().numpy(), reference, rtol=1e-12, atol=1e-15)
+        options = dict(c=3.0, foreach=foreach, nonfinite="ignore")
+        got = descend(lambda ps, o=options: module.Scaled(ps, **o), target, 12)
+        np.testing.assert_allclose(got, reference, rtol=1e-12, atol=1e-15)
 
 
 def test_a_divisor_whose_factor_may_be_zero_is_left_as_it_is():

@@ -59,20 +59,17 @@ def test_a_repeated_sub_expression_is_computed_once_on_both_paths(relativistic_d
 
 
 @pytest.mark.parametrize("foreach", [False, True])
-def test_the_shared_form_equals_the_numpy_evaluator(relativistic_diagonal, foreach):
+def test_the_shared_form_equals_the_numpy_evaluator(relativistic_diagonal, foreach, descend):
     rule = relativistic_diagonal.spec.variants[0][1]
     gen = torch.Generator().manual_seed(0)
     target = torch.randn(9, generator=gen, dtype=torch.float64)
     hyper = {"lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "m": 1.0, "c": 1.0}
     reference = run(rule, np.zeros(9), lambda th: (th - target.numpy()) ** 3, hyper, 15)
-    theta = torch.nn.Parameter(torch.zeros(9, dtype=torch.float64))
-    options = dict(lr=0.05, betas=(0.9, 0.999), eps=1e-8, m=1.0, c=1.0)
-    opt = relativistic_diagonal.cls([theta], foreach=foreach, nonfinite="ignore", **options)
-    for _ in range(15):
-        opt.zero_grad()
-        (((theta - target) ** 4).sum() / 4).backward()
-        opt.step()
-    np.testing.assert_allclose(theta.detach().numpy(), reference, rtol=1e-12, atol=1e-15)
+    options = dict(lr=0.05, betas=(0.9, 0.999), eps=1e-8, m=1.0, c=1.0, foreach=foreach)
+    got = descend(
+        lambda ps: relativistic_diagonal.cls(ps, nonfinite="ignore", **options), target, 15
+    )
+    np.testing.assert_allclose(got, reference, rtol=1e-12, atol=1e-15)
 
 
 def test_the_zoo_repeats_nothing_worth_a_pass():
@@ -104,7 +101,7 @@ def test_a_divisor_by_itself_is_not_bound_its_base_is():
     assert moment == rule.assignments[1]  # read once
 
 
-def test_a_bound_sub_expression_without_a_list_form_runs_per_tensor():
+def test_a_bound_sub_expression_without_a_list_form_runs_per_tensor(descend):
     """log cosh m read twice: bound, and printed per tensor on the foreach path (``torch.where``
     has no list form), where the loop makes the intermediate's list; the paths agree with the
     NumPy evaluator."""
@@ -126,13 +123,10 @@ def test_a_bound_sub_expression_without_a_list_form_runs_per_tensor():
     target = torch.linspace(-3, 3, 7, dtype=torch.float64)
     reference = run(rule, np.zeros(7), lambda th: (th - target.numpy()) ** 3, {"lr": 0.05}, 12)
     for foreach in (False, True):
-        theta = torch.nn.Parameter(torch.zeros(7, dtype=torch.float64))
-        optimizer = module.LogCoshTwice([theta], foreach=foreach, nonfinite="ignore")
-        for _ in range(12):
-            optimizer.zero_grad()
-            (((theta - target) ** 4).sum() / 4).backward()
-            optimizer.step()
-        np.testing.assert_allclose(theta.detach().numpy(), reference, rtol=1e-12, atol=1e-15)
+        got = descend(
+            lambda ps, f=foreach: module.LogCoshTwice(ps, foreach=f, nonfinite="ignore"), target, 12
+        )
+        np.testing.assert_allclose(got, reference, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize(
