@@ -130,7 +130,23 @@ inline float float_of(uint32_t b) { float x; std::memcpy(&x, &b, 4); return x; }
 
 // 16 random bits for element k of a buffer whose key (a hash of seed, parameter, step and
 // buffer) is key: (k ^ key) times 2^32/φ, the product's upper half (state_storage.random_bits)
-inline uint32_t random_bits(int64_t k, uint32_t key) { return ((uint32_t(k) ^ key) * 0x9e3779b9u) >> 16; }
+inline uint32_t random_bits(uint32_t k, uint32_t key) { return ((k ^ key) * 0x9e3779b9u) >> 16; }
+
+// The 32-bit integer hash lowbias32 (state_storage._mix)
+inline uint32_t mix(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  return x ^ (x >> 16);
+}
+
+// The random key of buffer j of the tensor at place `place` among the optimizer's parameters,
+// at its step count `step` after this step (state_storage.keys, seed 0)
+inline uint32_t buffer_key(uint64_t place, uint64_t step, int j) {
+  const uint32_t tensor = mix(mix(0x9e3779b9u * uint32_t(place)) ^ uint32_t(step));
+  return mix(tensor + 0x9e3779b9u * uint32_t(j + 1));
+}
 
 // float32 to bfloat16, its magnitude rounded up with probability (lower 16 bits) / 2^16: the
 // random bits (< 2^16) added to the pattern, the upper half kept. ±Inf stays ±Inf, and so does
@@ -142,7 +158,7 @@ inline uint16_t round_stochastically(float x, uint32_t random) { return uint16_t
 template <typename T> struct StoredAtOnce {
   static constexpr int kColumns = 1;
   static constexpr int64_t kAlign = 1;
-  static constexpr int64_t kBlock = int64_t(1) << 62;
+  static constexpr int64_t kBlock = int64_t(1) << 30;  // offsets j within it: int32
   static constexpr int64_t kKept = 1;
   void begin(int64_t, int64_t) {}
   void store(const T*, int64_t, int64_t) const {}
@@ -154,8 +170,8 @@ template <typename T> struct PlainState : StoredAtOnce<T> {
   static constexpr bool kDouble = true;  // float64 tensors too
   T* __restrict data;
   PlainState(const Group& group, int j, int, int64_t i, const double*) : data(group.data<T>(2 + j, i)) {}
-  T load(int64_t k) const { return data[k]; }
-  void keep(T*, int64_t k, int64_t, T x) const { data[k] = x; }
+  T load(int64_t block, int32_t j) const { return data[block + j]; }
+  void keep(T*, int64_t block, int32_t j, T x) const { data[block + j] = x; }
 };
 
 // One sweep of an elementwise rule whose buffers are in format State: update(zero, i, begin,
@@ -175,9 +191,11 @@ void each_range_as(const Group& group, const Update& update) {
 // param group of n tensors in table (Group; extra: the format's numbers): for each thread's
 // range of tensor i, in its type T, element = tensor(zero, i) (zero: T(0)) is the rule's update
 // of one element, element(param, grad, buffer_0, ..., buffer_B-1), which rewrites param and
-// the buffers in place. Each range is walked a block of State::kBlock elements at a time: its
-// buffers loaded in T, the parameter stored, each buffer's new values kept by its format
-// (stored at once, or when the 8-bit block is complete).
+// the buffers in place. Each range is walked a block of State::kBlock elements at a time, by
+// the elements' 32-bit offsets j in the block (a 64-bit index would cost the vectorised loop
+// the narrowing of its lanes, for bfloat16's random bits): its buffers loaded in T, the
+// parameter stored, each buffer's new values kept by its format (stored at once, or when the
+// 8-bit block is complete).
 template <template <typename> class State, int B, typename Tensor, size_t... J>
 void each_element_as(int64_t n, const int64_t* table, const double* extra, int maximize,
                      const Tensor& tensor, std::index_sequence<J...>) {
@@ -194,12 +212,12 @@ void each_element_as(int64_t n, const int64_t* table, const double* extra, int m
       (states[J].begin(block, last), ...);
       T next[B + 1][State<T>::kKept];
 #pragma omp simd
-      for (int64_t k = block; k < last; k++) {
-        T param = param_data[k];
-        T value[B + 1] = {states[J].load(k)...};
-        element(param, sign * grad_data[k], value[J]...);
-        param_data[k] = param;
-        (states[J].keep(next[J], k, block, value[J]), ...);
+      for (int32_t j = 0; j < int32_t(last - block); j++) {
+        T param = param_data[block + j];
+        T value[B + 1] = {states[J].load(block, j)...};
+        element(param, sign * grad_data[block + j], value[J]...);
+        param_data[block + j] = param;
+        (states[J].keep(next[J], block, j, value[J]), ...);
       }
       (states[J].store(next[J], block, last), ...);
     }
@@ -216,16 +234,19 @@ void each_element_as(int64_t n, const int64_t* table, const double* extra, int m
 #define HAMOPT_FORMATS(R) HAMOPT_EXPORT(R, , PlainState) HAMOPT_EXPORT(R, _bfloat16, BFloat16State) HAMOPT_EXPORT(R, _int8, Int8State)
 
 // Buffer j (of buffers) of tensor i in bfloat16: its values in column 2 + j of the table, its
-// random key this step extra[j * n + i].
+// random key this step from the tensor's place extra[i] and step count extra[n + i].
 template <typename T> struct BFloat16State : StoredAtOnce<T> {
   static constexpr bool kDouble = false;  // float32 tensors only
   uint16_t* __restrict data;
   uint32_t key;
   BFloat16State(const Group& group, int j, int buffers, int64_t i, const double* extra)
-      : data(group.data<uint16_t>(2 + j, i)), key(uint32_t(extra[j * group.n + i])) {}
-  T load(int64_t k) const { return T(float_of(uint32_t(data[k]) << 16)); }
-  // element k's new value x, of the block that starts at element block: stored at once
-  void keep(T*, int64_t k, int64_t, T x) const { data[k] = round_stochastically(float(x), random_bits(k, key)); }
+      : data(group.data<uint16_t>(2 + j, i)), key(buffer_key(uint64_t(extra[i]), uint64_t(extra[group.n + i]), j)) {}
+  T load(int64_t block, int32_t j) const { return T(float_of(uint32_t(data[block + j]) << 16)); }
+  // the new value x of element block + j (j: its offset in the block; its bits' index k, the
+  // element's index modulo 2^32): stored at once
+  void keep(T*, int64_t block, int32_t j, T x) const {
+    data[block + j] = round_stochastically(float(x), random_bits(uint32_t(block) + uint32_t(j), key));
+  }
 };
 
 // The bin of a float32 y with |y| <= 1 for the 8-bit format's code search: its sign, its
@@ -491,7 +512,6 @@ template <typename T> struct Int8State {
   uint8_t* __restrict codes;
   float* __restrict maxima;
   const Int8Tables& tables;
-  int64_t first_element = 0;
   float values[kInt8Block];  // the block's values
   Int8State(const Group& group, int j, int buffers, int64_t i, const double* extra)
       : codes(group.data<uint8_t>(2 + j, i)), maxima(group.data<float>(2 + buffers + j, i)),
@@ -501,12 +521,10 @@ template <typename T> struct Int8State {
   void begin(int64_t block, int64_t last) {
     const float a = maxima[block / kInt8Block];
     decode(codes + block, tables, a < 0, std::fabs(a), values, last - block);
-    first_element = block;
   }
-  T load(int64_t k) const { return T(values[k - first_element]); }
-  // element k's new value x, of the block that starts at element block: kept in next until
-  // the block is stored
-  void keep(T* next, int64_t k, int64_t block, T x) const { next[k - block] = x; }
+  T load(int64_t, int32_t j) const { return T(values[j]); }
+  // the new value x of element block + j: kept in next until the block is stored
+  void keep(T* next, int64_t, int32_t j, T x) const { next[j] = x; }
   // block [begin, end), its float32 values next[0, end - begin): a = max |x|, then each code
   // the number of decision points below x · (1/a): where the lowest float32 with x · (1/a)'s
   // upper 16 bits puts it, plus one where the one decision point in between lies below

@@ -154,14 +154,15 @@ def _tables(device) -> tuple[torch.Tensor, ...]:
     return _TABLES[key]
 
 
-def extra_numbers(fmt: str, keys_per_buffer: list[list[int]]) -> torch.Tensor:
-    """What the format's kernel reads after the rule's numbers (float64): ``bfloat16``: the
-    keys, one list of n per buffer; ``int8``: the two maps and their decision points (4 × 256,
-    the same every step)."""
+def extra_numbers(fmt: str, places: list[int], counts: list[int]) -> torch.Tensor:
+    """What the format's kernel reads after the rule's numbers (float64): ``bfloat16``: each
+    tensor's place among the optimizer's parameters, then its step count after this step
+    (n each), from which the kernel derives the :func:`keys`; ``int8``: the two maps and their
+    decision points (4 × 256, the same every step)."""
     if fmt == "float32":
         return torch.zeros(0, dtype=torch.float64)
     if fmt == "bfloat16":
-        return torch.tensor([k for column in keys_per_buffer for k in column], dtype=torch.float64)
+        return torch.tensor([*places, *counts], dtype=torch.float64)
     if "int8" not in _EXTRA:
         arrays = (_SIGNED, _UNSIGNED, decision_points(_SIGNED), decision_points(_UNSIGNED))
         _EXTRA["int8"] = torch.cat(arrays).double()

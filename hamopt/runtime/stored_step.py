@@ -163,14 +163,14 @@ def _step_part(optimizer, group, name, fmt, computed, grads, state_steps, places
     # stored_held[j][i]: stored buffer j of tensor i: (values,) or (codes, block maxima)
     numbers = optimizer._numbers(rule, computed, state_steps, columns, values)
     counts = [int(s) + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
-    drawn = [keys(0, place, t, len(stored)) for place, t in zip(places, counts, strict=True)]
-    per_buffer = [[d[j] for d in drawn] for j in range(len(stored))]  # [j][i]
     kernel = name if fmt == "float32" else f"{name}_{fmt}"  # float32: the rule's own kernel
-    tables = (stored_held, numbers, fmt, per_buffer, group)
+    tables = (stored_held, numbers, extra_numbers(fmt, places, counts), group)
     if not (
         (group["fused"] or optimizer._default_is_kernel(group))
         and _kernel(optimizer, kernel, computed, grads, state_steps, *tables)
     ):
+        drawn = [keys(0, place, t, len(stored)) for place, t in zip(places, counts, strict=True)]
+        per_buffer = [[d[j] for d in drawn] for j in range(len(stored))]  # [j][i]
         for i in range(len(computed)):
             _reference(
                 rule, fmt, i, computed, grads, state_steps, stored_held, numbers, per_buffer, group
@@ -188,10 +188,11 @@ def _first_state(optimizer, state: dict, rule, fmt: str, p: torch.Tensor) -> Non
             state.update(stored_buffer(fmt, buffer, p))
 
 
-def _kernel(optimizer, name, params, grads, state_steps, held, numbers, fmt, per_buffer, group):
+def _kernel(optimizer, name, params, grads, state_steps, held, numbers, extra, group):
     """The kernel ``step_<rule>_<format>`` on the group, where it fits and builds; whether it
     ran. The table's columns after the gradients: each buffer's values or codes, then (8-bit)
-    each buffer's block maxima."""
+    each buffer's block maxima; ``extra``, the format's numbers (``extra_numbers``), follows
+    the rule's."""
     width = len(held[0][0]) if held else 0
     flat = [h[i][c] for c in range(width) for h in held for i in range(len(params))]
     fits = (
@@ -207,7 +208,7 @@ def _kernel(optimizer, name, params, grads, state_steps, held, numbers, fmt, per
     library = fits and optimizer.KERNEL.library(type(optimizer).__name__, quiet=not group["fused"])
     if not library:
         return False
-    numbers = torch.cat([numbers.cpu(), extra_numbers(fmt, per_buffer)])
+    numbers = torch.cat([numbers.cpu(), extra])
     kernel_step(library, name, params, grads, flat, state_steps, numbers, group["maximize"])
     return True
 
