@@ -1,6 +1,8 @@
 """Float64 and seeded randomness for every test; the fused path's kernels in a temporary cache."""
 
+import importlib.util
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +19,17 @@ def _kernel_cache(tmp_path_factory):
         del os.environ["HAMOPT_CACHE_DIR"]
     else:
         os.environ["HAMOPT_CACHE_DIR"] = old
+
+
+@pytest.fixture
+def peak_bytes():
+    """``peak_bytes(step)``: the bytes one ``step()`` allocates above what exists, by the
+    step-time benchmark's own measure (the torch profiler's allocations and frees)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "step_time.py"
+    spec = importlib.util.spec_from_file_location("step_time_benchmark", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    return lambda step: benchmark.peak_step_memory(step, "cpu")
 
 
 @pytest.fixture(autouse=True)

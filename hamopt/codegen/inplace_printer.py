@@ -10,7 +10,7 @@ r"""Printers of an in-place :class:`~hamopt.codegen.inplace.Plan`: on one tensor
 * :class:`ForeachWriter` — the same calls as ``torch._foreach_<op>_`` statements on lists (one
   a line: they return None); a chain that needs a list of its own gets a name from its role in
   the call that reads it (``denoms`` for the divisor of ``addcdiv``), deleted after the
-  equation. The foreach path never runs under autograd, so every call after the first that
+  line that reads it last. The foreach path never runs under autograd, so every call after the first that
   makes a new list is in place.
 
 Both print the same calls in the same order: the two paths compute the same numbers.
@@ -19,6 +19,7 @@ Both print the same calls in the same order: the two paths compute the same numb
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Mapping
 
 import sympy as sp
@@ -27,7 +28,7 @@ from hamopt.codegen.inplace import SAVES_RESULT, Call, Leaf, Node, Opaque, Plan
 from hamopt.codegen.names import FOREACH_COPY
 from hamopt.codegen.printer import ForeachUnsupported, TensorPrinter
 
-__all__ = ["ForeachWriter", "single_statement"]
+__all__ = ["ForeachWriter", "freed", "single_statement"]
 
 #: The keyword of a call's number beside tensors (the others take it positionally): on one
 #: tensor, on lists (``torch._foreach_addcdiv_`` takes its numbers as the fourth argument).
@@ -91,6 +92,42 @@ def _scalar_args(
     return [f"{keyword}={formed(node.scalar)}" if keyword else formed(node.scalar)]
 
 
+def freed(lines: list[str], names: list[str]) -> list[str]:
+    """``lines`` with each list of ``names`` deleted after the statement that reads it last,
+    so that a step holds no list longer than it is read (``denoms`` of one ``addcdiv_`` is gone
+    before the next call makes its own). A statement is a line without indentation and the
+    indented lines under it (a loop, an ``if`` with its ``else``): a ``del`` never lands
+    inside one; one right after another ``del`` joins it."""
+    statements: list[list[str]] = []
+    for line in lines:
+        if statements and (line[:1].isspace() or line.startswith(("else:", "elif "))):
+            statements[-1].append(line)
+        else:
+            statements.append([line])
+
+    def reads(statement: list[str], name: str) -> bool:
+        pattern = rf"\b{re.escape(name)}\b"
+        return not statement[0].startswith("del ") and any(
+            re.search(pattern, ln) for ln in statement
+        )
+
+    last = {}
+    for name in names:
+        at = [k for k, statement in enumerate(statements) if reads(statement, name)]
+        if at:
+            last[name] = at[-1]
+    out: list[str] = []
+    for k, statement in enumerate(statements):
+        if statement[0].startswith("del ") and out and out[-1].startswith("del "):
+            out[-1] += ", " + statement[0][4:]
+            continue
+        out += statement
+        dead = [name for name in names if last.get(name) == k]
+        if dead:
+            out.append(f"del {', '.join(dead)}")
+    return out
+
+
 def _receiver(code: str) -> str:
     """``code`` as the object of a method call: in parentheses unless a name or a call."""
     body = ast.parse(code, mode="eval").body
@@ -132,8 +169,7 @@ class ForeachWriter:
             value, _ = self._list(plan.node, lambda: target)
             if value != target:
                 self.lines.append(f"{target} = {value}")
-        made = [n for n in self.made if n != target]
-        return self.lines + ([f"del {', '.join(made)}"] if made else [])
+        return freed(self.lines, [n for n in self.made if n != target])
 
     def _name(self, role: str) -> str:
         name, k = role, 1

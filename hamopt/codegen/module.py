@@ -39,7 +39,7 @@ import sympy as sp
 from hamopt.codegen.fused import KernelOrderPrinter
 from hamopt.codegen.inline import name_clash
 from hamopt.codegen.inplace import Plan, plan_rule
-from hamopt.codegen.inplace_printer import ForeachWriter, single_statement
+from hamopt.codegen.inplace_printer import ForeachWriter, freed, single_statement
 from hamopt.codegen.kernel import kernel_source
 from hamopt.codegen.names import (
     FOREACH_COPY,
@@ -376,12 +376,8 @@ def _foreach_function(rule: UpdateRule) -> str:
             body = [f"if {idle.name} != 0:", *("    " + ln for ln in body)]
         blocks.append((body, reads))
     for i, (body, _) in enumerate(blocks):
-        done = _lists_done(rule, blocks, i)
-        if done and body[-1].startswith("del "):  # one del for the equation's lists and these
-            body = [*body[:-1], body[-1] + ", " + ", ".join(names[s] for s in done)]
-        elif done:
-            body = [*body, f"del {', '.join(names[s] for s in done)}"]
-        lines.extend("    " + ln for ln in body)
+        done = [names[s] for s in _lists_done(rule, blocks, i)]
+        lines.extend("    " + ln for ln in freed(body, done))
     while lines[-1].lstrip().startswith("del "):  # the function returns: nothing to free
         lines.pop()
     return "\n".join(lines)
@@ -407,11 +403,9 @@ def _commented(body: list[str], doc: str) -> list[str]:
 
 
 def _lists_done(rule: UpdateRule, blocks: list, i: int) -> list[sp.Symbol]:
-    """The gradients' and intermediates' lists that equation ``i`` reads last (of several
-    equations): freed after it."""
+    """The gradients' and intermediates' lists that equation ``i`` reads last: freed after its
+    statement that reads each last (:func:`~hamopt.codegen.inplace_printer.freed`)."""
     later = set().union(set(), *(reads for _, reads in blocks[i + 1 :]))
-    if i == len(blocks) - 1:
-        return []
     temporary = {grad} | {
         a.target for a in rule.assignments if a.target != param and rule.buffer(a.target) is None
     }

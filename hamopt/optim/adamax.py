@@ -45,9 +45,10 @@ def _foreach_adamax(params, grads, state_steps, exp_avgs, exp_infs, *, lr, beta1
     # u = max(β2 u, |g| + ε)
     torch._foreach_mul_(exp_infs, beta2)
     bounds = torch._foreach_abs(grads)
+    del grads
     torch._foreach_add_(bounds, eps)
     torch._foreach_maximum_(exp_infs, bounds)
-    del bounds, grads
+    del bounds
     torch._foreach_addcdiv_(params, exp_avgs, exp_infs, [-lr/bias_correction1 for bias_correction1 in bias_correction1_list])  # position update θ ← θ + Δθ
 
 

@@ -72,9 +72,11 @@ def _foreach_constant_l2(params, grads, state_steps, exp_avg_grads, approx_hessi
     del delta_grads, scales
     # weak secant: B ← B + δ d̂²
     terms = torch._foreach_mul(unit_updates, unit_updates)
+    del unit_updates
     torch._foreach_mul_(terms, deltas)
+    del deltas
     torch._foreach_add_(approx_hessians, terms)
-    del terms, deltas, unit_updates
+    del terms
     # mass D = max(|B|, ρ) (rectified curvature)
     denoms = torch._foreach_abs(approx_hessians)
     torch._foreach_clamp_min_(denoms, [rebound for rebound in rebounds])
@@ -161,17 +163,19 @@ def _foreach_constant_decoupled(params, grads, state_steps, exp_avg_grads, appro
     del delta_grads, scales
     # weak secant: B ← B + δ d̂²
     terms = torch._foreach_mul(unit_updates, unit_updates)
+    del unit_updates
     torch._foreach_mul_(terms, deltas)
+    del deltas
     torch._foreach_add_(approx_hessians, terms)
-    del terms, deltas, unit_updates
+    del terms
     # mass D = max(|B|, ρ) (rectified curvature)
     denoms = torch._foreach_abs(approx_hessians)
     torch._foreach_clamp_min_(denoms, [rebound for rebound in rebounds])
     # velocity d = m̂/D + λθ
     foreach_copy(updates, exp_avg_grads)
     torch._foreach_div_(updates, denoms)
-    torch._foreach_add_(updates, params, alpha=weight_decay)
     del denoms
+    torch._foreach_add_(updates, params, alpha=weight_decay)
     torch._foreach_add_(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list]))  # position update θ ← θ + Δθ
 
 
@@ -251,9 +255,11 @@ def _foreach_constant_stable(params, grads, state_steps, exp_avg_grads, approx_h
     del delta_grads, scales
     # weak secant: B ← B + δ d̂²
     terms = torch._foreach_mul(unit_updates, unit_updates)
+    del unit_updates
     torch._foreach_mul_(terms, deltas)
+    del deltas
     torch._foreach_add_(approx_hessians, terms)
-    del terms, deltas, unit_updates
+    del terms
     # mass D = max(|B|, ρ) (rectified curvature)
     denoms = torch._foreach_abs(approx_hessians)
     torch._foreach_clamp_min_(denoms, [rebound for rebound in rebounds])
@@ -261,8 +267,9 @@ def _foreach_constant_stable(params, grads, state_steps, exp_avg_grads, approx_h
     # velocity d = m̂/D + λ_t θ
     foreach_copy(updates, params)
     torch._foreach_mul_(updates, decays)
+    del decays
     torch._foreach_addcdiv_(updates, exp_avg_grads, denoms)
-    del decays, denoms
+    del denoms
     torch._foreach_add_(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list]))  # position update θ ← θ + Δθ
 
 
@@ -347,14 +354,16 @@ def _foreach_belief_l2(params, grads, state_steps, exp_avg_grads, approx_hessian
     del delta_grads, scales
     # weak secant: B ← B + δ d̂²
     terms = torch._foreach_mul(unit_updates, unit_updates)
+    del unit_updates
     torch._foreach_mul_(terms, deltas)
+    del deltas
     torch._foreach_add_(approx_hessians, terms)
-    del terms, deltas, unit_updates
+    del terms
     # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
     denoms = torch._foreach_abs(approx_hessians)
     torch._foreach_maximum_(denoms, rebounds)
-    torch._foreach_add_(denoms, [eps/alpha for alpha in alphas])
     del rebounds
+    torch._foreach_add_(denoms, [eps/alpha for alpha in alphas])
     # velocity d = m̂/D
     foreach_copy(updates, exp_avg_grads)
     torch._foreach_div_(updates, denoms)
@@ -438,19 +447,21 @@ def _foreach_belief_decoupled(params, grads, state_steps, exp_avg_grads, approx_
     del delta_grads, scales
     # weak secant: B ← B + δ d̂²
     terms = torch._foreach_mul(unit_updates, unit_updates)
+    del unit_updates
     torch._foreach_mul_(terms, deltas)
+    del deltas
     torch._foreach_add_(approx_hessians, terms)
-    del terms, deltas, unit_updates
+    del terms
     # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
     denoms = torch._foreach_abs(approx_hessians)
     torch._foreach_maximum_(denoms, rebounds)
-    torch._foreach_add_(denoms, [eps/alpha for alpha in alphas])
     del rebounds
+    torch._foreach_add_(denoms, [eps/alpha for alpha in alphas])
     # velocity d = m̂/D + λθ
     foreach_copy(updates, exp_avg_grads)
     torch._foreach_div_(updates, denoms)
-    torch._foreach_add_(updates, params, alpha=weight_decay)
     del denoms
+    torch._foreach_add_(updates, params, alpha=weight_decay)
     torch._foreach_add_(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list]))  # position update θ ← θ + Δθ
 
 
@@ -530,20 +541,23 @@ def _foreach_belief_stable(params, grads, state_steps, exp_avg_grads, approx_hes
     del delta_grads, scales
     # weak secant: B ← B + δ d̂²
     terms = torch._foreach_mul(unit_updates, unit_updates)
+    del unit_updates
     torch._foreach_mul_(terms, deltas)
+    del deltas
     torch._foreach_add_(approx_hessians, terms)
-    del terms, deltas, unit_updates
+    del terms
     # mass D = max(|B|, ρ) + ε/a_t (rectified curvature)
     denoms = torch._foreach_abs(approx_hessians)
     torch._foreach_maximum_(denoms, rebounds)
-    torch._foreach_add_(denoms, [eps/alpha for alpha in alphas])
     del rebounds
+    torch._foreach_add_(denoms, [eps/alpha for alpha in alphas])
     decays = torch._foreach_mul(torch._foreach_reciprocal([whole(torch.mean(x)) for x in denoms]), weight_decay)  # stable decay λ_t = λ/mean(D)
     # velocity d = m̂/D + λ_t θ
     foreach_copy(updates, params)
     torch._foreach_mul_(updates, decays)
+    del decays
     torch._foreach_addcdiv_(updates, exp_avg_grads, denoms)
-    del decays, denoms
+    del denoms
     torch._foreach_add_(params, torch._foreach_mul(updates, [-lr_t for lr_t in lr_t_list]))  # position update θ ← θ + Δθ
 
 

@@ -65,6 +65,7 @@ def _foreach_nadam(params, grads, state_steps, exp_avgs, exp_avg_sqs, mu_product
     torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
     # position update θ ← θ + Δθ
     terms = torch._foreach_mul(grads, [alpha_g for alpha_g in alpha_gs])
+    del grads
     torch._foreach_add_(terms, torch._foreach_mul(exp_avgs, [alpha_m for alpha_m in alpha_ms]))
     denoms = torch._foreach_sqrt(exp_avg_sqs)
     torch._foreach_add_(denoms, [math.sqrt(bias_correction2)*eps for bias_correction2 in bias_correction2_list])
@@ -136,6 +137,7 @@ def _foreach_nadam_decoupled(params, grads, state_steps, exp_avgs, exp_avg_sqs, 
     torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
     # position update θ ← θ + Δθ
     terms = torch._foreach_mul(grads, [alpha_g for alpha_g in alpha_gs])
+    del grads
     torch._foreach_add_(terms, torch._foreach_mul(exp_avgs, [alpha_m for alpha_m in alpha_ms]))
     denoms = torch._foreach_sqrt(exp_avg_sqs)
     torch._foreach_add_(denoms, [math.sqrt(bias_correction2)*eps for bias_correction2 in bias_correction2_list])

@@ -257,10 +257,12 @@ def _foreach_order2_fixed(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, 
     torch._foreach_add_(denoms, zeta)
     torch._foreach_sqrt_(denoms)
     terms = torch._foreach_div(exp_avgs, denoms)
+    del denoms
     denoms_2 = torch._foreach_mul(exp_avg_sqs, delta**2)
     torch._foreach_add_(denoms_2, zeta/beta1**2)
     torch._foreach_sqrt_(denoms_2)
     torch._foreach_addcdiv_(terms, exp_avgs, denoms_2)
+    del denoms_2
     torch._foreach_mul_(terms, [-0.5*step_size for step_size in step_sizes])
     torch._foreach_add_(params, terms)
 
@@ -327,10 +329,12 @@ def _foreach_order2_annealed(params, grads, state_steps, exp_avgs, exp_avg_sqs, 
     torch._foreach_add_(denoms, [zeta_t for zeta_t in zeta_t_list])
     torch._foreach_sqrt_(denoms)
     terms = torch._foreach_div(exp_avgs, denoms)
+    del denoms
     denoms_2 = torch._foreach_mul(exp_avg_sqs, delta**2)
     torch._foreach_add_(denoms_2, [zeta_t/beta1**2 for zeta_t in zeta_t_list])
     torch._foreach_sqrt_(denoms_2)
     torch._foreach_addcdiv_(terms, exp_avgs, denoms_2)
+    del denoms_2
     torch._foreach_mul_(terms, [-0.5*step_size for step_size in step_sizes])
     torch._foreach_add_(params, terms)
 
@@ -399,10 +403,12 @@ def _foreach_order2_unit(params, grads, state_steps, exp_avgs, exp_avg_sqs, *, l
     torch._foreach_add_(denoms, [zeta_t for zeta_t in zeta_t_list])
     torch._foreach_sqrt_(denoms)
     terms = torch._foreach_div(exp_avgs, denoms)
+    del denoms
     denoms_2 = torch._foreach_mul(exp_avg_sqs, delta**2)
     torch._foreach_add_(denoms_2, [zeta_t/beta1**2 for zeta_t in zeta_t_list])
     torch._foreach_sqrt_(denoms_2)
     torch._foreach_addcdiv_(terms, exp_avgs, denoms_2)
+    del denoms_2
     torch._foreach_mul_(terms, [-0.5*step_size for step_size in step_sizes])
     torch._foreach_add_(params, terms)
 

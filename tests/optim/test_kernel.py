@@ -20,7 +20,6 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
@@ -300,17 +299,8 @@ def test_second_process_loads_the_cached_library_without_a_compiler(tmp_path):
     assert first["hamopt"] == second["hamopt"] == []
 
 
-def _peak_bytes(step):
-    """Bytes one ``step()`` allocates above what exists: the step-time benchmark's own measure."""
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "step_time.py"
-    spec = importlib.util.spec_from_file_location("step_time_benchmark", path)
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
-    return benchmark.peak_step_memory(step, "cpu")
-
-
 @pytest.mark.parametrize("name", ["Adam", "RAD"])
-def test_fused_step_keeps_two_buffers_and_allocates_no_temporary(fresh, name):
+def test_fused_step_keeps_two_buffers_and_allocates_no_temporary(fresh, name, peak_bytes):
     """State: exactly two full-size buffers and the step counter. A fused step allocates only the
     kernel's table and numbers (bytes per tensor), not one full-size temporary: the foreach step
     of the same group, which does, is the contrast."""
@@ -322,10 +312,10 @@ def test_fused_step_keeps_two_buffers_and_allocates_no_temporary(fresh, name):
     assert all(set(fused.state[p]) == {"step", "exp_avg", "exp_avg_sq"} for p in a)
     assert all(fused.state[p]["exp_avg"].numel() == p.numel() for p in a)
     smallest = min(p.numel() * p.element_size() for p in a)  # 1 MB
-    assert _peak_bytes(fused.step) < 4096
+    assert peak_bytes(fused.step) < 4096
     foreach = getattr(zoo, name)(a, lr=1e-3, foreach=True, nonfinite="ignore")
     foreach.step()
-    assert _peak_bytes(foreach.step) >= smallest
+    assert peak_bytes(foreach.step) >= smallest
 
 
 # -- the default path (no fused, no foreach) and the kernel's gradient check -------------------
