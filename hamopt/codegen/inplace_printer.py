@@ -9,9 +9,10 @@ r"""Printers of an in-place :class:`~hamopt.codegen.inplace.Plan`: on one tensor
   stays as it was): ``before(exp_avg_sq.sqrt()).add_(math.sqrt(bias_correction2)*eps)``.
 * :class:`ForeachWriter` — the same calls as ``torch._foreach_<op>_`` statements on lists (one
   a line: they return None); a chain that needs a list of its own gets a name from its role in
-  the call that reads it (``denoms`` for the divisor of ``addcdiv``), deleted after the
-  line that reads it last. The foreach path never runs under autograd, so every call after the first that
-  makes a new list is in place.
+  the call that reads it (``denoms`` for the divisor of ``addcdiv``), deleted after the line
+  that reads it last; a call that makes a new list from one read there for the last time runs
+  in place on it instead (:func:`freed`). The foreach path never runs under autograd, so
+  every call after the first that makes a new list is in place.
 
 Both print the same calls in the same order: the two paths compute the same numbers.
 """
@@ -20,9 +21,10 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import sympy as sp
+import torch
 
 from hamopt.codegen.inplace import SAVES_RESULT, Call, Leaf, Node, Opaque, Plan
 from hamopt.codegen.names import FOREACH_COPY
@@ -92,12 +94,16 @@ def _scalar_args(
     return [f"{keyword}={formed(node.scalar)}" if keyword else formed(node.scalar)]
 
 
-def freed(lines: list[str], names: list[str]) -> list[str]:
+def freed(lines: list[str], names: list[str], consumable: Collection[str] = ()) -> list[str]:
     """``lines`` with each list of ``names`` deleted after the statement that reads it last,
     so that a step holds no list longer than it is read (``denoms`` of one ``addcdiv_`` is gone
     before the next call makes its own). A statement is a line without indentation and the
     indented lines under it (a loop, an ``if`` with its ``else``): a ``del`` never lands
-    inside one; one right after another ``del`` joins it."""
+    inside one; one right after another ``del`` joins it.
+
+    A list of ``consumable`` (the step's own, which nothing else holds) whose last read makes
+    a new list from it, ``x = torch._foreach_<op>(name, …)``, is that list instead: the call
+    in place on it, ``torch._foreach_<op>_(name, …)``, then ``x = name``."""
     statements: list[list[str]] = []
     for line in lines:
         if statements and (line[:1].isspace() or line.startswith(("else:", "elif "))):
@@ -121,11 +127,29 @@ def freed(lines: list[str], names: list[str]) -> list[str]:
         if statement[0].startswith("del ") and out and out[-1].startswith("del "):
             out[-1] += ", " + statement[0][4:]
             continue
-        out += statement
         dead = [name for name in names if last.get(name) == k]
+        mine = [name for name in dead if name in consumable]
+        out += (_consumed(statement, mine[0]) if len(mine) == 1 else None) or statement
         if dead:
             out.append(f"del {', '.join(dead)}")
     return out
+
+
+_MAKES = re.compile(r"(\w+) = torch\._foreach_(\w+)\((\w+)(, .*)?\)")
+
+
+def _consumed(statement: list[str], name: str) -> list[str] | None:
+    """``x = torch._foreach_<op>(name, …)`` (one line; ``…`` does not read ``name``) as the
+    call in place on ``name``, then ``x = name``; else None."""
+    code, *comment = statement[0].split("  # ", 1)
+    match = _MAKES.fullmatch(code) if len(statement) == 1 else None
+    if match is None or match[3] != name or not hasattr(torch, f"_foreach_{match[2]}_"):
+        return None
+    target, op, rest = match[1], match[2], match[4] or ""
+    if re.search(rf"\b{re.escape(name)}\b", rest):
+        return None
+    call = f"torch._foreach_{op}_({name}{rest})" + "".join(f"  # {c}" for c in comment)
+    return [call, f"{target} = {name}"]
 
 
 def _receiver(code: str) -> str:
@@ -169,7 +193,8 @@ class ForeachWriter:
             value, _ = self._list(plan.node, lambda: target)
             if value != target:
                 self.lines.append(f"{target} = {value}")
-        return freed(self.lines, [n for n in self.made if n != target])
+        made = [n for n in self.made if n != target]
+        return freed(self.lines, made, consumable=made)
 
     def _name(self, role: str) -> str:
         name, k = role, 1

@@ -375,12 +375,18 @@ def _foreach_function(rule: UpdateRule) -> str:
         if idle is not None:  # skipped at its hyperparameter's zero (weight decay 0)
             body = [f"if {idle.name} != 0:", *("    " + ln for ln in body)]
         blocks.append((body, reads))
+    aliased = {m[1] for body, _ in blocks for ln in body if (m := _ALIAS.fullmatch(ln))}
     for i, (body, _) in enumerate(blocks):
         done = [names[s] for s in _lists_done(rule, blocks, i)]
-        lines.extend("    " + ln for ln in freed(body, done))
+        own = [n for n in done if n != names[grad] and n not in aliased]  # not the user's
+        lines.extend("    " + ln for ln in freed(body, done, consumable=own))
     while lines[-1].lstrip().startswith("del "):  # the function returns: nothing to free
         lines.pop()
     return "\n".join(lines)
+
+
+#: A statement that binds a second name to a list (``x = y``): y may not be overwritten.
+_ALIAS = re.compile(r"\s*\w+ = (\w+)")
 
 
 def _first_gradient(loop: list[str], body: list[str]) -> list[str]:

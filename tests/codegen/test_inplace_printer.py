@@ -1,4 +1,5 @@
-"""The list printer frees each list it makes after the statement that reads it last
+"""The list printer frees each list it makes after the statement that reads it last, and
+makes a new list from one it reads for the last time in place on it
 (:func:`hamopt.codegen.inplace_printer.freed`), so that a foreach step holds no full-size list
 longer than its equations read it."""
 
@@ -40,6 +41,30 @@ def test_a_del_lands_after_a_whole_loop_or_if_else_and_joins_the_next_del():
     assert freed(lines, ["grads"]) == [*lines[:5], "del grads, grads_2", lines[6]]
     # a name inside another (grads in grads_2) is not read there; a del does not read
     assert freed(["x = f(grads_2)", "del grads"], ["grads"]) == ["x = f(grads_2)", "del grads"]
+
+
+def test_a_list_of_its_own_read_last_by_a_call_that_makes_a_list_becomes_that_list():
+    lines = [
+        "denoms = torch._foreach_add(common_2_list, 1.0)  # the divisor",
+        "terms = torch._foreach_div(common_3_list, denoms)",
+        "others = torch._foreach_mul(grads, 2.0)",
+        "torch._foreach_add_(params, terms)",
+    ]
+    names = ["common_2_list", "common_3_list", "denoms", "grads"]
+    mine = ["common_2_list", "denoms"]  # not common_3_list; nor the gradients, the user's
+    assert freed(lines, names, consumable=mine) == [
+        "torch._foreach_add_(common_2_list, 1.0)  # the divisor",
+        "denoms = common_2_list",
+        "del common_2_list",
+        lines[1],  # denoms is the divisor here, not the list the call starts from
+        "del common_3_list, denoms",
+        lines[2],
+        "del grads",
+        lines[3],
+    ]
+    # a call that reads the list twice is not made in place on it
+    twice = ["squares = torch._foreach_mul(xs, xs)"]
+    assert freed(twice, ["xs"], consumable=["xs"]) == [*twice, "del xs"]
 
 
 def test_a_derived_foreach_step_holds_at_most_four_lists(peak_bytes):
