@@ -375,7 +375,9 @@ def _foreach_function(rule: UpdateRule) -> str:
         if idle is not None:  # skipped at its hyperparameter's zero (weight decay 0)
             body = [f"if {idle.name} != 0:", *("    " + ln for ln in body)]
         blocks.append((body, reads))
-    aliased = {m[1] for body, _ in blocks for ln in body if (m := _ALIAS.fullmatch(ln))}
+    aliased = {
+        n for body, _ in blocks for ln in body if (m := _ALIAS.fullmatch(ln)) for n in m.groups()
+    }
     for i, (body, _) in enumerate(blocks):
         done = [names[s] for s in _lists_done(rule, blocks, i)]
         own = [n for n in done if n != names[grad] and n not in aliased]  # not the user's
@@ -385,8 +387,9 @@ def _foreach_function(rule: UpdateRule) -> str:
     return "\n".join(lines)
 
 
-#: A statement that binds a second name to a list (``x = y``): y may not be overwritten.
-_ALIAS = re.compile(r"\s*\w+ = (\w+)")
+#: A statement that binds a second name to a list (``x = y``): neither may be overwritten (y
+#: may be the user's gradients, or x read after y's last read).
+_ALIAS = re.compile(r"\s*(\w+) = (\w+)")
 
 
 def _first_gradient(loop: list[str], body: list[str]) -> list[str]:

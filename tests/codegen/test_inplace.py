@@ -331,3 +331,34 @@ def test_autograd_through_the_single_tensor_path(make):
     assert torch.autograd.gradcheck(
         _differentiable_step, (theta, gradient, cls, kwargs, names, *values)
     )
+
+
+def test_an_intermediate_that_is_the_gradient_is_never_overwritten():
+    """``q ← g`` binds the gradients' list to a second name, and q's last read, the divisor
+    ``exp(q) + 1``, makes a new list from it: that call stays out of place on both names (the
+    gradients are the user's), where one of the step's own lists would be overwritten."""
+    assignments = (
+        Assign(Q, grad),
+        Assign(M, BETA * M + (1 - BETA) * Q),
+        Assign(param, param - LR * M / (sp.exp(Q) + 1)),
+    )
+    rule = UpdateRule(
+        "alias",
+        (
+            real("lr", 0.05, sp.Interval(0, sp.oo), symbol=LR),
+            real("beta", 0.9, sp.Interval(0, 1), symbol=BETA),
+        ),
+        (Buffer("m", M),),
+        assignments,
+    )
+    source = generate_module(OptimizerSpec("Alias", rule.hyperparameters, (("True", rule),)))
+    assert "qs = grads" in source and "denoms = torch._foreach_exp(qs)" in source
+    module = types.ModuleType("alias")
+    exec(compile(source, "alias", "exec"), module.__dict__)
+    params = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(4))]
+    grads = [torch.randn_like(q) for q in params]
+    for q, g in zip(params, grads, strict=True):
+        q.grad = g.clone()
+    module.Alias(params, foreach=True, nonfinite="ignore").step()
+    for q, g in zip(params, grads, strict=True):
+        torch.testing.assert_close(q.grad, g, rtol=0, atol=0)
