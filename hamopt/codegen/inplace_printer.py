@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 import sympy as sp
 import torch
@@ -30,7 +30,7 @@ from hamopt.codegen.inplace import SAVES_RESULT, Call, Leaf, Node, Opaque, Plan
 from hamopt.codegen.names import FOREACH_COPY
 from hamopt.codegen.printer import ForeachUnsupported, TensorPrinter
 
-__all__ = ["ForeachWriter", "freed", "single_statement"]
+__all__ = ["ForeachWriter", "aliased", "freed", "single_statement"]
 
 #: The keyword of a call's number beside tensors (the others take it positionally): on one
 #: tensor, on lists (``torch._foreach_addcdiv_`` takes its numbers as the fourth argument).
@@ -136,6 +136,14 @@ def freed(lines: list[str], names: list[str], consumable: Collection[str] = ()) 
 
 
 _MAKES = re.compile(r"(\w+) = torch\._foreach_(\w+)\((\w+)(, .*)?\)")
+_ALIAS = re.compile(r"\s*(\w+) = (\w+)")
+
+
+def aliased(lines: Iterable[str]) -> set[str]:
+    """The names that a statement ``x = y`` among ``lines`` binds to one list, both x and y:
+    neither is a step's own list to overwrite (y may be the user's gradients; x may be read
+    after y's last read)."""
+    return {name for line in lines if (m := _ALIAS.fullmatch(line)) for name in m.groups()}
 
 
 def _consumed(statement: list[str], name: str) -> list[str] | None:
@@ -194,7 +202,7 @@ class ForeachWriter:
             if value != target:
                 self.lines.append(f"{target} = {value}")
         made = [n for n in self.made if n != target]
-        return freed(self.lines, made, consumable=made)
+        return freed(self.lines, made, consumable=set(made) - aliased(self.lines))
 
     def _name(self, role: str) -> str:
         name, k = role, 1

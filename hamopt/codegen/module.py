@@ -39,7 +39,7 @@ import sympy as sp
 from hamopt.codegen.fused import KernelOrderPrinter
 from hamopt.codegen.inline import name_clash
 from hamopt.codegen.inplace import Plan, plan_rule
-from hamopt.codegen.inplace_printer import ForeachWriter, freed, single_statement
+from hamopt.codegen.inplace_printer import ForeachWriter, aliased, freed, single_statement
 from hamopt.codegen.kernel import kernel_source
 from hamopt.codegen.names import (
     FOREACH_COPY,
@@ -375,21 +375,14 @@ def _foreach_function(rule: UpdateRule) -> str:
         if idle is not None:  # skipped at its hyperparameter's zero (weight decay 0)
             body = [f"if {idle.name} != 0:", *("    " + ln for ln in body)]
         blocks.append((body, reads))
-    aliased = {
-        n for body, _ in blocks for ln in body if (m := _ALIAS.fullmatch(ln)) for n in m.groups()
-    }
+    bound = aliased(ln for body, _ in blocks for ln in body)
     for i, (body, _) in enumerate(blocks):
         done = [names[s] for s in _lists_done(rule, blocks, i)]
-        own = [n for n in done if n != names[grad] and n not in aliased]  # not the user's
+        own = [n for n in done if n != names[grad] and n not in bound]  # not the user's
         lines.extend("    " + ln for ln in freed(body, done, consumable=own))
     while lines[-1].lstrip().startswith("del "):  # the function returns: nothing to free
         lines.pop()
     return "\n".join(lines)
-
-
-#: A statement that binds a second name to a list (``x = y``): neither may be overwritten (y
-#: may be the user's gradients, or x read after y's last read).
-_ALIAS = re.compile(r"\s*(\w+) = (\w+)")
 
 
 def _first_gradient(loop: list[str], body: list[str]) -> list[str]:

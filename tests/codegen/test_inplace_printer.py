@@ -6,7 +6,7 @@ longer than its equations read it."""
 import torch
 
 import hamopt
-from hamopt.codegen.inplace_printer import freed
+from hamopt.codegen.inplace_printer import aliased, freed
 from hamopt.kinetic import relativistic
 
 
@@ -65,6 +65,11 @@ def test_a_list_of_its_own_read_last_by_a_call_that_makes_a_list_becomes_that_li
     # a call that reads the list twice is not made in place on it
     twice = ["squares = torch._foreach_mul(xs, xs)"]
     assert freed(twice, ["xs"], consumable=["xs"]) == [*twice, "del xs"]
+
+
+def test_both_names_of_a_list_bound_twice_are_aliased():
+    lines = ["qs = grads", "denoms = torch._foreach_exp(qs)", "    ws = results", "x = y + 1"]
+    assert aliased(lines) == {"qs", "grads", "ws", "results"}
 
 
 def test_a_derived_foreach_step_holds_at_most_four_lists(peak_bytes):
