@@ -36,7 +36,7 @@ from hamopt.codegen.names import clash
 from hamopt.kinetic.energy import KineticEnergy
 from hamopt.parameterisation import LR, PARAMETERISATIONS, Y, parameterise
 from hamopt.recipe import Recipe
-from hamopt.rule.hyperparameter import REQUIRED, Hyperparameter, pair, real
+from hamopt.rule.hyperparameter import Hyperparameter, energy_parameter, pair, real
 from hamopt.rule.liveness import dead_parts
 from hamopt.rule.spec import OptimizerSpec
 from hamopt.rule.update_rule import Provenance, grad
@@ -325,11 +325,8 @@ def _hyperparameters(
         hps.append(pair("betas", betas, (_B1, _B2), (_UNIT, _UNIT), text))
     elif _B1 in used:
         hps.append(real("beta1", betas[0], _UNIT, "momentum β1 = e^{-rh}", symbol=_B1))
-    for prm in kinetic.params:  # one without a default is required, as torch's lr is
-        default = REQUIRED if prm.default is None else prm.default
-        hps.append(
-            real(prm.name, default, prm.interval, prm.doc or prm.name, symbol=energy[prm.symbol])
-        )
+    for prm in kinetic.params:
+        hps.append(energy_parameter(prm, prm.name, symbol=energy[prm.symbol]))
     if _EPS in used:
         hps.append(real("eps", 1e-8, sp.Interval.open(0, sp.oo), "ε of the mass", symbol=_EPS))
     if _PSI in used:

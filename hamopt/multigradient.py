@@ -72,7 +72,7 @@ from hamopt.codegen.names import clash
 from hamopt.kinetic.energy import KineticEnergy
 from hamopt.parameters import Parameter
 from hamopt.recipe import Recipe
-from hamopt.rule.hyperparameter import REQUIRED, Hyperparameter, real
+from hamopt.rule.hyperparameter import Hyperparameter, energy_parameter, real
 from hamopt.schemes import scheme_named
 from hamopt.schemes.scheme import Scheme
 from hamopt.stepmap import StepMap
@@ -246,15 +246,7 @@ def derive_multigradient(
             _DECAY,
             "β = exp(-r h), the momentum's decay over one step (1: no friction)",
         ),
-        *(
-            real(
-                prm.name,
-                REQUIRED if prm.default is None else prm.default,
-                prm.interval,
-                prm.doc or f"parameter {prm.name} of the energy",
-            )
-            for prm in kinetic.params
-        ),
+        *(energy_parameter(prm, f"parameter {prm.name} of the energy") for prm in kinetic.params),
         real(
             "weight_decay",
             0.0,

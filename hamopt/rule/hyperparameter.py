@@ -10,14 +10,26 @@ argument and its range.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sympy as sp
 
 # the marker of an argument without default: the runtime's, which generated code reads
 from hamopt.runtime.arguments import REQUIRED
 
-__all__ = ["REQUIRED", "Hyperparameter", "choice", "flag", "optional", "pair", "real"]
+if TYPE_CHECKING:
+    from hamopt.parameters import Parameter
+
+__all__ = [
+    "REQUIRED",
+    "Hyperparameter",
+    "choice",
+    "energy_parameter",
+    "flag",
+    "optional",
+    "pair",
+    "real",
+]
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,14 @@ class Hyperparameter:
         left = "(" if iv.left_open else "["
         right = ")" if iv.right_open else "]"
         return f"{left}{iv.start}, {iv.end}{right}".replace("oo", "inf")
+
+
+def energy_parameter(prm: Parameter, doc: str, symbol: sp.Symbol | None = None) -> Hyperparameter:
+    """The constructor argument of a kinetic energy's parameter ``prm``: its name, default
+    (:data:`REQUIRED` where it has none, as torch's ``lr``) and interval; its own doc, else
+    ``doc``."""
+    default = REQUIRED if prm.default is None else prm.default
+    return real(prm.name, default, prm.interval, prm.doc or doc, symbol=symbol)
 
 
 def real(
