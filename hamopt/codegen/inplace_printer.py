@@ -27,7 +27,7 @@ import sympy as sp
 import torch
 
 from hamopt.codegen.inplace import SAVES_RESULT, Call, Leaf, Node, Opaque, Plan
-from hamopt.codegen.names import FOREACH_COPY
+from hamopt.codegen.names import FOREACH_COPY, first_free
 from hamopt.codegen.printer import ForeachUnsupported, TensorPrinter
 
 __all__ = ["ForeachWriter", "aliased", "freed", "single_statement"]
@@ -205,10 +205,7 @@ class ForeachWriter:
         return freed(self.lines, made, consumable=set(made) - aliased(self.lines))
 
     def _name(self, role: str) -> str:
-        name, k = role, 1
-        while name in self.reserved or name in self.made:
-            k += 1
-            name = f"{role}_{k}"
+        name = first_free(role, lambda n: n in self.reserved or n in self.made)
         self.made.append(name)
         return name
 

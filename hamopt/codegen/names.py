@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import sympy as sp
 
@@ -26,6 +26,7 @@ __all__ = [
     "WHOLE",
     "check_names",
     "clash",
+    "first_free",
     "plural",
     "rule_names",
 ]
@@ -118,6 +119,18 @@ def check_names(optimizer: str, hyperparameters: Iterable[str], bound: Iterable[
             raise ValueError(
                 f"optimizer {optimizer}: hyperparameter name {name!r} is reserved: {why}"
             )
+
+
+def first_free(base: str, taken: Callable[[str], bool]) -> str:
+    """The first of ``base``, ``base_2``, ``base_3``, … that ``taken`` does not claim.
+
+    >>> first_free("denoms", {"denoms", "denoms_2"}.__contains__)
+    'denoms_3'
+    """
+    k = 1
+    while taken(name := base if k == 1 else f"{base}_{k}"):
+        k += 1
+    return name
 
 
 def plural(name: str) -> str:

@@ -37,7 +37,7 @@ from collections.abc import Callable
 import sympy as sp
 
 from hamopt.codegen.inplace import planned_form
-from hamopt.codegen.names import GENERATED_NAMES, plural, rule_names
+from hamopt.codegen.names import GENERATED_NAMES, first_free, plural, rule_names
 from hamopt.rule.reductions import REDUCTIONS
 from hamopt.rule.update_rule import Assign, UpdateRule
 
@@ -144,7 +144,4 @@ def _occurrences(expr: sp.Expr, symbols) -> list[sp.Symbol]:
 
 def _free(taken: set[str]) -> str:
     """The first of ``common``, ``common_2``, … that no symbol, list or generated name takes."""
-    k = 1
-    while (name := NAME if k == 1 else f"{NAME}_{k}") in taken or plural(name) in taken:
-        k += 1
-    return name
+    return first_free(NAME, lambda name: name in taken or plural(name) in taken)
