@@ -164,7 +164,7 @@ def _step_part(optimizer, group, name, fmt, computed, grads, state_steps, places
     numbers = optimizer._numbers(rule, computed, state_steps, columns, values)
     counts = [int(s) + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
     kernel = name if fmt == "float32" else f"{name}_{fmt}"  # float32: the rule's own kernel
-    tables = (stored_held, numbers, extra_numbers(fmt, places, counts), group)
+    tables = (stored_held, numbers, fmt, places, counts, group)
     if not (
         (group["fused"] or optimizer._default_is_kernel(group))
         and _kernel(optimizer, kernel, computed, grads, state_steps, *tables)
@@ -188,11 +188,11 @@ def _first_state(optimizer, state: dict, rule, fmt: str, p: torch.Tensor) -> Non
             state.update(stored_buffer(fmt, buffer, p))
 
 
-def _kernel(optimizer, name, params, grads, state_steps, held, numbers, extra, group):
+def _kernel(optimizer, name, params, grads, state_steps, held, numbers, fmt, places, counts, group):
     """The kernel ``step_<rule>_<format>`` on the group, where it fits and builds; whether it
     ran. The table's columns after the gradients: each buffer's values or codes, then (8-bit)
-    each buffer's block maxima; ``extra``, the format's numbers (``extra_numbers``), follows
-    the rule's."""
+    each buffer's block maxima; the format's numbers (``extra_numbers`` of the tensors'
+    ``places`` and step ``counts``) follow the rule's."""
     width = len(held[0][0]) if held else 0
     flat = [h[i][c] for c in range(width) for h in held for i in range(len(params))]
     fits = (
@@ -208,7 +208,7 @@ def _kernel(optimizer, name, params, grads, state_steps, held, numbers, extra, g
     library = fits and optimizer.KERNEL.library(type(optimizer).__name__, quiet=not group["fused"])
     if not library:
         return False
-    numbers = torch.cat([numbers.cpu(), extra])
+    numbers = torch.cat([numbers.cpu(), extra_numbers(fmt, places, counts)])
     kernel_step(library, name, params, grads, flat, state_steps, numbers, group["maximize"])
     return True
 
