@@ -57,7 +57,7 @@ def prelude() -> str:
 
 class Kernel:
     """The C++ kernels of one generated module (``source``: its rule functions), with the
-    layouts already checked (rule, numels, data pointers → all contiguous)."""
+    layouts already checked (rule, the table less the gradients' pointers → all contiguous)."""
 
     def __init__(self, module: str, source: str):
         self.module, self.source = module, source
@@ -132,28 +132,31 @@ class Kernel:
             return None
         return _all_finite(library, tensors)
 
-    def fits(self, rule: str, params, grads, buffers, state_steps) -> bool:
-        """Whether the kernel may run on these lists (and ``HAMOPT_FUSED=compile`` is not set):
-        plain CPU tensors (not CUDA, not a subclass such as DTensor) of float32 or float64; each
-        parameter dense, each gradient and buffer of its parameter's dtype, shape and strides (the
-        kernel walks memory and must meet the same element of each at the same place); the step
-        counters CPU tensors, all float32 or all float64. A layout is checked in full once; later steps on the same
-        storage of contiguous parameters check only that the gradients are contiguous."""
+    def table(self, rule: str, params, grads, buffers, state_steps) -> array.array | None:
+        """prelude.h's table of the group (:func:`_table`; ``buffers``: a list per buffer) where
+        the kernel may run on these lists, else None (and None where ``HAMOPT_FUSED=compile`` is set): plain CPU tensors
+        (not CUDA, not a subclass such as DTensor) of float32 or float64; each parameter dense,
+        each gradient and buffer of its parameter's dtype, shape and strides (the kernel walks
+        memory and must meet the same element of each at the same place); the step counters
+        CPU tensors, all float32 or all float64. A layout is checked in full once, keyed by
+        the table less the gradients' pointers; later steps on the same storage of contiguous
+        parameters check only that the parameters and gradients are contiguous."""
         if os.environ.get("HAMOPT_FUSED") == "compile":
-            return False
-        key = (
-            rule,
-            *(p.numel() for p in params),
-            *(t.data_ptr() for ts in (params, *buffers, state_steps) for t in ts),
-        )
-        if self.checked.get(key) and all(g.is_contiguous() for g in grads):
-            return True
+            return None
+        steps = int(state_steps[0].dtype == torch.float64)
+        table = _table(params, grads, *buffers, state_steps, last=(steps,))
+        n = len(params)
+        key = (rule, table[: 3 * n].tobytes(), table[4 * n :].tobytes())
+        if self.checked.get(key) and all(
+            p.is_contiguous() and g.is_contiguous() for p, g in zip(params, grads, strict=True)
+        ):
+            return table
         if not _fits(params, grads, buffers, state_steps):
-            return False
+            return None
         self.checked[key] = all(p.is_contiguous() for p in params)
         while len(self.checked) > 16:  # the layouts seen last
             self.checked.pop(next(iter(self.checked)), None)
-        return True
+        return table
 
 
 def _plain(t: torch.Tensor) -> bool:
@@ -235,15 +238,16 @@ def _address(table: array.array) -> int:
 
 
 def _kernel_step(
-    library, rule, params, grads, buffers, state_steps, numbers, maximize, check=False
+    library, rule, params, grads, buffers, state_steps, numbers, maximize, check=False, table=None
 ) -> bool:
     """The CPU implementation: the table of numels, float64 flags and data pointers (of the
     parameters, gradients, each buffer's tensors and the step counters) and whether the step
-    counters are float64 (prelude.h's ``Group``), then the C call. With ``check``, the call
-    is ``checked_step``, which reads the gradients first and writes nothing where one holds
-    NaN or ±Inf. Whether it stepped."""
-    steps = int(state_steps[0].dtype == torch.float64)
-    table = _table(params, grads, buffers, state_steps, last=(steps,))
+    counters are float64 (prelude.h's ``Group``; ``table``, where the caller made it already),
+    then the C call. With ``check``, the call is ``checked_step``, which reads the gradients
+    first and writes nothing where one holds NaN or ±Inf. Whether it stepped."""
+    if table is None:
+        steps = int(state_steps[0].dtype == torch.float64)
+        table = _table(params, grads, buffers, state_steps, last=(steps,))
     step = _function(library, f"step_{rule}")
     arguments = (len(params), _address(table), numbers.data_ptr(), int(maximize))
     if check:
@@ -272,7 +276,7 @@ def count_writes(*written: list) -> None:
 
 
 def kernel_step(
-    library, rule, params, grads, buffers, state_steps, numbers, maximize, check=False
+    library, rule, params, grads, buffers, state_steps, numbers, maximize, check=False, table=None
 ) -> bool:
     """The kernel of ``rule`` on a group: the operator ``torch.ops.hamopt.kernel_step_v1`` where
     something watches torch's operators (the profiler, a dispatch mode, a tracing compiler),
@@ -282,7 +286,8 @@ def kernel_step(
 
     ``check``: the gradients are read first, before anything is written (in the C call, or by
     the library's ``all_finite`` before the operator), and where one holds NaN or ±Inf nothing
-    is. Whether it stepped."""
+    is. Whether it stepped. ``table``: the group's table where the caller made it already
+    (:meth:`Kernel.table`), for the direct call."""
     if (
         torch.autograd._profiler_enabled()
         or torch._C._len_torch_dispatch_stack()
@@ -293,7 +298,7 @@ def kernel_step(
         _OPERATOR(library, rule, params, grads, buffers, state_steps, numbers, maximize)
         return True
     if not _kernel_step(
-        library, rule, params, grads, buffers, state_steps, numbers, maximize, check
+        library, rule, params, grads, buffers, state_steps, numbers, maximize, check, table
     ):
         return False
     count_writes(params, buffers, state_steps)

@@ -35,7 +35,7 @@ from hamopt.runtime.nonfinite import finite, in_graph, traced, verdict, with_gra
 from hamopt.runtime.state_dict import check_state_dict, scalar_dtype
 from hamopt.runtime.state_storage import FORMATS, stored_buffer
 from hamopt.runtime.stored_step import gather, registered, stored_step, traced_stored_step
-from hamopt.runtime.tensors import HALF, dense_grad, real_views, upcast
+from hamopt.runtime.tensors import HALF, VIEWED, dense_grad, real_views, upcast
 
 __all__ = ["GeneratedOptimizer", "Rule"]
 
@@ -364,21 +364,24 @@ class GeneratedOptimizer(Optimizer):
         if group["state_dtype"] in FORMATS:  # buffers: (held, places), see stored_step.gather
             index = gather(self, group, name, params, grads, state_steps, *buffers)
             return registered(self), index
-        names = self.RULES[name].buffers
+        columns = list(zip(buffers, self.RULES[name].buffers, strict=True))  # list, buffer
+        states = self.state
         for p in group["params"]:
-            if p.grad is None:
+            grad = p.grad
+            if grad is None:
                 continue
             params.append(p)
-            grads.append(dense_grad(p))
-            state = self.state[p]
-            if len(state) == 0:
+            grads.append(grad if grad.layout == torch.strided else dense_grad(p))
+            state = states[p]
+            if not state:
                 state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
-            for column, buffer in zip(buffers, names, strict=True):
-                if buffer not in state:
-                    state[buffer] = self._initial(buffer, p)
-                column.append(state[buffer])
+            for column, buffer in columns:
+                value = state.get(buffer)
+                if value is None:
+                    value = state[buffer] = self._initial(buffer, p)
+                column.append(value)
             state_steps.append(state["step"])
-        return any(p.is_complex() or p.dtype in HALF for p in params)
+        return any(p.dtype in VIEWED for p in params)
 
     def _step_group(self, group: dict, name: str, go: torch.Tensor | None = None) -> None:
         """One rule's step on the parameters of one group that have a gradient (traced, every
@@ -559,9 +562,12 @@ class GeneratedOptimizer(Optimizer):
         builds (``quiet``: no warning where it cannot): whether it stepped, None where it did
         not run. It counts the steps. ``check``: the kernel reads the gradients first, in the
         same call, and where one holds NaN or ±Inf writes nothing (False)."""
+        if self.KERNEL is None:
+            return None
         rule = self.RULES[name]
         tensors = self._tensor_buffers(rule, buffers)
-        if self.KERNEL is None or not self.KERNEL.fits(name, params, grads, tensors, state_steps):
+        table = self.KERNEL.table(name, params, grads, tensors, state_steps)
+        if table is None:
             return None
         library = self.KERNEL.library(type(self).__name__, quiet=quiet)
         if not library:
@@ -569,7 +575,7 @@ class GeneratedOptimizer(Optimizer):
         numbers = self._numbers(rule, params, state_steps, buffers, values)
         flat = [t for ts in tensors for t in ts]
         return kernel_step(
-            library, name, params, grads, flat, state_steps, numbers, maximize, check
+            library, name, params, grads, flat, state_steps, numbers, maximize, check, table
         )
 
     def _checked_kernel_step(self, work: list) -> bool | None:

@@ -26,6 +26,7 @@ import torch
 __all__ = [
     "HALF",
     "PLAIN",
+    "VIEWED",
     "before",
     "dense",
     "dense_grad",
@@ -39,6 +40,9 @@ __all__ = [
 
 #: Half-precision dtypes: computed in float32, with float32 state.
 HALF = (torch.float16, torch.bfloat16)
+
+#: dtypes a rule sees through a view: complex as pairs of reals, half precision as float32.
+VIEWED = frozenset((torch.complex32, torch.complex64, torch.complex128, *HALF))
 
 #: Tensor types that are plain memory (not a subclass such as DTensor).
 PLAIN = (torch.Tensor, torch.nn.Parameter)

@@ -224,6 +224,30 @@ def test_layout_that_changes_between_steps_is_checked_again(fresh):
     assert fresh.COMPILED.functions  # steps 3 to 6
 
 
+def test_parameter_transposed_on_its_own_storage_is_checked_again(fresh):
+    """After step 2 a square parameter's data becomes its own transpose: the same storage, data
+    pointer, numel and shape, other strides, while its gradients stay contiguous. The layout
+    checked before must not pass for it: the kernel would meet the gradient's elements in
+    another order than the parameter's."""
+    a = _group([(5, 5), (9,)])
+    b = [p.detach().clone().requires_grad_() for p in a]
+    for params, opt in (
+        (a, zoo.RAD(a, lr=0.01, fused=True)),
+        (b, zoo.RAD(b, lr=0.01, foreach=False)),
+    ):
+        for t in range(6):
+            if t == 2:
+                params[0].data = params[0].data.t()
+            gen = torch.Generator().manual_seed(t)
+            for p in params:
+                p.grad = (
+                    (p.detach() - 1) + torch.randn(p.shape, generator=gen).to(p.dtype)
+                ).contiguous()
+            opt.step()
+    assert not a[0].is_contiguous() and a[0].grad.is_contiguous()
+    _same(a, b)
+
+
 @pytest.mark.parametrize(
     ("compiler", "reason"),
     [("/nonexistent/c++", "FileNotFoundError"), ("false", "CalledProcessError")],
