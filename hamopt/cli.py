@@ -182,6 +182,10 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
     if args.out is not None and args.out.suffix != ".py":
         raise UsageError(f"--out: a Python module's name ends in .py, got {str(args.out)!r}")
+    if args.spec_out is not None and args.spec_out.suffix != ".toml":
+        raise UsageError(
+            f"--spec-out: a spec file's name ends in .toml, got {str(args.spec_out)!r}"
+        )
     if args.spec is not None:
         given = [f"--{k}" for k in DERIVE_OPTIONS if getattr(args, k) is not None]
         if given:

@@ -137,6 +137,8 @@ def test_bad_input_exits_2_without_traceback(tmp_path):
         ["derive", "--kinetic", "p**3"],  # not even
         ["verify", "NoSuchOptimizer"],
         ["derive", "--kinetic", "p**2/2", "--out", "module.txt"],  # not importable
+        # a spec file under a module's name: with --out x.py, the spec would overwrite it
+        ["derive", "--kinetic", "p**2/2", "--out", "x.py", "--spec-out", "x.py"],
     ):
         out = _hamopt(args, tmp_path)
         assert out.returncode == 2, (args, out.stdout, out.stderr)

@@ -32,9 +32,23 @@ __all__ = ["choose_velocity", "validate_kinetic"]
 
 #: Uniform grids on three scales; an odd count keeps ``p = 0`` on each grid.
 GRIDS = tuple(np.linspace(-scale, scale, 401) for scale in (1e-3, 1.0, 1e3))
+#: For convexity also a geometric grid of p > 0 (T is even by then), 0.8 % apart from 1e-4 to
+#: 1e4, its points off round numbers: a concave kink between the uniform grids' points (where
+#: ``Min(|p|, p**2)`` turns from slope 2 to slope 1) lies inside one of its cells.
+KINK_GRID = np.geomspace(1e-4, 1e4, 2401) * (1 + 1e-3 / np.pi)
 _EPS = np.finfo(float).eps
 _SYMBOLIC_OPS_LIMIT = 40
 _CONFIRMED = 16  # flagged second differences re-evaluated in 40 digits, the worst first
+#: The functions an energy may use: those the code printers (torch, NumPy, C++) write, with the
+#: functions of their derivatives.
+_KNOWN = frozenset(
+    f.__name__
+    for f in (
+        *(sp.exp, sp.log, sp.Abs, sp.sign, sp.Max, sp.Min, sp.Piecewise),
+        *(sp.sin, sp.cos, sp.tan, sp.asin, sp.acos, sp.atan),
+        *(sp.sinh, sp.cosh, sp.tanh, sp.asinh, sp.acosh, sp.atanh),
+    )
+)
 
 
 def validate_kinetic(energy: KineticEnergy) -> None:
@@ -64,6 +78,12 @@ def check_symbols(energy: KineticEnergy) -> None:
     if undefined:
         raise ValueError(
             f"kinetic energy {energy.name} uses undefined function(s) {', '.join(undefined)}"
+        )
+    unknown = sorted({type(f).__name__ for f in expr.atoms(sp.Function)} - _KNOWN)
+    if unknown:
+        raise ValueError(
+            f"kinetic energy {energy.name} uses {', '.join(unknown)}, which hamopt does not "
+            f"write as code; an energy may use {', '.join(sorted(_KNOWN))} and powers"
         )
     if P not in expr.free_symbols:
         raise ValueError(f"kinetic energy {energy.name} does not depend on p")
@@ -136,11 +156,15 @@ def check_convex(energy: KineticEnergy) -> None:
     points = list(_parameter_points(energy.params))
     for (tau, _, values), point in zip(_numeric(energy, particle_view=True), points, strict=True):
         at = [point[prm.name] for prm in energy.params]
-        for x in GRIDS:
+        for x in (*GRIDS, KINK_GRID):
             y = tau(x)
             y[~np.isfinite(y)] = np.nan  # overflow (cosh(1000)): no verdict there
-            d2 = y[:-2] - 2 * y[1:-1] + y[2:]
-            tol = 64 * _EPS * np.nanmax(np.abs(y))
+            d2 = _second_differences(x, y)
+            size = np.abs(y)
+            if x is KINK_GRID:  # |T| spans 1e-8 to 1e8 for p²: the three points' rounding
+                tol = 64 * _EPS * np.fmax(np.fmax(size[:-2], size[1:-1]), size[2:])
+            else:  # the rounding of the grid's largest |T|
+                tol = 64 * _EPS * np.nanmax(size)
             with np.errstate(invalid="ignore"):
                 concave = d2 < -tol
             flagged = np.flatnonzero(concave)
@@ -169,6 +193,8 @@ def choose_velocity(energy: KineticEnergy) -> sp.Expr:
         arg, derivative, grid = P, sp.diff(energy.expr, P), np.concatenate(GRIDS)
     else:
         arg, derivative, grid = s, 2 * sp.diff(energy.radial, s), np.concatenate(GRIDS) ** 2
+    # sign(p)' = 2δ(p): in a continuous T its terms vanish (p·δ(p) of (sign(p)·p)' = |p|')
+    derivative = derivative.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
     given = energy._given_velocity
     if given is not None:
         if not _same_function(energy, arg, given, derivative, grid):
@@ -242,6 +268,18 @@ def _numeric(energy: KineticEnergy, particle_view: bool):
         yield partial(tau, params=vals), partial(dtau, params=vals), text
 
 
+def _second_differences(x, y):
+    r"""The second differences of ``y`` over consecutive triples of points ``x`` (arrays, or
+    three numbers each), in units of the mean spacing:
+    :math:`\frac{(x_2 - x_1) y_0 - (x_2 - x_0) y_1 + (x_1 - x_0) y_2}{(x_2 - x_0)/2}`, negative
+    exactly where the slope falls (:math:`y_0 - 2 y_1 + y_2` on a uniform grid)."""
+    x0, x1, x2 = x[:-2], x[1:-1], x[2:]
+    y0, y1, y2 = y[:-2], y[1:-1], y[2:]
+    if isinstance(x, list):  # three mpmath numbers
+        (x0,), (x1,), (x2,), (y0,), (y1,), (y2,) = x0, x1, x2, y0, y1, y2
+    return ((x2 - x1) * y0 - (x2 - x0) * y1 + (x1 - x0) * y2) / ((x2 - x0) / 2)
+
+
 def _concave_exactly(exact, x: np.ndarray, params: list[float]) -> bool:
     r"""Whether T's second difference over the three points ``x`` is negative in 40-digit
     arithmetic (mpmath), well beyond its rounding: the float64 one flags rounding as
@@ -249,10 +287,11 @@ def _concave_exactly(exact, x: np.ndarray, params: list[float]) -> bool:
     ε. Where mpmath cannot evaluate T, the float64 verdict stands (True)."""
     try:
         with mpmath.workdps(40):
-            y = [exact(mpmath.mpf(float(v)), *(mpmath.mpf(float(a)) for a in params)) for v in x]
+            at = [mpmath.mpf(float(v)) for v in x]
+            y = [exact(v, *(mpmath.mpf(float(a)) for a in params)) for v in at]
             if not all(isinstance(v, mpmath.mpf) and mpmath.isfinite(v) for v in y):
                 return True
-            d2 = y[0] - 2 * y[1] + y[2]
+            d2 = _second_differences(at, y)
             return bool(d2 < -(mpmath.mpf(10) ** -30) * max(abs(v) for v in y))
     except (TypeError, ValueError, ZeroDivisionError, OverflowError):
         return True

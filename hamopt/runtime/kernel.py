@@ -134,13 +134,14 @@ class Kernel:
 
     def table(self, rule: str, params, grads, buffers, state_steps) -> array.array | None:
         """prelude.h's table of the group (:func:`_table`; ``buffers``: a list per buffer) where
-        the kernel may run on these lists, else None (and None where ``HAMOPT_FUSED=compile`` is set): plain CPU tensors
-        (not CUDA, not a subclass such as DTensor) of float32 or float64; each parameter dense,
-        each gradient and buffer of its parameter's dtype, shape and strides (the kernel walks
-        memory and must meet the same element of each at the same place); the step counters
-        CPU tensors, all float32 or all float64. A layout is checked in full once, keyed by
-        the table less the gradients' pointers; later steps on the same storage of contiguous
-        parameters check only that the parameters and gradients are contiguous."""
+        the kernel may run on these lists, else None (always None under
+        ``HAMOPT_FUSED=compile``). The kernel takes plain CPU tensors (not CUDA, not a subclass
+        such as DTensor) of float32 or float64; each parameter dense, each gradient and buffer
+        of its parameter's dtype, shape and strides (the kernel walks memory and must meet the
+        same element of each at the same place); the step counters CPU tensors, all float32 or
+        all float64. A layout is checked in full once, keyed by the table less the gradients'
+        pointers; later steps on the same storage of contiguous parameters check only that the
+        parameters and gradients are still contiguous."""
         if os.environ.get("HAMOPT_FUSED") == "compile":
             return None
         steps = int(state_steps[0].dtype == torch.float64)
@@ -185,6 +186,7 @@ def _fits(params, grads, buffers, state_steps) -> bool:
 
 _LIBRARIES = {}  # path → the loaded library (ctypes)
 _FUNCTIONS = {}  # (path, name) → the library's function, argument types set
+_ADDRESSES = {}  # (path, name) → the address of the library's function
 #: The argument and result types of the library's functions: ``step_<rule>`` and ``all_finite``.
 _TYPES = {
     "step": ([ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int], None),
@@ -215,6 +217,14 @@ def _function(path: str, name: str):
         function.argtypes, function.restype = _TYPES["step" if name.startswith("step_") else name]
         _FUNCTIONS[path, name] = function
     return _FUNCTIONS[path, name]
+
+
+def _address_of(path: str, name: str) -> int:
+    """The address of the function ``name`` of the library at ``path`` (``checked_step`` takes
+    the step it calls so)."""
+    if (path, name) not in _ADDRESSES:
+        _ADDRESSES[path, name] = ctypes.cast(_function(path, name), ctypes.c_void_p).value
+    return _ADDRESSES[path, name]
 
 
 def _table(tensors: list, *columns: list, last: tuple[int, ...] = ()) -> array.array:
@@ -248,12 +258,11 @@ def _kernel_step(
     if table is None:
         steps = int(state_steps[0].dtype == torch.float64)
         table = _table(params, grads, buffers, state_steps, last=(steps,))
-    step = _function(library, f"step_{rule}")
     arguments = (len(params), _address(table), numbers.data_ptr(), int(maximize))
     if check:
-        address = ctypes.cast(step, ctypes.c_void_p).value
-        return bool(_function(library, "checked_step")(address, *arguments))
-    step(*arguments)
+        checked = _function(library, "checked_step")
+        return bool(checked(_address_of(library, f"step_{rule}"), *arguments))
+    _function(library, f"step_{rule}")(*arguments)
     return True
 
 

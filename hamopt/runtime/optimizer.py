@@ -108,7 +108,7 @@ class GeneratedOptimizer(Optimizer):
     at the start of ``step()``, before anything changes (sparse: ValueError, unless the class
     takes sparse gradients, ``SPARSE_GRADIENTS``; NaN or Inf: see ``nonfinite``); a parameter
     without a gradient gets no state and no weight decay; a parameter listed twice, or in two
-    groups, is refused; ``load_state_dict`` refuses a state that does not
+    groups, or of an integer or bool dtype, is refused; ``load_state_dict`` refuses a state that does not
     fit (group or parameter counts, missing or foreign buffers, shapes, a step that is not a whole
     number >= 0) and leaves the optimizer unchanged.
 
@@ -245,6 +245,10 @@ class GeneratedOptimizer(Optimizer):
         first = {}
         state_dtype = {**self.defaults, **group}.get("state_dtype")
         for k, p in enumerate(params):
+            if isinstance(p, torch.Tensor) and not (p.is_floating_point() or p.is_complex()):
+                raise TypeError(
+                    f"{type(self).__name__}: parameter {k} of {where} is {p.dtype}; an optimizer updates floating-point or complex parameters only"
+                )
             if (
                 (state_dtype in FORMATS or state_dtype == torch.float32)
                 and isinstance(p, torch.Tensor)

@@ -22,12 +22,21 @@ k = sp.Symbol("k", positive=True)
         (sp.log(1 + p**2), [], r"is not convex in p"),
         (p**4 - p**2, [], r"is not convex in p"),
         (1 - sp.cos(p), [], r"is not convex in p"),
+        # concave kinks between the uniform grids' points: the slope falls from 2 to 1 at p = 1,
+        # from 2/3 to 1/3... at p = 3, and at p = 0.001 (Min(|p|, 1000 p²))
+        (sp.Min(sp.Abs(p), p**2), [], r"is not convex in p: .* near p = 1\b"),
+        (sp.Min(sp.Abs(p), p**2 / 3), [], r"is not convex in p: .* near p = 2.99"),
+        (sp.Min(sp.Abs(p), 1000 * p**2), [], r"is not convex in p: .* near p = 0.001"),
+        (sp.Max(-1, sp.Min(p, 1)) * p, [], r"is not convex in p: .* near p = 1\b"),
         (p**2 + 1 / p**2, [], r"is not finite for finite p: inf at p = 0"),
         (-sp.sqrt(1 - p**2), [], r"not finite for finite p"),
         (sp.Abs(p) ** sp.Rational(1, 2), [], r"velocity .* is not finite for finite p"),
         (sp.exp(sp.exp(sp.exp(p**2))), [], r"cannot be evaluated at p = .*grows too fast"),
         (sp.zoo * p, [], r"holds an infinite or undefined constant"),
         (sp.sqrt(p**2 + sp.Symbol("h") ** 2), ["h"], r"\['h'\] are reserved: .* step"),
+        (p * sp.erf(p), [], r"uses erf, which hamopt does not write as code; an energy may use"),
+        (sp.LambertW(p**2), [], r"uses LambertW, which hamopt does not write as code"),
+        (p**2 + p**2 * sp.Heaviside(p), [], r"uses Heaviside, which hamopt does not write"),
     ],
     ids=[
         "q-dependent",
@@ -39,12 +48,19 @@ k = sp.Symbol("k", positive=True)
         "nonconvex-log",
         "nonconvex-double-well",
         "nonconvex-cos",
+        "concave-kink-at-1",
+        "concave-kink-at-3",
+        "concave-kink-at-0.001",
+        "clip-times-p",
         "infinite-energy-at-0",
         "infinite-velocity-at-1",
         "infinite-velocity-at-0",
         "overflows-in-exact-arithmetic",
         "complex-infinity",
         "the-step-as-a-parameter",
+        "erf",
+        "lambert-w",
+        "heaviside",
     ],
 )
 def test_bad_energy_is_rejected(expr, params, message):
@@ -87,6 +103,19 @@ def test_declared_parameter_makes_it_valid():
 def test_good_user_energies_are_accepted(expr):
     e = KineticEnergy(expr)
     assert e.velocity_expr is not None
+
+
+@pytest.mark.parametrize(
+    ("expr", "velocity"),
+    [(sp.sign(p) * p, sp.sign(p)), (p**2 + sp.sign(p) * p, 2 * p + sp.sign(p))],
+    ids=["sign-times-p", "quad-plus-sign-times-p"],
+)
+def test_sign_in_an_energy_leaves_no_point_mass_in_its_velocity(expr, velocity):
+    """d/dp sign(p)·p = sign(p) + 2p·δ(p) in SymPy: the δ term vanishes (T is continuous) and
+    is dropped, so the velocity is sign(p) (|p|'s), which every printer writes."""
+    e = KineticEnergy(expr, name="signed")
+    assert not e.velocity_expr.has(sp.DiracDelta)
+    assert sp.simplify(e.velocity_expr - velocity) == 0
 
 
 def test_overflow_is_not_mistaken_for_infinity():

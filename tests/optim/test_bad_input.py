@@ -278,6 +278,18 @@ def test_same_parameter_twice_in_one_group():
         zoo.RAD([a, b, a])
 
 
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.uint8, torch.bool])
+@pytest.mark.parametrize("name", ["Adam", "RAD", "SGD"])
+def test_integer_or_bool_parameter_is_refused(name, dtype):
+    """An integer or bool tensor has no gradient step: refused when the group is made, with
+    nothing built, where the step would otherwise fail half way (or, fused, skip it)."""
+    a = torch.nn.Parameter(torch.randn(3))
+    bad = torch.zeros(3, dtype=dtype)
+    message = rf"{name}: parameter 1 of param group 0 is {dtype}; an optimizer updates floating-point or complex parameters only"
+    with Unchanged([a], None, TypeError, message):
+        getattr(zoo, name)([a, bad], lr=0.1)
+
+
 def test_add_param_group_with_a_parameter_already_there():
     a, b, opt = _two_groups("NAdam")
     with Unchanged(
