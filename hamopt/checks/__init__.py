@@ -16,7 +16,7 @@ from hamopt.checks.energy import (
 from hamopt.checks.identity import vanishes_at_random_points
 from hamopt.checks.order import order_of_accuracy
 from hamopt.checks.report import CheckResult, exit_status, summary, table
-from hamopt.checks.smoothness import smooth_at_zero
+from hamopt.checks.smoothness import smooth, smooth_at_zero
 from hamopt.checks.speed_limit import speed_bound, speed_limit
 from hamopt.checks.symplectic import numeric_symplecticity, symbolic_symplecticity
 
@@ -30,6 +30,7 @@ __all__ = [
     "exit_status",
     "numeric_symplecticity",
     "order_of_accuracy",
+    "smooth",
     "smooth_at_zero",
     "speed_bound",
     "speed_limit",

@@ -55,7 +55,7 @@ from hamopt.checks.order import (
     default_steps,
 )
 from hamopt.checks.report import CheckResult
-from hamopt.checks.smoothness import smooth_at_zero
+from hamopt.checks.smoothness import smooth
 from hamopt.kinetic.energy import KineticEnergy
 from hamopt.schemes.library import leapfrog
 from hamopt.symbols import p as P
@@ -335,7 +335,7 @@ def energy_error_order(
         floor,
         tolerance,
         {"steps": list(steps), "final_time": final_time, "reference_energy": h_ref},
-        lambda degree: smooth_at_zero(kinetic, degree, values),
+        lambda degree: smooth(kinetic, degree, values),
     )
 
 
@@ -462,9 +462,9 @@ def conservative_energy_drift(
     error series (``scheme_errors``, ``euler_errors``) for :func:`plot_conservative_drift`.
 
     The leapfrog's bounded energy error comes from backward error analysis, which needs a
-    smooth :math:`H`. With a kink at :math:`p = 0` the claim does not apply: a drift measured
-    on an energy that is not :math:`C^{k+1}` at 0 (:math:`k` the scheme's order; see
-    :func:`~hamopt.checks.smoothness.smooth_at_zero`) is reported as undetermined, with the
+    smooth :math:`H`. With a kink (at :math:`p = 0`, or where a ``Max`` switches) the claim does
+    not apply: a drift measured on an energy that is not :math:`C^{k+1}` (:math:`k` the scheme's
+    order; see :func:`~hamopt.checks.smoothness.smooth`) is reported as undetermined, with the
     reason, not as a failure. On the default problem the massless energy reaches
     :math:`\max e_k \approx 8\cdot10^{-2}`, Adam's energy with :math:`\epsilon = 10^{-8}`
     drifts (ratio ≈ 2), the power energy with :math:`a = 1.5` (velocity not Lipschitz) drifts
@@ -510,9 +510,9 @@ def conservative_energy_drift(
     }
     if bounded and grows:
         return CheckResult(*args, True, details)
-    smooth, why = smooth_at_zero(kinetic, scheme.order + 1, values)
-    details["smooth_enough"], details["smoothness"] = smooth, why or "smooth enough"
-    if smooth is False:
+    smooth_enough, why = smooth(kinetic, scheme.order + 1, values)
+    details["smooth_enough"], details["smoothness"] = smooth_enough, why or "smooth enough"
+    if smooth_enough is False:
         reason = f"not applicable: {why}; bounded energy error needs a smooth H"
         return CheckResult.undetermined(*args, reason, details)
     return CheckResult(*args, False, details)

@@ -11,9 +11,9 @@ Integrate the conformal Hamiltonian system to a fixed time :math:`T` with steps
 by least squares. The method passes when the fitted slope :math:`k` is within 0.1 of its
 declared order (0.3 for order 4 and above, where the asymptotic regime is shorter), and fails
 when it is not — unless the theory does not apply: an order-:math:`k` method needs
-:math:`T \in C^{k+1}`, and a slope off the order on an energy with a kink at :math:`p = 0`
-(:math:`|p|`, :math:`|p|^{3/2}`; see :func:`~hamopt.checks.smoothness.smooth_at_zero`) is
-reported as undetermined, with the reason. A slope within the tolerance passes whatever the
+:math:`T \in C^{k+1}`, and a slope off the order on an energy with a kink (at :math:`p = 0`:
+:math:`|p|`, :math:`|p|^{3/2}`; or where a ``Max``, ``Min`` or ``clip`` switches; see
+:func:`~hamopt.checks.smoothness.smooth`) is reported as undetermined, with the reason. A slope within the tolerance passes whatever the
 smoothness: the verdict judges the measured figure.
 
 The reference :math:`(q(T), p(T))` is ``scipy.integrate.solve_ivp`` (DOP853) at
@@ -21,9 +21,11 @@ The reference :math:`(q(T), p(T))` is ``scipy.integrate.solve_ivp`` (DOP853) at
 measured error must stay 10 times above it, otherwise the fit is refused (verdict
 undetermined).
 
-Note: the first-same-as-last rotation :data:`~hamopt.schemes.leapfrog_fsal` iterated from the same
-:math:`(q_0, p_0)` measures order 1 in these raw variables; it is the leapfrog seen from the half
-step, and its order 2 lives in the rotated variables, which this check does not undo.
+A rotation of a scheme (:meth:`~hamopt.schemes.scheme.Scheme.rotated`, such as the
+first-same-as-last :data:`~hamopt.schemes.leapfrog_fsal`, the leapfrog seen from the half step)
+is :math:`R = P \circ S \circ P^{-1}`; iterated from the same :math:`(q_0, p_0)` it measures
+order 1 in the raw variables, and its order lives in the rotated ones. The check measures
+:math:`P^{-1} \circ R^N \circ P = S^N` (:meth:`~hamopt.schemes.scheme.Scheme.rotate`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from hamopt.checks.integrate import (
     trajectory,
 )
 from hamopt.checks.report import CheckResult
-from hamopt.checks.smoothness import smooth_at_zero
+from hamopt.checks.smoothness import smooth
 from hamopt.kinetic.energy import KineticEnergy
 
 __all__ = ["DEFAULT_P0", "DEFAULT_Q0", "default_steps", "fit_slope", "order_of_accuracy"]
@@ -216,10 +218,14 @@ def order_of_accuracy(
     steps = default_steps(scheme.order) if steps is None else tuple(int(n) for n in steps)
     q_ref, p_ref, floor = _reference(system, q0, p0, final_time)
     errors = []
+    rotate = getattr(scheme, "rotate", None)  # a rotation: measured in its rotated variables
     for n_steps in steps:
-        qs, ps = trajectory(system, scheme, q0, p0, final_time / n_steps, n_steps)
+        h = final_time / n_steps
+        q, p = rotate(system, q0, p0, h) if rotate else (q0, p0)
+        qs, ps = trajectory(system, scheme, q, p, h, n_steps)
         _check_finite(f"{kinetic.name} × {scheme.name}", qs, ps)
-        errors.append(float(torch.cat([qs[-1] - q_ref, ps[-1] - p_ref]).abs().max()))
+        q, p = rotate(system, qs[-1], ps[-1], h, inverse=True) if rotate else (qs[-1], ps[-1])
+        errors.append(float(torch.cat([q - q_ref, p - p_ref]).abs().max()))
     h = final_time / np.asarray(steps, dtype=float)
     return _verdict(
         "order of accuracy",
@@ -230,5 +236,5 @@ def order_of_accuracy(
         floor,
         tolerance,
         {"steps": list(steps), "final_time": final_time, "friction": friction},
-        lambda degree: smooth_at_zero(kinetic, degree, values),
+        lambda degree: smooth(kinetic, degree, values),
     )

@@ -31,6 +31,10 @@ import sympy as sp
 
 from hamopt.system.subflows import CONFORMAL_FLOWS, FLOWS, SYMPLECTIC_FLOWS
 
+#: The sub-flows that are one-parameter groups in t, whose inverse is the flow for -t: what a
+#: rotation may move (friction D exactly, kick K, drift F).
+INVERTIBLE_FLOWS = ("D", "K", "F")
+
 __all__ = ["Scheme", "compose"]
 
 Row = tuple[str, sp.Expr]
@@ -38,7 +42,7 @@ Row = tuple[str, sp.Expr]
 
 @dataclass(frozen=True)
 class Scheme:
-    """A splitting scheme: named, ordered table of sub-flows and fractions of ``h``.
+    r"""A splitting scheme: named, ordered table of sub-flows and fractions of ``h``.
 
     Parameters
     ----------
@@ -50,6 +54,10 @@ class Scheme:
         The declared order of accuracy (checked by :mod:`hamopt.checks.order`).
     description
         One line for tables and docstrings.
+    rotation
+        For a rotation (:meth:`rotated`) of a scheme ``S``: the rows ``P`` moved from its front
+        to its end, so that this scheme is :math:`P \circ S \circ P^{-1}`; empty otherwise.
+        The order check measures a rotation in its rotated variables (:meth:`rotate`).
 
     Examples
     --------
@@ -64,9 +72,15 @@ class Scheme:
     rows: tuple[Row, ...]
     order: int
     description: str = ""
+    rotation: tuple[Row, ...] = ()
 
     def __init__(
-        self, name: str, rows: Iterable[tuple[str, Any]], order: int, description: str = ""
+        self,
+        name: str,
+        rows: Iterable[tuple[str, Any]],
+        order: int,
+        description: str = "",
+        rotation: Iterable[tuple[str, Any]] = (),
     ) -> None:
         rows = tuple((str(flow), sp.nsimplify(sp.sympify(frac))) for flow, frac in rows)
         if not rows:
@@ -94,6 +108,13 @@ class Scheme:
         object.__setattr__(self, "rows", rows)
         object.__setattr__(self, "order", order)
         object.__setattr__(self, "description", description)
+        rotation = tuple((str(flow), sp.nsimplify(sp.sympify(frac))) for flow, frac in rotation)
+        if any(flow not in INVERTIBLE_FLOWS for flow, _ in rotation):
+            raise ValueError(
+                f"scheme {name}: a rotation's rows must be exact flows ({', '.join(INVERTIBLE_FLOWS)}), "
+                f"whose inverse is the flow backwards"
+            )
+        object.__setattr__(self, "rotation", rotation)
 
     # -- properties ----------------------------------------------------------------------------
     @property
@@ -136,7 +157,8 @@ class Scheme:
                 out[-1][1] = sp.nsimplify(out[-1][1] + frac)
             else:
                 out.append([flow, frac])
-        return Scheme(self.name, [(f, x) for f, x in out if x != 0], self.order, self.description)
+        rows = [(f, x) for f, x in out if x != 0]
+        return Scheme(self.name, rows, self.order, self.description, self.rotation)
 
     def scaled(self, weight: Any) -> tuple[Row, ...]:
         """The rows with every fraction multiplied by ``weight`` (a sub-step of ``weight·h``)."""
@@ -147,15 +169,32 @@ class Scheme:
         """The cyclic rotation that starts at row ``start``, ends merged.
 
         Iterating the rotation is iterating the scheme seen from another point of the step:
-        ``rotated(k)^N = B ∘ scheme^(N-1) ∘ A`` where ``A`` is rows ``k…`` and ``B`` rows
-        ``…k-1``. Same order in the rotated variables.
+        with ``P`` the rows ``…k-1``, ``rotated(k) = P ∘ scheme ∘ P⁻¹``, so
+        ``rotated(k)^N = P ∘ scheme^N ∘ P⁻¹``: the same order in the rotated variables
+        ``P(q, p)`` (:meth:`rotate`), where ``P`` is made of exact flows (D, K, F; kept as
+        :attr:`rotation`). Elsewhere the rotation is still a scheme, with no rotation recorded.
         """
         if not 0 <= start < len(self.rows):
             raise ValueError(f"start must index a row of {self.name}, got {start}")
         rows = self.rows[start:] + self.rows[:start]
+        lead = self.rows[:start]
+        exact = all(flow in INVERTIBLE_FLOWS for flow, _ in lead)
         return Scheme(
-            name or f"{self.name}@{start}", rows, self.order, description or self.description
+            name or f"{self.name}@{start}",
+            rows,
+            self.order,
+            description or self.description,
+            lead if exact and not self.rotation else (),
         ).merged()
+
+    def rotate(self, system: Any, q: Any, p: Any, h: Any, inverse: bool = False):
+        """The change of variables of a rotation: its :attr:`rotation` rows ``P`` at step
+        ``h`` (``inverse``: ``P⁻¹``, the rows reversed and run backwards); the identity for a
+        scheme with none."""
+        rows = self.rotation if not inverse else [(f, -x) for f, x in reversed(self.rotation)]
+        for flow, frac in rows:
+            q, p = FLOWS[flow](system, q, p, system.time(frac, h), h)
+        return q, p
 
     def step(self, system: Any, q: Any, p: Any, h: Any) -> tuple[Any, Any]:
         """One step of length ``h`` on a symbolic or numeric system."""

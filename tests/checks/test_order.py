@@ -4,8 +4,10 @@ import math
 
 import numpy as np
 import pytest
+import sympy as sp
+import torch
 
-from hamopt.checks.integrate import explicit_euler, explicit_euler_step, numeric_system
+from hamopt.checks.integrate import anharmonic, explicit_euler, explicit_euler_step, numeric_system
 from hamopt.checks.order import fit_slope, order_of_accuracy
 from hamopt.kinetic import classical, relativistic, relativistic_norm
 from hamopt.schemes import Scheme, euler, euler_fkd, leapfrog, leapfrog_fsal, yoshida
@@ -38,12 +40,34 @@ def test_wrongly_declared_order_fails():
     assert abs(res.value - 1) <= 0.1  # it measures what Euler is, not what was declared
 
 
-def test_fsal_rotation_measures_order_one_in_raw_variables():
-    # K·F½·D·F½ from the same (q0, p0) is the leapfrog seen from the half step: its order 2
-    # lives in the rotated variables, so this check must not grant it.
+def test_fsal_rotation_measures_order_two_in_its_rotated_variables():
+    """K·F½·D·F½ is the leapfrog seen from the half step, R = P∘S∘P⁻¹ (P = D½·F½): from the
+    same (q0, p0) it measures order 1 (its rows without the rotation recorded fail), and
+    P⁻¹∘R^N∘P = S^N measures the leapfrog's 2."""
+    assert leapfrog_fsal.rotation == ((("D", sp.Rational(1, 2)), ("F", sp.Rational(1, 2))))
     res = order_of_accuracy(classical(), leapfrog_fsal)
-    assert not res.passed
-    assert abs(res.value - 1) <= 0.1
+    assert res.passed and abs(res.value - 2) <= 0.1
+    raw = Scheme("raw", leapfrog_fsal.rows, order=2)
+    res = order_of_accuracy(classical(), raw)
+    assert not res.passed and abs(res.value - 1) <= 0.1
+
+
+def test_rotate_then_its_inverse_is_the_identity():
+    system = numeric_system(relativistic(m=1.0, c=1.0), anharmonic(3), friction=0.5)
+    q, p = torch.tensor([1.0, -0.5, 0.8], dtype=torch.float64), torch.tensor([0.5, 1.0, -0.7])
+    p = p.to(torch.float64)
+    q1, p1 = leapfrog_fsal.rotate(system, q, p, 0.1)
+    assert not torch.equal(p1, p)
+    q2, p2 = leapfrog_fsal.rotate(system, q1, p1, 0.1, inverse=True)
+    assert torch.allclose(q2, q, rtol=0, atol=1e-14) and torch.allclose(p2, p, rtol=0, atol=1e-14)
+
+
+def test_a_rotation_through_a_row_that_is_not_an_exact_flow_records_none():
+    """I (implicit friction) is not a group in t: rotating past it records no rotation."""
+    from hamopt.schemes import hamiltonian_descent
+
+    start = next(i for i, (flow, _) in enumerate(hamiltonian_descent.rows) if flow == "I") + 1
+    assert hamiltonian_descent.rotated(start).rotation == ()
 
 
 def test_errors_at_the_reference_floor_are_refused():
@@ -71,3 +95,15 @@ def test_explicit_euler_step_formula():
     assert torch.allclose(q1, q + h * velocity, atol=1e-15)
     assert torch.allclose(p1, p - h * (system.grad_U(q) + 0.3 * p), atol=1e-15)
     assert math.isclose(explicit_euler.order, 1)
+
+
+def test_a_slope_off_the_order_on_an_energy_with_a_kink_away_from_zero_is_undetermined():
+    """max(p² - 1, 0): the leapfrog's slope misses 2 (the velocity jumps at |p| = 1, which the
+    default trajectory crosses); the theory does not apply there, so no FAIL."""
+    from hamopt.kinetic import KineticEnergy
+    from hamopt.symbols import p
+
+    res = order_of_accuracy(KineticEnergy(sp.Max(p**2 - 1, 0), name="hinge"), leapfrog)
+    assert abs(res.value - 2) > 0.1
+    assert res.verdict == "undetermined"
+    assert res.reason == "not applicable: T' jumps from 0 to 2 at p = 1; order 2 needs T ∈ C³"

@@ -3,7 +3,7 @@
 import pytest
 import sympy as sp
 
-from hamopt.checks.smoothness import smooth_at_zero
+from hamopt.checks.smoothness import smooth, smooth_at_zero
 from hamopt.kinetic import (
     KineticEnergy,
     adam_energy,
@@ -59,3 +59,29 @@ def test_parameter_values_are_used():
 def test_negative_degree_is_refused():
     with pytest.raises(ValueError, match="degree"):
         smooth_at_zero(classical(), -1)
+
+
+@pytest.mark.parametrize(
+    ("expr", "degree", "verdict"),
+    [
+        (sp.Max(p**2 - 1, 0), 2, (False, "T' jumps from 0 to 2 at p = 1")),
+        (sp.Max(p**2, sp.Abs(p)), 2, (False, "T' jumps from -1 to 1 at p = 0")),
+        (  # the Huber energy: T'' jumps where Min(1/2, |p|) switches
+            sp.Abs(p)
+            + sp.Min(sp.Rational(1, 2), sp.Abs(p)) ** 2
+            - sp.Min(sp.Rational(1, 2), sp.Abs(p)),
+            3,
+            (False, "T'' jumps from 2 to 0 at p = 1/2"),
+        ),
+        (sp.Max(p**4 / 4 + p**2 / 2, p**2 / 2), 5, (True, "")),  # one branch everywhere
+        (sp.log(sp.cosh(p)), 5, (True, "")),
+    ],
+    ids=["kink-at-1", "kink-at-0", "huber", "one-branch", "smooth"],
+)
+def test_smooth_looks_at_every_point_where_a_piecewise_part_switches(expr, degree, verdict):
+    """A kink away from p = 0 (where the arguments of a Max or Min meet) is found, where
+    smooth_at_zero sees none."""
+    energy = KineticEnergy(expr, name="piecewise")
+    assert smooth(energy, degree) == verdict
+    if verdict[1] and not verdict[1].endswith("p = 0"):
+        assert smooth_at_zero(energy, degree)[0] is not False
