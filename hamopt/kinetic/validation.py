@@ -107,7 +107,8 @@ def check_even(energy: KineticEnergy) -> None:
                 i = int(np.argmax(bad))
                 raise ValueError(
                     f"kinetic energy {energy.name}, T(p) = {energy.expr}, is not even in p: "
-                    f"T({x[i]:.4g}) = {a[i]:.6g} but T({-x[i]:.4g}) = {b[i]:.6g}{values}"
+                    f"T({x[i]:.4g}) = {a[i]:.10g} but T({-x[i]:.4g}) = {b[i]:.10g} (they "
+                    f"differ by {a[i] - b[i]:.3g}){values}"
                 )
 
 
