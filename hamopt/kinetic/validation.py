@@ -160,7 +160,7 @@ def check_convex(energy: KineticEnergy) -> None:
         for x in (*GRIDS, KINK_GRID):
             y = tau(x)
             y[~np.isfinite(y)] = np.nan  # overflow (cosh(1000)): no verdict there
-            d2 = _second_differences(x, y)
+            d2 = _second_difference(x[:-2], x[1:-1], x[2:], y[:-2], y[1:-1], y[2:])
             size = np.abs(y)
             if x is KINK_GRID:  # |T| spans 1e-8 to 1e8 for p²: the three points' rounding
                 tol = 64 * _EPS * np.fmax(np.fmax(size[:-2], size[1:-1]), size[2:])
@@ -269,15 +269,11 @@ def _numeric(energy: KineticEnergy, particle_view: bool):
         yield partial(tau, params=vals), partial(dtau, params=vals), text
 
 
-def _second_differences(x, y):
-    r"""The second differences of ``y`` over consecutive triples of points ``x`` (arrays, or
-    three numbers each), in units of the mean spacing:
+def _second_difference(x0, x1, x2, y0, y1, y2):
+    r"""The second difference of ``y`` over the points ``x0 < x1 < x2`` (numbers, or arrays of
+    consecutive triples), in units of the mean spacing:
     :math:`\frac{(x_2 - x_1) y_0 - (x_2 - x_0) y_1 + (x_1 - x_0) y_2}{(x_2 - x_0)/2}`, negative
     exactly where the slope falls (:math:`y_0 - 2 y_1 + y_2` on a uniform grid)."""
-    x0, x1, x2 = x[:-2], x[1:-1], x[2:]
-    y0, y1, y2 = y[:-2], y[1:-1], y[2:]
-    if isinstance(x, list):  # three mpmath numbers
-        (x0,), (x1,), (x2,), (y0,), (y1,), (y2,) = x0, x1, x2, y0, y1, y2
     return ((x2 - x1) * y0 - (x2 - x0) * y1 + (x1 - x0) * y2) / ((x2 - x0) / 2)
 
 
@@ -292,7 +288,7 @@ def _concave_exactly(exact, x: np.ndarray, params: list[float]) -> bool:
             y = [exact(v, *(mpmath.mpf(float(a)) for a in params)) for v in at]
             if not all(isinstance(v, mpmath.mpf) and mpmath.isfinite(v) for v in y):
                 return True
-            d2 = _second_differences(at, y)
+            d2 = _second_difference(*at, *y)
             return bool(d2 < -(mpmath.mpf(10) ** -30) * max(abs(v) for v in y))
     except (TypeError, ValueError, ZeroDivisionError, OverflowError):
         return True

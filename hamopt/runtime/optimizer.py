@@ -108,9 +108,10 @@ class GeneratedOptimizer(Optimizer):
     at the start of ``step()``, before anything changes (sparse: ValueError, unless the class
     takes sparse gradients, ``SPARSE_GRADIENTS``; NaN or Inf: see ``nonfinite``); a parameter
     without a gradient gets no state and no weight decay; a parameter listed twice, or in two
-    groups, or of an integer or bool dtype, is refused; ``load_state_dict`` refuses a state that does not
-    fit (group or parameter counts, missing or foreign buffers, shapes, a step that is not a whole
-    number >= 0) and leaves the optimizer unchanged.
+    groups, is refused (ValueError), as is one of an integer or bool dtype (TypeError);
+    ``load_state_dict`` refuses a state that does not fit (group or parameter counts, missing or
+    foreign buffers, shapes, a step that is not a whole number >= 0) and leaves the optimizer
+    unchanged.
 
     Complex parameters are updated as their real views (``torch.view_as_real``, as torch.optim):
     the rule on R^2n, whose Euclidean norm is the Hermitian norm of C^n. float16 and bfloat16
