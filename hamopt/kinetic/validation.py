@@ -164,8 +164,8 @@ def check_convex(energy: KineticEnergy) -> None:
             size = np.abs(y)
             if x is KINK_GRID:  # |T| spans 1e-8 to 1e8 for p²: the three points' rounding
                 tol = 64 * _EPS * np.fmax(np.fmax(size[:-2], size[1:-1]), size[2:])
-            else:  # the rounding of the grid's largest |T|
-                tol = 64 * _EPS * np.nanmax(size)
+            else:  # the rounding of the grid's largest |T| (none where all overflow)
+                tol = 64 * _EPS * np.max(size, initial=0.0, where=~np.isnan(size))
             with np.errstate(invalid="ignore"):
                 concave = d2 < -tol
             flagged = np.flatnonzero(concave)
