@@ -160,7 +160,8 @@ def check_convex(energy: KineticEnergy) -> None:
         for x in (*GRIDS, KINK_GRID):
             y = tau(x)
             y[~np.isfinite(y)] = np.nan  # overflow (cosh(1000)): no verdict there
-            d2 = _second_difference(x[:-2], x[1:-1], x[2:], y[:-2], y[1:-1], y[2:])
+            with np.errstate(over="ignore", invalid="ignore"):  # near float64's largest
+                d2 = _second_difference(x[:-2], x[1:-1], x[2:], y[:-2], y[1:-1], y[2:])
             size = np.abs(y)
             if x is KINK_GRID:  # |T| spans 1e-8 to 1e8 for p²: the three points' rounding
                 tol = 64 * _EPS * np.fmax(np.fmax(size[:-2], size[1:-1]), size[2:])
