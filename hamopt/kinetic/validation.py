@@ -23,6 +23,7 @@ import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
+from hamopt.codegen.inplace import UNARY
 from hamopt.kinetic.energy import KineticEnergy
 from hamopt.parameters import Parameter
 from hamopt.symbols import p as P
@@ -39,16 +40,9 @@ KINK_GRID = np.geomspace(1e-4, 1e4, 2401) * (1 + 1e-3 / np.pi)
 _EPS = np.finfo(float).eps
 _SYMBOLIC_OPS_LIMIT = 40
 _CONFIRMED = 16  # flagged second differences re-evaluated in 40 digits, the worst first
-#: The functions an energy may use: those the code printers (torch, NumPy, C++) write, with the
-#: functions of their derivatives.
-_KNOWN = frozenset(
-    f.__name__
-    for f in (
-        *(sp.exp, sp.log, sp.Abs, sp.sign, sp.Max, sp.Min, sp.Piecewise),
-        *(sp.sin, sp.cos, sp.tan, sp.asin, sp.acos, sp.atan),
-        *(sp.sinh, sp.cosh, sp.tanh, sp.asinh, sp.acosh, sp.atanh),
-    )
-)
+#: The functions an energy may use: the element-wise ones the code printers write (the in-place
+#: planner's table, whose torch calls every path prints), and Max, Min and Piecewise.
+_KNOWN = frozenset({f.__name__ for f in UNARY} | {"Max", "Min", "Piecewise"})
 
 
 def validate_kinetic(energy: KineticEnergy) -> None:
