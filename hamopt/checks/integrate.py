@@ -261,6 +261,13 @@ def trajectory(
 ) -> tuple[Tensor, Tensor]:
     r"""Iterate ``method`` ``steps`` times from :math:`(q_0, p_0)` with step ``h``.
 
+    A rotation of a scheme, :math:`R = P \circ S \circ P^{-1}` (a
+    :class:`~hamopt.schemes.scheme.Scheme` with a ``rotation``, such as
+    :data:`~hamopt.schemes.leapfrog_fsal`), is iterated in its rotated variables: from
+    :math:`P(q_0, p_0)`, each row read back through :math:`P^{-1}`, so that row ``k`` is
+    :math:`P^{-1} R^k P (q_0, p_0) = S^k (q_0, p_0)` and the checks measure the scheme it
+    rotates, whose order and energy error it has (:meth:`~hamopt.schemes.scheme.Scheme.rotate`).
+
     Returns
     -------
     qs, ps
@@ -269,11 +276,14 @@ def trajectory(
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     step = _step_function(method)
+    rotate = method.rotate if getattr(method, "rotation", ()) else None
     q, p = q0.detach().clone(), p0.detach().clone()
     qs, ps = [q], [p]
     with torch.no_grad():
+        y = rotate(system, q, p, h) if rotate else (q, p)
         for _ in range(steps):
-            q, p = step(system, q, p, h)
+            y = step(system, *y, h)
+            q, p = rotate(system, *y, h, inverse=True) if rotate else y
             qs.append(q)
             ps.append(p)
     return torch.stack(qs), torch.stack(ps)

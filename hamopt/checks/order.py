@@ -13,8 +13,9 @@ declared order (0.3 for order 4 and above, where the asymptotic regime is shorte
 when it is not — unless the theory does not apply: an order-:math:`k` method needs
 :math:`T \in C^{k+1}`, and a slope off the order on an energy with a kink (at :math:`p = 0`:
 :math:`|p|`, :math:`|p|^{3/2}`; or where a ``Max``, ``Min`` or ``clip`` switches; see
-:func:`~hamopt.checks.smoothness.smooth`) is reported as undetermined, with the reason. A slope within the tolerance passes whatever the
-smoothness: the verdict judges the measured figure.
+:func:`~hamopt.checks.smoothness.smooth`) is reported as undetermined, with the reason. A
+slope within the tolerance passes whatever the smoothness: the verdict judges the measured
+figure.
 
 The reference :math:`(q(T), p(T))` is ``scipy.integrate.solve_ivp`` (DOP853) at
 ``rtol = atol = 1e-13``; its own error is estimated against a solve at ``1e-12`` and every
@@ -25,7 +26,8 @@ A rotation of a scheme (:meth:`~hamopt.schemes.scheme.Scheme.rotated`, such as t
 first-same-as-last :data:`~hamopt.schemes.leapfrog_fsal`, the leapfrog seen from the half step)
 is :math:`R = P \circ S \circ P^{-1}`; iterated from the same :math:`(q_0, p_0)` it measures
 order 1 in the raw variables, and its order lives in the rotated ones. The check measures
-:math:`P^{-1} \circ R^N \circ P = S^N` (:meth:`~hamopt.schemes.scheme.Scheme.rotate`).
+:math:`P^{-1} \circ R^N \circ P = S^N`, as :func:`~hamopt.checks.integrate.trajectory` iterates
+every rotation.
 """
 
 from __future__ import annotations
@@ -218,14 +220,10 @@ def order_of_accuracy(
     steps = default_steps(scheme.order) if steps is None else tuple(int(n) for n in steps)
     q_ref, p_ref, floor = _reference(system, q0, p0, final_time)
     errors = []
-    rotate = getattr(scheme, "rotate", None)  # a rotation: measured in its rotated variables
     for n_steps in steps:
-        h = final_time / n_steps
-        q, p = rotate(system, q0, p0, h) if rotate else (q0, p0)
-        qs, ps = trajectory(system, scheme, q, p, h, n_steps)
+        qs, ps = trajectory(system, scheme, q0, p0, final_time / n_steps, n_steps)
         _check_finite(f"{kinetic.name} × {scheme.name}", qs, ps)
-        q, p = rotate(system, qs[-1], ps[-1], h, inverse=True) if rotate else (qs[-1], ps[-1])
-        errors.append(float(torch.cat([q - q_ref, p - p_ref]).abs().max()))
+        errors.append(float(torch.cat([qs[-1] - q_ref, ps[-1] - p_ref]).abs().max()))
     h = final_time / np.asarray(steps, dtype=float)
     return _verdict(
         "order of accuracy",

@@ -52,6 +52,18 @@ def test_fsal_rotation_measures_order_two_in_its_rotated_variables():
     assert not res.passed and abs(res.value - 1) <= 0.1
 
 
+def test_fsal_rotation_has_the_leapfrogs_energy_error_order():
+    """The energy checks iterate a rotation in its rotated variables too (``trajectory``): the
+    energy error of K·F½·D·F½ shrinks like h², as the leapfrog's; its rows without the
+    rotation recorded measure h¹."""
+    from hamopt.checks.energy import energy_error_order
+
+    res = energy_error_order(classical(), leapfrog_fsal)
+    assert res.passed and abs(res.value - 2) <= 0.1
+    raw = energy_error_order(classical(), Scheme("raw", leapfrog_fsal.rows, order=2))
+    assert not raw.passed and abs(raw.value - 1) <= 0.1
+
+
 def test_rotate_then_its_inverse_is_the_identity():
     system = numeric_system(relativistic(m=1.0, c=1.0), anharmonic(3), friction=0.5)
     q, p = torch.tensor([1.0, -0.5, 0.8], dtype=torch.float64), torch.tensor([0.5, 1.0, -0.7])
