@@ -435,6 +435,26 @@ def test_the_kernel_check_finds_every_nonfinite_element(dtype, bad):
         grad.view(-1)[index] = 0.5
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_kernel_check_finds_a_nan_at_every_position(dtype):
+    """The sweep reads each thread's range of a tensor as several streams side by side, and the
+    elements past the last whole stream apart: a NaN at every position of a group whose ranges
+    split a tensor between threads, each in turn, is found, and nothing else is reported."""
+    grads = [torch.ones(n, dtype=dtype) for n in (3, 70001, 37)]
+    kernel = zoo.Adam.KERNEL
+    assert kernel.all_finite("Adam", grads) is True
+    for grad in grads:
+        flat = grad.view(-1)
+        missed = []
+        for index in range(flat.numel()):
+            flat[index] = float("nan")
+            if kernel.all_finite("Adam", grads) is not False:
+                missed.append(index)
+            flat[index] = 1.0
+        assert not missed, (grad.numel(), missed[:10])
+    assert kernel.all_finite("Adam", grads) is True
+
+
 def test_the_kernel_check_raises_and_skips_before_anything_changes():
     params = [torch.ones(3, requires_grad=True), torch.ones(2, requires_grad=True)]
     opt = zoo.Adam([{"params": params[:1]}, {"params": params[1:], "nonfinite": "skip"}], lr=0.1)
