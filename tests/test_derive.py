@@ -214,3 +214,43 @@ def test_the_default_lr_reads_as_a_round_number():
     """lr = 1e-3 · 1/(1 - β1) is 0.01 at β1 = 0.9, not the float 0.010000000000000002."""
     derived = derive(classical(), scheme="euler", closure="none")
     assert repr(inspect.signature(derived.cls).parameters["lr"].default) == "0.01"
+
+
+def test_an_energy_with_clip_steps_on_every_path():
+    """The velocity of clip(p, −2, 2)²/2 + 2 max(|p| − 2, 0) holds a Piecewise of conditions
+    whose first value is SymPy's false: each path's code writes it in its own language (the
+    fused path's torch, printed in the kernel's order, wrote C++'s false, a NameError), and
+    every path takes the same steps. (The kinks lie at |p| = 2, away from Adam's first
+    step, whose |m̂|/(√ŷ + ε) rounds to 1: a value exactly on a kink may take either side's
+    branch, on one path one side and on another the other.)"""
+    from hamopt.parse import parse_energy
+
+    text = "clip(p, -2, 2)**2/2 + 2*Max(Abs(p) - 2, 0)"
+    derived = derive(KineticEnergy(parse_energy(text), name="c"), "leapfrog", "adam", name="Clip")
+    assert "False" in derived.source
+    cls = derived.cls
+    torch.manual_seed(0)
+    start, target = torch.randn(2, 37, dtype=torch.float32)
+    runs = {}
+    for label, kw in {
+        "default": {},
+        "single-tensor": {"foreach": False},
+        "foreach": {"foreach": True},
+        "fused": {"fused": True},
+        "fused, strided": {"fused": True},  # a parameter with gaps: torch.compile's step
+        "bfloat16 state": {"state_dtype": torch.bfloat16, "foreach": False},
+    }.items():
+        data = start.clone()
+        if label == "fused, strided":
+            data = torch.zeros(2 * 37, dtype=torch.float32)[::2].copy_(start)
+        w = torch.nn.Parameter(data)
+        opt = cls([w], lr=0.05, **kw)
+        for _ in range(5):
+            opt.zero_grad()
+            ((w - target) ** 2).sum().backward()
+            opt.step()
+        runs[label] = w.detach()
+    assert not runs["fused, strided"].is_contiguous()
+    for label, w in runs.items():
+        tolerance = 1e-2 if label == "bfloat16 state" else 1e-6
+        torch.testing.assert_close(w, runs["single-tensor"], rtol=tolerance, atol=tolerance)

@@ -161,6 +161,14 @@ class KernelOrderPrinter(CxxTensorPrinter):
         lhs, rhs = (self._print(a) for a in expr.args)
         return f"{lhs} {expr.rel_op} {rhs}"
 
+    # a condition that is a constant (SymPy's false in a Piecewise of conditions, from the
+    # derivative of clip): Python's, where the C++ printer it inherits writes false and true
+    def _print_BooleanFalse(self, expr) -> str:
+        return "False"
+
+    def _print_BooleanTrue(self, expr) -> str:
+        return "True"
+
     def _print_And(self, expr: sp.And) -> str:
         return self._number._fold_logical(expr, "torch.logical_and")
 
