@@ -40,7 +40,7 @@ def _rosenbrock(x: torch.Tensor) -> torch.Tensor:
 
 
 def _rastrigin(x: torch.Tensor) -> torch.Tensor:
-    return 20 + (x**2 - 10 * torch.cos(2 * math.pi * x)).sum()
+    return 20 + (x**2 - 10 * torch.cos(2 * math.pi * x)).sum(dim=0)
 
 
 def _beale(x: torch.Tensor) -> torch.Tensor:

@@ -27,3 +27,20 @@ def test_an_optimizer_that_needs_a_closure_is_plotted():
     points, losses = trajectory("torch.LBFGS", PROBLEMS["quadratic"], 5)
     assert points.shape == (6, 2) and all(math.isfinite(x) for x in losses)
     assert losses[-1] < 1e-6 * losses[0]  # a quasi-Newton method on a quadratic
+
+
+@pytest.mark.parametrize("problem", sorted(PROBLEMS))
+def test_a_function_evaluates_a_grid_pointwise(problem):
+    """The contour plot evaluates a problem on a (2, H, W) grid of points: one value per point
+    (Rastrigin summed the whole grid into one number, and every plot of it failed), each the
+    value at that point alone."""
+    import torch
+
+    fn = PROBLEMS[problem].fn
+    grid = torch.stack(
+        torch.meshgrid(torch.linspace(-2, 2, 5), torch.linspace(-1, 3, 4), indexing="xy")
+    )
+    values = fn(grid)
+    assert values.shape == (4, 5)
+    for i, j in ((0, 0), (2, 3), (3, 4)):
+        torch.testing.assert_close(values[i, j], fn(grid[:, i, j]))
