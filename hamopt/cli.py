@@ -471,7 +471,9 @@ def cmd_identify(args: argparse.Namespace) -> int:
             "(the command line takes per-particle energies)"
         )
         return 0
-    params_text = ",".join(prm.name for prm in energy.params)
+    # the parameters the energy keeps (one of --params may cancel out: p with beta is p²/2)
+    used = energy.expr.free_symbols
+    params_text = ",".join(prm.name for prm in energy.params if prm.symbol in used)
     command = f"hamopt derive --kinetic '{energy.expr}'"
     print(f"derive    {command}" + (f" --params {params_text}" if params_text else ""))
     return 0

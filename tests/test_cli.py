@@ -473,6 +473,19 @@ def test_a_yoshida_module_carries_its_spec_and_verifies(tmp_path, capsys):
     assert "| module is its derivation (regenerated from its spec) |" in text
 
 
+def test_identifys_derive_command_derives(capsys, tmp_path):
+    """The derive command identify suggests runs: a parameter of --params that the energy
+    does not keep (the velocity p with beta is p²/2's) is not passed on to derive, which
+    refuses it."""
+    import shlex
+
+    assert main(["identify", "--velocity", "p", "--params", "beta"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("derive"))
+    command = shlex.split(line.removeprefix("derive").strip())
+    assert command[:3] == ["hamopt", "derive", "--kinetic"] and "--params" not in command
+    assert main([*command[1:], "--out", str(tmp_path / "suggested.py")]) == 0
+
+
 def test_identify_velocity_and_optimizer(capsys):
     """``hamopt identify``: T and its library family from a velocity map, the energy of a torch
     class; a map that is no kinetic energy's velocity exits 1 with the reason; input errors 2."""
