@@ -172,6 +172,11 @@ def derive(
         kinetic = KineticEnergy(kinetic, params, name=name.lower())
     for prm in kinetic.params:
         check_parameter_name(prm.name)
+    if kinetic.scope == "global":
+        raise ValueError(
+            f"{kinetic.name}: scope='global' (one norm over all parameters) is not generated: "
+            "the step would take each tensor's own norm; derive it with scope='tensor'"
+        )
     scheme = scheme_named(scheme)
     check_class_name(name)
     if parameterisation not in PARAMETERISATIONS:

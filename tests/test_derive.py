@@ -81,6 +81,10 @@ def test_bad_arguments():
         derive(classical(), name="class")
     with pytest.raises(ValueError, match="would shadow the Python builtin zip"):
         derive(classical(), name="zip")
+    # code generation takes each tensor's own norm: one over all parameters is refused, not
+    # silently generated per tensor
+    with pytest.raises(ValueError, match=r"scope='global' \(one norm over all parameters\) is"):
+        derive(relativistic_norm(scope="global"), "leapfrog", "adam")
 
 
 @pytest.mark.parametrize(
