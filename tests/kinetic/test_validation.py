@@ -132,3 +132,19 @@ def test_an_energy_valid_only_for_some_parameter_values_is_refused_with_how_to_d
         KineticEnergy(expr, [positive("k", 1.0)], name="kdep")
     declared = in_range("k", 1.0, sp.Interval.open(0, 100))
     assert KineticEnergy(expr, [declared], name="kdep").params == (declared,)
+
+
+def test_a_heaviside_step_of_a_max_of_three_evaluates_in_numpy():
+    """The velocity of Max(p²/2, |p|^1.5, p⁴/4, |p|) holds Heaviside steps of a Max of three,
+    which SymPy writes with ITE (if-then-else) conditions; NumPy's select gives those numbers,
+    and the select around them raised TypeError ("invalid entry 0 in condlist"), so derive
+    failed with NumPy's message. The checks' NumPy functions write them as And, Or and Not."""
+    import numpy as np
+
+    from hamopt.kinetic.validation import _np_function
+
+    a = sp.Abs(p) ** sp.Rational(3, 2)
+    step = sp.Heaviside(a - sp.Max(p**2 / 2, p**4 / 4, sp.Abs(p)))
+    x = np.array([-3.0, -1.5, -0.5, 0.0, 0.5, 1.5, 3.0])
+    expected = [float(step.subs(p, v).rewrite(sp.Piecewise)) for v in x]
+    np.testing.assert_array_equal(_np_function(p, [], step)(x, []), expected)
