@@ -225,8 +225,9 @@ examples:
 A zoo member gets, for each (energy, scheme) pair in its variants' provenance: conformal
 symplecticity (symbolic per sub-flow, numeric on 20 particles) and the order of accuracy;
 for its energy the energy law, and the speed limit where the energy bounds the speed; the
-match with torch.optim for Adam, AdamW, Adamax, NAdam, RAdam and SGD; and RAD's reduction
-to Adam (δ = 1, ζ = 0 against Adam with ε = 0). Members with a NAG-scheme variant (NAG,
+match with torch.optim for Adam, AdamW, Adamax, NAdam, RAdam and SGD, and with
+lion_pytorch's Lion for Lion (where that package is installed); and RAD's reduction to
+Adam (δ = 1, ζ = 0 against Adam with ε = 0). Members with a NAG-scheme variant (NAG,
 SGD's nesterov, NAdam) fail the symplecticity checks: that scheme is not symplectic.
 A spec file gets the same per-pair checks for its energy × scheme. A module exported by
 hamopt carries its spec (HAMOPT_SPEC, read without running the file): it gets the spec's
