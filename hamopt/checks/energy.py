@@ -56,7 +56,7 @@ from hamopt.checks.order import (
 )
 from hamopt.checks.report import CheckResult
 from hamopt.checks.smoothness import smooth
-from hamopt.kinetic.energy import KineticEnergy
+from hamopt.kinetic.energy import KineticEnergy, lambdify_numpy
 from hamopt.schemes.library import leapfrog
 from hamopt.symbols import p as P
 from hamopt.symbols import r as R
@@ -137,7 +137,7 @@ def _numeric_min(expr: sp.Expr, symbols: Sequence[sp.Symbol], kinetic: KineticEn
     """Minimum of ``expr`` on a grid of the ``symbols`` (two at most gridded jointly), the
     energy's parameters at their defaults."""
     vals = {k: sp.Float(v) for k, v in kinetic.values().items()}
-    fn = sp.lambdify(list(symbols), expr.xreplace(vals), "numpy")
+    fn = lambdify_numpy(list(symbols), expr.xreplace(vals))
     grids = np.meshgrid(*([_GRID[::4]] * len(symbols)), indexing="ij")
     with np.errstate(all="ignore"):
         y = np.broadcast_to(np.asarray(fn(*grids), dtype=float), grids[0].shape)

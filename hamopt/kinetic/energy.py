@@ -20,13 +20,14 @@ from typing import Literal
 import numpy as np
 import sympy as sp
 import torch
+from sympy.logic.boolalg import ITE, Boolean
 from sympy.printing.pytorch import TorchPrinter
 
 from hamopt.parameters import Parameter, positive
 from hamopt.symbols import RESERVED_SYMBOLS, Norm, s
 from hamopt.symbols import p as P
 
-__all__ = ["KineticEnergy"]
+__all__ = ["KineticEnergy", "lambdify_numpy"]
 
 Coupling = Literal["particle", "norm"]
 Scope = Literal["tensor", "global"]
@@ -202,8 +203,8 @@ class KineticEnergy:
         arg = P if self.coupling == "particle" else s
         base = self.expr if self.coupling == "particle" else self.radial
         return (
-            _vectorised(sp.lambdify(arg, base.xreplace(vals), "numpy")),
-            _vectorised(sp.lambdify(arg, self.velocity_expr.xreplace(vals), "numpy")),
+            _vectorised(lambdify_numpy(arg, base.xreplace(vals))),
+            _vectorised(lambdify_numpy(arg, self.velocity_expr.xreplace(vals))),
         )
 
     def torch_functions(
@@ -241,6 +242,21 @@ class KineticEnergy:
 def _canonical(expr: sp.Expr, canon: Mapping[str, sp.Symbol]) -> sp.Expr:
     """Replace symbols by the canonical symbols of the same name (with their assumptions)."""
     return expr.xreplace({sym: canon[sym.name] for sym in expr.free_symbols if sym.name in canon})
+
+
+def lambdify_numpy(args, expr: sp.Expr) -> Callable:
+    """``sp.lambdify(args, expr, "numpy")`` for an energy's expressions, whose Heaviside steps
+    (the derivative of a Max or Min) it can evaluate: each step as a Piecewise, and each ITE
+    condition (if-then-else, which SymPy writes for a Max or Min of three or more compared with
+    0) as And, Or and Not. NumPy's select gives an ITE numbers, which the condition around it
+    cannot take ("invalid entry 0 in condlist")."""
+
+    def as_logic(e: ITE) -> Boolean:
+        test, then, otherwise = e.args
+        return sp.Or(sp.And(test, then), sp.And(sp.Not(test), otherwise))
+
+    expr = expr.replace(sp.Heaviside, lambda *a: sp.Heaviside(*a).rewrite(sp.Piecewise))
+    return sp.lambdify(args, expr.replace(lambda e: isinstance(e, ITE), as_logic), "numpy")
 
 
 def _vectorised(fn: Callable) -> Callable[[np.ndarray], np.ndarray]:

@@ -22,10 +22,9 @@ import mpmath
 import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
-from sympy.logic.boolalg import ITE, Boolean
 
 from hamopt.codegen.inplace import UNARY
-from hamopt.kinetic.energy import KineticEnergy
+from hamopt.kinetic.energy import KineticEnergy, lambdify_numpy
 from hamopt.parameters import Parameter
 from hamopt.symbols import p as P
 from hamopt.symbols import s
@@ -290,23 +289,9 @@ def _concave_exactly(exact, x: np.ndarray, params: list[float]) -> bool:
         return True
 
 
-def _conditions_as_logic(expr: sp.Expr) -> sp.Expr:
-    """The Heaviside steps of ``expr`` as Piecewise, their conditions' ITE (if-then-else, which
-    SymPy writes for a Max or Min of three or more compared with 0) as And, Or and Not: NumPy's
-    select gives an ITE numbers, which the condition around it cannot take."""
-
-    def as_logic(e: ITE) -> Boolean:
-        test, then, otherwise = e.args
-        return sp.Or(sp.And(test, then), sp.And(sp.Not(test), otherwise))
-
-    expr = expr.replace(sp.Heaviside, lambda *args: sp.Heaviside(*args).rewrite(sp.Piecewise))
-    return expr.replace(lambda e: isinstance(e, ITE), as_logic)
-
-
 def _np_function(arg: sp.Symbol, params: list[sp.Symbol], expr: sp.Expr):
     """``f(x, params=[...])``: ``expr`` as a NumPy function, non-real values as NaN."""
-    expr = _conditions_as_logic(expr.xreplace({sp.zoo: sp.oo}))  # zoo: unprintable
-    fn = sp.lambdify([arg, *params], expr, "numpy")
+    fn = lambdify_numpy([arg, *params], expr.xreplace({sp.zoo: sp.oo}))  # zoo: unprintable
 
     def call(x: np.ndarray, params: list[float]) -> np.ndarray:
         params = [np.float64(v) for v in params]  # ε**ε at ε = 1000: inf, not OverflowError

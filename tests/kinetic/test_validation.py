@@ -138,13 +138,19 @@ def test_a_heaviside_step_of_a_max_of_three_evaluates_in_numpy():
     """The velocity of Max(p²/2, |p|^1.5, p⁴/4, |p|) holds Heaviside steps of a Max of three,
     which SymPy writes with ITE (if-then-else) conditions; NumPy's select gives those numbers,
     and the select around them raised TypeError ("invalid entry 0 in condlist"), so derive
-    failed with NumPy's message. The checks' NumPy functions write them as And, Or and Not."""
+    failed with NumPy's message. Every NumPy function of an energy's expressions (the
+    validation's, ``numpy_functions``, the energy checks') is made by ``lambdify_numpy``,
+    which writes them as And, Or and Not."""
     import numpy as np
 
+    from hamopt.kinetic.energy import lambdify_numpy
     from hamopt.kinetic.validation import _np_function
 
     a = sp.Abs(p) ** sp.Rational(3, 2)
     step = sp.Heaviside(a - sp.Max(p**2 / 2, p**4 / 4, sp.Abs(p)))
     x = np.array([-3.0, -1.5, -0.5, 0.0, 0.5, 1.5, 3.0])
     expected = [float(step.subs(p, v).rewrite(sp.Piecewise)) for v in x]
+    np.testing.assert_array_equal(lambdify_numpy(p, step)(x), expected)
     np.testing.assert_array_equal(_np_function(p, [], step)(x, []), expected)
+    tau, _ = KineticEnergy(step + p**2, validate=False).numpy_functions()
+    np.testing.assert_array_equal(tau(x), np.array(expected) + x**2)
