@@ -40,6 +40,11 @@ __all__ = ["Scheme", "compose"]
 Row = tuple[str, sp.Expr]
 
 
+def _rows(items: Iterable[tuple[str, Any]]) -> tuple[Row, ...]:
+    """Rows as a scheme keeps them: each flow's name, its fraction of ``h`` an exact number."""
+    return tuple((str(flow), sp.nsimplify(sp.sympify(frac))) for flow, frac in items)
+
+
 @dataclass(frozen=True)
 class Scheme:
     r"""A splitting scheme: named, ordered table of sub-flows and fractions of ``h``.
@@ -82,7 +87,7 @@ class Scheme:
         description: str = "",
         rotation: Iterable[tuple[str, Any]] = (),
     ) -> None:
-        rows = tuple((str(flow), sp.nsimplify(sp.sympify(frac))) for flow, frac in rows)
+        rows = _rows(rows)
         if not rows:
             raise ValueError(f"scheme {name} has no rows")
         for flow, frac in rows:
@@ -108,7 +113,7 @@ class Scheme:
         object.__setattr__(self, "rows", rows)
         object.__setattr__(self, "order", order)
         object.__setattr__(self, "description", description)
-        rotation = tuple((str(flow), sp.nsimplify(sp.sympify(frac))) for flow, frac in rotation)
+        rotation = _rows(rotation)
         if any(flow not in INVERTIBLE_FLOWS for flow, _ in rotation):
             raise ValueError(
                 f"scheme {name}: a rotation's rows must be exact flows ({', '.join(INVERTIBLE_FLOWS)}), "
