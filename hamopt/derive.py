@@ -13,7 +13,8 @@ The pipeline is the zoo's (:mod:`hamopt.zoo.derivation`): the change of variable
 parameterisation (:mod:`hamopt.parameterisation`): by default (``"ml"``) ``lr`` is the step
 scale, :math:`\Delta\theta = \alpha\sum_i t_i\nabla T(u_i)` with dimensionless momentum
 arguments :math:`u_i`, and the energy's parameters are shapes; ``"physical"`` keeps ``lr`` as
-the step :math:`h`. ``betas[0]`` is :math:`\beta_1 = e^{-rh}` in both.
+the step :math:`h`. ``betas[0]`` is :math:`\beta_1 = e^{-rh}` in both (:math:`1/(1 + rh)` for
+a scheme with implicit friction, such as Hamiltonian descent).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ _WD = sp.Symbol("weight_decay", real=True)
 _PSI = sp.Symbol("momentum_decay", real=True)
 _BUFFER = sp.Symbol("exp_avg", real=True)
 _UNIT = sp.Interval.Ropen(0, 1)
+_OPEN_UNIT = sp.Interval.open(0, 1)
 _SYMBOLS = Symbols(lr=LR, beta2=_B2, eps=_EPS, weight_decay=_WD, momentum_decay=_PSI)
 _MASSES = {"diagonal_mass", "second_moment", "frozen_mass", "infinity_norm"}
 
@@ -69,6 +71,25 @@ OWN_NAMES = frozenset(
     | {"bias_correction2", "step_size", "exp_avgs", "exp_avg_sqs", "bias_correction1_list"}
     | {"bias_correction2_list", "mu", "mu_next", "mu_product", "rho_inf", "rho_t"}
 )
+
+#: Symbols of the derivation itself (the change of variables, the closures, the printed rule),
+#: with what each one is: an energy parameter of the same name would be taken for it.
+DERIVATION_NAMES = {
+    "v": "the momentum in machine-learning variables",
+    "g": "the gradient",
+    "u": "the momentum in units of the mass",
+    "y": "the second moment",
+    "theta": "the parameter θ",
+    "b1": "the bias correction b₁ = 1 - β1^t",
+    "b2": "the bias correction b₂ = 1 - β2^t",
+    "alpha": "the learning rate α while matching the rescaled system",
+    "omega": "1 - β1 while simplifying",
+    "kappa": "(1 - β1)/β1 while matching the implicit friction",
+    "M": "the mass √y + ε",
+    "N": "a norm while simplifying",
+    "S": "the squared momentum while writing the inverse mass",
+    "Y": "the second moment while writing the inverse mass",
+}
 
 
 def check_parameter_name(name: str) -> None:
@@ -85,6 +106,8 @@ def check_parameter_name(name: str) -> None:
     ValueError: energy parameter 'step' is reserved: the generated code uses step for the step counter t
     """
     why = clash(name, OWN_NAMES)
+    if why is None and name in DERIVATION_NAMES:
+        why = f"the derivation uses {name} for {DERIVATION_NAMES[name]}"
     if why is not None:
         raise ValueError(f"energy parameter {name!r} is reserved: {why}")
 
@@ -109,8 +132,15 @@ class DerivedOptimizer:
         return standalone(self.source)
 
     def export(self, path: str | Path) -> Path:
-        """Write the standalone module (:attr:`standalone_source`) to ``path`` and return it."""
+        """Write the standalone module (:attr:`standalone_source`) to ``path`` and return it.
+
+        Raises :class:`ValueError` for a folder, or a path whose folder does not exist."""
         path = Path(path)
+        if path.is_dir():
+            example = path / f"{self.spec.name.lower()}.py"
+            raise ValueError(f"export: {path} is a folder; give the module's file, e.g. {example}")
+        if not path.parent.is_dir():
+            raise ValueError(f"export: the folder of {path} does not exist ({path.parent})")
         path.write_text(self.standalone_source)
         return path
 
@@ -254,7 +284,7 @@ def derive(
     )
     label = closure if isinstance(closure, str) else "custom"
     label = label if label != "none" else "plain"
-    hps = _hyperparameters(kinetic, energy, draft, lr, betas, parameterisation)
+    hps = _hyperparameters(kinetic, energy, draft, lr, betas, parameterisation, scheme)
     rule = draft.with_(hyperparameters=tuple(hps)).rule(label, provenance)
     spec = OptimizerSpec(
         name,
@@ -308,8 +338,14 @@ def _hyperparameters(
     lr: float,
     betas: tuple[float, float],
     parameterisation: str,
+    scheme: Scheme,
 ) -> list[Hyperparameter]:
-    """The constructor arguments the rule reads, in torch's order."""
+    """The constructor arguments the rule reads, in torch's order.
+
+    The momentum's β is :math:`e^{-rh}` where ``scheme`` has exact friction, in [0, 1);
+    :math:`1/(1 + rh)` where its friction is implicit, in (0, 1): there β = 0 (infinite
+    friction) stops the momentum before it moves anything, and every step is zero."""
+    decay, unit = ("e^{-rh}", _UNIT) if scheme.exact_friction else ("1/(1 + rh)", _OPEN_UNIT)
     exprs = [a.expr for a in (*draft.pre, *draft.updates, *draft.scalars)] + [draft.displacement]
     used = set().union(*(e.free_symbols for e in exprs))
     what = (
@@ -317,19 +353,20 @@ def _hyperparameters(
         if parameterisation == "ml"
         else "step h of the conformal Hamiltonian flow"
     )
-    hps = [real("lr", lr, sp.Interval.open(0, sp.oo), what, symbol=LR)]
+    hps = [real("lr", lr, sp.Interval(0, sp.oo), what, symbol=LR)]  # 0, as torch: a warm-up from 0
     if _B2 in used and _B1 not in used:  # no_momentum: β1 = 0, only the mass's β2 is left
         hps.append(real("beta2", betas[1], _UNIT, "β2 of the mass", symbol=_B2))
     elif _B2 in used:
         lookahead = any(note.startswith("look-ahead") for note in draft.closures)
         text = (
-            "(β1 of the look-ahead c, β2 = e^{-rh} of the momentum)"
+            f"(β1 of the look-ahead c, β2 = {decay} of the momentum)"
             if lookahead
-            else "(β1 = e^{-rh}, β2 of the mass)"
+            else f"(β1 = {decay}, β2 of the mass)"
         )
-        hps.append(pair("betas", betas, (_B1, _B2), (_UNIT, _UNIT), text))
+        ranges = (_UNIT, unit) if lookahead else (unit, _UNIT)  # the momentum's β: friction
+        hps.append(pair("betas", betas, (_B1, _B2), ranges, text))
     elif _B1 in used:
-        hps.append(real("beta1", betas[0], _UNIT, "momentum β1 = e^{-rh}", symbol=_B1))
+        hps.append(real("beta1", betas[0], unit, f"momentum β1 = {decay}", symbol=_B1))
     for prm in kinetic.params:
         hps.append(energy_parameter(prm, prm.name, symbol=energy[prm.symbol]))
     if _EPS in used:

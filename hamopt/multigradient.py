@@ -239,7 +239,7 @@ def derive_multigradient(
     lr = _number("lr", DEFAULT_LR if lr is None else lr, _POSITIVE, "(0, inf)")
     beta = _number("beta", DEFAULT_BETA if beta is None else beta, _DECAY, "(0, 1]")
     hyperparameters = (
-        real("lr", lr, _POSITIVE, "the step h of the conformal Hamiltonian flow"),
+        real("lr", lr, sp.Interval(0, sp.oo), "the step h of the conformal Hamiltonian flow"),
         real(
             "beta",
             beta,

@@ -166,7 +166,7 @@ def change_of_variables(
         target, expr = stage.targets[0], stage.exprs[0]
         if stage.flow in "FG":
             move = physical_to_ml((expr - current_q).xreplace(back))
-            moves.append(sp.simplify(move) if simplify else move)
+            moves.append(_simplify_move(move) if simplify else move)
             at = current_p if stage.flow == "F" else -H * GradU(current_q)
             drifts.append((stage.fraction, sp.expand(physical_to_ml(at.xreplace(back)))))
             current_q = target
@@ -183,6 +183,29 @@ def change_of_variables(
         momentum.recursion(v, g),
         drifts,
     )
+
+
+#: The functions that switch between branches: what SymPy's simplify meets as a whole.
+_SWITCHES = (sp.Heaviside, sp.sign, sp.Max, sp.Min)
+
+
+def _simplify_move(move: sp.Expr) -> sp.Expr:
+    """``move`` simplified, each switch (a Heaviside step, sign, Max, Min) as one symbol.
+
+    A switch's arguments are simplified on their own, innermost switches first. ``sp.simplify``
+    of a drift through the velocity of a Max of three arguments, met as a whole, ran for
+    minutes (it rewrites the steps into conditions and back); the switches themselves have
+    nothing to gain.
+    """
+    held: dict[sp.Dummy, sp.Expr] = {}
+
+    def hold(e: sp.Expr) -> sp.Dummy:  # bottom up: e's own switches are held already
+        symbol = sp.Dummy("switch", real=True)
+        held[symbol] = e.func(*(sp.simplify(a).xreplace(held) for a in e.args))
+        return symbol
+
+    body = move.replace(lambda e: isinstance(e, _SWITCHES), hold)
+    return sp.simplify(body).xreplace(held)
 
 
 def beta_text(scheme: Scheme) -> str:

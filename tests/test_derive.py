@@ -87,6 +87,42 @@ def test_bad_arguments():
         derive(relativistic_norm(scope="global"), "leapfrog", "adam")
 
 
+def test_implicit_friction_has_its_own_beta1():
+    """Hamiltonian descent's friction is implicit: β1 = 1/(1 + rh), in (0, 1); at β1 = 0 the
+    momentum is stopped before it moves anything (every step was zero, without a word). The
+    exact-friction schemes keep β1 = e^{-rh} in [0, 1) (β1 = 0: the gradient's own step)."""
+    implicit = derive(relativistic(), "hamiltonian_descent", "none", name="HD")
+    assert "beta1 (default 0.9): momentum β1 = 1/(1 + rh)" in implicit.source
+    w = torch.nn.Parameter(torch.ones(3))
+    with pytest.raises(ValueError, match=r"HD: beta1 must be in \(0, 1\), got 0.0"):
+        implicit.cls([w], beta1=0.0)
+    exact = derive(relativistic(), "leapfrog", "none", name="LF")
+    assert "beta1 (default 0.9): momentum β1 = e^{-rh}" in exact.source
+    exact.cls([w], beta1=0.0)
+
+
+def test_a_learning_rate_of_zero_is_taken_as_torch_takes_it():
+    """torch.optim takes lr = 0 (a warm-up from 0 starts there): the step moves nothing, and
+    the state advances."""
+    derived = derive(relativistic(), "leapfrog", "adam")
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = derived.cls([w], lr=0.0)
+    (w**2).sum().backward()
+    opt.step()
+    assert torch.equal(w.detach(), torch.tensor([1.0, -2.0])) and opt.state[w]["step"] == 1
+    with pytest.raises(ValueError, match=r"lr must be in \[0, inf\), got -0.1"):
+        derived.cls([w], lr=-0.1)
+
+
+def test_export_names_a_path_it_cannot_write(tmp_path):
+    derived = derive(classical(), name="Mine")
+    with pytest.raises(ValueError, match=r"is a folder; give the module's file, e.g. .*mine\.py"):
+        derived.export(tmp_path)
+    with pytest.raises(ValueError, match=r"the folder of .* does not exist"):
+        derived.export(tmp_path / "missing" / "mine.py")
+    assert derived.export(tmp_path / "mine.py").is_file()
+
+
 @pytest.mark.parametrize(
     ("name", "why"),
     [
@@ -99,6 +135,12 @@ def test_bad_arguments():
         ("exp_avg", "already uses exp_avg"),
         ("abs", "shadow a Python builtin"),
         ("state_dtype", "option for the dtype the state is kept in"),
+        # the derivation's own symbols: a parameter v was taken for the momentum
+        ("v", "the derivation uses v for the momentum in machine-learning variables"),
+        ("g", "uses g for the gradient"),
+        ("alpha", "uses alpha for the learning rate"),
+        ("u", "uses u for the momentum in units of the mass"),
+        ("y", "uses y for the second moment"),
     ],
 )
 def test_energy_parameter_may_not_shadow_generated_names(name, why):
@@ -224,15 +266,35 @@ def test_an_energy_with_clip_steps_on_every_path():
     """The velocity of clip(p, −2, 2)²/2 + 2 max(|p| − 2, 0) holds a Piecewise of conditions
     whose first value is SymPy's false: each path's code writes it in its own language (the
     fused path's torch, printed in the kernel's order, wrote C++'s false, a NameError), and
-    every path takes the same steps. (The kinks lie at |p| = 2, away from Adam's first
-    step, whose |m̂|/(√ŷ + ε) rounds to 1: a value exactly on a kink may take either side's
-    branch, on one path one side and on another the other.)"""
+    every path takes the same steps."""
     from hamopt.parse import parse_energy
 
     text = "clip(p, -2, 2)**2/2 + 2*Max(Abs(p) - 2, 0)"
     derived = derive(KineticEnergy(parse_energy(text), name="c"), "leapfrog", "adam", name="Clip")
     assert "False" in derived.source
-    cls = derived.cls
+    _every_path_steps_alike(derived.cls)
+
+
+def test_every_switch_reads_one_momentum_in_units_of_the_mass():
+    """clip(p, −1, 1)²/2 + max(|p| − 1, 0) has its kinks at |p| = 1, where Adam's first step
+    puts |m̂|/(√ŷ + ε) (1 − ε/|g|: 1 within float32's rounding for |g| near 1). The rule
+    names u = v̂/(√ŷ + ε) once and every switch of the step reads it; printed out in full,
+    each switch divided by the mass in its own order, one term's switch read u = 1 and the
+    next's 1 − 2⁻²⁴, and the kernel-order paths moved 1e-2 away from the plain ones in five
+    steps."""
+    from hamopt.closures.draft import MASS_UNITS
+    from hamopt.parse import parse_energy
+
+    text = "clip(p, -1, 1)**2/2 + Max(Abs(p) - 1, 0)"
+    derived = derive(KineticEnergy(parse_energy(text), name="c"), "leapfrog", "adam", name="Kink")
+    *_, u, final = derived.spec.variants[0][1].assignments
+    assert u.target == MASS_UNITS and final.expr.free_symbols & u.expr.free_symbols == set()
+    _every_path_steps_alike(derived.cls)
+
+
+def _every_path_steps_alike(cls: type) -> None:
+    """Five steps on (w − target)² from a seeded start, on every path, agree with the
+    single-tensor path's to 1e-6 (bfloat16 state: 1e-2)."""
     torch.manual_seed(0)
     start, target = torch.randn(2, 37, dtype=torch.float32)
     runs = {}

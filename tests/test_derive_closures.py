@@ -58,11 +58,12 @@ def test_dead_parts_finds_an_unread_buffer_and_an_unused_argument():
 
     spec = derive(classical(), "euler", "adam", name="Mine").spec
     rule = spec.variants[0][1]
-    final = rule.assignments[-1]
     y = next(b.symbol for b in rule.buffers if b.name == "exp_avg_sq")
     # the step no longer reads the second moment: its buffer is dead, and beta2 only feeds it
-    blind = final.expr.xreplace({y: sp.Integer(1)})
-    rule = replace(rule, assignments=(*rule.assignments[:-1], replace(final, expr=blind)))
+    blind = [
+        a if a.target == y else replace(a, expr=a.expr.xreplace({y: 1})) for a in rule.assignments
+    ]
+    rule = replace(rule, assignments=tuple(blind))
     idle = real("idle", 1.0, sp.Interval(0, sp.oo), "does nothing")
     spec = replace(spec, variants=(("True", rule),), hyperparameters=(*spec.hyperparameters, idle))
     problems = dead_parts(spec)
@@ -203,6 +204,44 @@ def test_adams_energy_with_the_infinity_norm_is_adamax():
     np.testing.assert_allclose(a, b, rtol=1e-12)
     with pytest.raises(ValueError, match="infinity_norm has nothing to act on: Δθ = "):
         derive(classical(), "euler", closures)
+
+
+@pytest.mark.parametrize(
+    ("text", "params", "values"),
+    [("abs(p) - e*log(1 + abs(p)/e)", ("e",), {"e": 1e-3}), ("abs(p) - log(1 + abs(p))", (), {})],
+)
+def test_adams_energy_typed_as_text_with_the_infinity_norm_is_adamax(text, params, values):
+    """Typed as text, Adam's energy has SymPy's velocity sign(p) − sign(p)/(1 + |p|/ε) (no
+    hand-written p/(|p| + ε)): the closure reads it over one denominator, v/(|v| + ε), and
+    gives Adamax. Replacing the |v| + ε it found in that form alone gave the step
+    −sign(v)(1 − ε/u), and with ε a parameter it found none."""
+    from hamopt.parse import parse_energy
+
+    torch.manual_seed(2)
+    closures = ["infinity_norm", "bias_correction"]
+    cls = derive(parse_energy(text, params), "euler", closures, name="A", params=params).cls
+    grads = torch.randn(30, 5, dtype=torch.float64).tolist()
+    a = _delta(cls, grads, 1e-2, betas=(0.9, 0.999), **values)
+    b = _delta(torch.optim.Adamax, grads, 1e-2, betas=(0.9, 0.999), eps=values.get("e", 1.0))
+    np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("text", "closures"),
+    [
+        ("abs(p)", ["lookahead", "bias_correction"]),
+        ("p**2/2 + abs(p)", ["lookahead", "bias_correction"]),
+    ],
+)
+def test_a_bias_correction_nothing_reads_is_refused(text, closures):
+    """After the look-ahead the step reads sign(c) alone: 1 − β1^t divides nothing. The
+    liveness analysis follows reads back from the parameter's update, so the scalar it
+    computes is found dead (the generated line assigned it to nothing and did not compile)."""
+    from hamopt.parse import parse_energy
+
+    message = "bias_correction1 of rule custom is computed but never read"
+    with pytest.raises(ValueError, match=message):
+        derive(parse_energy(text), "euler", closures)
 
 
 def test_adams_energy_with_the_rectification_is_radam():
@@ -353,15 +392,18 @@ def test_adams_energy_with_nag_and_the_second_moment_estimates_each_magnitude():
 
 def test_the_bias_corrections_leave_magnitudes_and_signs_of_the_momentum_alone():
     """b1 = 1 - β1^t and b2 = 1 - β2^t are positive: |v/b1| is |v|/b1, sign(v/b1) is sign(v)
-    and √(y/b2) is √y/√b2, so that the code takes |v| and √y of the buffers themselves."""
+    and √(y/b2) is √y/√b2, so that the code takes √y of the buffer itself, and the step reads
+    |u| and sign(u) of the one momentum in units of the mass."""
+    from hamopt.closures.draft import MASS_UNITS
     from hamopt.closures.library import BC1, BC2
 
     energy = KineticEnergy(p**2 / 2 + sp.Abs(p) ** 3 / 3)
     closures = ["diagonal_mass", "bias_correction"]
-    expr = derive(energy, "euler", closures, name="A").spec.variants[0][1].assignments[-1].expr
-    assert {a.args[0] for a in expr.atoms(sp.Abs, sp.sign)} == {sp.Symbol("exp_avg", real=True)}
+    *_, u, final = derive(energy, "euler", closures, name="A").spec.variants[0][1].assignments
+    assert u.target == MASS_UNITS and not u.expr.has(sp.Abs, sp.sign)
+    assert {a.args[0] for a in final.expr.atoms(sp.Abs, sp.sign)} == {MASS_UNITS}
     assert not any(
-        BC2 in a.free_symbols for a in expr.atoms(sp.Pow) if a.exp == sp.S.Half and a.base != BC2
+        BC2 in a.free_symbols for a in u.expr.atoms(sp.Pow) if a.exp == sp.S.Half and a.base != BC2
     )
     assert BC1.is_positive and BC2.is_positive
 

@@ -37,6 +37,10 @@ class Draft:
     beta: sp.Symbol | None
     closures: tuple[str, ...] = ()
     latex_names: dict = field(default_factory=dict)
+    #: The momentum in units of the mass, :math:`u = v/M`, as the step reads it (set by
+    #: :func:`~hamopt.closures.library.diagonal_mass`, rescaled with ``v`` and ``y`` by the
+    #: bias correction); :meth:`rule` names it where the step reads ``v`` and ``y`` through it.
+    mass_units: sp.Expr | None = None
 
     def with_(self, **changes) -> Draft:
         return replace(self, **changes)
@@ -55,19 +59,54 @@ class Draft:
 
     def rule(self, name: str, provenance: Provenance) -> UpdateRule:
         """Emit the :class:`UpdateRule`."""
-        final = Assign(param, param + self.displacement, "position update θ ← θ + Δθ")
+        named, displacement = _through_mass_units(self)
+        final = Assign(param, param + displacement, "position update θ ← θ + Δθ")
         prov = replace(provenance, closures=(*provenance.closures, *self.closures))
         return UpdateRule(
             name,
             self.hyperparameters,
             self.buffers,
-            (*self.pre, *self.updates, *self.scalars, final),
+            (*self.pre, *self.updates, *self.scalars, *named, final),
             prov,
             dict(self.latex_names),
         )
 
 
 Closure = Callable[[Draft], Draft]
+
+#: The momentum in units of the mass, where the energy is read: :math:`u = \hat v/\hat M`.
+MASS_UNITS = sp.Symbol("u", real=True)
+
+
+def _through_mass_units(d: Draft) -> tuple[tuple[Assign, ...], sp.Expr]:
+    r"""The step written through one named quantity, :math:`u = \hat v/(\sqrt{\hat y}+\epsilon)`.
+
+    With a diagonal mass, :math:`\Delta\theta = \alpha\sum_i t_i\nabla T(a_i u)`: every
+    switch of a piecewise energy (``Abs``, ``sign``, ``Max``, a Heaviside step) reads a
+    multiple of the same :math:`u`. Printed out, each would divide ``v`` by the mass in its
+    own order, and a value that lands on a kink (Adam's first step puts :math:`|u|` at 1)
+    could fall on one side in one term and on the other in the next. Computed once, every
+    switch reads the same number. The substitution :math:`v = u/s`, with :math:`u = s v`, is
+    exact; it is kept only where the step is left with no ``v``, ``y`` or ``g`` of its own
+    (the schemes that read the gradient, and closures that rescale the mass afterwards, keep
+    the step as it is). Returns the assignment of ``u`` (or nothing) and the step.
+    """
+    if d.mass_units is None or d.momentum is None:
+        return (), d.displacement
+    m = d.momentum.symbol
+    scale = d.mass_units / m
+    if scale.has(m):
+        return (), d.displacement
+    # the mass and its bias corrections are positive: Abs and sign see through the scale
+    positive = {s: sp.Dummy(s.name, positive=True) for s in scale.free_symbols}
+    back = {v: k for k, v in positive.items()}
+    through = d.displacement.xreplace(positive).xreplace({m: MASS_UNITS / scale.xreplace(positive)})
+    through = through.xreplace(back)
+    tensors = {m, grad, *(b.symbol for b in d.buffers)}
+    if through.has(*tensors) or not through.has(MASS_UNITS):
+        return (), d.displacement
+    doc = "momentum in units of the mass u = v̂/(√ŷ + ε), where the energy is read"
+    return (Assign(MASS_UNITS, sp.together(d.mass_units), doc),), through
 
 
 def start(

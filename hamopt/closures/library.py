@@ -212,7 +212,8 @@ def infinity_norm(beta2: sp.Symbol, name: str = "exp_inf") -> Closure:
     def closure(d: Draft) -> Draft:
         u = sp.Symbol(name, real=True)
         m = d.momentum.symbol
-        sums = _sums_holding(d.displacement, sp.Abs(m), _moving(d))
+        step = _one_fraction(d.displacement, m)
+        sums = _sums_holding(step, sp.Abs(m), _moving(d))
         if len(sums) != 1:
             raise ValueError(
                 f"infinity_norm has nothing to act on: Δθ = {d.displacement} holds no one "
@@ -224,7 +225,7 @@ def infinity_norm(beta2: sp.Symbol, name: str = "exp_inf") -> Closure:
             sp.Max(beta2 * u, sp.Abs(grad) + own),
             "u = max(β2 u, |g| + ε)",
         )
-        displacement = d.displacement.xreplace({sums[0]: u})
+        displacement = step.xreplace({sums[0]: u})
         if displacement.has(sp.Abs(m)):
             raise ValueError(f"infinity_norm found |v| outside |v| + ε in {d.displacement}")
         return d.with_(displacement=displacement).note(
@@ -232,6 +233,23 @@ def infinity_norm(beta2: sp.Symbol, name: str = "exp_inf") -> Closure:
         )
 
     return closure
+
+
+def _one_fraction(expr: sp.Expr, m: sp.Symbol) -> sp.Expr:
+    r"""``expr`` with each sign of the momentum as :math:`x/|x|`, over one denominator.
+
+    A sign hides a magnitude: SymPy differentiates Adam's energy
+    :math:`|p| - \log(1 + |p|)` to :math:`\operatorname{sign}(p) - \operatorname{sign}(p)/(1 + |p|)`,
+    where replacing :math:`|v| + 1` alone gives :math:`\operatorname{sign}(v)(1 - 1/u)`, not
+    AdaMax's :math:`v/u`. Over one denominator the same step reads :math:`v/(|v| + 1)`.
+    """
+    if not expr.has(sp.sign):
+        return expr
+    ratios = expr.replace(
+        lambda e: isinstance(e, sp.sign) and e.args[0].has(m),
+        lambda e: e.args[0] / sp.Abs(e.args[0]),
+    )
+    return sp.together(ratios)
 
 
 def _biased_momentum(d: Draft) -> bool:
@@ -273,7 +291,8 @@ def bias_correction(first: bool = True) -> Closure:
                 "(no_momentum) or one that is unbiased (an EMA from the first gradient, "
                 "init='grad')"
             )
-        return d.with_(displacement=d.displacement.xreplace(subs)).note(
+        units = d.mass_units.xreplace(subs) if d.mass_units is not None else None
+        return d.with_(displacement=d.displacement.xreplace(subs), mass_units=units).note(
             "bias correction, estimator form: v/(1-β1^t), y/(1-β2^t)"
             if first_too
             else "bias correction of the second moment, estimator form: y/(1-β2^t)"
@@ -614,7 +633,7 @@ def diagonal_mass(beta2: sp.Symbol, eps: sp.Symbol, name: str = "exp_avg_sq") ->
                 "change when the momentum is rescaled"
             )
         displacement = displacement.xreplace({unit: sp.sqrt(y) + eps})
-        return d.with_(displacement=displacement).note(
+        return d.with_(displacement=displacement, mass_units=m / (sp.sqrt(y) + eps)).note(
             "diagonal mass: momenta in units of M = √y + ε"
         )
 

@@ -29,7 +29,7 @@ from hamopt.parameters import Parameter
 from hamopt.symbols import p as P
 from hamopt.symbols import s
 
-__all__ = ["choose_velocity", "validate_kinetic"]
+__all__ = ["choose_velocity", "in_pairs", "validate_kinetic"]
 
 #: Uniform grids on three scales; an odd count keeps ``p = 0`` on each grid.
 GRIDS = tuple(np.linspace(-scale, scale, 401) for scale in (1e-3, 1.0, 1e3))
@@ -186,9 +186,10 @@ def choose_velocity(energy: KineticEnergy) -> sp.Expr:
     Per particle it is :math:`\tau'(p)`; norm-coupled it is :math:`2F'(s)`.
     """
     if energy.coupling == "particle":
-        arg, derivative, grid = P, sp.diff(energy.expr, P), np.concatenate(GRIDS)
+        arg, derivative, grid = P, sp.diff(in_pairs(energy.expr), P), np.concatenate(GRIDS)
     else:
-        arg, derivative, grid = s, 2 * sp.diff(energy.radial, s), np.concatenate(GRIDS) ** 2
+        arg, grid = s, np.concatenate(GRIDS) ** 2
+        derivative = 2 * sp.diff(in_pairs(energy.radial), s)
     # sign(p)' = 2δ(p): in a continuous T its terms vanish (p·δ(p) of (sign(p)·p)' = |p|')
     derivative = derivative.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
     given = energy._given_velocity
@@ -206,6 +207,35 @@ def choose_velocity(energy: KineticEnergy) -> sp.Expr:
         ):
             return cand
     return derivative
+
+
+def in_pairs(expr: sp.Expr) -> sp.Expr:
+    r"""``expr`` with each Max (Min) of three or more arguments written through Max (Min) of two.
+
+    :math:`\max(a, b, …) = \tfrac12\,(a + m + |a - m|)` with :math:`m = \max(b, …)`, the
+    same function, differentiated as a chain of two-way choices. SymPy differentiates a Max
+    of :math:`n` arguments as :math:`\sum_k a_k' H(a_k - \max_{j \ne k} a_j)`: where three
+    arguments meet (as :math:`p^2`, :math:`2|p| - 1` and :math:`|p|^{3/2}` do at
+    :math:`|p| = 1`) its steps read :math:`H(0) = 1/2` three times and the weights sum to 3/2,
+    a velocity outside the energy's subdifferential; next to such a point, rounding can make
+    them sum to 0, 1 or 2, in one order of evaluation and not in another. Each two-way choice
+    weighs its two branches by :math:`(1 \pm \operatorname{sign}(a - m))/2`, which sum to 1
+    at every point and in every rounding; where arguments meet, the velocity is an average
+    of their derivatives, inside the subdifferential. Two-argument Max and Min stay as they
+    are: their :math:`H(a - b)` and :math:`H(b - a)` already sum to 1.
+
+    >>> from hamopt.symbols import p
+    >>> in_pairs(sp.Max(p**2, p**4, sp.Abs(p)))
+    Abs(p)/2 + Abs(Abs(p) - Max(p**2, p**4))/2 + Max(p**2, p**4)/2
+    """
+
+    def pair(e: sp.Expr) -> sp.Expr:
+        first, rest = e.args[0], e.func(*e.args[1:])
+        rest = pair(rest) if len(rest.args) > 2 else rest
+        larger = 1 if isinstance(e, sp.Max) else -1
+        return (first + rest + larger * sp.Abs(first - rest)) / 2
+
+    return expr.replace(lambda e: isinstance(e, (sp.Max, sp.Min)) and len(e.args) > 2, pair)
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -29,8 +29,8 @@ def _position_update(rule: UpdateRule) -> sp.Expr:
 
 @pytest.fixture(scope="module")
 def relativistic_diagonal():
-    """RAD's energy by leapfrog with a diagonal mass: its position update reads √y + ε four
-    times, v/(√y + ε) twice and v²/(√y + ε)² twice."""
+    """RAD's energy by leapfrog with a diagonal mass: its position update reads the momentum in
+    units of the mass, u = v/(√y + ε), four times (the rule names it), and u² twice."""
     return derive(relativistic(), "leapfrog", "diagonal_mass", name="RelativisticDiagonal")
 
 
@@ -50,11 +50,12 @@ def test_a_repeated_sub_expression_is_computed_once_on_both_paths(relativistic_d
     single = source[source.index("def _single_tensor_") : source.index("def _foreach_")]
     foreach = source[source.index("def _foreach_") : source.index("def _fused_")]
     assert single.count(".sqrt()") == 1 and foreach.count("_foreach_sqrt(exp_avg_sqs)") == 1
-    assert "common = before(exp_avg_sq.sqrt()).add_(eps)  # read more than once" in single
-    assert "common_3 = before(exp_avg).div(common)" in single
-    assert "torch._foreach_addcdiv_(terms, common_3_list, denoms_2" in foreach
+    assert "u = before(exp_avg).div(before(exp_avg_sq.sqrt()).add_(eps))" in single
+    assert "common = u.square()  # read more than once" in single
+    assert "us = torch._foreach_div(exp_avgs, denoms)" in foreach
+    assert "torch._foreach_addcdiv_(terms, us, denoms_2" in foreach
     shared = computed_once(relativistic_diagonal.spec.variants[0][1])
-    expected = ["exp_avg", "exp_avg_sq", "common", "common_2", "common_3", "param"]
+    expected = ["exp_avg", "exp_avg_sq", "u", "common", "param"]
     assert [a.target.name for a in shared.assignments] == expected
 
 

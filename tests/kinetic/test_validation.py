@@ -154,3 +154,28 @@ def test_a_heaviside_step_of_a_max_of_three_evaluates_in_numpy():
     np.testing.assert_array_equal(_np_function(p, [], step)(x, []), expected)
     tau, _ = KineticEnergy(step + p**2, validate=False).numpy_functions()
     np.testing.assert_array_equal(tau(x), np.array(expected) + x**2)
+
+
+def test_a_max_of_three_has_a_velocity_inside_its_subdifferential():
+    """max(p², 2|p| − 1, |p|^{3/2}): the three meet at |p| = 1, where T'(1−) = 3/2 and
+    T'(1+) = 2. SymPy's own derivative weighs the three branches by Heaviside steps that
+    each read H(0) = 1/2 there (and any of 0, 1/2, 1 beside it in rounding); written as a
+    chain of two-way choices, the velocity is a weighted mean of the branches' slopes."""
+    import numpy as np
+
+    from hamopt.kinetic.energy import lambdify_numpy
+    from hamopt.kinetic.validation import in_pairs
+
+    energy = KineticEnergy(sp.Max(p**2, 2 * sp.Abs(p) - 1, sp.Abs(p) ** sp.Rational(3, 2)))
+    velocity = lambdify_numpy([p], energy.velocity([p])[0])
+    near = 1 + np.array([-1e-15, 0.0, 1e-15, 2e-16, -1.1e-16])
+    for x in near:
+        assert 1.5 - 1e-12 <= velocity(x) <= 2 + 1e-12 and velocity(-x) == -velocity(x), x
+    away = np.array([0.5, 0.9, 1.5, 3.0])
+    np.testing.assert_allclose(velocity(away), [1.5 * 0.5**0.5, 1.5 * 0.9**0.5, 3.0, 6.0])
+    assert velocity(0.0) == 0
+    # the rewriting is the same function
+    x = sp.Symbol("x", real=True)
+    for t in (sp.Max(x, x**2, 1 - x, 2 * x - 3), sp.Min(x, -(x**2), 1 - x)):
+        pairs = sp.lambdify(x, in_pairs(t))
+        assert all(abs(pairs(z) - float(t.subs(x, z))) < 1e-12 for z in np.linspace(-3, 3, 61))
