@@ -201,14 +201,32 @@ def cmd_derive(args: argparse.Namespace) -> int:
     check_module_source(derived.source)
     print(derived.latex() if args.latex else derived.markdown())
     out = args.out if args.out is not None else OUT / f"{spec.name.lower()}.py"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    path = derived.export(out)
-    print(f"\nwrote {path}")
+    files = {"--out": (out, derived.standalone_source)}
     if args.spec_out is not None:
-        args.spec_out.parent.mkdir(parents=True, exist_ok=True)
-        args.spec_out.write_text(dump_spec(getattr(derived, "recipe", None) or spec))
-        print(f"wrote {args.spec_out}")
+        files["--spec-out"] = (args.spec_out, dump_spec(getattr(derived, "recipe", None) or spec))
+    for flag, (path, _) in files.items():  # every target checked before anything is written
+        _writable(flag, path)
+    print()
+    for path, text in files.values():
+        path.write_text(text)
+        print(f"wrote {path}")
     return 0
+
+
+def _writable(flag: str, path: Path) -> None:
+    """Make ``path``'s folder; UsageError for a folder, a file inside the installed package, or
+    a folder that cannot be made."""
+    package = Path(__file__).resolve().parent
+    if path.is_dir():
+        raise UsageError(f"{flag}: {path} is a folder; give a file name")
+    if path.resolve().is_relative_to(package):
+        raise UsageError(
+            f"{flag}: {path} is inside the hamopt package ({package}); write elsewhere"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot make the folder {path.parent} ({exc.strerror})") from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -91,12 +92,14 @@ def verify(out: Path) -> tuple[list[CheckResult], list[Path]]:
         ),
         (
             "symplectic, quadratic",
-            lambda s: numeric_symplecticity(energy, s, random_quadratic(20)),
+            lambda s: _on(
+                "a random quadratic U", numeric_symplecticity(energy, s, random_quadratic(20))
+            ),
             (euler, leapfrog, nag),
         ),
         (
             "symplectic, Rosenbrock",
-            lambda s: numeric_symplecticity(energy, s, rosenbrock(), h=0.02),
+            lambda s: _on("Rosenbrock's U", numeric_symplecticity(energy, s, rosenbrock(), h=0.02)),
             (leapfrog,),
         ),
         ("order", lambda s: order_of_accuracy(energy, s), (euler, leapfrog)),
@@ -113,6 +116,11 @@ def verify(out: Path) -> tuple[list[CheckResult], list[Path]]:
     print(table(results))
     figure = plot_conservative_drift(drift, out / "energy_drift.png")
     return results, [figure]
+
+
+def _on(potential: str, result: CheckResult) -> CheckResult:
+    """``result`` with the potential it was measured on named in its subject."""
+    return replace(result, subject=f"{result.subject}, {potential}")
 
 
 def _reduction_to_adam(steps: int = 500) -> CheckResult:

@@ -164,7 +164,7 @@ def probe_lr(cls: type, problem: Problem2D, steps: int = 200) -> float:
     """
     from hamopt.compare.training import step
 
-    best, best_lr = math.inf, None
+    best, best_lr, errors = math.inf, None, []
     for lr in LR_GRID:
         x = torch.nn.Parameter(torch.tensor(problem.start, dtype=torch.float64))
         try:
@@ -174,10 +174,13 @@ def probe_lr(cls: type, problem: Problem2D, steps: int = 200) -> float:
             if any(math.isnan(loss) for loss in losses):
                 continue
             final = float(problem.fn(x.detach()))
-        except (ValueError, RuntimeError, ArithmeticError):  # e.g. a non-finite gradient
+        except (ValueError, RuntimeError, ArithmeticError) as err:  # a non-finite gradient…
+            errors.append(f"{type(err).__name__}: {err}")
             continue
         if math.isfinite(final) and final < best:
             best, best_lr = final, lr
+    if best_lr is None and len(errors) == len(LR_GRID) and len(set(errors)) == 1:
+        raise ValueError(f"{cls.__name__} cannot run on {problem.name}: {errors[0]}")
     if best_lr is None:
         raise ValueError(
             f"{cls.__name__} diverges on {problem.name} at every step size of {list(LR_GRID)}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from hamopt.schemes.library import scheme_named
 from hamopt.schemes.scheme import Scheme
 from hamopt.symbols import h as H
 from hamopt.system.hamiltonian import ConformalHamiltonian
@@ -51,11 +52,10 @@ class StepMap:
     0
     """
 
-    def __init__(self, system: ConformalHamiltonian, scheme: Scheme, h: sp.Expr = H) -> None:
+    def __init__(self, system: ConformalHamiltonian, scheme: Scheme | str, h: sp.Expr = H) -> None:
         if not isinstance(system, ConformalHamiltonian):
             raise TypeError(f"system must be a ConformalHamiltonian, got {type(system).__name__}")
-        if not isinstance(scheme, Scheme):
-            raise TypeError(f"scheme must be a Scheme, got {type(scheme).__name__}")
+        scheme = scheme_named(scheme)
         self.system, self.scheme, self.h = system, scheme, h
         self.stages: list[Stage] = []
         count = {"q": 0, "p": 0}

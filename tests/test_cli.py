@@ -249,6 +249,29 @@ def test_bad_class_name_is_refused_and_nothing_written(name, tmp_path, monkeypat
     assert _files(tmp_path) == []
 
 
+def test_a_target_that_cannot_be_written_writes_nothing(tmp_path, monkeypatch, capsys):
+    """Both targets are checked before either is written: a spec file under a folder that is
+    a file, a module inside the installed package, a folder given as the module."""
+    import hamopt
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plain").write_text("")
+    package = Path(hamopt.__file__).parent
+    for args, message in (
+        (
+            ["--out", "m.py", "--spec-out", "plain/m.toml"],
+            "--spec-out: cannot make the folder plain",
+        ),
+        (["--out", str(package / "optim" / "mine.py")], "--out: .* is inside the hamopt package"),
+        (["--out", "folder.py"], "--out: folder.py is a folder; give a file name"),
+    ):
+        (tmp_path / "folder.py").mkdir(exist_ok=True)
+        status, _, err = _main(["derive", "--kinetic", "p**2/2", *args], capsys)
+        assert status == 2 and re.search(message, err), (args, err)
+        assert sorted(f.name for f in tmp_path.iterdir()) == ["folder.py", "plain"], args
+    assert not (package / "optim" / "mine.py").exists()
+
+
 def test_unused_parameter_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     status, _, err = _main(["derive", "--kinetic", "p**2/(2*m)", "--params", "m,c"], capsys)

@@ -77,7 +77,14 @@ def test_score_orients_the_mean_and_disqualifies_divergence():
 
 @pytest.mark.parametrize(
     ("text", "error"),
-    [("", "no learning rate"), ("1e-3,x", "not a number"), ("0", "positive"), ("1,1", "twice")],
+    [
+        ("", "no learning rate"),
+        ("1e-3,x", "not a number"),
+        ("0", "positive"),
+        ("1,1", "twice"),
+        ("1e-3,,1e-2", "an empty entry in '1e-3,,1e-2'"),
+        ("1e-3,", "an empty entry"),
+    ],
 )
 def test_parse_lr_grid_refuses_bad_grids(text, error):
     with pytest.raises(ValueError, match=error):
@@ -282,6 +289,7 @@ def test_cli_compare_writes_the_three_files_with_every_form_of_name(tmp_path, ca
         assert re.fullmatch(r"[0-9.]+ ± [0-9.e-]+", r[2]), r[2]
     data = json.loads((out / "compare.json").read_text())
     assert data["task"] == "digits-logreg" and data["budget"] == 1 and data["seeds"] == [0, 1]
+    assert "; 1 epoch per run;" in (out / "compare.md").read_text()
 
 
 def test_cli_compare_writes_under_the_current_directory_by_default(tmp_path, monkeypatch):

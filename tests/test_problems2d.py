@@ -21,6 +21,19 @@ def test_every_optimizer_stays_finite_and_descends(problem):
             assert losses[-1] < 0.9 * losses[0], f"{name} made no progress on {problem}"
 
 
+def test_an_optimizer_that_cannot_run_says_why():
+    """torch.optim.SparseAdam takes sparse gradients only: every probed step size raises the
+    same error, which is what the probe reports (it said the optimizer diverges)."""
+    import torch
+
+    from hamopt.problems2d import probe_lr
+
+    with pytest.raises(
+        ValueError, match=r"SparseAdam cannot run on quadratic: RuntimeError: .*dense"
+    ):
+        probe_lr(torch.optim.SparseAdam, PROBLEMS["quadratic"], steps=3)
+
+
 def test_an_optimizer_that_needs_a_closure_is_plotted():
     """torch.optim.LBFGS evaluates the loss several times a step (step(closure)): its step size
     is probed and its trajectory drawn, where ``opt.step()`` failed for want of a closure."""

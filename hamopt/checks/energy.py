@@ -43,6 +43,7 @@ from hamopt.checks.integrate import (
     convex_quadratic,
     energies,
     explicit_euler,
+    method_named,
     numeric_system,
     reference_state,
     trajectory,
@@ -293,7 +294,7 @@ def dissipation_decreases_kinetic(
 # -- discrete time ------------------------------------------------------------------------------
 def energy_error_order(
     kinetic: KineticEnergy,
-    scheme: OneStepMethod,
+    scheme: OneStepMethod | str,
     potential: PotentialLike | None = None,
     *,
     q0: Sequence[float] | torch.Tensor | None = None,
@@ -311,6 +312,7 @@ def energy_error_order(
     Same problem, defaults and reference as
     :func:`~hamopt.checks.order.order_of_accuracy`; ``details`` holds ``h`` and ``errors``.
     """
+    scheme = method_named(scheme)
     system, q0, p0 = _setup(kinetic, potential, q0, p0, friction, values)
     steps = default_steps(scheme.order) if steps is None else tuple(int(n) for n in steps)
     q_ref, p_ref = reference_state(
@@ -355,7 +357,7 @@ def _minimum_of(potential: Potential, q0: torch.Tensor) -> tuple[float, str]:
 
 def energy_convergence(
     kinetic: KineticEnergy,
-    scheme: OneStepMethod,
+    scheme: OneStepMethod | str,
     potential: PotentialLike | None = None,
     *,
     q0: Sequence[float] | torch.Tensor | None = None,
@@ -385,6 +387,7 @@ def energy_convergence(
     """
     if friction <= 0:
         raise ValueError(f"energy convergence needs friction r > 0, got {friction}")
+    scheme = method_named(scheme)
     pot = convex_quadratic() if potential is None else as_potential(potential)
     if q0 is None:
         n = pot.minimizer.numel() if pot.minimizer is not None else 10
@@ -435,7 +438,7 @@ def _half_maxima(errors: np.ndarray) -> tuple[float, float]:
 def conservative_energy_drift(
     kinetic: KineticEnergy,
     *,
-    scheme: OneStepMethod = leapfrog,
+    scheme: OneStepMethod | str = leapfrog,
     potential: PotentialLike | None = None,
     q0: Sequence[float] | torch.Tensor | None = None,
     p0: Sequence[float] | torch.Tensor | None = None,
@@ -471,6 +474,7 @@ def conservative_energy_drift(
     slowly (ratio ≈ 1.9); Adam's with :math:`\epsilon = 0.1` and the power energy with
     :math:`a \ge 2.5` pass.
     """
+    scheme = method_named(scheme)
     q0 = _as_tensor(DRIFT_Q0 if q0 is None else q0)
     p0 = _as_tensor(DRIFT_P0 if p0 is None else p0, q0.numel())
     pot = anharmonic(q0.numel(), quartic=0.05) if potential is None else potential

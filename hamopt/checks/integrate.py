@@ -38,6 +38,7 @@ __all__ = [
     "energies",
     "explicit_euler",
     "explicit_euler_step",
+    "method_named",
     "numeric_system",
     "reference_state",
     "trajectory",
@@ -240,6 +241,14 @@ class Stepper:
 explicit_euler = Stepper(
     "explicit_euler", explicit_euler_step, 1, "explicit Euler q += h∇T(p), p -= h(∇U + rp)"
 )
+
+
+def method_named(method: OneStepMethod | str) -> OneStepMethod:
+    """A scheme's name as the library's :class:`~hamopt.schemes.scheme.Scheme` (ValueError
+    naming the choices for an unknown one); a Scheme or a :class:`Stepper` as it is."""
+    from hamopt.schemes.library import scheme_named
+
+    return scheme_named(method) if isinstance(method, str) else method
 
 
 def _step_function(method: OneStepMethod | StepFunction) -> StepFunction:

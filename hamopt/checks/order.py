@@ -43,6 +43,7 @@ from hamopt.checks.integrate import (
     _as_tensor,
     _check_finite,
     anharmonic,
+    method_named,
     numeric_system,
     reference_state,
     trajectory,
@@ -170,7 +171,7 @@ def _verdict(
 
 def order_of_accuracy(
     kinetic: KineticEnergy,
-    scheme: OneStepMethod,
+    scheme: OneStepMethod | str,
     potential: Potential | Callable[[torch.Tensor], torch.Tensor] | None = None,
     *,
     q0: Sequence[float] | torch.Tensor | None = None,
@@ -216,6 +217,7 @@ def order_of_accuracy(
         ``details['reason']``) when the errors reach the reference's, or when the slope misses
         the order on an energy that is not :math:`C^{\text{order}+1}` at :math:`p = 0`.
     """
+    scheme = method_named(scheme)
     system, q0, p0 = _setup(kinetic, potential, q0, p0, friction, values)
     steps = default_steps(scheme.order) if steps is None else tuple(int(n) for n in steps)
     q_ref, p_ref, floor = _reference(system, q0, p0, final_time)

@@ -16,6 +16,7 @@ import torch
 from hamopt.checks.problems import linear
 from hamopt.checks.report import CheckResult
 from hamopt.kinetic.energy import KineticEnergy
+from hamopt.schemes.library import scheme_named
 from hamopt.schemes.scheme import Scheme
 from hamopt.symbols import p as P
 from hamopt.symbols import s
@@ -45,7 +46,7 @@ def speed_bound(kinetic: KineticEnergy) -> sp.Expr:
 
 def speed_limit(
     kinetic: KineticEnergy,
-    scheme: Scheme,
+    scheme: Scheme | str,
     *,
     gradient: float = 1e6,
     h: float = 0.1,
@@ -70,6 +71,7 @@ def speed_limit(
     For an energy with no bound (classical) the check does not apply: the verdict is
     ``"undetermined"``, ``value`` the largest step over ``h``.
     """
+    scheme = scheme_named(scheme)
     bound = sp.sympify(speed_bound(kinetic).xreplace(kinetic.values(values)))
     travel = float(sum(abs(frac) for flow, frac in scheme.rows if flow in "FG"))
     gen = torch.Generator().manual_seed(seed)

@@ -30,6 +30,7 @@ import torch
 from hamopt.checks.identity import vanishes_at_random_points
 from hamopt.checks.report import CheckResult
 from hamopt.kinetic.energy import KineticEnergy
+from hamopt.schemes.library import scheme_named
 from hamopt.schemes.scheme import Scheme
 from hamopt.symbols import h as H
 from hamopt.symbols import r as R
@@ -52,7 +53,7 @@ def omega(n: int, like: torch.Tensor | None = None) -> torch.Tensor | sp.Matrix:
 
 
 def symbolic_symplecticity(
-    kinetic: KineticEnergy, scheme: Scheme, n: int = 1, potential: sp.Expr | None = None
+    kinetic: KineticEnergy, scheme: Scheme | str, n: int = 1, potential: sp.Expr | None = None
 ) -> CheckResult:
     r"""Prove (or refute) :math:`J^\top\Omega J = e^{-rh}\Omega` per sub-flow for ``n`` particles.
 
@@ -70,6 +71,7 @@ def symbolic_symplecticity(
     Returns a :class:`CheckResult` whose ``details`` hold each row's factor, verdict and
     method; the measured cell is ``"proved"`` only when every row simplified to zero.
     """
+    scheme = scheme_named(scheme)
     system = ConformalHamiltonian(kinetic, potential, n=n)
     state = sp.Matrix.vstack(system.q, system.p)
     om = omega(n)
@@ -151,7 +153,7 @@ def _residual_and_size(
 
 def numeric_symplecticity(
     kinetic: KineticEnergy,
-    scheme: Scheme,
+    scheme: Scheme | str,
     potential: Callable[[torch.Tensor], torch.Tensor],
     *,
     n: int = 20,
@@ -178,6 +180,7 @@ def numeric_symplecticity(
     undetermined when :math:`J` overflows float64 at the test state (no figure to judge);
     ``details`` hold the absolute ``residual`` and ``jacobian_max``.
     """
+    scheme = scheme_named(scheme)
     system = TorchSystem(kinetic, potential, friction, values)
     gen = torch.Generator().manual_seed(seed)
     q = torch.randn(n, generator=gen, dtype=torch.float64)

@@ -66,7 +66,8 @@ def markdown(comparison: Comparison) -> str:
     lines = [
         f"# hamopt compare: {task.name}",
         "",
-        f"{task.summary}; {c.budget} {task.unit} per run; seeds {_join(c.seeds)}; "
+        f"{task.summary}; {c.budget} {task.unit.removesuffix('s') if c.budget == 1 else task.unit}"
+        f" per run; seeds {_join(c.seeds)}; "
         f"lr grid {_join(f'{lr:g}' for lr in c.lrs)}.",
         f"Final metric: {task.metric} ({task.direction}), the mean over the seeds ± the 95 % "
         "Student-t interval t(0.975, n−1)·s/√n; each optimizer's best lr has the best mean "

@@ -68,11 +68,13 @@ def parse_lr_grid(text: str) -> list[float]:
     >>> parse_lr_grid("1e-3, 3e-3,1e-2")
     [0.001, 0.003, 0.01]
     """
+    if not text.strip():
+        raise ValueError(f"no learning rate in {text!r}")
     lrs = []
     for item in text.split(","):
         item = item.strip()
         if not item:
-            continue
+            raise ValueError(f"an empty entry in {text!r}")
         try:
             lr = float(item)
         except ValueError:
@@ -82,8 +84,6 @@ def parse_lr_grid(text: str) -> list[float]:
         if lr in lrs:
             raise ValueError(f"learning rate {item} is listed twice")
         lrs.append(lr)
-    if not lrs:
-        raise ValueError(f"no learning rate in {text!r}")
     return lrs
 
 

@@ -177,6 +177,9 @@ def _expression(velocity, params) -> tuple[sp.Expr, list[Parameter]]:
         )
     if P not in expr.free_symbols:
         raise ValueError(f"velocity {expr} does not depend on p")
+    unused = [prm.name for prm in prms if prm.symbol not in expr.free_symbols]
+    if unused:
+        raise ValueError(f"velocity {expr} does not use the declared parameter(s) {unused}")
     return expr, prms
 
 

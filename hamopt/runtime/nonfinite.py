@@ -192,7 +192,14 @@ def _message(optimizer, index=None, group=None, p=None) -> str:
         if p is not None
         else "a parameter sharded on another rank"
     )
-    return f"{type(optimizer).__name__}: non-finite gradient (NaN or Inf) for {where}; nothing was updated (nonfinite='skip' skips such steps)"
+    message = f"{type(optimizer).__name__}: non-finite gradient (NaN or Inf) for {where}; nothing was updated (nonfinite='skip' skips such steps)"
+    if p is not None and _local(p).numel() and not _max_abs([_local(p)])[0].isfinite():
+        message += (
+            "; the parameter itself is not finite (an earlier step or its initialisation put "
+            "NaN or Inf there: the check reads the gradients, not the step it takes; a smaller "
+            "lr, or an energy that grows more slowly, keeps a step finite)"
+        )
+    return message
 
 
 def _local(grad: torch.Tensor) -> torch.Tensor:

@@ -41,6 +41,26 @@ def test_symbolic_one_particle(make, scheme):
         assert "not the flow's exp(-h*r)" in res.measured_text
 
 
+def test_the_checks_take_a_schemes_name():
+    """``derive`` takes ``"leapfrog"``; so do the checks (an AttributeError from inside the
+    check before), with the library's ValueError for an unknown name and a TypeError for
+    anything else."""
+    from hamopt.checks import order_of_accuracy, speed_limit
+    from hamopt.checks.energy import conservative_energy_drift
+
+    energy = relativistic()
+    by_name = numeric_symplecticity(energy, "nag", random_quadratic(20))
+    assert by_name.value == numeric_symplecticity(energy, nag, random_quadratic(20)).value
+    assert symbolic_symplecticity(energy, "leapfrog").passed
+    assert order_of_accuracy(energy, "leapfrog").value == order_of_accuracy(energy, leapfrog).value
+    assert speed_limit(energy, "euler").passed
+    assert conservative_energy_drift(energy, scheme="leapfrog", steps=200).passed
+    with pytest.raises(ValueError, match="unknown scheme 'leapfrg'; choose from"):
+        order_of_accuracy(energy, "leapfrg")
+    with pytest.raises(TypeError, match="scheme must be a Scheme or its name, got int"):
+        symbolic_symplecticity(energy, 2)
+
+
 @pytest.mark.parametrize("scheme", CONFORMAL)
 def test_symbolic_two_particles_norm_coupled(scheme):
     res = symbolic_symplecticity(relativistic_norm(), SCHEMES[scheme], n=2)

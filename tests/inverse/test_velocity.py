@@ -120,6 +120,7 @@ def test_vector_maps():
         (["p1 + p2", "p1 + p2"], {}, "neither a sum over coordinates nor a function of ‖p‖"),
         (["p1"], {}, "at least 2 components"),
         ("p", {"coupling": "tensor"}, "coupling must be"),
+        ("tanh(b*p)", {"params": ["b", "c"]}, r"does not use the declared parameter\(s\) \['c'\]"),
     ],
 )
 def test_refusals(velocity, kwargs, message):

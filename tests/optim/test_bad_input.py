@@ -340,6 +340,25 @@ def test_nonfinite_gradient_raises_before_anything_changes(name, bad, foreach):
         opt.step()
 
 
+def test_a_nonfinite_gradient_of_a_nonfinite_parameter_says_so():
+    """A step too large for its energy writes Inf into the parameter (the check reads the
+    gradients, not the step): the next gradient is not finite, and the message says that the
+    parameter is not either, not only that the gradient was bad."""
+    a, b, opt = _two_groups("Adam")
+    with torch.no_grad():
+        b[1, 1] = math.inf
+    _set_grads([a, b], 7)
+    b.grad[1, 1] = math.inf
+    with pytest.raises(ValueError, match=r"param group 1.*; the parameter itself is not finite"):
+        opt.step()
+    with torch.no_grad():
+        b[1, 1] = 0.0
+    with pytest.raises(
+        ValueError, match=r"nothing was updated \(nonfinite='skip' skips such steps\)$"
+    ):
+        opt.step()
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_nonfinite_skip_skips_the_whole_step(name):
     """``nonfinite="skip"``: the bad step changes nothing and returns the loss; the run then goes
