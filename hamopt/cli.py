@@ -458,7 +458,7 @@ it matches (fitted parameters, worst relative error) or 'none'.
 
 def cmd_identify(args: argparse.Namespace) -> int:
     from hamopt.inverse import identify, identify_optimizer
-    from hamopt.parse import ParseError
+    from hamopt.parse import ParseError, parse_velocity
 
     if (args.velocity is None) == (args.optimizer is None):
         raise UsageError("give either --velocity TEXT (repeat it for a vector map) or --optimizer")
@@ -475,10 +475,17 @@ def cmd_identify(args: argparse.Namespace) -> int:
     params = parse_params(args.params)
     texts = args.velocity
     velocity = texts[0] if len(texts) == 1 else texts
+    names = [prm.name for prm in params]
+    coordinates = [f"p{i}" for i in range(1, len(texts) + 1)] if len(texts) > 1 else []
     try:
-        found = identify(velocity, params, coupling="norm" if args.norm else "particle")
+        read = {s.name for t in texts for s in parse_velocity(t, names, coordinates).free_symbols}
     except ParseError as exc:
         raise UsageError(f"--velocity: {exc}") from None
+    for name in names:
+        if name not in read:
+            raise UsageError(f"--params: parameter {name} does not appear in the velocity")
+    try:
+        found = identify(velocity, params, coupling="norm" if args.norm else "particle")
     except ValueError as exc:
         print(f"not the velocity of a kinetic energy: {exc}")
         return 1
@@ -490,9 +497,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
             "(the command line takes per-particle energies)"
         )
         return 0
-    # the parameters the energy keeps (one of --params may cancel out: p with beta is p²/2)
-    used = energy.expr.free_symbols
-    params_text = ",".join(prm.name for prm in energy.params if prm.symbol in used)
+    params_text = ",".join(prm.name for prm in energy.params)
     command = f"hamopt derive --kinetic '{energy.expr}'"
     print(f"derive    {command}" + (f" --params {params_text}" if params_text else ""))
     return 0

@@ -497,16 +497,18 @@ def test_a_yoshida_module_carries_its_spec_and_verifies(tmp_path, capsys):
 
 
 def test_identifys_derive_command_derives(capsys, tmp_path):
-    """The derive command identify suggests runs: a parameter of --params that the energy
-    does not keep (the velocity p with beta is p²/2's) is not passed on to derive, which
-    refuses it."""
+    """The derive command identify suggests runs; a parameter of --params that the velocity
+    does not use is refused first, as derive refuses one the energy does not use (it was
+    passed on, and derive refused the suggested command)."""
     import shlex
 
-    assert main(["identify", "--velocity", "p", "--params", "beta"]) == 0
+    assert main(["identify", "--velocity", "tanh(beta*p)", "--params", "beta"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("derive"))
     command = shlex.split(line.removeprefix("derive").strip())
-    assert command[:3] == ["hamopt", "derive", "--kinetic"] and "--params" not in command
+    assert command[:3] == ["hamopt", "derive", "--kinetic"] and command[-2:] == ["--params", "beta"]
     assert main([*command[1:], "--out", str(tmp_path / "suggested.py")]) == 0
+    status, _, err = _main(["identify", "--velocity", "p", "--params", "beta"], capsys)
+    assert status == 2 and "--params: parameter beta does not appear in the velocity" in err
 
 
 def test_identify_velocity_and_optimizer(capsys):

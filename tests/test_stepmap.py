@@ -64,5 +64,8 @@ def test_symbolic_map_equals_numeric_step(name, make):
 def test_bad_arguments():
     with pytest.raises(TypeError, match="system must be a ConformalHamiltonian"):
         StepMap(object(), euler)
-    with pytest.raises(TypeError, match="scheme must be a Scheme"):
-        StepMap(ConformalHamiltonian(classical()), "euler")
+    with pytest.raises(TypeError, match="scheme must be a Scheme or its name, got int"):
+        StepMap(ConformalHamiltonian(classical()), 1)
+    with pytest.raises(ValueError, match="unknown scheme 'eular'"):
+        StepMap(ConformalHamiltonian(classical()), "eular")
+    assert StepMap(ConformalHamiltonian(classical()), "euler").scheme is euler

@@ -93,6 +93,12 @@ class TensorPrinter(PythonCodePrinter):
         if not any(self._is_tensor(c) for _, c in expr.args):
             return super()._print_Piecewise(expr)
         out = self._print(value) if cond == sp.true else "math.nan"
+        if not any(self._is_tensor(v) for v, _ in expr.args):
+            # numbers alone would make a tensor of torch's default dtype (float32), and a
+            # float64 step that goes on in place from it would round to float32: the last
+            # number takes the dtype of a tensor the conditions read
+            anchor = min((a for a in expr.free_symbols if self._is_tensor(a)), key=str)
+            out = f"{self._print(anchor)}.new_tensor({out})"
         if cond != sp.true:
             pieces.append((value, cond))
         for value, cond in reversed(pieces):

@@ -399,6 +399,10 @@ def _identify_vector(components, params, *, scope, name, values) -> Identificati
                 f"vector velocity component {expr} uses {extra}; use p1 … p{n} and params"
             )
         v.append(expr)
+    read = set().union(*(e.free_symbols for e in v))
+    unused = [prm.name for prm in params if prm.symbol not in read]
+    if unused:
+        raise ValueError(f"vector velocity does not use the declared parameter(s) {unused}")
     jac = sp.Matrix([[sp.diff(vi, pj) for pj in coords] for vi in v])
     asym = [
         (i, j) for i in range(n) for j in range(i + 1, n) if sp.simplify(jac[i, j] - jac[j, i]) != 0

@@ -180,7 +180,9 @@ def verdict(optimizer, work: list, raise_ok: bool, skip_ok: bool) -> bool:
             ),
             None,
         )
-        raise ValueError(_message(optimizer, *bad) if bad else _message(optimizer))
+        raise ValueError(
+            _message(optimizer, *bad) + _itself(bad[2]) if bad else _message(optimizer)
+        )
     return bool(skip_ok)
 
 
@@ -192,14 +194,19 @@ def _message(optimizer, index=None, group=None, p=None) -> str:
         if p is not None
         else "a parameter sharded on another rank"
     )
-    message = f"{type(optimizer).__name__}: non-finite gradient (NaN or Inf) for {where}; nothing was updated (nonfinite='skip' skips such steps)"
-    if p is not None and _local(p).numel() and not _max_abs([_local(p)])[0].isfinite():
-        message += (
+    return f"{type(optimizer).__name__}: non-finite gradient (NaN or Inf) for {where}; nothing was updated (nonfinite='skip' skips such steps)"
+
+
+def _itself(p: torch.Tensor) -> str:
+    """What the message adds where the parameter itself is not finite (read on the host: the
+    eager step's message only, not the traced step's assertions)."""
+    if not _max_abs([_local(p)])[0].isfinite():
+        return (
             "; the parameter itself is not finite (an earlier step or its initialisation put "
             "NaN or Inf there: the check reads the gradients, not the step it takes; a smaller "
             "lr, or an energy that grows more slowly, keeps a step finite)"
         )
-    return message
+    return ""
 
 
 def _local(grad: torch.Tensor) -> torch.Tensor:
