@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import sympy as sp
 
 from hamopt.closures import compose, library
@@ -301,8 +303,38 @@ def derive(
             f"{kinetic.name} × {scheme.name} × {_closure_text(closure)}: {dead[0]}: a closure "
             f"has nothing to act on in the step Δθ = {draft.displacement}"
         )
+    if {"diagonal_mass", "bias_correction"} <= names and init == "zeros":
+        _warn_of_a_jump_at_one(kinetic)
     source = generate_module(spec, command="hamopt.derive(...)", spec_file=_spec_file(recipe))
     return DerivedOptimizer(spec, source, recipe)
+
+
+def _warn_of_a_jump_at_one(kinetic: KineticEnergy, step: float = 1e-7) -> None:
+    r"""Warn where the velocity jumps at :math:`|p| = 1`, which Adam's first step reads.
+
+    With a diagonal mass and the bias correction, the first step reads the velocity at
+    :math:`u = \hat v/(\sqrt{\hat y} + \epsilon) = g/(|g| + \epsilon)`: within rounding of
+    :math:`\pm 1` for every coordinate whose :math:`|g|` is large against ε. Where
+    :math:`T'` jumps there, rounding decides which side each coordinate takes, and the paths
+    (which round the moments in their own orders, within 1e-6 of each other) may take
+    different ones: their steps then differ by the jump. Read numerically at
+    :math:`1 \pm` ``step``, the parameters at their defaults.
+    """
+    if kinetic.coupling != "particle":
+        return
+    _, velocity = kinetic.numpy_functions()
+    below, above = (float(x) for x in velocity(np.array([1 - step, 1 + step])))
+    if math.isfinite(below) and math.isfinite(above):
+        if abs(above - below) <= 1e-4 * max(1.0, abs(below), abs(above)):
+            return
+    warnings.warn(
+        f"{kinetic.name}: the velocity jumps from {below:.4g} to {above:.4g} at p = 1, where "
+        "Adam's first step reads it (|m̂|/(√ŷ + ε) = |g|/(|g| + ε), 1 within rounding): which "
+        "side each coordinate takes is decided by rounding, and the paths (default, foreach, "
+        "fused…) may take different sides there",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _spec_file(recipe: Recipe) -> str | None:

@@ -318,6 +318,20 @@ def test_a_switch_of_numbers_keeps_the_parameters_dtype():
         torch.testing.assert_close(w, steps["default"], rtol=1e-15, atol=1e-16, msg=label)
 
 
+def test_derive_warns_of_a_velocity_that_jumps_where_adams_first_step_reads_it(recwarn):
+    """max(|p|, p²) has T' = 1 below p = 1 and 2 above: Adam's first step reads the velocity
+    at |g|/(|g| + ε), 1 within rounding, and rounding picks the side. The clip energy of the
+    test above has its kink there too, but a continuous T': no warning."""
+    from hamopt.parse import parse_energy
+
+    with pytest.warns(UserWarning, match="the velocity jumps from 1 to 2 at p = 1, where Adam's"):
+        derive(KineticEnergy(sp.Max(sp.Abs(p), p**2), name="m"), "euler", "adam")
+    recwarn.clear()
+    derive(KineticEnergy(parse_energy("clip(p, -1, 1)**2/2 + Max(Abs(p) - 1, 0)")), "euler", "adam")
+    derive(KineticEnergy(sp.Max(sp.Abs(p), p**2), name="m"), "euler", "none")  # no Adam step
+    assert not [w for w in recwarn if "velocity jumps" in str(w.message)]
+
+
 def _every_path_steps_alike(cls: type) -> None:
     """Five steps on (w − target)² from a seeded start, on every path, agree with the
     single-tensor path's to 1e-6 (bfloat16 state: 1e-2)."""

@@ -40,6 +40,7 @@ from hamopt.checks.integrate import (
     _check_finite,
     anharmonic,
     as_potential,
+    check_step,
     convex_quadratic,
     energies,
     explicit_euler,
@@ -315,6 +316,8 @@ def energy_error_order(
     scheme = method_named(scheme)
     system, q0, p0 = _setup(kinetic, potential, q0, p0, friction, values)
     steps = default_steps(scheme.order) if steps is None else tuple(int(n) for n in steps)
+    for n in steps:
+        check_step(final_time / max(n, 1), n)
     q_ref, p_ref = reference_state(
         system, q0, p0, final_time, rtol=REFERENCE_TOL, atol=REFERENCE_TOL
     )
@@ -388,6 +391,7 @@ def energy_convergence(
     if friction <= 0:
         raise ValueError(f"energy convergence needs friction r > 0, got {friction}")
     scheme = method_named(scheme)
+    check_step(h, steps)
     pot = convex_quadratic() if potential is None else as_potential(potential)
     if q0 is None:
         n = pot.minimizer.numel() if pot.minimizer is not None else 10
@@ -475,6 +479,7 @@ def conservative_energy_drift(
     :math:`a \ge 2.5` pass.
     """
     scheme = method_named(scheme)
+    check_step(h, steps, least=2)  # two halves to compare
     q0 = _as_tensor(DRIFT_Q0 if q0 is None else q0)
     p0 = _as_tensor(DRIFT_P0 if p0 is None else p0, q0.numel())
     pot = anharmonic(q0.numel(), quartic=0.05) if potential is None else potential

@@ -16,6 +16,7 @@ r"""Numeric integration shared by the order and energy checks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,6 +35,7 @@ __all__ = [
     "Stepper",
     "anharmonic",
     "as_potential",
+    "check_step",
     "convex_quadratic",
     "energies",
     "explicit_euler",
@@ -241,6 +243,15 @@ class Stepper:
 explicit_euler = Stepper(
     "explicit_euler", explicit_euler_step, 1, "explicit Euler q += h∇T(p), p -= h(∇U + rp)"
 )
+
+
+def check_step(h: object, steps: object, least: int = 1) -> None:
+    """ValueError unless ``h`` is a finite number > 0 and ``steps`` an int >= ``least`` (a
+    check on h = 0 or on no steps measures nothing)."""
+    if isinstance(h, bool) or not isinstance(h, (int, float)) or not 0 < h < math.inf:
+        raise ValueError(f"h must be a finite number > 0, got {h!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < least:
+        raise ValueError(f"steps must be an int >= {least}, got {steps!r}")
 
 
 def method_named(method: OneStepMethod | str) -> OneStepMethod:

@@ -43,6 +43,7 @@ from hamopt.checks.integrate import (
     _as_tensor,
     _check_finite,
     anharmonic,
+    check_step,
     method_named,
     numeric_system,
     reference_state,
@@ -220,6 +221,8 @@ def order_of_accuracy(
     scheme = method_named(scheme)
     system, q0, p0 = _setup(kinetic, potential, q0, p0, friction, values)
     steps = default_steps(scheme.order) if steps is None else tuple(int(n) for n in steps)
+    for n in steps:
+        check_step(final_time / max(n, 1), n)
     q_ref, p_ref, floor = _reference(system, q0, p0, final_time)
     errors = []
     for n_steps in steps:

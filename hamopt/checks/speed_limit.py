@@ -8,11 +8,13 @@ the gradient. The classical energy has no such bound.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import sympy as sp
 import torch
 
+from hamopt.checks.integrate import check_step
 from hamopt.checks.problems import linear
 from hamopt.checks.report import CheckResult
 from hamopt.kinetic.energy import KineticEnergy
@@ -72,6 +74,9 @@ def speed_limit(
     ``"undetermined"``, ``value`` the largest step over ``h``.
     """
     scheme = scheme_named(scheme)
+    check_step(h, steps)
+    if not (isinstance(gradient, (int, float)) and 0 < gradient < math.inf):
+        raise ValueError(f"gradient must be a finite number > 0, got {gradient!r}")
     bound = sp.sympify(speed_bound(kinetic).xreplace(kinetic.values(values)))
     travel = float(sum(abs(frac) for flow, frac in scheme.rows if flow in "FG"))
     gen = torch.Generator().manual_seed(seed)

@@ -28,6 +28,7 @@ import sympy as sp
 import torch
 
 from hamopt.checks.identity import vanishes_at_random_points
+from hamopt.checks.integrate import check_step
 from hamopt.checks.report import CheckResult
 from hamopt.kinetic.energy import KineticEnergy
 from hamopt.schemes.library import scheme_named
@@ -181,6 +182,9 @@ def numeric_symplecticity(
     ``details`` hold the absolute ``residual`` and ``jacobian_max``.
     """
     scheme = scheme_named(scheme)
+    check_step(h, 1)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an int >= 1 (particles), got {n!r}")
     system = TorchSystem(kinetic, potential, friction, values)
     gen = torch.Generator().manual_seed(seed)
     q = torch.randn(n, generator=gen, dtype=torch.float64)

@@ -189,6 +189,11 @@ class TorchSystem:
         friction: float,
         values: Mapping[str, float] | None = None,
     ) -> None:
+        if not isinstance(kinetic, KineticEnergy):
+            raise TypeError(
+                f"kinetic must be a KineticEnergy, got {type(kinetic).__name__} "
+                "(an expression in p: KineticEnergy(expr))"
+            )
         if not callable(potential):
             raise TypeError("potential must be a callable U(q) -> scalar tensor")
         if not isinstance(friction, (int, float)) or isinstance(friction, bool) or friction < 0:
@@ -210,12 +215,26 @@ class TorchSystem:
     def grad_U(self, q: torch.Tensor) -> torch.Tensor:
         with torch.enable_grad():
             x = q if q.requires_grad else q.detach().requires_grad_(True)
-            (g,) = torch.autograd.grad(self.potential(x), x, create_graph=q.requires_grad)
+            (g,) = torch.autograd.grad(self._potential_at(x), x, create_graph=q.requires_grad)
         return g
+
+    def _potential_at(self, q: torch.Tensor) -> torch.Tensor:
+        """U(q), or a ValueError naming what is wrong with the potential for this q (a matrix
+        of another size, a vector where a scalar belongs)."""
+        try:
+            u = self.potential(q)
+        except (RuntimeError, IndexError) as exc:
+            raise ValueError(
+                f"the potential fails on q of {q.numel()} coordinates: {exc}"
+            ) from None
+        if not isinstance(u, torch.Tensor) or u.numel() != 1:
+            shape = tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__
+            raise ValueError(f"the potential must return one number (a scalar tensor), got {shape}")
+        return u.reshape(())
 
     def energy(self, q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         """:math:`H(q, p) = T(p) + U(q)`."""
-        return self.kinetic_energy(p) + self.potential(q)
+        return self.kinetic_energy(p) + self._potential_at(q)
 
     def vector_field(self, q: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.velocity(p), -self.grad_U(q) - self.friction * p
