@@ -452,7 +452,8 @@ With --velocity: T(p) = ∫ v, certified (odd, finite, monotone, integrable, T' 
 library family it matches, and the 'hamopt derive' command for it. Exit 1 when the map is not
 the velocity of a kinetic energy (the reason is printed). With --optimizer: one step of the
 class from a fresh state on gradients 1e-12 … 1e4 reads its velocity map; the library family
-it matches (fitted parameters, worst relative error) or 'none'.
+it matches (fitted parameters, worst relative error) or 'none'; exit 1 when the map read is
+not odd or decreases (no kinetic energy's velocity).
 """
 
 
@@ -469,7 +470,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
         options = _options(args.option or [])
         probe = identify_optimizer(cls, **options)
         print(probe.summary())
-        return 0
+        return 1 if probe.refusal else 0
     if args.option:
         raise UsageError("--option goes with --optimizer")
     params = parse_params(args.params)

@@ -318,11 +318,12 @@ def _warn_of_a_jump_at_one(kinetic: KineticEnergy, step: float = 1e-7) -> None:
     :math:`T'` jumps there, rounding decides which side each coordinate takes, and the paths
     (which round the moments in their own orders, within 1e-6 of each other) may take
     different ones: their steps then differ by the jump. Read numerically at
-    :math:`1 \pm` ``step``, the parameters at their defaults.
+    :math:`1 \pm` ``step``, the parameters at their defaults (a required one at its first
+    sample value, as the validation reads it).
     """
     if kinetic.coupling != "particle":
         return
-    _, velocity = kinetic.numpy_functions()
+    _, velocity = kinetic.numpy_functions({prm.name: prm.samples()[0] for prm in kinetic.params})
     below, above = (float(x) for x in velocity(np.array([1 - step, 1 + step])))
     if math.isfinite(below) and math.isfinite(above):
         if abs(above - below) <= 1e-4 * max(1.0, abs(below), abs(above)):

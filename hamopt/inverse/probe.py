@@ -46,6 +46,8 @@ class Probe:
     velocity: np.ndarray  # -Δθ / lr
     elementwise: bool
     fits: tuple[Fit, ...]  # every library family, best first (empty if not elementwise)
+    #: Why the map read is no kinetic energy's velocity ("" where it may be one).
+    refusal: str = ""
 
     @property
     def match(self) -> Fit | None:
@@ -57,6 +59,8 @@ class Probe:
             return (
                 f"{self.optimizer}: couples coordinates (not elementwise); no per-particle energy"
             )
+        if self.refusal:
+            return f"{self.optimizer}: not the velocity of a kinetic energy: {self.refusal}"
         m = self.match
         if m is None:
             return f"{self.optimizer}: no library energy (closest: {self.fits[0]})"
@@ -89,8 +93,29 @@ def identify_optimizer(cls: type, *, lr: float = 1e-3, **kwargs) -> Probe:
     if not np.all(np.isfinite(velocity)):
         bad = int(np.flatnonzero(~np.isfinite(velocity))[0])
         raise ValueError(f"{cls.__name__}'s first step is not finite at gradient {g[bad]:.3g}")
-    fits = tuple(fit(g, velocity)) if elementwise else ()
-    return Probe(f"{cls.__module__}.{cls.__qualname__}", g, velocity, elementwise, fits)
+    refusal = _not_a_velocity(g, velocity) if elementwise else ""
+    fits = tuple(fit(g, velocity)) if elementwise and not refusal else ()
+    return Probe(f"{cls.__module__}.{cls.__qualname__}", g, velocity, elementwise, fits, refusal)
+
+
+def _not_a_velocity(g: np.ndarray, v: np.ndarray) -> str:
+    r"""Why the samples ``v(g)`` are no velocity :math:`T'` of an even convex energy: not odd
+    (:math:`v(-g) \ne -v(g)`), or decreasing somewhere (:math:`T'' < 0`); "" where they may
+    be one. ``g`` is :data:`FIT_GRID`: sorted, each magnitude with both signs. Tolerances are
+    relative to the largest :math:`|v|`, a million rounding errors of float64."""
+    tol = 1e6 * np.finfo(float).eps * max(float(np.abs(v).max()), np.finfo(float).tiny)
+    odd = np.abs(v + v[::-1])
+    if odd.max() > tol:
+        k = int(np.argmax(odd))
+        return f"not odd: v({g[k]:.3g}) = {v[k]:.6g}, v({g[::-1][k]:.3g}) = {v[::-1][k]:.6g}"
+    falls = np.diff(v)
+    if falls.min() < -tol:
+        k = int(np.argmin(falls))
+        return (
+            f"decreasing: v({g[k]:.3g}) = {v[k]:.6g} > v({g[k + 1]:.3g}) = {v[k + 1]:.6g} "
+            "(a convex energy's velocity does not decrease; maximize=True steps uphill)"
+        )
+    return ""
 
 
 def _first_step(cls, g: np.ndarray, lr: float, kwargs) -> np.ndarray:

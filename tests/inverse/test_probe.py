@@ -5,6 +5,8 @@ rad.optim.RAD → relativistic, torch.optim.SGD(momentum=0.9) → classical; the
 members; an optimizer that couples coordinates is reported, not fitted.
 """
 
+import re
+
 import pytest
 import torch
 
@@ -62,7 +64,7 @@ def test_coupled_rule_is_not_fitted():
 
 def test_no_library_energy():
     class Cubic(torch.optim.Optimizer):
-        """θ ← θ − lr·g³/(1 + g²)²: odd and bounded but not in the library."""
+        """θ ← θ − lr·g³/(1 + g²): odd and increasing but not in the library."""
 
         def __init__(self, params, lr=1e-3):
             super().__init__(params, dict(lr=lr))
@@ -72,12 +74,50 @@ def test_no_library_energy():
             for group in self.param_groups:
                 for q in group["params"]:
                     g = q.grad
-                    q.sub_(group["lr"] * g**3 / (1 + g * g) ** 2)
+                    q.sub_(group["lr"] * g**3 / (1 + g * g))
 
     probe = identify_optimizer(Cubic)
-    assert probe.match is None
+    assert probe.match is None and probe.refusal == ""
     assert probe.summary().startswith(f"{__name__}.test_no_library_energy.<locals>.Cubic")
     assert "no library energy (closest:" in probe.summary()
+
+
+class _Map(torch.optim.Optimizer):
+    """θ ← θ − lr·map(g): a first step from any map."""
+
+    map = staticmethod(torch.square)
+
+    def __init__(self, params, lr=1e-3):
+        super().__init__(params, dict(lr=lr))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for q in group["params"]:
+                q.sub_(group["lr"] * self.map(q.grad))
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "reason"),
+    [
+        (type("Even", (_Map,), {"map": staticmethod(torch.square)}), {}, "not odd: v"),
+        (type("Wave", (_Map,), {"map": staticmethod(torch.sin)}), {}, "decreasing: v"),
+        (torch.optim.Adam, {"maximize": True}, "decreasing: .* maximize=True steps uphill"),
+    ],
+)
+def test_a_map_that_is_no_velocity_is_refused(cls, kwargs, reason, capsys):
+    """An even map (g²), one that turns back (sin g), a step uphill: no convex even energy has
+    such a velocity, and the probe says why instead of naming the closest family (it fitted
+    Adam's energy to maximize=True with ε = 6e21)."""
+    probe = identify_optimizer(cls, **kwargs)
+    assert probe.fits == () and probe.match is None
+    assert re.search(f"not the velocity of a kinetic energy: {reason}", probe.summary())
+    if cls is torch.optim.Adam:
+        from hamopt.cli import main
+
+        assert (
+            main(["identify", "--optimizer", "torch.optim.Adam", "--option", "maximize=True"]) == 1
+        )
 
 
 def test_bad_input():
