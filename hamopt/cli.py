@@ -459,6 +459,7 @@ not odd or decreases (no kinetic energy's velocity).
 
 def cmd_identify(args: argparse.Namespace) -> int:
     from hamopt.inverse import identify, identify_optimizer
+    from hamopt.inverse.velocity import unused_parameters
     from hamopt.parse import ParseError, parse_velocity
 
     if (args.velocity is None) == (args.optimizer is None):
@@ -475,16 +476,15 @@ def cmd_identify(args: argparse.Namespace) -> int:
         raise UsageError("--option goes with --optimizer")
     params = parse_params(args.params)
     texts = args.velocity
-    velocity = texts[0] if len(texts) == 1 else texts
     names = [prm.name for prm in params]
     coordinates = [f"p{i}" for i in range(1, len(texts) + 1)] if len(texts) > 1 else []
     try:
-        read = {s.name for t in texts for s in parse_velocity(t, names, coordinates).free_symbols}
+        exprs = [parse_velocity(text, names, coordinates) for text in texts]
     except ParseError as exc:
         raise UsageError(f"--velocity: {exc}") from None
-    for name in names:
-        if name not in read:
-            raise UsageError(f"--params: parameter {name} does not appear in the velocity")
+    for name in unused_parameters(exprs, names):  # a usage error here, as derive's --params
+        raise UsageError(f"--params: parameter {name} does not appear in the velocity")
+    velocity = exprs[0] if len(exprs) == 1 else exprs
     try:
         found = identify(velocity, params, coupling="norm" if args.norm else "particle")
     except ValueError as exc:

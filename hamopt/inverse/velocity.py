@@ -27,7 +27,7 @@ integrability of vector maps, and the round trip :math:`T' = v`. The result is a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -45,7 +45,7 @@ from hamopt.kinetic.validation import (
 from hamopt.parameters import Parameter, positive
 from hamopt.symbols import p as P
 
-__all__ = ["MATCH_TOLERANCE", "Certificate", "Identification", "identify"]
+__all__ = ["MATCH_TOLERANCE", "Certificate", "Identification", "identify", "unused_parameters"]
 
 #: Largest relative error at which a fitted library family counts as a match.
 MATCH_TOLERANCE = 1e-8
@@ -177,10 +177,16 @@ def _expression(velocity, params) -> tuple[sp.Expr, list[Parameter]]:
         )
     if P not in expr.free_symbols:
         raise ValueError(f"velocity {expr} does not depend on p")
-    unused = [prm.name for prm in prms if prm.symbol not in expr.free_symbols]
+    unused = unused_parameters([expr], [prm.name for prm in prms])
     if unused:
         raise ValueError(f"velocity {expr} does not use the declared parameter(s) {unused}")
     return expr, prms
+
+
+def unused_parameters(exprs: Iterable[sp.Expr], names: Iterable[str]) -> list[str]:
+    """The declared parameter ``names`` that none of ``exprs`` reads (matched by name)."""
+    read = {sym.name for expr in exprs for sym in expr.free_symbols}
+    return [name for name in names if name not in read]
 
 
 def _points(prms) -> list[dict[str, float]]:
@@ -399,8 +405,7 @@ def _identify_vector(components, params, *, scope, name, values) -> Identificati
                 f"vector velocity component {expr} uses {extra}; use p1 … p{n} and params"
             )
         v.append(expr)
-    read = set().union(*(e.free_symbols for e in v))
-    unused = [prm.name for prm in params if prm.symbol not in read]
+    unused = unused_parameters(v, [prm.name for prm in params])
     if unused:
         raise ValueError(f"vector velocity does not use the declared parameter(s) {unused}")
     jac = sp.Matrix([[sp.diff(vi, pj) for pj in coords] for vi in v])
