@@ -53,8 +53,8 @@ from hamopt.checks.order import (
     _CHECK_TOL,
     REFERENCE_TOL,
     _setup,
+    _step_counts,
     _verdict,
-    default_steps,
 )
 from hamopt.checks.report import CheckResult
 from hamopt.checks.smoothness import smooth
@@ -315,9 +315,7 @@ def energy_error_order(
     """
     scheme = method_named(scheme)
     system, q0, p0 = _setup(kinetic, potential, q0, p0, friction, values)
-    steps = default_steps(scheme.order) if steps is None else tuple(int(n) for n in steps)
-    for n in steps:
-        check_step(final_time / max(n, 1), n)
+    steps = _step_counts(scheme.order, steps, final_time)
     q_ref, p_ref = reference_state(
         system, q0, p0, final_time, rtol=REFERENCE_TOL, atol=REFERENCE_TOL
     )

@@ -74,6 +74,15 @@ def default_steps(order: int) -> tuple[int, ...]:
     return tuple(first * 2**j for j in range(5))
 
 
+def _step_counts(order: int, steps, final_time: float) -> tuple[int, ...]:
+    """``steps`` (default :func:`default_steps`) as ints, each checked with its step
+    ``final_time / n`` (:func:`~hamopt.checks.integrate.check_step`)."""
+    counts = default_steps(order) if steps is None else tuple(int(n) for n in steps)
+    for n in counts:
+        check_step(final_time / max(n, 1), n)
+    return counts
+
+
 def tolerance_for(order: int) -> float:
     """The allowed distance of the fitted slope from the declared order: 0.1, or 0.3 for
     order >= 4."""
@@ -220,9 +229,7 @@ def order_of_accuracy(
     """
     scheme = method_named(scheme)
     system, q0, p0 = _setup(kinetic, potential, q0, p0, friction, values)
-    steps = default_steps(scheme.order) if steps is None else tuple(int(n) for n in steps)
-    for n in steps:
-        check_step(final_time / max(n, 1), n)
+    steps = _step_counts(scheme.order, steps, final_time)
     q_ref, p_ref, floor = _reference(system, q0, p0, final_time)
     errors = []
     for n_steps in steps:

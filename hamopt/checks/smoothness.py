@@ -22,7 +22,7 @@ import sympy as sp
 from hamopt.kinetic.energy import KineticEnergy
 from hamopt.symbols import p as P
 
-__all__ = ["smooth", "smooth_at", "smooth_at_zero"]
+__all__ = ["smooth", "smooth_at_zero"]
 
 _X = sp.Symbol("x", positive=True)
 _PRIMES = {0: "T", 1: "T'", 2: "T''", 3: "T'''"}
@@ -57,24 +57,7 @@ def smooth_at_zero(
     >>> smooth_at_zero(massless(), 2)
     (False, "T' jumps from -1 to 1 at p = 0")
     """
-    return smooth_at(kinetic, 0, degree, values)
-
-
-def smooth_at(
-    kinetic: KineticEnergy,
-    point: float,
-    degree: int,
-    values: Mapping[str, float] | None = None,
-) -> tuple[bool | None, str]:
-    r"""Whether :math:`T \in C^{\text{degree}}` at :math:`p =` ``point``, and why not: as
-    :func:`smooth_at_zero`, anywhere on the line.
-
-    >>> from hamopt.kinetic import KineticEnergy
-    >>> from hamopt.symbols import p
-    >>> smooth_at(KineticEnergy(sp.Max(sp.Abs(p), p**2)), 1, 1)
-    (False, "T' jumps from 1 to 2 at p = 1")
-    """
-    return _smooth_at(_profile(kinetic, degree, values), sp.nsimplify(point), degree)
+    return _smooth_at(_profile(kinetic, degree, values), sp.Integer(0), degree)
 
 
 def smooth(
