@@ -9,6 +9,9 @@
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 #include <immintrin.h>
 #define HAMOPT_AVX512 1
+#elif defined(__AVX2__)
+#include <immintrin.h>
+#define HAMOPT_AVX2 1
 #endif
 #include <utility>
 #include <vector>
@@ -283,6 +286,10 @@ struct Int8Tables {
   // upper[o]; last is the decision point between the largest mean and 1.
   alignas(64) float scale[2][16], offset[2][16], limit[2][16];
   alignas(64) int32_t below[2][16];
+  // With AVX2 (arithmetic_codes8): bound[e], the decision point below decade e's smallest
+  // value (e < 6), and start_E = 1 + below_E, the decision points below decade E's smallest.
+  float bound[2][6];
+  alignas(32) int32_t start[2][8] = {};
   alignas(64) float threshold[2][32];
   alignas(64) int32_t upper[2][32];
   float last[2];
@@ -301,12 +308,12 @@ struct Int8Tables {
       in_order(s, 1, next);
     }
     for (int s = 0; s < 2; s++) {
-      float bound[6];  // the decision point below decade E's smallest value, E < 6
       int32_t count = 0;
       for (int e = 6; e >= 0; e--) {
         const double n = double(1 << ((s ? 6 : 7) - e));
         below[s][e] = count;
-        if (e < 6) bound[e] = middle[s][zero[s] + count];
+        start[s][e] = count + 1;
+        if (e < 6) bound[s][e] = middle[s][zero[s] + count];
         scale[s][e] = float(std::pow(10.0, e) * n / 0.9);
         offset[s][e] = float(0.1 * n / 0.9);
         limit[s][e] = float(n - 0.5);
@@ -318,8 +325,8 @@ struct Int8Tables {
         threshold[s][o] = 0;
         upper[s][o] = 0;
         for (int e = 0; e < 6; e++) {
-          upper[s][o] += bound[e] >= std::nextafter(top, 0.0f);
-          if (bound[e] >= bottom && bound[e] < top) threshold[s][o] = bound[e];
+          upper[s][o] += bound[s][e] >= std::nextafter(top, 0.0f);
+          if (bound[s][e] >= bottom && bound[s][e] < top) threshold[s][o] = bound[s][e];
         }
       }
     }
@@ -413,19 +420,59 @@ inline __m512i arithmetic_codes(const Int8Tables& t, int s, __m512 y, __mmask16&
 }
 #endif
 
+#ifdef HAMOPT_AVX2
+// The codes of 8 values y by arithmetic, as arithmetic_codes but with AVX2's 8-entry permutes:
+// the decade E counts the bounds (Int8Tables::bound) at or above |y|, compared against |y| one
+// ulp higher where y < 0 (its bits plus one), so that at a bound a negative y takes the value
+// of larger magnitude, as the search does (the count below -|y| is the count above |y|). Then
+// m = start_E + k (0 for y = ±0) and the code zero + sign(y)·m (255 above last; in the unsigned
+// map, which has no value below 0, 255 for y < 0). fallback: a bit per lane that cannot be
+// decided so (p within 2^-10 of an integer, |y| >= 2 or NaN).
+inline __m256i arithmetic_codes8(const Int8Tables& t, int s, __m256 y, int& fallback) {
+  const __m256i bits = _mm256_castps_si256(y);
+  const __m256i magnitude = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fffffff));
+  const __m256 a = _mm256_castsi256_ps(magnitude);
+  const __m256 nudged = _mm256_castsi256_ps(_mm256_add_epi32(magnitude, _mm256_srli_epi32(bits, 31)));
+  __m256i e = _mm256_setzero_si256();
+  for (int d = 0; d < 6; d++)
+    e = _mm256_sub_epi32(e, _mm256_castps_si256(_mm256_cmp_ps(nudged, _mm256_set1_ps(t.bound[s][d]), _CMP_LE_OQ)));
+  const __m256 product = _mm256_mul_ps(a, _mm256_permutevar8x32_ps(_mm256_load_ps(t.scale[s]), e));
+  const __m256 p = _mm256_min_ps(_mm256_sub_ps(product, _mm256_permutevar8x32_ps(_mm256_load_ps(t.offset[s]), e)),
+                                 _mm256_permutevar8x32_ps(_mm256_load_ps(t.limit[s]), e));
+  const __m256 off = _mm256_andnot_ps(_mm256_set1_ps(-0.0f),
+      _mm256_sub_ps(p, _mm256_round_ps(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));  // |p - round(p)|
+  fallback = _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(off, _mm256_set1_ps(1.0f / 1024), _CMP_LT_OQ),
+                                             _mm256_cmp_ps(a, _mm256_set1_ps(2.0f), _CMP_NLT_UQ)));
+  const __m256i nonzero = _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_GT_OQ));
+  const __m256i m = _mm256_and_si256(nonzero, _mm256_add_epi32(_mm256_permutevar8x32_epi32(_mm256_load_si256(
+      reinterpret_cast<const __m256i*>(t.start[s])), e), _mm256_max_epi32(_mm256_cvttps_epi32(p), _mm256_setzero_si256())));
+  const __m256i top = _mm256_set1_epi32(255);
+  __m256i code = _mm256_add_epi32(_mm256_set1_epi32(t.zero[s]), _mm256_sign_epi32(m, bits));
+  code = _mm256_blendv_epi8(code, top, _mm256_castps_si256(_mm256_cmp_ps(y, _mm256_set1_ps(t.last[s]), _CMP_GT_OQ)));
+  return s ? code : _mm256_blendv_epi8(code, top, _mm256_and_si256(nonzero, _mm256_srai_epi32(bits, 31)));
+}
+#endif
+
+// The code of one value y by the scalar search (encode)
+inline uint8_t searched_code(const Int8Tables& t, int s, float y) {
+  const int32_t c = t.first[s][bin_of(y)];
+  const int32_t nearest = c + (y > t.middle[s][c]);
+  const int zero = t.zero[s];
+  return uint8_t(nearest == zero && y != 0 ? zero + (y > 0 ? 1 : -1) : nearest);
+}
+
 // codes[k] for n values x[k]: the number of decision points below y = x[k] · inverse (tables:
 // the format's, s: the map's index), the scalar search: where the bin of y puts it, plus one
 // where the bin's one decision point lies below y (middle[255] is +inf); a y that is not 0 but
 // nearest to the map's 0 (its code zero) takes the nearest value of its sign instead. With
 // AVX-512 (and vectorised), 16 values at a time to the same codes: by arithmetic_codes, or by
-// search256 for 16 values of which it cannot decide one.
+// search256 for 16 values of which it cannot decide one. With AVX2, 32 at a time by
+// arithmetic_codes8, and the lanes it cannot decide by the scalar search.
 inline void encode(const float* __restrict x, uint8_t* __restrict codes, const Int8Tables& tables, int s,
                    float inverse, int64_t n, bool vectorised = true) {
-  const int32_t* __restrict first = tables.first[s];
-  const float* __restrict middle = tables.middle[s];
-  const int zero = tables.zero[s];
   int64_t k = 0;
 #ifdef HAMOPT_AVX512
+  const int zero = tables.zero[s];
   const int64_t vectors = vectorised ? n : 0;  // the elements the vector loop may take
   __m512 r[16];
   for (int q = 0; q < 16; q++) r[q] = _mm512_load_ps(tables.tree[s] + 16 * q);
@@ -447,12 +494,23 @@ inline void encode(const float* __restrict x, uint8_t* __restrict codes, const I
     _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + k), _mm512_cvtepi32_epi8(code));
   }
 #endif
-  for (; k < n; k++) {
-    const float y = x[k] * inverse;
-    const int32_t c = first[bin_of(y)];
-    const int32_t nearest = c + (y > middle[c]);
-    codes[k] = uint8_t(nearest == zero && y != 0 ? zero + (y > 0 ? 1 : -1) : nearest);
+#ifdef HAMOPT_AVX2
+  const int64_t vectors = vectorised ? n : 0;
+  const __m256 scale = _mm256_set1_ps(inverse);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);  // the packs' 4-byte groups in order
+  for (; k + 32 <= vectors; k += 32) {
+    int fallback[4];
+    __m256i code[4];
+    for (int q = 0; q < 4; q++) code[q] = arithmetic_codes8(tables, s, _mm256_mul_ps(_mm256_loadu_ps(x + k + 8 * q), scale), fallback[q]);
+    const __m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(code[0], code[1]), _mm256_packus_epi32(code[2], code[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + k), _mm256_permutevar8x32_epi32(bytes, order));
+    if (fallback[0] | fallback[1] | fallback[2] | fallback[3]) {
+      for (int l = 0; l < 32; l++)
+        if (fallback[l / 8] >> (l % 8) & 1) codes[k + l] = searched_code(tables, s, x[k + l] * inverse);
+    }
   }
+#endif
+  for (; k < n; k++) codes[k] = searched_code(tables, s, x[k] * inverse);
 }
 
 // values[k] = map[codes[k]] * scale for n codes of map s. With AVX512-VBMI, 64 at a time:

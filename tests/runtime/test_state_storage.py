@@ -89,7 +89,8 @@ def test_the_kernels_searches_give_the_references_codes(signed):
     """Every decision point, the float32 values next to it on either side, ±0, subnormals,
     the smallest and largest values, random ones: the kernel's scalar search (bins) and its
     vectorised one (where the build has AVX-512: by arithmetic, or a binary search in
-    registers near a decision point) give the codes of
+    registers near a decision point; with AVX2: by arithmetic, or the scalar search near a
+    decision point) give the codes of
     the reference (torch.bucketize in :func:`state_storage.quantise`); NaN and ±Inf, which the
     reference does not define, the same codes in both searches."""
     points = storage.decision_points(storage.dynamic_map(signed))[:-1]
