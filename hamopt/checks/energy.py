@@ -470,7 +470,10 @@ def conservative_energy_drift(
     smooth :math:`H`. With a kink (at :math:`p = 0`, or where a ``Max`` switches) the claim does
     not apply: a drift measured on an energy that is not :math:`C^{k+1}` (:math:`k` the scheme's
     order; see :func:`~hamopt.checks.smoothness.smooth`) is reported as undetermined, with the
-    reason, not as a failure. On the default problem the massless energy reaches
+    reason, not as a failure. So is one on too short a horizon: where the first half covers less
+    than one full oscillation of some coordinate (``details["first_half_periods"]``, half the sign
+    changes of its momentum about the mean), its largest error is not yet the bound (the
+    classical energy on the default problem: ratio 1.50 at 500 steps, 1.09 at 1,000). On the default problem the massless energy reaches
     :math:`\max e_k \approx 8\cdot10^{-2}`, Adam's energy with :math:`\epsilon = 10^{-8}`
     drifts (ratio ≈ 2), the power energy with :math:`a = 1.5` (velocity not Lipschitz) drifts
     slowly (ratio ≈ 1.9); Adam's with :math:`\epsilon = 0.1` and the power energy with
@@ -482,12 +485,13 @@ def conservative_energy_drift(
     p0 = _as_tensor(DRIFT_P0 if p0 is None else p0, q0.numel())
     pot = anharmonic(q0.numel(), quartic=0.05) if potential is None else potential
     system = numeric_system(kinetic, pot, 0.0, values)
-    series = {}
+    series, momenta = {}, {}
     for key, method in (("scheme", scheme), ("euler", explicit_euler)):
         with np.errstate(all="ignore"):
             qs, ps = trajectory(system, method, q0, p0, h, steps)
             e = energies(system, qs, ps)
             series[key] = np.abs(e - e[0])
+            momenta[key] = ps
     s1, s2 = _half_maxima(series["scheme"])
     e1, e2 = _half_maxima(series["euler"])
     scheme_max = max(s1, s2)
@@ -522,7 +526,28 @@ def conservative_energy_drift(
     if smooth_enough is False:
         reason = f"not applicable: {why}; bounded energy error needs a smooth H"
         return CheckResult.undetermined(*args, reason, details)
+    periods = _periods(np.asarray(momenta["scheme"])[: steps // 2 + 1])
+    details["first_half_periods"] = periods
+    if periods < 1:
+        reason = (
+            f"too short a horizon: the first half ({steps // 2} steps of h = {h:g}) covers "
+            f"{periods:g} of the slowest coordinate's oscillations, fewer than one, so its "
+            "largest energy error is not yet the bound the second half is compared with; "
+            "take more steps"
+        )
+        return CheckResult.undetermined(*args, reason, details)
     return CheckResult(*args, False, details)
+
+
+def _periods(ps: np.ndarray) -> float:
+    """Full oscillations of the slowest coordinate along a trajectory's momenta ``ps`` (one row
+    per step): half the sign changes of each coordinate's distance from its mean, the fewest.
+    A coordinate that does not oscillate (or is not finite) counts 0."""
+    if not np.all(np.isfinite(ps)):
+        return 0.0
+    centred = ps - ps.mean(axis=0)
+    changes = np.count_nonzero(np.diff(np.sign(centred), axis=0) != 0, axis=0)
+    return float(changes.min()) / 2
 
 
 def plot_conservative_drift(result: CheckResult, path: str | Path) -> Path:
