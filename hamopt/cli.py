@@ -21,9 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_SCRIPT = ROOT / "benchmarks" / "step_time.py"
 #: Where commands write when not told otherwise: a folder under the current directory.
 OUT = Path("hamopt-out")
-#: Options whose value may start with "-" (an energy such as "-p**2"): argparse would take
-#: the value for an option, so ``--kinetic -p**2`` is read as ``--kinetic=-p**2``.
-NEGATIVE_VALUES = ("--kinetic",)
 
 
 class UsageError(ValueError):
@@ -732,18 +729,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def join_negative_values(argv: list[str]) -> list[str]:
-    """``["--kinetic", "-p**2"]`` → ``["--kinetic=-p**2"]`` for the options in
-    :data:`NEGATIVE_VALUES`, unless the next word is itself an option of the command line."""
-    options = {"-h", "--help"} | {f"--{k.replace('_', '-')}" for k in DERIVE_OPTIONS}
-    options |= {"--spec", "--out", "--spec-out", "--latex"}
+def join_negative_values(
+    argv: list[str], parser: argparse.ArgumentParser | None = None
+) -> list[str]:
+    """``["--kinetic", "-p**2"]`` → ``["--kinetic=-p**2"]``: argparse takes a word that starts
+    with "-" for an option, so an energy such as ``-p**2``, a velocity ``-p`` or a grid
+    ``-1e-3,1e-3`` would be refused as a missing value. Every option of the command line
+    (``parser``'s, its subcommands' included) that takes one value gets the next word so,
+    unless that word is itself one of its options."""
+    parsers, options, valued = [parser or build_parser()], set(), set()
+    while parsers:
+        for action in parsers.pop()._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+            options.update(action.option_strings)
+            if action.option_strings and action.nargs is None:
+                valued.update(action.option_strings)
     out: list[str] = []
     i = 0
     while i < len(argv):
         word = argv[i]
         nxt = argv[i + 1] if i + 1 < len(argv) else None
         if (
-            word in NEGATIVE_VALUES
+            word in valued
             and nxt is not None
             and nxt.startswith("-")
             and nxt.split("=", 1)[0] not in options
@@ -758,7 +766,9 @@ def join_negative_values(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else list(argv)))
+    args = parser.parse_args(
+        join_negative_values(sys.argv[1:] if argv is None else list(argv), parser)
+    )
     try:
         return args.func(args)
     except (UsageError, ValueError, TypeError, OSError) as exc:

@@ -226,7 +226,19 @@ def test_negative_energy_is_a_value_refused_as_not_convex(tmp_path, monkeypatch,
     assert _files(tmp_path) == []
 
 
-def test_negative_values_are_joined_only_for_the_energy():
+def test_a_value_that_starts_with_a_minus_is_taken_as_the_value(capsys):
+    """A velocity ``-p`` and a grid ``-1e-3`` reach their own checks, which name the problem,
+    where argparse alone said "expected one argument"."""
+    assert main(["identify", "--velocity", "-p"]) == 1
+    assert "velocity -p is not monotone" in capsys.readouterr().out
+    assert main(["compare", "Adam", "--task", "rosenbrock", "--lr-grid", "-1e-3"]) == 2
+    assert (
+        "--lr-grid: learning rates must be positive and finite, got -1e-3"
+        in capsys.readouterr().err
+    )
+
+
+def test_negative_values_are_joined_unless_the_next_word_is_an_option():
     assert join_negative_values(["derive", "--kinetic", "-p**2", "--scheme", "euler"]) == [
         "derive",
         "--kinetic=-p**2",
