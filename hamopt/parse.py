@@ -18,7 +18,8 @@ text is never given to ``eval``, ``exec``, :func:`sympy.sympify` or
      (``Symbol(name, positive=True)``) and the constant ``pi``;
    * the operators ``+ - * / **``, unary ``+`` and ``-``, and parentheses;
    * calls by bare name of the functions in :data:`FUNCTIONS` (``sqrt exp log abs Abs cosh
-     sinh tanh cos sin atan asinh sign cbrt`` with one argument, ``clip(x, low, high)``
+     sinh tanh cos sin atan asinh sign cbrt`` with one argument (``cbrt`` the real cube
+     root, :math:`\operatorname{sign}(x)\,\lvert x\rvert^{1/3}`), ``clip(x, low, high)``
      (:math:`\max(low, \min(x, high))`), ``Max Min max min`` with two to :data:`MAX_ARGS`),
      positional arguments only.
 
@@ -98,7 +99,7 @@ MAX_ARGS = 8
 #: The functions allowed in energies, by name: (SymPy function, least and most arguments).
 FUNCTIONS: dict[str, tuple[Callable[..., sp.Expr], int, int]] = {
     "sqrt": (sp.sqrt, 1, 1),
-    "cbrt": (sp.cbrt, 1, 1),
+    "cbrt": (lambda x: sp.sign(x) * sp.cbrt(sp.Abs(x)), 1, 1),  # the real root, as np.cbrt
     "exp": (sp.exp, 1, 1),
     "log": (sp.log, 1, 1),
     "abs": (sp.Abs, 1, 1),
@@ -120,9 +121,9 @@ FUNCTIONS: dict[str, tuple[Callable[..., sp.Expr], int, int]] = {
 
 
 def _real_cbrt(x: float) -> float:
-    if x < 0:  # SymPy's cbrt is the principal root: complex for negative arguments
-        raise ValueError("cbrt of a negative number is not real")
-    return x ** (1 / 3)
+    """The real cube root: negative for a negative x, as NumPy's cbrt (SymPy's own cbrt is
+    the principal root, complex there; the parser writes cbrt(x) as sign(x)·cbrt(|x|))."""
+    return math.copysign(abs(x) ** (1 / 3), x)
 
 
 #: Floating-point shadows of :data:`FUNCTIONS`, used to vet constant subexpressions.

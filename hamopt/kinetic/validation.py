@@ -201,12 +201,30 @@ def choose_velocity(energy: KineticEnergy) -> sp.Expr:
             )
         return given
     candidates = [derivative, sp.powsimp(derivative, force=True), sp.simplify(derivative)]
+    candidates.append(_signs_folded(derivative, arg))
     for cand in candidates:
         if _same_function(energy, arg, cand, derivative, grid) and _finite_on(
             energy, arg, cand, grid
         ):
             return cand
     return derivative
+
+
+def _signs_folded(expr: sp.Expr, x: sp.Symbol) -> sp.Expr:
+    r"""``expr`` with each bare :math:`x` written :math:`\operatorname{sign}(x)\,|x|` and the
+    powers of :math:`\operatorname{sign}(x)` reduced (:math:`\operatorname{sign}^2 = 1` where
+    :math:`x \ne 0`), so that the powers of :math:`|x|` combine. The velocity of
+    :math:`x \sqrt[3]{x}` (the real root, :math:`\operatorname{sign}(x)|x|^{1/3}`) comes out of
+    SymPy as :math:`x \operatorname{sign}(x)^2/(3|x|^{2/3}) + \dots`, 0/0 at :math:`x = 0`;
+    folded, :math:`\tfrac43 \operatorname{sign}(x)|x|^{1/3}`, its limit there. The same
+    function wherever :math:`x \ne 0` (the caller checks it on a grid)."""
+    magnitude, sign = sp.Dummy("magnitude", nonnegative=True), sp.Dummy("sign")
+    held = expr.xreplace({sp.Abs(x): magnitude, sp.sign(x): sign}).xreplace({x: sign * magnitude})
+    held = held.replace(
+        lambda e: e.is_Pow and e.base == sign and e.exp.is_Integer and e.exp > 1,
+        lambda e: sign ** (int(e.exp) % 2),
+    )
+    return held.xreplace({magnitude: sp.Abs(x), sign: sp.sign(x)})
 
 
 def in_pairs(expr: sp.Expr) -> sp.Expr:

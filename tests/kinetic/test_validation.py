@@ -118,6 +118,16 @@ def test_sign_in_an_energy_leaves_no_point_mass_in_its_velocity(expr, velocity):
     assert sp.simplify(e.velocity_expr - velocity) == 0
 
 
+def test_the_velocity_of_p_times_its_real_cube_root_is_finite_at_zero():
+    """T = p·cbrt(p) = |p|^{4/3} (cbrt the real root, sign(p)·|p|^{1/3}): SymPy's derivative
+    holds p·sign(p)²/(3|p|^{2/3}), 0/0 at p = 0. With p written sign(p)|p| and sign² = 1 the
+    powers of |p| combine: the velocity is 4/3·sign(p)·|p|^{1/3}, 0 at p = 0."""
+    e = KineticEnergy(p * sp.sign(p) * sp.cbrt(sp.Abs(p)), name="four_thirds")
+    expected = sp.Rational(4, 3) * sp.sign(p) * sp.Abs(p) ** sp.Rational(1, 3)
+    for x in (-8, -1e-6, 0, 1e-6, 8):
+        assert float(e.velocity_expr.subs(p, x)) == pytest.approx(float(expected.subs(p, x)))
+
+
 def test_overflow_is_not_mistaken_for_infinity():
     """cosh(1000) overflows float64 but is finite: the energy is accepted."""
     KineticEnergy(sp.cosh(p))
