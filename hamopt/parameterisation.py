@@ -186,15 +186,29 @@ def _scaled(
     omega = sp.Symbol("omega", positive=True)  # 1 - β1 > 0 while simplifying
     displacement = displacement.xreplace({lam: H * s}).xreplace({H: sp.sqrt(alpha / s)})
     displacement = displacement.xreplace({beta1: 1 - omega})
+    displacement = displacement.replace(lambda e: isinstance(e, sp.Eq), _zero_of_a_factor)
     if simplify:
         terms = sp.Add.make_args(displacement)
         displacement = sp.Add(*(sp.simplify(term) for term in terms))
-    return displacement.xreplace({alpha: LR, omega: 1 - beta1})
+    displacement = displacement.xreplace({alpha: LR, omega: 1 - beta1})
+    return displacement.replace(lambda e: isinstance(e, sp.Eq), _zero_of_a_factor)  # β1 > 0
+
+
+def _zero_of_a_factor(condition: sp.Eq) -> sp.Eq:
+    r"""``Eq(c·X**k, 0)`` with :math:`c > 0` and :math:`k > 0` as ``Eq(X, 0)``: a velocity's
+    value at the origin (``Piecewise((1, Eq(s, 0)), (tanh(√s)/√s, True))`` of the norm-coupled
+    log cosh) read at the scaled momentum :math:`s = \alpha \lVert v\rVert^2/\omega` switches
+    where :math:`\lVert v\rVert = 0`, a condition free of lr."""
+    if condition.rhs != 0:
+        return condition
+    factors = [f for f in sp.Mul.make_args(sp.factor_terms(condition.lhs)) if not f.is_positive]
+    kept = [f.base if f.is_Pow and f.exp.is_positive else f for f in factors]
+    return sp.Eq(sp.Mul(*kept), 0)
 
 
 def _check_homogeneous(displacement: sp.Expr) -> None:
     """Every term of ``displacement`` is ``lr`` times an expression free of ``lr``."""
-    if any((term / LR).has(LR) for term in sp.Add.make_args(displacement)):
+    if any(sp.piecewise_fold(term / LR).has(LR) for term in sp.Add.make_args(displacement)):
         raise ValueError(f"internal: {displacement} is not proportional to lr")
 
 

@@ -16,6 +16,7 @@ from hamopt.kinetic import KineticEnergy, classical, relativistic, relativistic_
 from hamopt.parameters import Parameter
 from hamopt.rule.evaluate import run
 from hamopt.symbols import p
+from hamopt.symbols import s as S
 
 
 def _quadratic_run(cls, steps=50, **kw):
@@ -290,6 +291,42 @@ def test_every_switch_reads_one_momentum_in_units_of_the_mass():
     *_, u, final = derived.spec.variants[0][1].assignments
     assert u.target == MASS_UNITS and final.expr.free_symbols & u.expr.free_symbols == set()
     _every_path_steps_alike(derived.cls)
+
+
+@pytest.mark.parametrize("text", ["log(cosh(p))", "p*atan(p) - log(1 + p**2)/2"])
+def test_a_norm_coupled_energy_whose_velocity_is_0_over_0_at_rest_derives(text):
+    """log cosh ‖p‖ moves p by tanh(‖p‖)·p/‖p‖, 0/0 at p = 0 as written, its limit p there
+    (the factor tends to 1). The velocity takes that limit where ‖p‖ = 0, so the energy derives
+    (it was refused: "nan at p = 0"); a step from rest moves nothing and is finite, and the
+    paths take the same steps."""
+    from hamopt.parse import parse_energy
+
+    energy = KineticEnergy(parse_energy(text), name="radial", coupling="norm")
+    assert energy.velocity_expr.subs(S, 0) == 1
+    cls = derive(energy, "leapfrog", "none", name="Radial").cls
+    w = torch.nn.Parameter(torch.ones(5))
+    w.grad = torch.zeros(5)
+    cls([w], lr=0.1).step()
+    assert torch.equal(w.detach(), torch.ones(5))
+    torch.manual_seed(0)
+    start, target = torch.randn(2, 37, dtype=torch.float32)
+    runs = {}
+    for label, kw in {
+        "default": {},
+        "single": {"foreach": False},
+        "foreach": {"foreach": True},
+        "fused": {"fused": True},
+    }.items():
+        w = torch.nn.Parameter(start.clone())
+        opt = cls([w], lr=0.05, **kw)
+        for _ in range(5):
+            opt.zero_grad()
+            ((w - target) ** 2).sum().backward()
+            opt.step()
+        runs[label] = w.detach()
+    assert not torch.equal(runs["single"], start)
+    for w in runs.values():
+        torch.testing.assert_close(w, runs["single"], rtol=1e-6, atol=1e-6)
 
 
 def test_a_switch_of_numbers_keeps_the_parameters_dtype():

@@ -207,7 +207,30 @@ def choose_velocity(energy: KineticEnergy) -> sp.Expr:
             energy, arg, cand, grid
         ):
             return cand
+    for cand in candidates:
+        limited = _limit_at_zero(cand, arg)
+        if limited is not None and _finite_on(energy, arg, limited, grid):
+            return limited
     return derivative
+
+
+def _limit_at_zero(expr: sp.Expr, x: sp.Symbol) -> sp.Expr | None:
+    r"""``expr`` with its value at :math:`x = 0` taken as its limit there, where that limit is
+    finite and the same from both sides: :math:`\tanh(\sqrt s)/\sqrt s`, the velocity factor of
+    the norm-coupled :math:`\log\cosh\lVert p\rVert`, is 0/0 at :math:`s = 0` and tends to 1.
+    A Piecewise the printers write as a switch (``torch.where``, ``?:``); None where there is no
+    such limit."""
+    sides = ("+",) if x.is_nonnegative else ("+", "-")
+    try:
+        limits = {sp.limit(expr, x, 0, side) for side in sides}
+    except (NotImplementedError, ValueError, TypeError):
+        return None
+    if len(limits) != 1:
+        return None
+    (value,) = limits
+    if not (value.is_finite and value.is_real):
+        return None
+    return sp.Piecewise((value, sp.Eq(x, 0)), (expr, True))
 
 
 def _signs_folded(expr: sp.Expr, x: sp.Symbol) -> sp.Expr:
