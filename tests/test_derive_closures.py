@@ -520,3 +520,18 @@ def test_frozen_mass_without_a_magnitude_to_freeze_says_so(energy):
     ValueError, which names the alternatives, not the liveness check's unread buffer."""
     with pytest.raises(ValueError, match=r"frozen_mass has nothing to act on .* diagonal_mass"):
         derive(energy, "leapfrog", ["frozen_mass"])
+
+
+def test_a_refusal_shows_a_long_step_shortened():
+    """Rectification under nag on a kinked energy finds no step-size form: the message names
+    the step it got, its first 300 characters and its length (415), not the whole of it."""
+    from hamopt.closures.draft import SHOWN
+    from hamopt.parse import parse_energy
+
+    energy = KineticEnergy(parse_energy("clip(p,-1,1)**2/2 + Max(Abs(p)-1,0)"), name="c")
+    closures = ["second_moment", "step_size_bias_correction", "rectification"]
+    with pytest.raises(ValueError, match=r"rectification needs the step-size form") as error:
+        derive(energy, "nag", closures)
+    message = str(error.value)
+    assert message.endswith(" characters)") and "… (" in message
+    assert len(message) < SHOWN + 120

@@ -56,7 +56,7 @@ from dataclasses import replace
 
 import sympy as sp
 
-from hamopt.closures.draft import Closure, Draft
+from hamopt.closures.draft import Closure, Draft, shown
 from hamopt.rule.reductions import MaxAbs, Mean, Norm4, SumOf
 from hamopt.rule.update_rule import Assign, Buffer, grad, param, step
 
@@ -122,7 +122,7 @@ def curvature_mass(
 
         velocity = sp.simplify(-d.displacement.xreplace({m: m / DENOM}) / lr)
         if velocity.has(lr) or sp.simplify(velocity - m / DENOM) != 0:
-            raise ValueError(f"curvature_mass needs a step -lr·v, got {d.displacement}")
+            raise ValueError(f"curvature_mass needs a step -lr·v, got {shown(d.displacement)}")
         rectified = sp.Max(sp.Abs(HESSIAN), REBOUND)
         if rebound == "belief":
             floor_expr, eps_s, mass = MaxAbs(DELTA_GRAD), eps, rectified + eps / ALPHA

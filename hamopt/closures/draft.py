@@ -20,7 +20,18 @@ from hamopt.rule.hyperparameter import Hyperparameter
 from hamopt.rule.update_rule import Assign, Buffer, Provenance, UpdateRule, grad, param
 from hamopt.variables import MLStep, Momentum, beta1, dampening, g, v
 
-__all__ = ["Closure", "Draft", "compose", "start"]
+__all__ = ["Closure", "Draft", "compose", "shown", "start"]
+
+
+#: Most characters of an expression that a refusal message shows.
+SHOWN = 300
+
+
+def shown(expr: sp.Expr) -> str:
+    """``expr`` as text for a message: whole up to :data:`SHOWN` characters, else its start
+    and its length (a step through a kinked energy prints to a thousand characters)."""
+    text = sp.sstr(expr)
+    return text if len(text) <= SHOWN else f"{text[:SHOWN]}… ({len(text)} characters)"
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from hamopt.closures.draft import Closure, Draft
+from hamopt.closures.draft import Closure, Draft, shown
 from hamopt.rule.reductions import Norm2
 from hamopt.rule.update_rule import Assign, Buffer, grad, param, step
 
@@ -114,10 +114,12 @@ def second_moment(
             displacement = d.displacement.replace(sp.Abs(m), sp.sqrt(y)).subs(m**2, y)
         displacement = _signed_decays(displacement, {d.beta, beta2})
         if displacement.has(sp.Abs):
-            raise ValueError(f"second_moment left an |·| it cannot estimate in {displacement}")
+            raise ValueError(
+                f"second_moment left an |·| it cannot estimate in {shown(displacement)}"
+            )
         if not displacement.has(y):
             raise ValueError(
-                f"second_moment has nothing to act on in Δθ = {d.displacement}: no v² or |v| to "
+                f"second_moment has nothing to act on in Δθ = {shown(d.displacement)}: no v² or |v| to "
                 "estimate (the energy's inverse mass ∇T(p)/p is constant, or the energy is "
                 "norm-coupled); diagonal_mass gives an adaptive step for every energy"
             )
@@ -160,7 +162,7 @@ def frozen_mass(beta2: sp.Symbol, name: str = "exp_avg_sq") -> Closure:
     def closure(d: Draft) -> Draft:
         if not any(a.has(*_moving(d)) for a in d.displacement.atoms(sp.Abs)):
             raise ValueError(
-                f"frozen_mass has nothing to act on in Δθ = {d.displacement}: no magnitude |v| "
+                f"frozen_mass has nothing to act on in Δθ = {shown(d.displacement)}: no magnitude |v| "
                 "of a velocity's argument to freeze to √y (Adam's energy has one, "
                 "|x|/(|x| + ε)); for a mass on another energy use diagonal_mass or second_moment"
             )
@@ -216,7 +218,7 @@ def infinity_norm(beta2: sp.Symbol, name: str = "exp_inf") -> Closure:
         sums = _sums_holding(step, sp.Abs(m), _moving(d))
         if len(sums) != 1:
             raise ValueError(
-                f"infinity_norm has nothing to act on: Δθ = {d.displacement} holds no one "
+                f"infinity_norm has nothing to act on: Δθ = {shown(d.displacement)} holds no one "
                 "|v| + ε (it normalises the momentum by its own size: Adam's energy does)"
             )
         own = sums[0] - sp.Abs(m)  # ε: eps, or the energy's parameter
@@ -227,7 +229,7 @@ def infinity_norm(beta2: sp.Symbol, name: str = "exp_inf") -> Closure:
         )
         displacement = step.xreplace({sums[0]: u})
         if displacement.has(sp.Abs(m)):
-            raise ValueError(f"infinity_norm found |v| outside |v| + ε in {d.displacement}")
+            raise ValueError(f"infinity_norm found |v| outside |v| + ε in {shown(d.displacement)}")
         return d.with_(displacement=displacement).note(
             "infinity norm: |v| + ε → u = max(β2 u, |g| + ε)"
         )
@@ -352,7 +354,7 @@ def no_momentum() -> Closure:
         displacement = sp.simplify(d.displacement.xreplace({d.beta: 0, m: grad}))
         if displacement == 0:
             raise ValueError(
-                f"no_momentum leaves no step: Δθ = {d.displacement} reads the momentum only "
+                f"no_momentum leaves no step: Δθ = {shown(d.displacement)} reads the momentum only "
                 "through β1 v (the momentum before the kick), which is 0 when β1 = 0"
             )
         return d.with_(
@@ -391,7 +393,7 @@ def lookahead(beta2: sp.Symbol) -> Closure:
         if b1 in d.displacement.free_symbols:
             raise ValueError(
                 "lookahead reads the step at one interpolated momentum; this scheme's step "
-                f"depends on β1 beyond the buffer ({d.displacement}): use a one-drift scheme (euler)"
+                f"depends on β1 beyond the buffer ({shown(d.displacement)}): use a one-drift scheme (euler)"
             )
         c = LOOKAHEAD
         read = Assign(c, b1 * m + (1 - b1) * grad, "look-ahead c = β1 v + (1-β1) g, before v moves")
@@ -463,14 +465,14 @@ def momentum_schedule(lr: sp.Symbol, psi: sp.Symbol, name: str = "mu_product") -
         # of another form (a relativistic leapfrog step, where g enters only through v)
         if coeff_g == 0 or coeff_m == 0 or coeff_g.has(grad, m) or coeff_m.has(grad, m):
             raise ValueError(
-                f"momentum_schedule needs -lr((1-β1) g + β1 v)/M with one mass M, got {d.displacement}"
+                f"momentum_schedule needs -lr((1-β1) g + β1 v)/M with one mass M, got {shown(d.displacement)}"
             )
         unit_g = sp.simplify(coeff_g / (lr * (1 - beta)))
         unit_m = sp.simplify(coeff_m / (lr * beta))
         linear = sp.simplify(d.displacement - coeff_g * grad - coeff_m * m) == 0
         if not linear or sp.simplify(unit_g - unit_m) != 0 or unit_g.has(grad, m, lr, beta):
             raise ValueError(
-                f"momentum_schedule needs -lr((1-β1) g + β1 v)/M with one mass M, got {d.displacement}"
+                f"momentum_schedule needs -lr((1-β1) g + β1 v)/M with one mass M, got {shown(d.displacement)}"
             )
         product = sp.Symbol(name, real=True)
         state = Buffer(
@@ -545,7 +547,7 @@ def rectification(lr: sp.Symbol, threshold: int = 5, strict: bool = True) -> Clo
         masses = _sums_holding(d.displacement, sp.sqrt(y), _moving(d) | {y})  # √y + ε
         if len(masses) != 1 or not d.displacement.has(size):
             raise ValueError(
-                f"rectification needs the step-size form α_t v/(√y + ε), got {d.displacement}"
+                f"rectification needs the step-size form α_t v/(√y + ε), got {shown(d.displacement)}"
             )
         mass, own = masses[0], masses[0] - sp.sqrt(y)
         beta2 = _beta2(d)
@@ -621,7 +623,7 @@ def diagonal_mass(beta2: sp.Symbol, eps: sp.Symbol, name: str = "exp_avg_sq") ->
         if d.displacement.has(Norm2):
             raise ValueError(
                 "diagonal_mass gives each coordinate its own mass; a norm-coupled energy "
-                f"couples them through one norm (Δθ = {d.displacement})"
+                f"couples them through one norm (Δθ = {shown(d.displacement)})"
             )
         d, y = _second_buffer(d, beta2, name)
         unit = sp.Symbol("M", positive=True)  # the mass, positive while the step simplifies
@@ -629,7 +631,7 @@ def diagonal_mass(beta2: sp.Symbol, eps: sp.Symbol, name: str = "exp_avg_sq") ->
         displacement = d.displacement.xreplace({m: m / unit, grad: grad / unit})
         if not displacement.has(unit):
             raise ValueError(
-                f"diagonal_mass has nothing to act on in Δθ = {d.displacement}: the step does not "
+                f"diagonal_mass has nothing to act on in Δθ = {shown(d.displacement)}: the step does not "
                 "change when the momentum is rescaled"
             )
         displacement = displacement.xreplace({unit: sp.sqrt(y) + eps})
