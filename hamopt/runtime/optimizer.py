@@ -366,6 +366,7 @@ class GeneratedOptimizer(Optimizer):
         torch.optim's contract of that name: under torch.compile dynamo runs it eagerly, once,
         and guards the tensors it returns by identity, so that a new gradient tensor every step
         does not recompile the step."""
+        self._check_state_format(group)
         if group["state_dtype"] in FORMATS:  # buffers: (held, places), see stored_step.gather
             index = gather(self, group, name, params, grads, state_steps, *buffers)
             return registered(self), index
@@ -387,6 +388,26 @@ class GeneratedOptimizer(Optimizer):
                 column.append(value)
             state_steps.append(state["step"])
         return any(p.dtype in VIEWED for p in params)
+
+    def _check_state_format(self, group: dict) -> None:
+        """Refuse a group whose ``state_dtype`` was changed after its state was made in
+        another format: the buffers are not converted, and a step would read 8-bit codes as
+        bfloat16 (past their end, in the kernel) or as float32. Each group's format is recorded
+        when it first steps and again where it has no state; one lookup a group a step."""
+        formats = self.__dict__.setdefault("_state_formats", {})
+        made = formats.get(id(group))
+        fmt = group["state_dtype"]
+        if made is not None and made[0] is group:
+            if made[1] == fmt:
+                return
+            if any(self.state.get(p) for p in group["params"]):
+                index = next(i for i, g in enumerate(self.param_groups) if g is group)
+                raise ValueError(
+                    f"{type(self).__name__}: param group {index} holds state made with state_dtype={made[1]}, and its state_dtype is now {fmt}: a step would read the buffers in the wrong format (they are not converted); set state_dtype back to {made[1]}, or start a new optimizer"
+                )
+        live = {id(g) for g in self.param_groups}  # a record per group still in the optimizer
+        self._state_formats = {k: e for k, e in formats.items() if k in live}
+        self._state_formats[id(group)] = (group, fmt)
 
     def _step_group(self, group: dict, name: str, go: torch.Tensor | None = None) -> None:
         """One rule's step on the parameters of one group that have a gradient (traced, every

@@ -52,6 +52,7 @@ def stored_step(optimizer, group: dict, name: str, fmt: str, go=None) -> None:
     graph break), the check's mask ``go`` (a 0-d bool tensor) saying whether to step."""
     if go is not None and not bool(go):
         return
+    optimizer._check_state_format(group)
     params, grads, state_steps, held, places = [], [], [], [], []
     gather(optimizer, group, name, params, grads, state_steps, held, places)
     _run(optimizer, group, name, fmt, params, grads, state_steps, held, places)

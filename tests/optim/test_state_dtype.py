@@ -381,3 +381,44 @@ def test_a_state_of_another_format_is_refused_and_nothing_changes():
             }
         )
     assert len(stored.state) == 0
+
+
+@pytest.mark.parametrize("path", [{}, {"fused": True}, {"foreach": True}, {"foreach": False}])
+@pytest.mark.parametrize(
+    "made, changed",
+    [
+        (torch.uint8, torch.bfloat16),
+        (torch.uint8, None),
+        (torch.bfloat16, torch.uint8),
+        (None, torch.uint8),
+        (None, torch.float16),
+    ],
+)
+def test_a_state_dtype_changed_after_the_state_is_made_is_refused(made, changed, path):
+    """A param group's state_dtype set to another format after its first step: the buffers
+    stay in the format they were made in. Read in the new one, 8-bit codes went to the kernel
+    as bfloat16 (twice their bytes: a crash, or a hang with fused=True), or into torch as
+    float32 (|θ| 4 → 30 in three steps). Now every path refuses the step, naming both formats,
+    and nothing changes; set back, the group steps again. Changed before the first step, the
+    new format is the group's."""
+    (w,) = _params([(5000,)])
+    opt = zoo.Adam([w], lr=1e-2, state_dtype=made, **path)
+    _train([w], opt, 1)
+    opt.param_groups[0]["state_dtype"] = changed
+    before = w.detach().clone()
+    state = {k: t.clone() for k, t in opt.state[w].items()}
+    w.grad = torch.ones_like(w)
+    with pytest.raises(
+        ValueError, match=rf"state_dtype={made}, and its state_dtype is now {changed}"
+    ):
+        opt.step()
+    assert torch.equal(w.detach(), before)
+    assert all(torch.equal(t, opt.state[w][k]) for k, t in state.items())
+    opt.param_groups[0]["state_dtype"] = made
+    opt.step()
+    assert not torch.equal(w.detach(), before)
+    (fresh,) = _params([(5000,)])
+    opt = zoo.Adam([fresh], lr=1e-2, state_dtype=made, **path)
+    opt.param_groups[0]["state_dtype"] = torch.bfloat16
+    _train([fresh], opt, 1)
+    assert opt.state[fresh]["exp_avg"].dtype == torch.bfloat16
