@@ -37,12 +37,14 @@ import torch
 
 __all__ = [
     "BLOCK",
+    "DTYPES",
     "FORMATS",
     "SMALL",
     "decision_points",
     "dynamic_map",
     "extra_numbers",
     "format_of",
+    "holds",
     "keys",
     "load",
     "quantise",
@@ -192,6 +194,25 @@ def stored_buffer(fmt: str, buffer: str, p: torch.Tensor, device=None) -> dict[s
     own = format_of(fmt, math.prod(shape))
     columns = storage(own, shape, p.device if device is None else device)
     return dict(zip(state_keys(own, buffer), columns, strict=True))
+
+
+#: Per format, the dtypes of a buffer's tensors (values; or codes, block maxima).
+DTYPES = {
+    "float32": (torch.float32,),
+    "bfloat16": (torch.bfloat16,),
+    "int8": (torch.uint8, torch.float32),
+}
+
+
+def holds(fmt: str, stored: tuple, numel: int) -> bool:
+    """Whether ``stored`` (a buffer's tensors) is what format ``fmt`` keeps for a tensor of
+    ``numel`` elements: the dtypes and sizes a step reads (the kernel past their end, where a
+    state written over by hand holds others)."""
+    sizes = (numel, math.ceil(numel / BLOCK)) if fmt == "int8" else (numel,)
+    return len(stored) == len(sizes) and all(
+        isinstance(t, torch.Tensor) and t.dtype == d and t.numel() == k
+        for t, d, k in zip(stored, DTYPES[fmt], sizes, strict=False)
+    )
 
 
 def storage(fmt: str, shape: torch.Size, device) -> tuple[torch.Tensor, ...]:

@@ -30,9 +30,11 @@ import torch
 from hamopt.runtime.kernel import count_writes, define_operator, kernel_step
 from hamopt.runtime.state_dict import scalar_dtype
 from hamopt.runtime.state_storage import (
+    DTYPES,
     FORMATS,
     extra_numbers,
     format_of,
+    holds,
     keys,
     load,
     state_keys,
@@ -96,9 +98,19 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
         params.append(p)
         grads.append(dense_grad(p))
         state_steps.append(state["step"])
-        own = format_of(fmt, 2 * p.numel() if p.is_complex() else p.numel())
+        numel = 2 * p.numel() if p.is_complex() else p.numel()
+        own = format_of(fmt, numel)
         if own not in kept:
             kept[own] = _keys(optimizer, rule, own)
+        for b in optimizer._stored(name):
+            stored = tuple(state.get(key) for key in state_keys(own, b))
+            if not holds(own, stored, numel):
+                found = ", ".join(
+                    "nothing" if t is None else f"{t.dtype} of {t.numel()}" for t in stored
+                )
+                raise ValueError(
+                    f"{type(optimizer).__name__}: state {b} of parameter {k} of param group {index} holds {found} elements, where state_dtype={group['state_dtype']} keeps {', '.join(map(str, DTYPES[own]))} ({own} format) for its {numel} elements"
+                )
         held += [state[key] for key in kept[own]]
         places.append(first + k)
     return index

@@ -422,3 +422,28 @@ def test_a_state_dtype_changed_after_the_state_is_made_is_refused(made, changed,
     opt.param_groups[0]["state_dtype"] = torch.bfloat16
     _train([fresh], opt, 1)
     assert opt.state[fresh]["exp_avg"].dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("path", [{}, {"foreach": True}])
+@pytest.mark.parametrize(
+    "state_dtype, key, written",
+    [
+        (torch.bfloat16, "exp_avg", torch.zeros(5000, dtype=torch.uint8)),
+        (torch.uint8, "exp_avg", torch.zeros(5000, dtype=torch.bfloat16)),
+        (torch.uint8, "exp_avg_absmax", torch.zeros(5, dtype=torch.float32)),
+    ],
+)
+def test_a_buffer_written_over_in_another_format_is_refused(state_dtype, key, written, path):
+    """A state tensor replaced by hand with one of another dtype or size: the kernel would read
+    it in the format's layout (uint8 codes as bfloat16 values: past their end), the reference
+    would take it silently. Every step refuses it, naming the buffer and what the format keeps,
+    before anything changes."""
+    (w,) = _params([(5000,)])
+    opt = zoo.Adam([w], lr=1e-2, state_dtype=state_dtype, **path)
+    _train([w], opt, 1)
+    opt.state[w][key] = written
+    before = w.detach().clone()
+    w.grad = torch.ones_like(w)
+    with pytest.raises(ValueError, match=r"state exp_avg of parameter 0 of param group 0 holds"):
+        opt.step()
+    assert torch.equal(w.detach(), before)
