@@ -63,6 +63,22 @@ def test_dissipation_lowers_kinetic_energy(energy):
     assert res.details["numeric_max_increase"] <= 0
 
 
+@pytest.mark.parametrize("expr", [sp.log(sp.cosh(p)), sp.cosh(p) - 1, sp.exp(p**2) - 1])
+def test_dissipation_passes_an_energy_that_overflows_on_the_grid(expr):
+    """cosh p overflows float64 beyond |p| ≈ 710, exp(p²) beyond 27: the grid's T(p) is inf
+    there, and inf − inf was NaN, a FAIL for true statements (one of them proved). The
+    comparison now takes the points where T(p) is finite."""
+    res = dissipation_decreases_kinetic(KineticEnergy(expr))
+    assert res.passed and res.details["numeric_ok"]
+    assert res.details["numeric_max_increase"] <= 0
+
+
+@pytest.mark.parametrize("rtau", [(-1.0,), (), (float("nan"),), ("x",)])
+def test_dissipation_refuses_a_time_that_is_not_a_number_at_least_0(rtau):
+    with pytest.raises(ValueError, match=r"rtau must be finite numbers r·τ >= 0"):
+        dissipation_decreases_kinetic(classical(), rtau=rtau)
+
+
 def test_dissipation_check_fails_for_a_concave_energy():
     concave = KineticEnergy(-(p**2) / 2, name="concave", validate=False)
     res = dissipation_decreases_kinetic(concave)
@@ -138,6 +154,15 @@ def test_drift_on_too_short_a_horizon_is_undetermined_not_a_failure(energy):
     assert res.verdict == "undetermined"
     assert res.details["first_half_periods"] < 1
     assert "too short a horizon" in res.reason and "take more steps" in res.reason
+
+
+def test_drift_counts_explicit_eulers_overflow_as_growth():
+    """h = 0.05 over 2,000 steps: explicit Euler overflows in both halves (inf, inf). Its
+    ratio inf/inf was NaN, not > 1.5, and the leapfrog's bounded error (9.4e-4) was reported
+    FAIL. A blow-up counts as growth, as the docstring says."""
+    res = conservative_energy_drift(classical(), steps=2000, h=0.05)
+    assert res.details["euler_half_maxima"] == (np.inf, np.inf)
+    assert res.details["euler_grows"] and res.passed
 
 
 def test_drift_check_fails_for_non_symplectic_nag():
