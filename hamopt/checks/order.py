@@ -137,7 +137,9 @@ def _verdict(
 
     ``"pass"`` when the slope is within the tolerance of ``order``. ``"undetermined"`` when no
     slope can be trusted (an error within :data:`FLOOR_FACTOR` of the reference's, or an error
-    that is 0) or when the slope misses and ``smoothness(order + 1)`` says the energy is not
+    that is 0), when the slope misses while the local slopes still drift by more than the
+    tolerance and the last is within it of ``order`` (the steps are too coarse to be
+    asymptotic), or when the slope misses and ``smoothness(order + 1)`` says the energy is not
     :math:`C^{\text{order}+1}` at :math:`p = 0` (the order theory does not apply). Otherwise
     ``"fail"``.
     """
@@ -169,6 +171,13 @@ def _verdict(
         return CheckResult.undetermined(*args, details["reason"], details)
     if abs(slope - order) <= tol:
         return CheckResult(*args, True, details)
+    if np.ptp(local) > tol and abs(local[-1] - order) <= tol:
+        slopes = ", ".join(f"{x:.3g}" for x in local)
+        details["reason"] = (
+            f"not yet asymptotic: the local slopes {slopes} still drift, and the last is within "
+            f"{tol:g} of order {order}; use more steps (smaller h)"
+        )
+        return CheckResult.undetermined(*args, details["reason"], details)
     if smoothness is not None:
         smooth, why = smoothness(order + 1)
         details["smooth_enough"], details["smoothness"] = smooth, why or "smooth enough"
