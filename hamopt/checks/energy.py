@@ -364,7 +364,7 @@ def _minimum_of(potential: Potential, q0: torch.Tensor) -> tuple[float, str]:
         q = torch.from_numpy(x).requires_grad_(True)
         u = potential.value(q)
         (g,) = torch.autograd.grad(u, q)
-        return float(u), g.numpy()
+        return float(u.detach()), g.numpy()
 
     res = minimize(fun, q0.numpy(), jac=True, method="BFGS", options={"gtol": 1e-12})
     return float(res.fun), "BFGS estimate"
