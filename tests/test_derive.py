@@ -308,81 +308,27 @@ def test_a_norm_coupled_energy_whose_velocity_is_0_over_0_at_rest_derives(text):
     w.grad = torch.zeros(5)
     cls([w], lr=0.1).step()
     assert torch.equal(w.detach(), torch.ones(5))
+    _every_path_steps_alike(cls, {k: kw for k, kw in PATHS.items() if "state_dtype" not in kw})
+
+
+#: The paths a derived class steps on, by label (a rule with a reduction takes no state_dtype).
+PATHS = {
+    "default": {},
+    "single-tensor": {"foreach": False},
+    "foreach": {"foreach": True},
+    "fused": {"fused": True},
+    "fused, strided": {"fused": True},  # a parameter with gaps: torch.compile's step
+    "bfloat16 state": {"state_dtype": torch.bfloat16, "foreach": False},
+}
+
+
+def _every_path_steps_alike(cls: type, paths: dict = PATHS) -> None:
+    """Five steps on (w − target)² from a seeded start, on each of ``paths``, move ``w`` and
+    agree with the single-tensor path's to 1e-6 (bfloat16 state: 1e-2)."""
     torch.manual_seed(0)
     start, target = torch.randn(2, 37, dtype=torch.float32)
     runs = {}
-    for label, kw in {
-        "default": {},
-        "single": {"foreach": False},
-        "foreach": {"foreach": True},
-        "fused": {"fused": True},
-    }.items():
-        w = torch.nn.Parameter(start.clone())
-        opt = cls([w], lr=0.05, **kw)
-        for _ in range(5):
-            opt.zero_grad()
-            ((w - target) ** 2).sum().backward()
-            opt.step()
-        runs[label] = w.detach()
-    assert not torch.equal(runs["single"], start)
-    for w in runs.values():
-        torch.testing.assert_close(w, runs["single"], rtol=1e-6, atol=1e-6)
-
-
-def test_a_switch_of_numbers_keeps_the_parameters_dtype():
-    """The Huber energy's velocity switches between numbers (torch.where of 0, 1/2, 1). Those
-    alone make a float32 tensor, and the float64 single-tensor and foreach steps that went on
-    in place from it rounded to float32: 2.9e-10 from the kernel's step after one step."""
-    from hamopt.parse import parse_energy
-
-    torch.set_default_dtype(torch.float32)  # torch's own (the suite's fixture sets float64)
-    energy = KineticEnergy(parse_energy("clip(p,-1,1)*p - clip(p,-1,1)**2/2"), name="huber")
-    cls = derive(energy, "leapfrog", ["no_momentum", "diagonal_mass", "bias_correction"]).cls
-    grad = torch.randn(1000, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    steps = {}
-    for label, kw in {
-        "default": {},
-        "single-tensor": {"foreach": False},
-        "foreach": {"foreach": True},
-    }.items():
-        w = torch.nn.Parameter(torch.zeros(1000, dtype=torch.float64))
-        opt = cls([w], lr=1e-2, **kw)
-        for _ in range(5):
-            w.grad = grad.clone()
-            opt.step()
-        steps[label] = w.detach()
-    for label, w in steps.items():
-        torch.testing.assert_close(w, steps["default"], rtol=1e-15, atol=1e-16, msg=label)
-
-
-def test_derive_warns_of_a_velocity_that_jumps_where_adams_first_step_reads_it(recwarn):
-    """max(|p|, p²) has T' = 1 below p = 1 and 2 above: Adam's first step reads the velocity
-    at |g|/(|g| + ε), 1 within rounding, and rounding picks the side. The clip energy of the
-    test above has its kink there too, but a continuous T': no warning."""
-    from hamopt.parse import parse_energy
-
-    with pytest.warns(UserWarning, match="the velocity jumps from 1 to 2 at p = 1, where Adam's"):
-        derive(KineticEnergy(sp.Max(sp.Abs(p), p**2), name="m"), "euler", "adam")
-    recwarn.clear()
-    derive(KineticEnergy(parse_energy("clip(p, -1, 1)**2/2 + Max(Abs(p) - 1, 0)")), "euler", "adam")
-    derive(KineticEnergy(sp.Max(sp.Abs(p), p**2), name="m"), "euler", "none")  # no Adam step
-    assert not [w for w in recwarn if "velocity jumps" in str(w.message)]
-
-
-def _every_path_steps_alike(cls: type) -> None:
-    """Five steps on (w − target)² from a seeded start, on every path, agree with the
-    single-tensor path's to 1e-6 (bfloat16 state: 1e-2)."""
-    torch.manual_seed(0)
-    start, target = torch.randn(2, 37, dtype=torch.float32)
-    runs = {}
-    for label, kw in {
-        "default": {},
-        "single-tensor": {"foreach": False},
-        "foreach": {"foreach": True},
-        "fused": {"fused": True},
-        "fused, strided": {"fused": True},  # a parameter with gaps: torch.compile's step
-        "bfloat16 state": {"state_dtype": torch.bfloat16, "foreach": False},
-    }.items():
+    for label, kw in paths.items():
         data = start.clone()
         if label == "fused, strided":
             data = torch.zeros(2 * 37, dtype=torch.float32)[::2].copy_(start)
@@ -394,6 +340,7 @@ def _every_path_steps_alike(cls: type) -> None:
             opt.step()
         runs[label] = w.detach()
     assert not runs["fused, strided"].is_contiguous()
+    assert not torch.equal(runs["single-tensor"], start)
     for label, w in runs.items():
         tolerance = 1e-2 if label == "bfloat16 state" else 1e-6
         torch.testing.assert_close(w, runs["single-tensor"], rtol=tolerance, atol=tolerance)
