@@ -200,14 +200,18 @@ def choose_velocity(energy: KineticEnergy) -> sp.Expr:
                 f"({derivative})"
             )
         return given
-    candidates = [derivative, sp.powsimp(derivative, force=True), sp.simplify(derivative)]
-    candidates.append(_signs_folded(derivative, arg))
+    candidates = [
+        derivative,
+        sp.powsimp(derivative, force=True),
+        sp.simplify(derivative),
+        _signs_folded(derivative, arg),  # the same function where arg ≠ 0
+    ]
     for cand in candidates:
         if _same_function(energy, arg, cand, derivative, grid) and _finite_on(
             energy, arg, cand, grid
         ):
             return cand
-    for cand in candidates:
+    for cand in candidates:  # none finite at arg = 0: its limit there, where it has one
         limited = _limit_at_zero(cand, arg)
         if limited is not None and _finite_on(energy, arg, limited, grid):
             return limited
