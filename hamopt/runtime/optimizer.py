@@ -34,7 +34,13 @@ from hamopt.runtime.kernel import Kernel, kernel_step
 from hamopt.runtime.nonfinite import finite, in_graph, traced, verdict, with_grad
 from hamopt.runtime.state_dict import check_state_dict, scalar_dtype
 from hamopt.runtime.state_storage import FORMATS, stored_buffer
-from hamopt.runtime.stored_step import gather, registered, stored_step, traced_stored_step
+from hamopt.runtime.stored_step import (
+    convert,
+    gather,
+    registered,
+    stored_step,
+    traced_stored_step,
+)
 from hamopt.runtime.tensors import HALF, VIEWED, dense_grad, real_views, upcast
 
 __all__ = ["GeneratedOptimizer", "Rule"]
@@ -231,6 +237,19 @@ class GeneratedOptimizer(Optimizer):
             self._check_new_group(param_group)
         super().add_param_group(param_group)
 
+    def _check_parameters_for(self, state_dtype, params: list, where: str) -> None:
+        """A state_dtype that computes in float32 (a low-precision format, or float32 itself)
+        takes float32 or half-precision parameters, not float64 ones."""
+        for k, p in enumerate(params):
+            if (
+                (state_dtype in FORMATS or state_dtype == torch.float32)
+                and isinstance(p, torch.Tensor)
+                and p.dtype in (torch.float64, torch.complex128)
+            ):
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {k} of {where} is {p.dtype}, and state_dtype={state_dtype} computes in float32; give float32 (or half-precision) parameters, or keep state_dtype=None"
+                )
+
     def _check_new_group(self, group: dict) -> None:
         where = f"param group {len(self.param_groups)}"
         self._check_group(group, where)
@@ -244,19 +263,11 @@ class GeneratedOptimizer(Optimizer):
         group["params"] = params = [params] if isinstance(params, torch.Tensor) else list(params)
         owner = {id(q): i for i, g in enumerate(self.param_groups) for q in g["params"]}
         first = {}
-        state_dtype = {**self.defaults, **group}.get("state_dtype")
+        self._check_parameters_for({**self.defaults, **group}.get("state_dtype"), params, where)
         for k, p in enumerate(params):
             if isinstance(p, torch.Tensor) and not (p.is_floating_point() or p.is_complex()):
                 raise TypeError(
                     f"{type(self).__name__}: parameter {k} of {where} is {p.dtype}; an optimizer updates floating-point or complex parameters only"
-                )
-            if (
-                (state_dtype in FORMATS or state_dtype == torch.float32)
-                and isinstance(p, torch.Tensor)
-                and p.dtype in (torch.float64, torch.complex128)
-            ):
-                raise ValueError(
-                    f"{type(self).__name__}: parameter {k} of {where} is {p.dtype}, and state_dtype={state_dtype} computes in float32; give float32 (or half-precision) parameters, or keep state_dtype=None"
                 )
             if id(p) in owner:
                 raise ValueError(
@@ -273,6 +284,12 @@ class GeneratedOptimizer(Optimizer):
         for group in self.param_groups:
             for name, default in self._fillable().items():
                 group.setdefault(name, default)
+        self._record_state_formats()
+
+    def _record_state_formats(self) -> None:
+        """Record each group's ``state_dtype`` as the format its state is in (after a load:
+        the loaded groups' own); :meth:`_check_state_format` converts from it."""
+        self._state_formats = {id(g): (g, g["state_dtype"]) for g in self.param_groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """torch's load_state_dict once ``state_dict`` is known to fit (else TypeError or
@@ -310,6 +327,7 @@ class GeneratedOptimizer(Optimizer):
                     self.state[p][name] = saved[name].to(device=p.device)  # its format's dtype
                 elif p.dtype in HALF:
                     self.state[p][name] = saved[name].to(dtype=torch.float32, device=p.device)
+        self._record_state_formats()
         for post_hook in self._optimizer_load_state_dict_post_hooks.values():
             post_hook(self)
 
@@ -390,10 +408,13 @@ class GeneratedOptimizer(Optimizer):
         return any(p.dtype in VIEWED for p in params)
 
     def _check_state_format(self, group: dict) -> None:
-        """Refuse a group whose ``state_dtype`` was changed after its state was made in
-        another format: the buffers are not converted, and a step would read 8-bit codes as
-        bfloat16 (past their end, in the kernel) or as float32. Each group's format is recorded
-        when it first steps and again where it has no state; one lookup a group a step."""
+        """Keep a group's state in the format its ``state_dtype`` names: where that was changed
+        after the state was made (a float32 checkpoint loaded, then ``state_dtype=torch.uint8``
+        set to go on in 8 bits), check the new value as the constructor does, then convert the
+        state (:func:`~hamopt.runtime.stored_step.convert`) before the step reads it; read in
+        the old format, 8-bit codes went to the kernel as bfloat16 (past their end) or to torch
+        as float32. Each group's format is recorded when it first steps; one lookup a group a
+        step."""
         formats = self.__dict__.setdefault("_state_formats", {})
         made = formats.get(id(group))
         fmt = group["state_dtype"]
@@ -402,9 +423,10 @@ class GeneratedOptimizer(Optimizer):
                 return
             if any(self.state.get(p) for p in group["params"]):
                 index = next(i for i, g in enumerate(self.param_groups) if g is group)
-                raise ValueError(
-                    f"{type(self).__name__}: param group {index} holds state made with state_dtype={made[1]}, and its state_dtype is now {fmt}: a step would read the buffers in the wrong format (they are not converted); set state_dtype back to {made[1]}, or start a new optimizer"
-                )
+                where = f"param group {index}, whose state was made with state_dtype={made[1]}"
+                self._check_group(group, where)
+                self._check_parameters_for(fmt, group["params"], where)
+                convert(self, group, index, made[1])
         live = {id(g) for g in self.param_groups}  # a record per group still in the optimizer
         self._state_formats = {k: e for k, e in formats.items() if k in live}
         self._state_formats[id(group)] = (group, fmt)

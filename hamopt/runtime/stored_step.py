@@ -43,7 +43,7 @@ from hamopt.runtime.state_storage import (
 )
 from hamopt.runtime.tensors import PLAIN, dense_grad, real_views, upcast
 
-__all__ = ["gather", "registered", "stored_step", "traced_stored_step"]
+__all__ = ["convert", "gather", "registered", "stored_step", "traced_stored_step"]
 
 
 @torch.compiler.disable
@@ -106,14 +106,49 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
             stored = tuple(state.get(key) for key in state_keys(own, b))
             if not holds(own, stored, numel):
                 found = ", ".join(
-                    "nothing" if t is None else f"{t.dtype} of {t.numel()}" for t in stored
+                    f"no {key}" if t is None else f"{key}: {t.dtype} of {t.numel()} elements"
+                    for key, t in zip(state_keys(own, b), stored, strict=True)
                 )
                 raise ValueError(
-                    f"{type(optimizer).__name__}: state {b} of parameter {k} of param group {index} holds {found} elements, where state_dtype={group['state_dtype']} keeps {', '.join(map(str, DTYPES[own]))} ({own} format) for its {numel} elements"
+                    f"{type(optimizer).__name__}: state {b} of parameter {k} of param group {index} holds {found}, where state_dtype={group['state_dtype']} keeps {', '.join(map(str, DTYPES[own]))} ({own} format) for its {numel} elements"
                 )
         held += [state[key] for key in kept[own]]
         places.append(first + k)
     return index
+
+
+def convert(optimizer, group: dict, index: int, made) -> None:
+    """Rewrite the state of ``group`` (the optimizer's param group ``index``), made with
+    ``state_dtype=made``, in the format its ``state_dtype`` names now: each buffer loaded as
+    float32 (:func:`~hamopt.runtime.state_storage.load`; the parameter's own type, made None)
+    and stored anew (:func:`~hamopt.runtime.state_storage.store_`, bfloat16 rounded with the
+    random key of the buffer at the state's step count), its old tensors dropped. The same
+    arithmetic as a step's, so every path goes on from the same bits."""
+    old, new = FORMATS.get(made), FORMATS.get(group["state_dtype"])
+    first = sum(len(g["params"]) for g in optimizer.param_groups[:index])
+    buffers = optimizer._stored(optimizer._rule(group))
+    for k, p in enumerate(group["params"]):
+        state = optimizer.state.get(p)
+        if not state:
+            continue
+        numel = 2 * p.numel() if p.is_complex() else p.numel()
+        count = int(state["step"])
+        drawn = keys(0, first + k, count, len(buffers))
+        for j, b in enumerate(buffers):
+            if old is None:  # the parameter's shape and type (float32 for half precision)
+                value = state.pop(b)
+                value = (torch.view_as_real(value) if value.is_complex() else value).float()
+            else:
+                own = format_of(old, numel)
+                value = load(own, tuple(state.pop(key) for key in state_keys(own, b)))
+            if new is None:
+                state[b] = fresh = optimizer._initial(b, p)
+                (torch.view_as_real(fresh) if fresh.is_complex() else fresh).copy_(value)
+            else:
+                own = format_of(new, numel)
+                columns = stored_buffer(new, b, p)
+                store_(own, tuple(columns.values()), value.contiguous(), drawn[j])
+                state.update(columns)
 
 
 def registered(optimizer) -> str:
