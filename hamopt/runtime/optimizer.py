@@ -289,7 +289,7 @@ class GeneratedOptimizer(Optimizer):
     def _record_state_formats(self) -> None:
         """Record each group's ``state_dtype`` as the format its state is in (after a load:
         the loaded groups' own); :meth:`_check_state_format` converts from it."""
-        self._state_formats = {id(g): (g, g["state_dtype"]) for g in self.param_groups}
+        self._state_formats = {id(g): (g, g.get("state_dtype")) for g in self.param_groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """torch's load_state_dict once ``state_dict`` is known to fit (else TypeError or

@@ -119,9 +119,9 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
 
 def convert(optimizer, group: dict, index: int, made) -> None:
     """Rewrite the state of ``group`` (the optimizer's param group ``index``), made with
-    ``state_dtype=made``, in the format its ``state_dtype`` names now: each buffer loaded as
-    float32 (:func:`~hamopt.runtime.state_storage.load`; the parameter's own type, made None)
-    and stored anew (:func:`~hamopt.runtime.state_storage.store_`, bfloat16 rounded with the
+    ``state_dtype=made``, in the format its ``state_dtype`` names now: each buffer read as
+    float32 (:func:`~hamopt.runtime.state_storage.load`, or the float32 view of a buffer in the
+    parameter's own type where ``made`` is None) and stored anew (:func:`~hamopt.runtime.state_storage.store_`, bfloat16 rounded with the
     random key of the buffer at the state's step count), its old tensors dropped. The same
     arithmetic as a step's, so every path goes on from the same bits."""
     old, new = FORMATS.get(made), FORMATS.get(group["state_dtype"])
