@@ -88,7 +88,6 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
     fmt = FORMATS[group["state_dtype"]]
     index = next(i for i, g in enumerate(optimizer.param_groups) if g is group)
     first = sum(len(g["params"]) for g in optimizer.param_groups[:index])  # its first's place
-    kept = {}  # a tensor's format → its state keys
     for k, p in enumerate(group["params"]):
         if p.grad is None:
             continue
@@ -100,9 +99,10 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
         state_steps.append(state["step"])
         numel = 2 * p.numel() if p.is_complex() else p.numel()
         own = format_of(fmt, numel)
-        if own not in kept:
-            kept[own] = _keys(optimizer, rule, own)
-        for b in optimizer._stored(name):
+        for b in rule.buffers:  # in _keys' order: a scalar state's one key, a buffer's keys
+            if b in optimizer.SCALAR_STATE:
+                held.append(state[b])
+                continue
             stored = tuple(state.get(key) for key in state_keys(own, b))
             if not holds(own, stored, numel):
                 found = ", ".join(
@@ -112,7 +112,7 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
                 raise ValueError(
                     f"{type(optimizer).__name__}: state {b} of parameter {k} of param group {index} holds {found}, where state_dtype={group['state_dtype']} keeps {', '.join(map(str, DTYPES[own]))} ({own} format) for its {numel} elements"
                 )
-        held += [state[key] for key in kept[own]]
+            held += stored
         places.append(first + k)
     return index
 
