@@ -35,6 +35,7 @@ from hamopt.runtime.nonfinite import finite, in_graph, traced, verdict, with_gra
 from hamopt.runtime.state_dict import check_state_dict, scalar_dtype
 from hamopt.runtime.state_storage import FORMATS, stored_buffer
 from hamopt.runtime.stored_step import (
+    checked_stored_step,
     convert,
     gather,
     registered,
@@ -587,21 +588,26 @@ class GeneratedOptimizer(Optimizer):
         step: the default tries the kernel first (on CPU, where it fits and builds)."""
         return group["fused"] is None and group["foreach"] is None and not group["differentiable"]
 
-    def _numbers(self, rule: Rule, params, state_steps, buffers, values) -> torch.Tensor:
+    def _numbers(
+        self, rule: Rule, params, state_steps, buffers, values, steps=None, extra=()
+    ) -> torch.Tensor:
         """The fused path's numbers (float64): the hyperparameters, then this step's scalars
         per tensor in Python (the function the other paths call, so a scalar state evolves
-        identically)."""
+        identically), then ``extra`` (what a low-precision format's kernel reads besides).
+        ``steps``: this step's counts t, where the caller has them."""
         columns = []
         if rule.per_tensor or rule.scalars is not None:
-            steps = [s.item() + 1 for s in state_steps]  # this step's t (faster than a stack)
+            if steps is None:
+                steps = [s.item() + 1 for s in state_steps]  # this step's t (faster than a stack)
             columns = self._per_tensor(rule, steps, buffers, values)
-        numbers = [float(values[k]) for k in rule.numbers] + [
-            v for column in columns for v in column
-        ]
+        numbers = array.array(
+            "d", [float(values[k]) for k in rule.numbers] + [v for c in columns for v in c]
+        )
+        numbers.extend(extra)
         if not numbers:
             return torch.zeros(0, dtype=torch.float64, device=params[0].device)
         # an array's buffer as a tensor: a third of the time torch.tensor takes for a list
-        return torch.frombuffer(array.array("d", numbers), dtype=torch.float64).to(params[0].device)
+        return torch.frombuffer(numbers, dtype=torch.float64).to(params[0].device)
 
     def _kernel_step(
         self, name, params, grads, state_steps, buffers, values, maximize, quiet=False, check=False
@@ -633,10 +639,12 @@ class GeneratedOptimizer(Optimizer):
         False, a gradient holds NaN or ±Inf and nothing was written. None, nothing done, where
         the check comes first instead (:func:`~hamopt.runtime.nonfinite.finite`): several
         groups (every group is checked before any steps), ``nonfinite="ignore"``, a path other
-        than the kernel's, low-precision state, a parameter's first step (its state is made
-        after the check), a rule whose scalar state its numbers update before the kernel runs
-        (NAdam's μ product), complex or half-precision parameters, or where the kernel does not
-        fit the group or build (``work``: as in :meth:`step`)."""
+        than the kernel's, a parameter's first step (its state is made after the check), a
+        rule whose scalar state its numbers update before the kernel runs (NAdam's μ product),
+        complex or half-precision parameters, an 8-bit group with tensors small enough to keep
+        float32 state (two calls), or where the kernel does not fit the group or build
+        (``work``: as in :meth:`step`). Low-precision state:
+        :func:`~hamopt.runtime.stored_step.checked_stored_step`."""
         if len(work) != 1 or torch.compiler.is_compiling():
             return None
         group, name, with_grads = work[0]
@@ -644,12 +652,13 @@ class GeneratedOptimizer(Optimizer):
         if not (
             with_grads
             and group["nonfinite"] != "ignore"
-            and group["state_dtype"] not in FORMATS
             and (group["fused"] or self._default_is_kernel(group))
             and not rule.scalar_state
             and all(self.state.get(p) for p in with_grads)
         ):
             return None
+        if group["state_dtype"] in FORMATS:
+            return checked_stored_step(self, group, name)
         params, grads, state_steps, buffers = [], [], [], [[] for _ in rule.buffers]
         if self._init_group(group, name, params, grads, state_steps, *buffers):
             return None

@@ -30,6 +30,7 @@ are integer arithmetic and the codes comparisons of float32 numbers, so every pa
 same bits; see :func:`load` and :func:`store_`.
 """
 
+import array
 import itertools
 import math
 
@@ -156,18 +157,18 @@ def _tables(device) -> tuple[torch.Tensor, ...]:
     return _TABLES[key]
 
 
-def extra_numbers(fmt: str, places: list[int], counts: list[int]) -> torch.Tensor:
-    """What the format's kernel reads after the rule's numbers (float64): ``bfloat16``: each
-    tensor's place among the optimizer's parameters, then its step count after this step
-    (n each), from which the kernel derives the :func:`keys`; ``int8``: the two maps and their
-    decision points (4 × 256, the same every step)."""
+def extra_numbers(fmt: str, places: list[int], counts: list[int]) -> array.array:
+    """What the format's kernel reads after the rule's numbers (float64, in an ``array``):
+    ``bfloat16``: each tensor's place among the optimizer's parameters, then its step count
+    after this step (n each), from which the kernel derives the :func:`keys`; ``int8``: the two
+    maps and their decision points (4 × 256, the same every step)."""
     if fmt == "float32":
-        return torch.zeros(0, dtype=torch.float64)
+        return array.array("d")
     if fmt == "bfloat16":
-        return torch.tensor([*places, *counts], dtype=torch.float64)
+        return array.array("d", [*places, *counts])
     if "int8" not in _EXTRA:
         arrays = (_SIGNED, _UNSIGNED, decision_points(_SIGNED), decision_points(_UNSIGNED))
-        _EXTRA["int8"] = torch.cat(arrays).double()
+        _EXTRA["int8"] = array.array("d", torch.cat(arrays).double().tolist())
     return _EXTRA["int8"]
 
 

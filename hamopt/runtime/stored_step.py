@@ -43,7 +43,14 @@ from hamopt.runtime.state_storage import (
 )
 from hamopt.runtime.tensors import PLAIN, dense_grad, real_views, upcast
 
-__all__ = ["convert", "gather", "registered", "stored_step", "traced_stored_step"]
+__all__ = [
+    "checked_stored_step",
+    "convert",
+    "gather",
+    "registered",
+    "stored_step",
+    "traced_stored_step",
+]
 
 
 @torch.compiler.disable
@@ -58,6 +65,19 @@ def stored_step(optimizer, group: dict, name: str, fmt: str, go=None) -> None:
     params, grads, state_steps, held, places = [], [], [], [], []
     gather(optimizer, group, name, params, grads, state_steps, held, places)
     _run(optimizer, group, name, fmt, params, grads, state_steps, held, places)
+
+
+def checked_stored_step(optimizer, group: dict, name: str) -> bool | None:
+    """The step of a low-precision group by the one kernel call that reads its gradients first
+    (``checked_step``, as :meth:`~hamopt.runtime.optimizer.GeneratedOptimizer._checked_kernel_step`
+    for float32 state): True, it stepped; False, a gradient holds NaN or ±Inf and nothing was
+    written; None, nothing done, where the step is not that one call (tensors of two formats:
+    an 8-bit group's small ones in float32; complex or half-precision parameters; no kernel)."""
+    optimizer._check_state_format(group)
+    params, grads, state_steps, held, places = [], [], [], [], []
+    gather(optimizer, group, name, params, grads, state_steps, held, places)
+    fmt = FORMATS[group["state_dtype"]]
+    return _run(optimizer, group, name, fmt, params, grads, state_steps, held, places, True)
 
 
 def traced_stored_step(optimizer, group: dict, name: str, go=None) -> bool:
@@ -83,11 +103,14 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
     gradient, their gradients, step counters, every tensor of their state in the order of the
     rule's buffers and each buffer's state keys (``held``), and their places among all the
     optimizer's parameters (the random keys' positions); a parameter's first state is made
-    here. Returns the group's index."""
+    here. Each buffer's tensors are checked to be what its format keeps (:func:`_check_held`)
+    where they are not the very tensors checked at the group's last step. Returns the group's
+    index."""
     rule = optimizer.RULES[name]
     fmt = FORMATS[group["state_dtype"]]
     index = next(i for i, g in enumerate(optimizer.param_groups) if g is group)
     first = sum(len(g["params"]) for g in optimizer.param_groups[:index])  # its first's place
+    own_keys = {}  # a tensor's format → its state keys, in the order of the rule's buffers
     for k, p in enumerate(group["params"]):
         if p.grad is None:
             continue
@@ -97,24 +120,62 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
         params.append(p)
         grads.append(dense_grad(p))
         state_steps.append(state["step"])
+        own = format_of(fmt, 2 * p.numel() if p.is_complex() else p.numel())
+        if own not in own_keys:
+            own_keys[own] = _keys(optimizer, rule, own)
+        held += [state.get(key) for key in own_keys[own]]
+        places.append(first + k)
+    checked = optimizer.__dict__.setdefault("_checked_state", {})
+    if not _same(checked.get(id(group)), group, params, held):
+        _check_held(optimizer, group, index, rule, fmt, params, held)
+        live = {id(g) for g in optimizer.param_groups}  # a record per group still there
+        optimizer._checked_state = {k: r for k, r in checked.items() if k in live}
+        optimizer._checked_state[id(group)] = (group, *_weak(params), *_weak(held))
+    return index
+
+
+def _weak(tensors: list) -> tuple:
+    """The tensors' count, then a weak reference to each (none kept alive by the record)."""
+    return (len(tensors), *map(weakref.ref, tensors))
+
+
+def _same(record, group, params, held) -> bool:
+    """Whether ``record`` (of :func:`gather`) names ``group`` and these very tensors."""
+    if record is None or record[0] is not group:
+        return False
+    n = record[1]
+    tensors = [*params, *held]
+    return (
+        n == len(params)
+        and record[2 + n] == len(held)
+        and len(record) == 3 + len(tensors)
+        and all(r() is t for r, t in zip(record[2 : 2 + n] + record[3 + n :], tensors, strict=True))
+    )
+
+
+def _check_held(optimizer, group, index, rule, fmt, params, held) -> None:
+    """ValueError where a buffer's tensors are not what its format keeps for its parameter
+    (dtypes and sizes: the kernel would read past their end, torch would compute on them)."""
+    at = 0
+    for p in params:
         numel = 2 * p.numel() if p.is_complex() else p.numel()
         own = format_of(fmt, numel)
-        for b in rule.buffers:  # in _keys' order: a scalar state's one key, a buffer's keys
+        for b in rule.buffers:
             if b in optimizer.SCALAR_STATE:
-                held.append(state[b])
+                at += 1
                 continue
-            stored = tuple(state.get(key) for key in state_keys(own, b))
+            names = state_keys(own, b)
+            stored = tuple(held[at : at + len(names)])
+            at += len(names)
             if not holds(own, stored, numel):
                 found = ", ".join(
                     f"no {key}" if t is None else f"{key}: {t.dtype} of {t.numel()} elements"
-                    for key, t in zip(state_keys(own, b), stored, strict=True)
+                    for key, t in zip(names, stored, strict=True)
                 )
+                k = next(j for j, q in enumerate(group["params"]) if q is p)
                 raise ValueError(
                     f"{type(optimizer).__name__}: state {b} of parameter {k} of param group {index} holds {found}, where state_dtype={group['state_dtype']} keeps {', '.join(map(str, DTYPES[own]))} ({own} format) for its {numel} elements"
                 )
-            held += stored
-        places.append(first + k)
-    return index
 
 
 def convert(optimizer, group: dict, index: int, made) -> None:
@@ -170,9 +231,13 @@ def _keys(optimizer, rule, fmt: str) -> list[str]:
     ]
 
 
-def _run(optimizer, group, name, fmt, params, grads, state_steps, held, places) -> None:
+def _run(optimizer, group, name, fmt, params, grads, state_steps, held, places, check=False):
     """The step on the gathered lists (:func:`gather`): the tensors of each format of the
-    group (8-bit: small tensors in float32) by the kernel or the reference."""
+    group (8-bit: small tensors in float32) by the kernel or the reference. Whether it
+    stepped. ``check``: the kernel reads the gradients first, in the call that steps, and
+    writes nothing where one holds NaN or ±Inf (False); where the step is not that one call
+    (tensors of two formats, complex or half-precision parameters, no kernel) it does nothing
+    (None), and the caller checks first."""
     rule = optimizer.RULES[name]
     real = real_views(params)
     computed, grads = upcast(real), upcast(real_views(grads))
@@ -185,19 +250,29 @@ def _run(optimizer, group, name, fmt, params, grads, state_steps, held, places) 
             counts[own] = len(_keys(optimizer, rule, own))
         per_tensor.append(held[at : at + counts[own]])
         at += counts[own]
+    if check and (
+        len(formats) != 1 or any(q is not p for p, q in zip(params, computed, strict=True))
+    ):
+        return None
     values = optimizer._hyperparameters(group)
     for own, part in formats.items():
-        _step_part(optimizer, group, name, own, *(
+        stepped = _step_part(optimizer, group, name, own, *(
             [x[i] for i in part] for x in (computed, grads, state_steps, places, per_tensor)
-        ), values)  # fmt: skip
+        ), values, check)  # fmt: skip
+        if not stepped:  # checked: a bad gradient (False), or not the kernel (None)
+            return stepped
     for p, q in zip(real, computed, strict=True):
         if q is not p:
             p.copy_(q)  # half precision: rounded once per step
+    return True
 
 
-def _step_part(optimizer, group, name, fmt, computed, grads, state_steps, places, held, values):
+def _step_part(
+    optimizer, group, name, fmt, computed, grads, state_steps, places, held, values, check=False
+):
     """The step of the group's tensors kept in format ``fmt`` (``held``: each tensor's state
-    tensors, in :func:`gather`'s order): the kernel, else the reference."""
+    tensors, in :func:`gather`'s order): the kernel, else (but where ``check`` asks for the
+    kernel's check: None) the reference. Whether it stepped."""
     rule = optimizer.RULES[name]
     stored = optimizer._stored(name)
     width = len(state_keys(fmt, stored[0])) if stored else 0
@@ -209,20 +284,23 @@ def _step_part(optimizer, group, name, fmt, computed, grads, state_steps, places
             stored_held.append([tuple(h[at : at + count]) for h in held])
         at += count
     # stored_held[j][i]: stored buffer j of tensor i: (values,) or (codes, block maxima)
-    numbers = optimizer._numbers(rule, computed, state_steps, columns, values)
-    counts = [int(s) + 1 for s in torch.stack(state_steps).tolist()]  # this step's t
-    kernel = name if fmt == "float32" else f"{name}_{fmt}"  # float32: the rule's own kernel
-    tables = (stored_held, numbers, fmt, places, counts, group)
-    if not (
-        (group["fused"] or optimizer._default_is_kernel(group))
-        and _kernel(optimizer, kernel, computed, grads, state_steps, *tables)
-    ):
-        drawn = [keys(0, place, t, len(stored)) for place, t in zip(places, counts, strict=True)]
-        per_buffer = [[d[j] for d in drawn] for j in range(len(stored))]  # [j][i]
-        for i in range(len(computed)):
-            _reference(
-                rule, fmt, i, computed, grads, state_steps, stored_held, numbers, per_buffer, group
-            )
+    steps = [s.item() + 1 for s in state_steps]  # this step's t
+    counts = [int(t) for t in steps]
+    if group["fused"] or optimizer._default_is_kernel(group):
+        tables = (columns, stored_held, values, steps, counts, places, group, check)
+        stepped = _kernel(optimizer, name, fmt, computed, grads, state_steps, *tables)
+        if stepped is not None:
+            return stepped
+    if check:
+        return None
+    numbers = optimizer._numbers(rule, computed, state_steps, columns, values, steps)
+    drawn = [keys(0, place, t, len(stored)) for place, t in zip(places, counts, strict=True)]
+    per_buffer = [[d[j] for d in drawn] for j in range(len(stored))]  # [j][i]
+    for i in range(len(computed)):
+        _reference(
+            rule, fmt, i, computed, grads, state_steps, stored_held, numbers, per_buffer, group
+        )
+    return True
 
 
 def _first_state(optimizer, state: dict, rule, fmt: str, p: torch.Tensor) -> None:
@@ -236,11 +314,15 @@ def _first_state(optimizer, state: dict, rule, fmt: str, p: torch.Tensor) -> Non
             state.update(stored_buffer(fmt, buffer, p))
 
 
-def _kernel(optimizer, name, params, grads, state_steps, held, numbers, fmt, places, counts, group):
-    """The kernel ``step_<rule>_<format>`` on the group, where it fits and builds; whether it
-    ran. The table's columns after the gradients: each buffer's values or codes, then (8-bit)
-    each buffer's block maxima; the format's numbers (``extra_numbers`` of the tensors'
-    ``places`` and step ``counts``) follow the rule's."""
+def _kernel(
+    optimizer, name, fmt, params, grads, state_steps, columns, held, values, steps, counts,
+    places, group, check,
+) -> bool | None:  # fmt: skip
+    """The kernel ``step_<rule>_<format>`` (float32: ``step_<rule>``) on the group, where it
+    fits and builds: whether it stepped (``check``: False where a gradient holds NaN or ±Inf,
+    nothing written), None where it did not run. The table's columns after the gradients: each
+    buffer's values or codes, then (8-bit) each buffer's block maxima; the format's numbers
+    (``extra_numbers`` of the tensors' ``places`` and step ``counts``) follow the rule's."""
     width = len(held[0][0]) if held else 0
     flat = [h[i][c] for c in range(width) for h in held for i in range(len(params))]
     fits = (
@@ -255,10 +337,14 @@ def _kernel(optimizer, name, params, grads, state_steps, held, numbers, fmt, pla
     )
     library = fits and optimizer.KERNEL.library(type(optimizer).__name__, quiet=not group["fused"])
     if not library:
-        return False
-    numbers = torch.cat([numbers.cpu(), extra_numbers(fmt, places, counts)])
-    kernel_step(library, name, params, grads, flat, state_steps, numbers, group["maximize"])
-    return True
+        return None
+    rule = optimizer.RULES[name]
+    extra = extra_numbers(fmt, places, counts)
+    numbers = optimizer._numbers(rule, params, state_steps, columns, values, steps, extra)
+    kernel = name if fmt == "float32" else f"{name}_{fmt}"  # float32: the rule's own kernel
+    return kernel_step(
+        library, kernel, params, grads, flat, state_steps, numbers, group["maximize"], check
+    )
 
 
 def _reference(rule, fmt, i, params, grads, state_steps, held, numbers, per_buffer, group):

@@ -11,6 +11,7 @@ path where it cannot be built, and the gradient check by the library's one vecto
 (``all_finite``).
 """
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -513,19 +514,52 @@ def test_the_kernel_checks_in_its_own_call_before_anything_changes(
     tensor split over threads — leaves every parameter, buffer and step counter as it was;
     the run then goes on to the bit as one that never met the bad gradient."""
     cls = getattr(zoo, name)
+    make = functools.partial(cls, nonfinite=nonfinite, **CHECKED[name], **path)
+    checks = _checked_in_its_own_call(monkeypatch, make, [(70001,), (7, 3)], dtype, bad)
+    # the check in Python: the first step (no state yet) only, but for NAdam
+    assert checks == (2 * 5 + 1 if name == "NAdam" else 2)
+
+
+@pytest.mark.parametrize("name", ["Adam", "RAD", "SGD", "Lion"])
+@pytest.mark.parametrize(
+    ("state_dtype", "bad", "nonfinite", "path"),
+    [
+        (torch.bfloat16, float("nan"), "raise", {}),
+        (torch.uint8, float("-inf"), "skip", dict(fused=True)),
+    ],
+    ids=["bfloat16-nan-raise-default", "uint8-neginf-skip-fused"],
+)
+def test_the_kernel_checks_low_precision_state_in_its_own_call(
+    monkeypatch, name, state_dtype, bad, nonfinite, path
+):
+    """The same with the state in bfloat16 or 8 bits (every tensor large enough for the 8-bit
+    format, so that the group is one kernel call): the low-precision kernel's call reads the
+    gradients first, and a bad one changes no parameter, code, block maximum or counter."""
+    make = functools.partial(
+        getattr(zoo, name), nonfinite=nonfinite, state_dtype=state_dtype, **CHECKED[name], **path
+    )
+    checks = _checked_in_its_own_call(monkeypatch, make, [(70001,), (64, 64)], torch.float32, bad)
+    assert checks == 2
+
+
+def _checked_in_its_own_call(monkeypatch, make, shapes, dtype, bad) -> int:
+    """Two runs of ``make(params)`` on parameters of ``shapes``: one meets a gradient whose
+    last element is ``bad`` at its fourth step, and must raise (``nonfinite="raise"``) or skip
+    with nothing changed, then go on to the bit as the other, which never meets it. The
+    number of checks in Python (:func:`~hamopt.runtime.nonfinite.finite`) the runs made."""
     checks = []
     monkeypatch.setattr(
         "hamopt.runtime.optimizer.finite", lambda *a: checks.append(1) or finite(*a)
     )
     runs = []
     for meets_bad in (True, False):
-        params = _group([(70001,), (7, 3)], dtypes=(dtype,))
-        opt = cls(params, nonfinite=nonfinite, **CHECKED[name], **path)
+        params = _group(shapes, dtypes=(dtype,))
+        opt = make(params)
         _steps(params, opt, 3)
         if meets_bad:
             before = _snapshot(opt, params)
             params[0].grad[-1] = bad
-            if nonfinite == "raise":
+            if opt.param_groups[0]["nonfinite"] == "raise":
                 with pytest.raises(
                     ValueError, match=r"non-finite gradient .* parameter 0 of param"
                 ):
@@ -536,8 +570,7 @@ def test_the_kernel_checks_in_its_own_call_before_anything_changes(
         _steps(params, opt, 2)
         runs.append(_snapshot(opt, params))
     assert _identical(*runs)
-    # the check in Python: the first step (no state yet) only, but for NAdam
-    assert len(checks) == (2 * 5 + 1 if name == "NAdam" else 2)
+    return len(checks)
 
 
 def test_the_check_comes_first_for_several_groups_and_under_the_profiler(monkeypatch):

@@ -76,7 +76,7 @@ def _kernel_codes(x: torch.Tensor, signed: bool, vectorised: bool) -> torch.Tens
         pytest.skip("no C++ compiler: the kernel's search is not built")
     x = x.contiguous()
     codes = torch.empty(x.numel(), dtype=torch.uint8)
-    extra = storage.extra_numbers("int8", [], [])
+    extra = torch.frombuffer(storage.extra_numbers("int8", [], []), dtype=torch.float64)
     _function(library, "int8_codes")(
         x.numel(), x.data_ptr(), ctypes.c_float(1.0), int(signed), int(vectorised),
         extra.data_ptr(), codes.data_ptr(),
