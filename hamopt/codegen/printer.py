@@ -340,8 +340,10 @@ class _Foreach:
             return f"torch._foreach_sqrt({b})", "T"
         if exp == -_HALF:
             return f"torch._foreach_reciprocal(torch._foreach_sqrt({b}))", "T"
-        if exp == 2:
-            return f"torch._foreach_mul({b}, {b})", "T"
+        if exp == 2:  # a list by its name times itself; else computed once, squared
+            if b.isidentifier():
+                return f"torch._foreach_mul({b}, {b})", "T"
+            return f"torch._foreach_pow({b}, 2)", "T"
         if exp == -1:
             return f"torch._foreach_reciprocal({b})", "T"
         if self.is_tensor(exp):

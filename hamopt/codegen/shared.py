@@ -18,8 +18,12 @@ written before the equation as one would write it by hand
 * within one equation only: between two equations a buffer may change;
 * only what costs a pass of its own (:func:`passes`) and is read at least twice: a number times
   one tensor (``δ²·y``) stays where it is, since the planner folds the number into a call
-  (``alpha=``, ``value=``) at no cost, and so does a reduction (one number per tensor); of a
-  divisor its base is bound (the equation divides by it, one call).
+  (``alpha=``, ``value=``) at no cost; of a divisor its base is bound (the equation divides by
+  it, one call);
+* a reduction read more than once by an equation (a norm-coupled energy reads
+  :math:`\lVert v\rVert` in each switch and each term of its step) is bound first, to a name
+  from its record and its argument (``exp_avg_norm = whole(torch.linalg.vector_norm(exp_avg))``):
+  one pass over the tensor, and every read is the same number.
 
 The expressions are taken in the planner's form first (:func:`planned_form
 <hamopt.codegen.inplace.planned_form>`: the numerical rewrites, then rule I8), so that the
@@ -64,12 +68,13 @@ def passes(expr: sp.Expr, is_tensor: Callable[[sp.Expr], bool]) -> int:
 
 
 def computed_once(rule: UpdateRule) -> UpdateRule:
-    """``rule`` with each tensor sub-expression that an equation reads more than once bound to
-    an intermediate before it (``common``, ``common_2``, …), where that saves a pass; ``rule``
-    itself where no equation repeats one."""
+    """``rule`` with each reduction, then each tensor sub-expression, that an equation reads
+    more than once bound to an intermediate before it (``exp_avg_norm``; ``common``,
+    ``common_2``, …), where that saves a pass; ``rule`` itself where no equation repeats one."""
     taken = set(GENERATED_NAMES) | {s.name for s in rule.scalar_symbols}
     for name in rule_names(rule).values():
         taken |= {name, plural(name)}
+    rule = _reductions_once(rule, taken)
     assignments, changed = [], False
     for a in rule.assignments:
         if not rule.is_tensor(a.expr) or a.expr.has(*REDUCTIONS):
@@ -80,6 +85,33 @@ def computed_once(rule: UpdateRule) -> UpdateRule:
             changed = True
             what = a.doc.split(":")[0] or f"update of {a.target.name}"
             assignments += [Assign(s, e, f"read more than once by the {what}") for s, e in common]
+            a = Assign(a.target, expr, a.doc)
+        assignments.append(a)
+    return rule.replace(assignments=tuple(assignments)) if changed else rule
+
+
+def _reductions_once(rule: UpdateRule, taken: set[str]) -> UpdateRule:
+    """``rule`` with each reduction that an equation reads more than once bound to an
+    intermediate before it, named after the reduction and its argument (``exp_avg_norm``: its
+    record's ``value_name``), an inner one before those that read it."""
+    names = rule_names(rule)
+    assignments, changed = [], False
+    for a in rule.assignments:
+        reads = Counter(n for n in sp.postorder_traversal(a.expr) if isinstance(n, REDUCTIONS))
+        expr, bound = a.expr, {}  # a reduction as written → its intermediate
+        for node, count in reads.items():  # inner ones first: an outer one reads their names
+            if count < 2:
+                continue
+            read = node.xreplace(bound)
+            argument = read.args[0]
+            base = f"{names[argument]}_{read.value_name}" if argument in names else read.value_name
+            symbol = sp.Symbol(_free(taken, base), real=True)
+            taken |= {symbol.name, plural(symbol.name)}
+            what = a.doc.split(":")[0] or f"update of {a.target.name}"
+            assignments.append(Assign(symbol, read, f"read {count} times by the {what}"))
+            expr, bound[node] = expr.xreplace({read: symbol}), symbol
+        if bound:
+            changed = True
             a = Assign(a.target, expr, a.doc)
         assignments.append(a)
     return rule.replace(assignments=tuple(assignments)) if changed else rule
@@ -142,6 +174,7 @@ def _occurrences(expr: sp.Expr, symbols) -> list[sp.Symbol]:
     return [node for node in sp.preorder_traversal(expr) if node in symbols]
 
 
-def _free(taken: set[str]) -> str:
-    """The first of ``common``, ``common_2``, … that no symbol, list or generated name takes."""
-    return first_free(NAME, lambda name: name in taken or plural(name) in taken)
+def _free(taken: set[str], base: str = NAME) -> str:
+    """The first of ``base``, ``base_2``, … (``common``, …) that no symbol, list or generated
+    name takes."""
+    return first_free(base, lambda name: name in taken or plural(name) in taken)

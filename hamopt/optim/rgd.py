@@ -54,7 +54,7 @@ def _foreach_order1(params, grads, state_steps, momentum_buffers, *, lr, momentu
     else:
         torch._foreach_lerp_(momentum_buffers, grads, 1 - momentum)  # momentum: EMA v = β1 v + (1-β1) g, first-gradient init
     del grads
-    torch._foreach_add_(params, torch._foreach_div(momentum_buffers, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(torch._foreach_mul([whole(x) for x in torch._foreach_norm(momentum_buffers)], [whole(x) for x in torch._foreach_norm(momentum_buffers)]), delta**2), 1))), alpha=-lr)  # position update θ ← θ + Δθ
+    torch._foreach_add_(params, torch._foreach_div(momentum_buffers, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(torch._foreach_pow([whole(x) for x in torch._foreach_norm(momentum_buffers)], 2), delta**2), 1))), alpha=-lr)  # position update θ ← θ + Δθ
 
 
 def _fused_order1(params, grads, state_steps, momentum_buffers, numbers, *, maximize):
@@ -88,7 +88,9 @@ def _single_tensor_order2(params, grads, state_steps, momentum_buffers, *, lr, m
             momentum_buffer.copy_(grad)
         else:
             momentum_buffer.lerp_(grad, 1 - momentum)  # momentum: EMA v = β1 v + (1-β1) g, first-gradient init
-        param.add_(before(momentum_buffer).div(torch.sqrt(delta**2*torch.square(whole(torch.linalg.vector_norm(before(momentum_buffer)))) + 1)).add_(before(momentum_buffer).div(torch.sqrt(delta**2*torch.square(whole(torch.linalg.vector_norm(before(momentum_buffer)))) + momentum**(-2)))), alpha=-0.5*lr)  # position update θ ← θ + Δθ
+        momentum_buffer_norm = whole(torch.linalg.vector_norm(before(momentum_buffer)))  # read 2 times by the position update θ ← θ + Δθ
+        common = torch.square(momentum_buffer_norm)  # read more than once by the position update θ ← θ + Δθ
+        param.add_(before(momentum_buffer).div(torch.sqrt(common*delta**2 + 1)).add_(before(momentum_buffer).div(torch.sqrt(common*delta**2 + momentum**(-2)))), alpha=-0.5*lr)  # position update θ ← θ + Δθ
 
 
 def _foreach_order2(params, grads, state_steps, momentum_buffers, *, lr, momentum, delta, weight_decay, maximize):
@@ -108,9 +110,13 @@ def _foreach_order2(params, grads, state_steps, momentum_buffers, *, lr, momentu
     else:
         torch._foreach_lerp_(momentum_buffers, grads, 1 - momentum)  # momentum: EMA v = β1 v + (1-β1) g, first-gradient init
     del grads
+    momentum_buffer_norms = [whole(x) for x in torch._foreach_norm(momentum_buffers)]  # read 2 times by the position update θ ← θ + Δθ
+    commons = torch._foreach_mul(momentum_buffer_norms, momentum_buffer_norms)  # read more than once by the position update θ ← θ + Δθ
+    del momentum_buffer_norms
     # position update θ ← θ + Δθ
-    terms = torch._foreach_div(momentum_buffers, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(torch._foreach_mul([whole(x) for x in torch._foreach_norm(momentum_buffers)], [whole(x) for x in torch._foreach_norm(momentum_buffers)]), delta**2), 1)))
-    torch._foreach_add_(terms, torch._foreach_div(momentum_buffers, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(torch._foreach_mul([whole(x) for x in torch._foreach_norm(momentum_buffers)], [whole(x) for x in torch._foreach_norm(momentum_buffers)]), delta**2), momentum**(-2)))))
+    terms = torch._foreach_div(momentum_buffers, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(commons, delta**2), 1)))
+    torch._foreach_add_(terms, torch._foreach_div(momentum_buffers, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(commons, delta**2), momentum**(-2)))))
+    del commons
     torch._foreach_add_(params, terms, alpha=-0.5*lr)
 
 

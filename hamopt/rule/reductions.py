@@ -10,7 +10,9 @@ class is the one record of its reduction: the forms every printer and evaluator 
   how the threads' partial results combine — ``total`` or ``largest`` — and the result from the
   combined ``{s}``);
 * ``numpy``: the reference evaluator's; ``mpmath``: the exact oracle's, on a list of numbers;
-* ``latex``: the math, ``{x}`` the printed argument.
+* ``latex``: the math, ``{x}`` the printed argument;
+* ``value_name``: what the generated code calls its value where an equation reads it more than once
+  (``exp_avg_norm``: :func:`~hamopt.codegen.shared.computed_once`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class ReductionBase(sp.Function):
     numpy: Callable
     mpmath: Callable
     latex: str
+    value_name: str
     #: whether a power of it wraps the whole reduction in parentheses in LaTeX
     latex_group: bool = False
 
@@ -60,6 +63,7 @@ class Norm2(ReductionBase):
     numpy = staticmethod(lambda x: np.linalg.norm(np.ravel(x)))
     mpmath = staticmethod(lambda xs: mpmath.sqrt(mpmath.fsum(x * x for x in xs)))
     latex = r"\lVert {x} \rVert"
+    value_name = "norm"
 
 
 class MaxAbs(ReductionBase):
@@ -73,6 +77,7 @@ class MaxAbs(ReductionBase):
     numpy = staticmethod(lambda x: np.max(np.abs(x)))
     mpmath = staticmethod(lambda xs: max((abs(x) for x in xs), default=mpmath.mpf(0)))
     latex = r"\lVert {x} \rVert_\infty"
+    value_name = "max_abs"
 
 
 class SumOf(ReductionBase):
@@ -84,6 +89,7 @@ class SumOf(ReductionBase):
     numpy = staticmethod(np.sum)
     mpmath = staticmethod(mpmath.fsum)
     latex = r"\textstyle\sum {x}"
+    value_name = "sum"
     latex_group = True
 
 
@@ -98,6 +104,7 @@ class Norm4(ReductionBase):
     numpy = staticmethod(lambda x: np.sum(np.asarray(x) ** 4) ** 0.25)
     mpmath = staticmethod(lambda xs: mpmath.root(mpmath.fsum(x**4 for x in xs), 4))
     latex = r"\lVert {x} \rVert_4"
+    value_name = "norm4"
 
 
 class Mean(ReductionBase):
@@ -109,6 +116,7 @@ class Mean(ReductionBase):
     numpy = staticmethod(np.mean)
     mpmath = staticmethod(lambda xs: mpmath.fsum(xs) / len(xs))
     latex = r"\operatorname{{mean}} {x}"
+    value_name = "mean"
     latex_group = True
 
 

@@ -2,6 +2,7 @@
 and foreach paths of a derived rule that repeats one, with the same numbers; the zoo's rules,
 which repeat none worth a pass, as they were."""
 
+import inspect
 import types
 
 import numpy as np
@@ -15,6 +16,7 @@ from hamopt.derive import derive
 from hamopt.kinetic import library, relativistic
 from hamopt.rule.evaluate import run
 from hamopt.rule.hyperparameter import real
+from hamopt.rule.reductions import Norm2
 from hamopt.rule.spec import OptimizerSpec
 from hamopt.rule.update_rule import Assign, Buffer, UpdateRule, grad, param
 from hamopt.zoo import ZOO
@@ -73,12 +75,52 @@ def test_the_shared_form_equals_the_numpy_evaluator(relativistic_diagonal, forea
     np.testing.assert_allclose(got, reference, rtol=1e-12, atol=1e-15)
 
 
-def test_the_zoo_repeats_nothing_worth_a_pass():
+def test_the_zoo_repeats_nothing_worth_a_pass_but_the_leapfrog_rgds_norm():
     """RAD's second-order rules read δ²·y twice: a number times a buffer, which a call takes
-    as its ``alpha=`` at no cost, so it is left where it is; RGD's norm is a reduction."""
+    as its ``alpha=`` at no cost, so it is left where it is. RGD's leapfrog step reads its
+    momentum's norm in each of its two terms: a pass over the buffer each, so the norm is bound
+    once (and its square, then read by both terms)."""
     for name, (_, make) in ZOO.items():
         for _, rule in make().variants:
-            assert computed_once(rule) is rule, (name, rule.name)
+            shared = computed_once(rule)
+            if (name, rule.name) != ("RGD", "order2"):
+                assert shared is rule, (name, rule.name)
+                continue
+            *_, norm, square, update = shared.assignments
+            assert norm.target.name == "momentum_buffer_norm"
+            assert norm.expr == Norm2(rule.buffers[0].symbol)
+            assert square.expr == norm.target**2 and not update.expr.has(Norm2)
+
+
+@pytest.mark.parametrize("text", ["log(cosh(p))", "p*atan(p) - log(1 + p**2)/2"])
+def test_a_norm_read_by_every_switch_and_term_is_computed_once_on_every_path(text):
+    """A norm-coupled energy's leapfrog step reads ‖v‖ six times (the switch at ‖v‖ = 0 and
+    the step, in each of two terms): the single-tensor and foreach paths compute it once,
+    under a name of its own, and the kernel once (its reduction pass)."""
+    from hamopt.kinetic import KineticEnergy
+    from hamopt.parse import parse_energy
+
+    energy = KineticEnergy(parse_energy(text), name="radial", coupling="norm")
+    source = derive(energy, "leapfrog", "none", name="Radial").source
+    single = source[source.index("def _single_tensor_plain") : source.index("def _foreach_plain")]
+    foreach = source[source.index("def _foreach_plain") : source.index("def _fused_plain")]
+    assert single.count("torch.linalg.vector_norm(") == 1
+    assert "exp_avg_norm = whole(torch.linalg.vector_norm(" in single
+    assert foreach.count("torch._foreach_norm(") == 1
+    assert "exp_avg_norms = [whole(x) for x in torch._foreach_norm(exp_avgs)]" in foreach
+
+
+def test_a_square_of_a_list_expression_is_computed_once():
+    """The foreach path squares a list by its name as x·x, and anything else by one pow: an
+    expression printed twice would be computed twice (RGD's first-order foreach step computed
+    its norm twice so)."""
+    from hamopt.optim import rgd
+
+    source = inspect.getsource(rgd._foreach_order1)
+    assert source.count("torch._foreach_norm(") == 1
+    assert (
+        "torch._foreach_pow([whole(x) for x in torch._foreach_norm(momentum_buffers)], 2)" in source
+    )
 
 
 def test_a_divisor_by_itself_is_not_bound_its_base_is():
