@@ -30,7 +30,8 @@ R4. ``log(cosh(x))`` → :class:`LogCosh`: ``log1p(2 sinh(x/2)**2)`` for :math:`
     = e^{|x|}(1 + e^{-2|x|})/2`; ``cosh(x)`` rounds to 1 below :math:`|x| = 10^{-8}` and
     overflows from :math:`|x| = 710`.
 R5. ``c*cosh(x) - c`` → ``2*c*sinh(x/2)**2``: the same identity; the difference cancels.
-R6. ``c*exp(x) - c`` → ``c*expm1(x)``: the difference cancels.
+R6. ``c*exp(x) - c`` → ``c*expm1(x)``: the difference cancels (R5 and R6 for a number ``c``
+    or any factor, such as the sign in :math:`\operatorname{sign}(v)(e^{|v|} - 1)`).
 R7. ``log(1 + x)``, also ``log((a + x)/a)`` → ``log1p(x)`` (``log1p(x/a)``): ``1 + x``
     rounds to 1 below :math:`|x| = 10^{-16}`.
 R8. ``sinh(x)**k * cosh(x)**-k`` → ``tanh(x)**k``: as written :math:`\infty/\infty` from
@@ -227,19 +228,35 @@ def _log_cosh(node: sp.Expr) -> sp.Expr | None:
 
 
 def _minus_constant(node: sp.Expr) -> sp.Expr | None:
-    """R5 and R6: ``c*cosh(x) - c`` → ``2c sinh(x/2)**2``; ``c*exp(x) - c`` → ``c expm1(x)``."""
+    """R5 and R6: ``c*cosh(x) - c`` → ``2c sinh(x/2)**2``; ``c*exp(x) - c`` → ``c expm1(x)``,
+    for a number ``c`` or any factor (``sign(v)·exp(|v|) − sign(v)``, the velocity of
+    :math:`e^{|p|} - 1 - |p|`), also where the terms of one factor share its constant
+    (leapfrog's :math:`-\tfrac12 s e^{\beta|v|} - \tfrac12 s e^{|v|} + s`)."""
     if not isinstance(node, sp.Add):
         return None
-    constant = sum((t for t in node.args if t.is_Number), sp.Integer(0))
-    if constant == 0:
-        return None
-    for term in node.args:
-        c, f = term.as_coeff_Mul()
-        if c == -constant and isinstance(f, (sp.cosh, sp.exp)):
-            x = f.args[0]
-            new = 2 * c * sp.sinh(x / 2) ** 2 if isinstance(f, sp.cosh) else c * expm1(x)
-            rest = [t for t in node.args if t is not term and not t.is_Number]
-            return sp.Add(*rest, new)
+    terms = [t.as_coeff_Mul() for t in node.args]  # (its number, the rest)
+    found = {}  # a factor → the indices of its terms q·factor·f(x), f = exp or cosh
+    for i, (_, rest) in enumerate(terms):
+        factors = rest.args if rest.is_Mul else (rest,)
+        functions = [f for f in factors if isinstance(f, (sp.cosh, sp.exp))]
+        if len(functions) == 1:
+            factor = sp.Mul(*(g for g in factors if g is not functions[0]))
+            found.setdefault(factor, []).append((i, functions[0]))
+    for factor, group in found.items():
+        total = sum((terms[i][0] for i, _ in group), sp.Integer(0))
+        constant = next(
+            (j for j, (q, rest) in enumerate(terms) if rest == factor and q == -total), None
+        )
+        if constant is None or total == 0:
+            continue
+        new = [
+            terms[i][0]
+            * factor
+            * (2 * sp.sinh(f.args[0] / 2) ** 2 if isinstance(f, sp.cosh) else expm1(f.args[0]))
+            for i, f in group
+        ]
+        skipped = {i for i, _ in group} | {constant}
+        return sp.Add(*(t for k, t in enumerate(node.args) if k not in skipped), *new)
     return None
 
 

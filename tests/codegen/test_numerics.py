@@ -38,6 +38,23 @@ CASES = {
     "R4 log cosh (large)": (sp.log(sp.cosh(x)), {x: -800.0}, [{x: -2.5}, {x: 0.7}]),
     "R5 cosh - 1": (3 * sp.cosh(x) - 3, {x: 1e-10}, [{x: -2.5}, {x: 0.7}]),
     "R6 exp - 1": (sp.exp(x) - 1, {x: 1e-20}, [{x: -2.5}, {x: 0.7}]),
+    # the velocity of exp|p| − 1 − |p|: the constant is a factor, sign(x)
+    "R6 factor·(exp - 1)": (
+        sp.sign(x) * sp.exp(sp.Abs(x)) - sp.sign(x),
+        {x: -1e-20},
+        [{x: -2.5}, {x: 0.7}],
+    ),
+    # its leapfrog step: two terms share the constant, s·(1 − e^{a|x|}/2 − e^{|x|}/2)
+    "R6 shared constant": (
+        a
+        * (
+            -sp.sign(x) * sp.exp(sp.Abs(x) / 2) / 2
+            - sp.sign(x) * sp.exp(sp.Abs(x)) / 2
+            + sp.sign(x)
+        ),
+        {x: 1e-20, a: 0.3},
+        [{x: -2.5, a: 0.3}, {x: 0.7, a: 2.0}],
+    ),
     "R7 log(1 + x)": (sp.log(1 + x**2), {x: 1e-10}, [{x: -2.5}, {x: 0.7}]),
     "R7 log((a + x)/a)": (sp.log((a + x) / a), {x: 1e-20, a: 3.0}, [{x: 0.7, a: 3.0}]),
     "R8 sinh/cosh": (sp.sinh(x) / sp.cosh(x), {x: 800.0}, [{x: -2.5}, {x: 0.7}]),
