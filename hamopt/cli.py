@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import math
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 __all__ = ["main"]
@@ -210,20 +212,24 @@ def cmd_derive(args: argparse.Namespace) -> int:
     return 0
 
 
-def _writable(flag: str, path: Path) -> None:
-    """Make ``path``'s folder; UsageError for a folder, a file inside the installed package, or
-    a folder that cannot be made."""
+def _writable(flag: str, path: Path, folder: bool = False) -> None:
+    """Make ``path``'s folder (``folder``: ``path`` itself, a folder the command writes into);
+    UsageError, before anything runs, for a folder given as a file (or a file as a folder), a
+    path inside the installed package, or a folder that cannot be made."""
     package = Path(__file__).resolve().parent
-    if path.is_dir():
+    if path.is_dir() and not folder:
         raise UsageError(f"{flag}: {path} is a folder; give a file name")
+    if path.exists() and folder and not path.is_dir():
+        raise UsageError(f"{flag}: {path} is a file; give a folder")
     if path.resolve().is_relative_to(package):
         raise UsageError(
             f"{flag}: {path} is inside the hamopt package ({package}); write elsewhere"
         )
+    made = path if folder else path.parent
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        made.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"{flag}: cannot make the folder {path.parent} ({exc.strerror})") from None
+        raise UsageError(f"{flag}: cannot make the folder {made} ({exc.strerror})") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,6 +382,7 @@ OUT/trajectories_PROBLEM.png (OUT: hamopt-out under the current directory by def
 def cmd_plot(args: argparse.Namespace) -> int:
     from hamopt.plot import plot_trajectories
 
+    _writable("--out", args.out, folder=True)
     path = plot_trajectories(args.names, args.problem, args.steps, args.out)
     print(path)
     return 0
@@ -411,6 +418,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         lrs = parse_lr_grid(args.lr_grid)
     except ValueError as exc:
         raise UsageError(f"--lr-grid: {exc}") from None
+    _writable("--out", args.out, folder=True)
     try:
         result = compare(
             args.names,
@@ -551,6 +559,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.only is not None:
         argv += ["--only", args.only]
     table = args.out if args.out.suffix == ".md" else args.out / "step_time.md"
+    _writable("--out", table)
     argv += ["--out", str(table.resolve())]  # never the script's default, benchmarks/results
     return subprocess.call(argv)
 
@@ -764,13 +773,21 @@ def join_negative_values(
     return out
 
 
+def _show_warning(command: str, message, category, *_, **__) -> None:
+    """A warning as the command's line, ``hamopt derive: warning: …`` (not the file and line
+    of the library that raised it)."""
+    print(f"hamopt {command}: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(
         join_negative_values(sys.argv[1:] if argv is None else list(argv), parser)
     )
     try:
-        return args.func(args)
+        with warnings.catch_warnings():  # the library's warnings, in the command's words
+            warnings.showwarning = functools.partial(_show_warning, args.command)
+            return args.func(args)
     except (UsageError, ValueError, TypeError, OSError) as exc:
         # ParseError is a ValueError; KineticEnergy validation raises ValueError/TypeError.
         print(f"hamopt {args.command}: error: {exc}", file=sys.stderr)

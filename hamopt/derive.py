@@ -194,7 +194,8 @@ def derive(
     lr, betas
         Constructor defaults. ``lr=None`` picks the default of the parameterisation: 1e-3 for
         an adaptive mass, else :math:`10^{-3}\cdot s` (1e-2 for the EMA form at β1 = 0.9: the
-        step of ``torch.optim.SGD(lr=1e-3, momentum=0.9)``); with ``lookahead``, Lion's 1e-4.
+        step of ``torch.optim.SGD(lr=1e-3, momentum=0.9)``; 1e-3 with ``no_momentum``, whose
+        β1 is 0); with ``lookahead``, Lion's 1e-4.
         In the physical parameterisation, the :math:`h` of the same step,
         :math:`\sqrt{\mathrm{lr}/s}` (``lr`` there is :math:`h^2 s`): 0.0316 without an
         adaptive mass, 0.01 with one, at β1 = 0.9. ``betas=None``: (0.9, 0.999), or
@@ -253,7 +254,8 @@ def derive(
 
     adaptive = bool(names & _MASSES)
     if lr is None:
-        s = float(form.scale(1 - sp.Float(betas[0])))  # the momentum unit's scale
+        b1 = 0 if "no_momentum" in names else betas[0]  # no_momentum: β1 = 0, whatever the form
+        s = float(form.scale(1 - sp.Float(b1)))  # the momentum unit's scale
         if "lookahead" in names:
             scaled = 1e-4  # Lion's: every coordinate moves by about lr·|∇K(c)| per step
         else:

@@ -313,7 +313,10 @@ def _parse(text: object, names: dict[str, sp.Expr], what: str) -> sp.Expr:
             warnings.simplefilter("ignore")  # e.g. SyntaxWarning "invalid decimal literal"
             tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as err:
-        pos = (err.lineno or 1, err.offset or 1)
+        line = err.lineno or 1
+        rows = text.strip().splitlines() or [""]
+        end = len(rows[min(line, len(rows)) - 1]) + 1  # no offset: the input ended too soon
+        pos = (line, err.offset or end)
         raise ParseError(
             f"syntax error in {what}: {err.msg} ({_where(pos)})" + _caret(text.strip(), pos),
             pos,
@@ -510,6 +513,12 @@ class _Builder:
                     f"number {self.segment(node)} is too large (at most {MAX_MAGNITUDE:.0e})",
                     node,
                 )
+            if value == 0 and any(
+                c in "123456789" for c in self.segment(node).lower().split("e")[0]
+            ):
+                raise self.fail(
+                    f"number {self.segment(node)} underflows to 0 in float64 (below 5e-324)", node
+                )
             self.approx[id(node)] = value
             return sp.Rational(repr(value))
         raise self.fail(f"constant of type {type(value).__name__} is not allowed", node)
@@ -641,6 +650,11 @@ class _Builder:
             count = str(least) if least == most else f"{least} to {most}"
             raise self.fail(f"{fname}(…) takes {count} argument(s), got {len(node.args)}", node)
         args = [self.build(arg) for arg in node.args]
+        if fname == "clip" and (args[1] - args[2]).is_positive:  # Max(low, Min(x, high)) = low
+            raise self.fail(
+                f"clip(x, low, high) needs low <= high, got low = {args[1]} > high = {args[2]}",
+                node,
+            )
         self.fold(node, _FLOAT_FUNCTIONS[fname], node.args)
         return self.sympy(node, fn, *args)
 

@@ -70,6 +70,9 @@ def plot_trajectories(
         raise ValueError(f"steps must be >= 1, got {steps}")
     from hamopt.resolve import resolve_optimizer
 
+    if len(set(names)) != len(names):  # one curve would hide the other (as compare refuses)
+        twice = sorted({n for n in names if list(names).count(n) > 1})
+        raise ValueError(f"optimizer(s) given twice: {', '.join(twice)}")
     resolved = [resolve_optimizer(name) for name in names]  # fail fast on a bad name
     labels = [label for label, _ in resolved]
     prob = PROBLEMS[problem]

@@ -69,8 +69,9 @@ top level
     ``form`` (``"ema"``, the default: v ← β₁v + (1 − β₁)g; or ``"sum"``: v ← β₁v + g) and
     ``init`` (``"zeros"``, the default, or ``"grad"``: v₁ = g₁).
 ``[defaults]``
-    ``lr`` (optional; left out, the derivation's own default) and ``betas = [β1, β2]``, the
-    constructor defaults of the generated class.
+    ``lr`` and ``betas = [β1, β2]``, the constructor defaults of the generated class (each
+    optional; left out, the derivation's own: betas (0.9, 0.999), Lion's (0.9, 0.99) with
+    ``lookahead``).
 
 Every problem — unknown or missing keys, wrong types, bad intervals, unknown schemes or
 closures, an unused parameter, an energy the parser or the kinetic-energy validation rejects —
@@ -170,7 +171,7 @@ class Spec:
     description: str = ""
     source: Path | None = None
     lr: float | None = None
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: tuple[float, float] | None = None  # None: the derivation's own
     energy_text: str = field(default="", repr=False)
     momentum: str = "ema"
     init: str = "zeros"
@@ -508,14 +509,18 @@ def _momentum(ctx: _Context, value: Any) -> tuple[str, str]:
     return form, init
 
 
-def _defaults(ctx: _Context, value: Any) -> tuple[float | None, tuple[float, float]]:
+def _defaults(ctx: _Context, value: Any) -> tuple[float | None, tuple[float, float] | None]:
+    """The ``[defaults]`` table's lr and betas, None where left out (the derivation's own:
+    Lion's (0.9, 0.99) with ``lookahead``)."""
     if value is None:
-        return None, (0.9, 0.999)
+        return None, None
     table = ctx.table(value, "defaults", _DEFAULTS_KEYS)
     lr = ctx.number(table, "lr", None, key_path="defaults.lr", exact=True)
     if lr is not None and not 0 < lr < math.inf:
         ctx.fail("defaults.lr", f"must be positive and finite, got {lr!r}")
-    betas = table.get("betas", [0.9, 0.999])
+    betas = table.get("betas")
+    if betas is None:
+        return lr, None
     if not isinstance(betas, list) or len(betas) != 2 or not all(_is_number(b) for b in betas):
         ctx.fail("defaults.betas", f"must be a list of two numbers, got {betas!r}")
     if not all(0 <= b < 1 for b in betas):
@@ -605,7 +610,8 @@ def dump_spec(recipe: Any) -> str:
     out += ["", "[defaults]"]
     if recipe.lr is not None:
         out.append(f"lr = {_toml(recipe.lr)}")
-    out.append(f"betas = {_toml(list(recipe.betas))}")
+    if recipe.betas is not None:  # a spec that leaves them to the derivation
+        out.append(f"betas = {_toml(list(recipe.betas))}")
     return "\n".join(out) + "\n"
 
 

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -282,6 +283,67 @@ def test_a_target_that_cannot_be_written_writes_nothing(tmp_path, monkeypatch, c
         assert status == 2 and re.search(message, err), (args, err)
         assert sorted(f.name for f in tmp_path.iterdir()) == ["folder.py", "plain"], args
     assert not (package / "optim" / "mine.py").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["plot", "SGD", "--steps", "2"],
+        ["compare", "SGD", "--task", "rosenbrock", "--steps", "2", "--lr-grid", "0.1"],
+    ],
+    ids=["plot", "compare"],
+)
+def test_a_folder_that_cannot_be_written_is_refused_before_anything_runs(
+    tmp_path, monkeypatch, capsys, command
+):
+    """plot and compare write into a folder: one inside the installed package, or a file
+    given as the folder, is refused (exit 2, no traceback) before any optimizer runs, as
+    derive refuses its targets; nothing is written."""
+    import hamopt
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plain").write_text("")
+    package = Path(hamopt.__file__).parent
+    before = sorted(p.name for p in package.iterdir())
+    ran = []
+    monkeypatch.setattr("hamopt.plot.plot_trajectories", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr("hamopt.compare.compare", lambda *a, **k: ran.append(a))
+    for out, message in ((str(package), "is inside the hamopt package"), ("plain", "is a file")):
+        status, _, err = _main([*command, "--out", out], capsys)
+        assert status == 2 and message in err and "Traceback" not in err, (out, err)
+    assert not ran and sorted(p.name for p in package.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]
+
+
+def test_a_warning_is_the_commands_line_not_the_librarys(tmp_path, monkeypatch, capsys):
+    """A velocity that jumps where Adam's first step reads it: derive warns as the command
+    (``hamopt derive: warning: …``), not with the file, line and category of the library."""
+    monkeypatch.chdir(tmp_path)
+    args = ["derive", "--kinetic", "Max(abs(p), p**2)", "--closure", "adam", "--name", "Jumpy"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # as a plain interpreter shows them
+        status, _, err = _main(args, capsys)
+    assert status == 0 and "hamopt derive: warning: jumpy: the velocity jumps" in err
+    assert "UserWarning" not in err and ".py:" not in err
+
+
+def test_plot_refuses_an_optimizer_given_twice_as_compare_does(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = _main(["plot", "SGD", "RAD", "SGD", "--steps", "2"], capsys)
+    assert status == 2 and "optimizer(s) given twice: SGD" in err
+    assert _files(tmp_path) == []
+
+
+def test_an_optimizer_torch_refuses_on_a_task_is_an_error_not_a_traceback(
+    tmp_path, monkeypatch, capsys
+):
+    """torch.SparseAdam takes only sparse gradients: compare says which optimizer cannot run
+    on which task, with torch's reason (exit 2), as plot does."""
+    monkeypatch.chdir(tmp_path)
+    args = ["compare", "torch.SparseAdam", "--task", "rosenbrock", "--steps", "2"]
+    status, _, err = _main([*args, "--lr-grid", "0.1"], capsys)
+    assert status == 2 and "Traceback" not in err
+    assert "SparseAdam cannot run on rosenbrock" in err and "dense gradients" in err
 
 
 def test_unused_parameter_is_refused(tmp_path, monkeypatch, capsys):

@@ -508,6 +508,15 @@ def test_without_momentum_the_optimizer_takes_beta2_alone():
     assert "argument betas: its beta1 changes nothing" in dead_parts(spec)
 
 
+@pytest.mark.parametrize("momentum", ["ema", "sum"])
+def test_without_momentum_the_default_lr_is_that_of_beta1_zero(momentum):
+    """no_momentum makes θ ← θ − α g whatever the momentum's form: the default lr is
+    10⁻³·s at β1 = 0 (s = 1), the same for both forms; it was 10⁻³·s at β1 = 0.9 (1e-2 for
+    the EMA form, 1e-3 for the sum), for the same rule."""
+    derived = derive(classical(), "euler", ["no_momentum"], momentum=momentum)
+    assert inspect.signature(derived.cls).parameters["lr"].default == 1e-3
+
+
 def test_no_momentum_where_the_step_reads_only_beta1_v_is_an_error():
     """euler_fkd's drift reads β1 v, the momentum before the kick: with β1 = 0 no step is left."""
     with pytest.raises(ValueError, match="no_momentum leaves no step"):

@@ -3,6 +3,7 @@
 import ast
 import builtins
 import random
+import re
 import time
 
 import pytest
@@ -238,6 +239,7 @@ def test_sandbox_catches_code_that_runs(monkeypatch, tmp_path):
         ("p*(1 +\n  foo(p))", (2, 3)),
         ("p^2", (1, 2)),  # a refused operator: its symbol, not its left operand
         ("(p + 1) ^ 2", (1, 9)),
+        ("p**2/2 +", (1, 9)),  # the input ends too soon: after its last character
     ],
 )
 def test_error_names_the_position(text, position):
@@ -246,6 +248,21 @@ def test_error_names_the_position(text, position):
     assert info.value.position == position
     line, col = position
     assert (f"column {col}" if line == 1 else f"line {line}, column {col}") in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("clip(p, 1, -1)**2", "clip(x, low, high) needs low <= high, got low = 1 > high = -1"),
+        ("1e-400*p**2 + p**2", "number 1e-400 underflows to 0 in float64"),
+    ],
+)
+def test_a_literal_that_means_something_else_than_written_is_refused(text, message):
+    """clip with its bounds swapped is the constant low (Max(low, Min(x, high))), which was
+    refused as "does not depend on p"; 1e-400 is 0 in float64, which was taken silently."""
+    with pytest.raises(ParseError, match=re.escape(message)):
+        parse_energy(text)
+    assert parse_energy("0.0e5*p + p**2") == p**2  # a zero written as zero is a zero
 
 
 @pytest.mark.parametrize("bad", [None, 1, 2.5, b"p", ["p"], sp.Symbol("p")])

@@ -1,6 +1,7 @@
 """Spec files: the example loads, derives and trains; every bad spec names its key and file;
 every derive option is in the format; a dumped spec derives the same module byte for byte."""
 
+import inspect
 import sys
 import textwrap
 from pathlib import Path
@@ -350,7 +351,23 @@ def test_class_names():
 def test_defaults_of_the_options(tmp_path):
     spec = load_spec(_write(tmp_path, GOOD))
     assert (spec.momentum, spec.init, spec.parameterisation) == ("ema", "zeros", "ml")
-    assert spec.lr is None and spec.betas == (0.9, 0.999)
+    assert spec.lr is None and spec.betas is None  # the derivation's own
+
+
+@pytest.mark.parametrize(
+    ("closure", "betas"),
+    [(["lookahead", "decoupled_weight_decay"], (0.9, 0.99)), (["second_moment"], (0.9, 0.999))],
+)
+def test_betas_left_out_are_the_derivations_own(closure, betas):
+    """A spec file (and so the command line) without ``betas`` gets what ``hamopt.derive``
+    gives: Lion's (0.9, 0.99) with ``lookahead``, where it used to get (0.9, 0.999)."""
+    table = {"name": "Mine", "kinetic": {"energy": "abs(p)"}, "scheme": "euler"}
+    table["closure"] = {"names": closure}
+    spec = spec_from_dict(table)
+    assert spec.betas is None
+    from_file = inspect.signature(derive_spec(spec).cls).parameters["betas"].default
+    direct = hamopt.derive(spec.kinetic, "euler", closure, name="Mine").cls
+    assert from_file == inspect.signature(direct).parameters["betas"].default == betas
 
 
 def test_every_option_reads_and_reaches_derive(tmp_path):

@@ -158,7 +158,12 @@ def compare(
                 bar.set_postfix_str(f"{label}, lr={lr:g}")
                 traces[lr] = []
                 for seed in seed_list:
-                    traces[lr].append(task.run(cls, lr, seed, budget))
+                    try:
+                        traces[lr].append(task.run(cls, lr, seed, budget))
+                    except RuntimeError as err:  # torch's refusal (SparseAdam: dense gradients)
+                        raise ValueError(
+                            f"{label} cannot run on {task.name} (lr={lr:g}, seed {seed}): {type(err).__name__}: {err}"
+                        ) from err
                     bar.update(1)
             entries.append(Entry(label, ref, cls, traces))
     return Comparison(
