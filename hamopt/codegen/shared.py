@@ -28,9 +28,10 @@ written before the equation as one would write it by hand
 The expressions are taken in the planner's form first (:func:`planned_form
 <hamopt.codegen.inplace.planned_form>`: the numerical rewrites, then rule I8), so that the
 repeats are found in what is printed and the numerical rewrites see each expression whole. A
-rule without repeats (every rule of the zoo) is returned as it is. The C++ kernel and the fused
-path take the rule as derived: the C++ compiler and inductor share repeated sub-expressions
-themselves.
+rule without repeats (every rule of the zoo but RGD's leapfrog one, which reads its norm twice)
+is returned as it is. The C++ kernel and the fused path take the rule as derived: the C++
+compiler and inductor share repeated sub-expressions themselves. A switch on one number per
+tensor is taken on the numbers that multiply the tensor (:func:`_switches_on_numbers`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import sympy as sp
 from hamopt.codegen.inplace import planned_form
 from hamopt.codegen.names import GENERATED_NAMES, first_free, plural, rule_names
 from hamopt.rule.reductions import REDUCTIONS
-from hamopt.rule.update_rule import Assign, UpdateRule
+from hamopt.rule.update_rule import Assign, UpdateRule, grad, param
 
 __all__ = ["computed_once", "passes"]
 
@@ -74,7 +75,7 @@ def computed_once(rule: UpdateRule) -> UpdateRule:
     taken = set(GENERATED_NAMES) | {s.name for s in rule.scalar_symbols}
     for name in rule_names(rule).values():
         taken |= {name, plural(name)}
-    rule = _reductions_once(rule, taken)
+    rule = _switches_on_numbers(_reductions_once(rule, taken))
     assignments, changed = [], False
     for a in rule.assignments:
         if not rule.is_tensor(a.expr) or a.expr.has(*REDUCTIONS):
@@ -115,6 +116,45 @@ def _reductions_once(rule: UpdateRule, taken: set[str]) -> UpdateRule:
             a = Assign(a.target, expr, a.doc)
         assignments.append(a)
     return rule.replace(assignments=tuple(assignments)) if changed else rule
+
+
+def _switches_on_numbers(rule: UpdateRule) -> UpdateRule:
+    r"""``rule`` with each switch (``Piecewise``) whose conditions read no full-size tensor
+    (``‖v‖ = 0``: one condition per tensor) and whose branches are numbers times one tensor
+    expression, the same in every branch, written as that tensor times a switch of numbers:
+    :math:`\begin{cases}-\alpha v/2 & \lVert v\rVert = 0\\ -\alpha v
+    \tanh\lVert v\rVert/(2\lVert v\rVert) & \text{else}\end{cases} = v\cdot
+    \begin{cases}-\alpha/2 & \dots\end{cases}`. ``torch.where`` computes both branches: on
+    the tensor, a pass and a full-size temporary each; on the numbers, nothing of the tensor's
+    size. Terms that then read the same tensor are collected (one pass for the sum)."""
+    full = {param, grad, *(b.symbol for b in rule.buffers if b.shape == "tensor")}
+    assignments, changed = [], False
+    for a in rule.assignments:
+        expr, tensors = a.expr, []
+        for node in [n for n in sp.postorder_traversal(a.expr) if isinstance(n, sp.Piecewise)]:
+            if any(_reads(c, full) for _, c in node.args):
+                continue
+            parts = [e.as_independent(*full, as_Add=False) for e, _ in node.args]
+            tensor = parts[0][1]
+            if tensor == 1 or any(t != tensor for _, t in parts):
+                continue
+            numbers = sp.Piecewise(
+                *((n, c) for (n, _), (_, c) in zip(parts, node.args, strict=True))
+            )
+            expr, tensors = expr.xreplace({node: tensor * numbers}), [*tensors, tensor]
+        if tensors:
+            expr, changed = sp.collect(expr, tensors), True
+            a = Assign(a.target, expr, a.doc)
+        if _reads(a.expr, full):
+            full.add(a.target)
+        assignments.append(a)
+    return rule.replace(assignments=tuple(assignments)) if changed else rule
+
+
+def _reads(expr: sp.Basic, full: set) -> bool:
+    """Whether ``expr`` reads a symbol of ``full`` outside every reduction."""
+    outside = expr.xreplace({n: sp.Dummy() for n in expr.atoms(*REDUCTIONS)})
+    return bool(outside.free_symbols & full)
 
 
 def _shared(

@@ -96,7 +96,9 @@ def test_the_zoo_repeats_nothing_worth_a_pass_but_the_leapfrog_rgds_norm():
 def test_a_norm_read_by_every_switch_and_term_is_computed_once_on_every_path(text):
     """A norm-coupled energy's leapfrog step reads ‖v‖ six times (the switch at ‖v‖ = 0 and
     the step, in each of two terms): the single-tensor and foreach paths compute it once,
-    under a name of its own, and the kernel once (its reduction pass)."""
+    under a name of its own, and the kernel once (its reduction pass). The switch, one
+    condition per tensor, chooses between numbers that multiply v, not between two full-size
+    tensors that ``torch.where`` would both compute."""
     from hamopt.kinetic import KineticEnergy
     from hamopt.parse import parse_energy
 
@@ -108,6 +110,10 @@ def test_a_norm_read_by_every_switch_and_term_is_computed_once_on_every_path(tex
     assert "exp_avg_norm = whole(torch.linalg.vector_norm(" in single
     assert foreach.count("torch._foreach_norm(") == 1
     assert "exp_avg_norms = [whole(x) for x in torch._foreach_norm(exp_avgs)]" in foreach
+    # the switch at ‖v‖ = 0 chooses between numbers: the step reads the tensor v once
+    for code in (single, foreach):
+        (update,) = [line for line in code.splitlines() if "param.add_(" in line]
+        assert update.count("exp_avg)") == 1 and "torch.where" in update, update
 
 
 def test_a_square_of_a_list_expression_is_computed_once():
