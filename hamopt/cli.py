@@ -788,8 +788,9 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():  # the library's warnings, in the command's words
             warnings.showwarning = functools.partial(_show_warning, args.command)
             return args.func(args)
-    except (UsageError, ValueError, TypeError, OSError) as exc:
-        # ParseError is a ValueError; KineticEnergy validation raises ValueError/TypeError.
+    except (UsageError, ValueError, TypeError, OSError, Warning) as exc:
+        # ParseError is a ValueError; KineticEnergy validation raises ValueError/TypeError; a
+        # warning is raised where the interpreter runs with -W error.
         print(f"hamopt {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -325,6 +325,10 @@ def test_a_warning_is_the_commands_line_not_the_librarys(tmp_path, monkeypatch, 
         status, _, err = _main(args, capsys)
     assert status == 0 and "hamopt derive: warning: jumpy: the velocity jumps" in err
     assert "UserWarning" not in err and ".py:" not in err
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # python -W error: the warning is the command's error
+        status, _, err = _main(args, capsys)
+    assert status == 2 and "hamopt derive: error: jumpy: the velocity jumps" in err
 
 
 def test_plot_refuses_an_optimizer_given_twice_as_compare_does(tmp_path, monkeypatch, capsys):
