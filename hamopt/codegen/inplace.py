@@ -84,7 +84,18 @@ from hamopt.codegen.numerics import expm1, finite_form, log1p
 from hamopt.rule.reductions import ReductionBase
 from hamopt.rule.update_rule import Assign, UpdateRule, grad, param
 
-__all__ = ["SAVES_RESULT", "Call", "Leaf", "Opaque", "Plan", "chain", "plan_rule", "planned_form"]
+__all__ = [
+    "SAVES_RESULT",
+    "Call",
+    "Leaf",
+    "Opaque",
+    "Plan",
+    "chain",
+    "full_size",
+    "plan_rule",
+    "planned_form",
+    "reads_full",
+]
 
 _HALF = sp.Rational(1, 2)
 
@@ -160,10 +171,27 @@ def plan_rule(rule: UpdateRule, per_tensor: frozenset[sp.Symbol]) -> dict[int, P
     return _Planner(rule, per_tensor).plans
 
 
+def full_size(rule: UpdateRule) -> set[sp.Symbol]:
+    """The symbols of ``rule`` that hold a tensor of the parameter's shape before its first
+    equation: the parameter, the gradient and the tensor buffers (an equation's target joins
+    them where :func:`reads_full` says its expression does)."""
+    return {param, grad} | {b.symbol for b in rule.buffers if b.shape == "tensor"}
+
+
+def reads_full(expr: sp.Expr, full: set[sp.Symbol]) -> bool:
+    """Whether ``expr`` has the shape of the parameter (not one number per tensor): it reads a
+    symbol of ``full`` outside every reduction."""
+    if isinstance(expr, ReductionBase):
+        return False
+    if isinstance(expr, sp.Symbol):
+        return expr in full
+    return any(reads_full(arg, full) for arg in expr.args)
+
+
 class _Planner:
     def __init__(self, rule: UpdateRule, per_tensor: frozenset[sp.Symbol]):
         self.rule, self.per_tensor = rule, per_tensor
-        self.full = {param, grad} | {b.symbol for b in rule.buffers if b.shape == "tensor"}
+        self.full = full_size(rule)
         self.owned: set[sp.Symbol] = set()  # intermediates in a tensor of their own
         self.saved: set[sp.Symbol] = set()  # ... whose last call saved its result
         self.plans: dict[int, Plan] = {}
@@ -225,13 +253,8 @@ class _Planner:
 
     # -- shapes ----------------------------------------------------------------------------------
     def is_full(self, expr: sp.Expr) -> bool:
-        """Whether ``expr`` has the shape of the parameter (not one number per tensor): it reads
-        a full-size tensor outside every reduction."""
-        if isinstance(expr, ReductionBase):
-            return False
-        if isinstance(expr, sp.Symbol):
-            return expr in self.full
-        return any(self.is_full(arg) for arg in expr.args)
+        """Whether ``expr`` has the shape of the parameter (:func:`reads_full`)."""
+        return reads_full(expr, self.full)
 
     def is_tensor(self, expr: sp.Expr) -> bool:
         return self.rule.is_tensor(expr)

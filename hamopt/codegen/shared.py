@@ -41,10 +41,10 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from hamopt.codegen.inplace import planned_form
+from hamopt.codegen.inplace import full_size, planned_form, reads_full
 from hamopt.codegen.names import GENERATED_NAMES, first_free, plural, rule_names
 from hamopt.rule.reductions import REDUCTIONS
-from hamopt.rule.update_rule import Assign, UpdateRule, grad, param
+from hamopt.rule.update_rule import Assign, UpdateRule
 
 __all__ = ["computed_once", "passes"]
 
@@ -84,7 +84,7 @@ def computed_once(rule: UpdateRule) -> UpdateRule:
         common, expr = _shared(planned_form(a.expr, rule.is_tensor), rule, taken)
         if common:
             changed = True
-            what = a.doc.split(":")[0] or f"update of {a.target.name}"
+            what = _what(a)
             assignments += [Assign(s, e, f"read more than once by the {what}") for s, e in common]
             a = Assign(a.target, expr, a.doc)
         assignments.append(a)
@@ -108,8 +108,7 @@ def _reductions_once(rule: UpdateRule, taken: set[str]) -> UpdateRule:
             base = f"{names[argument]}_{read.value_name}" if argument in names else read.value_name
             symbol = sp.Symbol(_free(taken, base), real=True)
             taken |= {symbol.name, plural(symbol.name)}
-            what = a.doc.split(":")[0] or f"update of {a.target.name}"
-            assignments.append(Assign(symbol, read, f"read {count} times by the {what}"))
+            assignments.append(Assign(symbol, read, f"read {count} times by the {_what(a)}"))
             expr, bound[node] = expr.xreplace({read: symbol}), symbol
         if bound:
             changed = True
@@ -127,12 +126,12 @@ def _switches_on_numbers(rule: UpdateRule) -> UpdateRule:
     \begin{cases}-\alpha/2 & \dots\end{cases}`. ``torch.where`` computes both branches: on
     the tensor, a pass and a full-size temporary each; on the numbers, nothing of the tensor's
     size. Terms that then read the same tensor are collected (one pass for the sum)."""
-    full = {param, grad, *(b.symbol for b in rule.buffers if b.shape == "tensor")}
+    full = full_size(rule)
     assignments, changed = [], False
     for a in rule.assignments:
         expr, tensors = a.expr, []
         for node in [n for n in sp.postorder_traversal(a.expr) if isinstance(n, sp.Piecewise)]:
-            if any(_reads(c, full) for _, c in node.args):
+            if any(reads_full(c, full) for _, c in node.args):
                 continue
             parts = [e.as_independent(*full, as_Add=False) for e, _ in node.args]
             tensor = parts[0][1]
@@ -145,16 +144,15 @@ def _switches_on_numbers(rule: UpdateRule) -> UpdateRule:
         if tensors:
             expr, changed = sp.collect(expr, tensors), True
             a = Assign(a.target, expr, a.doc)
-        if _reads(a.expr, full):
+        if reads_full(a.expr, full):
             full.add(a.target)
         assignments.append(a)
     return rule.replace(assignments=tuple(assignments)) if changed else rule
 
 
-def _reads(expr: sp.Basic, full: set) -> bool:
-    """Whether ``expr`` reads a symbol of ``full`` outside every reduction."""
-    outside = expr.xreplace({n: sp.Dummy() for n in expr.atoms(*REDUCTIONS)})
-    return bool(outside.free_symbols & full)
+def _what(a: Assign) -> str:
+    """The equation ``a`` in words, for the comment of an intermediate it reads."""
+    return a.doc.split(":")[0] or f"update of {a.target.name}"
 
 
 def _shared(
