@@ -658,7 +658,7 @@ class GeneratedOptimizer(Optimizer):
         ):
             return None
         if group["state_dtype"] in FORMATS:
-            return checked_stored_step(self, group, name)
+            return checked_stored_step(self, group, name, with_grads)
         params, grads, state_steps, buffers = [], [], [], [[] for _ in rule.buffers]
         if self._init_group(group, name, params, grads, state_steps, *buffers):
             return None

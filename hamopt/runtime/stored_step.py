@@ -67,16 +67,20 @@ def stored_step(optimizer, group: dict, name: str, fmt: str, go=None) -> None:
     _run(optimizer, group, name, fmt, params, grads, state_steps, held, places)
 
 
-def checked_stored_step(optimizer, group: dict, name: str) -> bool | None:
+def checked_stored_step(optimizer, group: dict, name: str, with_grads: list) -> bool | None:
     """The step of a low-precision group by the one kernel call that reads its gradients first
     (``checked_step``, as :meth:`~hamopt.runtime.optimizer.GeneratedOptimizer._checked_kernel_step`
     for float32 state): True, it stepped; False, a gradient holds NaN or ±Inf and nothing was
     written; None, nothing done, where the step is not that one call (tensors of two formats:
-    an 8-bit group's small ones in float32; complex or half-precision parameters; no kernel)."""
+    an 8-bit group's small ones in float32; complex or half-precision parameters; no kernel).
+    ``with_grads``: the group's parameters that have a gradient."""
     optimizer._check_state_format(group)
+    fmt = FORMATS[group["state_dtype"]]
+    own = {format_of(fmt, p.numel()) for p in with_grads}  # (complex ones: None, below)
+    if len(own) != 1 or any(p.is_complex() or p.dtype != torch.float32 for p in with_grads):
+        return None  # before gather: the caller's check, then stored_step, gather once
     params, grads, state_steps, held, places = [], [], [], [], []
     gather(optimizer, group, name, params, grads, state_steps, held, places)
-    fmt = FORMATS[group["state_dtype"]]
     return _run(optimizer, group, name, fmt, params, grads, state_steps, held, places, True)
 
 
@@ -234,10 +238,10 @@ def _keys(optimizer, rule, fmt: str) -> list[str]:
 def _run(optimizer, group, name, fmt, params, grads, state_steps, held, places, check=False):
     """The step on the gathered lists (:func:`gather`): the tensors of each format of the
     group (8-bit: small tensors in float32) by the kernel or the reference. Whether it
-    stepped. ``check``: the kernel reads the gradients first, in the call that steps, and
-    writes nothing where one holds NaN or ±Inf (False); where the step is not that one call
-    (tensors of two formats, complex or half-precision parameters, no kernel) it does nothing
-    (None), and the caller checks first."""
+    stepped. ``check`` (float32 parameters of one format: :func:`checked_stored_step`): the
+    kernel reads the gradients first, in the call that steps, and writes nothing where one
+    holds NaN or ±Inf (False); where the kernel does not run it does nothing (None), and the
+    caller checks first."""
     rule = optimizer.RULES[name]
     real = real_views(params)
     computed, grads = upcast(real), upcast(real_views(grads))
@@ -250,10 +254,6 @@ def _run(optimizer, group, name, fmt, params, grads, state_steps, held, places, 
             counts[own] = len(_keys(optimizer, rule, own))
         per_tensor.append(held[at : at + counts[own]])
         at += counts[own]
-    if check and (
-        len(formats) != 1 or any(q is not p for p, q in zip(params, computed, strict=True))
-    ):
-        return None
     values = optimizer._hyperparameters(group)
     for own, part in formats.items():
         stepped = _step_part(optimizer, group, name, own, *(
