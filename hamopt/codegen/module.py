@@ -58,7 +58,7 @@ from hamopt.codegen.printer import (
     foreach_parts,
     scalar_calls,
 )
-from hamopt.codegen.shared import computed_once
+from hamopt.codegen.shared import computed_once, reductions_once
 from hamopt.rule.hyperparameter import REQUIRED, Hyperparameter
 from hamopt.rule.spec import OptimizerSpec
 from hamopt.rule.update_rule import UpdateRule, grad, param, step
@@ -92,7 +92,7 @@ def generate_module(
         inplace = computed_once(rule)  # the in-place paths compute each repeat once
         body.append(_single_tensor_function(inplace))
         body.append(_foreach_function(inplace))
-        body.append(_fused_function(rule))
+        body.append(_fused_function(reductions_once(rule)))
     kernels = [(r, *_fused_numbers(r)) for _, r in spec.variants]
     body.append(f'KERNEL_SOURCE = r"""{kernel_source(spec.name, kernels)}"""')
     body.append(_class(spec))
@@ -100,7 +100,7 @@ def generate_module(
     runtime = ["GeneratedOptimizer", "Kernel", "Rule", *_argument_kinds(spec)]
     runtime += [
         n
-        for n in (FOREACH_COPY, WHOLE, SQRT_RN, IN_DOUBLE, "before")
+        for n in (FOREACH_COPY, WHOLE, SQRT_RN, IN_DOUBLE, "before", "nonsingular")
         if re.search(rf"\b{n}\(", code)
     ]
     runtime += ["scalar"] if "scalar." in code else []
@@ -452,12 +452,12 @@ def _per_tensor_block(rule, plan: Plan, single, names, scalar_lists):
     a = plan.assignment
     singles = rule_names(rule)
     buf = rule.buffer(a.target)
-    first_grad = {step} if buf is not None and buf.init == "grad" else set()
+    first_grad = {step, grad} if buf is not None and buf.init == "grad" else set()
     target_is_new = buf is None and a.target != param
     # an intermediate's list is zipped only where the equation reads it: a first one has none
     target = set() if target_is_new and a.target not in a.expr.free_symbols else {a.target}
     used = sorted(
-        (a.expr.free_symbols | target | {grad} | first_grad) & (rule.tensor_symbols | scalar_lists),
+        (a.expr.free_symbols | target | first_grad) & (rule.tensor_symbols | scalar_lists),
         key=str,
     )
     zipped = ", ".join(names.get(s, s.name) for s in used)

@@ -57,6 +57,7 @@ GENERATED_NAMES: dict[str, str] = {
     FOREACH_COPY: "the runtime's list copy",
     "scalar": "the runtime's math on numbers or tensors",
     "before": "the runtime's copy of a buffer read before it changes (differentiable=True)",
+    "nonsingular": "the runtime's argument of a switch's branch, finite in the backward",
     "params": "the list of parameters",
     "param": "the parameter being updated",
     "grads": "the list of gradients",

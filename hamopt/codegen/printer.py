@@ -41,6 +41,48 @@ __all__ = [
 _HALF = sp.Rational(1, 2)
 
 
+class Nonsingular(sp.Function):
+    """``x`` as a branch reads it that a switch takes only where ``x`` ≠ a number: printed as
+    the runtime's :func:`~hamopt.runtime.tensors.nonsingular`."""
+
+    nargs = 2
+
+
+def _nonsingular_branches(
+    pieces: tuple[tuple[sp.Expr, sp.Basic], ...], is_tensor: Callable[[sp.Expr], bool]
+) -> list[tuple[sp.Expr, sp.Basic]]:
+    r"""A switch's (value, condition) pairs, each value after a condition :math:`x = c` (a
+    tensor ``x``, a number ``c``) reading ``x`` through :class:`Nonsingular`: ``torch.where``
+    differentiates every branch, and a branch taken only where :math:`x \ne c` may not be
+    differentiable at ``c`` (the norm-coupled :math:`\tanh\lVert v\rVert/\lVert v\rVert`)."""
+    out = list(pieces)
+    for i, (_, cond) in enumerate(pieces):
+        if not (isinstance(cond, sp.Eq) and cond.rhs.is_number and is_tensor(cond.lhs)):
+            continue
+        moved = {cond.lhs: Nonsingular(cond.lhs, cond.rhs)}
+        out[i + 1 :] = [
+            (v.xreplace(moved) if _singular(v, cond.lhs, cond.rhs) else v, c)
+            for v, c in out[i + 1 :]
+        ]
+    return out
+
+
+def _singular(value: sp.Expr, x: sp.Expr, at: sp.Expr) -> bool:
+    """Whether ``value`` or its derivative in ``x`` is not (known to be) finite at x = ``at``."""
+    d = sp.Dummy("x")
+    value = value.xreplace({x: d})
+    if d not in value.free_symbols:
+        return False
+    for f in (value, sp.diff(value, d)):
+        try:
+            there = f.subs(d, at)
+        except (TypeError, ValueError, ZeroDivisionError):
+            return True
+        if there.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+            return True
+    return False
+
+
 class TensorPrinter(PythonCodePrinter):
     """Python source of one expression on single tensors."""
 
@@ -89,9 +131,9 @@ class TensorPrinter(PythonCodePrinter):
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:
         # a condition on a tensor (|p|^k's velocity at p = 0) is elementwise: torch.where
         # evaluates both branches and keeps one per element; a scalar condition stays Python's
-        *pieces, (value, cond) = expr.args
         if not any(self._is_tensor(c) for _, c in expr.args):
             return super()._print_Piecewise(expr)
+        *pieces, (value, cond) = _nonsingular_branches(expr.args, self._is_tensor)
         out = self._print(value) if cond == sp.true else "math.nan"
         if not any(self._is_tensor(v) for v, _ in expr.args):
             # numbers alone would make a tensor of torch's default dtype (float32), and a
@@ -109,6 +151,9 @@ class TensorPrinter(PythonCodePrinter):
                 else f"(({v}) if ({c}) else ({out}))"
             )
         return out
+
+    def _print_Nonsingular(self, expr: Nonsingular) -> str:
+        return f"nonsingular({self._print(expr.args[0])}, {self._print(expr.args[1])})"
 
     def _fn(self, expr: sp.Expr, torch_name: str, math_name: str) -> str:
         arg = self._print(expr.args[0])

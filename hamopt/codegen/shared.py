@@ -46,7 +46,7 @@ from hamopt.codegen.names import GENERATED_NAMES, first_free, plural, rule_names
 from hamopt.rule.reductions import REDUCTIONS
 from hamopt.rule.update_rule import Assign, UpdateRule
 
-__all__ = ["computed_once", "passes"]
+__all__ = ["computed_once", "passes", "reductions_once"]
 
 #: The name of an intermediate made here (``common``, ``common_2``, …).
 NAME = "common"
@@ -72,9 +72,7 @@ def computed_once(rule: UpdateRule) -> UpdateRule:
     """``rule`` with each reduction, then each tensor sub-expression, that an equation reads
     more than once bound to an intermediate before it (``exp_avg_norm``; ``common``,
     ``common_2``, …), where that saves a pass; ``rule`` itself where no equation repeats one."""
-    taken = set(GENERATED_NAMES) | {s.name for s in rule.scalar_symbols}
-    for name in rule_names(rule).values():
-        taken |= {name, plural(name)}
+    taken = _taken(rule)
     rule = _switches_on_numbers(_reductions_once(rule, taken))
     assignments, changed = [], False
     for a in rule.assignments:
@@ -89,6 +87,20 @@ def computed_once(rule: UpdateRule) -> UpdateRule:
             a = Assign(a.target, expr, a.doc)
         assignments.append(a)
     return rule.replace(assignments=tuple(assignments)) if changed else rule
+
+
+def reductions_once(rule: UpdateRule) -> UpdateRule:
+    """``rule`` with each reduction that an equation reads more than once bound to an
+    intermediate before it (the fused path's graph, where inductor fuses the rest)."""
+    return _reductions_once(rule, _taken(rule))
+
+
+def _taken(rule: UpdateRule) -> set[str]:
+    """The names a new intermediate of ``rule`` must not take (nor their plurals)."""
+    taken = set(GENERATED_NAMES) | {s.name for s in rule.scalar_symbols}
+    for name in rule_names(rule).values():
+        taken |= {name, plural(name)}
+    return taken
 
 
 def _reductions_once(rule: UpdateRule, taken: set[str]) -> UpdateRule:

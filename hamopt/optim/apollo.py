@@ -45,7 +45,7 @@ def _single_tensor_constant_l2(params, grads, state_steps, exp_avg_grads, approx
             grad = grad.add(param, alpha=weight_decay)  # coupled weight decay g ← g + λθ
         delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
         exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps/rebound + whole(torch.linalg.vector_norm(before(update), 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        scale = eps/rebound + whole(torch.linalg.vector_norm(before(update), 4, dtype=torch.float64))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = before(update).div(scale)  # d̂ = d/s
         delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
@@ -66,7 +66,7 @@ def _foreach_constant_l2(params, grads, state_steps, exp_avg_grads, approx_hessi
     delta_grads = torch._foreach_sub(grads, exp_avg_grads)  # Δg = g - m̂ (force change y = a_t Δg)
     del grads
     torch._foreach_add_(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas]))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-    scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4)], [eps/rebound for rebound in rebounds])  # s = ‖d‖₄ + ε' (d: previous velocity)
+    scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4, dtype=torch.float64)], [eps/rebound for rebound in rebounds])  # s = ‖d‖₄ + ε' (d: previous velocity)
     unit_updates = torch._foreach_div(updates, scales)  # d̂ = d/s
     deltas = torch._foreach_add(torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_mul(approx_hessians, torch._foreach_mul(unit_updates, unit_updates))], -1), torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_div(torch._foreach_mul(delta_grads, unit_updates), scales)], [-alpha for alpha in alphas]))  # δ = -(dᵀy + dᵀBd)/s²
     del delta_grads, scales
@@ -109,7 +109,7 @@ def _fused_constant_l2(params, grads, state_steps, exp_avg_grads, approx_hessian
         grad = torch.where(weight_decay != 0, grad + weight_decay*param, grad)  # coupled weight decay g ← g + λθ
         delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
         exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = (eps/rebound) + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        scale = (eps/rebound) + whole(torch.linalg.vector_norm(update, 4, dtype=torch.float64))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = update/scale  # d̂ = d/s
         delta = (-alpha)*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
@@ -138,7 +138,7 @@ def _single_tensor_constant_decoupled(params, grads, state_steps, exp_avg_grads,
         alpha, rebound, lr_t = _scalars_constant_decoupled(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr)
         delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
         exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps/rebound + whole(torch.linalg.vector_norm(before(update), 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        scale = eps/rebound + whole(torch.linalg.vector_norm(before(update), 4, dtype=torch.float64))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = before(update).div(scale)  # d̂ = d/s
         delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
@@ -157,7 +157,7 @@ def _foreach_constant_decoupled(params, grads, state_steps, exp_avg_grads, appro
     delta_grads = torch._foreach_sub(grads, exp_avg_grads)  # Δg = g - m̂ (force change y = a_t Δg)
     del grads
     torch._foreach_add_(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas]))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-    scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4)], [eps/rebound for rebound in rebounds])  # s = ‖d‖₄ + ε' (d: previous velocity)
+    scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4, dtype=torch.float64)], [eps/rebound for rebound in rebounds])  # s = ‖d‖₄ + ε' (d: previous velocity)
     unit_updates = torch._foreach_div(updates, scales)  # d̂ = d/s
     deltas = torch._foreach_add(torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_mul(approx_hessians, torch._foreach_mul(unit_updates, unit_updates))], -1), torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_div(torch._foreach_mul(delta_grads, unit_updates), scales)], [-alpha for alpha in alphas]))  # δ = -(dᵀy + dᵀBd)/s²
     del delta_grads, scales
@@ -200,7 +200,7 @@ def _fused_constant_decoupled(params, grads, state_steps, exp_avg_grads, approx_
         lr_t = lr_t_list[i]
         delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
         exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = (eps/rebound) + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        scale = (eps/rebound) + whole(torch.linalg.vector_norm(update, 4, dtype=torch.float64))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = update/scale  # d̂ = d/s
         delta = (-alpha)*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
@@ -229,7 +229,7 @@ def _single_tensor_constant_stable(params, grads, state_steps, exp_avg_grads, ap
         alpha, rebound, lr_t = _scalars_constant_stable(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr)
         delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
         exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps/rebound + whole(torch.linalg.vector_norm(before(update), 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        scale = eps/rebound + whole(torch.linalg.vector_norm(before(update), 4, dtype=torch.float64))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = before(update).div(scale)  # d̂ = d/s
         delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
@@ -249,7 +249,7 @@ def _foreach_constant_stable(params, grads, state_steps, exp_avg_grads, approx_h
     delta_grads = torch._foreach_sub(grads, exp_avg_grads)  # Δg = g - m̂ (force change y = a_t Δg)
     del grads
     torch._foreach_add_(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas]))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-    scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4)], [eps/rebound for rebound in rebounds])  # s = ‖d‖₄ + ε' (d: previous velocity)
+    scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4, dtype=torch.float64)], [eps/rebound for rebound in rebounds])  # s = ‖d‖₄ + ε' (d: previous velocity)
     unit_updates = torch._foreach_div(updates, scales)  # d̂ = d/s
     deltas = torch._foreach_add(torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_mul(approx_hessians, torch._foreach_mul(unit_updates, unit_updates))], -1), torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_div(torch._foreach_mul(delta_grads, unit_updates), scales)], [-alpha for alpha in alphas]))  # δ = -(dᵀy + dᵀBd)/s²
     del delta_grads, scales
@@ -294,7 +294,7 @@ def _fused_constant_stable(params, grads, state_steps, exp_avg_grads, approx_hes
         lr_t = lr_t_list[i]
         delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
         exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = (eps/rebound) + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        scale = (eps/rebound) + whole(torch.linalg.vector_norm(update, 4, dtype=torch.float64))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = update/scale  # d̂ = d/s
         delta = (-alpha)*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
@@ -326,7 +326,7 @@ def _single_tensor_belief_l2(params, grads, state_steps, exp_avg_grads, approx_h
         delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
         rebound = whole(torch.linalg.vector_norm(delta_grad, math.inf))  # rebound ρ = ‖Δg‖_∞ (belief)
         exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps + whole(torch.linalg.vector_norm(before(update), 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        scale = eps + whole(torch.linalg.vector_norm(before(update), 4, dtype=torch.float64))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = before(update).div(scale)  # d̂ = d/s
         delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
@@ -348,7 +348,7 @@ def _foreach_belief_l2(params, grads, state_steps, exp_avg_grads, approx_hessian
     del grads
     rebounds = [whole(x) for x in torch._foreach_norm(delta_grads, math.inf)]  # rebound ρ = ‖Δg‖_∞ (belief)
     torch._foreach_add_(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas]))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-    scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4)], eps)  # s = ‖d‖₄ + ε' (d: previous velocity)
+    scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4, dtype=torch.float64)], eps)  # s = ‖d‖₄ + ε' (d: previous velocity)
     unit_updates = torch._foreach_div(updates, scales)  # d̂ = d/s
     deltas = torch._foreach_add(torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_mul(approx_hessians, torch._foreach_mul(unit_updates, unit_updates))], -1), torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_div(torch._foreach_mul(delta_grads, unit_updates), scales)], [-alpha for alpha in alphas]))  # δ = -(dᵀy + dᵀBd)/s²
     del delta_grads, scales
@@ -392,7 +392,7 @@ def _fused_belief_l2(params, grads, state_steps, exp_avg_grads, approx_hessians,
         delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
         rebound = whole(torch.linalg.vector_norm(delta_grad, math.inf))  # rebound ρ = ‖Δg‖_∞ (belief)
         exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        scale = eps + whole(torch.linalg.vector_norm(update, 4, dtype=torch.float64))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = update/scale  # d̂ = d/s
         delta = (-alpha)*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
@@ -421,7 +421,7 @@ def _single_tensor_belief_decoupled(params, grads, state_steps, exp_avg_grads, a
         delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
         rebound = whole(torch.linalg.vector_norm(delta_grad, math.inf))  # rebound ρ = ‖Δg‖_∞ (belief)
         exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps + whole(torch.linalg.vector_norm(before(update), 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        scale = eps + whole(torch.linalg.vector_norm(before(update), 4, dtype=torch.float64))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = before(update).div(scale)  # d̂ = d/s
         delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
@@ -441,7 +441,7 @@ def _foreach_belief_decoupled(params, grads, state_steps, exp_avg_grads, approx_
     del grads
     rebounds = [whole(x) for x in torch._foreach_norm(delta_grads, math.inf)]  # rebound ρ = ‖Δg‖_∞ (belief)
     torch._foreach_add_(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas]))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-    scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4)], eps)  # s = ‖d‖₄ + ε' (d: previous velocity)
+    scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4, dtype=torch.float64)], eps)  # s = ‖d‖₄ + ε' (d: previous velocity)
     unit_updates = torch._foreach_div(updates, scales)  # d̂ = d/s
     deltas = torch._foreach_add(torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_mul(approx_hessians, torch._foreach_mul(unit_updates, unit_updates))], -1), torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_div(torch._foreach_mul(delta_grads, unit_updates), scales)], [-alpha for alpha in alphas]))  # δ = -(dᵀy + dᵀBd)/s²
     del delta_grads, scales
@@ -485,7 +485,7 @@ def _fused_belief_decoupled(params, grads, state_steps, exp_avg_grads, approx_he
         delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
         rebound = whole(torch.linalg.vector_norm(delta_grad, math.inf))  # rebound ρ = ‖Δg‖_∞ (belief)
         exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        scale = eps + whole(torch.linalg.vector_norm(update, 4, dtype=torch.float64))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = update/scale  # d̂ = d/s
         delta = (-alpha)*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²
@@ -514,7 +514,7 @@ def _single_tensor_belief_stable(params, grads, state_steps, exp_avg_grads, appr
         delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
         rebound = whole(torch.linalg.vector_norm(delta_grad, math.inf))  # rebound ρ = ‖Δg‖_∞ (belief)
         exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps + whole(torch.linalg.vector_norm(before(update), 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        scale = eps + whole(torch.linalg.vector_norm(before(update), 4, dtype=torch.float64))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = before(update).div(scale)  # d̂ = d/s
         delta = -alpha*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(before(approx_hessian)*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.add_(unit_update.square().mul_(delta))  # weak secant: B ← B + δ d̂²
@@ -535,7 +535,7 @@ def _foreach_belief_stable(params, grads, state_steps, exp_avg_grads, approx_hes
     del grads
     rebounds = [whole(x) for x in torch._foreach_norm(delta_grads, math.inf)]  # rebound ρ = ‖Δg‖_∞ (belief)
     torch._foreach_add_(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas]))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-    scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4)], eps)  # s = ‖d‖₄ + ε' (d: previous velocity)
+    scales = torch._foreach_add([whole(x) for x in torch._foreach_norm(updates, 4, dtype=torch.float64)], eps)  # s = ‖d‖₄ + ε' (d: previous velocity)
     unit_updates = torch._foreach_div(updates, scales)  # d̂ = d/s
     deltas = torch._foreach_add(torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_mul(approx_hessians, torch._foreach_mul(unit_updates, unit_updates))], -1), torch._foreach_mul([whole(torch.sum(x)) for x in torch._foreach_div(torch._foreach_mul(delta_grads, unit_updates), scales)], [-alpha for alpha in alphas]))  # δ = -(dᵀy + dᵀBd)/s²
     del delta_grads, scales
@@ -581,7 +581,7 @@ def _fused_belief_stable(params, grads, state_steps, exp_avg_grads, approx_hessi
         delta_grad = -exp_avg_grad + grad  # Δg = g - m̂ (force change y = a_t Δg)
         rebound = whole(torch.linalg.vector_norm(delta_grad, math.inf))  # rebound ρ = ‖Δg‖_∞ (belief)
         exp_avg_grad.copy_(alpha*delta_grad + exp_avg_grad)  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
-        scale = eps + whole(torch.linalg.vector_norm(update, 4))  # s = ‖d‖₄ + ε' (d: previous velocity)
+        scale = eps + whole(torch.linalg.vector_norm(update, 4, dtype=torch.float64))  # s = ‖d‖₄ + ε' (d: previous velocity)
         unit_update = update/scale  # d̂ = d/s
         delta = (-alpha)*whole(torch.sum(delta_grad*unit_update/scale)) - whole(torch.sum(approx_hessian*torch.square(unit_update)))  # δ = -(dᵀy + dᵀBd)/s²
         approx_hessian.copy_(approx_hessian + delta*torch.square(unit_update))  # weak secant: B ← B + δ d̂²

@@ -34,7 +34,7 @@ def _single_tensor_order1(params, grads, state_steps, momentum_buffers, *, lr, m
             momentum_buffer.copy_(grad)
         else:
             momentum_buffer.lerp_(grad, 1 - momentum)  # momentum: EMA v = β1 v + (1-β1) g, first-gradient init
-        param.add_(before(momentum_buffer).div(torch.sqrt(delta**2*torch.square(whole(torch.linalg.vector_norm(before(momentum_buffer)))) + 1)), alpha=-lr)  # position update θ ← θ + Δθ
+        param.add_(before(momentum_buffer).div(torch.sqrt(delta**2*torch.square(whole(torch.linalg.vector_norm(before(momentum_buffer), dtype=torch.float64))) + 1)), alpha=-lr)  # position update θ ← θ + Δθ
 
 
 def _foreach_order1(params, grads, state_steps, momentum_buffers, *, lr, momentum, delta, weight_decay, maximize):
@@ -54,7 +54,7 @@ def _foreach_order1(params, grads, state_steps, momentum_buffers, *, lr, momentu
     else:
         torch._foreach_lerp_(momentum_buffers, grads, 1 - momentum)  # momentum: EMA v = β1 v + (1-β1) g, first-gradient init
     del grads
-    torch._foreach_add_(params, torch._foreach_div(momentum_buffers, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(torch._foreach_pow([whole(x) for x in torch._foreach_norm(momentum_buffers)], 2), delta**2), 1))), alpha=-lr)  # position update θ ← θ + Δθ
+    torch._foreach_add_(params, torch._foreach_div(momentum_buffers, torch._foreach_sqrt(torch._foreach_add(torch._foreach_mul(torch._foreach_pow([whole(x) for x in torch._foreach_norm(momentum_buffers, 2, dtype=torch.float64)], 2), delta**2), 1))), alpha=-lr)  # position update θ ← θ + Δθ
 
 
 def _fused_order1(params, grads, state_steps, momentum_buffers, numbers, *, maximize):
@@ -72,7 +72,7 @@ def _fused_order1(params, grads, state_steps, momentum_buffers, numbers, *, maxi
         step = steps[i]
         grad = torch.where(weight_decay != 0, grad + weight_decay*param, grad)  # coupled weight decay g ← g + λθ
         momentum_buffer.copy_(torch.where(step == 1, grad, (1 - momentum)*grad + momentum*momentum_buffer))  # momentum: EMA v = β1 v + (1-β1) g, first-gradient init
-        param.copy_((-lr)*momentum_buffer/sqrt_rn(torch.square(delta)*torch.square(whole(torch.linalg.vector_norm(momentum_buffer))) + 1) + param)  # position update θ ← θ + Δθ
+        param.copy_((-lr)*momentum_buffer/sqrt_rn(torch.square(delta)*torch.square(whole(torch.linalg.vector_norm(momentum_buffer, dtype=torch.float64))) + 1) + param)  # position update θ ← θ + Δθ
 
 
 def _single_tensor_order2(params, grads, state_steps, momentum_buffers, *, lr, momentum, delta, weight_decay, maximize):
@@ -88,7 +88,7 @@ def _single_tensor_order2(params, grads, state_steps, momentum_buffers, *, lr, m
             momentum_buffer.copy_(grad)
         else:
             momentum_buffer.lerp_(grad, 1 - momentum)  # momentum: EMA v = β1 v + (1-β1) g, first-gradient init
-        momentum_buffer_norm = whole(torch.linalg.vector_norm(before(momentum_buffer)))  # read 2 times by the position update θ ← θ + Δθ
+        momentum_buffer_norm = whole(torch.linalg.vector_norm(before(momentum_buffer), dtype=torch.float64))  # read 2 times by the position update θ ← θ + Δθ
         common = torch.square(momentum_buffer_norm)  # read more than once by the position update θ ← θ + Δθ
         param.add_(before(momentum_buffer).div(torch.sqrt(common*delta**2 + 1)).add_(before(momentum_buffer).div(torch.sqrt(common*delta**2 + momentum**(-2)))), alpha=-0.5*lr)  # position update θ ← θ + Δθ
 
@@ -110,7 +110,7 @@ def _foreach_order2(params, grads, state_steps, momentum_buffers, *, lr, momentu
     else:
         torch._foreach_lerp_(momentum_buffers, grads, 1 - momentum)  # momentum: EMA v = β1 v + (1-β1) g, first-gradient init
     del grads
-    momentum_buffer_norms = [whole(x) for x in torch._foreach_norm(momentum_buffers)]  # read 2 times by the position update θ ← θ + Δθ
+    momentum_buffer_norms = [whole(x) for x in torch._foreach_norm(momentum_buffers, 2, dtype=torch.float64)]  # read 2 times by the position update θ ← θ + Δθ
     commons = torch._foreach_mul(momentum_buffer_norms, momentum_buffer_norms)  # read more than once by the position update θ ← θ + Δθ
     del momentum_buffer_norms
     # position update θ ← θ + Δθ
@@ -135,7 +135,8 @@ def _fused_order2(params, grads, state_steps, momentum_buffers, numbers, *, maxi
         step = steps[i]
         grad = torch.where(weight_decay != 0, grad + weight_decay*param, grad)  # coupled weight decay g ← g + λθ
         momentum_buffer.copy_(torch.where(step == 1, grad, (1 - momentum)*grad + momentum*momentum_buffer))  # momentum: EMA v = β1 v + (1-β1) g, first-gradient init
-        param.copy_((-0.5*lr)*(momentum_buffer/sqrt_rn(torch.square(delta)*torch.square(whole(torch.linalg.vector_norm(momentum_buffer))) + torch.pow(momentum, -2)) + momentum_buffer/sqrt_rn(torch.square(delta)*torch.square(whole(torch.linalg.vector_norm(momentum_buffer))) + 1)) + param)  # position update θ ← θ + Δθ
+        momentum_buffer_norm = whole(torch.linalg.vector_norm(momentum_buffer, dtype=torch.float64))  # read 2 times by the position update θ ← θ + Δθ
+        param.copy_((-0.5*lr)*(momentum_buffer/sqrt_rn(torch.square(delta)*torch.square(momentum_buffer_norm) + torch.pow(momentum, -2)) + momentum_buffer/sqrt_rn(torch.square(delta)*torch.square(momentum_buffer_norm) + 1)) + param)  # position update θ ← θ + Δθ
 
 
 KERNEL_SOURCE = r"""// Generated by hamopt from a derivation; do not edit.

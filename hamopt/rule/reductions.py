@@ -4,7 +4,9 @@ They stay unevaluated SymPy functions of a tensor symbol, so a rule can say
 :math:`\lVert v\rVert^2` (norm-coupled energies) or :math:`\lVert d\rVert_4` (Apollo). Each
 class is the one record of its reduction: the forms every printer and evaluator takes from it —
 
-* ``torch``: on one tensor ``{x}`` (the single-tensor and fused paths);
+* ``torch``: on one tensor ``{x}`` (the single-tensor and fused paths); a norm accumulates in
+  float64, as the kernel does (a float32 ‖v‖² overflows from ‖v‖ ≈ 1.8e19 on, ‖d‖₄⁴ from 1.8e9
+  on, and the step would divide by inf);
 * ``foreach``: on a list ``{x}``, one call returning a list, or None: the torch form per tensor;
 * ``cxx``: the C++ kernel's (how a thread accumulates an element ``{x}`` into a double ``{s}``,
   how the threads' partial results combine — ``total`` or ``largest`` — and the result from the
@@ -57,8 +59,8 @@ class Norm2(ReductionBase):
 
     is_nonnegative = True
     is_real = True
-    torch = "torch.linalg.vector_norm({x})"
-    foreach = "torch._foreach_norm({x})"
+    torch = "torch.linalg.vector_norm({x}, dtype=torch.float64)"
+    foreach = "torch._foreach_norm({x}, 2, dtype=torch.float64)"
     cxx = ("{s} += squared({x})", "total", "std::sqrt({s})")
     numpy = staticmethod(lambda x: np.linalg.norm(np.ravel(x)))
     mpmath = staticmethod(lambda xs: mpmath.sqrt(mpmath.fsum(x * x for x in xs)))
@@ -98,8 +100,8 @@ class Norm4(ReductionBase):
 
     is_nonnegative = True
     is_real = True
-    torch = "torch.linalg.vector_norm({x}, 4)"
-    foreach = "torch._foreach_norm({x}, 4)"
+    torch = "torch.linalg.vector_norm({x}, 4, dtype=torch.float64)"
+    foreach = "torch._foreach_norm({x}, 4, dtype=torch.float64)"
     cxx = ("{s} += squared(squared({x}))", "total", "std::sqrt(std::sqrt({s}))")
     numpy = staticmethod(lambda x: np.sum(np.asarray(x) ** 4) ** 0.25)
     mpmath = staticmethod(lambda xs: mpmath.root(mpmath.fsum(x**4 for x in xs), 4))

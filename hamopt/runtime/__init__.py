@@ -30,7 +30,7 @@ from hamopt.runtime.kernel import Kernel
 from hamopt.runtime.multigradient import GeneratedMultiGradientOptimizer
 from hamopt.runtime.optimizer import GeneratedOptimizer, Rule
 from hamopt.runtime.scalars import scalar
-from hamopt.runtime.tensors import before, foreach_copy, in_double, sqrt_rn, whole
+from hamopt.runtime.tensors import before, foreach_copy, in_double, nonsingular, sqrt_rn, whole
 
 __all__ = [
     "MODULES",
@@ -47,6 +47,7 @@ __all__ = [
     "flag",
     "foreach_copy",
     "in_double",
+    "nonsingular",
     "pair",
     "real",
     "scalar",

@@ -19,6 +19,8 @@ r"""The tensors a rule sees, and the two helpers its equations call on sharded t
 * :func:`in_double` — a transcendental function in float64, rounded once (the kernel's way).
 * :func:`before` — under autograd (``differentiable=True``), a copy of a buffer that its own
   update reads through a saved input (AMSGrad's maximum).
+* :func:`nonsingular` — under autograd, the argument of a switch's branch with its singular
+  point moved away where the switch takes another branch (tanh‖v‖/‖v‖ at ‖v‖ = 0).
 """
 
 import torch
@@ -32,6 +34,7 @@ __all__ = [
     "dense_grad",
     "foreach_copy",
     "in_double",
+    "nonsingular",
     "real_views",
     "sqrt_rn",
     "upcast",
@@ -109,6 +112,17 @@ def before(x: torch.Tensor) -> torch.Tensor:
     place (torch.optim's differentiable AMSGrad clones its maximum so), and the result of a call
     whose backward needs its output (``sqrt``, ``exp``…) before the next in-place call on it."""
     return x.clone() if torch.is_grad_enabled() else x
+
+
+def nonsingular(x: torch.Tensor, singular: float) -> torch.Tensor:
+    r"""``x`` as a switch's branch reads it where the switch takes that branch only at
+    :math:`x \ne` ``singular``: ``x`` itself, or, with autograd on (``differentiable=True``),
+    ``x`` with ``singular + 1`` where it equals ``singular``. ``torch.where`` sends the branch it
+    does not take a zero gradient, and the branch's own derivative there can be NaN (that of
+    :math:`\tanh\lVert v\rVert/\lVert v\rVert` at :math:`\lVert v\rVert = 0`): 0·NaN is NaN,
+    so every gradient through the step would be. Where the branch is taken, ``x`` and its
+    derivative are unchanged."""
+    return torch.where(x == singular, singular + 1, x) if torch.is_grad_enabled() else x
 
 
 def dense(t: torch.Tensor) -> bool:

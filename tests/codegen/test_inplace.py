@@ -333,6 +333,39 @@ def test_autograd_through_the_single_tensor_path(make):
     )
 
 
+@pytest.mark.parametrize(
+    ("scheme", "closure"),
+    [("leapfrog", "none"), ("euler", "lookahead")],
+    ids=["leapfrog", "euler-lookahead"],
+)
+def test_autograd_through_a_switch_at_rest_is_finite(scheme, closure):
+    """The norm-coupled log cosh ‖p‖ steps by tanh‖v‖/‖v‖, 0/0 at ‖v‖ = 0, where the step
+    switches to its limit. From rest (state and gradient 0, so ‖v‖ = 0 after the step), the
+    step's derivative is that of the limit branch, dθ'/dg = -(α/2)(1 + β₁)(1 - β₁)·I by
+    leapfrog without a closure, and gradcheck (finite differences, which step off ‖v‖ = 0)
+    agrees: the branch not taken reads ‖v‖ moved off 0, or 0·NaN would make every gradient
+    NaN."""
+    energy = KineticEnergy(sp.log(sp.cosh(p)), name="radial", coupling="norm")
+    cls = derive(energy, scheme, closure, name="Radial").cls
+    primer = cls([torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))], lr=0.1)
+    primer.param_groups[0]["params"][0].grad = torch.zeros(5, dtype=torch.float64)
+    primer.step()
+    state = next(iter(primer.state.values()))
+    names = list(state)
+    values = [v.detach().clone().requires_grad_(v.numel() == 5) for v in state.values()]
+    theta = torch.zeros(5, dtype=torch.float64, requires_grad=True)
+    gradient = torch.zeros(5, dtype=torch.float64, requires_grad=True)
+    args = (theta, gradient, cls, {"lr": 0.1}, names, *values)
+    jacobian = torch.autograd.functional.jacobian(
+        lambda g: _differentiable_step(theta, g, cls, {"lr": 0.1}, names, *values)[0], gradient
+    )
+    assert torch.isfinite(jacobian).all()
+    if scheme == "leapfrog":
+        expected = -0.05 * (1 + 0.9) * (1 - 0.9) * torch.eye(5, dtype=torch.float64)
+        torch.testing.assert_close(jacobian, expected, rtol=1e-12, atol=0)
+    assert torch.autograd.gradcheck(_differentiable_step, args)
+
+
 def test_an_intermediate_that_is_the_gradient_is_never_overwritten():
     """``q ← g`` binds the gradients' list to a second name, and q's last read, the divisor
     ``exp(q) + 1``, makes a new list from it: that call stays out of place on both names (the

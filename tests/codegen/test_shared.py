@@ -95,8 +95,8 @@ def test_the_zoo_repeats_nothing_worth_a_pass_but_the_leapfrog_rgds_norm():
 @pytest.mark.parametrize("text", ["log(cosh(p))", "p*atan(p) - log(1 + p**2)/2"])
 def test_a_norm_read_by_every_switch_and_term_is_computed_once_on_every_path(text):
     """A norm-coupled energy's leapfrog step reads ‖v‖ six times (the switch at ‖v‖ = 0 and
-    the step, in each of two terms): the single-tensor and foreach paths compute it once,
-    under a name of its own, and the kernel once (its reduction pass). The switch, one
+    the step, in each of two terms): the single-tensor, foreach and compiled paths compute it
+    once, under a name of its own, and the kernel once (its reduction pass). The switch, one
     condition per tensor, chooses between numbers that multiply v, not between two full-size
     tensors that ``torch.where`` would both compute."""
     from hamopt.kinetic import KineticEnergy
@@ -106,10 +106,15 @@ def test_a_norm_read_by_every_switch_and_term_is_computed_once_on_every_path(tex
     source = derive(energy, "leapfrog", "none", name="Radial").source
     single = source[source.index("def _single_tensor_plain") : source.index("def _foreach_plain")]
     foreach = source[source.index("def _foreach_plain") : source.index("def _fused_plain")]
+    fused = source[source.index("def _fused_plain") : source.index("KERNEL_SOURCE")]
     assert single.count("torch.linalg.vector_norm(") == 1
+    assert fused.count("torch.linalg.vector_norm(") == 1 and "exp_avg_norm = whole(" in fused
     assert "exp_avg_norm = whole(torch.linalg.vector_norm(" in single
     assert foreach.count("torch._foreach_norm(") == 1
-    assert "exp_avg_norms = [whole(x) for x in torch._foreach_norm(exp_avgs)]" in foreach
+    assert (
+        "exp_avg_norms = [whole(x) for x in torch._foreach_norm(exp_avgs, 2, dtype=torch.float64)]"
+        in foreach
+    )
     # the switch at ‖v‖ = 0 chooses between numbers: the step reads the tensor v once
     for code in (single, foreach):
         (update,) = [line for line in code.splitlines() if "param.add_(" in line]
@@ -125,7 +130,8 @@ def test_a_square_of_a_list_expression_is_computed_once():
     source = inspect.getsource(rgd._foreach_order1)
     assert source.count("torch._foreach_norm(") == 1
     assert (
-        "torch._foreach_pow([whole(x) for x in torch._foreach_norm(momentum_buffers)], 2)" in source
+        "torch._foreach_pow([whole(x) for x in torch._foreach_norm(momentum_buffers, 2, dtype=torch.float64)], 2)"
+        in source
     )
 
 
@@ -152,8 +158,8 @@ def test_a_divisor_by_itself_is_not_bound_its_base_is():
 
 def test_a_bound_sub_expression_without_a_list_form_runs_per_tensor(descend):
     """log cosh m read twice: bound, and printed per tensor on the foreach path (``torch.where``
-    has no list form), where the loop makes the intermediate's list; the paths agree with the
-    NumPy evaluator."""
+    has no list form), where the loop makes the intermediate's list from the lists the equation
+    reads; the paths agree with the NumPy evaluator."""
     m, lr = sp.Symbol("m", real=True), sp.Symbol("lr", positive=True)
     rule = UpdateRule(
         "logcosh",
@@ -166,7 +172,7 @@ def test_a_bound_sub_expression_without_a_list_form_runs_per_tensor(descend):
     )
     assert [a.target.name for a in computed_once(rule).assignments] == ["m", "common", "param"]
     source = generate_module(OptimizerSpec("LogCoshTwice", rule.hyperparameters, (("True", rule),)))
-    assert "for grad, m in zip(grads, ms, strict=True):" in source
+    assert "    for m in ms:" in source  # the loop zips what the equation reads: not grads
     module = types.ModuleType("logcosh")
     exec(compile(source, "logcosh", "exec"), module.__dict__)
     target = torch.linspace(-3, 3, 7, dtype=torch.float64)
@@ -212,3 +218,41 @@ def test_derived_rules_with_a_mass_equal_the_evaluator_on_both_paths(energy, clo
             (0.5 * residual @ (torch.from_numpy(A) @ residual)).backward()
             optimizer.step()
         np.testing.assert_allclose(theta.detach().numpy(), reference, rtol=1e-11, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [("radial", 1e20), ("RGD", 1e20), ("Apollo", 1e10)],
+    ids=["log-cosh-norm", "RGD", "Apollo"],
+)
+@pytest.mark.parametrize("path", ["single", "foreach", "fused"])
+def test_a_norm_of_float32_tensors_accumulates_in_float64(name, size, path):
+    """‖v‖² of a float32 tensor overflows from ‖v‖ ≈ 1.8e19 on (‖d‖₄⁴ from ≈ 1.8e9 on): a norm
+    computed in float32 would be inf, and tanh‖v‖/‖v‖, v/√(δ²‖v‖² + 1), d/‖d‖₄ would make a step
+    of 0 (NaN where δ = 0 multiplies it). Every path accumulates in float64, as the kernel does:
+    the float32 run is the float64 run rounded."""
+    import hamopt.optim as zoo
+    from hamopt.kinetic import KineticEnergy
+    from hamopt.parse import parse_energy
+
+    if name == "radial":
+        energy = KineticEnergy(parse_energy("log(cosh(p))"), name="radial", coupling="norm")
+        cls = derive(energy, "leapfrog", "none", name="Radial").cls
+    else:
+        cls = getattr(zoo, name)
+    paths = {"single": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+    options = {**paths[path], **({"delta": 1.0} if name == "RGD" else {})}
+    gen = torch.Generator().manual_seed(3)
+    start = torch.randn(3, 40, generator=gen, dtype=torch.float64)
+    grads = [size * torch.randn(3, 40, generator=gen, dtype=torch.float64) for _ in range(3)]
+    thetas = []
+    for dtype in (torch.float64, torch.float32):
+        theta = torch.nn.Parameter(start.to(dtype, copy=True))
+        optimizer = cls([theta], lr=0.1, **options)
+        for g in grads:
+            theta.grad = g.to(dtype)
+            optimizer.step()
+        thetas.append(theta.detach())
+    wide, narrow = thetas
+    assert torch.isfinite(narrow).all() and not torch.equal(narrow, start.float())
+    torch.testing.assert_close(narrow.double(), wide, rtol=2e-6, atol=1e-6 * wide.abs().max())
