@@ -30,7 +30,7 @@ import numpy as np
 import sympy as sp
 
 from hamopt.closures import compose, library
-from hamopt.closures.draft import Draft, start
+from hamopt.closures.draft import Draft, shown, start
 from hamopt.closures.registry import PRESETS, Symbols, resolve
 from hamopt.codegen.inline import standalone
 from hamopt.codegen.load import module_from_source
@@ -303,7 +303,7 @@ def derive(
     if dead:
         raise ValueError(
             f"{kinetic.name} × {scheme.name} × {_closure_text(closure)}: {dead[0]}: a closure "
-            f"has nothing to act on in the step Δθ = {draft.displacement}"
+            f"has nothing to act on in the step Δθ = {shown(draft.displacement)}"
         )
     if {"diagonal_mass", "bias_correction"} <= names and init == "zeros":
         _warn_of_a_jump_at_one(kinetic)

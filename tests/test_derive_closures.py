@@ -120,6 +120,19 @@ def test_a_closure_with_nothing_to_act_on_is_an_error(energy, closures, message)
         derive(energy, "euler", closures)
 
 
+def test_a_refusal_writes_the_step_as_math():
+    """The step a refusal shows reads as the rule does, ‖v‖ and a switch in words, not
+    SymPy's ``Norm2(v)`` and ``Piecewise((…, Eq(…)), …)``."""
+    energy = KineticEnergy(sp.log(sp.cosh(p)), name="radial", coupling="norm")
+    with pytest.raises(ValueError, match="a norm-coupled energy couples them") as info:
+        derive(energy, "leapfrog", "adam")
+    message = str(info.value)
+    assert "(-exp_avg*lr/2 if ‖exp_avg‖ = 0 else -exp_avg*lr*tanh(‖exp_avg‖)/(2*‖exp_avg‖))" in (
+        message
+    )
+    assert "Norm2" not in message and "Piecewise" not in message and "Eq(" not in message
+
+
 @pytest.mark.parametrize("closure", ["none", "adam"])
 @pytest.mark.parametrize("scheme", ["euler", "leapfrog", "nag"])
 @pytest.mark.parametrize("energy", [LOG_COSH, relativistic(), adam_energy(0.1)], ids=str)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import sympy as sp
+from sympy.printing.str import StrPrinter
 
 from hamopt.rule.hyperparameter import Hyperparameter
 from hamopt.rule.update_rule import Assign, Buffer, Provenance, UpdateRule, grad, param
@@ -27,10 +28,28 @@ __all__ = ["Closure", "Draft", "compose", "shown", "start"]
 SHOWN = 300
 
 
+class _MessagePrinter(StrPrinter):
+    """SymPy's text, with a reduction as its math (``‖v‖``, not ``Norm2(v)``) and a switch as
+    ``(a if x = 0 else b)``, not ``Piecewise((a, Eq(x, 0)), (b, True))``."""
+
+    def _print_ReductionBase(self, expr) -> str:
+        return expr.text.format(x=self._print(expr.args[0]))
+
+    def _print_Equality(self, expr) -> str:
+        return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
+
+    def _print_Piecewise(self, expr) -> str:
+        *pieces, (last, cond) = expr.args
+        out = self._print(last) if cond == sp.true else "undefined"
+        for value, c in reversed(pieces):
+            out = f"{self._print(value)} if {self._print(c)} else {out}"
+        return f"({out})"
+
+
 def shown(expr: sp.Expr) -> str:
     """``expr`` as text for a message: whole up to :data:`SHOWN` characters, else its start
     and its length (a step through a kinked energy prints to a thousand characters)."""
-    text = sp.sstr(expr)
+    text = _MessagePrinter().doprint(expr)
     return text if len(text) <= SHOWN else f"{text[:SHOWN]}… ({len(text)} characters)"
 
 

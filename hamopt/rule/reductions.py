@@ -12,7 +12,7 @@ class is the one record of its reduction: the forms every printer and evaluator 
   how the threads' partial results combine — ``total`` or ``largest`` — and the result from the
   combined ``{s}``);
 * ``numpy``: the reference evaluator's; ``mpmath``: the exact oracle's, on a list of numbers;
-* ``latex``: the math, ``{x}`` the printed argument;
+* ``latex``: the math, ``{x}`` the printed argument; ``text``: the same in plain text (messages);
 * ``value_name``: what the generated code calls its value where an equation reads it more than once
   (``exp_avg_norm``: :func:`~hamopt.codegen.shared.computed_once`).
 """
@@ -38,6 +38,7 @@ class ReductionBase(sp.Function):
     numpy: Callable
     mpmath: Callable
     latex: str
+    text: str
     value_name: str
     #: whether a power of it wraps the whole reduction in parentheses in LaTeX
     latex_group: bool = False
@@ -65,6 +66,7 @@ class Norm2(ReductionBase):
     numpy = staticmethod(lambda x: np.linalg.norm(np.ravel(x)))
     mpmath = staticmethod(lambda xs: mpmath.sqrt(mpmath.fsum(x * x for x in xs)))
     latex = r"\lVert {x} \rVert"
+    text = "‖{x}‖"
     value_name = "norm"
 
 
@@ -79,6 +81,7 @@ class MaxAbs(ReductionBase):
     numpy = staticmethod(lambda x: np.max(np.abs(x)))
     mpmath = staticmethod(lambda xs: max((abs(x) for x in xs), default=mpmath.mpf(0)))
     latex = r"\lVert {x} \rVert_\infty"
+    text = "‖{x}‖∞"
     value_name = "max_abs"
 
 
@@ -91,6 +94,7 @@ class SumOf(ReductionBase):
     numpy = staticmethod(np.sum)
     mpmath = staticmethod(mpmath.fsum)
     latex = r"\textstyle\sum {x}"
+    text = "sum({x})"
     value_name = "sum"
     latex_group = True
 
@@ -106,6 +110,7 @@ class Norm4(ReductionBase):
     numpy = staticmethod(lambda x: np.sum(np.asarray(x) ** 4) ** 0.25)
     mpmath = staticmethod(lambda xs: mpmath.root(mpmath.fsum(x**4 for x in xs), 4))
     latex = r"\lVert {x} \rVert_4"
+    text = "‖{x}‖₄"
     value_name = "norm4"
 
 
@@ -118,6 +123,7 @@ class Mean(ReductionBase):
     numpy = staticmethod(np.mean)
     mpmath = staticmethod(lambda xs: mpmath.fsum(xs) / len(xs))
     latex = r"\operatorname{{mean}} {x}"
+    text = "mean({x})"
     value_name = "mean"
     latex_group = True
 
