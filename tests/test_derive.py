@@ -344,3 +344,31 @@ def _every_path_steps_alike(cls: type, paths: dict = PATHS) -> None:
     for label, w in runs.items():
         tolerance = 1e-2 if label == "bfloat16 state" else 1e-6
         torch.testing.assert_close(w, runs["single-tensor"], rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize(("closure", "cycled"), [("none", None), ("adam", "betas")])
+def test_a_derived_optimizer_under_one_cycle(closure, cycled):
+    """torch's OneCycleLR cycles lr on any derived optimizer, and β₁ through ``betas`` where
+    the rule has two; a rule with one β (``beta1``) needs ``cycle_momentum=False``, as the
+    README says, and torch refuses it otherwise with a ValueError."""
+    cls = derive(relativistic(), "euler", closure, name="OneCycle").cls
+    w = torch.nn.Parameter(torch.zeros(3))
+    optimizer = cls([w], lr=0.01)
+    if cycled is None:
+        assert "beta1" in optimizer.defaults
+        with pytest.raises(ValueError, match="cycle_momentum"):
+            torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=10)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=0.1, total_steps=10, cycle_momentum=cycled is not None
+    )
+    lrs, betas = [], []
+    for _ in range(9):
+        w.grad = torch.ones(3)
+        optimizer.step()
+        schedule.step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+        betas.append(optimizer.param_groups[0].get("betas", (None,))[0])
+    assert max(lrs) == pytest.approx(0.1, rel=0.05) and lrs[-1] < 1e-3
+    assert torch.isfinite(w).all() and (w < 0).all()
+    if cycled:
+        assert min(betas) < 0.9 and betas[-1] == pytest.approx(0.95)
