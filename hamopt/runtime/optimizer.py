@@ -223,8 +223,9 @@ class GeneratedOptimizer(Optimizer):
                 low = values.get("state_dtype") in FORMATS
                 rule = self._rule({**values, **self._resolve(values)}) if low else None
                 if rule is not None and not self.RULES[rule].elementwise:
+                    which = f"rule {rule}" if len(self.RULES) > 1 else "its rule"
                     raise ValueError(
-                        f"{type(self).__name__}: state_dtype={values['state_dtype']} needs an elementwise rule, and rule {rule} reduces over a whole tensor (a norm or a sum), which would read every element's buffers in float32"
+                        f"{type(self).__name__}: state_dtype={values['state_dtype']} needs an elementwise rule, and {which} reduces over a whole tensor (a norm or a sum), which would read every element's buffers in float32"
                     )
         except (TypeError, ValueError) as error:
             if where is None:
@@ -469,6 +470,8 @@ class GeneratedOptimizer(Optimizer):
                 group["foreach"] if group["foreach"] is not None else all(p.is_cuda for p in params)
             )
             function = rule.foreach if foreach else rule.single_tensor
+            if group["differentiable"] and torch.compiler.is_compiling():
+                function = _eagerly(function)
             function(
                 computed,
                 grads,
@@ -696,6 +699,15 @@ class GeneratedOptimizer(Optimizer):
             numbers,
             maximize=maximize,
         )
+
+
+def _eagerly(function: Callable) -> Callable:
+    """``function`` run by Python, where ``torch.compile(optimizer.step)`` traces the step of
+    a ``differentiable=True`` group: one graph break. Traced, AOTAutograd writes a buffer that
+    the step updates in place as a copy whose backward leaves out the buffer's own history (a
+    momentum started at 0 lost its path to the earlier gradients: d θ₃/d w half the eager
+    one), and a buffer read after its update failed the backward's version check."""
+    return torch.compiler.disable(function, recursive=True)
 
 
 def _float64(*numbers) -> torch.Tensor:

@@ -365,3 +365,41 @@ def test_compiled_differentiable_step_has_the_eager_gradient(name, nonfinite):
     eager = _through_two_steps(make, compiled=False, nonfinite=nonfinite)
     compiled = _through_two_steps(make, compiled=True, nonfinite=nonfinite)
     assert torch.allclose(compiled, eager, rtol=1e-12, atol=0)
+
+
+def _through_the_gradients(cls, compiled: bool) -> torch.Tensor:
+    """d(sum θ₃)/dw through three steps whose gradients w·θ depend on w, as a hypergradient
+    does: the path through each buffer's history counts."""
+    torch._dynamo.reset()
+    w = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    theta = torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64, requires_grad=True).clone()
+    opt = cls([theta], lr=0.1, differentiable=True)
+    step = torch.compile(opt.step, backend="aot_eager") if compiled else opt.step
+    for _ in range(3):
+        theta.grad = w * theta.clone()
+        step()
+    (gradient,) = torch.autograd.grad(theta.sum(), w)
+    torch._dynamo.reset()
+    return gradient
+
+
+@pytest.mark.parametrize(
+    ("energy", "scheme", "closure"),
+    [("p**2/2", "euler", "none"), ("log(cosh(p))", "euler", "lookahead")],
+    ids=["classical", "log-cosh-lookahead"],
+)
+def test_a_derived_differentiable_step_compiled_has_the_eager_hypergradient(
+    energy, scheme, closure
+):
+    """A derived rule whose momentum starts at 0, under ``torch.compile(opt.step)`` with
+    AOTAutograd (``aot_eager``, what inductor runs): traced, the in-place update of the buffer
+    lost its history (half the eager hypergradient), and lookahead's read after the update
+    failed the backward's version check. A differentiable step runs eagerly inside the
+    compiled one, with the eager gradient."""
+    from hamopt.derive import derive
+    from hamopt.parse import parse_energy
+
+    cls = derive(parse_energy(energy), scheme, closure, name="Hyper").cls
+    eager = _through_the_gradients(cls, compiled=False)
+    compiled = _through_the_gradients(cls, compiled=True)
+    assert torch.allclose(compiled, eager, rtol=1e-12, atol=0)
