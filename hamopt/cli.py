@@ -68,11 +68,13 @@ def parse_params(text: str | None) -> list:
     for item in text.split(","):
         item = item.strip()
         if not item:
-            continue
+            raise UsageError(f"--params: an empty name in {text!r} (names are comma-separated)")
         name, sep, value = item.partition("=")
         name = name.strip()
         if not name.isidentifier():
             raise UsageError(f"--params: {name!r} is not a parameter name")
+        if name in (prm.name for prm in params):
+            raise UsageError(f"--params: {name} is declared twice")
         if sep:
             try:
                 default = float(value)

@@ -107,13 +107,15 @@ class Parameter:
         out = [base]
         # near the default, then orders of magnitude away (an energy valid at k = 1 but not at
         # k = 150, such as p²/2 + (100 - k)p⁴/4, is refused unless its interval says so), then
-        # just inside each finite end
+        # just inside each finite end, and a closed end itself (m ∈ [0, ∞) takes m = 0, where
+        # √(p² + m²)'s velocity is 0/0 at p = 0)
         candidates = [base * 0.3, base * 3.0, base + 0.5, base * 1e-3, base * 1e3, base - 1e3]
         for end, inward in ((iv.start, 1), (iv.end, -1)):
             if end.is_finite:
                 other = iv.end if inward == 1 else iv.start
                 width = abs(float(other - end)) if other.is_finite else 1.0
                 candidates.append(float(end) + inward * 1e-3 * width)
+                candidates.append(float(end))
         for cand in candidates:
             if cand not in out and bool(iv.contains(sp.Float(cand))):
                 out.append(cand)

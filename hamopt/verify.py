@@ -29,6 +29,7 @@ import difflib
 import importlib
 import importlib.util
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -129,6 +130,7 @@ def energy_checks(
     """Symplecticity (symbolic and numeric) and order for every scheme; the energy law; the
     speed limit for every scheme when the energy has a finite speed bound."""
     schemes = list(schemes)
+    kinetic = _with_sample_defaults(kinetic)
     bounded = _bounded(kinetic)
     jobs: list[Callable[[], CheckResult]] = []
     for scheme in schemes:
@@ -141,6 +143,34 @@ def energy_checks(
             jobs.append(lambda s=scheme: speed_limit(kinetic, s, gradient=1e6))
     jobs.append(lambda: energy_law(kinetic))
     return _run(jobs, progress, kinetic.name)
+
+
+def _with_sample_defaults(kinetic: KineticEnergy) -> KineticEnergy:
+    """``kinetic``, where a parameter without a default (required, as torch's lr is) takes the
+    first of its samples (its interval's middle, or 1 where the interval is the real line),
+    with a warning that says so: the checks need numbers."""
+    missing = [prm for prm in kinetic.params if prm.default is None]
+    if not missing:
+        return kinetic
+    params = [
+        dataclasses.replace(prm, default=prm.samples()[0]) if prm.default is None else prm
+        for prm in kinetic.params
+    ]
+    taken = ", ".join(f"{prm.name} = {prm.samples()[0]:g}" for prm in missing)
+    warnings.warn(
+        f"{kinetic.name}: {', '.join(p.name for p in missing)} has no default; the checks take "
+        f"{taken}",
+        stacklevel=3,
+    )
+    return KineticEnergy(
+        kinetic.expr,
+        params,
+        name=kinetic.name,
+        coupling=kinetic.coupling,
+        scope=kinetic.scope,
+        velocity=kinetic._given_velocity,
+        validate=False,
+    )
 
 
 def checks_for(name: str, *, progress: bool = False) -> list[CheckResult]:
@@ -263,14 +293,17 @@ def exported_checks(
     text = embedded_spec(path)
     if text is None:
         note = (
-            f"{path.name} has no {SPEC_CONSTANT}: physics checks need a module derived by "
-            "hamopt (hamopt.derive(...).export, or hamopt derive); smoke checks only"
+            f"{path.name} has no {SPEC_CONSTANT}: physics checks need the spec a module derived "
+            "by hamopt carries (hamopt.derive(...).export, or hamopt derive), which it lacks "
+            "where its energy has no text form (a SymPy expression the parser does not read "
+            "back, such as a Piecewise); smoke checks only"
         )
         return module_checks(path), note
     spec = spec_from_text(text, source=path, where=f"{path}: {SPEC_CONSTANT}")
     results = energy_checks(spec.kinetic, [spec.scheme], progress=progress)
     results.append(regeneration_check(path, spec))
-    return results + module_checks(path), None
+    required = {prm.name: prm.samples()[0] for prm in spec.kinetic.params if prm.default is None}
+    return results + module_checks(path, arguments=required), None
 
 
 def regeneration_check(path: str | Path, spec: Spec) -> CheckResult:
@@ -328,9 +361,12 @@ def _without_spec(source: str) -> list[str]:
     return [line for line in lines if line.strip()]
 
 
-def module_checks(path: str | Path, *, steps: int = 200) -> list[CheckResult]:
+def module_checks(
+    path: str | Path, *, steps: int = 200, arguments: dict[str, float] | None = None
+) -> list[CheckResult]:
     """An exported optimizer module imports, defines one ``Optimizer`` subclass, and brings a
-    10-dimensional quadratic's loss down by at least 10× (the best of a few step sizes)."""
+    10-dimensional quadratic's loss down by at least 10× (the best of a few step sizes, the
+    class given ``arguments`` besides: values of its required energy parameters)."""
     path = Path(path)
     subject = path.name
     try:
@@ -359,7 +395,7 @@ def module_checks(path: str | Path, *, steps: int = 200) -> list[CheckResult]:
     best, best_lr, errors = math.inf, None, []
     for lr in (0.1, 0.03, 0.3, 0.01, 1.0):
         try:
-            ratio = _quadratic_decrease(cls, lr, steps)
+            ratio = _quadratic_decrease(cls, lr, steps, arguments or {})
         except Exception as exc:
             errors.append(f"lr={lr}: {exc!r}")
             continue
@@ -370,7 +406,8 @@ def module_checks(path: str | Path, *, steps: int = 200) -> list[CheckResult]:
     results.append(
         CheckResult(
             "trains a quadratic (final/initial loss)",
-            f"{cls.__name__}, 10-d quadratic, {steps} steps, lr = {best_lr}",
+            f"{cls.__name__}, 10-d quadratic, {steps} steps, "
+            + (f"lr = {best_lr}" if best_lr is not None else "no lr of 0.01 to 1 steps"),
             best,
             "<= 0.1",
             best <= 0.1,
@@ -380,11 +417,11 @@ def module_checks(path: str | Path, *, steps: int = 200) -> list[CheckResult]:
     return results
 
 
-def _quadratic_decrease(cls: type, lr: float, steps: int) -> float:
+def _quadratic_decrease(cls: type, lr: float, steps: int, arguments: dict[str, float]) -> float:
     gen = torch.Generator().manual_seed(0)
     scale = torch.linspace(0.5, 5.0, 10)
     x = torch.nn.Parameter(torch.randn(10, generator=gen) + 1.0)
-    opt = cls([x], lr=lr)
+    opt = cls([x], lr=lr, **arguments)
 
     def loss_fn() -> torch.Tensor:
         return 0.5 * (scale * x**2).sum()

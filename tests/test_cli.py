@@ -358,6 +358,23 @@ def test_unused_parameter_is_refused(tmp_path, monkeypatch, capsys):
     assert _files(tmp_path) == []
 
 
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("k=1,k=2", "--params: k is declared twice"),
+        ("k,", "--params: an empty name in 'k,'"),
+        ("k,,m", "--params: an empty name in 'k,,m'"),
+    ],
+)
+def test_a_params_list_is_checked_as_written(params, message, tmp_path, monkeypatch, capsys):
+    """A name given twice or an empty name is the --params flag's error, not the energy's."""
+    monkeypatch.chdir(tmp_path)
+    args = ["derive", "--kinetic", "log(cosh(k*p))/k", "--params", params]
+    status, _, err = _main(args, capsys)
+    assert status == 2 and message in err
+    assert _files(tmp_path) == []
+
+
 def test_closure_names_are_checked_and_listed(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     status, _, err = _main(["derive", "--kinetic", "p**2/2", "--closure", "adam,lion"], capsys)
@@ -506,7 +523,7 @@ def test_verify_hand_written_module_gets_smoke_checks_and_a_note(tmp_path, capsy
     )
     status, out, _ = _main(["verify", str(module)], capsys)
     assert status == 0, out
-    assert "physics checks need a module derived by hamopt" in out
+    assert "physics checks need the spec a module derived by hamopt carries" in out
     assert "energy law" not in out and "trains a quadratic" in out
 
 

@@ -67,7 +67,7 @@ def test_dead_parts_finds_an_unread_buffer_and_an_unused_argument():
     idle = real("idle", 1.0, sp.Interval(0, sp.oo), "does nothing")
     spec = replace(spec, variants=(("True", rule),), hyperparameters=(*spec.hyperparameters, idle))
     problems = dead_parts(spec)
-    assert "buffer exp_avg_sq of rule adam is written but never read" in problems
+    assert "buffer exp_avg_sq of the rule is written but never read" in problems
     assert "argument idle is taken but changes nothing" in problems
 
 
@@ -252,7 +252,7 @@ def test_a_bias_correction_nothing_reads_is_refused(text, closures):
     computes is found dead (the generated line assigned it to nothing and did not compile)."""
     from hamopt.parse import parse_energy
 
-    message = "bias_correction1 of rule custom is computed but never read"
+    message = "bias_correction1 of the rule is computed but never read"
     with pytest.raises(ValueError, match=message):
         derive(parse_energy(text), "euler", closures)
 

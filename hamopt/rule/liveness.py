@@ -36,12 +36,13 @@ def dead_parts(spec: OptimizerSpec, inert: tuple[str, ...] = ()) -> list[str]:
         read = _read(rule)
         used |= read
         buffers = {b.symbol for b in rule.buffers}
+        which = f"rule {rule.name}" if len(spec.variants) > 1 else "the rule"
         for buf in rule.buffers:
             if buf.symbol not in read:
-                problems.append(f"buffer {buf.name} of rule {rule.name} is written but never read")
+                problems.append(f"buffer {buf.name} of {which} is written but never read")
         for target in dict.fromkeys(a.target for a in rule.assignments):
             if target not in read and target not in buffers and target != param:
-                problems.append(f"{target.name} of rule {rule.name} is computed but never read")
+                problems.append(f"{target.name} of {which} is computed but never read")
     conditions = " ".join(cond for cond, _ in spec.variants) + " ".join(
         bad for bad, _ in spec.checks
     )

@@ -10,6 +10,7 @@ compiled step).
 """
 
 import math
+import numbers
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -106,7 +107,7 @@ def _check_real(optimizer: str, name: str, value: object, interval: str, tensor:
                 f"{optimizer}: Tensor {name} must be 1-element and floating point, got shape {tuple(value.shape)} of {value.dtype}"
             )
         value = value.item()
-    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+    elif isinstance(value, bool) or not isinstance(value, numbers.Real):  # NumPy's too
         raise TypeError(f"{optimizer}: {name} must be a real number, got {value!r}")
     if not _inside(value, interval):
         raise ValueError(f"{optimizer}: {name} must be in {interval}, got {value!r}")

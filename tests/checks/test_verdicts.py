@@ -5,6 +5,7 @@ not apply is undetermined with its reason; ``hamopt verify`` fails only on a fai
 """
 
 import textwrap
+import warnings
 
 import pytest
 import sympy as sp
@@ -89,3 +90,26 @@ def test_a_jacobian_that_overflows_is_undetermined_not_failed():
     res = numeric_symplecticity(energy, yoshida, random_quadratic(20))
     assert res.verdict == "undetermined"
     assert "not finite in float64" in res.reason
+
+
+def test_verify_gives_a_required_energy_parameter_a_value(tmp_path, capsys):
+    """An exported module whose energy parameter has no default (required, as torch's lr is):
+    the physics checks and the training check take the parameter's first sample (k = 1 on
+    (0, ∞)), the command says so in a warning, and every check runs and passes."""
+    from hamopt.derive import derive
+    from hamopt.parameters import in_range
+    from hamopt.parse import parse_energy
+
+    k = in_range("k", None, sp.Interval.open(0, sp.oo))
+    energy = KineticEnergy(parse_energy("log(cosh(k*p))/k", ["k"]), [k], name="kp")
+    module = tmp_path / "k_param.py"
+    derive(energy, "leapfrog", "adam", name="KP").export(module)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # shown whatever the run's -W says
+        status = main(["verify", str(module)])
+    captured = capsys.readouterr()
+    assert "warning: kp: k has no default; the checks take k = 1" in captured.err
+    assert "missing required argument" not in captured.out
+    assert "KP, 10-d quadratic, 200 steps, lr = " in captured.out
+    assert "9 checks: 9 pass, 0 fail" in captured.out
+    assert status == 0

@@ -189,3 +189,26 @@ def test_a_max_of_three_has_a_velocity_inside_its_subdifferential():
     for t in (sp.Max(x, x**2, 1 - x, 2 * x - 3), sp.Min(x, -(x**2), 1 - x)):
         pairs = sp.lambdify(x, in_pairs(t))
         assert all(abs(pairs(z) - float(t.subs(x, z))) < 1e-12 for z in np.linspace(-3, 3, 61))
+
+
+def test_a_closed_end_of_a_parameters_interval_is_sampled():
+    """m ∈ [0, ∞) takes m = 0, where the velocity p/√(p² + m²) is 0/0 at p = 0 (with m only
+    real, SymPy cannot fold it for every m): the end is sampled, the 0/0 found, and the step
+    switches to 0 there. The generated step at m = 0 with a momentum 0 in one coordinate is
+    finite; before, it wrote NaN into that coordinate."""
+    import torch
+
+    from hamopt.derive import derive
+    from hamopt.parse import parse_energy
+
+    m = in_range("m", 1.0, sp.Interval(0, sp.oo))
+    assert 0.0 in m.samples() and 1e-3 in m.samples()
+    assert 0.0 not in in_range("m", 1.0, sp.Interval.open(0, sp.oo)).samples()
+    energy = KineticEnergy(parse_energy("sqrt(p**2 + m**2)", ["m"]), [m], name="massless_end")
+    cls = derive(energy, "euler", "none", name="MasslessEnd").cls
+    for path in ({"foreach": False}, {"foreach": True}, {"fused": True}):
+        w = torch.nn.Parameter(torch.tensor([1.0, 0.0, -2.0]))
+        optimizer = cls([w], lr=0.1, m=0.0, **path)
+        w.grad = torch.tensor([0.5, 0.0, -1.0])
+        optimizer.step()
+        assert torch.equal(w.detach(), torch.tensor([0.9, 0.0, -1.9])), path

@@ -82,3 +82,26 @@ def test_a_tensor_lr_steps_as_its_number(path):
     assert torch.equal(*runs)
     with pytest.raises(ValueError, match="lr as a Tensor is not supported for capturable=False"):
         zoo.Adam([torch.nn.Parameter(torch.ones(2))], lr=torch.tensor(0.1), foreach=True)
+
+
+@pytest.mark.parametrize("path", [{"foreach": False}, {"foreach": True}, {"fused": True}])
+def test_numpy_scalars_are_real_numbers(path):
+    """lr and betas as NumPy scalars (a config read with NumPy) are taken, as torch takes them,
+    and step as the same Python floats; a NumPy bool or array is still no real number."""
+    import numpy as np
+
+    def run(**options):
+        w = torch.nn.Parameter(torch.linspace(-1.0, 1.0, 7))
+        opt = zoo.Adam([w], **options, **path)
+        for k in range(3):
+            w.grad = torch.linspace(0.5, -0.5, 7) * (k + 1)
+            opt.step()
+        return w.detach()
+
+    plain = run(lr=1e-3, betas=(0.9, 0.99))
+    numpy = run(lr=np.float64(1e-3), betas=(np.float64(0.9), 0.99))
+    assert torch.equal(plain, numpy)
+    w = torch.nn.Parameter(torch.ones(2))
+    for bad in (np.bool_(True), np.array([0.1])):
+        with pytest.raises(TypeError, match="lr must be a real number"):
+            zoo.Adam([w], lr=bad)
