@@ -95,6 +95,7 @@ from sympy.printing.str import StrPrinter
 
 from hamopt.closures import registry
 from hamopt.kinetic.energy import KineticEnergy
+from hamopt.labels import check_label
 from hamopt.parameters import Parameter
 from hamopt.parse import ParseError, parse_constant, parse_energy, validate_param_name
 from hamopt.schemes import SCHEMES, Scheme
@@ -345,6 +346,7 @@ def _kinetic(ctx: _Context, value: Any, spec_name: str) -> tuple[KineticEnergy, 
     table = ctx.table(value, "kinetic", _KINETIC_KEYS, required={"energy"})
     text = ctx.string(table, "energy", key_path="kinetic.energy")
     ename = ctx.string(table, "name", spec_name.lower(), key_path="kinetic.name")
+    _check_label(ctx, ename, "kinetic.name", "kinetic energy name")
     coupling = ctx.string(table, "coupling", "particle", key_path="kinetic.coupling")
     if coupling not in ("particle", "norm"):
         ctx.fail("kinetic.coupling", f"must be 'particle' or 'norm', got {coupling!r}")
@@ -452,6 +454,7 @@ def _scheme(ctx: _Context, value: Any) -> Scheme:
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
         ctx.fail("scheme.order", f"must be a positive integer, got {order!r}")
     sname = ctx.string(table, "name", "custom", key_path="scheme.name")
+    _check_label(ctx, sname, "scheme.name", "scheme name")
     desc = ctx.string(table, "description", "", key_path="scheme.description")
     rows_value = table["rows"]
     if not isinstance(rows_value, list) or not rows_value:
@@ -791,3 +794,12 @@ def _type(value: Any) -> str:
     if len(shown) > 40:
         shown = shown[:39] + "…"
     return f"{type(value).__name__} {shown}"
+
+
+def _check_label(ctx, name: str, key: str, what: str) -> None:
+    """A name the generated module writes into its docstrings: one line, no quotes
+    (:func:`~hamopt.labels.check_label`), refused under its key."""
+    try:
+        check_label(name, what)
+    except ValueError as err:
+        ctx.fail(key, str(err))

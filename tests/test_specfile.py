@@ -508,3 +508,31 @@ def test_scheme_and_closure_default_as_on_the_command_line():
     spec = spec_from_dict({"name": "X", "kinetic": {"energy": "p**2/2"}})
     assert spec.scheme.name == "euler"
     assert spec.closure == "none"
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        (
+            '[kinetic]\nname = "x\\"\\"\\"\\nimport sys; sys.exit(7)\\n\\"\\"\\""\nenergy = "sqrt(1 + p**2)"',
+            "kinetic.name",
+        ),
+        (
+            '[kinetic]\nenergy = "sqrt(1 + p**2)"\n[scheme]\n'
+            'name = "x\\"\\"\\"\\nimport sys; sys.exit(9)\\n\\"\\"\\""\n'
+            'rows = [["D", 0.5], ["K", 1], ["D", 0.5], ["F", 1]]\norder = 1',
+            "scheme.name",
+        ),
+    ],
+    ids=["kinetic", "scheme"],
+)
+def test_a_name_that_would_end_a_docstring_is_refused(table, key):
+    """The names of an energy and a scheme are written into the generated module's
+    docstrings: one holding a newline and three quotes ran its own line of Python when the
+    module was imported. It is refused under its key, and from Python too."""
+    with pytest.raises(SpecError, match=rf"\[{key}\]: .* holds '\\n', '\"': a name is one line"):
+        spec_from_text(f'name = "T1"\n{table}\n')
+    with pytest.raises(ValueError, match="kinetic energy name 'a\"b' holds"):
+        KineticEnergy(p**2 / 2, name='a"b')
+    with pytest.raises(ValueError, match="scheme name 'a\\\\\\\\b' holds"):
+        Scheme("a\\b", [("D", 1), ("K", 1), ("F", 1)], order=1)

@@ -23,6 +23,7 @@ import torch
 from sympy.logic.boolalg import ITE, Boolean
 from sympy.printing.pytorch import TorchPrinter
 
+from hamopt.labels import check_label
 from hamopt.parameters import Parameter, positive
 from hamopt.symbols import RESERVED_SYMBOLS, Norm, s
 from hamopt.symbols import p as P
@@ -109,7 +110,7 @@ class KineticEnergy:
                 f"parameter name(s) {owned} are reserved: q, h, r, t and s are symbols of the "
                 "Hamiltonian system (position, step, friction, time, the velocity's argument)"
             )
-        self.name = name
+        self.name = check_label(name, "kinetic energy name")
         self.coupling: Coupling = coupling
         self.scope: Scope = scope
         canon = {"p": P, **{prm.name: prm.symbol for prm in self.params}}

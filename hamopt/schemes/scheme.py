@@ -29,6 +29,7 @@ from typing import Any
 
 import sympy as sp
 
+from hamopt.labels import check_label
 from hamopt.system.subflows import CONFORMAL_FLOWS, FLOWS, SYMPLECTIC_FLOWS
 
 #: The sub-flows that are one-parameter groups in t, whose inverse is the flow for -t: what a
@@ -87,6 +88,7 @@ class Scheme:
         description: str = "",
         rotation: Iterable[tuple[str, Any]] = (),
     ) -> None:
+        check_label(name, "scheme name")
         rows = _rows(rows)
         if not rows:
             raise ValueError(f"scheme {name} has no rows")
