@@ -218,6 +218,7 @@ def derive(
         )
     entries = resolve(closure)
     names = {e.name for e in entries}
+    given_betas = betas is not None
     if betas is None:
         betas = (0.9, 0.99) if "lookahead" in names else (0.9, 0.999)
     form = Momentum(momentum, init)  # validates both
@@ -289,6 +290,8 @@ def derive(
     label = closure if isinstance(closure, str) else "custom"
     label = label if label != "none" else "plain"
     hps = _hyperparameters(kinetic, energy, draft, lr, betas, parameterisation, scheme)
+    if given_betas:
+        _warn_of_unread_betas(betas, {hp.name for hp in hps})
     rule = draft.with_(hyperparameters=tuple(hps)).rule(label, provenance)
     spec = OptimizerSpec(
         name,
@@ -353,6 +356,21 @@ def _spec_file(recipe: Recipe) -> str | None:
 
 def _closure_text(closure: str | Iterable[str]) -> str:
     return closure if isinstance(closure, str) else ", ".join(closure)
+
+
+def _warn_of_unread_betas(betas: tuple[float, float], taken: set[str]) -> None:
+    """A warning for each β of the given ``betas`` that the derived rule does not read (no
+    second moment: β2; ``no_momentum``: β1), which its class then does not take."""
+    read = {"betas": (0, 1), "beta1": (0,), "beta2": (1,)}
+    kept = next((read[n] for n in read if n in taken), ())
+    for i in (0, 1):
+        if i not in kept:
+            what = "momentum" if i == 0 else "second moment"
+            warnings.warn(
+                f"betas[{i}] = {betas[i]} changes nothing: the derived rule has no {what}, and "
+                "its class does not take it",
+                stacklevel=3,
+            )
 
 
 def _check_defaults(lr: float | None, betas: tuple[float, float]) -> None:

@@ -372,3 +372,27 @@ def test_a_derived_optimizer_under_one_cycle(closure, cycled):
     assert torch.isfinite(w).all() and (w < 0).all()
     if cycled:
         assert min(betas) < 0.9 and betas[-1] == pytest.approx(0.95)
+
+
+@pytest.mark.parametrize(
+    ("closure", "unread", "taken"),
+    [
+        ("none", "betas[1] = 0.7", "beta1"),
+        (["no_momentum", "second_moment"], "betas[0] = 0.5", "beta2"),
+    ],
+    ids=["no-second-moment", "no-momentum"],
+)
+def test_a_given_beta_the_rule_does_not_read_is_named(closure, unread, taken):
+    """betas=(0.5, 0.7) for a rule with one β: the other changes nothing, and a warning says
+    so (a spec file's [defaults] betas would claim it); the class takes the one it reads."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opt = derive(relativistic(), "euler", closure, betas=(0.5, 0.7), name="OneBeta")
+    assert [str(w.message).split(" changes")[0] for w in caught] == [unread]
+    assert opt.cls([torch.nn.Parameter(torch.zeros(2))], lr=0.1).defaults[taken] in (0.5, 0.7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # at their defaults, or both read: no warning
+        derive(relativistic(), "euler", closure, name="OneBeta")
+        derive(relativistic(), "euler", "adam", betas=(0.5, 0.7), name="TwoBetas")
