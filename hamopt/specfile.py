@@ -294,6 +294,11 @@ def spec_from_dict(
         check_class_name(name)
     except ValueError as err:
         ctx.fail("name", str(err))
+    from hamopt.codegen.inline import name_clash
+
+    why = name_clash(name)  # a name the runtime binds: refused here under its key, as derive does
+    if why is not None:
+        ctx.fail("name", f"{why}; choose another")
     description = ctx.string(table, "description", "")
     parameterisation = ctx.choice(table, "parameterisation", PARAMETERISATIONS, "ml")
     lr, betas = _defaults(ctx, table.get("defaults"))
@@ -420,6 +425,18 @@ def _params(ctx: _Context, value: Any) -> list[Parameter]:
         doc = ctx.string(sub, "doc", "", key_path=f"{key}.doc")
         if math.isnan(lo) or math.isnan(hi):
             ctx.fail(key, "interval ends must be numbers, not nan")
+        if default is not None and math.isnan(default):
+            ctx.fail(f"{key}.default", "must be a number, not nan")
+        for end, given, flag in (
+            ("min", "min" in sub, "min_open"),
+            ("max", "max" in sub, "max_open"),
+        ):
+            if flag in sub and not given:
+                ctx.fail(
+                    f"{key}.{flag}",
+                    f"says whether {end} is in the interval, but no {end} is given "
+                    "(an infinite end is always open)",
+                )
         if lo == math.inf or hi == -math.inf:
             ctx.fail(key, f"bad interval: min = {lo}, max = {hi}")
         if not lo < hi:

@@ -536,3 +536,30 @@ def test_a_name_that_would_end_a_docstring_is_refused(table, key):
         KineticEnergy(p**2 / 2, name='a"b')
     with pytest.raises(ValueError, match="scheme name 'a\\\\\\\\b' holds"):
         Scheme("a\\b", [("D", 1), ("K", 1), ("F", 1)], order=1)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'name = "T1"\n[kinetic]\nenergy = "log(cosh(k*p))/k"\n'
+            "[kinetic.params]\nk = { default = 1.0, max_open = true }\n",
+            r"\[kinetic.params.k.max_open\]: says whether max is in the interval, but no max",
+        ),
+        (
+            'name = "T1"\n[kinetic]\nenergy = "log(cosh(k*p))/k"\n'
+            "[kinetic.params]\nk = { default = nan, min = 0, min_open = true }\n",
+            r"\[kinetic.params.k.default\]: must be a number, not nan",
+        ),
+        (
+            'name = "torch"\n[kinetic]\nenergy = "sqrt(1 + p**2)"\n',
+            r"\[name\]: 'torch' is a name the runtime binds",
+        ),
+    ],
+    ids=["open-flag-without-its-end", "nan-default", "a-runtime-name"],
+)
+def test_a_spec_mistake_is_named_under_its_key(text, message):
+    """An open flag on an end that is not given (meaningless: an infinite end is open), a nan
+    default, and a class name the runtime binds: each refused under the key at fault."""
+    with pytest.raises(SpecError, match=message):
+        spec_from_text(text)
