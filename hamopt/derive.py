@@ -203,6 +203,12 @@ def derive(
     """
     if not isinstance(kinetic, KineticEnergy):
         kinetic = KineticEnergy(kinetic, params, name=name.lower())
+    elif params:
+        raise TypeError(
+            f"params declares the parameters of an energy given as a SymPy expression; the "
+            f"KineticEnergy {kinetic.name!r} has its own ({', '.join(kinetic.symbols) or 'none'}): "
+            "give them when making it"
+        )
     for prm in kinetic.params:
         check_parameter_name(prm.name)
     if kinetic.scope == "global":

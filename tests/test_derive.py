@@ -396,3 +396,16 @@ def test_a_given_beta_the_rule_does_not_read_is_named(closure, unread, taken):
         warnings.simplefilter("error")  # at their defaults, or both read: no warning
         derive(relativistic(), "euler", closure, name="OneBeta")
         derive(relativistic(), "euler", "adam", betas=(0.5, 0.7), name="TwoBetas")
+
+
+def test_params_of_an_energy_that_has_its_own_are_refused():
+    """``params`` declares the parameters of a SymPy expression; beside a KineticEnergy (which
+    has its own) it was ignored without a word."""
+    with pytest.raises(TypeError, match=r"the KineticEnergy 'relativistic' has its own \(m, c\)"):
+        derive(relativistic(), params=("m",))
+
+
+def test_a_declared_parameter_the_energy_does_not_use_is_named():
+    """Before, the rule's unused hyperparameter surfaced as 'a closure has nothing to act on'."""
+    with pytest.raises(ValueError, match=r"parameter\(s\) \['zz'\] do not appear in the energy"):
+        derive(sp.log(sp.cosh(p)), params=("zz",))

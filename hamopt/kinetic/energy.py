@@ -117,6 +117,13 @@ class KineticEnergy:
         self.expr: sp.Expr = _canonical(expr, canon)
         self._given_velocity = None if velocity is None else _canonical(velocity, {**canon, "s": s})
         if validate:
+            used = self.expr.free_symbols | getattr(self._given_velocity, "free_symbols", set())
+            unused = [prm.name for prm in self.params if prm.symbol not in used]
+            if unused:
+                raise ValueError(
+                    f"{self.name}: parameter(s) {unused} do not appear in the energy T(p) = "
+                    f"{self.expr}; declare only the energy's own symbols"
+                )
             from hamopt.kinetic.validation import validate_kinetic
 
             validate_kinetic(self)

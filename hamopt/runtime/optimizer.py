@@ -42,7 +42,7 @@ from hamopt.runtime.stored_step import (
     stored_step,
     traced_stored_step,
 )
-from hamopt.runtime.tensors import HALF, VIEWED, dense_grad, real_views, upcast
+from hamopt.runtime.tensors import HALF, VIEWED, dense_grad, one_d, real_views, upcast
 
 __all__ = ["GeneratedOptimizer", "Rule"]
 
@@ -288,6 +288,25 @@ class GeneratedOptimizer(Optimizer):
                 group.setdefault(name, default)
         self._record_state_formats()
 
+    def _state_in_formats(self) -> None:
+        """Every group's state in the format its ``state_dtype`` names now
+        (:meth:`_check_state_format`), before the state is written out: a switch of
+        ``state_dtype`` since the last step is checked and converted here, as that step would
+        convert it (the same bits), so that a checkpoint or a copy holds buffers of the format
+        its groups name."""
+        for group in self.param_groups:
+            self._check_state_format(group)
+
+    def __getstate__(self) -> dict:
+        self._state_in_formats()
+        return super().__getstate__()
+
+    def state_dict(self) -> dict:
+        """torch's state_dict of the state in the formats the groups name
+        (:meth:`_state_in_formats`)."""
+        self._state_in_formats()
+        return super().state_dict()
+
     def _record_state_formats(self) -> None:
         """Record each group's ``state_dtype`` as the format its state is in (after a load:
         the loaded groups' own); :meth:`_check_state_format` converts from it."""
@@ -420,15 +439,21 @@ class GeneratedOptimizer(Optimizer):
         formats = self.__dict__.setdefault("_state_formats", {})
         made = formats.get(id(group))
         fmt = group["state_dtype"]
-        if made is not None and made[0] is group:
-            if made[1] == fmt:
-                return
-            if any(self.state.get(p) for p in group["params"]):
-                index = next(i for i, g in enumerate(self.param_groups) if g is group)
-                where = f"param group {index}, whose state was made with state_dtype={made[1]}"
-                self._check_group(group, where)
-                self._check_parameters_for(fmt, group["params"], where)
-                convert(self, group, index, made[1])
+        if made is not None and made[0] is group and made[1] == fmt:
+            return
+        index = next(i for i, g in enumerate(self.param_groups) if g is group)
+        where = f"param group {index}"
+        held = (
+            made is not None
+            and made[0] is group
+            and any(self.state.get(p) for p in group["params"])
+        )
+        if held:
+            where += f", whose state was made with state_dtype={made[1]}"
+        self._check_group(group, where)  # set since the constructor's checks: checked here
+        self._check_parameters_for(fmt, group["params"], where)
+        if held:
+            convert(self, group, index, made[1])
         live = {id(g) for g in self.param_groups}  # a record per group still in the optimizer
         self._state_formats = {k: e for k, e in formats.items() if k in live}
         self._state_formats[id(group)] = (group, fmt)
@@ -555,11 +580,11 @@ class GeneratedOptimizer(Optimizer):
         rule = self.RULES[name]
         numbers = self._traced_numbers(rule, state_steps, buffers, values).to(params[0].device)
         counters = [s.view(1) for s in state_steps]  # inductor loses writes to 0-d float64 inputs
-        rule.fused(
-            params,
-            grads,
+        rule.fused(  # 0-d tensors as 1-d (one_d): computed in float32, as the kernel does
+            [one_d(p) for p in params],
+            [one_d(g) for g in grads],
             counters,
-            *self._tensor_buffers(rule, buffers),
+            *([one_d(t) for t in ts] for ts in self._tensor_buffers(rule, buffers)),
             numbers,
             maximize=maximize,
         )
@@ -685,15 +710,15 @@ class GeneratedOptimizer(Optimizer):
             return
         rule = self.RULES[name]
         numbers = self._numbers(rule, params, state_steps, buffers, values)
-        tensors = self._tensor_buffers(rule, buffers)
+        tensors = [[one_d(t) for t in ts] for ts in self._tensor_buffers(rule, buffers)]
         # the counters as 1-element views: inductor loses an in-place write to a 0-d float64 input
         counters = [s.view(1) for s in state_steps]
-        self.COMPILED(
+        self.COMPILED(  # 0-d tensors as 1-d (one_d): computed in float32, as the kernel does
             type(self).__name__,
             name,
             rule.fused,
-            params,
-            grads,
+            [one_d(p) for p in params],
+            [one_d(g) for g in grads],
             counters,
             *tensors,
             numbers,

@@ -594,8 +594,14 @@ template <typename T> struct Int8State {
       largest = std::max(largest, bits_of(next[k]) & 0x7fffffffu);
       negative |= next[k] < 0;
     }
-    const float a = float_of(largest), inverse = 1.0f / (a > 0 ? a : 1.0f);
-    encode(next, codes + begin, tables, negative, inverse, end - begin);
+    const float a = float_of(largest);
+    if (a > 0 && a < 0x1p-126f) {  // subnormal: 1/a overflows, so x and a are scaled by 2^64
+      float scaled[kInt8Block];    // first (exactly), as quantise() does
+      for (int64_t k = 0; k < end - begin; k++) scaled[k] = next[k] * 0x1p64f;
+      encode(scaled, codes + begin, tables, negative, 1.0f / (a * 0x1p64f), end - begin);
+    } else {
+      encode(next, codes + begin, tables, negative, 1.0f / (a > 0 ? a : 1.0f), end - begin);
+    }
     maxima[begin / kInt8Block] = negative ? -a : a;
   }
 };

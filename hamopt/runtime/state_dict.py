@@ -53,6 +53,9 @@ def check_state_dict(optimizer, state_dict: dict) -> tuple[dict, dict]:
                 f"{name}: param group {i} of the loaded state lacks {', '.join(missing)}"
             )
         optimizer._check_group(s, f"param group {i} of the loaded state")
+        optimizer._check_parameters_for(
+            s.get("state_dtype"), group["params"], f"param group {i} (the loaded state's)"
+        )
         filled.append(s)
         for j, (key, p) in enumerate(zip(s["params"], group["params"], strict=True)):
             if key in where:

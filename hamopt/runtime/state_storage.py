@@ -248,7 +248,8 @@ def quantise(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """float32 ``x`` to (uint8 codes, float32 block maxima): per block of 256 (the last one
     padded with zeros) a = max |x| (negated where the block holds a value < 0), and each
     element's code the number of the map's decision points below y = x·(1/|a|) (x itself where
-    a = 0), both roundings float32's: the nearest map value, except that a y ≠ 0 nearest to 0
+    a = 0; x·2⁶⁴·(1/(|a|·2⁶⁴)) where |a| is subnormal, whose inverse overflows), both roundings
+    float32's: the nearest map value, except that a y ≠ 0 nearest to 0
     takes the nearest value of its sign. So a buffer is 0 only where it is 0: a second moment
     below 3.25e-7 of its block's maximum would otherwise read 0 while its first moment does
     not, and Adam's step m/(√v + ε) would be m/ε (a DQN diverged so, in 14 of 16 seeds)."""
@@ -257,7 +258,10 @@ def quantise(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     _, _, signed, unsigned = _tables(x.device)
     maxima = flat.abs().amax(dim=1)
     negative = (flat < 0).any(dim=1)
-    y = flat * (1 / torch.where(maxima > 0, maxima, 1.0))[:, None]
+    # a subnormal a: 1/a overflows float32, so x and a are scaled by 2^64 first (exactly)
+    tiny = (maxima > 0) & (maxima < torch.finfo(torch.float32).tiny)
+    scale = torch.ones_like(maxima).masked_fill_(tiny, 2.0**64)
+    y = (flat * scale[:, None]) * (1 / torch.where(maxima > 0, maxima * scale, 1.0))[:, None]
     codes = torch.where(negative[:, None], torch.bucketize(y, signed), torch.bucketize(y, unsigned))
     zero = torch.where(negative, _ZERO[True], _ZERO[False])[:, None]
     codes = torch.where((codes == zero) & (y != 0), zero + torch.where(y > 0, 1, -1), codes)

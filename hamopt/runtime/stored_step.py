@@ -41,7 +41,7 @@ from hamopt.runtime.state_storage import (
     store_,
     stored_buffer,
 )
-from hamopt.runtime.tensors import PLAIN, dense_grad, real_views, upcast
+from hamopt.runtime.tensors import PLAIN, dense_grad, one_d, real_views, upcast
 
 __all__ = [
     "checked_stored_step",
@@ -130,12 +130,23 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
         held += [state.get(key) for key in own_keys[own]]
         places.append(first + k)
     checked = optimizer.__dict__.setdefault("_checked_state", {})
-    if not _same(checked.get(id(group)), group, params, held):
+    shapes = _shapes(params, held)
+    if not _same(checked.get(id(group)), group, params, held, shapes):
+        where = f"param group {index}"
+        optimizer._check_parameters_for(group["state_dtype"], group["params"], where)
         _check_held(optimizer, group, index, rule, fmt, params, held)
         live = {id(g) for g in optimizer.param_groups}  # a record per group still there
         optimizer._checked_state = {k: r for k, r in checked.items() if k in live}
-        optimizer._checked_state[id(group)] = (group, *_weak(params), *_weak(held))
+        optimizer._checked_state[id(group)] = (group, shapes, *_weak(params), *_weak(held))
     return index
+
+
+def _shapes(params: list, held: list) -> tuple:
+    """Each tensor's dtype and element count: what ``.data = ...`` changes of a tensor that
+    stays the same object (and the kernel, reading past a buffer's end, must not miss)."""
+    return tuple(
+        (t.dtype, t.numel()) if t is not None else None for ts in (params, held) for t in ts
+    )
 
 
 def _weak(tensors: list) -> tuple:
@@ -143,17 +154,18 @@ def _weak(tensors: list) -> tuple:
     return (len(tensors), *map(weakref.ref, tensors))
 
 
-def _same(record, group, params, held) -> bool:
-    """Whether ``record`` (of :func:`gather`) names ``group`` and these very tensors."""
-    if record is None or record[0] is not group:
+def _same(record, group, params, held, shapes) -> bool:
+    """Whether ``record`` (of :func:`gather`) names ``group`` and these very tensors, each of
+    the dtype and size it had (``shapes``, of :func:`_shapes`)."""
+    if record is None or record[0] is not group or record[1] != shapes:
         return False
-    n = record[1]
+    n = record[2]
     tensors = [*params, *held]
     return (
         n == len(params)
-        and record[2 + n] == len(held)
-        and len(record) == 3 + len(tensors)
-        and all(r() is t for r, t in zip(record[2 : 2 + n] + record[3 + n :], tensors, strict=True))
+        and record[3 + n] == len(held)
+        and len(record) == 4 + len(tensors)
+        and all(r() is t for r, t in zip(record[3 : 3 + n] + record[4 + n :], tensors, strict=True))
     )
 
 
@@ -352,11 +364,11 @@ def _reference(rule, fmt, i, params, grads, state_steps, held, numbers, per_buff
     (the kernel's operations, in torch), the new values stored."""
     n, hypers = len(params), len(rule.numbers)
     buffers = [load(fmt, h[i]) for h in held]
-    rule.fused(
-        [params[i]],
-        [grads[i]],
+    rule.fused(  # a 0-d tensor as 1-d: with the 0-d float64 numbers torch would compute in float64
+        [one_d(params[i])],
+        [one_d(grads[i])],
         [state_steps[i].view(1)],
-        *[[b] for b in buffers],
+        *[[one_d(b)] for b in buffers],
         torch.cat([numbers[:hypers], numbers[hypers + i :: n]]),
         maximize=group["maximize"],
     )

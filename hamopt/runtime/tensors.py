@@ -35,6 +35,7 @@ __all__ = [
     "foreach_copy",
     "in_double",
     "nonsingular",
+    "one_d",
     "real_views",
     "sqrt_rn",
     "upcast",
@@ -142,3 +143,10 @@ def dense_grad(p: torch.Tensor) -> torch.Tensor:
     """``p``'s gradient as a dense tensor: a sparse one (an embedding's, ``sparse=True``) made
     dense, as the steps read every element; any other as it is."""
     return p.grad.to_dense() if p.grad.layout == torch.sparse_coo else p.grad
+
+
+def one_d(t: torch.Tensor) -> torch.Tensor:
+    """``t``, where it is 0-d as a 1-element view (writes reach ``t``): the fused equations
+    read their numbers as 0-d float64 tensors, and torch computes an operation whose tensors are
+    all 0-d in the widest dtype, float64, where the kernel computes in float32."""
+    return t.view(1) if t.dim() == 0 else t

@@ -519,3 +519,148 @@ def test_a_buffer_written_over_in_another_format_is_refused(state_dtype, key, wr
     with pytest.raises(ValueError, match=r"state exp_avg of parameter 0 of param group 0 holds"):
         opt.step()
     assert torch.equal(w.detach(), before)
+
+
+@pytest.mark.parametrize("copy", ["state_dict", "deepcopy"])
+@pytest.mark.parametrize(
+    "made, changed",
+    [(None, torch.uint8), (torch.bfloat16, None), (torch.uint8, torch.bfloat16)],
+)
+def test_a_checkpoint_or_copy_taken_after_a_state_dtype_switch_goes_on_as_the_original(
+    made, changed, copy
+):
+    """state_dtype switched, then a checkpoint or a copy before the next step: the state is
+    converted as that step would convert it, so the copy holds buffers of the format its group
+    names, loads, and steps to the same bits as the original. Before, the checkpoint named the
+    new format beside buffers in the old one (refused on load, even by the same optimizer), and
+    a deepcopy's first step crashed in torch."""
+    a = _params([(5000,), (300,)])
+    opt = zoo.Adam(a, lr=1e-2, state_dtype=made)
+    _train(a, opt, 2)
+    opt.param_groups[0]["state_dtype"] = changed
+    if copy == "state_dict":
+        saved = io.BytesIO()
+        torch.save(opt.state_dict(), saved)
+        b = [w.detach().clone().requires_grad_() for w in a]
+        other = zoo.Adam(b, lr=1e-2)
+        saved.seek(0)
+        other.load_state_dict(torch.load(saved))
+    else:
+        import copy as copying
+
+        b, other = copying.deepcopy((a, opt))
+    assert other.param_groups[0]["state_dtype"] == changed
+    _same(_train(a, opt, 2, first=2), _train(b, other, 2, first=2), opt, other)
+
+
+def test_a_state_dtype_switched_to_no_format_fails_the_checkpoint_not_the_load():
+    (w,) = _params([(5000,)])
+    opt = zoo.Adam([w], lr=1e-2, state_dtype=torch.bfloat16)
+    _train([w], opt, 1)
+    opt.param_groups[0]["state_dtype"] = "bf16"
+    with pytest.raises(TypeError, match=r"state_dtype must be None.*got 'bf16' \(param group 0"):
+        opt.state_dict()
+
+
+@pytest.mark.parametrize(
+    "name, state_dtype, error, match",
+    [
+        ("Adam", "bf16", TypeError, r"state_dtype must be None.*got 'bf16' \(param group 0\)"),
+        ("Adam", torch.int8, ValueError, r"state_dtype must be None.*got torch.int8"),
+        ("RGD", torch.bfloat16, ValueError, r"state_dtype=torch.bfloat16 needs an elementwise"),
+    ],
+)
+def test_a_state_dtype_set_before_the_first_step_is_checked_at_that_step(
+    name, state_dtype, error, match
+):
+    """Set in param_groups after the constructor, before any state exists: the first step
+    checks it as the constructor does. Before, a dtype that is no format was kept as float32
+    silently (and written into the checkpoint), and RGD looked up a bfloat16 kernel it has
+    not (AttributeError)."""
+    (w,) = _params([(5000,)])
+    opt = getattr(zoo, name)([w], lr=1e-2)
+    opt.param_groups[0]["state_dtype"] = state_dtype
+    w.grad = torch.ones_like(w)
+    with pytest.raises(error, match=match):
+        opt.step()
+    assert not opt.state[w]
+
+
+@pytest.mark.parametrize("path", [{}, {"foreach": False}])
+@pytest.mark.parametrize("state_dtype", FORMATS, ids=["bfloat16", "uint8"])
+@pytest.mark.parametrize("size", [50_000, 10])
+def test_a_parameter_whose_data_changed_size_is_refused_not_read_past_its_state(
+    state_dtype, size, path
+):
+    """``p.data = ...`` keeps the parameter and its state the same objects, so a check skipped
+    for the tensors it checked last step missed it: the kernel read and wrote past the end of
+    the state (heap corruption, a crash). Now a tensor of another size or dtype is checked
+    again, and refused."""
+    (w,) = _params([(5000,)])
+    opt = zoo.Adam([w], lr=1e-2, state_dtype=state_dtype, **path)
+    _train([w], opt, 2)
+    w.data = torch.randn(size, dtype=torch.float32)
+    w.grad = torch.randn(size, dtype=torch.float32)
+    with pytest.raises(ValueError, match=rf"parameter 0 of param group 0 holds .* for its {size}"):
+        opt.step()
+    held = next(k for k in opt.state[w] if k != "step")
+    opt.state[w][held].data = opt.state[w][held].data[:10]  # a state tensor shrunk in place
+    w.data = torch.randn(5000, dtype=torch.float32)
+    w.grad = torch.randn(5000, dtype=torch.float32)
+    with pytest.raises(ValueError, match=r"of parameter 0 of param group 0 holds"):
+        opt.step()
+
+
+@pytest.mark.parametrize("state_dtype", FORMATS, ids=["bfloat16", "uint8"])
+def test_float64_parameters_are_refused_however_they_came(state_dtype):
+    """The constructor refuses float64 parameters with low-precision state; ``model.double()``
+    after it, or a low-precision checkpoint loaded into an optimizer over float64 parameters,
+    is refused too (at the step; at the load), where before it stepped in float32."""
+    model = torch.nn.Linear(100, 50, dtype=torch.float32)
+    opt = zoo.Adam(model.parameters(), lr=1e-2, state_dtype=state_dtype)
+    model(torch.randn(4, 100, dtype=torch.float32)).sum().backward()
+    opt.step()
+    model.double()
+    model(torch.randn(4, 100, dtype=torch.float64)).sum().backward()
+    with pytest.raises(ValueError, match=r"parameter 0 of param group 0 is torch.float64"):
+        opt.step()
+    float64 = [w.detach().double().requires_grad_() for w in (model.weight, model.bias)]
+    other = zoo.Adam(float64, lr=1e-2)
+    with pytest.raises(ValueError, match=r"parameter 0 of param group 0 \(the loaded state's\)"):
+        other.load_state_dict(opt.state_dict())
+
+
+def test_an_8_bit_block_of_subnormal_values_is_stored_as_they_are_on_every_path():
+    """A block whose largest magnitude is subnormal (below 1.2e-38): its inverse overflows
+    float32, and every value (zeros included) was stored as ±a, differently by the kernel and
+    the reference. Now both scale x and a by 2^64 first: zeros stay zero, the same codes."""
+    runs = []
+    for path in ({}, {"foreach": False}):
+        w = torch.zeros(4096, dtype=torch.float32, requires_grad=True)
+        opt = zoo.SGD([w], lr=1.0, momentum=0.9, state_dtype=torch.uint8, **path)
+        w.grad = torch.zeros(4096, dtype=torch.float32)
+        w.grad[0], w.grad[1] = 2e-39, -1e-39
+        opt.step()
+        runs.append((w.detach().clone(), opt.state[w]["momentum_buffer"].clone()))
+        momentum = _read(opt, w, torch.uint8, "momentum_buffer")
+        assert torch.count_nonzero(momentum) == 2
+        assert abs(float(momentum[0]) - 2e-39) <= 0.02 * 2e-39
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+
+
+@pytest.mark.parametrize("state_dtype", [None, torch.uint8])
+def test_a_0_d_parameter_steps_in_float32_on_every_path(state_dtype):
+    """A 0-d parameter met the fused equations' 0-d float64 numbers, and torch computed in
+    float64 where the kernel computes in float32 (one ulp apart in exp_avg_sq after 5 steps)."""
+    runs = []
+    for kw in ({}, {"foreach": False}, {"fused": True}, "compiled"):
+        w = torch.tensor(0.7, dtype=torch.float32, requires_grad=True)
+        opt = zoo.Adam([w], lr=0.1, state_dtype=state_dtype, **(kw if kw != "compiled" else {}))
+        step = torch.compile(opt.step, backend="aot_eager") if kw == "compiled" else opt.step
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(5):
+            w.grad = torch.randn((), generator=gen, dtype=torch.float32)
+            step()
+        runs.append((float(w), float(opt.state[w]["exp_avg_sq"])))
+    torch._dynamo.reset()
+    assert len(set(runs)) == 1, runs
