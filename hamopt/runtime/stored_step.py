@@ -134,6 +134,7 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
     if not _same(checked.get(id(group)), group, params, held, shapes):
         where = f"param group {index}"
         optimizer._check_parameters_for(group["state_dtype"], group["params"], where)
+        _check_grads(optimizer, group, index, params, grads)
         _check_held(optimizer, group, index, rule, fmt, params, held)
         live = {id(g) for g in optimizer.param_groups}  # a record per group still there
         optimizer._checked_state = {k: r for k, r in checked.items() if k in live}
@@ -167,6 +168,17 @@ def _same(record, group, params, held, shapes) -> bool:
         and len(record) == 4 + len(tensors)
         and all(r() is t for r, t in zip(record[3 : 3 + n] + record[4 + n :], tensors, strict=True))
     )
+
+
+def _check_grads(optimizer, group, index, params, grads) -> None:
+    """ValueError where a gradient is not of its parameter's shape: a parameter whose data
+    was replaced after its gradient was made (the kernel would read past the gradient's end)."""
+    for p, g in zip(params, grads, strict=True):
+        if g.shape != p.shape:
+            k = next(j for j, q in enumerate(group["params"]) if q is p)
+            raise ValueError(
+                f"{type(optimizer).__name__}: the gradient of parameter {k} of param group {index} has shape {tuple(g.shape)}, the parameter {tuple(p.shape)} (its data replaced after the gradient was made?)"
+            )
 
 
 def _check_held(optimizer, group, index, rule, fmt, params, held) -> None:

@@ -603,6 +603,14 @@ def test_a_parameter_whose_data_changed_size_is_refused_not_read_past_its_state(
     w.grad = torch.randn(size, dtype=torch.float32)
     with pytest.raises(ValueError, match=rf"parameter 0 of param group 0 holds .* for its {size}"):
         opt.step()
+    w.data = torch.randn(5000, dtype=torch.float32)
+    w.grad = torch.randn(5000, dtype=torch.float32)
+    w.data = torch.randn(size, dtype=torch.float32)  # after its gradient: the gradient's size
+    with pytest.raises(
+        ValueError,
+        match=rf"gradient of parameter 0 of param group 0 has shape \(5000,\), the parameter \({size},\)",
+    ):
+        opt.step()
     held = next(k for k in opt.state[w] if k != "step")
     opt.state[w][held].data = opt.state[w][held].data[:10]  # a state tensor shrunk in place
     w.data = torch.randn(5000, dtype=torch.float32)
