@@ -23,6 +23,7 @@ and runs the eager step on the graph's tensors when the graph runs, so its numbe
 and stored bits are the eager step's, and no step count is read on the host while tracing.
 """
 
+import operator
 import weakref
 
 import torch
@@ -130,24 +131,29 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
         held += [state.get(key) for key in own_keys[own]]
         places.append(first + k)
     checked = optimizer.__dict__.setdefault("_checked_state", {})
-    shapes = _shapes(params, held)
-    if not _same(checked.get(id(group)), group, params, held, shapes):
+    sizes = _sizes(params, held)
+    if not _same(checked.get(id(group)), group, params, held, sizes):
         where = f"param group {index}"
         optimizer._check_parameters_for(group["state_dtype"], group["params"], where)
         _check_grads(optimizer, group, index, params, grads)
         _check_held(optimizer, group, index, rule, fmt, params, held)
         live = {id(g) for g in optimizer.param_groups}  # a record per group still there
         optimizer._checked_state = {k: r for k, r in checked.items() if k in live}
-        optimizer._checked_state[id(group)] = (group, shapes, *_weak(params), *_weak(held))
+        optimizer._checked_state[id(group)] = (group, sizes, *_weak(params), *_weak(held))
     return index
 
 
-def _shapes(params: list, held: list) -> tuple:
-    """Each tensor's dtype and element count: what ``.data = ...`` changes of a tensor that
-    stays the same object (and the kernel, reading past a buffer's end, must not miss)."""
-    return tuple(
-        (t.dtype, t.numel()) if t is not None else None for ts in (params, held) for t in ts
-    )
+def _sizes(params: list, held: list) -> tuple | None:
+    """Each tensor's size in bytes: what ``.data = ...`` changes (its dtype's size or its
+    element count) of a tensor that stays the same object, and the kernel, reading past a
+    buffer's end, must not miss. None where a state tensor is missing."""
+    try:
+        return (*map(_NBYTES, params), *map(_NBYTES, held))
+    except AttributeError:  # a state key missing (None): checked, and refused, every step
+        return None
+
+
+_NBYTES = operator.attrgetter("nbytes")
 
 
 def _weak(tensors: list) -> tuple:
@@ -155,10 +161,10 @@ def _weak(tensors: list) -> tuple:
     return (len(tensors), *map(weakref.ref, tensors))
 
 
-def _same(record, group, params, held, shapes) -> bool:
+def _same(record, group, params, held, sizes) -> bool:
     """Whether ``record`` (of :func:`gather`) names ``group`` and these very tensors, each of
-    the dtype and size it had (``shapes``, of :func:`_shapes`)."""
-    if record is None or record[0] is not group or record[1] != shapes:
+    the size in bytes it had (``sizes``, of :func:`_sizes`)."""
+    if record is None or record[0] is not group or sizes is None or record[1] != sizes:
         return False
     n = record[2]
     tensors = [*params, *held]
