@@ -295,7 +295,8 @@ class GeneratedOptimizer(Optimizer):
         convert it (the same bits), so that a checkpoint or a copy holds buffers of the format
         its groups name."""
         for group in self.param_groups:
-            self._check_state_format(group)
+            if "state_dtype" in group:  # (an optimizer without the option: nothing to convert)
+                self._check_state_format(group)
 
     def __getstate__(self) -> dict:
         self._state_in_formats()
