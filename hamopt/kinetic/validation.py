@@ -393,12 +393,18 @@ def _same_function(energy, arg, a: sp.Expr, b: sp.Expr, grid: np.ndarray) -> boo
 
 
 def _finite_on(energy, arg, expr: sp.Expr, grid: np.ndarray) -> bool:
+    """``expr`` is finite on ``grid`` at every parameter point, wherever the energy itself is
+    (where T overflows float64, as |p|^1001/1001 at p = 1000, its velocity may too: that is
+    no 0/0 a candidate form must avoid)."""
     syms = [prm.symbol for prm in energy.params]
     fn = _np_function(arg, syms, expr)
-    return all(
-        np.all(np.isfinite(fn(grid, [point[prm.name] for prm in energy.params])))
-        for point in _parameter_points(energy.params)
-    )
+    energy_fn = _np_function(arg, syms, energy.expr if arg == P else energy.radial)
+    for point in _parameter_points(energy.params):
+        values = [point[prm.name] for prm in energy.params]
+        finite = np.isfinite(energy_fn(grid, values))
+        if not np.all(np.isfinite(fn(grid, values))[finite]):
+            return False
+    return True
 
 
 def _really_infinite(

@@ -2,7 +2,9 @@
 
 import pytest
 import sympy as sp
+import torch
 
+from hamopt.derive import derive
 from hamopt.kinetic import KineticEnergy
 from hamopt.parameters import in_range, positive
 from hamopt.symbols import p, q
@@ -212,3 +214,20 @@ def test_a_closed_end_of_a_parameters_interval_is_sampled():
         w.grad = torch.tensor([0.5, 0.0, -1.0])
         optimizer.step()
         assert torch.equal(w.detach(), torch.tensor([0.9, 0.0, -1.9])), path
+
+
+def test_a_power_with_a_parameter_takes_a_velocity_finite_at_zero():
+    """|p|^(a+1)/(a+1): SymPy's derivative |p|^(a+1)·sign(p)/|p| is 0/0 at p = 0. Its folded
+    form |p|^a·sign(p) was passed over because at the sample a = 1000 it overflows at
+    p = 1000 (where the energy overflows too), and the derivative was kept: the derived step
+    turned a zero-momentum coordinate into NaN, while every check, which substitutes a number
+    for a first (SymPy then cancels |p|), passed."""
+    a = sp.Symbol("a")
+    T = KineticEnergy(sp.Abs(p) ** (a + 1) / (a + 1), ["a"])
+    assert T.velocity_expr == sp.Abs(p) ** T.symbols["a"] * sp.sign(p)
+    derived = derive(T, closure="adam", name="Pow")
+    x = torch.ones(3, dtype=torch.float32, requires_grad=True)
+    opt = derived.cls([x], lr=1e-3, a=2.0)
+    x.grad = torch.tensor([0.0, 1.0, -1.0], dtype=torch.float32)
+    opt.step()
+    assert torch.isfinite(x).all() and x[0] == 1.0
