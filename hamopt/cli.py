@@ -505,7 +505,11 @@ def cmd_identify(args: argparse.Namespace) -> int:
             "(the command line takes per-particle energies)"
         )
         return 0
-    params_text = ",".join(prm.name for prm in energy.params)
+    given = {prm.name: prm.default for prm in params}  # the values of --params (1 unless given)
+    params_text = ",".join(
+        prm.name if given.get(prm.name) is None else f"{prm.name}={given[prm.name]:g}"
+        for prm in energy.params
+    )
     command = f"hamopt derive --kinetic '{energy.expr}'"
     print(f"derive    {command}" + (f" --params {params_text}" if params_text else ""))
     return 0

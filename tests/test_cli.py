@@ -594,14 +594,17 @@ def test_a_yoshida_module_carries_its_spec_and_verifies(tmp_path, capsys):
 def test_identifys_derive_command_derives(capsys, tmp_path):
     """The derive command identify suggests runs; a parameter of --params that the velocity
     does not use is refused first, as derive refuses one the energy does not use (it was
-    passed on, and derive refused the suggested command)."""
+    passed on, and derive refused the suggested command). The command keeps the parameter's
+    value (it named the parameter alone, and derived at β = 1 where 3 was given)."""
     import shlex
 
-    assert main(["identify", "--velocity", "tanh(beta*p)", "--params", "beta"]) == 0
+    assert main(["identify", "--velocity", "tanh(beta*p)", "--params", "beta=3"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("derive"))
     command = shlex.split(line.removeprefix("derive").strip())
-    assert command[:3] == ["hamopt", "derive", "--kinetic"] and command[-2:] == ["--params", "beta"]
+    assert command[:3] == ["hamopt", "derive", "--kinetic"]
+    assert command[-2:] == ["--params", "beta=3"]
     assert main([*command[1:], "--out", str(tmp_path / "suggested.py")]) == 0
+    assert "beta = { default = 3.0" in (tmp_path / "suggested.py").read_text()
     status, _, err = _main(["identify", "--velocity", "p", "--params", "beta"], capsys)
     assert status == 2 and "--params: parameter beta does not appear in the velocity" in err
 

@@ -75,8 +75,8 @@ class ConformalHamiltonian:
         if n is not None and (not isinstance(n, int) or n < 1):
             raise ValueError(f"n must be a positive integer or None, got {n!r}")
         friction = sp.sympify(friction)
-        if friction.is_negative:
-            raise ValueError(f"friction r must be >= 0, got {friction}")
+        if friction.is_negative or friction.has(sp.nan, sp.zoo, sp.oo):
+            raise ValueError(f"friction r must be a finite number >= 0, got {friction}")
         self.kinetic = kinetic
         self.friction = friction
         self.n = n
@@ -196,8 +196,12 @@ class TorchSystem:
             )
         if not callable(potential):
             raise TypeError("potential must be a callable U(q) -> scalar tensor")
-        if not isinstance(friction, (int, float)) or isinstance(friction, bool) or friction < 0:
-            raise ValueError(f"friction r must be a real number >= 0, got {friction!r}")
+        if (
+            not isinstance(friction, (int, float))
+            or isinstance(friction, bool)
+            or not 0 <= friction < math.inf  # nan fails this too
+        ):
+            raise ValueError(f"friction r must be a finite real number >= 0, got {friction!r}")
         self.kinetic = kinetic
         self.potential = potential
         self.friction = float(friction)

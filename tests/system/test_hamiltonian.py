@@ -33,16 +33,18 @@ def test_subflows_are_exact_flows():
 def test_argument_checks():
     with pytest.raises(TypeError, match="kinetic must be a KineticEnergy"):
         ConformalHamiltonian("classical")
-    with pytest.raises(ValueError, match="friction r must be >= 0"):
-        ConformalHamiltonian(classical(), friction=-1)
+    for bad in (-1, float("nan"), sp.oo):
+        with pytest.raises(ValueError, match="friction r must be a finite number >= 0"):
+            ConformalHamiltonian(classical(), friction=bad)
     with pytest.raises(ValueError, match="n must be a positive integer"):
         ConformalHamiltonian(classical(), n=0)
     with pytest.raises(ValueError, match=r"potential depends on \['p'\]"):
         ConformalHamiltonian(classical(), q**2 + p, n=None)
     with pytest.raises(ValueError, match="needs explicit particles"):
         ConformalHamiltonian(classical()).H  # noqa: B018
-    with pytest.raises(ValueError, match="friction r must be a real number >= 0"):
-        TorchSystem(classical(), random_quadratic(2), friction=-0.1)
+    for bad in (-0.1, float("nan"), float("inf")):  # nan: the checks hung, or passed on NaN
+        with pytest.raises(ValueError, match="friction r must be a finite real number >= 0"):
+            TorchSystem(classical(), random_quadratic(2), friction=bad)
     with pytest.raises(TypeError, match="potential must be a callable"):
         TorchSystem(classical(), 3.0, friction=0.1)
 
