@@ -60,7 +60,9 @@ top level
     :data:`hamopt.schemes.SCHEMES`), or ``rows`` (a list of
     ``[flow, fraction]`` pairs; a fraction is a number or text such as ``"1/2"`` or
     ``"1/(2 - cbrt(2))"``, read by :func:`hamopt.parse.parse_constant`) with ``order`` and
-    optional ``name`` and ``description``.
+    optional ``name``, ``description`` and ``rotation`` (the rows a rotation of another
+    scheme moved from its front, as :meth:`hamopt.schemes.Scheme.rotated` records them: the
+    variables its order is measured in).
 ``[closure]``
     (optional: ``none``, as on the command line) ``name`` (a preset, or one closure name; a
     list of one preset is that preset) or ``names`` (a list of closure names, applied
@@ -147,7 +149,7 @@ _TOP_KEYS = {
 }
 _KINETIC_KEYS = {"energy", "name", "coupling", "scope", "velocity", "params"}
 _PARAM_KEYS = {"default", "min", "max", "min_open", "max_open", "doc"}
-_SCHEME_KEYS = {"name", "rows", "order", "description"}
+_SCHEME_KEYS = {"name", "rows", "order", "description", "rotation"}
 _CLOSURE_KEYS = {"name", "names"}
 _MOMENTUM_KEYS = {"form", "init"}
 _DEFAULTS_KEYS = {"lr", "betas"}
@@ -473,14 +475,24 @@ def _scheme(ctx: _Context, value: Any) -> Scheme:
     sname = ctx.string(table, "name", "custom", key_path="scheme.name")
     _check_label(ctx, sname, "scheme.name", "scheme name")
     desc = ctx.string(table, "description", "", key_path="scheme.description")
-    rows_value = table["rows"]
-    if not isinstance(rows_value, list) or not rows_value:
-        ctx.fail("scheme.rows", "must be a non-empty list of [flow, fraction] pairs")
-    if len(rows_value) > 200:
-        ctx.fail("scheme.rows", f"has {len(rows_value)} rows (at most 200)")
+    rows = _rows(ctx, table["rows"], "scheme.rows")
+    rotation = _rows(ctx, table["rotation"], "scheme.rotation") if "rotation" in table else ()
+    try:
+        return Scheme(sname, rows, order, desc, rotation)
+    except (ValueError, TypeError) as err:
+        ctx.fail("scheme", str(err))
+
+
+def _rows(ctx: _Context, value: Any, where: str) -> list:
+    """A scheme's rows (or its rotation's), ``[flow, fraction]`` pairs, as (flow, SymPy
+    number) pairs."""
+    if not isinstance(value, list) or not value:
+        ctx.fail(where, "must be a non-empty list of [flow, fraction] pairs")
+    if len(value) > 200:
+        ctx.fail(where, f"has {len(value)} rows (at most 200)")
     rows = []
-    for i, row in enumerate(rows_value):
-        key = f"scheme.rows[{i}]"
+    for i, row in enumerate(value):
+        key = f"{where}[{i}]"
         if not isinstance(row, list) or len(row) != 2 or not isinstance(row[0], str):
             ctx.fail(key, f"must be a [flow, fraction] pair, got {row!r}")
         flow, frac = row
@@ -496,10 +508,7 @@ def _scheme(ctx: _Context, value: Any) -> Scheme:
         else:
             ctx.fail(key, f"fraction must be a number or text, got {type(frac).__name__}")
         rows.append((flow, frac))
-    try:
-        return Scheme(sname, rows, order, desc)
-    except (ValueError, TypeError) as err:
-        ctx.fail("scheme", str(err))
+    return rows
 
 
 def _closure(ctx: _Context, value: Any) -> str | tuple[str, ...]:
@@ -662,6 +671,12 @@ def _scheme_lines(scheme: Scheme | str) -> list[str]:
         f"[{_toml(flow)}, {_toml(_EnergyPrinter().doprint(frac))}]" for flow, frac in scheme.rows
     )
     lines = [f"name = {_toml(scheme.name)}", f"order = {scheme.order}", f"rows = [{rows}]"]
+    if scheme.rotation:  # the rows a rotation moved: the order check's variables
+        moved = ", ".join(
+            f"[{_toml(flow)}, {_toml(_EnergyPrinter().doprint(frac))}]"
+            for flow, frac in scheme.rotation
+        )
+        lines.append(f"rotation = [{moved}]")
     if scheme.description:
         lines.append(f"description = {_toml(scheme.description)}")
     return lines
