@@ -42,8 +42,17 @@ def speed_bound(kinetic: KineticEnergy) -> sp.Expr:
     (c, oo)
     """
     if kinetic.coupling == "particle":
-        return sp.limit(sp.Abs(kinetic.velocity_expr), P, sp.oo)
-    return sp.limit(kinetic.velocity_expr * sp.sqrt(s), s, sp.oo)
+        return _at_infinity(sp.Abs(kinetic.velocity_expr), P)
+    return _at_infinity(kinetic.velocity_expr * sp.sqrt(s), s)
+
+
+def _at_infinity(expr: sp.Expr, x: sp.Symbol) -> sp.Expr:
+    r""":math:`\lim_{x\to\infty}` of ``expr``, through Max, Min and Abs, which are continuous:
+    the limit of each argument, then the function (SymPy's own limit of
+    :math:`\min(\delta, x)`, Huber's speed, fails inside its series code)."""
+    if isinstance(expr, (sp.Max, sp.Min, sp.Abs)):
+        return expr.func(*(_at_infinity(arg, x) for arg in expr.args))
+    return sp.limit(expr, x, sp.oo)
 
 
 def speed_limit(

@@ -37,3 +37,13 @@ def test_classical_has_no_speed_limit():
     assert res.verdict == "undetermined" and not res.passed
     assert "not applicable" in res.reason and "oo" in res.reason
     assert res.value > 1e4
+
+
+def test_a_speed_clipped_by_max_and_min_has_its_bound():
+    """Huber's velocity max(-δ, min(δ, p)): SymPy's limit of min(δ, p) raised a TypeError in
+    its series code, and ``verify`` dropped the speed-limit row without a word."""
+    from hamopt.kinetic import huber
+
+    assert speed_bound(huber()) == sp.Symbol("delta", positive=True)
+    res = speed_limit(huber(delta=2.0), leapfrog, gradient=1e6, h=0.1)
+    assert res.passed and res.details["bound"] == 2.0

@@ -170,3 +170,22 @@ def test_an_energy_with_max_or_min_runs_the_numeric_checks(expr):
     assert v.dtype == torch.float32
     expected = [float(sp.diff(expr, p).subs(p, float(a)).evalf()) for a in x.tolist()]
     assert v.tolist() == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_conformal_factor_within_the_tolerance_leaves_the_numeric_check_undetermined():
+    """At r = 1000, h = 0.1 the factor e^{-rh} = 3.7e-44: NAG's residual (6 % of it) passed
+    the absolute tolerance, as any contraction would. Now neither passes nor fails."""
+    for scheme in (nag, leapfrog):
+        res = numeric_symplecticity(classical(), scheme, random_quadratic(20), friction=1e3)
+        assert res.verdict == "undetermined" and "conformal factor" in res.reason
+    assert numeric_symplecticity(classical(), nag, random_quadratic(20)).verdict == "fail"
+
+
+def test_the_symbolic_check_looks_where_a_small_parameter_bends_the_energy():
+    """Huber at δ = 0.01 bends only where |p| < δ; random points have |p| of order 1, so NAG's
+    residual was zero at all of them and the check passed a false claim. Points at the scale
+    of δ (momenta and h times it) refute it; the leapfrog still passes."""
+    from hamopt.kinetic import huber
+
+    assert symbolic_symplecticity(huber(delta=0.01), nag).verdict == "fail"
+    assert symbolic_symplecticity(huber(delta=0.01), leapfrog).passed

@@ -21,7 +21,14 @@ from hamopt.system.hamiltonian import ConformalHamiltonian
 LOG_COSH = KineticEnergy(sp.log(sp.cosh(p)), name="log-cosh")
 
 
-def test_log_cosh_energy_law_passes_by_the_high_precision_fallback():
+def test_log_cosh_energy_law_passes_by_the_high_precision_fallback(monkeypatch):
+    """Left unreduced by SymPy, the law is decided at 50 digits, and the row says so. Whether
+    expand/cancel reduces log cosh's law depends on what SymPy's cache holds (it does in a
+    fresh process, not after the energy's validation had run in an older version), so the
+    cheap reduction is made to fail here."""
+    import hamopt.checks.energy as module
+
+    monkeypatch.setattr(module, "_is_zero", lambda expr: False)
     res = energy_law(LOG_COSH)
     assert res.verdict == "pass", res.row()
     assert res.details["law_method"].startswith("mpmath evaluation at 20 seeded random points")
