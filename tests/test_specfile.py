@@ -572,6 +572,7 @@ def test_a_rotated_scheme_keeps_its_rotation_through_a_spec_file():
     from hamopt.checks import order_of_accuracy
 
     rotated = leapfrog.rotated(2, name="lfrot")
+    assert rotated.description.endswith("rotated to start at row 2")  # not the original's
     energy = relativistic()
     text = dump_spec(hamopt.derive(energy, scheme=rotated, closure="adam", name="LfRot"))
     assert 'rotation = [["D", "1/2"], ["F", "1/2"]]' in text

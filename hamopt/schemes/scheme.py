@@ -180,6 +180,8 @@ class Scheme:
         ``rotated(k)^N = P ∘ scheme^N ∘ P⁻¹``: the same order in the rotated variables
         ``P(q, p)`` (:meth:`rotate`), where ``P`` is made of exact flows (D, K, F; kept as
         :attr:`rotation`). Elsewhere the rotation is still a scheme, with no rotation recorded.
+        Without a ``description``, the scheme's own says it was rotated (its rows no longer
+        read as the original's).
         """
         if not 0 <= start < len(self.rows):
             raise ValueError(f"start must index a row of {self.name}, got {start}")
@@ -190,7 +192,8 @@ class Scheme:
             name or f"{self.name}@{start}",
             rows,
             self.order,
-            description or self.description,
+            description
+            or (f"{self.description}, rotated to start at row {start}" if self.description else ""),
             lead if exact and not self.rotation else (),
         ).merged()
 

@@ -133,3 +133,20 @@ def test_type_errors():
         identify(3)
     with pytest.raises(TypeError, match="not one str"):
         identify("tanh(beta*p)", "beta")
+
+
+def test_a_velocity_that_overflows_at_a_sample_is_judged_where_it_is_finite():
+    """|p|^a·sign(p) at the sample a = 1000 overflows for |p| > 1: np.diff made inf - inf,
+    a NumPy warning reached the command line's output (an error under -W error), and the
+    scale of the monotonicity tolerance became inf, so nothing on that grid was judged."""
+    import warnings
+
+    from hamopt.parameters import positive
+
+    a = positive("a", 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = identify(sp.sign(p) * sp.Abs(p) ** a.symbol, [a])
+    assert found.energy.expr.has(sp.Abs(p))
+    with pytest.raises(ValueError, match="is not monotone"):
+        identify(sp.sign(p) * sp.Abs(p) ** a.symbol - sp.tanh(p) / 2, [a])
