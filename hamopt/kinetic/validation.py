@@ -206,15 +206,19 @@ def choose_velocity(energy: KineticEnergy) -> sp.Expr:
         sp.simplify(derivative),
         _signs_folded(derivative, arg),  # the same function where arg ≠ 0
     ]
-    for cand in candidates:
-        if _same_function(energy, arg, cand, derivative, grid) and _finite_on(
-            energy, arg, cand, grid
-        ):
-            return cand
-    for cand in candidates:  # none finite at arg = 0: its limit there, where it has one
-        limited = _limit_at_zero(cand, arg)
-        if limited is not None and _finite_on(energy, arg, limited, grid):
-            return limited
+    # finite on the whole grid first; else where the energy is finite in float64 (|p|^a at
+    # the sample a = 1000 overflows at p = 1000 in every form, and its 0/0 at p = 0 is what
+    # matters: tanh(p) stays preferred to sinh(p)/cosh(p), whose inf/inf the energy shares)
+    for strict in (True, False):
+        for cand in candidates:
+            if _same_function(energy, arg, cand, derivative, grid) and _finite_on(
+                energy, arg, cand, grid, strict
+            ):
+                return cand
+        for cand in candidates:  # none finite at arg = 0: its limit there, where it has one
+            limited = _limit_at_zero(cand, arg)
+            if limited is not None and _finite_on(energy, arg, limited, grid, strict):
+                return limited
     return derivative
 
 
@@ -392,17 +396,19 @@ def _same_function(energy, arg, a: sp.Expr, b: sp.Expr, grid: np.ndarray) -> boo
     return True
 
 
-def _finite_on(energy, arg, expr: sp.Expr, grid: np.ndarray) -> bool:
-    """``expr`` is finite on ``grid`` at every parameter point, wherever the energy itself is
-    (where T overflows float64, as |p|^1001/1001 at p = 1000, its velocity may too: that is
-    no 0/0 a candidate form must avoid)."""
+def _finite_on(energy, arg, expr: sp.Expr, grid: np.ndarray, strict: bool = True) -> bool:
+    """``expr`` is finite on ``grid`` at every parameter point; not ``strict``: wherever the
+    energy itself is, in float64 (where T overflows, as |p|^1001/1001 at p = 1000, its
+    velocity may too)."""
     syms = [prm.symbol for prm in energy.params]
     fn = _np_function(arg, syms, expr)
     energy_fn = _np_function(arg, syms, energy.expr if arg == P else energy.radial)
     for point in _parameter_points(energy.params):
         values = [point[prm.name] for prm in energy.params]
-        finite = np.isfinite(energy_fn(grid, values))
-        if not np.all(np.isfinite(fn(grid, values))[finite]):
+        finite = np.isfinite(fn(grid, values))
+        if not strict:
+            finite |= ~np.isfinite(energy_fn(grid, values))  # not judged where T overflows
+        if not finite.all():
             return False
     return True
 

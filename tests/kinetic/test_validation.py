@@ -219,12 +219,16 @@ def test_a_closed_end_of_a_parameters_interval_is_sampled():
 def test_a_power_with_a_parameter_takes_a_velocity_finite_at_zero():
     """|p|^(a+1)/(a+1): SymPy's derivative |p|^(a+1)·sign(p)/|p| is 0/0 at p = 0. Its folded
     form |p|^a·sign(p) was passed over because at the sample a = 1000 it overflows at
-    p = 1000 (where the energy overflows too), and the derivative was kept: the derived step
+    p = 1000 (where the energy overflows too), and the derivative was kept; now a form finite
+    wherever the energy is finite is taken where none is finite everywhere: the derived step
     turned a zero-momentum coordinate into NaN, while every check, which substitutes a number
     for a first (SymPy then cancels |p|), passed."""
     a = sp.Symbol("a")
     T = KineticEnergy(sp.Abs(p) ** (a + 1) / (a + 1), ["a"])
     assert T.velocity_expr == sp.Abs(p) ** T.symbols["a"] * sp.sign(p)
+    # a form finite on the whole grid stays preferred: tanh(p), not sinh(p)/cosh(p) (inf/inf
+    # at |p| > 710, where log cosh p overflows float64 too)
+    assert KineticEnergy(sp.log(sp.cosh(p))).velocity_expr == sp.tanh(p)
     derived = derive(T, closure="adam", name="Pow")
     x = torch.ones(3, dtype=torch.float32, requires_grad=True)
     opt = derived.cls([x], lr=1e-3, a=2.0)
