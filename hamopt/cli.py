@@ -95,6 +95,7 @@ def energy_from_text(text: str, params: list, name: str):
     """A :class:`~hamopt.kinetic.KineticEnergy` from text, through the safe parser; every
     declared parameter must appear in it."""
     from hamopt.kinetic import KineticEnergy
+    from hamopt.parameters import unused_parameters
     from hamopt.parse import parse_energy
     from hamopt.symbols import p
 
@@ -103,10 +104,8 @@ def energy_from_text(text: str, params: list, name: str):
     except ValueError as exc:  # ParseError
         hint = " (declare parameters with --params)" if "unknown name" in str(exc) else ""
         raise UsageError(f"--kinetic: {exc}{hint}") from None
-    used = {sym.name for sym in expr.free_symbols}
-    for prm in params:
-        if prm.name not in used:
-            raise UsageError(f"--params: parameter {prm.name} does not appear in the energy")
+    for name in unused_parameters([expr], [prm.name for prm in params]):
+        raise UsageError(f"--params: parameter {name} does not appear in the energy")
     # Tie the parser's symbols to the declared parameters' (same names, same assumptions).
     by_name = {prm.name: prm.symbol for prm in params}
     by_name["p"] = p
@@ -466,7 +465,7 @@ not odd or decreases (no kinetic energy's velocity).
 
 def cmd_identify(args: argparse.Namespace) -> int:
     from hamopt.inverse import identify, identify_optimizer
-    from hamopt.inverse.velocity import unused_parameters
+    from hamopt.parameters import unused_parameters
     from hamopt.parse import ParseError, parse_velocity
 
     if (args.velocity is None) == (args.optimizer is None):

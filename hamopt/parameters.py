@@ -9,11 +9,12 @@ messages live in one place.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import sympy as sp
 
-__all__ = ["Parameter", "in_range", "positive"]
+__all__ = ["Parameter", "in_range", "positive", "unused_parameters"]
 
 
 @dataclass(frozen=True)
@@ -130,3 +131,9 @@ def positive(name: str, default: float | None = None, doc: str = "") -> Paramete
 def in_range(name: str, default: float | None, interval: sp.Interval, doc: str = "") -> Parameter:
     """A parameter valid on ``interval``."""
     return Parameter(name, default, interval, doc)
+
+
+def unused_parameters(exprs: Iterable[sp.Expr], names: Iterable[str]) -> list[str]:
+    """The declared parameter ``names`` that none of ``exprs`` reads (matched by name)."""
+    read = {sym.name for expr in exprs for sym in expr.free_symbols}
+    return [name for name in names if name not in read]

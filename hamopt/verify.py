@@ -145,21 +145,24 @@ def energy_checks(
     return _run(jobs, progress, kinetic.name)
 
 
+def _sample_values(kinetic: KineticEnergy) -> dict[str, float]:
+    """The value the checks give each parameter without a default: its first sample."""
+    return {prm.name: prm.samples()[0] for prm in kinetic.params if prm.default is None}
+
+
 def _with_sample_defaults(kinetic: KineticEnergy) -> KineticEnergy:
     """``kinetic``, where a parameter without a default (required, as torch's lr is) takes the
     first of its samples (its interval's middle, or 1 where the interval is the real line),
     with a warning that says so: the checks need numbers."""
-    missing = [prm for prm in kinetic.params if prm.default is None]
-    if not missing:
+    taken = _sample_values(kinetic)
+    if not taken:
         return kinetic
     params = [
-        dataclasses.replace(prm, default=prm.samples()[0]) if prm.default is None else prm
-        for prm in kinetic.params
+        dataclasses.replace(prm, default=taken.get(prm.name, prm.default)) for prm in kinetic.params
     ]
-    taken = ", ".join(f"{prm.name} = {prm.samples()[0]:g}" for prm in missing)
     warnings.warn(
-        f"{kinetic.name}: {', '.join(p.name for p in missing)} has no default; the checks take "
-        f"{taken}",
+        f"{kinetic.name}: {', '.join(taken)} has no default; the checks take "
+        + ", ".join(f"{name} = {value:g}" for name, value in taken.items()),
         stacklevel=3,
     )
     return KineticEnergy(
@@ -302,8 +305,7 @@ def exported_checks(
     spec = spec_from_text(text, source=path, where=f"{path}: {SPEC_CONSTANT}")
     results = energy_checks(spec.kinetic, [spec.scheme], progress=progress)
     results.append(regeneration_check(path, spec))
-    required = {prm.name: prm.samples()[0] for prm in spec.kinetic.params if prm.default is None}
-    return results + module_checks(path, arguments=required), None
+    return results + module_checks(path, arguments=_sample_values(spec.kinetic)), None
 
 
 def regeneration_check(path: str | Path, spec: Spec) -> CheckResult:

@@ -27,7 +27,7 @@ integrability of vector maps, and the round trip :math:`T' = v`. The result is a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -42,7 +42,7 @@ from hamopt.kinetic.validation import (
     _really_infinite,
     _sign_of,
 )
-from hamopt.parameters import Parameter, positive
+from hamopt.parameters import Parameter, positive, unused_parameters
 from hamopt.symbols import p as P
 
 __all__ = ["MATCH_TOLERANCE", "Certificate", "Identification", "identify", "unused_parameters"]
@@ -181,12 +181,6 @@ def _expression(velocity, params) -> tuple[sp.Expr, list[Parameter]]:
     if unused:
         raise ValueError(f"velocity {expr} does not use the declared parameter(s) {unused}")
     return expr, prms
-
-
-def unused_parameters(exprs: Iterable[sp.Expr], names: Iterable[str]) -> list[str]:
-    """The declared parameter ``names`` that none of ``exprs`` reads (matched by name)."""
-    read = {sym.name for expr in exprs for sym in expr.free_symbols}
-    return [name for name in names if name not in read]
 
 
 def _points(prms) -> list[dict[str, float]]:

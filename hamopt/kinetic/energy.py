@@ -24,7 +24,7 @@ from sympy.logic.boolalg import ITE, Boolean
 from sympy.printing.pytorch import TorchPrinter
 
 from hamopt.labels import check_label
-from hamopt.parameters import Parameter, positive
+from hamopt.parameters import Parameter, positive, unused_parameters
 from hamopt.symbols import RESERVED_SYMBOLS, Norm, s
 from hamopt.symbols import p as P
 
@@ -117,8 +117,8 @@ class KineticEnergy:
         self.expr: sp.Expr = _canonical(expr, canon)
         self._given_velocity = None if velocity is None else _canonical(velocity, {**canon, "s": s})
         if validate:
-            used = self.expr.free_symbols | getattr(self._given_velocity, "free_symbols", set())
-            unused = [prm.name for prm in self.params if prm.symbol not in used]
+            read = [self.expr] if velocity is None else [self.expr, self._given_velocity]
+            unused = unused_parameters(read, [prm.name for prm in self.params])
             if unused:
                 raise ValueError(
                     f"{self.name}: parameter(s) {unused} do not appear in the energy T(p) = "
