@@ -41,6 +41,9 @@ from hamopt.system.subflows import FLOWS
 __all__ = ["numeric_symplecticity", "omega", "symbolic_symplecticity", "symplectic_residual"]
 
 NUMERIC_TOLERANCE = 1e-10
+#: a pass needs a step that moves the tangent space enough: |J - I|² (relative) above this many
+#: tolerances, so that a defect of 1/RESOLUTION_MARGIN of it would be seen
+RESOLUTION_MARGIN = 1e3
 
 
 def omega(n: int, like: torch.Tensor | None = None) -> torch.Tensor | sp.Matrix:
@@ -155,8 +158,9 @@ def _residual_and_size(
     q: torch.Tensor,
     p: torch.Tensor,
     factor: float,
-) -> tuple[float, float]:
-    """The residual of :func:`symplectic_residual` and the largest entry of ``J``."""
+) -> tuple[float, float, float]:
+    """The residual of :func:`symplectic_residual`, the largest entry of ``J`` and the largest
+    of ``J - I`` (how far the step moves the tangent space)."""
     n = q.numel()
 
     def flat(x: torch.Tensor) -> torch.Tensor:
@@ -166,7 +170,9 @@ def _residual_and_size(
     x = torch.cat([q, p]).detach()
     jac = torch.autograd.functional.jacobian(flat, x, create_graph=False)
     om = omega(n, like=jac)
-    return float((jac.T @ om @ jac - factor * om).abs().max()), float(jac.abs().max())
+    residual = float((jac.T @ om @ jac - factor * om).abs().max())
+    moved = float((jac - torch.eye(2 * n, dtype=jac.dtype)).abs().max())
+    return residual, float(jac.abs().max()), moved
 
 
 def numeric_symplecticity(
@@ -195,10 +201,17 @@ def numeric_symplecticity(
     fast-growing energy such as :math:`e^{p^2/2}` has entries of :math:`J` near
     :math:`10^{49}` at the default state and an absolute residual near :math:`10^{35}` that is
     rounding, not a broken map. Passes when the figure is at most ``tolerance`` (1e-10);
-    undetermined when :math:`J` overflows float64 at the test state (no figure to judge), or
-    when the factor :math:`e^{-rhf_D}` is itself at most ``tolerance`` (strong friction: the
-    residual of any contraction is then that small, NAG's too);
-    ``details`` hold the absolute ``residual`` and ``jacobian_max``.
+    undetermined when :math:`J` overflows float64 at the test state (no figure to judge), when
+    the factor :math:`e^{-rhf_D}` is itself at most ``tolerance`` (strong friction: the
+    residual of any contraction is then that small, NAG's too), or when the step is too small
+    to tell: a consistent step is :math:`J = I + hA + O(h^2)`, its first-order part conformal
+    symplectic for any scheme, so a scheme that is not shows a defect of order
+    :math:`\lVert J - I\rVert^2` (NAG's is about :math:`0.16\lVert J - I\rVert_{\max}^2` on
+    the default problem), and where that resolution, relative as the figure, is at most
+    ``RESOLUTION_MARGIN`` (1000) times ``tolerance``, a defect of a thousandth of it would pass
+    unseen: the verdict is undetermined rather than a pass that says nothing (NAG passed at
+    :math:`h = 10^{-6}`; the default problem decides from about :math:`h = 5\cdot 10^{-4}`);
+    ``details`` hold the absolute ``residual``, ``jacobian_max`` and ``resolution``.
     """
     scheme = scheme_named(scheme)
     check_step(h, 1)
@@ -213,15 +226,23 @@ def numeric_symplecticity(
     def step(q: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return scheme.step(system, q, p, h)
 
-    residual, size = _residual_and_size(step, q, p, factor)
+    residual, size, moved = _residual_and_size(step, q, p, factor)
     relative = residual / max(1.0, size**2)
+    resolution = moved**2 / max(1.0, size**2)
     args = (
         "conformal symplecticity (numeric)",
         f"{kinetic.name} × {scheme.name}, n = {n}",
         relative,
         f"<= {tolerance:g} (residual / max(1, |J|²))",
     )
-    details = {"h": h, "r": friction, "factor": factor, "residual": residual, "jacobian_max": size}
+    details = {
+        "h": h,
+        "r": friction,
+        "factor": factor,
+        "residual": residual,
+        "jacobian_max": size,
+        "resolution": resolution,
+    }
     if not math.isfinite(relative):
         reason = f"J is not finite in float64 at the test state (max |J| = {size:.3g})"
         return CheckResult.undetermined(*args, reason, details)
@@ -230,6 +251,13 @@ def numeric_symplecticity(
             f"the conformal factor e^(-r·h·f_D) = {factor:.3g} is within the tolerance "
             f"{tolerance:g}, so the figure cannot tell the step from any contraction "
             "(a smaller r·h decides)"
+        )
+        return CheckResult.undetermined(*args, reason, details)
+    if relative <= tolerance and resolution <= RESOLUTION_MARGIN * tolerance:
+        reason = (
+            f"the step is too small to tell: a defect of order |J - I|² = {resolution:.3g} "
+            f"(relative) would be within {RESOLUTION_MARGIN:g} × the tolerance {tolerance:g} "
+            "(a larger h decides)"
         )
         return CheckResult.undetermined(*args, reason, details)
     return CheckResult(*args, relative <= tolerance, details)

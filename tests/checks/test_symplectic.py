@@ -189,3 +189,22 @@ def test_the_symbolic_check_looks_where_a_small_parameter_bends_the_energy():
 
     assert symbolic_symplecticity(huber(delta=0.01), nag).verdict == "fail"
     assert symbolic_symplecticity(huber(delta=0.01), leapfrog).passed
+
+
+@pytest.mark.parametrize("h", [3e-6, 1e-6, 1e-8])
+def test_a_step_too_small_to_tell_is_undetermined_not_a_pass(h):
+    """NAG's defect shrinks as h² (6e-12 at h = 1e-6, inside the tolerance 1e-10): at a step
+    that small the check cannot tell it from a conformal symplectic one, so neither passes."""
+    for scheme in (nag, leapfrog):
+        res = numeric_symplecticity(relativistic(), scheme, random_quadratic(20), h=h)
+        assert res.verdict == "undetermined", res.row()
+        assert "too small to tell" in res.reason
+        assert res.details["resolution"] <= 1e3 * 1e-10
+
+
+@pytest.mark.parametrize("h", [1e-3, 1e-4])
+def test_a_small_step_that_still_resolves_a_defect_decides(h):
+    """Down to h = 1e-4 the default problem resolves NAG's defect: it fails, the leapfrog
+    passes."""
+    assert numeric_symplecticity(relativistic(), nag, random_quadratic(20), h=h).verdict == "fail"
+    assert numeric_symplecticity(relativistic(), leapfrog, random_quadratic(20), h=h).passed

@@ -120,3 +120,18 @@ def test_verify_gives_a_required_energy_parameter_a_value(tmp_path, capsys):
     assert "KP, 10-d quadratic, 200 steps, lr = " in captured.out
     assert "9 checks: 9 pass, 0 fail" in captured.out
     assert status == 0
+
+
+def test_a_speed_bound_sympy_cannot_find_is_an_undetermined_row_naming_the_error(monkeypatch):
+    """Where SymPy's limit raises, the speed-limit row is not dropped without a word: it is
+    undetermined, its reason naming the exception."""
+    import hamopt.verify as verify
+
+    def unsupported(kinetic):
+        raise NotImplementedError("limit of this form")
+
+    monkeypatch.setattr(verify, "speed_bound", unsupported)
+    rows = verify.energy_checks(massless(), [leapfrog])
+    speed = [r for r in rows if r.name == "speed limit"]
+    assert len(speed) == 1 and speed[0].verdict == "undetermined", [r.row() for r in rows]
+    assert "NotImplementedError: limit of this form" in speed[0].reason
