@@ -29,8 +29,13 @@ class Compiled:
         self.functions = {}
         self.failed = set()
 
-    def __call__(self, optimizer: str, rule: str, function, *args, **kwargs) -> None:
-        """``function(*args, **kwargs)`` compiled (the same result uncompiled where it fails)."""
+    def __call__(
+        self, optimizer: str, rule: str, function, *args, inputs_checked=None, **kwargs
+    ) -> None:
+        """``function(*args, **kwargs)`` compiled (the same result uncompiled where it fails).
+        ``inputs_checked``: called where compilation fails, before the rule is marked as failed;
+        it raises where the inputs, not the compiler, are at fault (tensors of mismatched
+        shapes), so that one bad call does not send the class's later steps off this path."""
         if rule not in self.functions:
             self.functions[rule] = torch.compile(
                 function, fullgraph=True, dynamic=False, options=INDUCTOR
@@ -41,6 +46,8 @@ class Compiled:
             torch._dynamo.exc.TorchDynamoException,
             torch._dynamo.exc.FailOnRecompileLimitHit,
         ) as error:
+            if inputs_checked is not None:
+                inputs_checked()
             self.failed.add(rule)
             cause = getattr(error, "inner_exception", None) or error  # the backend's own error
             reason = f"{type(cause).__name__}: {next(iter(str(cause).strip().splitlines()), '')}"

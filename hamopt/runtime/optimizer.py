@@ -724,7 +724,23 @@ class GeneratedOptimizer(Optimizer):
             *tensors,
             numbers,
             maximize=maximize,
+            inputs_checked=lambda: self._check_shapes(rule, params, grads, buffers),
         )
+
+    def _check_shapes(self, rule: Rule, params, grads, buffers) -> None:
+        """ValueError where a gradient or a state buffer is not of its parameter's shape: a
+        parameter whose data was replaced (``p.data = …``) after its gradient or its state was
+        made, which no path can step."""
+        named = [
+            ("gradient", grads),
+            *((f"state {b!r}", ts) for b, ts in zip(rule.buffers, buffers, strict=True)),
+        ]
+        for what, tensors in named:
+            for k, (p, t) in enumerate(zip(params, tensors, strict=True)):
+                if t.dim() and t.shape != p.shape:  # 0-d: a scalar state (NAdam's μ product)
+                    raise ValueError(
+                        f"{type(self).__name__}: the {what} of the group's parameter {k} with a gradient has shape {tuple(t.shape)}, the parameter {tuple(p.shape)} (its data replaced after the {what.split()[0]} was made?)"
+                    )
 
 
 def _eagerly(function: Callable) -> Callable:

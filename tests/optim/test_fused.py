@@ -198,3 +198,32 @@ def test_failed_compilation_warns_once_and_falls_back(monkeypatch):
 def test_fused_option_is_checked(kwargs, error, message):
     with pytest.raises(error, match=message):
         zoo.RAD(_params(), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("replace", "what"),
+    [("data", "state 'exp_avg'"), ("data after grad", "gradient")],
+)
+def test_replaced_data_is_a_value_error_and_the_rule_stays_compiled(monkeypatch, replace, what):
+    """``p.data = larger`` after the state (or the gradient) was made: the kernel declines the
+    group, compilation fails on the shapes, and that is the caller's ValueError, naming the
+    tensor; the class's rule is not marked as failed, so its other optimizers stay fused."""
+    monkeypatch.setattr(zoo.Adam, "COMPILED", Compiled())
+    compile_ = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: compile_(fn, backend="eager"))
+    p = torch.nn.Parameter(torch.randn(8, dtype=torch.float32))
+    opt = zoo.Adam([p], fused=True)
+    p.grad = torch.randn(8, dtype=torch.float32)
+    opt.step()
+    if replace == "data":
+        p.data = torch.randn(16, dtype=torch.float32)
+        p.grad = torch.randn(16, dtype=torch.float32)
+    else:
+        p.grad = torch.randn(8, dtype=torch.float32)
+        p.data = torch.randn(16, dtype=torch.float32)
+    with pytest.raises(
+        ValueError,
+        match=rf"Adam: the {what} of the group's parameter 0 .*\(8,\), the parameter \(16,\)",
+    ):
+        opt.step()
+    assert not zoo.Adam.COMPILED.failed
