@@ -166,7 +166,12 @@ class CxxTensorPrinter(_ScalarPrinter):
             return super()._print_Mul(expr)
         rest = sp.Mul(*(a for a in expr.args if self._is_tensor(a)))
         coeff = sp.Mul(*scalars)
-        body = self.parenthesize(rest, precedence(expr))
+        if rest.is_Pow and rest.exp == 2 and rest.base.is_Symbol:
+            # c·x² as (c·x)·x, torch's addcmul(x, x, value=c): c·x² = (1-β₂)g² of a gradient
+            # of 3e19 is finite in float32 where x² first overflows (and the bits are torch's)
+            body = f"{self._print(rest.base)}*{self._print(rest.base)}"
+        else:
+            body = self.parenthesize(rest, precedence(expr))
         return f"-{body}" if coeff == -1 else f"{self._print(coeff)}*{body}"
 
     def _print_Add(self, expr: sp.Add, order=None) -> str:

@@ -141,12 +141,16 @@ def check_convex(energy: KineticEnergy) -> None:
     r""":math:`T'' \ge 0`: symbolically, else by second differences on the sample grids.
 
     For norm coupling :math:`T = f(\lVert p \rVert)` with even ``f``, convexity of ``f`` on
-    the real line is equivalent to convexity of ``T`` on every group size.
+    the real line is equivalent to convexity of ``T`` on every group size. SymPy differentiates
+    a Piecewise branch by branch, so its :math:`T'' \ge 0` says nothing of the branches'
+    meeting points: a kink that turns down (:math:`p^2/2` to the constant 1/2 at
+    :math:`\lvert p\rvert = 1`) or a jump of T. Such an energy takes the grids' second
+    differences, which see both.
     """
     second = sp.diff(energy.expr, P, 2)
     verdict = _sign_of(second)
-    if verdict is True:
-        return
+    if verdict is True and not energy.expr.has(sp.Piecewise):
+        return  # a Piecewise's T'' is taken branch by branch, blind to a kink or a jump
     exact = sp.lambdify([P, *(prm.symbol for prm in energy.params)], energy.expr, "mpmath")
     points = list(_parameter_points(energy.params))
     for (tau, _, values), point in zip(_numeric(energy, particle_view=True), points, strict=True):

@@ -71,7 +71,7 @@ def _fused_adamw(params, grads, state_steps, exp_avgs, exp_avg_sqs, numbers, *, 
         bias_correction2 = bias_correction2_list[i]
         param.copy_((-lr*weight_decay + 1)*param)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.copy_(beta1*exp_avg + (1 - beta1)*grad)  # momentum: EMA v = β1 v + (1-β1) g, zero init
-        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*torch.square(grad))  # second moment y = β2 y + (1-β2) g²
+        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*grad*grad)  # second moment y = β2 y + (1-β2) g²
         param.copy_(param + (-lr/bias_correction1)*exp_avg/(eps + torch.rsqrt(bias_correction2)*sqrt_rn(exp_avg_sq)))  # position update θ ← θ + Δθ
 
 
@@ -138,7 +138,7 @@ def _fused_adamw_amsgrad(params, grads, state_steps, exp_avgs, exp_avg_sqs, max_
         bias_correction2 = bias_correction2_list[i]
         param.copy_((-lr*weight_decay + 1)*param)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.copy_(beta1*exp_avg + (1 - beta1)*grad)  # momentum: EMA v = β1 v + (1-β1) g, zero init
-        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*torch.square(grad))  # second moment y = β2 y + (1-β2) g²
+        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*grad*grad)  # second moment y = β2 y + (1-β2) g²
         max_exp_avg_sq.copy_(torch.maximum(exp_avg_sq, max_exp_avg_sq))  # AMSGrad: ŷ = max(ŷ, y)
         param.copy_(param + (-lr/bias_correction1)*exp_avg/(eps + torch.rsqrt(bias_correction2)*sqrt_rn(max_exp_avg_sq)))  # position update θ ← θ + Δθ
 
@@ -160,7 +160,7 @@ void step_adamw_as(int64_t n, const int64_t* table, const double* numbers, int m
     return [=](T& param, T grad, T& exp_avg, T& exp_avg_sq) {
       param = T(-lr*weight_decay + 1)*param;  // decoupled weight decay θ ← θ(1 - αλ)
       exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g, zero init
-      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment y = β2 y + (1-β2) g²
+      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*grad*grad;  // second moment y = β2 y + (1-β2) g²
       param = param + T(-lr/bias_correction1)*exp_avg/(T(eps) + T((1.0/std::sqrt(bias_correction2)))*std::sqrt(exp_avg_sq));  // position update θ ← θ + Δθ
     };
   });
@@ -181,7 +181,7 @@ void step_adamw_amsgrad_as(int64_t n, const int64_t* table, const double* number
     return [=](T& param, T grad, T& exp_avg, T& exp_avg_sq, T& max_exp_avg_sq) {
       param = T(-lr*weight_decay + 1)*param;  // decoupled weight decay θ ← θ(1 - αλ)
       exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g, zero init
-      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment y = β2 y + (1-β2) g²
+      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*grad*grad;  // second moment y = β2 y + (1-β2) g²
       max_exp_avg_sq = maximum<T>(exp_avg_sq, max_exp_avg_sq);  // AMSGrad: ŷ = max(ŷ, y)
       param = param + T(-lr/bias_correction1)*exp_avg/(T(eps) + T((1.0/std::sqrt(bias_correction2)))*std::sqrt(max_exp_avg_sq));  // position update θ ← θ + Δθ
     };

@@ -92,7 +92,7 @@ def _fused_nadam(params, grads, state_steps, exp_avgs, exp_avg_sqs, numbers, *, 
         bias_correction2 = bias_correction2_list[i]
         grad = torch.where(weight_decay != 0, grad + weight_decay*param, grad)  # coupled weight decay g ← g + λθ
         exp_avg.copy_(beta1*exp_avg + (1 - beta1)*grad)  # momentum: EMA v = β1 v + (1-β1) g, zero init
-        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*torch.square(grad))  # second moment y = β2 y + (1-β2) g²
+        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*grad*grad)  # second moment y = β2 y + (1-β2) g²
         param.copy_(param - (alpha_g*grad + alpha_m*exp_avg)/(eps + torch.rsqrt(bias_correction2)*sqrt_rn(exp_avg_sq)))  # position update θ ← θ + Δθ
 
 
@@ -164,7 +164,7 @@ def _fused_nadam_decoupled(params, grads, state_steps, exp_avgs, exp_avg_sqs, nu
         bias_correction2 = bias_correction2_list[i]
         param.copy_((-lr*weight_decay + 1)*param)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.copy_(beta1*exp_avg + (1 - beta1)*grad)  # momentum: EMA v = β1 v + (1-β1) g, zero init
-        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*torch.square(grad))  # second moment y = β2 y + (1-β2) g²
+        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*grad*grad)  # second moment y = β2 y + (1-β2) g²
         param.copy_(param - (alpha_g*grad + alpha_m*exp_avg)/(eps + torch.rsqrt(bias_correction2)*sqrt_rn(exp_avg_sq)))  # position update θ ← θ + Δθ
 
 
@@ -187,7 +187,7 @@ void step_nadam_as(int64_t n, const int64_t* table, const double* numbers, int m
     return [=](T& param, T grad, T& exp_avg, T& exp_avg_sq) {
       grad = weight_decay != 0 ? grad + T(weight_decay)*param : grad;  // coupled weight decay g ← g + λθ
       exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g, zero init
-      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment y = β2 y + (1-β2) g²
+      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*grad*grad;  // second moment y = β2 y + (1-β2) g²
       param = param - (T(alpha_g)*grad + T(alpha_m)*exp_avg)/(T(eps) + T((1.0/std::sqrt(bias_correction2)))*std::sqrt(exp_avg_sq));  // position update θ ← θ + Δθ
     };
   });
@@ -210,7 +210,7 @@ void step_nadam_decoupled_as(int64_t n, const int64_t* table, const double* numb
     return [=](T& param, T grad, T& exp_avg, T& exp_avg_sq) {
       param = T(-lr*weight_decay + 1)*param;  // decoupled weight decay θ ← θ(1 - αλ)
       exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g, zero init
-      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment y = β2 y + (1-β2) g²
+      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*grad*grad;  // second moment y = β2 y + (1-β2) g²
       param = param - (T(alpha_g)*grad + T(alpha_m)*exp_avg)/(T(eps) + T((1.0/std::sqrt(bias_correction2)))*std::sqrt(exp_avg_sq));  // position update θ ← θ + Δθ
     };
   });

@@ -80,7 +80,7 @@ def _fused_order1_fixed(params, grads, state_steps, exp_avgs, exp_avg_sqs, numbe
         step_size = step_sizes[i]
         param.copy_((-lr*weight_decay + 1)*param)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.copy_(beta1*exp_avg + (1 - beta1)*grad)  # momentum: EMA v = β1 v + (1-β1) g, zero init
-        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*torch.square(grad))  # second moment y = β2 y + (1-β2) g²
+        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*grad*grad)  # second moment y = β2 y + (1-β2) g²
         param.copy_((-step_size)*exp_avg/sqrt_rn(torch.square(delta)*exp_avg_sq + zeta) + param)  # position update θ ← θ + Δθ
 
 
@@ -146,7 +146,7 @@ def _fused_order1_annealed(params, grads, state_steps, exp_avgs, exp_avg_sqs, nu
         step_size = step_sizes[i]
         param.copy_((-lr*weight_decay + 1)*param)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.copy_(beta1*exp_avg + (1 - beta1)*grad)  # momentum: EMA v = β1 v + (1-β1) g, zero init
-        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*torch.square(grad))  # second moment y = β2 y + (1-β2) g²
+        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*grad*grad)  # second moment y = β2 y + (1-β2) g²
         param.copy_((-step_size)*exp_avg/sqrt_rn(torch.square(delta)*exp_avg_sq + zeta_t) + param)  # position update θ ← θ + Δθ
 
 
@@ -212,7 +212,7 @@ def _fused_order1_unit(params, grads, state_steps, exp_avgs, exp_avg_sqs, number
         step_size = step_sizes[i]
         param.copy_((-lr*weight_decay + 1)*param)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.copy_(beta1*exp_avg + (1 - beta1)*grad)  # momentum: EMA v = β1 v + (1-β1) g, zero init
-        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*torch.square(grad))  # second moment y = β2 y + (1-β2) g²
+        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*grad*grad)  # second moment y = β2 y + (1-β2) g²
         param.copy_((-step_size)*exp_avg/sqrt_rn(torch.square(delta)*exp_avg_sq + zeta_t) + param)  # position update θ ← θ + Δθ
 
 
@@ -283,7 +283,7 @@ def _fused_order2_fixed(params, grads, state_steps, exp_avgs, exp_avg_sqs, numbe
         step_size = step_sizes[i]
         param.copy_((-lr*weight_decay + 1)*param)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.copy_(beta1*exp_avg + (1 - beta1)*grad)  # momentum: EMA v = β1 v + (1-β1) g, zero init
-        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*torch.square(grad))  # second moment y = β2 y + (1-β2) g²
+        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*grad*grad)  # second moment y = β2 y + (1-β2) g²
         param.copy_(param + (-0.5*step_size)*(exp_avg/sqrt_rn(torch.square(delta)*exp_avg_sq + (zeta/torch.square(beta1))) + exp_avg/sqrt_rn(torch.square(delta)*exp_avg_sq + zeta)))  # position update θ ← θ + Δθ
 
 
@@ -357,7 +357,7 @@ def _fused_order2_annealed(params, grads, state_steps, exp_avgs, exp_avg_sqs, nu
         step_size = step_sizes[i]
         param.copy_((-lr*weight_decay + 1)*param)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.copy_(beta1*exp_avg + (1 - beta1)*grad)  # momentum: EMA v = β1 v + (1-β1) g, zero init
-        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*torch.square(grad))  # second moment y = β2 y + (1-β2) g²
+        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*grad*grad)  # second moment y = β2 y + (1-β2) g²
         param.copy_(param + (-0.5*step_size)*(exp_avg/sqrt_rn(torch.square(delta)*exp_avg_sq + (zeta_t/torch.square(beta1))) + exp_avg/sqrt_rn(torch.square(delta)*exp_avg_sq + zeta_t)))  # position update θ ← θ + Δθ
 
 
@@ -431,7 +431,7 @@ def _fused_order2_unit(params, grads, state_steps, exp_avgs, exp_avg_sqs, number
         step_size = step_sizes[i]
         param.copy_((-lr*weight_decay + 1)*param)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.copy_(beta1*exp_avg + (1 - beta1)*grad)  # momentum: EMA v = β1 v + (1-β1) g, zero init
-        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*torch.square(grad))  # second moment y = β2 y + (1-β2) g²
+        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*grad*grad)  # second moment y = β2 y + (1-β2) g²
         param.copy_(param + (-0.5*step_size)*(exp_avg/sqrt_rn(torch.square(delta)*exp_avg_sq + (zeta_t/torch.square(beta1))) + exp_avg/sqrt_rn(torch.square(delta)*exp_avg_sq + zeta_t)))  # position update θ ← θ + Δθ
 
 
@@ -450,7 +450,7 @@ void step_order1_fixed_as(int64_t n, const int64_t* table, const double* numbers
     return [=](T& param, T grad, T& exp_avg, T& exp_avg_sq) {
       param = T(-lr*weight_decay + 1)*param;  // decoupled weight decay θ ← θ(1 - αλ)
       exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g, zero init
-      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment y = β2 y + (1-β2) g²
+      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*grad*grad;  // second moment y = β2 y + (1-β2) g²
       param = T(-step_size)*exp_avg/std::sqrt(T(std::pow(delta, 2))*exp_avg_sq + T(zeta)) + param;  // position update θ ← θ + Δθ
     };
   });
@@ -471,7 +471,7 @@ void step_order1_annealed_as(int64_t n, const int64_t* table, const double* numb
     return [=](T& param, T grad, T& exp_avg, T& exp_avg_sq) {
       param = T(-lr*weight_decay + 1)*param;  // decoupled weight decay θ ← θ(1 - αλ)
       exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g, zero init
-      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment y = β2 y + (1-β2) g²
+      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*grad*grad;  // second moment y = β2 y + (1-β2) g²
       param = T(-step_size)*exp_avg/std::sqrt(T(std::pow(delta, 2))*exp_avg_sq + T(zeta_t)) + param;  // position update θ ← θ + Δθ
     };
   });
@@ -492,7 +492,7 @@ void step_order1_unit_as(int64_t n, const int64_t* table, const double* numbers,
     return [=](T& param, T grad, T& exp_avg, T& exp_avg_sq) {
       param = T(-lr*weight_decay + 1)*param;  // decoupled weight decay θ ← θ(1 - αλ)
       exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g, zero init
-      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment y = β2 y + (1-β2) g²
+      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*grad*grad;  // second moment y = β2 y + (1-β2) g²
       param = T(-step_size)*exp_avg/std::sqrt(T(std::pow(delta, 2))*exp_avg_sq + T(zeta_t)) + param;  // position update θ ← θ + Δθ
     };
   });
@@ -511,7 +511,7 @@ void step_order2_fixed_as(int64_t n, const int64_t* table, const double* numbers
     return [=](T& param, T grad, T& exp_avg, T& exp_avg_sq) {
       param = T(-lr*weight_decay + 1)*param;  // decoupled weight decay θ ← θ(1 - αλ)
       exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g, zero init
-      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment y = β2 y + (1-β2) g²
+      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*grad*grad;  // second moment y = β2 y + (1-β2) g²
       param = param + T(-1.0/2.0*step_size)*(exp_avg/std::sqrt(T(std::pow(delta, 2))*exp_avg_sq + T(zeta/std::pow(beta1, 2))) + exp_avg/std::sqrt(T(std::pow(delta, 2))*exp_avg_sq + T(zeta)));  // position update θ ← θ + Δθ
     };
   });
@@ -532,7 +532,7 @@ void step_order2_annealed_as(int64_t n, const int64_t* table, const double* numb
     return [=](T& param, T grad, T& exp_avg, T& exp_avg_sq) {
       param = T(-lr*weight_decay + 1)*param;  // decoupled weight decay θ ← θ(1 - αλ)
       exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g, zero init
-      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment y = β2 y + (1-β2) g²
+      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*grad*grad;  // second moment y = β2 y + (1-β2) g²
       param = param + T(-1.0/2.0*step_size)*(exp_avg/std::sqrt(T(std::pow(delta, 2))*exp_avg_sq + T(zeta_t/std::pow(beta1, 2))) + exp_avg/std::sqrt(T(std::pow(delta, 2))*exp_avg_sq + T(zeta_t)));  // position update θ ← θ + Δθ
     };
   });
@@ -553,7 +553,7 @@ void step_order2_unit_as(int64_t n, const int64_t* table, const double* numbers,
     return [=](T& param, T grad, T& exp_avg, T& exp_avg_sq) {
       param = T(-lr*weight_decay + 1)*param;  // decoupled weight decay θ ← θ(1 - αλ)
       exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g, zero init
-      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment y = β2 y + (1-β2) g²
+      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*grad*grad;  // second moment y = β2 y + (1-β2) g²
       param = param + T(-1.0/2.0*step_size)*(exp_avg/std::sqrt(T(std::pow(delta, 2))*exp_avg_sq + T(zeta_t/std::pow(beta1, 2))) + exp_avg/std::sqrt(T(std::pow(delta, 2))*exp_avg_sq + T(zeta_t)));  // position update θ ← θ + Δθ
     };
   });

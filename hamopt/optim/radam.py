@@ -90,7 +90,7 @@ def _fused_radam(params, grads, state_steps, exp_avgs, exp_avg_sqs, numbers, *, 
         rectified_step_size = rectified_step_sizes[i]
         grad = torch.where(weight_decay != 0, grad + weight_decay*param, grad)  # coupled weight decay g ← g + λθ
         exp_avg.copy_(beta1*exp_avg + (1 - beta1)*grad)  # momentum: EMA v = β1 v + (1-β1) g, zero init
-        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*torch.square(grad))  # second moment y = β2 y + (1-β2) g²
+        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*grad*grad)  # second moment y = β2 y + (1-β2) g²
         param.copy_((-rectified_step_size)*exp_avg/(adaptive*sqrt_rn(exp_avg_sq) + eps_t) + param)  # position update θ ← θ + Δθ
 
 
@@ -162,7 +162,7 @@ def _fused_radam_decoupled(params, grads, state_steps, exp_avgs, exp_avg_sqs, nu
         rectified_step_size = rectified_step_sizes[i]
         param.copy_((-lr*weight_decay + 1)*param)  # decoupled weight decay θ ← θ(1 - αλ)
         exp_avg.copy_(beta1*exp_avg + (1 - beta1)*grad)  # momentum: EMA v = β1 v + (1-β1) g, zero init
-        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*torch.square(grad))  # second moment y = β2 y + (1-β2) g²
+        exp_avg_sq.copy_(beta2*exp_avg_sq + (1 - beta2)*grad*grad)  # second moment y = β2 y + (1-β2) g²
         param.copy_((-rectified_step_size)*exp_avg/(adaptive*sqrt_rn(exp_avg_sq) + eps_t) + param)  # position update θ ← θ + Δθ
 
 
@@ -185,7 +185,7 @@ void step_radam_as(int64_t n, const int64_t* table, const double* numbers, int m
     return [=](T& param, T grad, T& exp_avg, T& exp_avg_sq) {
       grad = weight_decay != 0 ? grad + T(weight_decay)*param : grad;  // coupled weight decay g ← g + λθ
       exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g, zero init
-      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment y = β2 y + (1-β2) g²
+      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*grad*grad;  // second moment y = β2 y + (1-β2) g²
       param = T(-rectified_step_size)*exp_avg/(T(adaptive)*std::sqrt(exp_avg_sq) + T(eps_t)) + param;  // position update θ ← θ + Δθ
     };
   });
@@ -208,7 +208,7 @@ void step_radam_decoupled_as(int64_t n, const int64_t* table, const double* numb
     return [=](T& param, T grad, T& exp_avg, T& exp_avg_sq) {
       param = T(-lr*weight_decay + 1)*param;  // decoupled weight decay θ ← θ(1 - αλ)
       exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g, zero init
-      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment y = β2 y + (1-β2) g²
+      exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*grad*grad;  // second moment y = β2 y + (1-β2) g²
       param = T(-rectified_step_size)*exp_avg/(T(adaptive)*std::sqrt(exp_avg_sq) + T(eps_t)) + param;  // position update θ ← θ + Δθ
     };
   });

@@ -235,3 +235,26 @@ def test_a_power_with_a_parameter_takes_a_velocity_finite_at_zero():
     x.grad = torch.tensor([0.0, 1.0, -1.0], dtype=torch.float32)
     opt.step()
     assert torch.isfinite(x).all() and x[0] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("expr", "near"),
+    [
+        (sp.Piecewise((p**2 / 2, sp.Abs(p) <= 1), (sp.Rational(1, 2), True)), "-5"),  # kink down
+        (sp.Piecewise((p**2, sp.Abs(p) <= 1), (p**2 - 1, True)), "0.99"),  # T jumps down
+        (sp.Piecewise((p**2, sp.Abs(p) <= 1), (p**2 + 1, True)), "1"),  # T jumps up
+    ],
+    ids=["kink-down", "jump-down", "jump-up"],
+)
+def test_a_piecewise_energy_convex_on_each_branch_but_not_where_they_meet_is_refused(expr, near):
+    """SymPy's T'' of a Piecewise is taken branch by branch (here ≥ 0 on each), blind to the
+    branches' meeting point: the grids' second differences see the kink or the jump there."""
+    with pytest.raises(ValueError, match=rf"is not convex in p: .* near p = {near}"):
+        KineticEnergy(expr)
+
+
+def test_a_piecewise_energy_convex_where_its_branches_meet_is_taken():
+    """Huber's energy as a Piecewise: branches that meet with equal value and slope."""
+    huber = sp.Piecewise((p**2 / 2, sp.Abs(p) <= 1), (sp.Abs(p) - sp.Rational(1, 2), True))
+    velocity = KineticEnergy(huber).velocity_expr
+    assert [velocity.subs(p, x) for x in (sp.Rational(1, 2), 3, -3)] == [sp.Rational(1, 2), 1, -1]

@@ -160,3 +160,32 @@ def test_against_a_float64_reference(name, dtype, path, device):
     error = max(float((g.cpu().double() - r).abs().max()) for g, r in zip(got, ref, strict=True))
     moved = max(float((r - t.double()).abs().max()) for r, t in zip(ref, theta, strict=True))
     assert error <= tolerance and moved > 5 * tolerance
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "RAdam", "RAD"])
+@pytest.mark.parametrize(
+    "path", [dict(), dict(fused=True), dict(foreach=True), dict(foreach=False)]
+)
+def test_a_gradient_whose_square_overflows_float32_takes_torchs_step(name, path):
+    """g = 3e19: g² overflows float32, (1-β₂)·g·g (torch's addcmul) does not. Every path
+    computes it in that order, so the second moment is finite and the steps are torch's (the
+    kernel's c·g² made y = inf, and the coordinate never moved again)."""
+    reference = getattr(torch.optim, "Adam" if name == "RAD" else name)
+    # RAD(δ = 1, ζ = 0) is Adam(ε = 0)
+    kwargs, torch_kwargs = (dict(delta=1.0, zeta=0.0), dict(eps=0.0)) if name == "RAD" else ({}, {})
+    runs = []
+    for make in (
+        lambda ps: getattr(zoo, name)(ps, lr=0.01, **kwargs, **path),
+        lambda ps: reference(ps, lr=0.01, **torch_kwargs),
+    ):
+        w = torch.nn.Parameter(torch.tensor([5.0, 1.0], dtype=torch.float32))
+        opt = make([w])
+        for k in range(4):
+            w.grad = torch.tensor([3e19, 1.0], dtype=torch.float32) if k == 0 else 2 * w.detach()
+            opt.step()
+        runs.append((w.detach().clone(), opt.state[w]["exp_avg_sq"].clone()))
+    (w, y), (w_torch, y_torch) = runs
+    assert torch.isfinite(y).all() and y[0] > 1e35
+    torch.testing.assert_close(y, y_torch, rtol=1e-6, atol=0)
+    torch.testing.assert_close(w, w_torch, rtol=1e-6, atol=0)
+    assert w[0] != 5.0

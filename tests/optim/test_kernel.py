@@ -77,7 +77,7 @@ def test_kernel_source_is_the_equations_one_line_each():
     assert "HAMOPT_FORMATS(order1_fixed)" in source
     for line in [
         "exp_avg = T(beta1)*exp_avg + T(1 - beta1)*grad;  // momentum: EMA v = β1 v + (1-β1) g",
-        "exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*square(grad);  // second moment",
+        "exp_avg_sq = T(beta2)*exp_avg_sq + T(1 - beta2)*grad*grad;  // second moment",
         "param = T(-lr*weight_decay + 1)*param;  // decoupled weight decay",
         "return [=](T& param, T grad, T& exp_avg, T& exp_avg_sq) {",
     ]:
