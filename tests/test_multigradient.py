@@ -303,6 +303,35 @@ def test_a_nonfinite_gradient_at_a_later_kick_leaves_the_step_undone(
         assert torch.equal(opt.state[key]["momentum"], momentum)
 
 
+@pytest.mark.parametrize("first_step", [True, False], ids=["first step", "later step"])
+def test_a_closure_that_raises_at_a_later_kick_leaves_the_step_undone(derived, first_step):
+    """The closure raises at the second kick, after rows have moved θ and p: the exception
+    goes on, with every parameter and momentum as before the step (it left θ moved and a new
+    momentum)."""
+    param = torch.nn.Parameter(Q0.clone())
+    opt = derived("relativistic").cls([param])
+    if not first_step:
+        opt.step(_closure(opt, param, lambda q: (q**2).sum()))
+    before = param.detach().clone(), {k: v["momentum"].clone() for k, v in opt.state.items()}
+    calls = []
+
+    def closure():
+        calls.append(None)
+        if len(calls) == 2:
+            raise RuntimeError("the data loader failed")
+        opt.zero_grad()
+        loss = (param**2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(RuntimeError, match="the data loader failed"):
+        opt.step(closure)
+    assert torch.equal(param.detach(), before[0])
+    assert opt.state.keys() == before[1].keys()
+    for key, momentum in before[1].items():
+        assert torch.equal(opt.state[key]["momentum"], momentum)
+
+
 def test_nonfinite_ignore_steps_unchecked(derived):
     param = torch.nn.Parameter(Q0.clone())
     opt = derived("relativistic").cls([param], nonfinite="ignore")

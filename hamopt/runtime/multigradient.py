@@ -93,7 +93,9 @@ class GeneratedMultiGradientOptimizer(GeneratedOptimizer):
         gradients, computes the loss, calls ``backward()`` and returns the loss. The step calls
         it under ``torch.enable_grad()`` once per kick, and checks every gradient before the
         kick changes anything. Returns the loss of the first call (at the first kick's
-        position)."""
+        position). Where the closure raises at a later kick, the rows already applied are
+        undone before the exception goes on (unless every group has ``nonfinite="ignore"``,
+        which keeps no copy of the step's start): a step applies in full or not at all."""
         name, kicks = type(self).__name__, sum(flow == "K" for flow, _ in self.ROWS)
         if closure is None:
             s = "s" if kicks != 1 else ""
@@ -107,8 +109,12 @@ class GeneratedMultiGradientOptimizer(GeneratedOptimizer):
         loss, first = None, True
         for flow, fraction in self.ROWS:
             if flow == "K":
-                with torch.enable_grad():
-                    value = closure()
+                try:
+                    with torch.enable_grad():
+                        value = closure()
+                except BaseException:  # the closure failed part-way through the step
+                    self._restore(before)
+                    raise
                 if first:
                     loss, first = value, False
                 if not self._gradients_fit(before):

@@ -23,6 +23,7 @@ a first-order approximation of it with implicit friction (Hamiltonian descent).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +44,33 @@ Row = tuple[str, sp.Expr]
 
 def _rows(items: Iterable[tuple[str, Any]]) -> tuple[Row, ...]:
     """Rows as a scheme keeps them: each flow's name, its fraction of ``h`` an exact number."""
-    return tuple((str(flow), sp.nsimplify(sp.sympify(frac))) for flow, frac in items)
+    return tuple((str(flow), _fraction(flow, frac)) for flow, frac in items)
+
+
+def _fraction(flow: Any, frac: Any) -> sp.Expr:
+    """A row's fraction of ``h`` as an exact number: a real number (not a bool), a SymPy
+    number, or its text (``"1/2"``, as a spec file gives it); TypeError for anything else,
+    ValueError for an expression with free symbols (a fraction is a number: ``derive`` and
+    the exported module have nothing to give a symbol)."""
+    if isinstance(frac, bool) or not isinstance(frac, (numbers.Real, str, sp.Expr)):
+        raise TypeError(
+            f"the fraction of row {flow!r} must be a real number, a SymPy number or its text, "
+            f"got {type(frac).__name__}: {frac!r}"
+        )
+    try:
+        value = sp.sympify(frac)
+    except (sp.SympifyError, TypeError) as error:
+        raise ValueError(f"the fraction of row {flow!r} is not a number: {frac!r}") from error
+    if not isinstance(value, sp.Expr) or value.free_symbols:
+        raise ValueError(
+            f"the fraction of row {flow!r} must be a number, got {frac!r}"
+            + (
+                f" (free symbols {sorted(map(str, value.free_symbols))})"
+                if isinstance(value, sp.Expr) and value.free_symbols
+                else ""
+            )
+        )
+    return sp.nsimplify(value)
 
 
 @dataclass(frozen=True)
@@ -109,8 +136,9 @@ class Scheme:
                     f"scheme {name} is inconsistent: the fractions of {what} add up to {total}, "
                     "not 1"
                 )
-        if not isinstance(order, int) or order < 1:
+        if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order < 1:
             raise ValueError(f"scheme {name}: order must be a positive integer, got {order!r}")
+        order = int(order)
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "rows", rows)
         object.__setattr__(self, "order", order)
@@ -179,7 +207,9 @@ class Scheme:
         with ``P`` the rows ``…k-1``, ``rotated(k) = P ∘ scheme ∘ P⁻¹``, so
         ``rotated(k)^N = P ∘ scheme^N ∘ P⁻¹``: the same order in the rotated variables
         ``P(q, p)`` (:meth:`rotate`), where ``P`` is made of exact flows (D, K, F; kept as
-        :attr:`rotation`). Elsewhere the rotation is still a scheme, with no rotation recorded.
+        :attr:`rotation`). A rotation of a rotation ``P ∘ scheme ∘ P⁻¹`` by rows ``L`` is
+        ``(L ∘ P) ∘ scheme ∘ (L ∘ P)⁻¹``: its rotation is ``P``'s rows, then ``L``'s. Elsewhere
+        the rotation is still a scheme, with no rotation recorded.
         Without a ``description``, the scheme's own says it was rotated (its rows no longer
         read as the original's).
         """
@@ -194,7 +224,7 @@ class Scheme:
             self.order,
             description
             or (f"{self.description}, rotated to start at row {start}" if self.description else ""),
-            lead if exact and not self.rotation else (),
+            self.rotation + lead if exact else (),
         ).merged()
 
     def rotate(self, system: Any, q: Any, p: Any, h: Any, inverse: bool = False):

@@ -86,6 +86,16 @@ def test_rotate_then_its_inverse_is_the_identity():
     assert torch.allclose(q2, q, rtol=0, atol=1e-14) and torch.allclose(p2, p, rtol=0, atol=1e-14)
 
 
+@pytest.mark.parametrize("start", [1, 2, 3])
+def test_a_rotation_of_a_rotation_keeps_both_and_its_order(start):
+    """rotated(k) of P ∘ S ∘ P⁻¹ is (L ∘ P) ∘ S ∘ (L ∘ P)⁻¹: its rotation is P's rows then
+    L's, so the order is measured in its own variables (it lost P's, and failed at slope 1)."""
+    twice = leapfrog_fsal.rotated(start)
+    assert twice.rotation == leapfrog_fsal.rotation + leapfrog_fsal.rows[:start]
+    res = order_of_accuracy(relativistic(), twice)
+    assert res.verdict == "pass" and abs(res.value - 2) <= 0.1, res.row()
+
+
 def test_a_rotation_through_a_row_that_is_not_an_exact_flow_records_none():
     """I (implicit friction) is not a group in t: rotating past it records no rotation."""
     from hamopt.schemes import hamiltonian_descent

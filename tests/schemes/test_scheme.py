@@ -77,9 +77,41 @@ def test_bad_tables_are_rejected(rows, message):
         Scheme("bad", rows, order=1)
 
 
-def test_bad_order_is_rejected():
+@pytest.mark.parametrize(
+    ("fraction", "error", "message"),
+    [
+        (
+            sp.Symbol("a", real=True),
+            ValueError,
+            r"row 'D' must be a number, got a \(free symbols \['a'\]\)",
+        ),
+        ("a + 1", ValueError, r"row 'D' must be a number, got 'a \+ 1'"),
+        ("1/", ValueError, r"row 'D' is not a number: '1/'"),
+        (None, TypeError, r"row 'D' must be a real number, .* got NoneType: None"),
+        (True, TypeError, r"row 'D' must be a real number, .* got bool: True"),
+        (1j, TypeError, r"row 'D' must be a real number, .* got complex"),
+    ],
+)
+def test_a_fraction_that_is_not_a_real_number_is_refused_by_the_constructor(
+    fraction, error, message
+):
+    """A symbol made a scheme that derive failed on deep in SymPy, and whose exported module
+    verify could not load ("unknown name 'a'"); None and True crashed with an AttributeError."""
+    with pytest.raises(error, match=message):
+        Scheme("bad", [("D", fraction), ("K", 1), ("F", 1)], order=1)
+
+
+def test_fractions_as_text_and_numpy_numbers_are_taken():
+    import numpy as np
+
+    s = Scheme("ok", [("D", "1/2"), ("D", np.float64(0.5)), ("K", 1), ("F", 1)], np.int64(1))
+    assert s.rows == (("D", half), ("D", half), ("K", 1), ("F", 1)) and type(s.order) is int
+
+
+@pytest.mark.parametrize("order", [0, True, 1.0, "1"])
+def test_bad_order_is_rejected(order):
     with pytest.raises(ValueError, match="order must be a positive integer"):
-        Scheme("bad", euler.rows, order=0)
+        Scheme("bad", euler.rows, order=order)
 
 
 def test_user_table_merges_adjacent_rows():
