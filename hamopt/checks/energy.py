@@ -52,9 +52,11 @@ from hamopt.checks.integrate import (
 from hamopt.checks.order import (
     _CHECK_TOL,
     REFERENCE_TOL,
+    _check_tolerance,
     _setup,
     _step_counts,
     _verdict,
+    rounding_floor,
 )
 from hamopt.checks.report import CheckResult
 from hamopt.checks.smoothness import smooth
@@ -330,13 +332,14 @@ def energy_error_order(
     scheme = method_named(scheme)
     system, q0, p0 = _setup(kinetic, potential, q0, p0, friction, values)
     steps = _step_counts(scheme.order, steps, final_time)
+    _check_tolerance(tolerance)
     q_ref, p_ref = reference_state(
         system, q0, p0, final_time, rtol=REFERENCE_TOL, atol=REFERENCE_TOL
     )
     h_ref = float(system.energy(q_ref, p_ref))
     # the reference's own energy error, estimated against a looser solve
     q_chk, p_chk = reference_state(system, q0, p0, final_time, rtol=_CHECK_TOL, atol=_CHECK_TOL)
-    floor = abs(float(system.energy(q_chk, p_chk)) - h_ref)
+    floor = max(abs(float(system.energy(q_chk, p_chk)) - h_ref), rounding_floor(abs(h_ref), steps))
     errors = []
     for n_steps in steps:
         qs, ps = trajectory(system, scheme, q0, p0, final_time / n_steps, n_steps)

@@ -32,6 +32,8 @@ every rotation.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -76,11 +78,43 @@ def default_steps(order: int) -> tuple[int, ...]:
 
 def _step_counts(order: int, steps, final_time: float) -> tuple[int, ...]:
     """``steps`` (default :func:`default_steps`) as ints, each checked with its step
-    ``final_time / n`` (:func:`~hamopt.checks.integrate.check_step`)."""
-    counts = default_steps(order) if steps is None else tuple(int(n) for n in steps)
+    ``final_time / n`` (:func:`~hamopt.checks.integrate.check_step`): whole numbers, at least
+    two different ones (a slope needs two step sizes)."""
+    if steps is None:
+        counts = default_steps(order)
+    else:
+        steps = tuple(steps)
+        if not all(
+            (isinstance(n, numbers.Integral) and not isinstance(n, bool))
+            or (isinstance(n, float) and n.is_integer())
+            for n in steps
+        ):
+            raise ValueError(f"steps must be whole numbers of steps, got {list(steps)!r}")
+        counts = tuple(int(n) for n in steps)
+        if len(set(counts)) < 2:
+            raise ValueError(
+                f"steps must hold at least two different step counts (a slope needs two "
+                f"step sizes), got {list(counts)!r}"
+            )
     for n in counts:
         check_step(final_time / max(n, 1), n)
     return counts
+
+
+def _check_tolerance(tolerance: float | None) -> None:
+    if tolerance is not None and not (
+        isinstance(tolerance, numbers.Real) and 0 < tolerance < math.inf
+    ):
+        raise ValueError(f"tolerance must be a finite number > 0, got {tolerance!r}")
+
+
+def rounding_floor(scale: float, steps: Sequence[int]) -> float:
+    r"""The error float64 rounding alone can leave after the longest run:
+    :math:`arepsilon \cdot 	ext{scale} \cdot \max N` (a rounding of the state's size at
+    each step, added up). An error below a few of it measures rounding, not the scheme (at a
+    short ``final_time`` the errors of every step count are 1e-15, and their slope any
+    number)."""
+    return float(np.finfo(float).eps * scale * max(steps))
 
 
 def tolerance_for(order: int) -> float:
@@ -162,8 +196,8 @@ def _verdict(
     args = (name, subject, slope, f"{order} ± {tol:g}")
     if not above_floor:
         details["reason"] = (
-            f"an error is within {FLOOR_FACTOR:g}x of the reference's error estimate {floor:.2g}: "
-            "use larger steps"
+            f"an error is within {FLOOR_FACTOR:g}x of the reference's error estimate or float64 "
+            f"rounding over the steps, {floor:.2g}: use larger steps or a longer final time"
         )
         return CheckResult.undetermined(*args, details["reason"], details)
     if not np.isfinite(slope):
@@ -239,7 +273,10 @@ def order_of_accuracy(
     scheme = method_named(scheme)
     system, q0, p0 = _setup(kinetic, potential, q0, p0, friction, values)
     steps = _step_counts(scheme.order, steps, final_time)
+    _check_tolerance(tolerance)
     q_ref, p_ref, floor = _reference(system, q0, p0, final_time)
+    scale = float(torch.cat([q0, p0, q_ref, p_ref]).abs().max())
+    floor = max(floor, rounding_floor(scale, steps))
     errors = []
     for n_steps in steps:
         qs, ps = trajectory(system, scheme, q0, p0, final_time / n_steps, n_steps)

@@ -141,3 +141,33 @@ def test_a_slope_off_the_order_on_an_energy_with_a_kink_away_from_zero_is_undete
     assert abs(res.value - 2) > 0.1
     assert res.verdict == "undetermined"
     assert res.reason == "not applicable: T' jumps from 0 to 2 at p = 1; order 2 needs T ∈ C³"
+
+
+@pytest.mark.parametrize("check", ["order", "energy"])
+@pytest.mark.parametrize("final_time", [1e-3, 1e-6])
+def test_errors_at_float64_rounding_are_undetermined_not_failed(check, final_time):
+    """At a short final time every step count's error is ~1e-15, rounding, and their slope
+    any number (1.29 and -0.84 were FAILs of the leapfrog's true order 2)."""
+    from hamopt.checks.energy import energy_error_order
+
+    run = order_of_accuracy if check == "order" else energy_error_order
+    res = run(relativistic(), leapfrog, final_time=final_time)
+    assert res.verdict == "undetermined", res.row()
+    assert "float64 rounding over the steps" in res.reason
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(steps=[10, 10]), r"at least two different step counts .* got \[10, 10\]"),
+        (dict(steps=[10]), r"at least two different step counts"),
+        (dict(steps=[10.5, 20]), r"steps must be whole numbers of steps, got \[10.5, 20\]"),
+        (dict(tolerance=-1), r"tolerance must be a finite number > 0, got -1"),
+        (dict(tolerance=float("nan")), r"tolerance must be a finite number > 0, got nan"),
+    ],
+)
+def test_bad_steps_and_tolerances_are_refused(kwargs, message):
+    """(Equal step counts gave NumPy's RankWarning and a FAIL; a negative tolerance failed
+    every scheme.)"""
+    with pytest.raises(ValueError, match=message):
+        order_of_accuracy(relativistic(), leapfrog, **kwargs)
