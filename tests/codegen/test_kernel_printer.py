@@ -17,7 +17,9 @@ PRINTER = CxxTensorPrinter({}, lambda e: p in e.free_symbols or e.has(Norm2))
     ("expr", "code"),
     [
         (a * p + (1 - a) * b, "T(a)*p + T(b*(1 - a))"),
-        (-p * t / sp.sqrt(a * p**2 + b), "T(-t)*p/std::sqrt(T(a)*square(p) + T(b))"),
+        # c·p² as (c·p)·p, the order of torch's addcmul (finite where p² alone overflows)
+        (-p * t / sp.sqrt(a * p**2 + b), "T(-t)*p/std::sqrt(T(a)*p*p + T(b))"),
+        (p**2 + b, "T(b) + square(p)"),
         (-p / (a + p), "-p/(T(a) + p)"),
         (p**3, "T(std::pow(double(p), 3))"),  # in double, rounded once
         (1 / p, "T(1)/p"),

@@ -610,7 +610,7 @@ class _Eager:
 
     failed = ()
 
-    def __call__(self, optimizer, name, fn, *args, **kwargs):
+    def __call__(self, optimizer, name, fn, *args, inputs_checked=None, **kwargs):
         fn(*args, **kwargs)
 
 
