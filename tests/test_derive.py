@@ -409,3 +409,27 @@ def test_a_declared_parameter_the_energy_does_not_use_is_named():
     """Before, the rule's unused hyperparameter surfaced as 'a closure has nothing to act on'."""
     with pytest.raises(ValueError, match=r"parameter\(s\) \['zz'\] do not appear in the energy"):
         derive(sp.log(sp.cosh(p)), params=("zz",))
+
+
+@pytest.mark.parametrize(
+    "closure", [["no_momentum"], ["no_momentum", "diagonal_mass", "bias_correction"]]
+)
+def test_a_switch_on_two_tensor_conditions_runs_on_every_path(closure):
+    """|p|·∛|p|'s rule switches on (common = 0) ∨ (g = 0): the single-tensor and foreach
+    paths printed Python's ``or`` of two tensors ("Boolean value of Tensor … is ambiguous");
+    they combine them with torch.logical_or, and every path gives the same step."""
+    energy = hamopt.parse.parse_energy("abs(p)*cbrt(abs(p))")
+    derived = derive(energy, "euler", closure=closure, name="P43")
+    assert "torch.logical_or(" in derived.source and " or (" not in derived.source
+    cls = derived.cls
+    runs = []
+    for path in (dict(foreach=False), dict(foreach=True), dict(fused=True)):
+        w = torch.nn.Parameter(torch.tensor([1.0, 2.0, 0.5], dtype=torch.float32))
+        opt = cls([w], **path)
+        for g in ([0.5, -1.0, 0.0], [0.3, 0.0, 0.0]):
+            w.grad = torch.tensor(g, dtype=torch.float32)
+            opt.step()
+        runs.append(w.detach().clone())
+    assert torch.isfinite(runs[0]).all() and not torch.equal(runs[0][:2], torch.tensor([1.0, 2.0]))
+    for other in runs[1:]:
+        torch.testing.assert_close(other, runs[0], rtol=1e-6, atol=0)

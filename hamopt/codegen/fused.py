@@ -82,13 +82,6 @@ class FusedPrinter(TensorPrinter):
     def _print_Not(self, expr: sp.Not) -> str:
         return f"torch.logical_not({self._print(expr.args[0])})"
 
-    def _fold_logical(self, expr: sp.Expr, fn: str) -> str:
-        args = [self._print(a) for a in expr.args]
-        out = args[0]
-        for a in args[1:]:
-            out = f"{fn}({out}, {a})"
-        return out
-
 
 #: The exact functions of a tensor (SymPy's name → torch's); the others, computed in float64 as
 #: the kernel computes them, keep their names (:data:`~hamopt.codegen.kernel.TRANSCENDENTAL`).

@@ -155,6 +155,30 @@ class TensorPrinter(PythonCodePrinter):
     def _print_Nonsingular(self, expr: Nonsingular) -> str:
         return f"nonsingular({self._print(expr.args[0])}, {self._print(expr.args[1])})"
 
+    # a condition on tensors combines elementwise (torch.logical_*: Python's ``or`` of two
+    # tensors raises "Boolean value of Tensor … is ambiguous"); on numbers, Python's own
+    def _print_And(self, expr: sp.And) -> str:
+        if not self._is_tensor(expr):
+            return super()._print_And(expr)
+        return self._fold_logical(expr, "torch.logical_and")
+
+    def _print_Or(self, expr: sp.Or) -> str:
+        if not self._is_tensor(expr):
+            return super()._print_Or(expr)
+        return self._fold_logical(expr, "torch.logical_or")
+
+    def _print_Not(self, expr: sp.Not) -> str:
+        if not self._is_tensor(expr):
+            return super()._print_Not(expr)
+        return f"torch.logical_not({self._print(expr.args[0])})"
+
+    def _fold_logical(self, expr: sp.Expr, fn: str) -> str:
+        args = [self._print(a) for a in expr.args]
+        out = args[0]
+        for a in args[1:]:
+            out = f"{fn}({out}, {a})"
+        return out
+
     def _fn(self, expr: sp.Expr, torch_name: str, math_name: str) -> str:
         arg = self._print(expr.args[0])
         return f"{torch_name}({arg})" if self._is_tensor(expr) else f"{math_name}({arg})"
