@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -228,7 +229,7 @@ def derive(
     if betas is None:
         betas = (0.9, 0.99) if "lookahead" in names else (0.9, 0.999)
     form = Momentum(momentum, init)  # validates both
-    _check_defaults(lr, betas)
+    lr, betas = _check_defaults(lr, betas)
     several_kicks = sum(flow == "K" for flow, _ in scheme.rows) > 1
     if several_kicks:
         parameterisation = "physical"  # a multi-gradient step's only one (lr = h): recorded so
@@ -379,15 +380,25 @@ def _warn_of_unread_betas(betas: tuple[float, float], taken: set[str]) -> None:
             )
 
 
-def _check_defaults(lr: float | None, betas: tuple[float, float]) -> None:
-    if lr is not None and not (isinstance(lr, (int, float)) and 0 < lr < float("inf")):
+def _check_defaults(
+    lr: float | None, betas: tuple[float, float]
+) -> tuple[float | None, tuple[float, float]]:
+    """``lr`` and ``betas`` checked, as Python floats: any real number is taken (NumPy's
+    scalars too), and the generated source prints a float (``np.float64(0.01)`` printed as
+    itself made a module that could not load: no ``np`` there)."""
+
+    def real(x) -> bool:
+        return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+    if lr is not None and not (real(lr) and 0 < lr < float("inf")):
         raise ValueError(f"lr must be a positive finite number or None, got {lr!r}")
     if (
         not isinstance(betas, (tuple, list))
         or len(betas) != 2
-        or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)
+        or not all(real(b) and 0 <= b < 1 for b in betas)
     ):
         raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+    return (None if lr is None else float(lr)), (float(betas[0]), float(betas[1]))
 
 
 def _hyperparameters(

@@ -433,3 +433,16 @@ def test_a_switch_on_two_tensor_conditions_runs_on_every_path(closure):
     assert torch.isfinite(runs[0]).all() and not torch.equal(runs[0][:2], torch.tensor([1.0, 2.0]))
     for other in runs[1:]:
         torch.testing.assert_close(other, runs[0], rtol=1e-6, atol=0)
+
+
+def test_numpy_scalars_as_defaults_make_a_module_that_loads():
+    """np.float64 defaults were printed as ``np.float64(0.01)`` into a module without ``np``
+    (a NameError at ``.cls``), and np.float32 was refused as "not a positive finite number"."""
+    derived = derive(
+        relativistic(), "leapfrog", "adam", lr=np.float32(0.25), betas=(np.float64(0.8), 0.99)
+    )
+    assert "np." not in derived.source
+    opt = derived.cls([torch.nn.Parameter(torch.zeros(2))])
+    assert opt.defaults["lr"] == 0.25 and opt.defaults["betas"] == (0.8, 0.99)
+    with pytest.raises(ValueError, match="lr must be a positive finite number or None, got True"):
+        derive(relativistic(), lr=True)

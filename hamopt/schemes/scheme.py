@@ -44,7 +44,13 @@ Row = tuple[str, sp.Expr]
 
 def _rows(items: Iterable[tuple[str, Any]]) -> tuple[Row, ...]:
     """Rows as a scheme keeps them: each flow's name, its fraction of ``h`` an exact number."""
-    return tuple((str(flow), _fraction(flow, frac)) for flow, frac in items)
+    rows = []
+    for k, item in enumerate(items):
+        if isinstance(item, (str, bytes)) or not isinstance(item, Sequence) or len(item) != 2:
+            raise ValueError(f"row {k} must be a pair (sub-flow, fraction of h), got {item!r}")
+        flow, frac = item
+        rows.append((str(flow), _fraction(flow, frac)))
+    return tuple(rows)
 
 
 def _fraction(flow: Any, frac: Any) -> sp.Expr:

@@ -101,6 +101,12 @@ def test_a_fraction_that_is_not_a_real_number_is_refused_by_the_constructor(
         Scheme("bad", [("D", fraction), ("K", 1), ("F", 1)], order=1)
 
 
+@pytest.mark.parametrize("row", [("D", 1, 2), ("D",), "D1", 3])
+def test_a_row_that_is_not_a_pair_is_refused_by_name(row):
+    with pytest.raises(ValueError, match=r"row 0 must be a pair \(sub-flow, fraction of h\)"):
+        Scheme("bad", [row, ("K", 1), ("F", 1)], order=1)
+
+
 def test_fractions_as_text_and_numpy_numbers_are_taken():
     import numpy as np
 
