@@ -235,8 +235,8 @@ def _limit_at_zero(expr: sp.Expr, x: sp.Symbol) -> sp.Expr | None:
     sides = ("+",) if x.is_nonnegative else ("+", "-")
     try:
         limits = {sp.limit(expr, x, 0, side) for side in sides}
-    except (NotImplementedError, ValueError, TypeError):
-        return None
+    except (NotImplementedError, ValueError, TypeError, RecursionError):
+        return None  # SymPy's limit of the norm-coupled Huber recurses without end
     if len(limits) != 1:
         return None
     (value,) = limits

@@ -258,3 +258,14 @@ def test_a_piecewise_energy_convex_where_its_branches_meet_is_taken():
     huber = sp.Piecewise((p**2 / 2, sp.Abs(p) <= 1), (sp.Abs(p) - sp.Rational(1, 2), True))
     velocity = KineticEnergy(huber).velocity_expr
     assert [velocity.subs(p, x) for x in (sp.Rational(1, 2), 3, -3)] == [sp.Rational(1, 2), 1, -1]
+
+
+def test_a_norm_coupled_energy_whose_limit_sympy_cannot_take_is_a_value_error():
+    """The norm-coupled Huber energy: SymPy's limit of its velocity factor min(δ, √s)/√s at
+    s = 0 recursed until Python's RecursionError (a 1,100-frame traceback from the command
+    line); the limit is given up, and the energy refused with its 0/0 at p = 0 named."""
+    from hamopt.kinetic import huber
+
+    energy = huber()
+    with pytest.raises(ValueError, match=r"is not finite for finite p: nan at p = 0"):
+        KineticEnergy(energy.expr, energy.params, coupling="norm")
