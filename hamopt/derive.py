@@ -225,9 +225,10 @@ def derive(
         )
     entries = resolve(closure)
     names = {e.name for e in entries}
+    default_betas = (0.9, 0.99) if "lookahead" in names else (0.9, 0.999)
     given_betas = betas is not None
     if betas is None:
-        betas = (0.9, 0.99) if "lookahead" in names else (0.9, 0.999)
+        betas = default_betas
     form = Momentum(momentum, init)  # validates both
     lr, betas = _check_defaults(lr, betas)
     several_kicks = sum(flow == "K" for flow, _ in scheme.rows) > 1
@@ -298,7 +299,7 @@ def derive(
     label = label if label != "none" else "plain"
     hps = _hyperparameters(kinetic, energy, draft, lr, betas, parameterisation, scheme)
     if given_betas:
-        _warn_of_unread_betas(betas, {hp.name for hp in hps})
+        _warn_of_unread_betas(betas, default_betas, {hp.name for hp in hps})
     rule = draft.with_(hyperparameters=tuple(hps)).rule(label, provenance)
     spec = OptimizerSpec(
         name,
@@ -365,13 +366,16 @@ def _closure_text(closure: str | Iterable[str]) -> str:
     return closure if isinstance(closure, str) else ", ".join(closure)
 
 
-def _warn_of_unread_betas(betas: tuple[float, float], taken: set[str]) -> None:
+def _warn_of_unread_betas(
+    betas: tuple[float, float], defaults: tuple[float, float], taken: set[str]
+) -> None:
     """A warning for each β of the given ``betas`` that the derived rule does not read (no
-    second moment: β2; ``no_momentum``: β1), which its class then does not take."""
+    second moment: β2; ``no_momentum``: β1), which its class then does not take; not for one
+    equal to its default (a spec written by ``--spec-out`` holds both, always)."""
     read = {"betas": (0, 1), "beta1": (0,), "beta2": (1,)}
     kept = next((read[n] for n in read if n in taken), ())
     for i in (0, 1):
-        if i not in kept:
+        if i not in kept and betas[i] != defaults[i]:
             what = "momentum" if i == 0 else "second moment"
             warnings.warn(
                 f"betas[{i}] = {betas[i]} changes nothing: the derived rule has no {what}, and "

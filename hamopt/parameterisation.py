@@ -86,11 +86,11 @@ class Parameterised:
         makes of the step once :math:`Y` is the estimate of :math:`g^2`. ``None`` for
         norm-coupled energies. Computed on demand (only that closure needs it)."""
         kinetic, step = self.step.kinetic, self.step
-        if self.how == "physical":
-            mass = _mass_form(kinetic, step, H, lambda x: x)
-            return None if mass is None else mass.xreplace({H: LR})
         s = step.momentum.scale(1 - beta1)
-        return _mass_form(kinetic, step, LR, lambda x: _unit(x, s))
+        if self.how == "physical":
+            mass = _mass_form(kinetic, step, H, lambda x: x, s)
+            return None if mass is None else mass.xreplace({H: LR})
+        return _mass_form(kinetic, step, LR, lambda x: _unit(x, s), s)
 
 
 def parameterise(
@@ -139,8 +139,17 @@ def _unit(x: sp.Expr, s: sp.Expr) -> sp.Expr:
     return u
 
 
-def _mass_form(kinetic: KineticEnergy, step: MLStep, scale: sp.Expr, unit) -> sp.Expr | None:
+def _mass_form(
+    kinetic: KineticEnergy, step: MLStep, scale: sp.Expr, unit, s: sp.Expr
+) -> sp.Expr | None:
     r""":math:`\text{scale}\sum_i t_i u_i w(k_i^2 Y)` with :math:`w(S) = \tau'(\sqrt S)/\sqrt S`.
+
+    :math:`k_i` is what :math:`u_i` is per unit gradient once the buffer is steady: the
+    coefficient of ``g`` plus that of ``v`` times the buffer's gain :math:`1/(s(1-\beta_1))`
+    (:math:`v \leftarrow \beta_1 v + g/s` settles at :math:`g/(s(1-\beta_1))`): 1 for the EMA,
+    :math:`1/(1-\beta_1)` for the sum, whose :math:`u` is ten times the gradient at
+    :math:`\beta_1 = 0.9` (read at :math:`Y \approx g^2` alone, the relativistic step was
+    :math:`7c`, over its speed limit :math:`c`).
 
     Where :math:`w` is not finite at :math:`S = 0` (0/0 or ∞, as for :math:`\tanh(\sqrt S)/\sqrt
     S` or :math:`S^{-1/4}`), the term is 0 at :math:`Y = 0`: then every gradient so far, and so
@@ -153,7 +162,7 @@ def _mass_form(kinetic: KineticEnergy, step: MLStep, scale: sp.Expr, unit) -> sp
     terms = []
     for t, x in step.drifts:
         u = unit(x)
-        k = sp.expand(u).coeff(v) + sp.expand(u).coeff(g)
+        k = sp.expand(u).coeff(v) / (s * (1 - beta1)) + sp.expand(u).coeff(g)
         term = t * u * w.xreplace({_S: k**2 * Y})
         at_zero = sp.sympify(w.xreplace({_S: 0}))
         if term.has(Y) and not _finite(at_zero):

@@ -396,6 +396,8 @@ def test_a_given_beta_the_rule_does_not_read_is_named(closure, unread, taken):
         warnings.simplefilter("error")  # at their defaults, or both read: no warning
         derive(relativistic(), "euler", closure, name="OneBeta")
         derive(relativistic(), "euler", "adam", betas=(0.5, 0.7), name="TwoBetas")
+        # the defaults given back, as a spec that --spec-out wrote gives them: no warning
+        derive(relativistic(), "euler", closure, betas=(0.9, 0.999), name="OneBeta")
 
 
 def test_params_of_an_energy_that_has_its_own_are_refused():

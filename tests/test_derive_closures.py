@@ -557,3 +557,47 @@ def test_a_refusal_shows_a_long_step_shortened():
     message = str(error.value)
     assert message.endswith(" characters)") and "… (" in message
     assert len(message) < SHOWN + 120
+
+
+@pytest.mark.parametrize("momentum", ["ema", "sum"])
+def test_second_moment_reads_the_mass_at_the_buffers_steady_scale(momentum):
+    """The sum buffer settles at g/(1-β₁), ten times the EMA's: the inverse mass is read at
+    u² ≈ y/(1-β₁)², so the relativistic step under a constant unit gradient stays within its
+    speed limit c = 1 (it was 7.07 for the sum, at u² ≈ y), and equals the diagonal mass's."""
+    from hamopt.kinetic import relativistic
+
+    steps = {}
+    for closure in ("second_moment", "diagonal_mass"):
+        cls = derive(
+            relativistic(), "euler", closure=[closure, "bias_correction"], momentum=momentum
+        ).cls
+        w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+        opt = cls([w], lr=1.0)
+        for _ in range(200):
+            w.grad = torch.ones(1, dtype=torch.float64)
+            before = w.item()
+            opt.step()
+        steps[closure] = abs(w.item() - before)
+    assert steps["second_moment"] <= 1.0
+    assert steps["second_moment"] == pytest.approx(steps["diagonal_mass"], rel=1e-7)
+
+
+def test_momentum_schedule_on_an_ema_started_at_the_gradient_takes_no_correction():
+    """An EMA from the first gradient is unbiased: the schedule's factors α(1-μ_t) and αμ_{t+1}
+    carry no (1-Π) corrections, so a constant unit gradient steps lr·(1 - μ_t + μ_{t+1}) ≈ lr
+    from the first step (the corrections made it 1.56, 1.19, 1.07, ...), and the rule keeps no
+    product state."""
+    from hamopt.kinetic import adam_energy
+
+    closure = ["frozen_mass", "bias_correction", "momentum_schedule"]
+    derived = derive(adam_energy(), "nag", closure=closure, init="grad", name="Unbiased")
+    w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    opt = derived.cls([w], lr=1.0)
+    steps = []
+    for _ in range(4):
+        before = w.item()
+        w.grad = torch.ones(1, dtype=torch.float64)
+        opt.step()
+        steps.append(abs(w.item() - before))
+    assert steps == pytest.approx([1.0] * 4, rel=1e-3)
+    assert "mu_product" not in opt.state[w]

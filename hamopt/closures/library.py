@@ -443,7 +443,11 @@ def momentum_schedule(lr: sp.Symbol, psi: sp.Symbol, name: str = "mu_product") -
     momentum factors of the two velocity evaluations: the impulse's :math:`\alpha(1-\beta_1)`
     becomes :math:`\alpha(1-\mu_t)/(1-\Pi_t)`, the momentum's :math:`\alpha\beta_1` becomes
     :math:`\alpha\mu_{t+1}/(1-\Pi_t\mu_{t+1})` (each with its own bias correction). The buffer
-    keeps :math:`v \leftarrow \beta_1 v + (1-\beta_1) g`.
+    keeps :math:`v \leftarrow \beta_1 v + (1-\beta_1) g`. An EMA started at the first gradient
+    (``init="grad"``) is unbiased, so it takes the factors without the corrections,
+    :math:`\alpha(1-\mu_t)` and :math:`\alpha\mu_{t+1}` (whose sum tends to α as Adam's
+    does): with them, a constant gradient's first steps were 1.56, 1.19, 1.07 times the later
+    ones.
     """
 
     def closure(d: Draft) -> Draft:
@@ -474,18 +478,8 @@ def momentum_schedule(lr: sp.Symbol, psi: sp.Symbol, name: str = "mu_product") -
             raise ValueError(
                 f"momentum_schedule needs -lr((1-β1) g + β1 v)/M with one mass M, got {shown(d.displacement)}"
             )
-        product = sp.Symbol(name, real=True)
-        state = Buffer(
-            name,
-            product,
-            latex=r"\Pi",
-            doc="product of the momentum schedule",
-            shape="scalar",
-            initial=1.0,
-        )
         decay = sp.Float(0.96)
         d = d.with_(
-            buffers=(*d.buffers, state),
             latex_names={
                 **d.latex_names,
                 MU: r"\mu_t",
@@ -501,6 +495,23 @@ def momentum_schedule(lr: sp.Symbol, psi: sp.Symbol, name: str = "mu_product") -
             beta * (1 - decay ** ((step + 1) * psi) / 2),
             "μ_{t+1} = β1(1 - ½·0.96^((t+1)ψ))",
         )
+        if not _biased_momentum(d):  # init="grad": Dozat's corrections would divide again
+            d = d.add_scalar(ALPHA_G, lr * (1 - MU), "impulse step α(1-μ_t)")
+            d = d.add_scalar(ALPHA_M, lr * MU_NEXT, "momentum step αμ_{t+1}")
+            return d.with_(displacement=unit_g * (ALPHA_G * grad + ALPHA_M * m)).note(
+                "Dozat's momentum schedule on an unbiased EMA (init at g): "
+                "μ_t = β1(1 - ½·0.96^(tψ)); α(1-β1) → α(1-μ_t), αβ1 → αμ_{t+1}"
+            )
+        product = sp.Symbol(name, real=True)
+        state = Buffer(
+            name,
+            product,
+            latex=r"\Pi",
+            doc="product of the momentum schedule",
+            shape="scalar",
+            initial=1.0,
+        )
+        d = d.with_(buffers=(*d.buffers, state))
         d = d.add_scalar(product, product * MU, "Π_t = Π_{t-1} μ_t (scalar state)")
         d = d.add_scalar(ALPHA_G, lr * (1 - MU) / (1 - product), "impulse step α(1-μ_t)/(1-Π_t)")
         d = d.add_scalar(
