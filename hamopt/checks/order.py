@@ -55,7 +55,14 @@ from hamopt.checks.report import CheckResult
 from hamopt.checks.smoothness import smooth
 from hamopt.kinetic.energy import KineticEnergy
 
-__all__ = ["DEFAULT_P0", "DEFAULT_Q0", "default_steps", "fit_slope", "order_of_accuracy"]
+__all__ = [
+    "DEFAULT_P0",
+    "DEFAULT_Q0",
+    "default_steps",
+    "fit_slope",
+    "order_of_accuracy",
+    "rounding_floor",
+]
 
 #: Default initial state of the accuracy checks (three particles, on :func:`anharmonic`).
 DEFAULT_Q0 = (1.0, -0.5, 0.8)
@@ -110,7 +117,7 @@ def _check_tolerance(tolerance: float | None) -> None:
 
 def rounding_floor(scale: float, steps: Sequence[int]) -> float:
     r"""The error float64 rounding alone can leave after the longest run:
-    :math:`arepsilon \cdot 	ext{scale} \cdot \max N` (a rounding of the state's size at
+    :math:`\varepsilon \cdot \text{scale} \cdot \max N` (a rounding of the state's size at
     each step, added up). An error below a few of it measures rounding, not the scheme (at a
     short ``final_time`` the errors of every step count are 1e-15, and their slope any
     number)."""

@@ -67,14 +67,12 @@ def _fraction(flow: Any, frac: Any) -> sp.Expr:
         value = sp.sympify(frac)
     except (sp.SympifyError, TypeError) as error:
         raise ValueError(f"the fraction of row {flow!r} is not a number: {frac!r}") from error
-    if not isinstance(value, sp.Expr) or value.free_symbols:
+    if not isinstance(value, sp.Expr):
+        raise ValueError(f"the fraction of row {flow!r} must be a number, got {frac!r}")
+    if value.free_symbols:
+        symbols = sorted(map(str, value.free_symbols))
         raise ValueError(
-            f"the fraction of row {flow!r} must be a number, got {frac!r}"
-            + (
-                f" (free symbols {sorted(map(str, value.free_symbols))})"
-                if isinstance(value, sp.Expr) and value.free_symbols
-                else ""
-            )
+            f"the fraction of row {flow!r} must be a number, got {frac!r} (free symbols {symbols})"
         )
     return sp.nsimplify(value)
 
