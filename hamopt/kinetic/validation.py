@@ -223,7 +223,27 @@ def choose_velocity(energy: KineticEnergy) -> sp.Expr:
             limited = _limit_at_zero(cand, arg)
             if limited is not None and _finite_on(energy, arg, limited, grid, strict):
                 return limited
+        if energy.coupling == "norm":  # a factor without a limit, whose velocity has one
+            for cand in candidates:
+                vanishing = _vanishing_at_rest(cand)
+                if vanishing is not None and _finite_on(energy, arg, vanishing, grid, strict):
+                    return vanishing
     return derivative
+
+
+def _vanishing_at_rest(factor: sp.Expr) -> sp.Expr | None:
+    r"""A norm-coupled velocity factor :math:`2F'(s)` that is infinite at :math:`s = 0` while
+    the velocity :math:`2F'(s)\,p`, of magnitude :math:`2F'(s)\sqrt s`, tends to 0 there, with
+    the value 0 at :math:`s = 0` (any finite value times :math:`p = 0` is the limit):
+    :math:`\tfrac34\lVert p\rVert^{4/3}` has the factor :math:`s^{-1/3}` and the velocity
+    :math:`\lVert p\rVert^{-2/3} p \to 0`. None where the velocity does not tend to 0."""
+    try:
+        at_rest = sp.limit(factor * sp.sqrt(s), s, 0, "+")
+    except (NotImplementedError, ValueError, TypeError, RecursionError):
+        return None
+    if at_rest != 0:
+        return None
+    return sp.Piecewise((0, sp.Eq(s, 0)), (factor, True))
 
 
 def _limit_at_zero(expr: sp.Expr, x: sp.Symbol) -> sp.Expr | None:

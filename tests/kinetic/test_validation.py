@@ -269,3 +269,32 @@ def test_a_norm_coupled_energy_whose_limit_sympy_cannot_take_is_a_value_error():
     energy = huber()
     with pytest.raises(ValueError, match=r"is not finite for finite p: nan at p = 0"):
         KineticEnergy(energy.expr, energy.params, coupling="norm")
+
+
+@pytest.mark.parametrize("text", ["abs(p)**(4/3)*3/4", "abs(p)*cbrt(abs(p))*3/4"])
+def test_a_norm_coupled_power_between_1_and_2_is_taken_however_it_is_spelled(text):
+    """(3/4)‖p‖^{4/3} (Hamiltonian descent's): the factor 2F'(s) = s^{-1/3} is infinite at rest,
+    the velocity s^{-1/3} p of magnitude ‖p‖^{1/3} tends to 0. Spelled with ** it was refused
+    ("s**(-1/3) is not finite ... at p = 0"), spelled with cbrt taken; both now take the factor
+    with the value 0 at s = 0, and a step from rest is finite on every path."""
+    from hamopt.parse import parse_energy
+    from hamopt.symbols import s
+
+    energy = KineticEnergy(parse_energy(text), coupling="norm")
+    velocity = energy.velocity_expr
+    assert velocity.subs(s, 0) == 0 and velocity.subs(s, 8) == sp.Rational(1, 2)  # 8^(-1/3)
+    cls = derive(energy, "euler", closure="none", name="Power43").cls
+    for path in (dict(foreach=False), dict(foreach=True), dict(fused=True)):
+        w = torch.nn.Parameter(torch.tensor([1.0, 2.0, 0.5], dtype=torch.float32))
+        opt = cls([w], **path)
+        for g in ([0.0, 0.0, 0.0], [0.3, 0.1, 0.0]):
+            w.grad = torch.tensor(g, dtype=torch.float32)
+            opt.step()
+        assert torch.isfinite(w).all() and w[0] < 1.0, (path, w)
+
+
+def test_a_norm_coupled_factor_whose_velocity_does_not_vanish_at_rest_is_still_refused():
+    """The massless norm ‖p‖ has the velocity p/‖p‖, of magnitude 1 at every p ≠ 0: no value
+    at rest is its limit, so the energy is still refused."""
+    with pytest.raises(ValueError, match=r"is not finite for finite p"):
+        KineticEnergy(sp.Abs(p), coupling="norm")
