@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from hamopt.labels import identifier_problem
+
 __all__ = ["Parameter", "in_range", "positive", "unused_parameters"]
 
 
@@ -53,8 +55,9 @@ class Parameter:
             raise TypeError(
                 f"parameter name must be a str, got {type(self.name).__name__} {self.name!r}"
             )
-        if not self.name.isidentifier():
-            raise ValueError(f"parameter name {self.name!r} is not an identifier")
+        why = identifier_problem(self.name)
+        if why is not None:
+            raise ValueError(f"parameter name {self.name!r} cannot be used: {why}")
         if not isinstance(self.interval, sp.Interval):
             raise TypeError(f"interval of {self.name} must be a sympy Interval")
         if self.default is not None:

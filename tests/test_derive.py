@@ -448,3 +448,12 @@ def test_numpy_scalars_as_defaults_make_a_module_that_loads():
     assert opt.defaults["lr"] == 0.25 and opt.defaults["betas"] == (0.8, 0.99)
     with pytest.raises(ValueError, match="lr must be a positive finite number or None, got True"):
         derive(relativistic(), lr=True)
+
+
+@pytest.mark.parametrize(("name", "read"), [("Ｍｙ", "My"), ("ﬁx", "fix"), ("ℌam", "Ham")])
+def test_a_class_name_python_reads_as_another_is_refused(name, read):
+    """Python normalises identifiers to NFKC: a class named Ｍｙ is defined as My, so ``.cls``
+    raised AttributeError, and the command line wrote a module whose ``__all__`` named a class
+    it does not define."""
+    with pytest.raises(ValueError, match=rf"Python reads it as '{read}' .*use '{read}'"):
+        derive(relativistic(), closure="adam", name=name)

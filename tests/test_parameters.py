@@ -24,8 +24,10 @@ def test_validate_names_parameter_and_range():
 def test_bad_default_and_name():
     with pytest.raises(ValueError, match=r"m must be in \(0, inf\), got -1"):
         positive("m", -1.0)
-    with pytest.raises(ValueError, match="not an identifier"):
+    with pytest.raises(ValueError, match="not a Python identifier"):
         Parameter("1m")
+    with pytest.raises(ValueError, match=r"Python reads it as 'm' \(identifiers are NFKC"):
+        Parameter("ｍ")  # full-width: the generated code would bind m
     with pytest.raises(TypeError, match="parameter name must be a str, got Symbol m"):
         Parameter(sp.Symbol("m"))
 

@@ -570,7 +570,10 @@ def _class(spec: OptimizerSpec) -> str:
         lines.append(f"        if {cond}:")
         lines.append(f'            return "{rule.name}"')
     else:
-        lines.append('        raise ValueError("no rule matches this parameter group\'s options")')
+        read = sorted(
+            {k for cond, _ in spec.variants for k in re.findall(r'group\["(\w+)"\]', cond)}
+        )
+        lines.append(f"        raise self._no_rule(group, {tuple(read)!r})")
     if spec.checks:
         lines.append("")
         lines.extend("    " + ln for ln in _combination_method(spec))

@@ -490,4 +490,4 @@ class Adam(GeneratedOptimizer):
             return "adam_amsgrad"
         if group["amsgrad"] and group["decoupled_weight_decay"]:
             return "adamw_amsgrad"
-        raise ValueError("no rule matches this parameter group's options")
+        raise self._no_rule(group, ('amsgrad', 'decoupled_weight_decay'))

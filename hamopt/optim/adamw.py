@@ -267,4 +267,4 @@ class AdamW(GeneratedOptimizer):
             return "adamw"
         if group["amsgrad"]:
             return "adamw_amsgrad"
-        raise ValueError("no rule matches this parameter group's options")
+        raise self._no_rule(group, ('amsgrad',))

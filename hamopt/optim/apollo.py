@@ -1245,7 +1245,7 @@ class Apollo(GeneratedOptimizer):
             return "belief_decoupled"
         if group["rebound"] == "belief" and group["weight_decay_type"] == "stable":
             return "belief_stable"
-        raise ValueError("no rule matches this parameter group's options")
+        raise self._no_rule(group, ('rebound', 'weight_decay_type'))
 
     @staticmethod
     def _resolve(values):

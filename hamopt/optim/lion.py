@@ -182,7 +182,7 @@ class Lion(GeneratedOptimizer):
     """
 
     ARGUMENTS = (
-        real("lr", 0.0001, "(0, inf)", tensor=True),
+        real("lr", 0.0001, "[0, inf)", tensor=True),
         pair("betas", (0.9, 0.99), ("[0, 1]", "[0, 1]"), ("beta1", "beta2")),
         real("weight_decay", 0.0, "[0, inf)"),
         fixed("use_triton", False),

@@ -304,4 +304,4 @@ class NAdam(GeneratedOptimizer):
             return "nadam"
         if group["decoupled_weight_decay"]:
             return "nadam_decoupled"
-        raise ValueError("no rule matches this parameter group's options")
+        raise self._no_rule(group, ('decoupled_weight_decay',))

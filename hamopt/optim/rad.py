@@ -741,4 +741,4 @@ class RAD(GeneratedOptimizer):
             return "order2_annealed"
         if group["order"] == 2 and True:
             return "order2_unit"
-        raise ValueError("no rule matches this parameter group's options")
+        raise self._no_rule(group, ('max_iter', 'order', 'zeta'))

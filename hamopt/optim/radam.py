@@ -303,4 +303,4 @@ class RAdam(GeneratedOptimizer):
             return "radam"
         if group["decoupled_weight_decay"]:
             return "radam_decoupled"
-        raise ValueError("no rule matches this parameter group's options")
+        raise self._no_rule(group, ('decoupled_weight_decay',))

@@ -301,7 +301,7 @@ class RGD(GeneratedOptimizer):
             return "order1"
         if group["order"] == 2:
             return "order2"
-        raise ValueError("no rule matches this parameter group's options")
+        raise self._no_rule(group, ('order',))
 
     @staticmethod
     def _check_combination(values):

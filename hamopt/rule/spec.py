@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hamopt.labels import identifier_problem
 from hamopt.rule.hyperparameter import Hyperparameter
 from hamopt.rule.update_rule import UpdateRule
 
@@ -63,8 +64,9 @@ class OptimizerSpec:
     positional: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.name.isidentifier():
-            raise ValueError(f"optimizer name {self.name!r} is not an identifier")
+        why = identifier_problem(self.name)
+        if why is not None:
+            raise ValueError(f"optimizer name {self.name!r} cannot name the class: {why}")
         if not self.variants:
             raise ValueError(f"optimizer {self.name} has no rule")
         names = [hp.name for hp in self.hyperparameters]

@@ -84,8 +84,10 @@ class Argument:
                     f"only {n}={self.default!r}"
                 )
         elif self.kind == "pair":
-            if not (isinstance(value, (tuple, list)) and len(value) == len(self.intervals)):
-                raise TypeError(f"{optimizer}: {n} must be a pair of numbers, got {value!r}")
+            if not _pair(value, len(self.intervals)):
+                raise TypeError(
+                    f"{optimizer}: {n} must be a pair of numbers, got {type(value).__name__} {value!r}"
+                )
             for i, (item, interval) in enumerate(zip(value, self.intervals, strict=True)):
                 _check_real(optimizer, f"{n}[{i}]", item, interval, tensor=False)
         elif not (self.optional and value is None):
@@ -96,6 +98,18 @@ class Argument:
         if self.kind == "pair":
             return dict(zip(self.symbols, value, strict=True))
         return {s: value for s in self.symbols}
+
+
+def _pair(value: object, n: int) -> bool:
+    """``value`` holds ``n`` items as torch reads a pair (``betas[0]``, ``betas[1]``): a tuple or
+    list, or any sized iterable that is not text or a tensor (a NumPy array, a config
+    library's list type)."""
+    if isinstance(value, (str, bytes, torch.Tensor)):
+        return False
+    try:
+        return len(value) == n and len(list(value)) == n
+    except TypeError:  # no len() or not iterable
+        return False
 
 
 def _check_real(optimizer: str, name: str, value: object, interval: str, tensor: bool) -> None:

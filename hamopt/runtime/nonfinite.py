@@ -44,9 +44,19 @@ def position(group: dict, p: torch.Tensor) -> int:
     return next(k for k, q in enumerate(group["params"]) if q is p)
 
 
+#: What ``nonfinite`` may be.
+POLICIES = ("raise", "skip", "ignore")
+
+
 def with_grad(optimizer, index: int, group: dict) -> list[torch.Tensor]:
-    """The group's parameters that have a gradient; a sparse gradient, or a parameter on the
-    meta device, raises ValueError."""
+    """The group's parameters that have a gradient; a sparse gradient, a parameter on the
+    meta device, or a ``nonfinite`` that is not a policy (set in ``param_groups`` after the
+    constructor: ``"Skip"`` skipped the step on the kernel's path and applied the NaN on
+    torch's), raises ValueError."""
+    if group["nonfinite"] not in POLICIES:
+        raise ValueError(
+            f"{type(optimizer).__name__}: nonfinite must be 'raise', 'skip' or 'ignore', got {group['nonfinite']!r} (param group {index}); nothing was updated"
+        )
     params = [p for p in group["params"] if p.grad is not None]
     for p in params:
         if p.is_meta:

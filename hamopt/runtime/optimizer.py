@@ -20,6 +20,7 @@ the rest:
 """
 
 import array
+import numbers
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -154,6 +155,15 @@ class GeneratedOptimizer(Optimizer):
     def _rule(self, group: dict) -> str:
         """The name of the rule this group's options select."""
         raise NotImplementedError
+
+    def _no_rule(self, group: dict, options: tuple[str, ...]) -> ValueError:
+        """The error of a group whose options select no rule (one set in ``param_groups``
+        after the constructor, which checks them: RAD's ``order = 3``), naming them."""
+        index = next((i for i, g in enumerate(self.param_groups) if g is group), None)
+        values = ", ".join(f"{k}={group.get(k)!r}" for k in options)
+        return ValueError(
+            f"{type(self).__name__}: no rule matches the options of param group {index} ({values}); set in param_groups after the constructor?"
+        )
 
     @staticmethod
     def _resolve(values: dict) -> dict:
@@ -630,7 +640,8 @@ class GeneratedOptimizer(Optimizer):
                 steps = [s.item() + 1 for s in state_steps]  # this step's t (faster than a stack)
             columns = self._per_tensor(rule, steps, buffers, values)
         numbers = array.array(
-            "d", [float(values[k]) for k in rule.numbers] + [v for c in columns for v in c]
+            "d",
+            [self._number(k, values[k]) for k in rule.numbers] + [v for c in columns for v in c],
         )
         numbers.extend(extra)
         if not numbers:
@@ -726,6 +737,16 @@ class GeneratedOptimizer(Optimizer):
             maximize=maximize,
             inputs_checked=lambda: self._check_shapes(rule, params, grads, buffers),
         )
+
+    def _number(self, name: str, value) -> float:
+        """A hyperparameter's value as the kernel reads it; TypeError where it is not a number
+        (``param_groups[0]["lr"] = "0.1"`` after the constructor: ``float`` took the text on
+        this path, where torch's arithmetic on the other paths refuses it)."""
+        if not isinstance(value, numbers.Real):
+            raise TypeError(
+                f"{type(self).__name__}: {name} must be a number, got {type(value).__name__} {value!r} (set in param_groups after the constructor?)"
+            )
+        return float(value)
 
     def _check_shapes(self, rule: Rule, params, grads, buffers) -> None:
         """ValueError where a gradient or a state buffer is not of its parameter's shape: a

@@ -24,7 +24,7 @@ from hamopt.rule.spec import OptimizerSpec
 from hamopt.schemes import euler
 from hamopt.variables import Momentum, v
 from hamopt.zoo import common
-from hamopt.zoo.common import BETA1, BETA2, LR, WD
+from hamopt.zoo.common import BETA1, BETA2, LR, NONNEG, WD
 from hamopt.zoo.derivation import derive_to_target
 
 __all__ = ["lion"]
@@ -37,7 +37,8 @@ CLOSED_UNIT = sp.Interval(0, 1)
 def lion() -> OptimizerSpec:
     """``lion_pytorch.Lion``: decoupled decay λ, or λ/α₀ with ``decoupled_weight_decay``."""
     hps = (
-        real("lr", 1e-4, POSITIVE, "learning rate α (every coordinate moves by α)", symbol=LR),
+        # lr = 0 taken, as torch's and lion-pytorch's: a warm-up schedule starts there
+        real("lr", 1e-4, NONNEG, "learning rate α (every coordinate moves by α)", symbol=LR),
         pair(
             "betas",
             (0.9, 0.99),

@@ -659,3 +659,88 @@ def test_nonfinite_in_one_ranks_shard_is_every_ranks_verdict(tmp_path):
         where = "parameter 0 of param group 0" if rank == 1 else "sharded on another rank"
         assert message.startswith("RGD: non-finite gradient (NaN or Inf) for") and where in message
         assert r["skip"][0] == "returned" and r["skip"][2]
+
+
+@pytest.mark.parametrize("path", [dict(), dict(foreach=False)])
+@pytest.mark.parametrize("policy", ["Skip", None])
+def test_a_nonfinite_policy_set_after_the_constructor_is_checked_at_the_step(path, policy):
+    """``param_groups[0]["nonfinite"] = "Skip"`` (a typo) skipped a NaN step on the kernel's
+    path and applied it on torch's: the step now refuses it, naming it, with nothing updated."""
+    w = torch.nn.Parameter(torch.ones(3, dtype=torch.float32))
+    opt = zoo.Adam([w], lr=0.1, **path)
+    w.grad = torch.ones(3, dtype=torch.float32)
+    opt.step()
+    opt.param_groups[0]["nonfinite"] = policy
+    w.grad = torch.tensor([1.0, math.nan, 1.0], dtype=torch.float32)
+    message = rf"nonfinite must be 'raise', 'skip' or 'ignore', got {policy!r} \(param group 0\)"
+    with Unchanged([w], opt, ValueError, message):
+        opt.step()
+
+
+def test_a_hyperparameter_set_to_text_after_the_constructor_is_a_type_error_on_the_kernels_path():
+    """The kernel's path read ``lr = "0.1"`` through float() and stepped; torch's arithmetic
+    on the other paths (and torch.optim) refuses it. Now the kernel's path does too."""
+    w = torch.nn.Parameter(torch.ones(3, dtype=torch.float32))
+    opt = zoo.Adam([w], lr=0.1)
+    w.grad = torch.ones(3, dtype=torch.float32)
+    opt.step()
+    opt.param_groups[0]["lr"] = "0.1"
+    with pytest.raises(TypeError, match=r"Adam: lr must be a number, got str '0.1'"):
+        opt.step()
+
+
+@pytest.mark.parametrize("kind", ["numpy", "UserList"])
+def test_betas_as_any_pair_torch_reads_are_taken(kind):
+    """torch reads betas[0] and betas[1]: a NumPy array or a config library's list type is a
+    pair (they were refused as "must be a pair of numbers, got [0.9, 0.999]")."""
+    import collections
+
+    import numpy as np
+
+    betas = np.array([0.8, 0.99]) if kind == "numpy" else collections.UserList([0.8, 0.99])
+    runs = []
+    for given in (betas, (0.8, 0.99)):
+        w = torch.nn.Parameter(torch.ones(3, dtype=torch.float32))
+        opt = zoo.Adam([w], lr=0.1, betas=given)
+        for _ in range(3):
+            w.grad = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float32)
+            opt.step()
+        runs.append(w.detach())
+    assert torch.equal(runs[0], runs[1])
+    with pytest.raises(TypeError, match=r"betas must be a pair of numbers, got str 'ab'"):
+        zoo.Adam([torch.nn.Parameter(torch.ones(1))], betas="ab")
+
+
+def test_lion_takes_lr_0_from_a_schedule_and_its_own_checkpoint_at_lr_0():
+    """lion-pytorch and torch take lr = 0 (a warm-up from 0, the end of a cosine schedule);
+    the zoo's Lion refused it at its first step, in state_dict(), and loading its own
+    checkpoint."""
+    w = torch.nn.Parameter(torch.ones(3, dtype=torch.float32))
+    opt = zoo.Lion([w], lr=1e-4)
+    torch.optim.lr_scheduler.LambdaLR(opt, lambda step: step / 100)  # lr = 0 at once
+    w.grad = torch.ones(3, dtype=torch.float32)
+    opt.step()
+    assert torch.equal(w.detach(), torch.ones(3))  # a step of size 0
+    copy.deepcopy(opt)
+    cosine = zoo.Lion([w], lr=1e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(cosine, 10)
+    for _ in range(10):
+        w.grad = torch.ones(3, dtype=torch.float32)
+        cosine.step()
+        schedule.step()
+    assert cosine.param_groups[0]["lr"] == 0.0
+    cosine.load_state_dict(cosine.state_dict())
+
+
+def test_options_that_select_no_rule_are_named():
+    """RAD's order = 3 set after a first step (before it, the group is checked in full:
+    "order must be one of 1, 2"): the message named neither the class nor the options ("no
+    rule matches this parameter group's options")."""
+    w = torch.nn.Parameter(torch.ones(3, dtype=torch.float32))
+    opt = zoo.RAD([w], lr=0.1)
+    w.grad = torch.ones(3, dtype=torch.float32)
+    opt.step()
+    opt.param_groups[0]["order"] = 3
+    message = r"RAD: no rule matches the options of param group 0 \(max_iter=None, order=3, zeta="
+    with Unchanged([w], opt, ValueError, message):
+        opt.step()
