@@ -259,7 +259,8 @@ def numeric_symplecticity(
         reason = (
             "the step couples q and p too weakly to tell: a defect of the order of "
             f"|∂q'/∂p|·|∂p'/∂q| = {resolution:.3g} (relative) would be within "
-            f"{RESOLUTION_MARGIN:g} × the tolerance {tolerance:g} (a larger h decides)"
+            f"{RESOLUTION_MARGIN:g} × the tolerance {tolerance:g} (a larger h, or a potential "
+            "with more curvature, decides)"
         )
         return CheckResult.undetermined(*args, reason, details)
     return CheckResult(*args, relative <= tolerance, details)

@@ -217,10 +217,16 @@ class TorchSystem:
         return self._velocity(p)
 
     def grad_U(self, q: torch.Tensor) -> torch.Tensor:
+        """:math:`\nabla U(q)` by autograd; 0 for a potential that does not depend on q (a
+        constant tensor, which autograd refused: "element 0 of tensors does not require
+        grad")."""
         with torch.enable_grad():
             x = q if q.requires_grad else q.detach().requires_grad_(True)
-            (g,) = torch.autograd.grad(self._potential_at(x), x, create_graph=q.requires_grad)
-        return g
+            u = self._potential_at(x)
+            if not u.requires_grad:
+                return torch.zeros_like(q)
+            (g,) = torch.autograd.grad(u, x, create_graph=q.requires_grad, allow_unused=True)
+        return torch.zeros_like(q) if g is None else g
 
     def _potential_at(self, q: torch.Tensor) -> torch.Tensor:
         """U(q), or a ValueError naming what is wrong with the potential for this q (a matrix

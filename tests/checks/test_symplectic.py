@@ -228,3 +228,14 @@ def test_a_small_step_that_still_resolves_a_defect_decides(h):
     passes."""
     assert numeric_symplecticity(relativistic(), nag, random_quadratic(20), h=h).verdict == "fail"
     assert numeric_symplecticity(relativistic(), leapfrog, random_quadratic(20), h=h).passed
+
+
+def test_a_potential_that_does_not_depend_on_q_has_a_zero_gradient():
+    """A constant potential: autograd refused it ("element 0 of tensors does not require
+    grad"); its gradient is 0, the step only drifts, and the check cannot tell NAG from a
+    symplectic scheme: undetermined, for both."""
+    for scheme in (leapfrog, nag):
+        res = numeric_symplecticity(
+            relativistic(), scheme, lambda q: torch.tensor(1.0, dtype=torch.float64)
+        )
+        assert res.verdict == "undetermined" and res.details["resolution"] == 0, res.row()
