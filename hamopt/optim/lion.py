@@ -187,7 +187,7 @@ class Lion(GeneratedOptimizer):
         real("weight_decay", 0.0, "[0, inf)"),
         fixed("use_triton", False),
         flag("decoupled_weight_decay", False),
-        real("init_lr", None, "(0, inf)", optional=True),
+        real("init_lr", None, "[0, inf)", optional=True),
     )
     RULES = {
         "scaled_decay": Rule(buffers=("exp_avg",), hyperparameters=("lr", "beta1", "beta2", "weight_decay", "init_lr"), single_tensor=_single_tensor_scaled_decay, foreach=_foreach_scaled_decay, fused=_fused_scaled_decay, numbers=("lr", "beta1", "beta2", "weight_decay", "init_lr"), reads_step=False),
@@ -203,6 +203,15 @@ class Lion(GeneratedOptimizer):
         if group["decoupled_weight_decay"]:
             return "scaled_decay"
         return "lion"
+
+    @staticmethod
+    def _check_combination(values):
+        """Checks that read several arguments."""
+        lr = values["lr"]
+        decoupled_weight_decay = values["decoupled_weight_decay"]
+        init_lr = values["init_lr"]
+        if decoupled_weight_decay and (lr if init_lr is None else init_lr) == 0:
+            raise ValueError("Lion: decoupled_weight_decay divides by α₀ = init_lr, the constructor's lr where init_lr is not given: it must be > 0")
 
     @staticmethod
     def _resolve(values):

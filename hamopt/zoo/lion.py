@@ -30,7 +30,6 @@ from hamopt.zoo.derivation import derive_to_target
 __all__ = ["lion"]
 
 INIT_LR = sp.Symbol("init_lr", real=True)
-POSITIVE = sp.Interval.open(0, sp.oo)
 CLOSED_UNIT = sp.Interval(0, 1)
 
 
@@ -55,7 +54,7 @@ def lion() -> OptimizerSpec:
         optional(
             "init_lr",
             None,
-            POSITIVE,
+            NONNEG,  # 0 refused only where it divides: the check below
             "α₀ of decoupled_weight_decay (None: the constructor's lr, as lion-pytorch)",
             symbol=INIT_LR,
             keyword_only=True,
@@ -92,6 +91,13 @@ def lion() -> OptimizerSpec:
         summary="Lion: massless energy |p|, conformal Euler read at the look-ahead.",
         reference=reference,
         unsupported=(("use_triton", False),),
+        checks=(
+            (
+                "decoupled_weight_decay and (lr if init_lr is None else init_lr) == 0",
+                "decoupled_weight_decay divides by α₀ = init_lr, the constructor's lr where "
+                "init_lr is not given: it must be > 0",
+            ),
+        ),
         resolved=(("init_lr", "float(lr) if init_lr is None else init_lr"),),
         positional=("lr", "betas", "weight_decay", "use_triton", "decoupled_weight_decay"),
     )

@@ -199,7 +199,7 @@ def test_wrong_types_every_zoo_optimizer(name):
             "Adam",
             dict(betas=(0.9,)),
             TypeError,
-            r"Adam: betas must be a pair of numbers, got \(0.9,\)",
+            r"Adam: betas must be a pair of numbers, got tuple \(0.9,\)",
         ),
         (
             "Adam",

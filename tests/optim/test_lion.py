@@ -41,9 +41,14 @@ def test_positional_arguments_are_read_in_lion_pytorchs_order():
             ValueError,
             r"use_triton=True is not supported .* only use_triton=False",
         ),
-        (dict(lr=0.0), ValueError, r"Lion: lr must be in \(0, inf\), got 0.0"),
+        (dict(lr=-1e-3), ValueError, r"Lion: lr must be in \[0, inf\), got -0.001"),
+        (
+            dict(lr=0.0, decoupled_weight_decay=True),
+            ValueError,
+            r"Lion: decoupled_weight_decay divides by α₀ = init_lr, the constructor's lr",
+        ),
         (dict(betas=(0.9, 1.5)), ValueError, r"Lion: betas\[1\] must be in \[0, 1\], got 1.5"),
-        (dict(init_lr=-1.0), ValueError, r"Lion: init_lr must be in \(0, inf\), got -1.0"),
+        (dict(init_lr=-1.0), ValueError, r"Lion: init_lr must be in \[0, inf\), got -1.0"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(kwargs, error, message):

@@ -70,7 +70,7 @@ def test_signature_matches_reference(name):
         ("Adam", dict(lr=-1.0), ValueError, r"lr must be in \[0, inf\), got -1.0"),
         ("Adam", dict(betas=(1.0, 0.999)), ValueError, r"betas\[0\] must be in \[0, 1\), got 1.0"),
         ("Adam", dict(betas=(0.9, -0.1)), ValueError, r"betas\[1\] must be in \[0, 1\), got -0.1"),
-        ("Adam", dict(betas=0.9), TypeError, r"betas must be a pair of numbers, got 0.9"),
+        ("Adam", dict(betas=0.9), TypeError, r"betas must be a pair of numbers, got float 0.9"),
         ("Adam", dict(eps="small"), TypeError, r"eps must be a real number, got 'small'"),
         ("Adam", dict(lr=float("nan")), ValueError, r"lr must be in \[0, inf\), got nan"),
         ("Adam", dict(amsgrad=1), TypeError, r"amsgrad must be True or False, got 1"),
