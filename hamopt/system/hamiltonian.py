@@ -217,7 +217,7 @@ class TorchSystem:
         return self._velocity(p)
 
     def grad_U(self, q: torch.Tensor) -> torch.Tensor:
-        """:math:`\nabla U(q)` by autograd; 0 for a potential that does not depend on q (a
+        r""":math:`\nabla U(q)` by autograd; 0 for a potential that does not depend on q (a
         constant tensor, which autograd refused: "element 0 of tensors does not require
         grad")."""
         with torch.enable_grad():
