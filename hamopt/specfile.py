@@ -667,19 +667,24 @@ def _scheme_lines(scheme: Scheme | str) -> list[str]:
         return [f"name = {_toml(scheme)}"]
     if SCHEMES.get(scheme.name) == scheme:
         return [f"name = {_toml(scheme.name)}"]
-    rows = ", ".join(
-        f"[{_toml(flow)}, {_toml(_EnergyPrinter().doprint(frac))}]" for flow, frac in scheme.rows
-    )
-    lines = [f"name = {_toml(scheme.name)}", f"order = {scheme.order}", f"rows = [{rows}]"]
+    lines = [
+        f"name = {_toml(scheme.name)}",
+        f"order = {scheme.order}",
+        f"rows = {_rows_toml(scheme.rows)}",
+    ]
     if scheme.rotation:  # the rows a rotation moved: the order check's variables
-        moved = ", ".join(
-            f"[{_toml(flow)}, {_toml(_EnergyPrinter().doprint(frac))}]"
-            for flow, frac in scheme.rotation
-        )
-        lines.append(f"rotation = [{moved}]")
+        lines.append(f"rotation = {_rows_toml(scheme.rotation)}")
     if scheme.description:
         lines.append(f"description = {_toml(scheme.description)}")
     return lines
+
+
+def _rows_toml(rows) -> str:
+    """Scheme rows as a TOML list of ``[flow, fraction]`` pairs (the fraction as text)."""
+    pairs = ", ".join(
+        f"[{_toml(flow)}, {_toml(_EnergyPrinter().doprint(frac))}]" for flow, frac in rows
+    )
+    return f"[{pairs}]"
 
 
 def _closure_line(closure: str | Sequence[str]) -> str:

@@ -43,6 +43,9 @@ _CONFIRMED = 16  # flagged second differences re-evaluated in 40 digits, the wor
 #: The functions an energy may use: the element-wise ones the code printers write (the in-place
 #: planner's table, whose torch calls every path prints), and Max, Min and Piecewise.
 _KNOWN = frozenset({f.__name__ for f in UNARY} | {"Max", "Min", "Piecewise"})
+#: What SymPy's limit raises where it cannot take one (RecursionError: the norm-coupled Huber's
+#: velocity factor at s = 0 recurses without end).
+_LIMIT_ERRORS = (NotImplementedError, ValueError, TypeError, RecursionError)
 
 
 def validate_kinetic(energy: KineticEnergy) -> None:
@@ -239,7 +242,7 @@ def _vanishing_at_rest(factor: sp.Expr) -> sp.Expr | None:
     :math:`\lVert p\rVert^{-2/3} p \to 0`. None where the velocity does not tend to 0."""
     try:
         at_rest = sp.limit(factor * sp.sqrt(s), s, 0, "+")
-    except (NotImplementedError, ValueError, TypeError, RecursionError):
+    except _LIMIT_ERRORS:
         return None
     if at_rest != 0:
         return None
@@ -255,8 +258,8 @@ def _limit_at_zero(expr: sp.Expr, x: sp.Symbol) -> sp.Expr | None:
     sides = ("+",) if x.is_nonnegative else ("+", "-")
     try:
         limits = {sp.limit(expr, x, 0, side) for side in sides}
-    except (NotImplementedError, ValueError, TypeError, RecursionError):
-        return None  # SymPy's limit of the norm-coupled Huber recurses without end
+    except _LIMIT_ERRORS:
+        return None
     if len(limits) != 1:
         return None
     (value,) = limits

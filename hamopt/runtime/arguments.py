@@ -16,6 +16,8 @@ from fractions import Fraction
 
 import torch
 
+from hamopt.runtime.nonfinite import POLICIES
+
 __all__ = [
     "OPTIONS",
     "REQUIRED",
@@ -218,7 +220,7 @@ def check_arguments(optimizer: str, arguments: tuple[Argument, ...], values: dic
             )
     if values.get("fused") and values.get("foreach"):
         raise ValueError(f"{optimizer}: fused=True and foreach=True exclude each other")
-    if "nonfinite" in values and values["nonfinite"] not in ("raise", "skip", "ignore"):
+    if "nonfinite" in values and values["nonfinite"] not in POLICIES:
         raise ValueError(
             f"{optimizer}: nonfinite must be 'raise', 'skip' or 'ignore', got {values['nonfinite']!r}"
         )

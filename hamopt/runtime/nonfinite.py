@@ -36,12 +36,26 @@ import torch
 
 from hamopt.runtime.tensors import PLAIN, real_views
 
-__all__ = ["finite", "in_graph", "passes", "position", "traced", "verdict", "with_grad"]
+__all__ = [
+    "finite",
+    "group_index",
+    "in_graph",
+    "passes",
+    "position",
+    "traced",
+    "verdict",
+    "with_grad",
+]
 
 
 def position(group: dict, p: torch.Tensor) -> int:
     """Index of ``p`` in its group's list of parameters."""
     return next(k for k, q in enumerate(group["params"]) if q is p)
+
+
+def group_index(optimizer, group: dict) -> int | None:
+    """Index of ``group`` in the optimizer's ``param_groups`` (None: a dict not among them)."""
+    return next((i for i, g in enumerate(optimizer.param_groups) if g is group), None)
 
 
 #: What ``nonfinite`` may be.

@@ -32,7 +32,7 @@ from torch.optim.optimizer import Optimizer, _use_grad_for_differentiable
 from hamopt.runtime.arguments import OPTIONS, REQUIRED, Argument, check_arguments
 from hamopt.runtime.compiled import Compiled
 from hamopt.runtime.kernel import Kernel, kernel_step
-from hamopt.runtime.nonfinite import finite, in_graph, traced, verdict, with_grad
+from hamopt.runtime.nonfinite import finite, group_index, in_graph, traced, verdict, with_grad
 from hamopt.runtime.state_dict import check_state_dict, scalar_dtype
 from hamopt.runtime.state_storage import FORMATS, stored_buffer
 from hamopt.runtime.stored_step import (
@@ -159,7 +159,7 @@ class GeneratedOptimizer(Optimizer):
     def _no_rule(self, group: dict, options: tuple[str, ...]) -> ValueError:
         """The error of a group whose options select no rule (one set in ``param_groups``
         after the constructor, which checks them: RAD's ``order = 3``), naming them."""
-        index = next((i for i, g in enumerate(self.param_groups) if g is group), None)
+        index = group_index(self, group)
         values = ", ".join(f"{k}={group.get(k)!r}" for k in options)
         return ValueError(
             f"{type(self).__name__}: no rule matches the options of param group {index} ({values}); set in param_groups after the constructor?"
@@ -452,7 +452,7 @@ class GeneratedOptimizer(Optimizer):
         fmt = group["state_dtype"]
         if made is not None and made[0] is group and made[1] == fmt:
             return
-        index = next(i for i, g in enumerate(self.param_groups) if g is group)
+        index = group_index(self, group)
         where = f"param group {index}"
         held = (
             made is not None

@@ -29,6 +29,7 @@ import weakref
 import torch
 
 from hamopt.runtime.kernel import count_writes, define_operator, kernel_step
+from hamopt.runtime.nonfinite import group_index
 from hamopt.runtime.state_dict import scalar_dtype
 from hamopt.runtime.state_storage import (
     DTYPES,
@@ -113,7 +114,7 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
     index."""
     rule = optimizer.RULES[name]
     fmt = FORMATS[group["state_dtype"]]
-    index = next(i for i, g in enumerate(optimizer.param_groups) if g is group)
+    index = group_index(optimizer, group)
     first = sum(len(g["params"]) for g in optimizer.param_groups[:index])  # its first's place
     own_keys = {}  # a tensor's format → its state keys, in the order of the rule's buffers
     for k, p in enumerate(group["params"]):
