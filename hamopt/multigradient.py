@@ -15,7 +15,7 @@ scheme's rows itself and asks for the loss again at each kick, through ``step(cl
     from hamopt.multigradient import derive_multigradient
 
     derived = derive_multigradient(hamopt.kinetic.relativistic(), "yoshida", name="Yoshida4")
-    optimizer = derived.cls(model.parameters(), lr=0.1, beta=0.9)
+    optimizer = derived.cls(model.parameters(), lr=0.1, beta1=0.9)
 
     def closure():
         optimizer.zero_grad()
@@ -30,10 +30,10 @@ The optimizer keeps the *physical* parameterisation of the conformal Hamiltonian
 ``hamopt.derive(..., parameterisation="physical")`` does for one-gradient schemes:
 
 * ``lr`` is the step :math:`h` (default 0.1);
-* ``beta`` is :math:`\beta = e^{-rh} \in (0, 1]` (default 0.9), the momentum's decay over one
+* ``beta1`` is :math:`\beta = e^{-rh} \in (0, 1]` (default 0.9), the momentum's decay over one
   whole step: a dissipation row D of fraction :math:`f` multiplies the momentum by
   :math:`\beta^f = e^{-rfh}` (Yoshida's middle D rows have :math:`f < 0`). The friction is
-  :math:`r = -\ln\beta / h`; ``beta = 1`` is the frictionless flow;
+  :math:`r = -\ln\beta / h`; ``beta1 = 1`` is the frictionless flow;
 * the energy's own parameters (``m``, ``c``, …) are arguments with their defaults and ranges;
 * ``weight_decay`` :math:`\lambda` is coupled: it adds :math:`\lambda\lvert\theta\rvert^2/2` to
   :math:`U`, so each kick reads :math:`g + \lambda\theta`; ``maximize`` flips :math:`g`;
@@ -95,7 +95,7 @@ _THETA = sp.Symbol("theta", real=True)
 _H = sp.Symbol("h", positive=True)
 _BETA = sp.Symbol("beta", positive=True)
 _LAMBDA = sp.Symbol("lambda", nonnegative=True)
-_LATEX = {_THETA: r"\theta", _BETA: r"\beta", _LAMBDA: r"\lambda"}
+_LATEX = {_THETA: r"\theta", _BETA: r"\beta_1", _LAMBDA: r"\lambda"}
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def derive_multigradient(
     *,
     name: str = "Derived",
     lr: float | None = None,
-    beta: float | None = None,
+    beta1: float | None = None,
     params: Iterable[Parameter | str] = (),
 ) -> MultiGradientOptimizer:
     r"""Derive the optimizer of ``kinetic`` × ``scheme`` that re-evaluates the gradient at every
@@ -189,7 +189,7 @@ def derive_multigradient(
         A :class:`KineticEnergy`, or a SymPy expression in ``p`` (then ``params`` declares its
         parameters, as for :class:`KineticEnergy`). Per particle, or norm-coupled per tensor.
         Or a :class:`~hamopt.recipe.Recipe` (what :func:`hamopt.derive` passes): then every
-        other argument comes from it — ``lr``, ``betas[0]`` as ``beta`` — its closures must be
+        other argument comes from it — ``lr``, ``betas[0]`` as ``beta1`` — its closures must be
         ``"none"`` (or ``coupled_weight_decay``) and its momentum ``"ema"`` with ``"zeros"``
         init, and either parameterisation gives the physical one (the only one a
         multi-gradient step has; :func:`hamopt.derive` records it so in the recipe and spec).
@@ -201,7 +201,7 @@ def derive_multigradient(
         The class name (an identifier that is no keyword and no name the module binds).
     lr
         Default step :math:`h > 0` (:data:`DEFAULT_LR` when ``None``).
-    beta
+    beta1
         Default momentum decay per step :math:`\beta = e^{-rh} \in (0, 1]`
         (:data:`DEFAULT_BETA` when ``None``).
     params
@@ -211,14 +211,14 @@ def derive_multigradient(
     ------
     ValueError
         Unknown scheme, a scheme with G rows or without a kick, a bad name, a reserved
-        energy-parameter name, an energy norm-coupled over all parameters, ``lr`` or ``beta``
+        energy-parameter name, an energy norm-coupled over all parameters, ``lr`` or ``beta1``
         out of range, a recipe asking for closures or a momentum form the step does not have.
     TypeError
-        ``lr`` or ``beta`` not a real number, ``scheme`` of the wrong type, or a recipe given
+        ``lr`` or ``beta1`` not a real number, ``scheme`` of the wrong type, or a recipe given
         together with other arguments.
     """
     if isinstance(kinetic, Recipe):
-        if scheme is not None or lr is not None or beta is not None or tuple(params):
+        if scheme is not None or lr is not None or beta1 is not None or tuple(params):
             raise TypeError("give a Recipe alone: it holds the scheme, lr and betas")
         return _from_recipe(kinetic)
     if scheme is None:
@@ -237,14 +237,14 @@ def derive_multigradient(
             raise ValueError(f"energy parameter {prm.name!r} is reserved: {why}")
     given_lr = lr
     lr = _number("lr", DEFAULT_LR if lr is None else lr, _POSITIVE, "(0, inf)")
-    beta = _number("beta", DEFAULT_BETA if beta is None else beta, _DECAY, "(0, 1]")
+    beta1 = _number("beta1", DEFAULT_BETA if beta1 is None else beta1, _DECAY, "(0, 1]")
     hyperparameters = (
         real("lr", lr, sp.Interval(0, sp.oo), "the step h of the conformal Hamiltonian flow"),
         real(
-            "beta",
-            beta,
+            "beta1",
+            beta1,
             _DECAY,
-            "β = exp(-r h), the momentum's decay over one step (1: no friction)",
+            "β₁ = exp(-r h), the momentum's decay over one step (1: no friction)",
         ),
         *(energy_parameter(prm, f"parameter {prm.name} of the energy") for prm in kinetic.params),
         real(
@@ -270,7 +270,7 @@ def derive_multigradient(
         command="hamopt.derive(...)",
     )
     recipe = Recipe(
-        name, kinetic, scheme, ("none",), "ema", "zeros", "physical", given_lr, (beta, 0.999)
+        name, kinetic, scheme, ("none",), "ema", "zeros", "physical", given_lr, (beta1, 0.999)
     )
     return MultiGradientOptimizer(name, kinetic, scheme, hyperparameters, source, recipe)
 
@@ -300,11 +300,11 @@ def _from_recipe(recipe: Recipe) -> MultiGradientOptimizer:
         )
     if not 0 < recipe.betas[0] <= 1:
         raise ValueError(
-            f"{lead}: betas[0] is its β = exp(-r h), which must be in (0, 1], "
+            f"{lead}: betas[0] is its β₁ = exp(-r h), which must be in (0, 1], "
             f"got {recipe.betas[0]!r}"
         )
     derived = derive_multigradient(
-        recipe.kinetic, scheme, name=recipe.name, lr=recipe.lr, beta=recipe.betas[0]
+        recipe.kinetic, scheme, name=recipe.name, lr=recipe.lr, beta1=recipe.betas[0]
     )
     return dataclasses.replace(derived, recipe=recipe)
 
@@ -315,7 +315,7 @@ def _scheme(scheme: Scheme | str) -> Scheme:
     if not scheme.exact_friction:
         raise ValueError(
             f"scheme {scheme.name}: implicit friction (I rows) is supported in one-gradient "
-            "steps only; a multi-gradient step decays by β^f = e^(-r f h) per D row"
+            "steps only; a multi-gradient step decays by β₁^f = e^(-r f h) per D row"
         )
     return scheme
 
@@ -337,7 +337,7 @@ def _provenance(kinetic: KineticEnergy, scheme: Scheme) -> list[str]:
         f"kinetic energy: {kinetic.name}: T(p) = {_energy_text(kinetic)}",
         f"scheme: {scheme.name}{what}, order {scheme.order}, {len(scheme.rows)} rows, "
         f"{n} kick{'s' if n != 1 else ''}",
-        "parameterisation: physical: lr = h, beta = β = exp(-r h) (friction r = -ln(β)/h)",
+        "parameterisation: physical: lr = h, beta1 = β₁ = exp(-r h) (friction r = -ln(β₁)/h)",
         f"gradients: step(closure) calls the closure at each kick, {n} time"
         f"{'s' if n != 1 else ''} per step",
     ]

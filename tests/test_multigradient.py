@@ -122,7 +122,7 @@ def test_optimizer_follows_the_symbolic_step_map(derived, energy, potential, sch
     h, r, steps = 0.3, 0.5, 5
     expected = _stepmap_trajectory(make(), values, scheme, U, h, r, steps)
     param = torch.nn.Parameter(Q0.clone())
-    opt = derived(energy, scheme).cls([param], lr=h, beta=math.exp(-r * h), **values)
+    opt = derived(energy, scheme).cls([param], lr=h, beta1=math.exp(-r * h), **values)
     opt.state[param]["momentum"] = P0.clone()
     closure = _closure(opt, param, U)
     for q, p in expected:
@@ -146,7 +146,7 @@ def test_global_error_has_slope_four(derived, energy):
     for n in steps:
         param = torch.nn.Parameter(q0.clone())
         h = final_time / n
-        opt = cls([param], lr=h, beta=math.exp(-friction * h), **values)
+        opt = cls([param], lr=h, beta1=math.exp(-friction * h), **values)
         opt.state[param]["momentum"] = p0.clone()
         closure = _closure(opt, param, potential)
         for _ in range(n):
@@ -190,7 +190,7 @@ def test_closure_is_called_once_per_kick_and_the_first_loss_is_returned(derived)
 
 def test_yoshida_trains_a_network(derived, mlp):
     net, loss_fn = mlp()
-    opt = derived("classical").cls(net.parameters(), lr=0.3, beta=0.75)
+    opt = derived("classical").cls(net.parameters(), lr=0.3, beta1=0.75)
 
     def closure():
         opt.zero_grad()
@@ -368,8 +368,8 @@ def test_half_precision_keeps_a_float32_momentum(derived):
         ("lr", -0.1, ValueError, r"lr must be in \[0, inf\)"),  # 0 is taken, as torch takes it
         ("lr", math.nan, ValueError, "lr must be in"),
         ("lr", "0.1", TypeError, "lr must be a real number"),
-        ("beta", 0.0, ValueError, r"beta must be in \(0, 1\]"),
-        ("beta", 1.5, ValueError, r"beta must be in \(0, 1\]"),
+        ("beta1", 0.0, ValueError, r"beta1 must be in \(0, 1\]"),
+        ("beta1", 1.5, ValueError, r"beta1 must be in \(0, 1\]"),
         ("m", 0.0, ValueError, r"m must be in \(0, inf\)"),
         ("c", -2.0, ValueError, r"c must be in \(0, inf\)"),
         ("weight_decay", -1e-3, ValueError, r"weight_decay must be in \[0, inf\)"),
@@ -472,7 +472,7 @@ def test_module_is_deterministic_and_holds_only_its_derivation(derived):
 #: Five steps of an exported Yoshida4 ``m.Yoshida4`` on a quartic; ``out``: θ and p after.
 _FIVE_STEPS = """
 p = torch.nn.Parameter(torch.linspace(-1, 1, 7, dtype=torch.float64))
-opt = m.Yoshida4([p], lr=0.2, beta=0.8, c=0.7, weight_decay=0.01)
+opt = m.Yoshida4([p], lr=0.2, beta1=0.8, c=0.7, weight_decay=0.01)
 def closure():
     opt.zero_grad()
     loss = (p**4 / 4 + p**2 / 2).sum()
@@ -555,11 +555,11 @@ def test_text_energy_with_declared_parameters():
         (lambda: derive_multigradient(classical(), yoshida, name="torch"), ValueError, "torch"),
         (lambda: derive_multigradient(classical(), yoshida, lr=-1.0), ValueError, "lr must be"),
         (
-            lambda: derive_multigradient(classical(), yoshida, beta="1"),
+            lambda: derive_multigradient(classical(), yoshida, beta1="1"),
             TypeError,
-            "beta must be a real number",
+            "beta1 must be a real number",
         ),
-        (lambda: derive_multigradient(classical(), yoshida, beta=0.0), ValueError, r"\(0, 1\]"),
+        (lambda: derive_multigradient(classical(), yoshida, beta1=0.0), ValueError, r"\(0, 1\]"),
         (
             lambda: derive_multigradient(relativistic_norm(scope="global"), yoshida),
             ValueError,
@@ -587,9 +587,9 @@ def test_recipe_of_hamopt_derive():
 
     derived = hamopt.derive(relativistic(), "yoshida", name="Yoshida4", lr=0.05, betas=(0.8, 0.9))
     assert derived.recipe.scheme is yoshida and derived.recipe.lr == 0.05
-    direct = derive_multigradient(relativistic(), yoshida, name="Yoshida4", lr=0.05, beta=0.8)
+    direct = derive_multigradient(relativistic(), yoshida, name="Yoshida4", lr=0.05, beta1=0.8)
     assert derived.source == with_spec_constant(direct.source, dump_spec(derived.recipe))
-    assert derived.cls([torch.nn.Parameter(Q0.clone())]).defaults["beta"] == 0.8
+    assert derived.cls([torch.nn.Parameter(Q0.clone())]).defaults["beta1"] == 0.8
 
 
 @pytest.mark.parametrize(
@@ -616,3 +616,18 @@ def test_a_several_kick_derivation_records_the_physical_parameterisation():
     derived = hamopt.derive(classical(), "yoshida", name="Yoshida4")
     assert derived.recipe.parameterisation == "physical"
     assert 'parameterisation = "physical"' in derived.source
+
+
+@pytest.mark.parametrize("energy", ["log_cosh", "huber", "power", "adam_energy"])
+def test_every_library_energy_with_a_parameter_derives_a_multigradient_step(energy):
+    """No energy of the library names a parameter as the optimizer names its own arguments:
+    log cosh's sharpness ``beta`` sits beside the decay ``beta1``, and each keeps its value."""
+    kinetic = getattr(hamopt.kinetic, energy)()
+    derived = hamopt.derive(kinetic, "yoshida", name="Multi")
+    param = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float32))
+    optimizer = derived.cls([param], lr=0.1, beta1=0.5)
+    group = optimizer.param_groups[0]
+    assert group["beta1"] == 0.5
+    assert all(group[prm.name] == prm.default for prm in kinetic.params)
+    optimizer.step(_closure(optimizer, param, lambda x: (x**2).sum()))
+    assert torch.isfinite(param).all() and not torch.equal(param, torch.tensor([1.0, -2.0]))

@@ -21,7 +21,7 @@ to the derivation:
   K    ``closure()``, then :math:`p \leftarrow p - f h\,(g + \lambda\theta)`
   ==== ========================================================================
 
-  Here ``lr`` :math:`= h`, ``beta`` :math:`= \beta = e^{-rh}` (the momentum's decay over a
+  Here ``lr`` :math:`= h`, ``beta1`` :math:`= \beta = e^{-rh}` (the momentum's decay over a
   whole step), ``weight_decay`` :math:`= \lambda`, and :math:`f` is the row's fraction.
 
 The class derives from :class:`hamopt.runtime.GeneratedMultiGradientOptimizer`. That base walks
@@ -63,7 +63,7 @@ __all__ = [
 #: and the modules it reads, and a key of each param group beside the others.
 BOUND_NAMES = frozenset(
     {"momentum", "norm", "math", "torch"}
-    | {"params", "lr", "beta", "weight_decay", "maximize", "nonfinite"}
+    | {"params", "lr", "beta1", "weight_decay", "maximize", "nonfinite"}
 )
 
 #: Names of the sub-flows, for comments and docstrings.
@@ -256,8 +256,8 @@ def _argument_table(hyperparameters: Sequence[Hyperparameter]) -> list[str]:
 #: The sub-flows D, F and K on one param group: the step's equations. ``{drift}`` is the line
 #: that moves a parameter by its velocity.
 _SUB_FLOWS = '''    def _dissipate(self, group, fraction):
-        """D: p ← β^f p (β^f = exp(-r f h)) for each parameter that has a momentum."""
-        decay = group["beta"] ** fraction
+        """D: p ← β₁^f p (β₁^f = exp(-r f h)) for each parameter that has a momentum."""
+        decay = group["beta1"] ** fraction
         for param in group["params"]:
             if param in self.state:  # it has had a gradient
                 self.state[param]["momentum"].mul_(decay)
@@ -345,7 +345,7 @@ def generate_multigradient_module(
     scheme
         A scheme of D, K and F rows with at least one kick.
     hyperparameters
-        Constructor arguments in order: ``lr`` (:math:`h`), ``beta`` (:math:`e^{-rh}`), the
+        Constructor arguments in order: ``lr`` (:math:`h`), ``beta1`` (:math:`e^{-rh}`), the
         energy's parameters (named as in ``kinetic``) and ``weight_decay`` (:math:`\lambda`);
         the runtime's options ``maximize`` and ``nonfinite`` follow, keyword-only.
     summary, latex, provenance
@@ -368,7 +368,7 @@ def generate_multigradient_module(
     if kicks(scheme) == 0:
         raise ValueError(f"scheme {scheme.name} has no kick: it never reads a gradient")
     names = [hp.name for hp in hyperparameters]
-    required = {"lr", "beta", "weight_decay"} | {prm.name for prm in kinetic.params}
+    required = {"lr", "beta1", "weight_decay"} | {prm.name for prm in kinetic.params}
     if set(names) != required or len(names) != len(required):
         raise ValueError(f"hyperparameters must be {sorted(required)} once each, got {names}")
     if any(hp.kind != "real" or hp.is_pair or hp.optional for hp in hyperparameters):

@@ -5,10 +5,10 @@ kick's own position, so its optimizer evaluates the loss again there through ``s
 as ``torch.optim.LBFGS`` does. The generated class holds its scheme as a table, ``ROWS``: one
 ``(sub-flow, fraction f of the step)`` per row, applied top to bottom. It also holds ``SCHEME``
 (the scheme's name), ``ARGUMENTS``, and the equations of the sub-flows on one param group, with
-``h = lr`` and ``β = beta``:
+``h = lr`` and ``β₁ = beta1``:
 
 ========================  =======================================================================
-``_dissipate(group, f)``  D: :math:`p \leftarrow \beta^f p`
+``_dissipate(group, f)``  D: :math:`p \leftarrow \beta_1^f p`
 ``_drift(group, f)``      F: :math:`\theta \leftarrow \theta + f h\, \nabla T(p)`
 ``_kick(group, f)``       K: :math:`p \leftarrow p - f h\,(g + \lambda\theta)`, where g is the
                           gradient that the closure left
@@ -56,7 +56,7 @@ class GeneratedMultiGradientOptimizer(GeneratedOptimizer):
 
     # -- the generated class's sub-flows, on one param group ---------------------------------
     def _dissipate(self, group: dict, fraction: float) -> None:
-        """D: the momenta decay by β^f."""
+        """D: the momenta decay by β₁^f."""
         raise NotImplementedError
 
     def _drift(self, group: dict, fraction: float) -> None:
