@@ -260,8 +260,36 @@ class Scheme:
 def compose(
     name: str, parts: Sequence[tuple[Scheme, Any]], order: int, description: str = ""
 ) -> Scheme:
-    """The scheme that applies ``scheme`` with step ``weight·h`` for each part, in order."""
+    r"""The scheme that applies ``scheme`` with step ``weight·h`` for each part, in order.
+
+    A part that is a rotation :math:`P_w \circ S_w \circ P_w^{-1}` (:meth:`Scheme.rotated`,
+    its rows scaled by ``w``) brings its change of variables along. Where every part's scaled
+    rotation is the same :math:`P`, the inner :math:`P^{-1} \circ P` cancel and the
+    composition is :math:`P \circ (S_{w_1} \cdots S_{w_n}) \circ P^{-1}`: a rotation by
+    :math:`P`, which it records (its order is measured in those variables). Parts rotated by
+    different :math:`P_w` (a triple jump of ``leapfrog_fsal``, whose weights differ) compose
+    into no rotation of anything, and the composition records none: compose the unrotated
+    schemes and rotate the result instead.
+    """
     rows: list[Row] = []
     for scheme, weight in parts:
         rows.extend(scheme.scaled(weight))
-    return Scheme(name, rows, order, description).merged()
+    return Scheme(name, rows, order, description, _common_rotation(parts)).merged()
+
+
+def _common_rotation(parts: Sequence[tuple[Scheme, Any]]) -> tuple[Row, ...]:
+    """The rotation every part shares once scaled by its weight; ``()`` where they differ."""
+    rotations = [
+        tuple((flow, sp.nsimplify(sp.sympify(weight) * frac)) for flow, frac in scheme.rotation)
+        for scheme, weight in parts
+    ]
+    first = rotations[0] if rotations else ()
+    same = all(
+        len(other) == len(first)
+        and all(
+            a[0] == b[0] and sp.simplify(a[1] - b[1]) == 0
+            for a, b in zip(first, other, strict=True)
+        )
+        for other in rotations[1:]
+    )
+    return first if same else ()

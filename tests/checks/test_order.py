@@ -104,6 +104,30 @@ def test_a_rotation_through_a_row_that_is_not_an_exact_flow_records_none():
     assert hamiltonian_descent.rotated(start).rotation == ()
 
 
+def test_a_composition_of_equal_rotations_records_the_rotation_and_its_order():
+    """Two half steps of P ∘ S ∘ P⁻¹ with the same P are P ∘ S½ S½ ∘ P⁻¹: compose records P
+    (scaled by ½), and the order is 2 in those variables (without it, slope 1: a FAIL)."""
+    from hamopt.schemes import compose
+
+    half = sp.Rational(1, 2)
+    twice = compose("twice", [(leapfrog_fsal, half), (leapfrog_fsal, half)], order=2)
+    assert twice.rotation == tuple((flow, half * frac) for flow, frac in leapfrog_fsal.rotation)
+    res = order_of_accuracy(relativistic(), twice)
+    assert res.verdict == "pass" and abs(res.value - 2) <= 0.1, res.row()
+
+
+def test_a_composition_of_different_rotations_records_none_and_fails_a_false_order():
+    """A triple jump of leapfrog_fsal conjugates its parts by different P_w, which do not
+    cancel: it is no rotation of Yoshida's scheme, records none, and its order 4 is false."""
+    from hamopt.schemes import compose
+
+    w1 = 1 / (2 - sp.cbrt(2))
+    parts = [(leapfrog_fsal, w1), (leapfrog_fsal, -sp.cbrt(2) * w1), (leapfrog_fsal, w1)]
+    jump = compose("jump_fsal", parts, order=4)
+    assert jump.rotation == ()
+    assert order_of_accuracy(classical(), jump).verdict == "fail"
+
+
 def test_errors_at_the_reference_floor_are_refused():
     res = order_of_accuracy(classical(), yoshida, steps=(1024, 2048, 4096))
     assert res.verdict == "undetermined" and not res.passed  # no slope to trust, no FAIL
