@@ -150,10 +150,10 @@ def symplectic_residual(
 ) -> float:
     r""":math:`\lVert J^\top\Omega J - c\,\Omega\rVert_{\max}` of ``step`` at ``(q, p)``, with
     ``J`` by ``torch.autograd``."""
-    return _residual_and_size(step, q, p, factor)[0]
+    return _jacobian_measures(step, q, p, factor)[0]
 
 
-def _residual_and_size(
+def _jacobian_measures(
     step: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
     q: torch.Tensor,
     p: torch.Tensor,
@@ -228,7 +228,7 @@ def numeric_symplecticity(
     def step(q: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return scheme.step(system, q, p, h)
 
-    residual, size, coupling = _residual_and_size(step, q, p, factor)
+    residual, size, coupling = _jacobian_measures(step, q, p, factor)
     relative = residual / max(1.0, size**2)
     resolution = coupling / max(1.0, size**2)
     args = (
