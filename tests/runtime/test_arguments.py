@@ -101,6 +101,9 @@ def test_numpy_scalars_are_real_numbers(path):
     plain = run(lr=1e-3, betas=(0.9, 0.99))
     numpy = run(lr=np.float64(1e-3), betas=(np.float64(0.9), 0.99))
     assert torch.equal(plain, numpy)
+    lr32, beta32 = np.float32(3e-3), np.float32(0.9)
+    single = run(lr=float(lr32), betas=(float(beta32), 0.99))
+    assert torch.equal(single, run(lr=lr32, betas=(beta32, 0.99)))  # not float32 arithmetic
     w = torch.nn.Parameter(torch.ones(2))
     for bad in (np.bool_(True), np.array([0.1])):
         with pytest.raises(TypeError, match="lr must be a real number"):
