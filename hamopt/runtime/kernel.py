@@ -65,25 +65,32 @@ class Kernel:
         self.failure = ()  # why it cannot be (compiler, error), until warned
         self.checked = {}
 
-    def library(self, optimizer: str, quiet: bool = False) -> str:
+    def library(self, optimizer: str, quiet: bool = False, silent: bool = False) -> str:
         """The path of the built library, or "" where it cannot be built: warned once, on the
-        first request that is not ``quiet`` (the default path and the gradient check ask
-        quietly, and take another path without a word)."""
+        first request that is not ``silent`` (the gradient check, which only asks). The
+        default path asks ``quiet``ly: it takes another path without a word where there is no
+        compiler, and warns once where there is one that failed, or a cache it cannot write
+        (what a user can mend, and would otherwise never learn of, stepping slower)."""
         if self.path is None:
             self.path, self.failure = self._build()
-        if not self.path and not quiet and self.failure:
-            cxx, reason = self.failure
+        if not self.path and self.failure and not silent and not (quiet and self.failure[2]):
+            cxx, reason, _ = self.failure
+            instead = (
+                "fused steps run on torch.compile instead"
+                if not quiet
+                else "steps take the foreach or single-tensor path instead (the same numbers, slower)"
+            )
             warnings.warn(
-                f"{optimizer}(fused=True): the C++ kernels could not be built with {cxx}, so fused steps run on torch.compile instead ({reason})",
+                f"{optimizer}{'' if quiet else '(fused=True)'}: the C++ kernels could not be built with {cxx}, so {instead} ({reason})",
                 RuntimeWarning,
                 stacklevel=4,
             )
             self.failure = ()  # once
         return self.path
 
-    def _build(self) -> tuple[str, tuple[str, ...]]:
-        """Build (or find in the cache) and load the library: its path, or "" and why not (the
-        compiler and the error)."""
+    def _build(self) -> tuple[str, tuple]:
+        """Build (or find in the cache) and load the library: its path, or "" and why not
+        (the compiler, the error, and whether the compiler is missing)."""
         cxx = os.environ.get("CXX", "g++")
         cpu = platform.machine() + platform.processor()
         if os.path.exists("/proc/cpuinfo"):
@@ -100,8 +107,16 @@ class Kernel:
         path = cache / f"{self.module}-{key}.so"
         try:
             if not path.exists():
-                cache.mkdir(parents=True, exist_ok=True)
-                with tempfile.TemporaryDirectory(dir=cache) as tmp:
+                try:
+                    cache.mkdir(parents=True, exist_ok=True)
+                    folder = tempfile.TemporaryDirectory(dir=cache)
+                except OSError as error:
+                    reason = (
+                        f"the kernel cache {cache} cannot be written: {type(error).__name__}: "
+                        f"{error}; set HAMOPT_CACHE_DIR to a writable folder"
+                    )
+                    return "", (cxx, reason, False)
+                with folder as tmp:
                     cpp = pathlib.Path(tmp) / "kernels.cpp"
                     cpp.write_text(source, encoding="utf-8")
                     subprocess.run(
@@ -118,7 +133,8 @@ class Kernel:
         except (OSError, subprocess.SubprocessError) as error:
             lines = (getattr(error, "stderr", None) or str(error)).strip().splitlines()
             reason = f"{type(error).__name__}: {next((line for line in lines if 'error' in line), lines[0] if lines else '')}"
-            return "", (cxx, reason)
+            missing = isinstance(error, FileNotFoundError) and error.filename == cxx
+            return "", (cxx, reason, missing)
         return str(path), ()
 
     def all_finite(self, optimizer: str, tensors: list[torch.Tensor]) -> bool | None:
@@ -127,7 +143,7 @@ class Kernel:
         not a plain dense CPU float32 or float64 tensor, or no library."""
         if not all(map(_plain, tensors)):
             return None
-        library = self.library(optimizer, quiet=True)
+        library = self.library(optimizer, silent=True)
         if not library:
             return None
         return _all_finite(library, tensors)

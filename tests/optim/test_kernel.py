@@ -417,6 +417,38 @@ def test_without_a_compiler_the_default_path_is_single_tensor_and_silent(
     _same(a, b, tolerance=0.0)
 
 
+@pytest.mark.parametrize(
+    ("setting", "reason"),
+    [
+        ({"CXX": "false"}, "CalledProcessError"),
+        ({"HAMOPT_CACHE_DIR": "/proc/no-such-folder"}, "the kernel cache /proc/no-such-folder/"),
+    ],
+)
+def test_a_compiler_that_fails_or_a_cache_it_cannot_write_warns_once_on_the_default_path(
+    fresh, monkeypatch, tmp_path, setting, reason
+):
+    """Silence is for a machine without a compiler; one that fails, or a cache folder that
+    cannot be written, is a thing the user can mend, so the default path says so, once, and
+    steps as the single-tensor path does."""
+    monkeypatch.setenv("HAMOPT_CACHE_DIR", str(tmp_path))
+    for name, value in setting.items():
+        monkeypatch.setenv(name, value)
+    a = _group([(5, 3), (7,)])
+    b = [p.detach().clone().requires_grad_() for p in a]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _steps(a, fresh(a, lr=0.01), 4)
+    messages = [str(w.message) for w in caught if w.category is RuntimeWarning]
+    assert len(messages) == 1, messages
+    assert messages[0].startswith(f"{fresh.__name__}: the C++ kernels could not be built with ")
+    assert "steps take the foreach or single-tensor path instead" in messages[0]
+    assert reason in messages[0]
+    if "HAMOPT_CACHE_DIR" in setting:
+        assert messages[0].endswith("set HAMOPT_CACHE_DIR to a writable folder)")
+    _steps(b, fresh(b, lr=0.01, foreach=False), 4)
+    _same(a, b, tolerance=0.0)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex64])
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
 def test_the_kernel_check_finds_every_nonfinite_element(dtype, bad):
