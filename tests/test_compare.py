@@ -172,6 +172,18 @@ def test_compare_never_picks_a_diverged_lr():
     assert result.best_lr(entry) == 1e-4
 
 
+def test_compare_never_picks_a_diverged_lr_on_a_classification_task():
+    """A diverged network still has a test accuracy (its NaN outputs pick class 0, about 0.1
+    on digits), which could beat a slow lr's: the lr where it diverged ranks last anyway."""
+    result = compare(
+        ["torch.SGD"], "digits-logreg", seeds=1, lrs=[1e-6, 1e37], budget=1, progress=False
+    )
+    entry = result.entries[0]
+    assert entry.diverged(1e37) == 1 and not entry.diverged(1e-6)
+    assert entry.finals(1e37)[0] > entry.finals(1e-6)[0]  # what made it win before
+    assert result.best_lr(entry) == 1e-6
+
+
 @pytest.mark.parametrize("lrs", [[10.0], [1e-2, 10.0]])
 def test_the_report_draws_runs_that_diverge(tmp_path, lrs):
     """SGD at lr = 10 on Rosenbrock diverges (its loss passes 1e300 on its way to inf): every

@@ -57,8 +57,13 @@ class Comparison:
     wall_time: float
 
     def best_lr(self, entry: Entry) -> float:
-        """The lr of ``entry`` with the best mean final metric (module docstring)."""
-        scores = [score(entry.finals(lr), self.task.higher_is_better) for lr in self.lrs]
+        """The lr of ``entry`` with the best mean final metric (module docstring); an lr where
+        a run diverged ranks last, whatever its final metric (a diverged network's test
+        accuracy is still a number: its NaN outputs pick class 0)."""
+        scores = [
+            -math.inf if entry.diverged(lr) else score(entry.finals(lr), self.task.higher_is_better)
+            for lr in self.lrs
+        ]
         return self.lrs[int(np.argmax(scores))]
 
 
