@@ -276,8 +276,11 @@ def derive(
     closures = []
     for entry in entries:
         mass = step.mass_form() if entry.name == "second_moment" else None
+        frozen = step.frozen_form() if entry.name == "frozen_mass" else None
         if mass is not None:
             closures.append(library.second_moment(_B2, mass_form=(to_rule(mass), Y)))
+        elif frozen is not None:
+            closures.append(library.frozen_mass(_B2, frozen_form=(to_rule(frozen), Y)))
         else:
             closures.append(entry.make(_SYMBOLS))
     try:

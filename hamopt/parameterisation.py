@@ -92,6 +92,23 @@ class Parameterised:
             return None if mass is None else mass.xreplace({H: LR})
         return _mass_form(kinetic, step, LR, lambda x: _unit(x, s), s)
 
+    def frozen_form(self) -> sp.Expr | None:
+        r"""The step with the energy's inverse mass :math:`w(S) = \tau'(\sqrt S)/\sqrt S` read
+        at :math:`Y` for every velocity's argument, whatever its scale:
+        :math:`\nabla T(x) = x\,w(x^2) \to x\,w(Y)`, so that :math:`|\beta_1 v|` freezes as
+        much as :math:`|v|`: what the frozen-mass closure makes of the step once :math:`Y` is
+        the second moment :math:`y`. Adam's energy, :math:`w(S) = 1/(\sqrt S + \epsilon)`,
+        gives :math:`x/(\sqrt y + \epsilon)`. Read off the inverse mass, not the printed
+        velocity, the form is the same however the energy is written
+        (:math:`x/(|x| + \tfrac12)` or :math:`\operatorname{sign}(x)(1 - 1/(2|x| + 1))`),
+        and an energy's own constant stays. ``None`` for norm-coupled energies."""
+        kinetic, step = self.step.kinetic, self.step
+        s = step.momentum.scale(1 - beta1)
+        if self.how == "physical":
+            form = _mass_form(kinetic, step, H, lambda x: x, s, frozen=True)
+            return None if form is None else form.xreplace({H: LR})
+        return _mass_form(kinetic, step, LR, lambda x: _unit(x, s), s, frozen=True)
+
 
 def parameterise(
     kinetic: KineticEnergy, scheme: Scheme, momentum: Momentum, how: str = "ml"
@@ -140,7 +157,7 @@ def _unit(x: sp.Expr, s: sp.Expr) -> sp.Expr:
 
 
 def _mass_form(
-    kinetic: KineticEnergy, step: MLStep, scale: sp.Expr, unit, s: sp.Expr
+    kinetic: KineticEnergy, step: MLStep, scale: sp.Expr, unit, s: sp.Expr, frozen: bool = False
 ) -> sp.Expr | None:
     r""":math:`\text{scale}\sum_i t_i u_i w(k_i^2 Y)` with :math:`w(S) = \tau'(\sqrt S)/\sqrt S`.
 
@@ -153,7 +170,8 @@ def _mass_form(
 
     Where :math:`w` is not finite at :math:`S = 0` (0/0 or ∞, as for :math:`\tanh(\sqrt S)/\sqrt
     S` or :math:`S^{-1/4}`), the term is 0 at :math:`Y = 0`: then every gradient so far, and so
-    :math:`v`, :math:`g` and :math:`u_i`, is zero.
+    :math:`v`, :math:`g` and :math:`u_i`, is zero. ``frozen``: :math:`k_i = 1` for every
+    argument (:meth:`Parameterised.frozen_form`).
     """
     if kinetic.coupling != "particle":
         return None
@@ -162,7 +180,7 @@ def _mass_form(
     terms = []
     for t, x in step.drifts:
         u = unit(x)
-        k = sp.expand(u).coeff(v) / (s * (1 - beta1)) + sp.expand(u).coeff(g)
+        k = 1 if frozen else sp.expand(u).coeff(v) / (s * (1 - beta1)) + sp.expand(u).coeff(g)
         term = t * u * w.xreplace({_S: k**2 * Y})
         at_zero = sp.sympify(w.xreplace({_S: 0}))
         if term.has(Y) and not _finite(at_zero):

@@ -536,12 +536,70 @@ def test_no_momentum_where_the_step_reads_only_beta1_v_is_an_error():
         derive(classical(), "euler_fkd", ["diagonal_mass", "no_momentum"])
 
 
-@pytest.mark.parametrize("energy", [relativistic(), classical()], ids=["relativistic", "classical"])
+@pytest.mark.parametrize(
+    "energy", [classical(), relativistic_norm()], ids=["classical", "relativistic_norm"]
+)
 def test_frozen_mass_without_a_magnitude_to_freeze_says_so(energy):
-    """An energy whose velocity holds no |v| gives frozen_mass nothing to freeze: its own
-    ValueError, which names the alternatives, not the liveness check's unread buffer."""
+    """An energy whose inverse mass ∇T(p)/p is constant (or a norm-coupled one) gives
+    frozen_mass nothing to freeze: its own ValueError, which names the alternative, not the
+    liveness check's unread buffer."""
     with pytest.raises(ValueError, match=r"frozen_mass has nothing to act on .* diagonal_mass"):
         derive(energy, "leapfrog", ["frozen_mass"])
+
+
+def test_frozen_mass_reads_the_inverse_mass_at_y_however_the_energy_is_written():
+    """x/(|x| + 1/2) and sign(x)(1 - 1/(2|x| + 1)) are one velocity: frozen, both are
+    x/(√y + 1/2) at every argument, β1 v included (the sign form froze to sign(β1 v)(…), which
+    drops β1). The relativistic energy's inverse mass c/√(p² + m²c²) freezes too, at y."""
+    half = sp.Rational(1, 2)
+    forms = [
+        KineticEnergy(sp.Abs(p) - half * sp.log(1 + 2 * sp.Abs(p)), name="a"),
+        adam_energy(0.5),
+    ]
+    steps = []
+    for energy in forms:
+        q = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+        opt = derive(energy, "leapfrog", ["frozen_mass"]).cls([q], lr=0.1)
+        for k in range(3):
+            q.grad = torch.tensor([0.3, -2.0, 0.01], dtype=torch.float64) * (k + 1)
+            opt.step()
+        steps.append(q.detach().clone())
+    torch.testing.assert_close(steps[0], steps[1], rtol=1e-14, atol=0)
+    derive(relativistic(), "leapfrog", ["frozen_mass"])
+
+
+@pytest.mark.parametrize("scheme", ["euler", "leapfrog", "nag"])
+@pytest.mark.parametrize("eps", [sp.Rational(1, 2), sp.Float(1e-8), "e"])
+def test_frozen_mass_keeps_the_energys_own_constant(eps, scheme):
+    """Adam's energy typed with ε = 1/2 is |p| - log(1 + 2|p|)/2, velocity p/(|p| + 1/2): the
+    2 of 2|p| is the energy's, not a scale of the velocity's argument, and stays (frozen,
+    2√y). It froze to √y with the β1 of |β1 v| — ε became 1, a step of 0.091 where
+    T'(g) = 0.167 at β = 0 — and a symbolic ε was refused as an argument that changes
+    nothing. At β1 = β2 = 0, √y = |g| and every scheme's step is lr·T'(g)·(its weight of g)."""
+    params = []
+    if eps == "e":
+        eps, params = sp.Symbol("e", positive=True), ["e"]
+    energy = KineticEnergy(sp.Abs(p) - eps * sp.log(1 + sp.Abs(p) / eps), params, name="a")
+    derived = derive(energy, scheme, ["frozen_mass"])
+    value = 0.5 if not params else 0.25
+    options = {"e": value} if params else {}
+    value = float(eps) if not params else value
+    steps = []
+    for lr in (1.0, 2.0):
+        q = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+        opt = derived.cls([q], lr=lr, betas=(0.0, 0.0), **options)
+        q.grad = torch.tensor([0.1], dtype=torch.float64)
+        opt.step()
+        steps.append(-q.item() / lr)
+    assert steps[0] == pytest.approx(steps[1], rel=1e-12)
+    reference = derive(adam_energy(value), scheme, ["frozen_mass"])
+    q = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    opt = reference.cls([q], lr=1.0, betas=(0.0, 0.0))
+    q.grad = torch.tensor([0.1], dtype=torch.float64)
+    opt.step()
+    assert steps[0] == pytest.approx(-q.item(), rel=1e-12)
+    if scheme == "euler":
+        assert steps[0] == pytest.approx(0.1 / (0.1 + value), rel=1e-12)
 
 
 def test_a_refusal_shows_a_long_step_shortened():

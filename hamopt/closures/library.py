@@ -150,35 +150,48 @@ def _signed_decays(expr: sp.Expr, decays: set[sp.Symbol]) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Abs), unsigned)
 
 
-def frozen_mass(beta2: sp.Symbol, name: str = "exp_avg_sq") -> Closure:
+def frozen_mass(
+    beta2: sp.Symbol,
+    name: str = "exp_avg_sq",
+    frozen_form: tuple[sp.Expr, sp.Symbol] | None = None,
+) -> Closure:
     r"""Freeze the mass at the second-moment estimate: every :math:`|x|` becomes :math:`\sqrt y`.
 
     For Adam's energy, :math:`\nabla T(x) = x/(|x| + \epsilon)` turns into
     :math:`x/(\sqrt y + \epsilon)` for every velocity evaluation of the step (the momentum and,
     in Nesterov's variant, the gradient impulse): a classical energy with diagonal mass
     :math:`\sqrt y + \epsilon`.
+
+    ``frozen_form = (expr, Y)`` gives the step with the energy's inverse mass read at ``Y``
+    for every velocity's argument, :math:`\nabla T(x) = x\,w(Y)`
+    (:meth:`hamopt.parameterisation.Parameterised.frozen_form`); then ``Y`` becomes ``y``, for
+    any energy however it is written, its own constants kept (the 2 of
+    :math:`\log(1 + 2|p|)`). Without it, each :math:`|x|` of the step freezes as it stands: a
+    target that keeps :math:`|\beta_1 v|` whole (``Abs(..., evaluate=False)``), as the zoo's
+    NAdam does.
     """
 
     def closure(d: Draft) -> Draft:
-        if not any(a.has(*_moving(d)) for a in d.displacement.atoms(sp.Abs)):
+        moving = _moving(d)
+        if frozen_form is not None:
+            form, magnitude = frozen_form
+            acts = form.has(magnitude)
+        else:
+            acts = any(a.has(*moving) for a in d.displacement.atoms(sp.Abs))
+        if not acts:
             raise ValueError(
                 f"frozen_mass has nothing to act on in Δθ = {shown(d.displacement)}: no magnitude |v| "
-                "of a velocity's argument to freeze to √y (Adam's energy has one, "
-                "|x|/(|x| + ε)); for a mass on another energy use diagonal_mass or second_moment"
+                "of a velocity's argument to freeze to √y (the energy's inverse mass ∇T(p)/p is "
+                "constant, as the classical energy's, or the energy is norm-coupled; Adam's energy "
+                "has one, |x|/(|x| + ε)); for a mass on another energy use diagonal_mass"
             )
         d, y = _second_buffer(d, beta2, name)
-        moving = _moving(d)
-
-        def scaled(e: sp.Expr) -> bool:  # c|x| with c free of g and v: |cx|, SymPy's split
-            return (
-                e.is_Mul
-                and sum(isinstance(a, sp.Abs) for a in e.args) == 1
-                and not any(a.has(*moving) for a in e.args if not isinstance(a, sp.Abs))
+        if frozen_form is not None:
+            displacement = form.xreplace({magnitude: y})
+        else:
+            displacement = d.displacement.replace(
+                lambda e: isinstance(e, sp.Abs) and e.has(*moving), lambda e: sp.sqrt(y)
             )
-
-        # the magnitude of each velocity's argument, β1 v as much as v, freezes to √y
-        displacement = d.displacement.replace(scaled, lambda e: sp.sqrt(y))
-        displacement = displacement.replace(sp.Abs, lambda arg: sp.sqrt(y))
         return d.with_(displacement=sp.factor_terms(displacement)).note(
             "frozen mass: every |x| → √y (mass √y + ε for the whole step)"
         )
