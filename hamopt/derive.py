@@ -256,7 +256,7 @@ def derive(
         return dataclasses.replace(derived, source=with_spec_constant(derived.source, text))
 
     step = parameterise(kinetic, scheme, form, parameterisation)
-    energy = {prm.symbol: sp.Symbol(prm.name, real=True) for prm in kinetic.params}
+    energy = {prm.symbol: _rule_symbol(prm) for prm in kinetic.params}
 
     def to_rule(expr: sp.Expr) -> sp.Expr:
         return expr.xreplace(energy).xreplace({v: _BUFFER, g: grad, beta1: _B1})
@@ -406,6 +406,17 @@ def _check_defaults(
     ):
         raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
     return (None if lr is None else float(lr)), (float(betas[0]), float(betas[1]))
+
+
+def _rule_symbol(prm) -> sp.Symbol:
+    """The rule's symbol of an energy parameter: named as it is, and positive (nonnegative)
+    where its interval is, so that SymPy still decides what its sign decides (Huber's
+    min(0, δ) is 0 for δ > 0, and a step that is identically zero is seen to be)."""
+    if prm.interval.is_subset(sp.Interval.open(0, sp.oo)):
+        return sp.Symbol(prm.name, positive=True)
+    if prm.interval.is_subset(sp.Interval(0, sp.oo)):
+        return sp.Symbol(prm.name, nonnegative=True)
+    return sp.Symbol(prm.name, real=True)
 
 
 def _hyperparameters(

@@ -537,6 +537,39 @@ def test_no_momentum_where_the_step_reads_only_beta1_v_is_an_error():
 
 
 @pytest.mark.parametrize(
+    ("energy", "scheme", "closures"),
+    [
+        ("huber", "euler_fkd", ["no_momentum"]),
+        ("huber", "euler_fkd", ["second_moment", "no_momentum", "bias_correction"]),
+        ("power", "hamiltonian_descent", ["no_momentum"]),
+    ],
+)
+def test_a_step_that_no_momentum_makes_zero_is_refused_for_every_energy(energy, scheme, closures):
+    """Huber's min(0, δ) is 0 only for δ > 0, and the power energy's 0^(a-1) only for a > 1:
+    with the parameters' signs kept (δ positive) and the step sampled where SymPy cannot
+    tell (a > 1), the step that reads only β1 v is refused as it is for the classical energy,
+    where it was derived and trained nothing."""
+    from hamopt.kinetic import library
+
+    with pytest.raises(ValueError, match="no_momentum leaves no step"):
+        derive(getattr(library, energy)(), scheme, closures)
+
+
+@pytest.mark.parametrize("path", [{"foreach": False}, {"foreach": True}, {"fused": True}])
+def test_no_momentum_keeps_a_velocity_that_is_finite_at_zero_finite(path):
+    """sign(g)|g|^(a-1) (the power energy, a = 1.5) simplified to g|g^(a-2)|: 0·∞ = NaN at a
+    zero gradient, on every path. The step is now the velocity as the energy gives it."""
+    from hamopt.kinetic import power
+
+    q = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    optimizer = derive(power(), "euler", ["no_momentum"]).cls([q], lr=0.1, **path)
+    q.grad = torch.tensor([-2.0, 0.5, 0.0], dtype=torch.float64)
+    optimizer.step()
+    expected = torch.tensor([0.1 * 2.0**0.5, -0.1 * 0.5**0.5, 0.0], dtype=torch.float64)
+    torch.testing.assert_close(q.detach(), expected, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize(
     "energy", [classical(), relativistic_norm()], ids=["classical", "relativistic_norm"]
 )
 def test_frozen_mass_without_a_magnitude_to_freeze_says_so(energy):
