@@ -277,6 +277,13 @@ def _biased_momentum(d: Draft) -> bool:
     return d.momentum.init != "grad" or not _ema(d)
 
 
+def _second_moments(d: Draft) -> list[sp.Symbol]:
+    r"""The second moment the step reads, first: AMSGrad's :math:`\hat y` where there is one,
+    then :math:`y`; empty where there is no second moment (the infinity norm's ``u`` is none)."""
+    maxed = [b.symbol for b in d.buffers if b.doc == "running max of y"]
+    return maxed + [b.symbol for b in d.buffers if b.doc == "second moment"]
+
+
 def bias_correction(first: bool = True) -> Closure:
     r"""Estimator form: :math:`v \to v/(1-\beta_1^t)`, :math:`y \to y/(1-\beta_2^t)`.
 
@@ -293,13 +300,11 @@ def bias_correction(first: bool = True) -> Closure:
             m = d.momentum.symbol
             d = d.add_scalar(BC1, 1 - d.beta**step, "bias correction of the first moment")
             subs[m] = m / BC1
-        second = [b for b in d.buffers if b.doc in ("second moment",)]
-        maxed = [b for b in d.buffers if b.doc == "running max of y"]
+        second = _second_moments(d)
         if second:
             beta2 = _beta2(d)
             d = d.add_scalar(BC2, 1 - beta2**step, "bias correction of the second moment")
-            target = (maxed or second)[0].symbol
-            subs[target] = target / BC2
+            subs[second[0]] = second[0] / BC2
         if not subs:
             raise ValueError(
                 "bias_correction has nothing to act on: no second moment, and no momentum "
@@ -323,11 +328,24 @@ def step_size_bias_correction(lr: sp.Symbol) -> Closure:
 
     def closure(d: Draft) -> Draft:
         size = sp.Symbol("step_size", real=True)
-        corrected, form = lr * sp.sqrt(BC2), "α√(1-β2^t)"
-        if _biased_momentum(d):  # not after no_momentum, nor for an EMA from the first gradient
+        second = _second_moments(d)
+        biased = _biased_momentum(
+            d
+        )  # not after no_momentum, nor for an EMA from the first gradient
+        if not (second or biased):
+            raise ValueError(
+                "step_size_bias_correction has nothing to act on: no second moment (an "
+                "infinity norm u = max(β2 u, |g| + ε) has no bias), and no momentum "
+                "(no_momentum) or one that is unbiased (an EMA from the first gradient)"
+            )
+        corrected, form = lr, "α"
+        if second:  # √(1-β2^t) corrects √y; the infinity norm's u needs none (Adamax)
+            corrected, form = lr * sp.sqrt(BC2), "α√(1-β2^t)"
+        if biased:
             d = d.add_scalar(BC1, 1 - d.beta**step, "bias correction of the first moment")
             corrected, form = corrected / BC1, form + "/(1-β1^t)"
-        d = d.add_scalar(BC2, 1 - _beta2(d) ** step, "bias correction of the second moment")
+        if second:
+            d = d.add_scalar(BC2, 1 - _beta2(d) ** step, "bias correction of the second moment")
         d = d.add_scalar(size, corrected, f"step size {form}")
         return d.with_(displacement=d.displacement.xreplace({lr: size})).note(
             f"bias correction, step-size form: α_t = {form}"
@@ -583,7 +601,13 @@ def rectification(lr: sp.Symbol, threshold: int = 5, strict: bool = True) -> Clo
     """
 
     def closure(d: Draft) -> Draft:
-        y = next(b.symbol for b in d.buffers if b.doc == "second moment")
+        second = _second_moments(d)
+        if not second:
+            raise ValueError(
+                "rectification needs a second moment y whose √y + ε it switches (second_moment, "
+                "diagonal_mass or frozen_mass); the infinity norm has none"
+            )
+        y = second[0]  # AMSGrad's ŷ where the step reads it
         size = sp.Symbol("step_size", real=True)
         masses = _sums_holding(d.displacement, sp.sqrt(y), _moving(d) | {y})  # √y + ε
         if len(masses) != 1 or not d.displacement.has(size):
