@@ -556,6 +556,8 @@ def _class(spec: OptimizerSpec) -> str:
         lines.append("    FOREACH_TENSOR_LR = False")
     if _takes_sparse_gradients(spec.reference):  # as the torch class does (SGD)
         lines.append("    SPARSE_GRADIENTS = True")
+    if _torch_class(spec.reference) is not None:  # a group's missing flag: torch's default
+        lines.append("    TORCH_CHECKPOINTS = True")
     lines.append("")
     lines.append(f"    def __init__({_constructor_args(spec)}):")
     defaults = ", ".join(f"{n}={n}" for n in _argument_names(spec))

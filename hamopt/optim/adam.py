@@ -476,6 +476,7 @@ class Adam(GeneratedOptimizer):
     }
     KERNEL = Kernel("adam", KERNEL_SOURCE)
     FOREACH_TENSOR_LR = False
+    TORCH_CHECKPOINTS = True
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0, amsgrad=False, *, decoupled_weight_decay=False, maximize=False, foreach=None, nonfinite='raise', fused=None, capturable=False, differentiable=False, state_dtype=None):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach, nonfinite=nonfinite, fused=fused, capturable=capturable, differentiable=differentiable, state_dtype=state_dtype))

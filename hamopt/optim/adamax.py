@@ -138,6 +138,7 @@ class Adamax(GeneratedOptimizer):
         "adamax": Rule(buffers=("exp_avg", "exp_inf"), hyperparameters=("lr", "beta1", "beta2", "eps", "weight_decay"), single_tensor=_single_tensor_adamax, foreach=_foreach_adamax, fused=_fused_adamax, numbers=("lr", "beta1", "beta2", "eps", "weight_decay"), per_tensor=("bias_correction1",), scalars=_scalars_adamax, scalar_arguments=("beta1",)),
     }
     KERNEL = Kernel("adamax", KERNEL_SOURCE)
+    TORCH_CHECKPOINTS = True
 
     def __init__(self, params, lr=0.002, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0, foreach=None, *, maximize=False, nonfinite='raise', fused=None, capturable=False, differentiable=False, state_dtype=None):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach, maximize=maximize, nonfinite=nonfinite, fused=fused, capturable=capturable, differentiable=differentiable, state_dtype=state_dtype))

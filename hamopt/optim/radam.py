@@ -293,6 +293,7 @@ class RAdam(GeneratedOptimizer):
         "radam_decoupled": Rule(buffers=("exp_avg", "exp_avg_sq"), hyperparameters=("lr", "beta1", "beta2", "eps", "weight_decay"), single_tensor=_single_tensor_radam_decoupled, foreach=_foreach_radam_decoupled, fused=_fused_radam_decoupled, numbers=("lr", "beta1", "beta2", "weight_decay"), per_tensor=("adaptive", "eps_t", "rectified_step_size"), scalars=_scalars_radam_decoupled, scalar_arguments=("lr", "beta1", "beta2", "eps")),
     }
     KERNEL = Kernel("radam", KERNEL_SOURCE)
+    TORCH_CHECKPOINTS = True
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0, decoupled_weight_decay=False, *, maximize=False, foreach=None, nonfinite='raise', fused=None, capturable=False, differentiable=False, state_dtype=None):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach, nonfinite=nonfinite, fused=fused, capturable=capturable, differentiable=differentiable, state_dtype=state_dtype))

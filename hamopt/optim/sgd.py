@@ -284,6 +284,7 @@ class SGD(GeneratedOptimizer):
     }
     KERNEL = Kernel("sgd", KERNEL_SOURCE)
     SPARSE_GRADIENTS = True
+    TORCH_CHECKPOINTS = True
 
     def __init__(self, params, lr=0.001, momentum=0, dampening=0, weight_decay=0.0, nesterov=False, *, maximize=False, foreach=None, nonfinite='raise', fused=None, capturable=False, differentiable=False, state_dtype=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov, maximize=maximize, foreach=foreach, nonfinite=nonfinite, fused=fused, capturable=capturable, differentiable=differentiable, state_dtype=state_dtype))

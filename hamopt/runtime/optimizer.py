@@ -153,6 +153,13 @@ class GeneratedOptimizer(Optimizer):
     #: unless capturable=True, and the generated drop-in replacement for one does the same.
     FOREACH_TENSOR_LR: bool = True
 
+    #: A loaded param group that lacks a flag: a drop-in replacement for a torch.optim class
+    #: fills it with torch's default, as torch's ``__setstate__`` does (an older torch did not
+    #: write it); any other class with the value it was built with, since a reference may keep
+    #: it outside its groups (lion-pytorch keeps ``decoupled_weight_decay`` and its initial lr
+    #: on the optimizer) (:mod:`~hamopt.runtime.state_dict`).
+    TORCH_CHECKPOINTS: bool = False
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls.COMPILED = Compiled()  # per class: what torch.compile made of its rules

@@ -6,8 +6,10 @@ hyperparameters, and per parameter exactly what its group's rule keeps (the opti
 like the parameter (a scalar state: a finite 0-d float tensor).
 
 What torch.optim accepts is accepted too: a checkpoint written by an older torch (a ``step``
-saved as a plain number, a flag the group lacks: filled with its default, as torch's
-``__setstate__`` does), and a ``torch.optim.SGD`` checkpoint, which keeps no ``step`` (its
+saved as a plain number, a flag the group lacks: filled with torch's default, as torch's
+``__setstate__`` does), a reference's checkpoint that keeps such flags outside its groups
+(lion-pytorch's: filled with the values this optimizer was built with, as every class without
+a torch reference does), and a ``torch.optim.SGD`` checkpoint, which keeps no ``step`` (its
 momentum buffer exists from the first step on, so the step count is taken as 1: the rule reads
 it only to start the buffer at the first gradient).
 """
@@ -46,7 +48,7 @@ def check_state_dict(optimizer, state_dict: dict) -> tuple[dict, dict]:
             raise ValueError(
                 f"{name}: param group {i} of the loaded state has {len(s['params'])} parameters, this optimizer's {len(group['params'])}"
             )
-        s = {**optimizer._fillable(), **s}
+        s = {**optimizer._fillable(), **_built_with(optimizer, group), **s}
         missing = [a.name for a in optimizer.ARGUMENTS if a.name not in s]
         if missing:
             raise ValueError(
@@ -100,6 +102,23 @@ def check_state_dict(optimizer, state_dict: dict) -> tuple[dict, dict]:
                 _check_buffer(name, k, at, per_param[k], p, k in optimizer.SCALAR_STATE)
         state[p] = loaded[key] = per_param
     return state, {**state_dict, "state": loaded, "param_groups": filled}
+
+
+def _built_with(optimizer, group: dict) -> dict:
+    """The flags and optional numbers of ``group`` as this optimizer was built: what a loaded
+    group that lacks them takes. A reference may keep them outside its groups (lion-pytorch
+    keeps ``decoupled_weight_decay`` and the initial lr on the optimizer, so its checkpoints
+    hold neither), and an older torch did not write a newer flag; the constructor's value is
+    what the user asked for. None for a drop-in replacement for a torch.optim class
+    (``TORCH_CHECKPOINTS``), whose missing flags take torch's defaults, as its
+    ``__setstate__`` gives them. The options (``foreach``, ``state_dtype``…) take their
+    defaults, as torch fills them."""
+    if optimizer.TORCH_CHECKPOINTS:
+        return {}
+    own = [
+        a.name for a in optimizer.ARGUMENTS if a.kind in ("flag", "fixed", "choice") or a.optional
+    ]
+    return {name: group[name] for name in own if name in group}
 
 
 def _tensors(per_param: dict, counted: bool, assumed: bool, scalar_state: dict) -> dict:

@@ -98,3 +98,32 @@ def test_init_lr_survives_a_resume_and_a_tensor_lr():
     fresh = Lion([w], lr=5e-3, decoupled_weight_decay=True)
     fresh.load_state_dict(state)
     assert fresh.param_groups[0]["init_lr"] == pytest.approx(2e-3)
+
+
+@pytest.mark.parametrize("decoupled", [True, False])
+def test_a_lion_pytorch_checkpoint_resumes_as_lion_pytorch_does(decoupled):
+    """lion-pytorch keeps decoupled_weight_decay and its initial lr on the optimizer, not in
+    its groups: its checkpoint lacks both. They come from this optimizer as it was built (a
+    checkpoint was refused as lacking init_lr, and with init_lr added by hand the flag fell
+    back to False, decaying without ÷α₀), and three more steps equal lion-pytorch's."""
+    reference = _lion_pytorch().Lion
+    torch.manual_seed(0)
+    grads = [torch.randn(4, dtype=torch.float64) for _ in range(6)]
+    kwargs = dict(lr=1e-3, weight_decay=1.0, decoupled_weight_decay=decoupled)
+    p = torch.nn.Parameter(torch.randn(4, dtype=torch.float64))
+    q = torch.nn.Parameter(p.detach().clone())
+    theirs = reference([p], **kwargs)
+    for g in grads[:3]:
+        p.grad = g.clone()
+        theirs.step()
+    ours = Lion([q], **kwargs)
+    with torch.no_grad():
+        q.copy_(p)
+    ours.load_state_dict(theirs.state_dict())
+    assert ours.param_groups[0]["decoupled_weight_decay"] is decoupled
+    assert ours.param_groups[0]["init_lr"] == 1e-3
+    for g in grads[3:]:
+        p.grad, q.grad = g.clone(), g.clone()
+        theirs.step()
+        ours.step()
+    assert torch.equal(p, q)
