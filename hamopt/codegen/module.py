@@ -558,6 +558,8 @@ def _class(spec: OptimizerSpec) -> str:
         lines.append("    SPARSE_GRADIENTS = True")
     if _torch_class(spec.reference) is not None:  # a group's missing flag: torch's default
         lines.append("    TORCH_CHECKPOINTS = True")
+    if spec.reference_state:  # the reference's state that no rule here reads
+        lines.append(f"    REFERENCE_STATE = {dict(spec.reference_state)!r}")
     lines.append("")
     lines.append(f"    def __init__({_constructor_args(spec)}):")
     defaults = ", ".join(f"{n}={n}" for n in _argument_names(spec))

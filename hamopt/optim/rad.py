@@ -723,6 +723,7 @@ class RAD(GeneratedOptimizer):
         "order2_unit": Rule(buffers=("exp_avg", "exp_avg_sq"), hyperparameters=("lr", "beta1", "beta2", "delta", "weight_decay"), single_tensor=_single_tensor_order2_unit, foreach=_foreach_order2_unit, fused=_fused_order2_unit, numbers=("lr", "beta1", "beta2", "delta", "weight_decay"), per_tensor=("zeta_t", "step_size"), scalars=_scalars_order2_unit, scalar_arguments=("lr", "beta1", "beta2")),
     }
     KERNEL = Kernel("rad", KERNEL_SOURCE)
+    REFERENCE_STATE = {'mu_product': 1.0}
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), delta=1, order=1, weight_decay=0.0, momentum_decay=0.004, max_iter=None, zeta=1e-16, bound_lr=None, final_delta=None, amsgrad=False, nesterov=False, output_info=False, *, maximize=False, foreach=None, nonfinite='raise', fused=None, capturable=False, differentiable=False, state_dtype=None):
         super().__init__(params, dict(lr=lr, betas=betas, delta=delta, order=order, weight_decay=weight_decay, momentum_decay=momentum_decay, max_iter=max_iter, zeta=zeta, bound_lr=bound_lr, final_delta=final_delta, amsgrad=amsgrad, nesterov=nesterov, output_info=output_info, maximize=maximize, foreach=foreach, nonfinite=nonfinite, fused=fused, capturable=capturable, differentiable=differentiable, state_dtype=state_dtype))

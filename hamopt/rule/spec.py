@@ -51,6 +51,12 @@ class OptimizerSpec:
         hyperparameters (lion-pytorch's ``use_triton`` before ``decoupled_weight_decay``), or
         where it takes a runtime option by position (``torch.optim.Adamax``'s ``foreach``);
         empty: the hyperparameters, then the refused arguments.
+    reference_state
+        ``(key, value)``: per-parameter state the reference keeps that no rule here reads, at
+        the value it holds in every state these rules can continue (``rad.optim.RAD``'s
+        Nesterov product ``mu_product``, 1.0 without ``nesterov``): written into each
+        parameter's saved state, so that the reference loads the checkpoint, and taken off a
+        loaded one (refused at any other value).
     """
 
     name: str
@@ -62,6 +68,7 @@ class OptimizerSpec:
     unsupported: tuple[tuple[str, object], ...] = field(default_factory=tuple)
     resolved: tuple[tuple[str, str], ...] = ()
     positional: tuple[str, ...] = ()
+    reference_state: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         why = identifier_problem(self.name)

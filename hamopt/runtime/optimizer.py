@@ -160,6 +160,12 @@ class GeneratedOptimizer(Optimizer):
     #: on the optimizer) (:mod:`~hamopt.runtime.state_dict`).
     TORCH_CHECKPOINTS: bool = False
 
+    #: Per-parameter state the reference keeps that no rule here reads, at the value it holds
+    #: wherever these rules can continue (``rad.optim.RAD``'s ``mu_product``, 1.0 without
+    #: ``nesterov``): written into ``state_dict`` so that the reference loads the checkpoint,
+    #: and taken off a loaded one (:mod:`~hamopt.runtime.state_dict`).
+    REFERENCE_STATE: ClassVar[dict[str, float]] = {}
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls.COMPILED = Compiled()  # per class: what torch.compile made of its rules
@@ -335,7 +341,13 @@ class GeneratedOptimizer(Optimizer):
         """torch's state_dict of the state in the formats the groups name
         (:meth:`_state_in_formats`)."""
         self._state_in_formats()
-        return super().state_dict()
+        saved = super().state_dict()
+        if self.REFERENCE_STATE:  # new dicts: torch's hold the live state's own
+            saved["state"] = {
+                k: {**per_param, **self.REFERENCE_STATE} if per_param else per_param
+                for k, per_param in saved["state"].items()
+            }
+        return saved
 
     def _record_state_formats(self) -> None:
         """Record each group's ``state_dtype`` as the format its state is in (after a load:

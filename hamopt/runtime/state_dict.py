@@ -78,6 +78,7 @@ def check_state_dict(optimizer, state_dict: dict) -> tuple[dict, dict]:
         counted = "step" in keeps
         # torch's SGD keeps no step: taken as 1 where the rule reads it only at the first step
         assumed = counted and not optimizer.RULES[rule].reads_step
+        per_param = _without_reference_state(name, at, per_param, optimizer.REFERENCE_STATE)
         per_param = _tensors(per_param, counted, assumed, optimizer.SCALAR_STATE)
         if per_param.keys() != set(keeps):
             raise ValueError(
@@ -119,6 +120,27 @@ def _built_with(optimizer, group: dict) -> dict:
         a.name for a in optimizer.ARGUMENTS if a.kind in ("flag", "fixed", "choice") or a.optional
     ]
     return {name: group[name] for name in own if name in group}
+
+
+def _without_reference_state(name: str, at: str, per_param: dict, reference: dict) -> dict:
+    """``per_param`` without the reference's state that no rule reads (``REFERENCE_STATE``),
+    where it holds the value these rules can continue from; ValueError at another value (a
+    state the reference reached with an option this class refuses)."""
+    if not reference or not any(k in per_param for k in reference):
+        return per_param
+    for k, value in reference.items():
+        if k in per_param:
+            got = per_param[k]
+            whole = isinstance(got, (int, float)) or (
+                isinstance(got, torch.Tensor) and got.numel() == 1 and not got.is_complex()
+            )
+            number = float(got) if whole else math.nan
+            if isinstance(got, bool) or number != value:
+                raise ValueError(
+                    f"{name}: {k} of {at} in the loaded state is {got!r}; this class continues "
+                    f"only from {value!r} (the reference's value without the options it refuses)"
+                )
+    return {k: v for k, v in per_param.items() if k not in reference}
 
 
 def _tensors(per_param: dict, counted: bool, assumed: bool, scalar_state: dict) -> dict:

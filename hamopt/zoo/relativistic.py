@@ -137,6 +137,7 @@ def rad() -> OptimizerSpec:
             ("nesterov", False),
             ("output_info", False),
         ),
+        reference_state=(("mu_product", 1.0),),  # Nesterov's product, 1 without nesterov
     )
 
 
