@@ -23,15 +23,15 @@ from hamopt.runtime import (
 __all__ = ["Apollo"]
 
 
-def _scalars_constant_l2(step, *, lr, beta, warmup, init_lr):
+def _scalars_constant_l2(step, *, lr, beta, warmup, init_lr, base_lr):
     """Step-dependent scalars of the constant_l2 rule."""
     alpha = (1 - beta)/(1 - beta**step)  # EMA weight a_t = (1-β)/(1-β^t)
     rebound = 0.01  # rebound ρ = 0.01 (constant); ε' = ε/ρ
-    lr_t = scalar.where((warmup > step - 1), lambda: init_lr + (-init_lr + lr)*(step - 1)/warmup, lambda: lr)  # warm-up α_t = (α - α_0)(t-1)/w + α_0 while t - 1 < w, else α
+    lr_t = scalar.where((warmup > step - 1), lambda: init_lr + (base_lr - init_lr)*(step - 1)/warmup, lambda: lr)  # warm-up α_t = (α_b - α_0)(t-1)/w + α_0 while t - 1 < w, else α
     return alpha, rebound, lr_t
 
 
-def _single_tensor_constant_l2(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
+def _single_tensor_constant_l2(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, base_lr, maximize):
     """One tensor at a time: the constant_l2 rule."""
     for i, param in enumerate(params):
         grad = grads[i] if not maximize else -grads[i]
@@ -40,7 +40,7 @@ def _single_tensor_constant_l2(params, grads, state_steps, exp_avg_grads, approx
         update = updates[i]
         state_steps[i] += 1
         step = state_steps[i].item()
-        alpha, rebound, lr_t = _scalars_constant_l2(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr)
+        alpha, rebound, lr_t = _scalars_constant_l2(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr, base_lr=base_lr)
         if weight_decay != 0:
             grad = grad.add(param, alpha=weight_decay)  # coupled weight decay g ← g + λθ
         delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
@@ -54,13 +54,13 @@ def _single_tensor_constant_l2(params, grads, state_steps, exp_avg_grads, approx
         param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
-def _foreach_constant_l2(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
+def _foreach_constant_l2(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, base_lr, maximize):
     """Lists of tensors with torch._foreach_* calls: the constant_l2 rule."""
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
     steps = [s.item() for s in state_steps]
-    alphas, rebounds, lr_t_list = (list(x) for x in zip(*(_scalars_constant_l2(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in steps), strict=True))
+    alphas, rebounds, lr_t_list = (list(x) for x in zip(*(_scalars_constant_l2(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr, base_lr=base_lr) for step in steps), strict=True))
     if weight_decay != 0:
         grads = torch._foreach_add(grads, params, alpha=weight_decay)  # coupled weight decay g ← g + λθ
     delta_grads = torch._foreach_sub(grads, exp_avg_grads)  # Δg = g - m̂ (force change y = a_t Δg)
@@ -118,15 +118,15 @@ def _fused_constant_l2(params, grads, state_steps, exp_avg_grads, approx_hessian
         param.copy_((-lr_t)*update + param)  # position update θ ← θ + Δθ
 
 
-def _scalars_constant_decoupled(step, *, lr, beta, warmup, init_lr):
+def _scalars_constant_decoupled(step, *, lr, beta, warmup, init_lr, base_lr):
     """Step-dependent scalars of the constant_decoupled rule."""
     alpha = (1 - beta)/(1 - beta**step)  # EMA weight a_t = (1-β)/(1-β^t)
     rebound = 0.01  # rebound ρ = 0.01 (constant); ε' = ε/ρ
-    lr_t = scalar.where((warmup > step - 1), lambda: init_lr + (-init_lr + lr)*(step - 1)/warmup, lambda: lr)  # warm-up α_t = (α - α_0)(t-1)/w + α_0 while t - 1 < w, else α
+    lr_t = scalar.where((warmup > step - 1), lambda: init_lr + (base_lr - init_lr)*(step - 1)/warmup, lambda: lr)  # warm-up α_t = (α_b - α_0)(t-1)/w + α_0 while t - 1 < w, else α
     return alpha, rebound, lr_t
 
 
-def _single_tensor_constant_decoupled(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
+def _single_tensor_constant_decoupled(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, base_lr, maximize):
     """One tensor at a time: the constant_decoupled rule."""
     for i, param in enumerate(params):
         grad = grads[i] if not maximize else -grads[i]
@@ -135,7 +135,7 @@ def _single_tensor_constant_decoupled(params, grads, state_steps, exp_avg_grads,
         update = updates[i]
         state_steps[i] += 1
         step = state_steps[i].item()
-        alpha, rebound, lr_t = _scalars_constant_decoupled(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr)
+        alpha, rebound, lr_t = _scalars_constant_decoupled(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr, base_lr=base_lr)
         delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
         exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
         scale = eps/rebound + whole(torch.linalg.vector_norm(before(update), 4, dtype=torch.float64))  # s = ‖d‖₄ + ε' (d: previous velocity)
@@ -147,13 +147,13 @@ def _single_tensor_constant_decoupled(params, grads, state_steps, exp_avg_grads,
         param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
-def _foreach_constant_decoupled(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
+def _foreach_constant_decoupled(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, base_lr, maximize):
     """Lists of tensors with torch._foreach_* calls: the constant_decoupled rule."""
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
     steps = [s.item() for s in state_steps]
-    alphas, rebounds, lr_t_list = (list(x) for x in zip(*(_scalars_constant_decoupled(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in steps), strict=True))
+    alphas, rebounds, lr_t_list = (list(x) for x in zip(*(_scalars_constant_decoupled(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr, base_lr=base_lr) for step in steps), strict=True))
     delta_grads = torch._foreach_sub(grads, exp_avg_grads)  # Δg = g - m̂ (force change y = a_t Δg)
     del grads
     torch._foreach_add_(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas]))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
@@ -209,15 +209,15 @@ def _fused_constant_decoupled(params, grads, state_steps, exp_avg_grads, approx_
         param.copy_((-lr_t)*update + param)  # position update θ ← θ + Δθ
 
 
-def _scalars_constant_stable(step, *, lr, beta, warmup, init_lr):
+def _scalars_constant_stable(step, *, lr, beta, warmup, init_lr, base_lr):
     """Step-dependent scalars of the constant_stable rule."""
     alpha = (1 - beta)/(1 - beta**step)  # EMA weight a_t = (1-β)/(1-β^t)
     rebound = 0.01  # rebound ρ = 0.01 (constant); ε' = ε/ρ
-    lr_t = scalar.where((warmup > step - 1), lambda: init_lr + (-init_lr + lr)*(step - 1)/warmup, lambda: lr)  # warm-up α_t = (α - α_0)(t-1)/w + α_0 while t - 1 < w, else α
+    lr_t = scalar.where((warmup > step - 1), lambda: init_lr + (base_lr - init_lr)*(step - 1)/warmup, lambda: lr)  # warm-up α_t = (α_b - α_0)(t-1)/w + α_0 while t - 1 < w, else α
     return alpha, rebound, lr_t
 
 
-def _single_tensor_constant_stable(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
+def _single_tensor_constant_stable(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, base_lr, maximize):
     """One tensor at a time: the constant_stable rule."""
     for i, param in enumerate(params):
         grad = grads[i] if not maximize else -grads[i]
@@ -226,7 +226,7 @@ def _single_tensor_constant_stable(params, grads, state_steps, exp_avg_grads, ap
         update = updates[i]
         state_steps[i] += 1
         step = state_steps[i].item()
-        alpha, rebound, lr_t = _scalars_constant_stable(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr)
+        alpha, rebound, lr_t = _scalars_constant_stable(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr, base_lr=base_lr)
         delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
         exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
         scale = eps/rebound + whole(torch.linalg.vector_norm(before(update), 4, dtype=torch.float64))  # s = ‖d‖₄ + ε' (d: previous velocity)
@@ -239,13 +239,13 @@ def _single_tensor_constant_stable(params, grads, state_steps, exp_avg_grads, ap
         param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
-def _foreach_constant_stable(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
+def _foreach_constant_stable(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, base_lr, maximize):
     """Lists of tensors with torch._foreach_* calls: the constant_stable rule."""
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
     steps = [s.item() for s in state_steps]
-    alphas, rebounds, lr_t_list = (list(x) for x in zip(*(_scalars_constant_stable(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in steps), strict=True))
+    alphas, rebounds, lr_t_list = (list(x) for x in zip(*(_scalars_constant_stable(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr, base_lr=base_lr) for step in steps), strict=True))
     delta_grads = torch._foreach_sub(grads, exp_avg_grads)  # Δg = g - m̂ (force change y = a_t Δg)
     del grads
     torch._foreach_add_(exp_avg_grads, torch._foreach_mul(delta_grads, [alpha for alpha in alphas]))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
@@ -304,14 +304,14 @@ def _fused_constant_stable(params, grads, state_steps, exp_avg_grads, approx_hes
         param.copy_((-lr_t)*update + param)  # position update θ ← θ + Δθ
 
 
-def _scalars_belief_l2(step, *, lr, beta, warmup, init_lr):
+def _scalars_belief_l2(step, *, lr, beta, warmup, init_lr, base_lr):
     """Step-dependent scalars of the belief_l2 rule."""
     alpha = (1 - beta)/(1 - beta**step)  # EMA weight a_t = (1-β)/(1-β^t)
-    lr_t = scalar.where((warmup > step - 1), lambda: init_lr + (-init_lr + lr)*(step - 1)/warmup, lambda: lr)  # warm-up α_t = (α - α_0)(t-1)/w + α_0 while t - 1 < w, else α
+    lr_t = scalar.where((warmup > step - 1), lambda: init_lr + (base_lr - init_lr)*(step - 1)/warmup, lambda: lr)  # warm-up α_t = (α_b - α_0)(t-1)/w + α_0 while t - 1 < w, else α
     return alpha, lr_t
 
 
-def _single_tensor_belief_l2(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
+def _single_tensor_belief_l2(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, base_lr, maximize):
     """One tensor at a time: the belief_l2 rule."""
     for i, param in enumerate(params):
         grad = grads[i] if not maximize else -grads[i]
@@ -320,7 +320,7 @@ def _single_tensor_belief_l2(params, grads, state_steps, exp_avg_grads, approx_h
         update = updates[i]
         state_steps[i] += 1
         step = state_steps[i].item()
-        alpha, lr_t = _scalars_belief_l2(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr)
+        alpha, lr_t = _scalars_belief_l2(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr, base_lr=base_lr)
         if weight_decay != 0:
             grad = grad.add(param, alpha=weight_decay)  # coupled weight decay g ← g + λθ
         delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
@@ -335,13 +335,13 @@ def _single_tensor_belief_l2(params, grads, state_steps, exp_avg_grads, approx_h
         param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
-def _foreach_belief_l2(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
+def _foreach_belief_l2(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, base_lr, maximize):
     """Lists of tensors with torch._foreach_* calls: the belief_l2 rule."""
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
     steps = [s.item() for s in state_steps]
-    alphas, lr_t_list = (list(x) for x in zip(*(_scalars_belief_l2(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in steps), strict=True))
+    alphas, lr_t_list = (list(x) for x in zip(*(_scalars_belief_l2(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr, base_lr=base_lr) for step in steps), strict=True))
     if weight_decay != 0:
         grads = torch._foreach_add(grads, params, alpha=weight_decay)  # coupled weight decay g ← g + λθ
     delta_grads = torch._foreach_sub(grads, exp_avg_grads)  # Δg = g - m̂ (force change y = a_t Δg)
@@ -401,14 +401,14 @@ def _fused_belief_l2(params, grads, state_steps, exp_avg_grads, approx_hessians,
         param.copy_((-lr_t)*update + param)  # position update θ ← θ + Δθ
 
 
-def _scalars_belief_decoupled(step, *, lr, beta, warmup, init_lr):
+def _scalars_belief_decoupled(step, *, lr, beta, warmup, init_lr, base_lr):
     """Step-dependent scalars of the belief_decoupled rule."""
     alpha = (1 - beta)/(1 - beta**step)  # EMA weight a_t = (1-β)/(1-β^t)
-    lr_t = scalar.where((warmup > step - 1), lambda: init_lr + (-init_lr + lr)*(step - 1)/warmup, lambda: lr)  # warm-up α_t = (α - α_0)(t-1)/w + α_0 while t - 1 < w, else α
+    lr_t = scalar.where((warmup > step - 1), lambda: init_lr + (base_lr - init_lr)*(step - 1)/warmup, lambda: lr)  # warm-up α_t = (α_b - α_0)(t-1)/w + α_0 while t - 1 < w, else α
     return alpha, lr_t
 
 
-def _single_tensor_belief_decoupled(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
+def _single_tensor_belief_decoupled(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, base_lr, maximize):
     """One tensor at a time: the belief_decoupled rule."""
     for i, param in enumerate(params):
         grad = grads[i] if not maximize else -grads[i]
@@ -417,7 +417,7 @@ def _single_tensor_belief_decoupled(params, grads, state_steps, exp_avg_grads, a
         update = updates[i]
         state_steps[i] += 1
         step = state_steps[i].item()
-        alpha, lr_t = _scalars_belief_decoupled(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr)
+        alpha, lr_t = _scalars_belief_decoupled(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr, base_lr=base_lr)
         delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
         rebound = whole(torch.linalg.vector_norm(delta_grad, math.inf))  # rebound ρ = ‖Δg‖_∞ (belief)
         exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
@@ -430,13 +430,13 @@ def _single_tensor_belief_decoupled(params, grads, state_steps, exp_avg_grads, a
         param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
-def _foreach_belief_decoupled(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
+def _foreach_belief_decoupled(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, base_lr, maximize):
     """Lists of tensors with torch._foreach_* calls: the belief_decoupled rule."""
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
     steps = [s.item() for s in state_steps]
-    alphas, lr_t_list = (list(x) for x in zip(*(_scalars_belief_decoupled(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in steps), strict=True))
+    alphas, lr_t_list = (list(x) for x in zip(*(_scalars_belief_decoupled(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr, base_lr=base_lr) for step in steps), strict=True))
     delta_grads = torch._foreach_sub(grads, exp_avg_grads)  # Δg = g - m̂ (force change y = a_t Δg)
     del grads
     rebounds = [whole(x) for x in torch._foreach_norm(delta_grads, math.inf)]  # rebound ρ = ‖Δg‖_∞ (belief)
@@ -494,14 +494,14 @@ def _fused_belief_decoupled(params, grads, state_steps, exp_avg_grads, approx_he
         param.copy_((-lr_t)*update + param)  # position update θ ← θ + Δθ
 
 
-def _scalars_belief_stable(step, *, lr, beta, warmup, init_lr):
+def _scalars_belief_stable(step, *, lr, beta, warmup, init_lr, base_lr):
     """Step-dependent scalars of the belief_stable rule."""
     alpha = (1 - beta)/(1 - beta**step)  # EMA weight a_t = (1-β)/(1-β^t)
-    lr_t = scalar.where((warmup > step - 1), lambda: init_lr + (-init_lr + lr)*(step - 1)/warmup, lambda: lr)  # warm-up α_t = (α - α_0)(t-1)/w + α_0 while t - 1 < w, else α
+    lr_t = scalar.where((warmup > step - 1), lambda: init_lr + (base_lr - init_lr)*(step - 1)/warmup, lambda: lr)  # warm-up α_t = (α_b - α_0)(t-1)/w + α_0 while t - 1 < w, else α
     return alpha, lr_t
 
 
-def _single_tensor_belief_stable(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
+def _single_tensor_belief_stable(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, base_lr, maximize):
     """One tensor at a time: the belief_stable rule."""
     for i, param in enumerate(params):
         grad = grads[i] if not maximize else -grads[i]
@@ -510,7 +510,7 @@ def _single_tensor_belief_stable(params, grads, state_steps, exp_avg_grads, appr
         update = updates[i]
         state_steps[i] += 1
         step = state_steps[i].item()
-        alpha, lr_t = _scalars_belief_stable(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr)
+        alpha, lr_t = _scalars_belief_stable(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr, base_lr=base_lr)
         delta_grad = grad.sub(exp_avg_grad)  # Δg = g - m̂ (force change y = a_t Δg)
         rebound = whole(torch.linalg.vector_norm(delta_grad, math.inf))  # rebound ρ = ‖Δg‖_∞ (belief)
         exp_avg_grad.add_(delta_grad.mul(alpha))  # momentum: bias-corrected EMA m̂ ← m̂ + a_t Δg (= v/(1-β^t)), zero init
@@ -524,13 +524,13 @@ def _single_tensor_belief_stable(params, grads, state_steps, exp_avg_grads, appr
         param.add_(update.mul(-lr_t))  # position update θ ← θ + Δθ
 
 
-def _foreach_belief_stable(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, maximize):
+def _foreach_belief_stable(params, grads, state_steps, exp_avg_grads, approx_hessians, updates, *, lr, beta, eps, warmup, init_lr, weight_decay, base_lr, maximize):
     """Lists of tensors with torch._foreach_* calls: the belief_stable rule."""
     if maximize:
         grads = torch._foreach_neg(grads)
     torch._foreach_add_(state_steps, 1)
     steps = [s.item() for s in state_steps]
-    alphas, lr_t_list = (list(x) for x in zip(*(_scalars_belief_stable(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr) for step in steps), strict=True))
+    alphas, lr_t_list = (list(x) for x in zip(*(_scalars_belief_stable(step, lr=lr, beta=beta, warmup=warmup, init_lr=init_lr, base_lr=base_lr) for step in steps), strict=True))
     delta_grads = torch._foreach_sub(grads, exp_avg_grads)  # Δg = g - m̂ (force change y = a_t Δg)
     del grads
     rebounds = [whole(x) for x in torch._foreach_norm(delta_grads, math.inf)]  # rebound ρ = ‖Δg‖_∞ (belief)
@@ -1062,13 +1062,13 @@ class Apollo(GeneratedOptimizer):
         B &\leftarrow B + \delta \hat d^{2} \\
         D &\leftarrow \max\left(\rho, \left|{B}\right|\right) \\
         d &\leftarrow \frac{\hat m}{D} \\
-        \alpha_t &\leftarrow \begin{cases} \alpha_0 + \frac{\left(- \alpha_0 + \alpha\right) \left(t - 1\right)}{w} & \text{for}\: w > t - 1 \\\alpha & \text{otherwise} \end{cases} \\
+        \alpha_t &\leftarrow \begin{cases} \alpha_0 + \frac{\left(\alpha_b - \alpha_0\right) \left(t - 1\right)}{w} & \text{for}\: w > t - 1 \\\alpha & \text{otherwise} \end{cases} \\
         \theta &\leftarrow - \alpha_t d + \theta
         \end{aligned}
 
     * kinetic energy: classical: T(p) = p**2/(2*m)
     * scheme: euler (conformal symplectic Euler D·K·F), order 1
-    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = -h**2/(m*(beta1 - 1)); coupled weight decay g ← g + λθ; curvature mass (constant rebound): mass m → m·D, D = rect(B), B by the weak secant equation along the previous velocity d; momentum bias-corrected m̂ ← m̂ + a_t(g - m̂); warm-up α_t = (α - α_0)(t-1)/w + α_0 while t - 1 < w, else α
+    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = -h**2/(m*(beta1 - 1)); coupled weight decay g ← g + λθ; curvature mass (constant rebound): mass m → m·D, D = rect(B), B by the weak secant equation along the previous velocity d; momentum bias-corrected m̂ ← m̂ + a_t(g - m̂); warm-up α_t = (α_b - α_0)(t-1)/w + α_0 while t - 1 < w, else α
     * reference: Apollo(params, lr, beta=0.9, eps=1e-4, rebound='constant', warmup=500, init_lr=None, weight_decay=0, weight_decay_type=None)  (XuezheMax/apollo)
 
     Rule ``constant_decoupled`` (when ``group["rebound"] == "constant" and group["weight_decay_type"] == "decoupled"``):
@@ -1086,13 +1086,13 @@ class Apollo(GeneratedOptimizer):
         B &\leftarrow B + \delta \hat d^{2} \\
         D &\leftarrow \max\left(\rho, \left|{B}\right|\right) \\
         d &\leftarrow \theta \lambda + \frac{\hat m}{D} \\
-        \alpha_t &\leftarrow \begin{cases} \alpha_0 + \frac{\left(- \alpha_0 + \alpha\right) \left(t - 1\right)}{w} & \text{for}\: w > t - 1 \\\alpha & \text{otherwise} \end{cases} \\
+        \alpha_t &\leftarrow \begin{cases} \alpha_0 + \frac{\left(\alpha_b - \alpha_0\right) \left(t - 1\right)}{w} & \text{for}\: w > t - 1 \\\alpha & \text{otherwise} \end{cases} \\
         \theta &\leftarrow - \alpha_t d + \theta
         \end{aligned}
 
     * kinetic energy: classical: T(p) = p**2/(2*m)
     * scheme: euler (conformal symplectic Euler D·K·F), order 1
-    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = -h**2/(m*(beta1 - 1)); curvature mass (constant rebound): mass m → m·D, D = rect(B), B by the weak secant equation along the previous velocity d; momentum bias-corrected m̂ ← m̂ + a_t(g - m̂); decoupled weight decay d ← d + λθ; warm-up α_t = (α - α_0)(t-1)/w + α_0 while t - 1 < w, else α
+    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = -h**2/(m*(beta1 - 1)); curvature mass (constant rebound): mass m → m·D, D = rect(B), B by the weak secant equation along the previous velocity d; momentum bias-corrected m̂ ← m̂ + a_t(g - m̂); decoupled weight decay d ← d + λθ; warm-up α_t = (α_b - α_0)(t-1)/w + α_0 while t - 1 < w, else α
     * reference: Apollo(params, lr, beta=0.9, eps=1e-4, rebound='constant', warmup=500, init_lr=None, weight_decay=0, weight_decay_type=None)  (XuezheMax/apollo)
 
     Rule ``constant_stable`` (when ``group["rebound"] == "constant" and group["weight_decay_type"] == "stable"``):
@@ -1111,13 +1111,13 @@ class Apollo(GeneratedOptimizer):
         D &\leftarrow \max\left(\rho, \left|{B}\right|\right) \\
         \lambda_t &\leftarrow \frac{\lambda}{\operatorname{mean} \left(D\right)} \\
         d &\leftarrow \lambda_t \theta + \frac{\hat m}{D} \\
-        \alpha_t &\leftarrow \begin{cases} \alpha_0 + \frac{\left(- \alpha_0 + \alpha\right) \left(t - 1\right)}{w} & \text{for}\: w > t - 1 \\\alpha & \text{otherwise} \end{cases} \\
+        \alpha_t &\leftarrow \begin{cases} \alpha_0 + \frac{\left(\alpha_b - \alpha_0\right) \left(t - 1\right)}{w} & \text{for}\: w > t - 1 \\\alpha & \text{otherwise} \end{cases} \\
         \theta &\leftarrow - \alpha_t d + \theta
         \end{aligned}
 
     * kinetic energy: classical: T(p) = p**2/(2*m)
     * scheme: euler (conformal symplectic Euler D·K·F), order 1
-    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = -h**2/(m*(beta1 - 1)); curvature mass (constant rebound): mass m → m·D, D = rect(B), B by the weak secant equation along the previous velocity d; momentum bias-corrected m̂ ← m̂ + a_t(g - m̂); stable weight decay d ← d + λ/mean(D)·θ; warm-up α_t = (α - α_0)(t-1)/w + α_0 while t - 1 < w, else α
+    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = -h**2/(m*(beta1 - 1)); curvature mass (constant rebound): mass m → m·D, D = rect(B), B by the weak secant equation along the previous velocity d; momentum bias-corrected m̂ ← m̂ + a_t(g - m̂); stable weight decay d ← d + λ/mean(D)·θ; warm-up α_t = (α_b - α_0)(t-1)/w + α_0 while t - 1 < w, else α
     * reference: Apollo(params, lr, beta=0.9, eps=1e-4, rebound='constant', warmup=500, init_lr=None, weight_decay=0, weight_decay_type=None)  (XuezheMax/apollo)
 
     Rule ``belief_l2`` (when ``group["rebound"] == "belief" and group["weight_decay_type"] == "L2"``):
@@ -1136,13 +1136,13 @@ class Apollo(GeneratedOptimizer):
         B &\leftarrow B + \delta \hat d^{2} \\
         D &\leftarrow \max\left(\rho, \left|{B}\right|\right) + \frac{\epsilon}{a_t} \\
         d &\leftarrow \frac{\hat m}{D} \\
-        \alpha_t &\leftarrow \begin{cases} \alpha_0 + \frac{\left(- \alpha_0 + \alpha\right) \left(t - 1\right)}{w} & \text{for}\: w > t - 1 \\\alpha & \text{otherwise} \end{cases} \\
+        \alpha_t &\leftarrow \begin{cases} \alpha_0 + \frac{\left(\alpha_b - \alpha_0\right) \left(t - 1\right)}{w} & \text{for}\: w > t - 1 \\\alpha & \text{otherwise} \end{cases} \\
         \theta &\leftarrow - \alpha_t d + \theta
         \end{aligned}
 
     * kinetic energy: classical: T(p) = p**2/(2*m)
     * scheme: euler (conformal symplectic Euler D·K·F), order 1
-    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = -h**2/(m*(beta1 - 1)); coupled weight decay g ← g + λθ; curvature mass (belief rebound): mass m → m·D, D = rect(B), B by the weak secant equation along the previous velocity d; momentum bias-corrected m̂ ← m̂ + a_t(g - m̂); warm-up α_t = (α - α_0)(t-1)/w + α_0 while t - 1 < w, else α
+    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = -h**2/(m*(beta1 - 1)); coupled weight decay g ← g + λθ; curvature mass (belief rebound): mass m → m·D, D = rect(B), B by the weak secant equation along the previous velocity d; momentum bias-corrected m̂ ← m̂ + a_t(g - m̂); warm-up α_t = (α_b - α_0)(t-1)/w + α_0 while t - 1 < w, else α
     * reference: Apollo(params, lr, beta=0.9, eps=1e-4, rebound='constant', warmup=500, init_lr=None, weight_decay=0, weight_decay_type=None)  (XuezheMax/apollo)
 
     Rule ``belief_decoupled`` (when ``group["rebound"] == "belief" and group["weight_decay_type"] == "decoupled"``):
@@ -1160,13 +1160,13 @@ class Apollo(GeneratedOptimizer):
         B &\leftarrow B + \delta \hat d^{2} \\
         D &\leftarrow \max\left(\rho, \left|{B}\right|\right) + \frac{\epsilon}{a_t} \\
         d &\leftarrow \theta \lambda + \frac{\hat m}{D} \\
-        \alpha_t &\leftarrow \begin{cases} \alpha_0 + \frac{\left(- \alpha_0 + \alpha\right) \left(t - 1\right)}{w} & \text{for}\: w > t - 1 \\\alpha & \text{otherwise} \end{cases} \\
+        \alpha_t &\leftarrow \begin{cases} \alpha_0 + \frac{\left(\alpha_b - \alpha_0\right) \left(t - 1\right)}{w} & \text{for}\: w > t - 1 \\\alpha & \text{otherwise} \end{cases} \\
         \theta &\leftarrow - \alpha_t d + \theta
         \end{aligned}
 
     * kinetic energy: classical: T(p) = p**2/(2*m)
     * scheme: euler (conformal symplectic Euler D·K·F), order 1
-    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = -h**2/(m*(beta1 - 1)); curvature mass (belief rebound): mass m → m·D, D = rect(B), B by the weak secant equation along the previous velocity d; momentum bias-corrected m̂ ← m̂ + a_t(g - m̂); decoupled weight decay d ← d + λθ; warm-up α_t = (α - α_0)(t-1)/w + α_0 while t - 1 < w, else α
+    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = -h**2/(m*(beta1 - 1)); curvature mass (belief rebound): mass m → m·D, D = rect(B), B by the weak secant equation along the previous velocity d; momentum bias-corrected m̂ ← m̂ + a_t(g - m̂); decoupled weight decay d ← d + λθ; warm-up α_t = (α_b - α_0)(t-1)/w + α_0 while t - 1 < w, else α
     * reference: Apollo(params, lr, beta=0.9, eps=1e-4, rebound='constant', warmup=500, init_lr=None, weight_decay=0, weight_decay_type=None)  (XuezheMax/apollo)
 
     Rule ``belief_stable`` (when ``group["rebound"] == "belief" and group["weight_decay_type"] == "stable"``):
@@ -1185,13 +1185,13 @@ class Apollo(GeneratedOptimizer):
         D &\leftarrow \max\left(\rho, \left|{B}\right|\right) + \frac{\epsilon}{a_t} \\
         \lambda_t &\leftarrow \frac{\lambda}{\operatorname{mean} \left(D\right)} \\
         d &\leftarrow \lambda_t \theta + \frac{\hat m}{D} \\
-        \alpha_t &\leftarrow \begin{cases} \alpha_0 + \frac{\left(- \alpha_0 + \alpha\right) \left(t - 1\right)}{w} & \text{for}\: w > t - 1 \\\alpha & \text{otherwise} \end{cases} \\
+        \alpha_t &\leftarrow \begin{cases} \alpha_0 + \frac{\left(\alpha_b - \alpha_0\right) \left(t - 1\right)}{w} & \text{for}\: w > t - 1 \\\alpha & \text{otherwise} \end{cases} \\
         \theta &\leftarrow - \alpha_t d + \theta
         \end{aligned}
 
     * kinetic energy: classical: T(p) = p**2/(2*m)
     * scheme: euler (conformal symplectic Euler D·K·F), order 1
-    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = -h**2/(m*(beta1 - 1)); curvature mass (belief rebound): mass m → m·D, D = rect(B), B by the weak secant equation along the previous velocity d; momentum bias-corrected m̂ ← m̂ + a_t(g - m̂); stable weight decay d ← d + λ/mean(D)·θ; warm-up α_t = (α - α_0)(t-1)/w + α_0 while t - 1 < w, else α
+    * closures: momentum: EMA v = β1 v + (1-β1) g, zero init; change of variables: β1 = e^(-rh), lr = -h**2/(m*(beta1 - 1)); curvature mass (belief rebound): mass m → m·D, D = rect(B), B by the weak secant equation along the previous velocity d; momentum bias-corrected m̂ ← m̂ + a_t(g - m̂); stable weight decay d ← d + λ/mean(D)·θ; warm-up α_t = (α_b - α_0)(t-1)/w + α_0 while t - 1 < w, else α
     * reference: Apollo(params, lr, beta=0.9, eps=1e-4, rebound='constant', warmup=500, init_lr=None, weight_decay=0, weight_decay_type=None)  (XuezheMax/apollo)
 
     Arguments:
@@ -1203,6 +1203,7 @@ class Apollo(GeneratedOptimizer):
         init_lr (default None): step size α_0 at the start of the warm-up (None: lr/1000)
         weight_decay (default 0): weight decay λ
         weight_decay_type (default None): 'L2' (g += λθ), 'decoupled' (d += λθ) or 'stable' (d += λ/mean(D)·θ); None: 'L2' for the constant rebound, else 'decoupled'
+        base_lr (default None): step size α_b the warm-up ramps to (None: the constructor's lr, the reference's base_lr; a scheduler's lr takes over after the warm-up)
         maximize, foreach, nonfinite, fused, capturable, differentiable, state_dtype (keyword-only):
             the runtime's options, documented in ``hamopt.runtime.GeneratedOptimizer`` with the
             checks of every input and the updates of complex and half-precision parameters.
@@ -1217,19 +1218,20 @@ class Apollo(GeneratedOptimizer):
         real("init_lr", None, "[0, inf)", optional=True),
         real("weight_decay", 0, "[0, inf)"),
         choice("weight_decay_type", None, (None, 'L2', 'decoupled', 'stable',)),
+        real("base_lr", None, "[0, inf)", optional=True),
     )
     RULES = {
-        "constant_l2": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_constant_l2, foreach=_foreach_constant_l2, fused=_fused_constant_l2, numbers=("eps", "weight_decay"), per_tensor=("alpha", "rebound", "lr_t"), scalars=_scalars_constant_l2, scalar_arguments=("lr", "beta", "warmup", "init_lr"), elementwise=False),
-        "constant_decoupled": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_constant_decoupled, foreach=_foreach_constant_decoupled, fused=_fused_constant_decoupled, numbers=("eps", "weight_decay"), per_tensor=("alpha", "rebound", "lr_t"), scalars=_scalars_constant_decoupled, scalar_arguments=("lr", "beta", "warmup", "init_lr"), elementwise=False),
-        "constant_stable": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_constant_stable, foreach=_foreach_constant_stable, fused=_fused_constant_stable, numbers=("eps", "weight_decay"), per_tensor=("alpha", "rebound", "lr_t"), scalars=_scalars_constant_stable, scalar_arguments=("lr", "beta", "warmup", "init_lr"), elementwise=False),
-        "belief_l2": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_belief_l2, foreach=_foreach_belief_l2, fused=_fused_belief_l2, numbers=("eps", "weight_decay"), per_tensor=("alpha", "lr_t"), scalars=_scalars_belief_l2, scalar_arguments=("lr", "beta", "warmup", "init_lr"), elementwise=False),
-        "belief_decoupled": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_belief_decoupled, foreach=_foreach_belief_decoupled, fused=_fused_belief_decoupled, numbers=("eps", "weight_decay"), per_tensor=("alpha", "lr_t"), scalars=_scalars_belief_decoupled, scalar_arguments=("lr", "beta", "warmup", "init_lr"), elementwise=False),
-        "belief_stable": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay"), single_tensor=_single_tensor_belief_stable, foreach=_foreach_belief_stable, fused=_fused_belief_stable, numbers=("eps", "weight_decay"), per_tensor=("alpha", "lr_t"), scalars=_scalars_belief_stable, scalar_arguments=("lr", "beta", "warmup", "init_lr"), elementwise=False),
+        "constant_l2": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay", "base_lr"), single_tensor=_single_tensor_constant_l2, foreach=_foreach_constant_l2, fused=_fused_constant_l2, numbers=("eps", "weight_decay"), per_tensor=("alpha", "rebound", "lr_t"), scalars=_scalars_constant_l2, scalar_arguments=("lr", "beta", "warmup", "init_lr", "base_lr"), elementwise=False),
+        "constant_decoupled": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay", "base_lr"), single_tensor=_single_tensor_constant_decoupled, foreach=_foreach_constant_decoupled, fused=_fused_constant_decoupled, numbers=("eps", "weight_decay"), per_tensor=("alpha", "rebound", "lr_t"), scalars=_scalars_constant_decoupled, scalar_arguments=("lr", "beta", "warmup", "init_lr", "base_lr"), elementwise=False),
+        "constant_stable": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay", "base_lr"), single_tensor=_single_tensor_constant_stable, foreach=_foreach_constant_stable, fused=_fused_constant_stable, numbers=("eps", "weight_decay"), per_tensor=("alpha", "rebound", "lr_t"), scalars=_scalars_constant_stable, scalar_arguments=("lr", "beta", "warmup", "init_lr", "base_lr"), elementwise=False),
+        "belief_l2": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay", "base_lr"), single_tensor=_single_tensor_belief_l2, foreach=_foreach_belief_l2, fused=_fused_belief_l2, numbers=("eps", "weight_decay"), per_tensor=("alpha", "lr_t"), scalars=_scalars_belief_l2, scalar_arguments=("lr", "beta", "warmup", "init_lr", "base_lr"), elementwise=False),
+        "belief_decoupled": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay", "base_lr"), single_tensor=_single_tensor_belief_decoupled, foreach=_foreach_belief_decoupled, fused=_fused_belief_decoupled, numbers=("eps", "weight_decay"), per_tensor=("alpha", "lr_t"), scalars=_scalars_belief_decoupled, scalar_arguments=("lr", "beta", "warmup", "init_lr", "base_lr"), elementwise=False),
+        "belief_stable": Rule(buffers=("exp_avg_grad", "approx_hessian", "update"), hyperparameters=("lr", "beta", "eps", "warmup", "init_lr", "weight_decay", "base_lr"), single_tensor=_single_tensor_belief_stable, foreach=_foreach_belief_stable, fused=_fused_belief_stable, numbers=("eps", "weight_decay"), per_tensor=("alpha", "lr_t"), scalars=_scalars_belief_stable, scalar_arguments=("lr", "beta", "warmup", "init_lr", "base_lr"), elementwise=False),
     }
     KERNEL = Kernel("apollo", KERNEL_SOURCE)
 
-    def __init__(self, params, lr=REQUIRED, beta=0.9, eps=0.0001, rebound='constant', warmup=500, init_lr=None, weight_decay=0, weight_decay_type=None, *, maximize=False, foreach=None, nonfinite='raise', fused=None, capturable=False, differentiable=False, state_dtype=None):
-        super().__init__(params, dict(lr=lr, beta=beta, eps=eps, rebound=rebound, warmup=warmup, init_lr=init_lr, weight_decay=weight_decay, weight_decay_type=weight_decay_type, maximize=maximize, foreach=foreach, nonfinite=nonfinite, fused=fused, capturable=capturable, differentiable=differentiable, state_dtype=state_dtype))
+    def __init__(self, params, lr=REQUIRED, beta=0.9, eps=0.0001, rebound='constant', warmup=500, init_lr=None, weight_decay=0, weight_decay_type=None, *, base_lr=None, maximize=False, foreach=None, nonfinite='raise', fused=None, capturable=False, differentiable=False, state_dtype=None):
+        super().__init__(params, dict(lr=lr, beta=beta, eps=eps, rebound=rebound, warmup=warmup, init_lr=init_lr, weight_decay=weight_decay, weight_decay_type=weight_decay_type, base_lr=base_lr, maximize=maximize, foreach=foreach, nonfinite=nonfinite, fused=fused, capturable=capturable, differentiable=differentiable, state_dtype=state_dtype))
 
     def _rule(self, group):
         """The rule this group's options select."""
@@ -1254,6 +1256,8 @@ class Apollo(GeneratedOptimizer):
         rebound = values["rebound"]
         init_lr = values["init_lr"]
         weight_decay_type = values["weight_decay_type"]
+        base_lr = values["base_lr"]
         init_lr = float(lr) / 1000 if init_lr is None else init_lr
+        base_lr = float(lr) if base_lr is None else base_lr
         weight_decay_type = ("L2" if rebound == "constant" else "decoupled") if weight_decay_type is None else weight_decay_type
-        return {"init_lr": init_lr, "weight_decay_type": weight_decay_type}
+        return {"init_lr": init_lr, "base_lr": base_lr, "weight_decay_type": weight_decay_type}

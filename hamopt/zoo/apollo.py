@@ -6,15 +6,16 @@ Added by closures: the mass becomes the rectified curvature :math:`|B|`, a state
 the weak secant equation (:func:`hamopt.closures.curvature.curvature_mass`), the
 bias-corrected incremental momentum, the weight decay of the reference ('L2' on the gradient,
 'decoupled'/'stable' on the velocity) and the linear warm-up of the step size, which reads the
-step count *before* the step: :math:`\alpha_t = (\alpha - \alpha_0)(t-1)/w + \alpha_0` while
+step count *before* the step: :math:`\alpha_t = (\alpha_b - \alpha_0)(t-1)/w + \alpha_0` while
 :math:`t - 1 < w`, else :math:`\alpha`.
 
 Reproduces the official code (XuezheMax/apollo, ``optim/apollo.py``); one variant per
 ``rebound`` × ``weight_decay_type``. ``init_lr=None`` and ``weight_decay_type=None`` are resolved
 in the constructor as the reference does (``lr/1000``; ``'L2'`` for the constant rebound, else
-``'decoupled'``). The reference's warm-up reads ``base_lr`` (the constructor's ``lr``) and
-switches to ``group['lr']`` afterwards; here both are ``group['lr']``, which only differs when
-a learning-rate scheduler edits ``lr`` during the warm-up.
+``'decoupled'``). The reference's warm-up ramps to ``base_lr``, the constructor's ``lr``
+kept in each group, and switches to ``group['lr']`` afterwards, so that a learning-rate
+scheduler's ``lr`` counts only after the warm-up: so here too (the keyword-only ``base_lr``,
+default the constructor's ``lr``).
 """
 
 from __future__ import annotations
@@ -38,17 +39,24 @@ __all__ = ["apollo", "warmup_lr"]
 BETA = sp.Symbol("beta", real=True)
 WARMUP = sp.Symbol("warmup", real=True)
 INIT_LR = sp.Symbol("init_lr", real=True)
+BASE_LR = sp.Symbol("base_lr", real=True)
 
-LATEX = {sp.Symbol("lr_t", real=True): r"\alpha_t", INIT_LR: r"\alpha_0", WARMUP: "w"}
+LATEX = {
+    sp.Symbol("lr_t", real=True): r"\alpha_t",
+    INIT_LR: r"\alpha_0",
+    BASE_LR: r"\alpha_b",
+    WARMUP: "w",
+}
 
 REBOUNDS = ("constant", "belief")
 DECAYS = ("L2", "decoupled", "stable")
 
 
 def warmup_lr() -> sp.Expr:
-    r"""Linear warm-up on the count before the step, :math:`t_0 = t - 1`."""
+    r"""Linear warm-up on the count before the step, :math:`t_0 = t - 1`, from
+    :math:`\alpha_0` towards :math:`\alpha_b` (the constructor's lr), then :math:`\alpha`."""
     t0 = step - 1
-    return sp.Piecewise(((LR - INIT_LR) * t0 / WARMUP + INIT_LR, t0 < WARMUP), (LR, True))
+    return sp.Piecewise(((BASE_LR - INIT_LR) * t0 / WARMUP + INIT_LR, t0 < WARMUP), (LR, True))
 
 
 def apollo() -> OptimizerSpec:
@@ -88,6 +96,15 @@ def apollo() -> OptimizerSpec:
             "'L2' (g += λθ), 'decoupled' (d += λθ) or 'stable' (d += λ/mean(D)·θ); None: "
             "'L2' for the constant rebound, else 'decoupled'",
         ),
+        optional(
+            "base_lr",
+            None,
+            NONNEG,
+            "step size α_b the warm-up ramps to (None: the constructor's lr, the reference's "
+            "base_lr; a scheduler's lr takes over after the warm-up)",
+            symbol=BASE_LR,
+            keyword_only=True,
+        ),
     )
     reference = (
         "Apollo(params, lr, beta=0.9, eps=1e-4, rebound='constant', warmup=500, "
@@ -105,7 +122,7 @@ def apollo() -> OptimizerSpec:
         reference=reference,
     )
     warmup = schedule(
-        LR, "lr_t", warmup_lr(), "warm-up α_t = (α - α_0)(t-1)/w + α_0 while t - 1 < w, else α"
+        LR, "lr_t", warmup_lr(), "warm-up α_t = (α_b - α_0)(t-1)/w + α_0 while t - 1 < w, else α"
     )
     variants = []
     for rebound in REBOUNDS:
@@ -129,6 +146,7 @@ def apollo() -> OptimizerSpec:
         reference=reference,
         resolved=(
             ("init_lr", "float(lr) / 1000 if init_lr is None else init_lr"),
+            ("base_lr", "float(lr) if base_lr is None else base_lr"),
             (
                 "weight_decay_type",
                 '("L2" if rebound == "constant" else "decoupled") '
