@@ -100,7 +100,16 @@ def generate_module(
     runtime = ["GeneratedOptimizer", "Kernel", "Rule", *_argument_kinds(spec)]
     runtime += [
         n
-        for n in (FOREACH_COPY, WHOLE, SQRT_RN, IN_DOUBLE, "before", "nonsingular")
+        for n in (
+            FOREACH_COPY,
+            WHOLE,
+            SQRT_RN,
+            IN_DOUBLE,
+            "before",
+            "nonsingular",
+            "max_abs",
+            "foreach_max_abs",
+        )
         if re.search(rf"\b{n}\(", code)
     ]
     runtime += ["scalar"] if "scalar." in code else []

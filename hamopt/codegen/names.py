@@ -58,6 +58,8 @@ GENERATED_NAMES: dict[str, str] = {
     "scalar": "the runtime's math on numbers or tensors",
     "before": "the runtime's copy of a buffer read before it changes (differentiable=True)",
     "nonsingular": "the runtime's argument of a switch's branch, finite in the backward",
+    "max_abs": "the runtime's largest magnitude of a tensor (0 for an empty one)",
+    "foreach_max_abs": "the runtime's largest magnitude of each tensor of a list",
     "params": "the list of parameters",
     "param": "the parameter being updated",
     "grads": "the list of gradients",

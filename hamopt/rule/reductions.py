@@ -75,10 +75,10 @@ class MaxAbs(ReductionBase):
 
     is_nonnegative = True
     is_real = True
-    torch = "torch.linalg.vector_norm({x}, math.inf)"
-    foreach = "torch._foreach_norm({x}, math.inf)"
+    torch = "max_abs({x})"  # the runtime's: 0 for an empty tensor, which torch's norm refuses
+    foreach = "foreach_max_abs({x})"
     cxx = ("{s} = maximum<double>({s}, std::fabs(double({x})))", "largest", "{s}")
-    numpy = staticmethod(lambda x: np.max(np.abs(x)))
+    numpy = staticmethod(lambda x: np.max(np.abs(x), initial=0.0))
     mpmath = staticmethod(lambda xs: max((abs(x) for x in xs), default=mpmath.mpf(0)))
     latex = r"\lVert {x} \rVert_\infty"
     text = "‖{x}‖∞"

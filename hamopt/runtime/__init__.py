@@ -30,7 +30,16 @@ from hamopt.runtime.kernel import Kernel
 from hamopt.runtime.multigradient import GeneratedMultiGradientOptimizer
 from hamopt.runtime.optimizer import GeneratedOptimizer, Rule
 from hamopt.runtime.scalars import scalar
-from hamopt.runtime.tensors import before, foreach_copy, in_double, nonsingular, sqrt_rn, whole
+from hamopt.runtime.tensors import (
+    before,
+    foreach_copy,
+    foreach_max_abs,
+    in_double,
+    max_abs,
+    nonsingular,
+    sqrt_rn,
+    whole,
+)
 
 __all__ = [
     "MODULES",
@@ -46,7 +55,9 @@ __all__ = [
     "fixed",
     "flag",
     "foreach_copy",
+    "foreach_max_abs",
     "in_double",
+    "max_abs",
     "nonsingular",
     "pair",
     "real",

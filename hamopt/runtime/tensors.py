@@ -23,6 +23,8 @@ r"""The tensors a rule sees, and the two helpers its equations call on sharded t
   point moved away where the switch takes another branch (tanh‖v‖/‖v‖ at ‖v‖ = 0).
 """
 
+import math
+
 import torch
 
 __all__ = [
@@ -33,7 +35,9 @@ __all__ = [
     "dense",
     "dense_grad",
     "foreach_copy",
+    "foreach_max_abs",
     "in_double",
+    "max_abs",
     "nonsingular",
     "one_d",
     "real_views",
@@ -70,6 +74,22 @@ def whole(x: torch.Tensor) -> torch.Tensor:
     from torch.distributed.tensor import Replicate
 
     return x.redistribute(placements=[Replicate()] * len(placements))
+
+
+def max_abs(x: torch.Tensor) -> torch.Tensor:
+    r""":math:`\lVert x \rVert_\infty`, torch's ``vector_norm(x, inf)``, and 0 for an empty
+    tensor, where torch refuses the maximum over nothing (the kernel's and the NumPy
+    evaluator's start at 0), so that every path steps an empty parameter alike."""
+    if x.numel() == 0:
+        return x.abs().new_zeros(())
+    return torch.linalg.vector_norm(x, math.inf)
+
+
+def foreach_max_abs(xs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """:func:`max_abs` of each tensor: one ``torch._foreach_norm`` where none is empty."""
+    if all(x.numel() for x in xs):
+        return torch._foreach_norm(xs, math.inf)
+    return [max_abs(x) for x in xs]
 
 
 def foreach_copy(targets: list[torch.Tensor], values: list[torch.Tensor]) -> None:

@@ -70,14 +70,15 @@ def test_every_reduction_is_one_record_of_all_its_forms():
     import numpy as np
     import torch
 
+    import hamopt.runtime as runtime
+
     x = [0.5, -2.0, 1.25, 3.0]
+    names = {"torch": torch, "math": math, **{n: getattr(runtime, n) for n in runtime.__all__}}
     for reduction in REDUCTIONS:
         assert reduction.cxx[1] in ("total", "largest") and "{x}" in reduction.latex
         by_numpy = float(reduction.numpy(np.array(x)))
         by_mpmath = float(reduction.mpmath([mpmath.mpf(v) for v in x]))
         form = reduction.torch.format(x="t")
-        by_torch = float(
-            eval(form, {"torch": torch, "math": math, "t": torch.tensor(x, dtype=torch.float64)})
-        )
+        by_torch = float(eval(form, {**names, "t": torch.tensor(x, dtype=torch.float64)}))
         assert math.isclose(by_numpy, by_mpmath, rel_tol=1e-14), reduction
         assert math.isclose(by_torch, by_mpmath, rel_tol=1e-14), reduction

@@ -320,3 +320,22 @@ def test_a_scheduler_during_the_warm_up_is_read_as_the_reference_reads_it(path):
         runs.append(p.detach())
     torch.testing.assert_close(runs[1], runs[0], rtol=1e-12, atol=0)
     assert Apollo([torch.nn.Parameter(torch.ones(1))], lr=0.1).param_groups[0]["base_lr"] == 0.1
+
+
+def test_an_empty_parameter_steps_alike_on_every_path():
+    """The belief rebound reads ‖g - m‖∞, which torch refuses for an empty tensor (the
+    single-tensor and foreach paths raised its RuntimeError where the kernel stepped): the
+    runtime's max_abs gives 0 there, and every path takes the same steps."""
+    runs = []
+    for path in (dict(foreach=False), dict(foreach=True), dict(fused=True)):
+        torch.manual_seed(0)
+        params = [torch.nn.Parameter(torch.randn(3)), torch.nn.Parameter(torch.empty(0))]
+        optimizer = Apollo(params, lr=0.1, warmup=0, rebound="belief", **path)
+        for _ in range(3):
+            for p in params:
+                p.grad = torch.randn_like(p)
+            optimizer.step()
+        assert optimizer.state[params[1]]["step"] == 3
+        runs.append(params[0].detach())
+    for run in runs[1:]:
+        torch.testing.assert_close(run, runs[0], rtol=1e-6, atol=0)
