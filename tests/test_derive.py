@@ -413,16 +413,29 @@ def test_a_declared_parameter_the_energy_does_not_use_is_named():
         derive(sp.log(sp.cosh(p)), params=("zz",))
 
 
+HALF = sp.Rational(1, 2)
+
+
+@pytest.mark.parametrize(
+    ("condition", "function"),
+    [(lambda q: (q < -1) | (q > 1), "logical_or"), (lambda q: (q > -1) & (q < 1), "logical_and")],
+)
 @pytest.mark.parametrize(
     "closure", [["no_momentum"], ["no_momentum", "diagonal_mass", "bias_correction"]]
 )
-def test_a_switch_on_two_tensor_conditions_runs_on_every_path(closure):
-    """|p|·∛|p|'s rule switches on (common = 0) ∨ (g = 0): the single-tensor and foreach
-    paths printed Python's ``or`` of two tensors ("Boolean value of Tensor … is ambiguous");
-    they combine them with torch.logical_or, and every path gives the same step."""
-    energy = hamopt.parse.parse_energy("abs(p)*cbrt(abs(p))")
-    derived = derive(energy, "euler", closure=closure, name="P43")
-    assert "torch.logical_or(" in derived.source and " or (" not in derived.source
+def test_a_switch_on_two_tensor_conditions_runs_on_every_path(closure, condition, function):
+    """Huber's energy typed as a Piecewise on two conditions switches on (v < -1) ∨ (v > 1),
+    or (v > -1) ∧ (v < 1): the single-tensor and foreach paths printed Python's ``or`` of two
+    tensors ("Boolean value of Tensor … is ambiguous"); they combine them with torch's
+    logical functions, and every path gives the same step."""
+    inside = condition(p)
+    if function == "logical_or":
+        energy = sp.Piecewise((sp.Abs(p) - HALF, inside), (p**2 / 2, True))
+    else:
+        energy = sp.Piecewise((p**2 / 2, inside), (sp.Abs(p) - HALF, True))
+    derived = derive(KineticEnergy(energy, name="h"), "euler", closure=closure, name="H2")
+    assert f"torch.{function}(" in derived.source
+    assert " or (" not in derived.source and " and (" not in derived.source
     cls = derived.cls
     runs = []
     for path in (dict(foreach=False), dict(foreach=True), dict(fused=True)):
