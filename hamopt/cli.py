@@ -515,16 +515,24 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
 
 def _import_class(path: str) -> type:
+    """The class ``--optimizer`` names: a dotted path (``torch.optim.Adam``, a class of an
+    installed package), or what ``compare`` and ``plot`` take (a zoo name, ``torch.NAME``, a
+    spec file or an exported module)."""
     import importlib
 
+    from hamopt.resolve import resolve_optimizer
+
     module, _, name = path.rpartition(".")
-    if not module:
-        raise UsageError(f"--optimizer: give a dotted path such as torch.optim.Adam, got {path!r}")
+    if module and not path.endswith((".py", ".toml")):
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as exc:
+            if path.count(".") > 1 or not path.startswith("torch."):
+                raise UsageError(f"--optimizer: cannot import {path}: {exc}") from None
     try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise UsageError(f"--optimizer: cannot import {path}: {exc}") from None
-    return cls
+        return resolve_optimizer(path)[1]
+    except ValueError as exc:
+        raise UsageError(f"--optimizer: {exc}") from None
 
 
 def _options(items: list[str]) -> dict[str, object]:
@@ -735,7 +743,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--params", metavar="LIST", help="parameters of v: 'beta' or 'beta=2.0'")
     p.add_argument("--norm", action="store_true", help="v is the speed w(‖p‖) along p")
-    p.add_argument("--optimizer", metavar="MODULE.CLASS", help="e.g. torch.optim.Adam")
+    p.add_argument(
+        "--optimizer",
+        metavar="NAME",
+        help="MODULE.CLASS (torch.optim.Adam), a zoo name, torch.NAME, FILE.py or FILE.toml",
+    )
     p.add_argument(
         "--option", action="append", metavar="NAME=VALUE", help="constructor option; repeatable"
     )

@@ -627,10 +627,22 @@ def test_identify_velocity_and_optimizer(capsys):
     )
     for args, message in (
         (["--velocity", "p", "--optimizer", "torch.optim.Adam"], "give either --velocity"),
-        (["--optimizer", "Adam"], "give a dotted path"),
+        (["--optimizer", "Adamm"], "unknown optimizer 'Adamm'"),
+        (["--optimizer", "missing.py"], "--optimizer: no such module: missing.py"),
         (["--optimizer", "torch.optim.Nope"], "cannot import torch.optim.Nope"),
         (["--optimizer", "torch.optim.Adam", "--option", "lr"], "expected NAME=VALUE"),
         (["--velocity", "p +"], "--velocity: syntax error"),
     ):
         assert main(["identify", *args]) == 2, args
         assert message in capsys.readouterr().err, args
+
+
+def test_identify_takes_the_optimizers_compare_takes(capsys, tmp_path):
+    """--optimizer took dotted paths only: ``my.py`` was read as module ``my``, attribute
+    ``py``. It takes a zoo name, torch.NAME and an exported module too, as compare does."""
+    module = tmp_path / "lc.py"
+    assert main(["derive", "--kinetic", "log(cosh(p))", "--name", "LC", "--out", str(module)]) == 0
+    capsys.readouterr()
+    for ref, family in (("Adam", "adam"), ("torch.SGD", "classical"), (str(module), "log_cosh")):
+        assert main(["identify", "--optimizer", ref]) == 0, ref
+        assert f": {family} (" in capsys.readouterr().out, ref

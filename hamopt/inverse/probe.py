@@ -103,6 +103,12 @@ def _not_a_velocity(g: np.ndarray, v: np.ndarray) -> str:
     (:math:`v(-g) \ne -v(g)`), or decreasing somewhere (:math:`T'' < 0`); "" where they may
     be one. ``g`` is :data:`FIT_GRID`: sorted, each magnitude with both signs. Tolerances are
     relative to the largest :math:`|v|`, a million rounding errors of float64."""
+    if int(np.count_nonzero(v)) < 4:  # the fit needs four nonzero steps
+        return (
+            f"its first step is zero at {v.size - int(np.count_nonzero(v))} of {v.size} gradients "
+            f"from {g.min():.3g} to {g.max():.3g}: no velocity map to read (an lr of 0, a "
+            "warm-up that starts at 0, or a step that does not move the parameters)"
+        )
     tol = 1e6 * np.finfo(float).eps * max(float(np.abs(v).max()), np.finfo(float).tiny)
     odd = np.abs(v + v[::-1])
     if odd.max() > tol:

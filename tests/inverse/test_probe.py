@@ -121,3 +121,16 @@ def test_an_optimizer_whose_step_needs_a_closure_is_refused_by_name():
     (not torch's "missing 1 required positional argument")."""
     with pytest.raises(ValueError, match=r"LBFGS's step needs a closure"):
         identify_optimizer(torch.optim.LBFGS, lr=1.0)
+
+
+def test_an_optimizer_whose_first_step_is_zero_is_refused_by_that_reason():
+    """A step that never moves the parameter left the fit without samples ("need at least 4
+    samples with p ≠ 0 and v ≠ 0"): the probe now says the step is zero, and where."""
+
+    class Still(torch.optim.SGD):
+        def step(self, closure=None):
+            return None
+
+    probe = identify_optimizer(Still)
+    assert re.match(r"its first step is zero at (\d+) of \1 gradients from -1e\+04", probe.refusal)
+    assert probe.fits == ()
