@@ -293,8 +293,20 @@ def _integrate(v, syms) -> tuple[sp.Expr, str]:
         if sp.simplify(on_line.xreplace({P: -P}) - on_line) == 0:
             forms.append((1, on_line))
     same = [(rank, f) for rank, f in forms if _equal_on_grids(f, base, syms)]
-    rank, best = min(same, key=lambda rf: (rf[0], sp.count_ops(rf[1]), len(str(rf[1]))))
+    rank, best = min(
+        same, key=lambda rf: (rf[0], _tower(rf[1]), sp.count_ops(rf[1]), len(str(rf[1])))
+    )
     return best, "a library energy's form, equal to ∫₀^|p| v" if rank == 0 else "∫₀^|p| v(x) dx"
+
+
+def _tower(expr: sp.Expr) -> bool:
+    r"""Whether ``expr`` raises a power of :math:`p` to a power of :math:`p`, such as
+    ``simplify``'s :math:`\log((|p|+1)^{|p|+1})` for :math:`(|p|+1)\log(|p|+1)`: shorter,
+    and infinite in floating point from :math:`|p| \approx 143` on, where the other is not."""
+    return any(
+        isinstance(e, sp.Pow) and e.base.has(P) and e.exp.has(P)
+        for e in sp.preorder_traversal(expr)
+    )
 
 
 def _library_forms(v) -> list[sp.Expr]:
