@@ -712,3 +712,14 @@ def test_momentum_schedule_on_an_ema_started_at_the_gradient_takes_no_correction
         steps.append(abs(w.item() - before))
     assert steps == pytest.approx([1.0] * 4, rel=1e-3)
     assert "mu_product" not in opt.state[w]
+
+
+def test_two_quantities_that_print_alike_are_drawn_apart():
+    """Lion-K on the relativistic energy: the look-ahead c and the energy's speed of light c
+    printed alike, so the step read cαc/√(c²m² + c²). The look-ahead is drawn c̃; the
+    energy's c keeps its name, and the massless energy's Lion still reads sign(c)."""
+    closures = ["lookahead", "decoupled_weight_decay"]
+    text = derive(relativistic(), "euler", closures).markdown()
+    step = text.splitlines()[-1]
+    assert r"\tilde{c}" in step and r"c^{2} m^{2}" in step
+    assert r"\operatorname{sign}{\left(c \right)}" in derive(massless(), "euler", closures).markdown()

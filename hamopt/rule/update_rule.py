@@ -241,7 +241,8 @@ class UpdateRule:
         for b in self.buffers:
             if b.latex:
                 names[b.symbol] = b.latex
-        return names
+        symbols = {s for a in self.assignments for s in a.expr.free_symbols | {a.target}}
+        return _distinct(names, symbols)
 
     def latex(self) -> str:
         r"""The rule as an ``aligned`` block, one line per assignment (first-gradient buffers
@@ -278,6 +279,30 @@ class UpdateRule:
 
 
 _STEP = sp.Function("H")  # the Heaviside step as printed: SymPy writes θ, the parameters' letter
+
+
+def _distinct(names: dict[sp.Symbol, str], symbols: set[sp.Symbol]) -> dict[sp.Symbol, str]:
+    r"""``names`` with every symbol of ``symbols`` printed apart: where two print alike, the
+    one given a name (a closure's quantity, such as the look-ahead :math:`c`) is drawn with a
+    tilde, and the one printed as its own name (an energy's parameter :math:`c`) keeps it
+    (Lion-K on the relativistic energy read :math:`c\alpha c/\sqrt{\dots}`: a step that looked
+    constant)."""
+    printed = {sym: names.get(sym, sp.latex(sym)) for sym in symbols}
+    taken = set(printed.values())
+    out = dict(names)
+    for sym in sorted(symbols, key=lambda x: x.name):
+        shown = printed[sym]
+        rivals = [o for o in symbols if o != sym and printed[o] == shown]
+        if not rivals or sym not in names or all(o in names for o in rivals) and sym.name < min(
+            o.name for o in rivals
+        ):
+            continue
+        new = rf"\tilde{{{shown}}}"
+        while new in taken:
+            new += "'"
+        out[sym], printed[sym] = new, new
+        taken.add(new)
+    return out
 
 
 def _latex(expr: sp.Expr, names: dict[sp.Symbol, str]) -> str:
