@@ -722,4 +722,6 @@ def test_two_quantities_that_print_alike_are_drawn_apart():
     text = derive(relativistic(), "euler", closures).markdown()
     step = text.splitlines()[-1]
     assert r"\tilde{c}" in step and r"c^{2} m^{2}" in step
-    assert r"\operatorname{sign}{\left(c \right)}" in derive(massless(), "euler", closures).markdown()
+    assert (
+        r"\operatorname{sign}{\left(c \right)}" in derive(massless(), "euler", closures).markdown()
+    )
