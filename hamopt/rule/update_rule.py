@@ -294,7 +294,7 @@ def _distinct(names: dict[sp.Symbol, str], symbols: set[sp.Symbol]) -> dict[sp.S
         shown = printed[sym]
         rivals = [o for o in symbols if o != sym and printed[o] == shown]
         own_name = sym not in names  # printed as itself: an energy's parameter keeps it
-        first_named = all(o in names for o in rivals) and sym.name < min(o.name for o in rivals)
+        first_named = all(o in names for o in rivals) and all(sym.name < o.name for o in rivals)
         if not rivals or own_name or first_named:
             continue
         new = rf"\tilde{{{shown}}}"
