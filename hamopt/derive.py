@@ -446,8 +446,11 @@ def _hyperparameters(
         hps.append(real("beta2", betas[1], _UNIT, "β2 of the mass", symbol=_B2))
     elif _B2 in used:
         lookahead = any(note.startswith("look-ahead") for note in draft.closures)
+        massed = len(draft.buffers) > 1  # a second moment beside the momentum: it shares β2
         text = (
-            f"(β1 of the look-ahead c, β2 = {decay} of the momentum)"
+            f"(β1 of the look-ahead c, β2 = {decay} of the momentum"
+            + (" and of the mass's second moment y: one β2 for both" if massed else "")
+            + ")"
             if lookahead
             else f"(β1 = {decay}, β2 of the mass)"
         )
