@@ -321,8 +321,61 @@ def derive(
         )
     if {"diagonal_mass", "bias_correction"} <= names and init == "zeros":
         _warn_of_a_jump_at_one(kinetic)
+    if "step_size_bias_correction" in names and momentum == "ema" and init == "zeros":
+        _warn_of_a_step_size_form_far_from_the_estimator(kinetic, draft, betas)
     source = generate_module(spec, command="hamopt.derive(...)", spec_file=_spec_file(recipe))
     return DerivedOptimizer(spec, source, recipe)
+
+
+def _warn_of_a_step_size_form_far_from_the_estimator(
+    kinetic: KineticEnergy, draft, betas: tuple[float, float]
+) -> None:
+    r"""Warn where the step-size form of the bias correction is far from the estimator form.
+
+    The step-size form takes :math:`(\sqrt{b_2}/b_1)\,F(v, y)` for the estimator's
+    :math:`F(v/b_1, y/b_2)` (:math:`b_i = 1 - \beta_i^t`): the same up to where ε sits only
+    where :math:`F(\lambda v, \mu y) = (\lambda/\sqrt\mu) F(v, y)`, as for Adam's energy or
+    any energy under a diagonal mass read at :math:`v/\sqrt y`. A saturating energy (Huber,
+    a power) is not: at the first step on a constant gradient the two differ by far more.
+    Compared there, :math:`g = 1`, every ε at 0, the energy's parameters at their defaults."""
+    from hamopt.closures.library import _second_moments
+
+    second = _second_moments(draft)
+    if not second or draft.momentum is None:
+        return
+    b1, b2 = 1 - betas[0], 1 - betas[1]
+    v, y = draft.momentum.symbol, second[0]
+    fixed = {}
+    for sym in draft.displacement.free_symbols - {v, y}:
+        name = sym.name
+        prm = next((q for q in kinetic.params if q.name == name), None)
+        if prm is not None:
+            fixed[sym] = prm.samples()[0]
+        else:
+            fixed[sym] = 0.0 if name.startswith("eps") else 1.0
+
+    def step(vv: float, yy: float) -> float:
+        values = {**fixed, v: vv, y: yy}
+        return complex(draft.displacement.xreplace(values).evalf()).real
+
+    try:
+        estimator = step(1.0, 1.0)
+        size_form = math.sqrt(b2) / b1 * step(b1, b2)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return
+    if not (math.isfinite(estimator) and math.isfinite(size_form)) or estimator == 0:
+        return
+    ratio = size_form / estimator
+    if abs(ratio - 1) > 0.05:
+        warnings.warn(
+            f"{kinetic.name}: step_size_bias_correction moves 1/(1-β1^t) and √(1-β2^t) out of a "
+            f"step that is not homogeneous in (v, √y): its first step on a constant gradient is "
+            f"{ratio:.3g} times the estimator form's (bias_correction), and the two meet only as "
+            f"1-β2^t nears 1 (thousands of steps at β2 = {betas[1]}); bias_correction takes the "
+            "estimator form",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _warn_of_a_jump_at_one(kinetic: KineticEnergy, step: float = 1e-7) -> None:

@@ -725,3 +725,20 @@ def test_two_quantities_that_print_alike_are_drawn_apart():
     assert (
         r"\operatorname{sign}{\left(c \right)}" in derive(massless(), "euler", closures).markdown()
     )
+
+
+def test_a_step_size_correction_far_from_the_estimator_form_warns():
+    """Moving 1/(1-β1^t) and √(1-β2^t) out of the step is Adam's efficient order only for a
+    step homogeneous in (v, √y): Huber's clipped velocity under a diagonal mass takes
+    √(1-β2)/(1-β1)·clip(3.16) = 0.316 of the estimator's first step on a constant gradient,
+    silently. It warns with that figure; Adam's energy, which is homogeneous, does not."""
+    import warnings
+
+    from hamopt.kinetic import huber
+
+    with pytest.warns(UserWarning, match=r"its first step on a constant gradient is 0\.316 times"):
+        derive(huber(), "euler", ["diagonal_mass", "step_size_bias_correction"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        derive(adam_energy(), "euler", ["second_moment", "step_size_bias_correction"])
+        derive(classical(), "euler", ["diagonal_mass", "step_size_bias_correction"])
