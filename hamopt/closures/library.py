@@ -502,12 +502,12 @@ def momentum_schedule(lr: sp.Symbol, psi: sp.Symbol, name: str = "mu_product") -
         if d.momentum is None:
             raise ValueError("momentum_schedule needs a momentum (not no_momentum)")
         m, beta = d.momentum.symbol, d.beta
+        if any(a.expr.has(BC1) for a in d.scalars):  # a step size α/(1-β1^t)
+            raise ValueError(
+                "momentum_schedule corrects the first moment itself: it takes the "
+                "estimator form of bias_correction, not step_size_bias_correction"
+            )
         if d.displacement.has(BC1):  # the schedule's own correction replaces v/(1-β1^t)
-            if any(a.expr.has(BC1) for a in d.scalars):
-                raise ValueError(
-                    "momentum_schedule corrects the first moment itself: it takes the "
-                    "estimator form of bias_correction, not step_size_bias_correction"
-                )
             d = d.with_(
                 scalars=tuple(a for a in d.scalars if a.target != BC1),
                 displacement=d.displacement.xreplace({BC1: 1}),
