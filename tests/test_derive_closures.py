@@ -461,7 +461,7 @@ def test_signed_decays_drop_the_bars_where_the_interval_fixes_the_sign():
             classical(),
             "nag",
             ["diagonal_mass", "step_size_bias_correction", "momentum_schedule"],
-            "takes the estimator form of bias_correction",  # not the generic "needs -lr"
+            "corrects the first moment itself: it takes the estimator form",  # not "needs -lr"
         ),
     ],
 )
