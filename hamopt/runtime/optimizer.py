@@ -750,6 +750,10 @@ class GeneratedOptimizer(Optimizer):
         if self._kernel_step(name, params, grads, state_steps, buffers, values, maximize):
             return
         rule = self.RULES[name]
+        if params and params[0].device.type == "cpu":
+            # the kernel declined a CPU group (or is not built): shapes that do not match are
+            # refused here, before torch.compile fails on them with pages of tracebacks
+            self._check_shapes(rule, params, grads, buffers)
         numbers = self._numbers(rule, params, state_steps, buffers, values)
         tensors = [[one_d(t) for t in ts] for ts in self._tensor_buffers(rule, buffers)]
         # the counters as 1-element views: inductor loses an in-place write to a 0-d float64 input
