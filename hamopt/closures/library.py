@@ -329,9 +329,8 @@ def step_size_bias_correction(lr: sp.Symbol) -> Closure:
     def closure(d: Draft) -> Draft:
         size = sp.Symbol("step_size", real=True)
         second = _second_moments(d)
-        biased = _biased_momentum(
-            d
-        )  # not after no_momentum, nor for an EMA from the first gradient
+        # not after no_momentum, nor for an EMA from the first gradient
+        biased = _biased_momentum(d)
         if not (second or biased):
             raise ValueError(
                 "step_size_bias_correction has nothing to act on: no second moment (an "
