@@ -30,10 +30,10 @@ The optimizer keeps the *physical* parameterisation of the conformal Hamiltonian
 ``hamopt.derive(..., parameterisation="physical")`` does for one-gradient schemes:
 
 * ``lr`` is the step :math:`h` (default 0.1);
-* ``beta1`` is :math:`\beta = e^{-rh} \in (0, 1]` (default 0.9), the momentum's decay over one
+* ``beta1`` is :math:`\beta_1 = e^{-rh} \in (0, 1]` (default 0.9), the momentum's decay over one
   whole step: a dissipation row D of fraction :math:`f` multiplies the momentum by
-  :math:`\beta^f = e^{-rfh}` (Yoshida's middle D rows have :math:`f < 0`). The friction is
-  :math:`r = -\ln\beta / h`; ``beta1 = 1`` is the frictionless flow;
+  :math:`\beta_1^f = e^{-rfh}` (Yoshida's middle D rows have :math:`f < 0`). The friction is
+  :math:`r = -\ln\beta_1 / h`; ``beta1 = 1`` is the frictionless flow;
 * the energy's own parameters (``m``, ``c``, …) are arguments with their defaults and ranges;
 * ``weight_decay`` :math:`\lambda` is coupled: it adds :math:`\lambda\lvert\theta\rvert^2/2` to
   :math:`U`, so each kick reads :math:`g + \lambda\theta`; ``maximize`` flips :math:`g`;
