@@ -83,7 +83,8 @@ def load_module(path: str | Path, name: str | None = None) -> types.ModuleType:
     """Import the Python file ``path`` as a fresh module (not left in ``sys.modules``).
 
     ``name`` defaults to ``hamopt_module_<stem>_<hash of the resolved path>``, so two files
-    with the same stem do not collide. Whatever the file raises on import propagates.
+    with the same stem do not collide. Whatever the file raises on import propagates; a
+    ``sys.exit`` there is an ImportError (a SystemExit would end the caller).
     """
     path = Path(path)
     if name is None:
@@ -96,6 +97,8 @@ def load_module(path: str | Path, name: str | None = None) -> types.ModuleType:
     sys.modules[name] = module  # for code that looks itself up while it is imported
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:  # not an Exception: it would end the caller, with its status
+        raise ImportError(f"{path} calls sys.exit({exc.code!r}) when it is imported") from None
     finally:
         sys.modules.pop(name, None)
     return module

@@ -359,10 +359,15 @@ def _spec_node(tree: ast.Module) -> ast.Assign | ast.AnnAssign | None:
 
 
 def _without_spec(source: str) -> list[str]:
+    """The module's non-blank lines without the ``HAMOPT_SPEC`` statement: exactly its span,
+    so that anything else written on its lines (a statement after the closing quotes) stays and
+    is compared."""
     lines = source.splitlines()
     node = _spec_node(ast.parse(source))
     if node is not None:
-        del lines[node.lineno - 1 : node.end_lineno]
+        first, last = node.lineno - 1, node.end_lineno - 1
+        rest = lines[first][: node.col_offset] + lines[last][node.end_col_offset :]
+        lines[first : last + 1] = [rest]
     return [line for line in lines if line.strip()]
 
 

@@ -501,6 +501,30 @@ def test_verify_edited_module_fails_regeneration(tmp_path, capsys):
     assert row.endswith("| FAIL |")
 
 
+def test_verify_sees_a_statement_on_the_spec_constants_line(tmp_path, capsys):
+    """The regeneration check dropped every line of the HAMOPT_SPEC statement, and with them
+    a statement written after its closing quotes, which then passed unseen."""
+    path, _ = _derived_module(tmp_path)
+    text = path.read_text()
+    start = text.index("HAMOPT_SPEC")
+    end = text.index('"""', text.index('"""', start) + 3) + 3
+    path.write_text(text[:end] + "; _tripled = 3" + text[end:])
+    status, out, _ = _main(["verify", str(path)], capsys)
+    assert status == 1
+    row = next(line for line in out.splitlines() if "module is its derivation" in line)
+    assert row.endswith("| FAIL |")
+
+
+def test_verify_of_a_module_that_exits_on_import_fails(tmp_path, capsys):
+    """sys.exit() on import is a SystemExit, which is no Exception: verify ended there with
+    status 0 and no table. It is the imports check's finding, and the status is 1."""
+    path, _ = _derived_module(tmp_path)
+    path.write_text(path.read_text() + "\nimport sys\nsys.exit()\n")
+    status, out, _ = _main(["verify", str(path)], capsys)
+    assert status == 1
+    assert "calls sys.exit(None) when it is imported" in out
+
+
 def test_verify_hand_written_module_gets_smoke_checks_and_a_note(tmp_path, capsys):
     module = tmp_path / "handmade.py"
     module.write_text(
