@@ -8,7 +8,7 @@ for the adaptive preset, ``torch.optim.SGD(lr=1e-3, momentum=0.9)`` for ``none``
 each derived optimizer's mean test accuracy within 5 points of its control.
 
     python benchmarks/derived_defaults.py                 # the full table, ~5 min on 2 cores
-    python benchmarks/derived_defaults.py --smoke         # one energy, 2 epochs (the test)
+    python benchmarks/derived_defaults.py --smoke --out x.md  # one energy, 2 epochs (the test)
 
 Writes a Markdown table (default ``benchmarks/results/derived_defaults.md``; with
 ``--recipe second_moment --out benchmarks/results/derived_defaults_second_moment.md`` the figures
@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         help="preset: none and adam (default); second_moment: that recipe alone",
     )
     args = parser.parse_args(argv)
+    if args.smoke and args.out is None:  # as the papers' scripts: the record stays as it is
+        parser.error("--smoke needs --out FILE (the committed figures are not overwritten)")
     energies = ENERGIES[:1] if args.smoke else ENERGIES
     seeds, epochs = (1, 2) if args.smoke else (args.seeds, args.epochs)
     start = time.perf_counter()
