@@ -389,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tensors", default="10", help="tensor counts, comma-separated")
     parser.add_argument("--steps", type=int, default=30, help="timed rounds (median)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compiles)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="cpu or cuda")
     parser.add_argument(
         "--only", metavar="REGEX", help="optimizers whose name matches (the baseline always runs)"
     )

@@ -719,7 +719,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tensors", default="10", help="tensor counts: 10,200 (default 10)")
     p.add_argument("--steps", type=int, default=30, help="timed rounds (default 30)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument(
+        "--device", default="cpu", choices=("cpu", "cuda"), help="cpu or cuda (default cpu)"
+    )
     p.add_argument("--only", metavar="REGEX", help="optimizers whose names match (and baseline)")
     p.add_argument(
         "--out",

@@ -670,3 +670,13 @@ def test_identify_takes_the_optimizers_compare_takes(capsys, tmp_path):
     for ref, family in (("Adam", "adam"), ("torch.SGD", "classical"), (str(module), "log_cosh")):
         assert main(["identify", "--optimizer", ref]) == 0, ref
         assert f": {family} (" in capsys.readouterr().out, ref
+
+
+@pytest.mark.parametrize("device", ["tpu", "CPU", "meta"])
+def test_bench_refuses_a_device_it_cannot_time_in_one_line(device, capsys):
+    """A device other than cpu or cuda reached torch inside the benchmark script: a traceback
+    and status 1. It is a usage error, status 2, naming the choices."""
+    with pytest.raises(SystemExit) as stop:
+        main(["bench", "--sizes", "10000", "--steps", "2", "--device", device])
+    assert stop.value.code == 2
+    assert f"invalid choice: '{device}' (choose from 'cpu', 'cuda')" in capsys.readouterr().err
