@@ -107,6 +107,14 @@ class _ScalarPrinter(CXX17CodePrinter):
     def _print_Float(self, expr: sp.Float) -> str:
         return repr(float(expr))
 
+    def _print_Integer(self, expr: sp.Integer) -> str:
+        """An integer beyond ``int``'s range as a ``double`` literal, as Python's arithmetic on
+        the other paths takes it (``1e20`` printed as an integer literal overflowed: a typed
+        energy's ``1e-20`` gave a wrong step on the kernel's path only)."""
+        if abs(int(expr)) >= 2**31:
+            return repr(float(expr))
+        return super()._print_Integer(expr)
+
     def _print_Pow(self, expr: sp.Pow) -> str:
         """``b**-½`` as ``1.0/std::sqrt(b)``: two correctly rounded operations, as
         ``torch.rsqrt`` computes it in the fused path, where ``std::pow`` may differ by one

@@ -82,3 +82,26 @@ def test_every_reduction_is_one_record_of_all_its_forms():
         by_torch = float(eval(form, {**names, "t": torch.tensor(x, dtype=torch.float64)}))
         assert math.isclose(by_numpy, by_mpmath, rel_tol=1e-14), reduction
         assert math.isclose(by_torch, by_mpmath, rel_tol=1e-14), reduction
+
+
+def test_an_integer_beyond_ints_range_is_a_double_literal():
+    """Adam's energy typed with ε = 1e-20 puts 10^20 in the step: printed as an integer
+    literal it overflowed in C++, and the kernel's step (the CPU default) was -0.00072 where
+    the other paths take -0.005. It prints as a double, and every path agrees."""
+    import torch
+
+    import hamopt
+    from hamopt.cli import energy_from_text
+
+    energy = energy_from_text("abs(p) - 1e-20*log(1 + abs(p)/1e-20)", [], "a")
+    derived = hamopt.derive(energy, "euler", name="A")
+    kernel = derived.source.split("KERNEL_SOURCE = ")[1]
+    assert "100000000000000000000" not in kernel and "T(-1e+20*lr)" in kernel
+    steps = []
+    for path in (dict(foreach=False), dict(fused=True), {}):
+        p = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+        optimizer = derived.cls([p], lr=0.01, **path)
+        p.grad = torch.tensor([1e-19], dtype=torch.float64)
+        optimizer.step()
+        steps.append(p.item())
+    assert steps == [pytest.approx(-0.005, rel=1e-12)] * 3
