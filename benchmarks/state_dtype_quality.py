@@ -329,8 +329,12 @@ class Summary:
 
 
 def verdict(row: Summary, ref: Summary) -> str:
+    """Whether ``row``'s mean lies in float32's seed interval [min, max] and in its mean ± 2
+    s.e.; undetermined with fewer than two finite float32 runs (no spread to judge by)."""
     if not math.isfinite(row.mean):
         return "no finite result"
+    if not math.isfinite(ref.half_width):
+        return "undetermined: fewer than 2 finite float32 runs (no seed-to-seed spread)"
     inside = ref.low <= row.mean <= ref.high
     band = abs(row.mean - ref.mean) <= ref.half_width
     text = "within the float32 seed interval" if inside else "**outside** the float32 seed interval"
