@@ -339,20 +339,29 @@ def _cancelled_sum(node: sp.Expr) -> sp.Expr | None:
     Over the common denominator each term's numerator is expanded into monomials; where a
     monomial of some term is absent from their sum, it cancelled exactly, which floating point
     would do only approximately (catastrophically where what is left is small): then the sum is
-    written as that one fraction."""
+    written as that one fraction. A term without a denominator none of whose monomials
+    cancelled stays outside it: θ + a/b + c/d, where only a/b and c/d cancel, is
+    θ + (ad + cb)/(bd), not (θbd + ad + cb)/(bd), which rounds θ through the fraction and moves
+    it where the step is 0."""
     if not isinstance(node, sp.Add) or sp.count_ops(node) > _SUM_OPS:
         return None
     if all(sp.fraction(t)[1] == 1 for t in node.args):
         return None
     rational, back = _opaque(node)  # a rational function of symbols
     den = sp.fraction(sp.together(rational))[1]
-    parts = [sp.expand(sp.cancel(t * den)) for t in sp.Add.make_args(rational)]
-    num = sp.Add(*parts)
-    before = {m.as_coeff_Mul()[1] for part in parts for m in sp.Add.make_args(part)}
-    after = {m.as_coeff_Mul()[1] for m in sp.Add.make_args(num)}
-    if before <= after:
+    terms = sp.Add.make_args(rational)
+    parts = [sp.expand(sp.cancel(t * den)) for t in terms]
+    monomials = [{m.as_coeff_Mul()[1] for m in sp.Add.make_args(part)} for part in parts]
+    after = {m.as_coeff_Mul()[1] for m in sp.Add.make_args(sp.Add(*parts))}
+    cancelled = set().union(*monomials) - after
+    if not cancelled:
         return None
-    return (sp.factor_terms(num) / den).xreplace(back)
+    apart = [  # terms without a denominator that take no part in the cancellation
+        k for k, t in enumerate(terms) if sp.fraction(t)[1] == 1 and not monomials[k] & cancelled
+    ]
+    num = sp.Add(*(part for k, part in enumerate(parts) if k not in apart))
+    kept = sp.Add(*(terms[k] for k in apart))
+    return (kept + sp.factor_terms(num) / den).xreplace(back)
 
 
 def _opaque(expr: sp.Expr) -> tuple[sp.Expr, dict[sp.Symbol, sp.Expr]]:

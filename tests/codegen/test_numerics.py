@@ -174,3 +174,40 @@ def test_expressions_no_rewrite_matches_are_returned_as_they_are():
         for _, rule in ZOO[name][1]().variants:
             for a_ in rule.assignments:
                 assert finite_form(a_.expr) is a_.expr, (name, a_.target)
+
+
+def test_a_term_outside_the_cancellation_stays_outside_the_fraction():
+    """R11 on θ + a/b + c/d where only the fractions cancel: θ stays a term of its own. Put
+    over the common denominator, (θbd + ad + cb)/(bd) rounds θ through the fraction, and a
+    step that is 0 moves θ. Where the plain term cancels too (``a - a/(1 + x²)``) the sum is
+    one fraction, as before."""
+    theta, v = sp.Symbol("theta", real=True), sp.Symbol("v", real=True)
+    b, e, h = sp.symbols("b e h", positive=True)  # Adam's energy × leapfrog, lr = h
+    step = -b * v * h**2 / (2 * (b * h * sp.Abs(v) + e * (1 - b))) - v * h**2 / (
+        2 * e * (1 - b) + 2 * h * sp.Abs(v)
+    )
+    rewritten = finite_form(theta + step)
+    assert theta in sp.Add.make_args(rewritten)
+    assert not any(t.has(theta) for t in sp.Add.make_args(rewritten) if t != theta)
+    assert sp.simplify(rewritten - theta - step) == 0
+    assert len(sp.Add.make_args(finite_form(a - a / (1 + x**2)))) == 1
+
+
+def test_a_derived_step_that_is_zero_leaves_the_parameter_as_it_is():
+    """Adam's energy under leapfrog, lr = h: Δθ = 0 where the momentum is 0. Printed as one
+    fraction with θ inside, a zero gradient moved θ by about 1e-5 a step in float32 (ε² terms
+    that cancel); θ + Δθ leaves it bit for bit, on every path."""
+    from hamopt.derive import derive
+    from hamopt.kinetic import adam_energy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cls = derive(adam_energy(), "leapfrog", parameterisation="physical").cls
+    start = torch.tensor([1.0, -2.0, 3.0, 1e-3], dtype=torch.float32)
+    for path in (dict(foreach=False), dict(foreach=True), dict(fused=True), {}):
+        theta = start.clone().requires_grad_()
+        opt = cls([theta], lr=0.1, **path)
+        for _ in range(3):
+            theta.grad = torch.zeros_like(theta)
+            opt.step()
+        assert torch.equal(theta.detach(), start), path
