@@ -250,6 +250,7 @@ def derive(
         from hamopt.multigradient import derive_multigradient
 
         derived = derive_multigradient(recipe)
+        _check_numbers_fit(derived.spec, f"{kinetic.name} × {scheme.name}")
         text = _spec_file(recipe)
         if text is None:
             return derived
@@ -315,16 +316,46 @@ def derive(
     )
     dead = dead_parts(spec)
     if dead:
+        why = (
+            " (after lookahead the step reads the look-ahead update = β1·v + (1 - β1)·g, made from "
+            "the momentum v before any correction, so bias_correction's 1/(1 - β1^t) reaches "
+            "nothing; Lion corrects no bias)"
+            if {"lookahead", "bias_correction"} <= names and "bias_correction1" in dead[0]
+            else ""
+        )
         raise ValueError(
             f"{kinetic.name} × {scheme.name} × {_closure_text(closure)}: {dead[0]}: a closure "
-            f"has nothing to act on in the step Δθ = {shown(draft.displacement)}"
+            f"has nothing to act on in the step Δθ = {shown(draft.displacement)}{why}"
         )
+    _check_numbers_fit(spec, f"{kinetic.name} × {scheme.name}")
     if {"diagonal_mass", "bias_correction"} <= names and init == "zeros":
         _warn_of_a_jump_at_one(kinetic)
     if "step_size_bias_correction" in names and momentum == "ema" and init == "zeros":
         _warn_of_a_step_size_form_far_from_the_estimator(kinetic, draft, betas)
     source = generate_module(spec, command="hamopt.derive(...)", spec_file=_spec_file(recipe))
     return DerivedOptimizer(spec, source, recipe)
+
+
+#: The largest finite float32: a number of the step beyond it is inf in a float32 parameter's
+#: arithmetic (and torch refuses to convert it to float).
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _check_numbers_fit(spec: OptimizerSpec, what: str) -> None:
+    """Refuse a step that holds a number beyond float32's range (an energy typed as
+    ``p**2/1e-300``): the generated code computes in the parameter's dtype, float32 for most
+    models, where such a number is inf (a step of -inf on the kernel's path) or a RuntimeError
+    deep in torch ("value cannot be converted to type float without overflow")."""
+    for _, rule in spec.variants:
+        for assignment in rule.assignments:
+            for number in assignment.expr.atoms(sp.Number):
+                if abs(float(number)) > FLOAT32_MAX:
+                    raise ValueError(
+                        f"{what}: the derived step holds the number {float(number):.3g} "
+                        f"(in the update of {assignment.target}), beyond float32's "
+                        f"range (about {FLOAT32_MAX:.2g}); write the energy with numbers of "
+                        "moderate size (a constant factor of T only rescales lr)"
+                    )
 
 
 def _warn_of_a_step_size_form_far_from_the_estimator(

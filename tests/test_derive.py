@@ -470,3 +470,14 @@ def test_a_class_name_python_reads_as_another_is_refused(name, read):
     it does not define."""
     with pytest.raises(ValueError, match=rf"Python reads it as '{read}' .*use '{read}'"):
         derive(relativistic(), closure="adam", name=name)
+
+
+@pytest.mark.parametrize("energy", ["p**2/1e-300", "p**2/1e-40", "Abs(p)/1e-39"])
+def test_a_step_with_a_number_beyond_float32_is_refused(energy):
+    """``p**2/1e-300`` passed the parser (its literals are small) and the step held 2e300:
+    torch refused to convert it on the single-tensor and foreach paths (a RuntimeError deep in
+    torch), the kernel stepped to -inf. The derivation now names the number."""
+    from hamopt.parse import parse_energy
+
+    with pytest.raises(ValueError, match=r"beyond float32's range \(about 3\.4e\+38\)"):
+        derive(parse_energy(energy), "euler")

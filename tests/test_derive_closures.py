@@ -262,12 +262,14 @@ def test_adams_energy_typed_as_text_with_the_infinity_norm_is_adamax(text, param
 def test_a_bias_correction_nothing_reads_is_refused(text, closures):
     """After the look-ahead the step reads sign(c) alone: 1 − β1^t divides nothing. The
     liveness analysis follows reads back from the parameter's update, so the scalar it
-    computes is found dead (the generated line assigned it to nothing and did not compile)."""
+    computes is found dead (the generated line assigned it to nothing and did not compile).
+    The refusal says why: the look-ahead is made from the uncorrected momentum."""
     from hamopt.parse import parse_energy
 
     message = "bias_correction1 of the rule is computed but never read"
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as info:
         derive(parse_energy(text), "euler", closures)
+    assert "made from the momentum v before any correction" in str(info.value)
 
 
 def test_adams_energy_with_the_rectification_is_radam():
