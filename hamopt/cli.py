@@ -197,14 +197,17 @@ def cmd_derive(args: argparse.Namespace) -> int:
         spec = load_spec(args.spec)
     else:
         spec = spec_from_args(args)
+    out = args.out if args.out is not None else OUT / f"{spec.name.lower()}.py"
+    targets = {"--out": out, **({} if args.spec_out is None else {"--spec-out": args.spec_out})}
+    for flag, path in targets.items():  # every target checked before the derivation runs
+        _check_target(flag, path)
     derived = derive_spec(spec)
     check_module_source(derived.source)
     print(derived.latex() if args.latex else derived.markdown())
-    out = args.out if args.out is not None else OUT / f"{spec.name.lower()}.py"
     files = {"--out": (out, derived.standalone_source)}
     if args.spec_out is not None:
         files["--spec-out"] = (args.spec_out, dump_spec(getattr(derived, "recipe", None) or spec))
-    for flag, (path, _) in files.items():  # every target checked before anything is written
+    for flag, (path, _) in files.items():  # every folder made before anything is written
         _writable(flag, path)
     print()
     for path, text in files.values():
@@ -213,10 +216,9 @@ def cmd_derive(args: argparse.Namespace) -> int:
     return 0
 
 
-def _writable(flag: str, path: Path, folder: bool = False) -> None:
-    """Make ``path``'s folder (``folder``: ``path`` itself, a folder the command writes into);
-    UsageError, before anything runs, for a folder given as a file (or a file as a folder), a
-    path inside the installed package, or a folder that cannot be made."""
+def _check_target(flag: str, path: Path, folder: bool = False) -> None:
+    """UsageError for a folder given as a file (or a file as a folder) or a path inside the
+    installed package; nothing is made."""
     package = Path(__file__).resolve().parent
     if path.is_dir() and not folder:
         raise UsageError(f"{flag}: {path} is a folder; give a file name")
@@ -226,6 +228,13 @@ def _writable(flag: str, path: Path, folder: bool = False) -> None:
         raise UsageError(
             f"{flag}: {path} is inside the hamopt package ({package}); write elsewhere"
         )
+
+
+def _writable(flag: str, path: Path, folder: bool = False) -> None:
+    """Make ``path``'s folder (``folder``: ``path`` itself, a folder the command writes into);
+    UsageError, before anything runs, for a folder given as a file (or a file as a folder), a
+    path inside the installed package, or a folder that cannot be made."""
+    _check_target(flag, path, folder)
     made = path if folder else path.parent
     try:
         made.mkdir(parents=True, exist_ok=True)

@@ -285,6 +285,26 @@ def test_a_target_that_cannot_be_written_writes_nothing(tmp_path, monkeypatch, c
     assert not (package / "optim" / "mine.py").exists()
 
 
+def test_a_target_in_the_package_is_refused_before_the_derivation_runs(monkeypatch, capsys):
+    """``derive --out`` inside the installed package (or a folder given as the module) is
+    refused before the derivation, which took seconds to minutes first."""
+    import hamopt
+    import hamopt.specfile
+
+    def derivation_ran(spec):
+        raise AssertionError("the derivation ran")
+
+    monkeypatch.setattr(hamopt.specfile, "derive_spec", derivation_ran)
+    package = Path(hamopt.__file__).parent
+    for out in (package / "optim" / "adam.py", package / "mine.py"):
+        status, _, err = _main(["derive", "--kinetic", "p**2/2", "--out", str(out)], capsys)
+        assert status == 2 and "is inside the hamopt package" in err, err
+    status, _, err = _main(
+        ["derive", "--kinetic", "p**2/2", "--spec-out", str(package / "my.toml")], capsys
+    )
+    assert status == 2 and "--spec-out: " in err and "inside the hamopt package" in err, err
+
+
 @pytest.mark.parametrize(
     "command",
     [

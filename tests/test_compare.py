@@ -213,6 +213,18 @@ def test_compare_tells_apart_two_files_that_define_one_name(tmp_path):
     assert [e.label for e in result.entries] == [f"Same ({ref})" for ref in refs]
 
 
+def test_one_optimizer_named_two_ways_is_given_twice(tmp_path, monkeypatch):
+    """``a.toml`` and ``./a.toml`` (one file), ``torch.Adam`` and ``torch.optim.Adam`` (one
+    class) were compared as two optimizers, each trained twice under two labels."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.toml").write_text(SPEC.format(name="Mine"))
+    for refs in (["a.toml", "./a.toml"], ["a.toml", str(tmp_path / "a.toml")]):
+        with pytest.raises(ValueError, match=r"given twice: a\.toml and .* name the same one"):
+            compare(refs, "rosenbrock", seeds=1, lrs=[1e-3], budget=2, progress=False)
+    with pytest.raises(ValueError, match=r"torch\.Adam and torch\.optim\.Adam name the same one"):
+        compare(["torch.Adam", "torch.optim.Adam"], "rosenbrock", seeds=1, lrs=[1e-3], budget=2)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [

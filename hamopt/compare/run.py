@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -147,6 +148,12 @@ def compare(
         raise ValueError(f"optimizer(s) given twice: {', '.join(twice)}")
     task.check_available()
     resolved = [(ref, *resolve_optimizer(ref)) for ref in refs]  # fail fast on a bad name
+    seen: dict[object, str] = {}  # a file by its path, any other reference by its class
+    for ref, _, cls in resolved:
+        key = Path(ref).resolve() if Path(ref).suffix in (".py", ".toml") else cls
+        if key in seen:
+            raise ValueError(f"optimizer given twice: {seen[key]} and {ref} name the same one")
+        seen[key] = ref
     labels = [label for _, label, _ in resolved]
     resolved = [
         (ref, label if labels.count(label) == 1 else f"{label} ({ref})", cls)
