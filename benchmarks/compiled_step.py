@@ -144,6 +144,16 @@ class _Warnings(logging.Handler):
             logging.getLogger(name).removeHandler(self)
 
 
+def _forget_warnings_given_once() -> None:
+    """Let dynamo warn again what it warns once per process (``warning_once``, a cache), so
+    that each row reports its own warnings, not only the first row to meet one."""
+    from torch._logging import _internal
+
+    once = getattr(_internal, "warning_once", None)
+    if hasattr(once, "cache_clear"):
+        once.cache_clear()
+
+
 def _breaks() -> int:
     """Graph breaks dynamo counted so far: splits, and frames it gave up on (run eagerly)."""
     return sum(counters["graph_break"].values()) + sum(counters["unimplemented"].values())
@@ -157,6 +167,7 @@ def run_optimizer(
 
     torch._dynamo.reset()
     counters.clear()
+    _forget_warnings_given_once()
     nets, steppers = [], []
     for copy in range(3):
         torch.manual_seed(0)

@@ -81,6 +81,7 @@ DERIVATION_NAMES = {
     "v": "the momentum in machine-learning variables",
     "g": "the gradient",
     "u": "the momentum in units of the mass",
+    "w": "the gradient in units of the mass",
     "y": "the second moment",
     "theta": "the parameter θ",
     "b1": "the bias correction b₁ = 1 - β1^t",
@@ -250,7 +251,8 @@ def derive(
         from hamopt.multigradient import derive_multigradient
 
         derived = derive_multigradient(recipe)
-        _check_numbers_fit(derived.spec, f"{kinetic.name} × {scheme.name}")
+        velocity = (("the energy's velocity", kinetic.velocity_expr),)  # what each kick reads
+        _check_numbers_fit(velocity, f"{kinetic.name} × {scheme.name}")
         text = _spec_file(recipe)
         if text is None:
             return derived
@@ -327,7 +329,8 @@ def derive(
             f"{kinetic.name} × {scheme.name} × {_closure_text(closure)}: {dead[0]}: a closure "
             f"has nothing to act on in the step Δθ = {shown(draft.displacement)}{why}"
         )
-    _check_numbers_fit(spec, f"{kinetic.name} × {scheme.name}")
+    updates = [(f"the update of {a.target}", a.expr) for a in rule.assignments]
+    _check_numbers_fit(updates, f"{kinetic.name} × {scheme.name}")
     if {"diagonal_mass", "bias_correction"} <= names and init == "zeros":
         _warn_of_a_jump_at_one(kinetic)
     if "step_size_bias_correction" in names and momentum == "ema" and init == "zeros":
@@ -341,21 +344,22 @@ def derive(
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-def _check_numbers_fit(spec: OptimizerSpec, what: str) -> None:
-    """Refuse a step that holds a number beyond float32's range (an energy typed as
-    ``p**2/1e-300``): the generated code computes in the parameter's dtype, float32 for most
-    models, where such a number is inf (a step of -inf on the kernel's path) or a RuntimeError
-    deep in torch ("value cannot be converted to type float without overflow")."""
-    for _, rule in spec.variants:
-        for assignment in rule.assignments:
-            for number in assignment.expr.atoms(sp.Number):
-                if abs(float(number)) > FLOAT32_MAX:
-                    raise ValueError(
-                        f"{what}: the derived step holds the number {float(number):.3g} "
-                        f"(in the update of {assignment.target}), beyond float32's "
-                        f"range (about {FLOAT32_MAX:.2g}); write the energy with numbers of "
-                        "moderate size (a constant factor of T only rescales lr)"
-                    )
+def _check_numbers_fit(exprs: Iterable[tuple[str, sp.Expr]], what: str) -> None:
+    """Refuse a step whose expressions (``(where, expr)`` pairs: the rule's updates, or the
+    velocity a multi-gradient step reads at each kick) hold a number beyond float32's range
+    (an energy typed as ``p**2/1e-300``): the generated code computes in the parameter's
+    dtype, float32 for most models, where such a number is inf (a step of -inf on the
+    kernel's path) or a RuntimeError deep in torch ("value cannot be converted to type float
+    without overflow")."""
+    for where, expr in exprs:
+        for number in expr.atoms(sp.Number):
+            if abs(float(number)) > FLOAT32_MAX:
+                raise ValueError(
+                    f"{what}: the derived step holds the number {float(number):.3g} (in "
+                    f"{where}), beyond float32's range (about {FLOAT32_MAX:.2g}); write the "
+                    "energy with numbers of moderate size (a constant factor of T only rescales "
+                    "lr)"
+                )
 
 
 def _warn_of_a_step_size_form_far_from_the_estimator(

@@ -479,5 +479,6 @@ def test_a_step_with_a_number_beyond_float32_is_refused(energy):
     torch), the kernel stepped to -inf. The derivation now names the number."""
     from hamopt.parse import parse_energy
 
-    with pytest.raises(ValueError, match=r"beyond float32's range \(about 3\.4e\+38\)"):
-        derive(parse_energy(energy), "euler")
+    for scheme in ("euler", "yoshida"):
+        with pytest.raises(ValueError, match=r"beyond float32's range \(about 3\.4e\+38\)"):
+            derive(parse_energy(energy), scheme)

@@ -737,3 +737,36 @@ def test_a_step_size_correction_far_from_the_estimator_form_warns():
         warnings.simplefilter("error")
         derive(adam_energy(), "euler", ["second_moment", "step_size_bias_correction"])
         derive(classical(), "euler", ["diagonal_mass", "step_size_bias_correction"])
+
+
+@pytest.mark.parametrize("scheme", ["nag", "euler"])
+def test_a_huge_gradient_under_a_diagonal_mass_is_read_in_units_of_the_mass(scheme):
+    """The relativistic energy under nag with Adam's closures read v̂/M and g/M squared apart,
+    as g² and y: beyond |g| = 1.8e19 both are inf in float32, and inf/inf made the step NaN on
+    every path. Written through u = v̂/M and w = g/M, the step is finite (0 where y itself
+    overflowed, as float32 Adam's is) and the same on every path; below the overflow it
+    agrees with the float64 step."""
+    cls = derive(relativistic(), scheme, "adam").cls
+    start = [1.0, -2.0, 0.5]
+    huge = [[3e19, -1e20, 1.0], [1e30, -2e25, 0.5], [1.0, 1.0, 1.0]]
+    steps = [_run(cls, huge, start, torch.float32, path) for path in PATHS]
+    for path, theta in zip(PATHS, steps, strict=True):
+        assert torch.isfinite(theta).all(), path
+        torch.testing.assert_close(theta, steps[0], rtol=1e-6, atol=1e-7)
+    large = [[1e18, -3e17, 1.0], [2e18, -1e10, 0.5], [1.0, 1.0, 1.0]]
+    wide = _run(cls, large, start, torch.float64, {})
+    for path in PATHS:
+        narrow = _run(cls, large, start, torch.float32, path)
+        torch.testing.assert_close(narrow.double(), wide, rtol=1e-5, atol=1e-6)
+
+
+PATHS = (dict(foreach=False), dict(foreach=True), dict(fused=True), {})
+
+
+def _run(cls, grads, start, dtype, path):
+    theta = torch.tensor(start, dtype=dtype, requires_grad=True)
+    opt = cls([theta], lr=1e-2, **path)
+    for g in grads:
+        theta.grad = torch.tensor(g, dtype=dtype)
+        opt.step()
+    return theta.detach()

@@ -71,6 +71,9 @@ class Draft:
     #: :func:`~hamopt.closures.library.diagonal_mass`, rescaled with ``v`` and ``y`` by the
     #: bias correction); :meth:`rule` names it where the step reads ``v`` and ``y`` through it.
     mass_units: sp.Expr | None = None
+    #: The gradient in units of the mass, :math:`w = g/M`, where a scheme's step reads the
+    #: gradient beside the momentum (``nag``); set and rescaled with ``mass_units``.
+    gradient_units: sp.Expr | None = None
 
     def with_(self, **changes) -> Draft:
         return replace(self, **changes)
@@ -106,20 +109,28 @@ Closure = Callable[[Draft], Draft]
 
 #: The momentum in units of the mass, where the energy is read: :math:`u = \hat v/\hat M`.
 MASS_UNITS = sp.Symbol("u", real=True)
+#: The gradient in units of the mass, where a step that reads it reads the energy:
+#: :math:`w = g/\hat M`.
+GRADIENT_UNITS = sp.Symbol("w", real=True)
 
 
 def _through_mass_units(d: Draft) -> tuple[tuple[Assign, ...], sp.Expr]:
-    r"""The step written through one named quantity, :math:`u = \hat v/(\sqrt{\hat y}+\epsilon)`.
+    r"""The step written through named quantities, :math:`u = \hat v/(\sqrt{\hat y}+\epsilon)`
+    and, where the scheme's step reads the gradient too (``nag``), :math:`w = g/(\sqrt{\hat y}
+    +\epsilon)`.
 
-    With a diagonal mass, :math:`\Delta\theta = \alpha\sum_i t_i\nabla T(a_i u)`: every
-    switch of a piecewise energy (``Abs``, ``sign``, ``Max``, a Heaviside step) reads a
+    With a diagonal mass, :math:`\Delta\theta = \alpha\sum_i t_i\nabla T(a_i u + b_i w)`:
+    every switch of a piecewise energy (``Abs``, ``sign``, ``Max``, a Heaviside step) reads a
     multiple of the same :math:`u`. Printed out, each would divide ``v`` by the mass in its
     own order, and a value that lands on a kink (Adam's first step puts :math:`|u|` at 1)
     could fall on one side in one term and on the other in the next. Computed once, every
-    switch reads the same number. The substitution :math:`v = u/s`, with :math:`u = s v`, is
-    exact; it is kept only where the step is left with no ``v``, ``y`` or ``g`` of its own
-    (the schemes that read the gradient, and closures that rescale the mass afterwards, keep
-    the step as it is). Returns the assignment of ``u`` (or nothing) and the step.
+    switch reads the same number. And an energy that squares its argument
+    (:math:`x/\sqrt{x^2 + m^2c^2}`) squares :math:`u` and :math:`w`, of order 1, not
+    :math:`g^2` and :math:`y` apart, which overflow float32 for :math:`|g| > 1.8\cdot10^{19}`
+    (inf/inf: NaN). The substitutions :math:`v = u/s`, :math:`g = w/s_g` are exact; they are
+    kept only where the step is left with no ``v``, ``y`` or ``g`` of its own (closures that
+    rescale the mass afterwards keep the step as it is). Returns the assignments of ``u``
+    (and ``w``), or nothing, and the step.
     """
     if d.mass_units is None or d.momentum is None:
         return (), d.displacement
@@ -127,16 +138,31 @@ def _through_mass_units(d: Draft) -> tuple[tuple[Assign, ...], sp.Expr]:
     scale = d.mass_units / m
     if scale.has(m):
         return (), d.displacement
+    grad_scale = None if d.gradient_units is None else d.gradient_units / grad
+    if grad_scale is not None and grad_scale.has(grad):
+        grad_scale = None
     # the mass and its bias corrections are positive: Abs and sign see through the scale
-    positive = {s: sp.Dummy(s.name, positive=True) for s in scale.free_symbols}
+    scales = scale.free_symbols | (set() if grad_scale is None else grad_scale.free_symbols)
+    positive = {s: sp.Dummy(s.name, positive=True) for s in scales}
     back = {v: k for k, v in positive.items()}
     through = d.displacement.xreplace(positive).xreplace({m: MASS_UNITS / scale.xreplace(positive)})
+    if grad_scale is not None and through.has(grad):
+        through = through.xreplace({grad: GRADIENT_UNITS / grad_scale.xreplace(positive)})
     through = through.xreplace(back)
     tensors = {m, grad, *(b.symbol for b in d.buffers)}
     if through.has(*tensors) or not through.has(MASS_UNITS):
         return (), d.displacement
-    doc = "momentum in units of the mass u = v̂/(√ŷ + ε), where the energy is read"
-    return (Assign(MASS_UNITS, sp.together(d.mass_units), doc),), through
+    named = [
+        Assign(
+            MASS_UNITS,
+            sp.together(d.mass_units),
+            "momentum in units of the mass u = v̂/(√ŷ + ε), where the energy is read",
+        )
+    ]
+    if through.has(GRADIENT_UNITS):
+        doc = "gradient in units of the mass w = g/(√ŷ + ε), where the energy is read"
+        named.append(Assign(GRADIENT_UNITS, sp.together(d.gradient_units), doc))
+    return tuple(named), through
 
 
 def start(

@@ -312,7 +312,10 @@ def bias_correction(first: bool = True) -> Closure:
                 "init='grad')"
             )
         units = d.mass_units.xreplace(subs) if d.mass_units is not None else None
-        return d.with_(displacement=d.displacement.xreplace(subs), mass_units=units).note(
+        grads = d.gradient_units.xreplace(subs) if d.gradient_units is not None else None
+        return d.with_(
+            displacement=d.displacement.xreplace(subs), mass_units=units, gradient_units=grads
+        ).note(
             "bias correction, estimator form: v/(1-β1^t), y/(1-β2^t)"
             if first_too
             else "bias correction of the second moment, estimator form: y/(1-β2^t)"
@@ -699,8 +702,10 @@ def diagonal_mass(beta2: sp.Symbol, eps: sp.Symbol, name: str = "exp_avg_sq") ->
                 "change when the momentum is rescaled"
             )
         displacement = displacement.xreplace({unit: sp.sqrt(y) + eps})
-        return d.with_(displacement=displacement, mass_units=m / (sp.sqrt(y) + eps)).note(
-            "diagonal mass: momenta in units of M = √y + ε"
-        )
+        return d.with_(
+            displacement=displacement,
+            mass_units=m / (sp.sqrt(y) + eps),
+            gradient_units=grad / (sp.sqrt(y) + eps),
+        ).note("diagonal mass: momenta in units of M = √y + ε")
 
     return closure
