@@ -487,6 +487,8 @@ def _check_defaults(
 
     if lr is not None and not (real(lr) and 0 < lr < float("inf")):
         raise ValueError(f"lr must be a positive finite number or None, got {lr!r}")
+    if isinstance(betas, np.ndarray) and betas.ndim == 1:  # as the generated classes take it
+        betas = betas.tolist()
     if (
         not isinstance(betas, (tuple, list))
         or len(betas) != 2

@@ -9,6 +9,7 @@ messages live in one place.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -60,8 +61,8 @@ class Parameter:
             raise ValueError(f"parameter name {self.name!r} cannot be used: {why}")
         if not isinstance(self.interval, sp.Interval):
             raise TypeError(f"interval of {self.name} must be a sympy Interval")
-        if self.default is not None:
-            self.validate(self.default)
+        if self.default is not None:  # a SymPy or NumPy number kept as the float it stands for
+            object.__setattr__(self, "default", self.validate(self.default))
 
     @property
     def symbol(self) -> sp.Symbol:
@@ -83,8 +84,10 @@ class Parameter:
         return f"{left}{ends[0]}, {ends[1]}{right}"
 
     def validate(self, value: object) -> float:
-        """Return ``value`` as a float, or raise naming the parameter and its range."""
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        """Return ``value`` as a float, or raise naming the parameter and its range. A real
+        number: a Python, NumPy or SymPy one (``sp.Rational(4, 3)``)."""
+        sympy_real = isinstance(value, sp.Basic) and value.is_number and value.is_extended_real
+        if not sympy_real and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
             raise TypeError(
                 f"{self.name} must be a real number, got {type(value).__name__} {value!r}"
             )

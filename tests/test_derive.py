@@ -461,6 +461,10 @@ def test_numpy_scalars_as_defaults_make_a_module_that_loads():
     assert opt.defaults["lr"] == 0.25 and opt.defaults["betas"] == (0.8, 0.99)
     with pytest.raises(ValueError, match="lr must be a positive finite number or None, got True"):
         derive(relativistic(), lr=True)
+    # betas as a NumPy array, as the generated classes take it (it was refused here)
+    assert derive(relativistic(), betas=np.array([0.8, 0.99])).recipe.betas == (0.8, 0.99)
+    with pytest.raises(ValueError, match="betas must be two numbers in"):
+        derive(relativistic(), betas=np.array([[0.8, 0.99]]))
 
 
 @pytest.mark.parametrize(("name", "read"), [("Ｍｙ", "My"), ("ﬁx", "fix"), ("ℌam", "Ham")])

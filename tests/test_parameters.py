@@ -21,6 +21,22 @@ def test_validate_names_parameter_and_range():
         beta.validate(True)
 
 
+def test_a_sympy_or_numpy_number_is_a_real_number():
+    """``power(sp.Rational(4, 3))``, the Hamiltonian-descent energy as SymPy writes 4/3, was a
+    TypeError ("must be a real number, got Rational 4/3"). A real SymPy or NumPy number is
+    taken as the float it stands for; a symbol or a complex number is still refused."""
+    import numpy as np
+
+    from hamopt.kinetic import power
+
+    assert power(sp.Rational(4, 3)).params[0].default == 4 / 3
+    assert positive("m").validate(np.float32(0.5)) == 0.5
+    assert positive("m", sp.sqrt(2)).default == 2**0.5
+    for bad in (sp.Symbol("a"), sp.I, 1 + 2j):
+        with pytest.raises(TypeError, match="m must be a real number"):
+            positive("m").validate(bad)
+
+
 def test_bad_default_and_name():
     with pytest.raises(ValueError, match=r"m must be in \(0, inf\), got -1"):
         positive("m", -1.0)

@@ -137,7 +137,27 @@ def check_finite_velocity(energy: KineticEnergy) -> None:
                         raise ValueError(
                             f"kinetic energy {energy.name}: its {what} {expr} is not finite "
                             f"for finite p: {y[i]} at p = {x[i]:.4g}{values}"
+                            + (_PRINCIPAL_ROOT if x[i] < 0 and _has_a_root_of(arg, expr) else "")
                         )
+
+
+_PRINCIPAL_ROOT = (
+    " (SymPy's p**(1/3) and cbrt(p) are the complex principal root, not real for p < 0: write "
+    "the real root sp.real_root(p, 3), or sign(p)*Abs(p)**(1/3))"
+)
+
+
+def _has_a_root_of(arg: sp.Symbol, expr: sp.Expr) -> bool:
+    """Whether ``expr`` raises something that depends on ``arg`` to a non-integer rational
+    power, other than ``Abs``: a root that is complex for negative arguments."""
+    return any(
+        isinstance(e, sp.Pow)
+        and e.exp.is_Rational
+        and not e.exp.is_Integer
+        and e.base.has(arg)
+        and not isinstance(e.base, sp.Abs)
+        for e in sp.preorder_traversal(expr)
+    )
 
 
 def check_convex(energy: KineticEnergy) -> None:

@@ -130,6 +130,19 @@ def test_the_velocity_of_p_times_its_real_cube_root_is_finite_at_zero():
         assert float(e.velocity_expr.subs(p, x)) == pytest.approx(float(expected.subs(p, x)))
 
 
+def test_sympys_complex_cube_root_is_named_where_it_fails():
+    """``p*sp.cbrt(p)`` is SymPy's principal root, complex for p < 0: refused as "p**(4/3) is
+    not finite for finite p: nan at p = -5e-06", which gave no hint why. The message names the
+    principal root and the real one to write instead; a root of |p| is not blamed."""
+    with pytest.raises(ValueError, match=r"complex principal root.*sp\.real_root\(p, 3\)"):
+        KineticEnergy(p * sp.cbrt(p), [])
+    e = KineticEnergy(p * sp.real_root(p, 3), [])
+    assert float(e.velocity_expr.subs(p, -8)) == pytest.approx(-8 / 3)
+    with pytest.raises(ValueError) as info:
+        KineticEnergy(sp.log(sp.Abs(p) ** sp.Rational(1, 2) - 1), [])
+    assert "principal root" not in str(info.value)
+
+
 def test_overflow_is_not_mistaken_for_infinity():
     """cosh(1000) overflows float64 but is finite: the energy is accepted."""
     KineticEnergy(sp.cosh(p))
