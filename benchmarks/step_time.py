@@ -383,6 +383,41 @@ def _count(text: str) -> int:
     return int(float(text[:-1] if scale > 1 else text) * scale)
 
 
+def _counts(text: str) -> list[int]:
+    return [_count(s) for s in text.split(",") if s.strip()]
+
+
+def argument_problem(
+    sizes: str, tensors: str, steps: int, warmup: int, device: str, only: str | None
+) -> str | None:
+    """What is wrong with the arguments (the command line's, or ``hamopt bench``'s), or None:
+    counts that do not parse, a size that the tensor counts do not divide (10 parameters in 3
+    tensors would time 9 under a heading of 10), steps, the device, the pattern."""
+    try:
+        size_list, count_list = _counts(sizes), _counts(tensors)
+    except ValueError:
+        return f"--sizes and --tensors take counts like 1M,10M; got {sizes!r} and {tensors!r}"
+    if not size_list or not count_list or min(count_list) < 1 or min(size_list) < max(count_list):
+        return "need tensor counts >= 1 and sizes >= the largest tensor count"
+    for size in size_list:
+        for count in count_list:
+            if size % count:
+                return (
+                    f"--sizes {size:,} is not a multiple of --tensors {count}: the tensors "
+                    "would hold fewer parameters than the table says"
+                )
+    if steps < 1 or warmup < 0:
+        return "need --steps >= 1 and --warmup >= 0"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        return "--device cuda: no CUDA device here"
+    if only is not None:
+        try:
+            re.compile(only)
+        except re.error as error:
+            return f"--only: not a regular expression: {error}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1M", help="total parameter counts (10M, 50_000_000)")
@@ -395,22 +430,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown table to write")
     args = parser.parse_args(argv)
-    try:
-        sizes = [_count(s) for s in args.sizes.split(",") if s.strip()]
-        counts = [_count(s) for s in args.tensors.split(",") if s.strip()]
-    except ValueError:
-        parser.error(f"--sizes and --tensors take counts like 1M,10M; got {args.sizes!r}")
-    if not sizes or not counts or min(counts) < 1 or min(sizes) < max(counts):
-        parser.error("need tensor counts >= 1 and sizes >= the largest tensor count")
-    if args.steps < 1 or args.warmup < 0:
-        parser.error("need --steps >= 1 and --warmup >= 0")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device here")
-    if args.only is not None:
-        try:
-            re.compile(args.only)
-        except re.error as error:
-            parser.error(f"--only: not a regular expression: {error}")
+    problem = argument_problem(
+        args.sizes, args.tensors, args.steps, args.warmup, args.device, args.only
+    )
+    if problem is not None:
+        parser.error(problem)
+    sizes, counts = _counts(args.sizes), _counts(args.tensors)
     table = run(sizes, counts, args.steps, args.warmup, args.device, args.only)
     given = sys.argv[1:] if argv is None else argv
     command = shlex.join(["python", "benchmarks/step_time.py", *given])

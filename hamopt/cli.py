@@ -576,6 +576,14 @@ folder or a FILE.md (the recorded results in benchmarks/results/ are left alone)
 def cmd_bench(args: argparse.Namespace) -> int:
     if not BENCH_SCRIPT.is_file():
         raise UsageError(f"the benchmark script is not here: {BENCH_SCRIPT} (a source checkout)")
+    script = _benchmark_script()
+    problem = script.argument_problem(
+        args.sizes, args.tensors, args.steps, args.warmup, args.device, args.only
+    )
+    if problem is not None:  # said as hamopt bench's, before the script starts
+        raise UsageError(problem)
+    if args.out.suffix not in ("", ".md"):
+        raise UsageError(f"--out: give a folder or a Markdown file (.md), got {str(args.out)!r}")
     argv = [sys.executable, str(BENCH_SCRIPT), "--sizes", args.sizes, "--tensors", args.tensors]
     argv += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--device", args.device]
     if args.only is not None:
@@ -584,6 +592,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     _writable("--out", table)
     argv += ["--out", str(table.resolve())]  # never the script's default, benchmarks/results
     return subprocess.call(argv)
+
+
+def _benchmark_script():
+    """``benchmarks/step_time.py`` as a module (its folder on ``sys.path`` while it loads, for
+    its sibling ``tables``), for its argument checks."""
+    from hamopt.resolve import load_module
+
+    sys.path.insert(0, str(BENCH_SCRIPT.parent))
+    try:
+        return load_module(BENCH_SCRIPT, "hamopt_bench_step_time")
+    finally:
+        sys.path.remove(str(BENCH_SCRIPT.parent))
 
 
 # --------------------------------------------------------------------------------------------

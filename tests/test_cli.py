@@ -466,6 +466,28 @@ def test_bench_out_is_a_folder_or_a_table(tmp_path, monkeypatch):
         assert argv[argv.index("--out") + 1] == str(table)
 
 
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (["--sizes", "10", "--tensors", "3"], "--sizes 10 is not a multiple of --tensors 3"),
+        (["--sizes", "ten"], "--sizes and --tensors take counts like 1M,10M"),
+        (["--only", "("], "--only: not a regular expression"),
+        (["--out", "x.txt"], "--out: give a folder or a Markdown file (.md), got 'x.txt'"),
+    ],
+)
+def test_bench_refuses_bad_arguments_as_its_own(tmp_path, monkeypatch, capsys, given, message):
+    """``hamopt bench``'s argument errors were the script's, printed under step_time.py's name
+    and usage after it started; ``--sizes 10 --tensors 3`` timed 9 parameters under a heading
+    of 10; ``--out x.txt`` made a folder x.txt/. Each is now hamopt's usage error (status 2),
+    and the script does not run."""
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda argv: calls.append(argv) or 0)
+    monkeypatch.chdir(tmp_path)
+    status, _, err = _main(["bench", *given], capsys)
+    assert status == 2 and message in err and "step_time.py" not in err, err
+    assert calls == [] and list(tmp_path.iterdir()) == []
+
+
 # -- verify an exported module -----------------------------------------------------------------
 PLAIN_SPEC = """
 name = "Plain"
