@@ -18,13 +18,16 @@ from pathlib import Path
 import sympy as sp
 import torch
 
+import hamopt.kinetic
 from hamopt.checks.symplectic import symbolic_symplecticity
-from hamopt.kinetic import adam_energy, classical, massless, power, relativistic, relativistic_norm
 from hamopt.schemes import SCHEMES
 from hamopt.stepmap import StepMap
 from hamopt.system import ConformalHamiltonian
 
-ENERGIES = [classical, relativistic, relativistic_norm, adam_energy, power, massless]
+#: Every energy of the library (``hamopt.kinetic``'s constructors), at its defaults.
+ENERGIES = [
+    getattr(hamopt.kinetic, name) for name in hamopt.kinetic.__all__ if name != "KineticEnergy"
+]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "derive_time.md"
 
 

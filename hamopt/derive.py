@@ -373,9 +373,9 @@ def _warn_of_a_step_size_form_far_from_the_estimator(
     any energy under a diagonal mass read at :math:`v/\sqrt y`. A saturating energy (Huber,
     a power) is not: at the first step on a constant gradient the two differ by far more.
     Compared there, :math:`g = 1`, every ε at 0, the energy's parameters at their defaults."""
-    from hamopt.closures.library import _second_moments
+    from hamopt.closures.library import second_moments
 
-    second = _second_moments(draft)
+    second = second_moments(draft)
     if not second or draft.momentum is None:
         return
     b1, b2 = 1 - betas[0], 1 - betas[1]

@@ -277,7 +277,7 @@ def _biased_momentum(d: Draft) -> bool:
     return d.momentum.init != "grad" or not _ema(d)
 
 
-def _second_moments(d: Draft) -> list[sp.Symbol]:
+def second_moments(d: Draft) -> list[sp.Symbol]:
     r"""The second moment the step reads, first: AMSGrad's :math:`\hat y` where there is one,
     then :math:`y`; empty where there is no second moment (the infinity norm's ``u`` is none)."""
     maxed = [b.symbol for b in d.buffers if b.doc == "running max of y"]
@@ -300,7 +300,7 @@ def bias_correction(first: bool = True) -> Closure:
             m = d.momentum.symbol
             d = d.add_scalar(BC1, 1 - d.beta**step, "bias correction of the first moment")
             subs[m] = m / BC1
-        second = _second_moments(d)
+        second = second_moments(d)
         if second:
             beta2 = _beta2(d)
             d = d.add_scalar(BC2, 1 - beta2**step, "bias correction of the second moment")
@@ -331,7 +331,7 @@ def step_size_bias_correction(lr: sp.Symbol) -> Closure:
 
     def closure(d: Draft) -> Draft:
         size = sp.Symbol("step_size", real=True)
-        second = _second_moments(d)
+        second = second_moments(d)
         # not after no_momentum, nor for an EMA from the first gradient
         biased = _biased_momentum(d)
         if not (second or biased):
@@ -603,7 +603,7 @@ def rectification(lr: sp.Symbol, threshold: int = 5, strict: bool = True) -> Clo
     """
 
     def closure(d: Draft) -> Draft:
-        second = _second_moments(d)
+        second = second_moments(d)
         if not second:
             raise ValueError(
                 "rectification needs a second moment y whose √y + ε it switches (second_moment, "
