@@ -770,3 +770,23 @@ def _run(cls, grads, start, dtype, path):
         theta.grad = torch.tensor(g, dtype=dtype)
         opt.step()
     return theta.detach()
+
+
+def test_amsgrad_keeps_the_step_in_units_of_the_mass():
+    """AMSGrad replaced y by ŷ in the step but not in the mass's units, so the step was no
+    longer read through u = v̂/M: p¹²/12 printed v¹¹/M¹¹, which overflow float32 at g = 5e3
+    (0 on the torch paths, NaN on the kernel's). With ŷ in the units too, the step is Adam's
+    preset's (ŷ = y on a constant gradient), on every path, in either order of the closures."""
+    from hamopt.parse import parse_energy
+
+    energy = parse_energy("p**12/12")
+    closures = (
+        ["diagonal_mass", "bias_correction", "amsgrad"],
+        ["diagonal_mass", "amsgrad", "bias_correction"],
+    )
+    reference = _run(derive(energy, "leapfrog", "adam").cls, [[5e3]] * 3, [0.0], torch.float64, {})
+    for names in closures:
+        cls = derive(energy, "leapfrog", names).cls
+        for path in PATHS:
+            theta = _run(cls, [[5e3]] * 3, [0.0], torch.float32, path)
+            torch.testing.assert_close(theta.double(), reference, rtol=1e-5, atol=0)

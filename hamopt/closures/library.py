@@ -210,7 +210,11 @@ def amsgrad(name: str = "max_exp_avg_sq", of: str = "exp_avg_sq") -> Closure:
             sp.Max(ymax, y),
             "AMSGrad: ŷ = max(ŷ, y)",
         )
-        return d.with_(displacement=d.displacement.xreplace({y: ymax})).note(
+        units = {  # the mass's units read ŷ too, so the step is still read through u (and w)
+            k: None if e is None else e.xreplace({y: ymax})
+            for k, e in (("mass_units", d.mass_units), ("gradient_units", d.gradient_units))
+        }
+        return d.with_(displacement=d.displacement.xreplace({y: ymax}), **units).note(
             "AMSGrad: y → max over steps"
         )
 

@@ -22,6 +22,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
+from sympy.functions.elementary.piecewise import ExprCondPair
 
 from hamopt.codegen.inplace import UNARY
 from hamopt.kinetic.energy import KineticEnergy, lambdify_numpy
@@ -43,6 +44,21 @@ _CONFIRMED = 16  # flagged second differences re-evaluated in 40 digits, the wor
 #: The functions an energy may use: the element-wise ones the code printers write (the in-place
 #: planner's table, whose torch calls every path prints), and Max, Min and Piecewise.
 _KNOWN = frozenset({f.__name__ for f in UNARY} | {"Max", "Min", "Piecewise"})
+#: What an energy's expression may be built of: numbers, symbols, sums, products, powers,
+#: functions (those of _KNOWN, checked apart) and a Piecewise's conditions.
+_PARTS = (
+    sp.Symbol,
+    sp.Number,
+    sp.NumberSymbol,
+    sp.Add,
+    sp.Mul,
+    sp.Pow,
+    sp.Function,
+    sp.Max,
+    sp.Min,
+    ExprCondPair,
+    sp.logic.boolalg.Boolean,
+)
 #: What SymPy's limit raises where it cannot take one (RecursionError: the norm-coupled Huber's
 #: velocity factor at s = 0 recurses without end).
 _LIMIT_ERRORS = (NotImplementedError, ValueError, TypeError, RecursionError)
@@ -76,6 +92,17 @@ def check_symbols(energy: KineticEnergy) -> None:
         raise ValueError(
             f"kinetic energy {energy.name} uses undefined function(s) {', '.join(undefined)}"
         )
+    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+        raise ValueError(
+            f"kinetic energy {energy.name} = {expr} holds an infinite or undefined constant"
+        )
+    foreign = sorted(_foreign_parts(expr))
+    if foreign:  # a Sum, Product, Integral, Derivative…: no printer writes it as code
+        raise ValueError(
+            f"kinetic energy {energy.name} holds {', '.join(foreign)}, which hamopt does not "
+            "write as code: write it out (a sum of terms, an explicit antiderivative); an energy "
+            f"is built of numbers, p and its parameters, + * **, and {', '.join(sorted(_KNOWN))}"
+        )
     unknown = sorted({type(f).__name__ for f in expr.atoms(sp.Function)} - _KNOWN)
     if unknown:
         raise ValueError(
@@ -84,10 +111,13 @@ def check_symbols(energy: KineticEnergy) -> None:
         )
     if P not in expr.free_symbols:
         raise ValueError(f"kinetic energy {energy.name} does not depend on p")
-    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
-        raise ValueError(
-            f"kinetic energy {energy.name} = {expr} holds an infinite or undefined constant"
-        )
+
+
+def _foreign_parts(expr: sp.Basic) -> set[str]:
+    """The names of the outermost parts of ``expr`` that are none of :data:`_PARTS`."""
+    if isinstance(expr, _PARTS):
+        return set().union(*(_foreign_parts(a) for a in expr.args))
+    return {type(expr).__name__}
 
 
 def check_even(energy: KineticEnergy) -> None:

@@ -130,6 +130,27 @@ def test_the_velocity_of_p_times_its_real_cube_root_is_finite_at_zero():
         assert float(e.velocity_expr.subs(p, x)) == pytest.approx(float(expected.subs(p, x)))
 
 
+@pytest.mark.parametrize(
+    ("energy", "name"),
+    [
+        (sp.Sum(p**2, (sp.Symbol("k"), 1, 3)), "Sum"),
+        (sp.Product(p**2, (sp.Symbol("k"), 1, 2)), "Product"),
+        (sp.Integral(sp.tanh(sp.Symbol("k")), (sp.Symbol("k"), 0, p)), "Integral"),
+        (sp.Derivative(p**3 * sp.sign(p), p), "Derivative"),
+    ],
+)
+def test_an_energy_no_printer_writes_is_refused_by_name(energy, name):
+    """A ``Sum`` energy passed validation (it is no ``Function``, whose names are checked) and
+    failed at the first step ("name 'builtins' is not defined", "name 'Sum' is not defined");
+    a ``Product`` failed inside derive with SymPy's PrintMethodNotImplementedError, a
+    ``Derivative`` with "Can't calculate derivative wrt -p". Each is a ValueError naming it."""
+    message = f"holds {name}, which hamopt does not write as code"
+    with pytest.raises(ValueError, match=message):
+        KineticEnergy(energy, [])
+    with pytest.raises(ValueError, match=message):
+        derive(energy, "euler", "adam")
+
+
 def test_sympys_complex_cube_root_is_named_where_it_fails():
     """``p*sp.cbrt(p)`` is SymPy's principal root, complex for p < 0: refused as "p**(4/3) is
     not finite for finite p: nan at p = -5e-06", which gave no hint why. The message names the
