@@ -94,6 +94,7 @@ def candidates(only: str | None = None) -> dict[str, Callable[[list[torch.Tensor
     }
     out |= {  # the list and the one-tensor paths (torch's: foreach=True and the for-loop)
         "hamopt Adam(foreach=True)": lambda ps: ours.Adam(ps, lr=1e-3, foreach=True, **fast),
+        "hamopt Adam(foreach=True) (defaults)": lambda ps: ours.Adam(ps, lr=1e-3, foreach=True),
         "hamopt Adam(foreach=False)": lambda ps: ours.Adam(ps, lr=1e-3, foreach=False, **fast),
         "torch.optim.SGD(momentum=0.9, foreach=True)": lambda ps: torch.optim.SGD(
             ps, lr=1e-3, momentum=0.9, foreach=True
@@ -300,6 +301,7 @@ RATIOS = (
     (FUSED_ADAM, BASELINE),
     (FUSED_RAD, BASELINE),
     (FOREACH_ADAM, TORCH_FOREACH_ADAM),
+    (f"{FOREACH_ADAM} (defaults)", TORCH_FOREACH_ADAM),
     (REFERENCE_RAD, FUSED_RAD),
 )
 
