@@ -89,6 +89,11 @@ def check_state_dict(optimizer, state_dict: dict) -> tuple[dict, dict]:
                 raise TypeError(
                     f"{name}: {k} of {at} in the loaded state is a {type(value).__name__}, not a tensor"
                 )
+            if value.is_meta and not p.is_meta:  # torch: "Cannot copy out of meta tensor"
+                raise ValueError(
+                    f"{name}: {k} of {at} in the loaded state is on the meta device (a tensor "
+                    f"without data), its parameter on {p.device}; load a state that holds data"
+                )
         if counted:
             _check_step(name, at, per_param["step"])
         stored = {  # what a buffer kept in a low-precision format is, allocating nothing

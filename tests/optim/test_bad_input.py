@@ -548,6 +548,11 @@ LOAD_CASES = {
         TypeError,
         r"Adam: exp_avg of parameter 0 of param group 0 in the loaded state is a list, not a tensor",
     ),
+    "buffer on the meta device": (  # it was torch's NotImplementedError, "Cannot copy out of meta tensor"
+        lambda sd: sd["state"][0].update(exp_avg=torch.empty(5, device="meta")),
+        ValueError,
+        r"Adam: exp_avg of parameter 0 of param group 0 in the loaded state is on the meta device \(a tensor without data\), its parameter on cpu",
+    ),
     "complex buffer for a real parameter": (
         lambda sd: sd["state"][0].update(exp_avg=torch.zeros(5, dtype=torch.complex128)),
         ValueError,
