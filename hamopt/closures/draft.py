@@ -78,6 +78,19 @@ class Draft:
     def with_(self, **changes) -> Draft:
         return replace(self, **changes)
 
+    def substituted(self, subs: dict) -> Draft:
+        """The draft with ``subs`` made in the step and in the units it is read in (``u``,
+        ``w``), so that a closure that rescales or replaces the momentum or the second moment
+        (the bias corrections, AMSGrad's ŷ) leaves the step still read through them."""
+        units = {
+            name: None if units is None else units.xreplace(subs)
+            for name, units in (
+                ("mass_units", self.mass_units),
+                ("gradient_units", self.gradient_units),
+            )
+        }
+        return self.with_(displacement=self.displacement.xreplace(subs), **units)
+
     def add_buffer(self, buffer: Buffer, update: sp.Expr, doc: str) -> Draft:
         return self.with_(
             buffers=(*self.buffers, buffer),

@@ -210,13 +210,7 @@ def amsgrad(name: str = "max_exp_avg_sq", of: str = "exp_avg_sq") -> Closure:
             sp.Max(ymax, y),
             "AMSGrad: ŷ = max(ŷ, y)",
         )
-        units = {  # the mass's units read ŷ too, so the step is still read through u (and w)
-            k: None if e is None else e.xreplace({y: ymax})
-            for k, e in (("mass_units", d.mass_units), ("gradient_units", d.gradient_units))
-        }
-        return d.with_(displacement=d.displacement.xreplace({y: ymax}), **units).note(
-            "AMSGrad: y → max over steps"
-        )
+        return d.substituted({y: ymax}).note("AMSGrad: y → max over steps")
 
     return closure
 
@@ -315,11 +309,7 @@ def bias_correction(first: bool = True) -> Closure:
                 "(no_momentum) or one that is unbiased (an EMA from the first gradient, "
                 "init='grad')"
             )
-        units = d.mass_units.xreplace(subs) if d.mass_units is not None else None
-        grads = d.gradient_units.xreplace(subs) if d.gradient_units is not None else None
-        return d.with_(
-            displacement=d.displacement.xreplace(subs), mass_units=units, gradient_units=grads
-        ).note(
+        return d.substituted(subs).note(
             "bias correction, estimator form: v/(1-β1^t), y/(1-β2^t)"
             if first_too
             else "bias correction of the second moment, estimator form: y/(1-β2^t)"
