@@ -1,7 +1,6 @@
 """Helpers of the benchmark scripts in ``benchmarks/`` that decide what a table says."""
 
 import argparse
-import importlib.util
 import math
 import sys
 from pathlib import Path
@@ -9,31 +8,19 @@ from pathlib import Path
 import pytest
 import torch
 
+from hamopt.resolve import load_module
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture
 def script():
-    """``script(name)``: the benchmark ``benchmarks/<name>.py`` as a module (its folder on
-    ``sys.path`` for its sibling ``tables``)."""
+    """``script(name)``: the benchmark ``benchmarks/<name>.py`` as a module
+    (:func:`hamopt.resolve.load_module`; its folder on ``sys.path`` for its sibling
+    ``tables``)."""
     sys.path.insert(0, str(BENCHMARKS))
-
-    loaded = []
-
-    def load(name):
-        spec = importlib.util.spec_from_file_location(
-            f"{name}_benchmark", BENCHMARKS / f"{name}.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # its dataclasses look their module up there
-        loaded.append(spec.name)
-        spec.loader.exec_module(module)
-        return module
-
-    yield load
+    yield lambda name: load_module(BENCHMARKS / f"{name}.py", f"{name}_benchmark")
     sys.path.remove(str(BENCHMARKS))
-    for name in loaded:
-        sys.modules.pop(name, None)
 
 
 def test_a_verdict_on_one_float32_seed_is_undetermined(script):
