@@ -393,6 +393,28 @@ def test_bad_hyperparameters_are_refused(derived, argument, value, error, messag
     assert opt.param_groups[0][argument] == opt.defaults[argument]
 
 
+@pytest.mark.parametrize(("option", "value"), [("state_dtype", torch.bfloat16), ("foreach", True)])
+def test_an_option_the_class_does_not_take_is_refused_in_a_group(derived, option, value):
+    """A rule of several kicks keeps its momentum in the parameter's type and has one path:
+    ``state_dtype`` in a param group was a KeyError deep in the runtime, and set after the
+    constructor it was ignored (the state stayed float32). Both are a TypeError naming it;
+    a key that is no option of the runtime is the user's and is kept, as torch keeps it."""
+    cls = derived("relativistic").cls
+    param = torch.nn.Parameter(Q0.clone())
+    message = f"Yoshida4 does not take the option {option} .*param group 0"
+    with pytest.raises(TypeError, match=message):
+        cls([{"params": [param], option: value}])
+    opt = cls([param], lr=0.1)
+    opt.param_groups[0][option] = value
+    with pytest.raises(TypeError, match=message):
+        opt.step(_closure(opt, param, lambda q: (q**2).sum()))
+    assert torch.equal(param.detach(), Q0) and not opt.state
+    del opt.param_groups[0][option]
+    opt.param_groups[0]["name"] = "layer 0"
+    opt.step(_closure(opt, param, lambda q: (q**2).sum()))
+    assert not torch.equal(param.detach(), Q0)
+
+
 def test_state_dict_round_trip_continues_bit_identically(derived, mlp):
     cls = derived("relativistic").cls
     net, loss_fn = mlp()

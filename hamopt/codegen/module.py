@@ -60,6 +60,7 @@ from hamopt.codegen.printer import (
 )
 from hamopt.codegen.shared import computed_once, reductions_once
 from hamopt.rule.hyperparameter import REQUIRED, Hyperparameter
+from hamopt.rule.near_zero import kept_nonzero
 from hamopt.rule.spec import OptimizerSpec
 from hamopt.rule.update_rule import UpdateRule, grad, param, step
 from hamopt.runtime.arguments import OPTIONS
@@ -660,6 +661,8 @@ def _rule_record(rule: UpdateRule) -> str:
         fields.append("reads_step=False")
     if not rule.elementwise:
         fields.append("elementwise=False")
+    nonzero = kept_nonzero(rule)
+    fields.append(f"nonzero={_names_tuple(nonzero) if nonzero else '()'}")
     return f"Rule({', '.join(fields)})"
 
 

@@ -135,7 +135,7 @@ class Adamax(GeneratedOptimizer):
         real("weight_decay", 0.0, "[0, inf)"),
     )
     RULES = {
-        "adamax": Rule(buffers=("exp_avg", "exp_inf"), hyperparameters=("lr", "beta1", "beta2", "eps", "weight_decay"), single_tensor=_single_tensor_adamax, foreach=_foreach_adamax, fused=_fused_adamax, numbers=("lr", "beta1", "beta2", "eps", "weight_decay"), per_tensor=("bias_correction1",), scalars=_scalars_adamax, scalar_arguments=("beta1",)),
+        "adamax": Rule(buffers=("exp_avg", "exp_inf"), hyperparameters=("lr", "beta1", "beta2", "eps", "weight_decay"), single_tensor=_single_tensor_adamax, foreach=_foreach_adamax, fused=_fused_adamax, numbers=("lr", "beta1", "beta2", "eps", "weight_decay"), per_tensor=("bias_correction1",), scalars=_scalars_adamax, scalar_arguments=("beta1",), nonzero=("exp_inf",)),
     }
     KERNEL = Kernel("adamax", KERNEL_SOURCE)
     TORCH_CHECKPOINTS = True

@@ -252,8 +252,8 @@ class AdamW(GeneratedOptimizer):
         flag("amsgrad", False),
     )
     RULES = {
-        "adamw": Rule(buffers=("exp_avg", "exp_avg_sq"), hyperparameters=("lr", "beta1", "beta2", "eps", "weight_decay"), single_tensor=_single_tensor_adamw, foreach=_foreach_adamw, fused=_fused_adamw, numbers=("lr", "beta1", "beta2", "eps", "weight_decay"), per_tensor=("bias_correction1", "bias_correction2"), scalars=_scalars_adamw, scalar_arguments=("beta1", "beta2")),
-        "adamw_amsgrad": Rule(buffers=("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), hyperparameters=("lr", "beta1", "beta2", "eps", "weight_decay"), single_tensor=_single_tensor_adamw_amsgrad, foreach=_foreach_adamw_amsgrad, fused=_fused_adamw_amsgrad, numbers=("lr", "beta1", "beta2", "eps", "weight_decay"), per_tensor=("bias_correction1", "bias_correction2"), scalars=_scalars_adamw_amsgrad, scalar_arguments=("beta1", "beta2")),
+        "adamw": Rule(buffers=("exp_avg", "exp_avg_sq"), hyperparameters=("lr", "beta1", "beta2", "eps", "weight_decay"), single_tensor=_single_tensor_adamw, foreach=_foreach_adamw, fused=_fused_adamw, numbers=("lr", "beta1", "beta2", "eps", "weight_decay"), per_tensor=("bias_correction1", "bias_correction2"), scalars=_scalars_adamw, scalar_arguments=("beta1", "beta2"), nonzero=("exp_avg_sq",)),
+        "adamw_amsgrad": Rule(buffers=("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), hyperparameters=("lr", "beta1", "beta2", "eps", "weight_decay"), single_tensor=_single_tensor_adamw_amsgrad, foreach=_foreach_adamw_amsgrad, fused=_fused_adamw_amsgrad, numbers=("lr", "beta1", "beta2", "eps", "weight_decay"), per_tensor=("bias_correction1", "bias_correction2"), scalars=_scalars_adamw_amsgrad, scalar_arguments=("beta1", "beta2"), nonzero=("exp_avg_sq", "max_exp_avg_sq")),
     }
     KERNEL = Kernel("adamw", KERNEL_SOURCE)
     FOREACH_TENSOR_LR = False

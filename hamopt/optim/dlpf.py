@@ -185,8 +185,8 @@ class DLPF(GeneratedOptimizer):
         fixed("output_info", False),
     )
     RULES = {
-        "plain": Rule(buffers=(), hyperparameters=("lr", "weight_decay"), single_tensor=_single_tensor_plain, foreach=_foreach_plain, fused=_fused_plain, numbers=("lr", "weight_decay"), reads_step=False),
-        "leapfrog": Rule(buffers=("momentum_buffer",), hyperparameters=("lr", "momentum", "weight_decay"), single_tensor=_single_tensor_leapfrog, foreach=_foreach_leapfrog, fused=_fused_leapfrog, numbers=("lr", "momentum", "weight_decay"), per_tensor=("step",), reads_step=False),
+        "plain": Rule(buffers=(), hyperparameters=("lr", "weight_decay"), single_tensor=_single_tensor_plain, foreach=_foreach_plain, fused=_fused_plain, numbers=("lr", "weight_decay"), reads_step=False, nonzero=()),
+        "leapfrog": Rule(buffers=("momentum_buffer",), hyperparameters=("lr", "momentum", "weight_decay"), single_tensor=_single_tensor_leapfrog, foreach=_foreach_leapfrog, fused=_fused_leapfrog, numbers=("lr", "momentum", "weight_decay"), per_tensor=("step",), reads_step=False, nonzero=()),
     }
     KERNEL = Kernel("dlpf", KERNEL_SOURCE)
 

@@ -190,8 +190,8 @@ class Lion(GeneratedOptimizer):
         real("init_lr", None, "[0, inf)", optional=True),
     )
     RULES = {
-        "scaled_decay": Rule(buffers=("exp_avg",), hyperparameters=("lr", "beta1", "beta2", "weight_decay", "init_lr"), single_tensor=_single_tensor_scaled_decay, foreach=_foreach_scaled_decay, fused=_fused_scaled_decay, numbers=("lr", "beta1", "beta2", "weight_decay", "init_lr"), reads_step=False),
-        "lion": Rule(buffers=("exp_avg",), hyperparameters=("lr", "beta1", "beta2", "weight_decay"), single_tensor=_single_tensor_lion, foreach=_foreach_lion, fused=_fused_lion, numbers=("lr", "beta1", "beta2", "weight_decay"), reads_step=False),
+        "scaled_decay": Rule(buffers=("exp_avg",), hyperparameters=("lr", "beta1", "beta2", "weight_decay", "init_lr"), single_tensor=_single_tensor_scaled_decay, foreach=_foreach_scaled_decay, fused=_fused_scaled_decay, numbers=("lr", "beta1", "beta2", "weight_decay", "init_lr"), reads_step=False, nonzero=()),
+        "lion": Rule(buffers=("exp_avg",), hyperparameters=("lr", "beta1", "beta2", "weight_decay"), single_tensor=_single_tensor_lion, foreach=_foreach_lion, fused=_fused_lion, numbers=("lr", "beta1", "beta2", "weight_decay"), reads_step=False, nonzero=()),
     }
     KERNEL = Kernel("lion", KERNEL_SOURCE)
 

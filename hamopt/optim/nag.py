@@ -184,8 +184,8 @@ class NAG(GeneratedOptimizer):
         fixed("output_info", False),
     )
     RULES = {
-        "plain": Rule(buffers=(), hyperparameters=("lr", "weight_decay"), single_tensor=_single_tensor_plain, foreach=_foreach_plain, fused=_fused_plain, numbers=("lr", "weight_decay"), reads_step=False),
-        "nag": Rule(buffers=("momentum_buffer",), hyperparameters=("lr", "momentum", "weight_decay"), single_tensor=_single_tensor_nag, foreach=_foreach_nag, fused=_fused_nag, numbers=("lr", "momentum", "weight_decay"), per_tensor=("step",), reads_step=False),
+        "plain": Rule(buffers=(), hyperparameters=("lr", "weight_decay"), single_tensor=_single_tensor_plain, foreach=_foreach_plain, fused=_fused_plain, numbers=("lr", "weight_decay"), reads_step=False, nonzero=()),
+        "nag": Rule(buffers=("momentum_buffer",), hyperparameters=("lr", "momentum", "weight_decay"), single_tensor=_single_tensor_nag, foreach=_foreach_nag, fused=_fused_nag, numbers=("lr", "momentum", "weight_decay"), per_tensor=("step",), reads_step=False, nonzero=()),
     }
     KERNEL = Kernel("nag", KERNEL_SOURCE)
 

@@ -289,8 +289,8 @@ class RAdam(GeneratedOptimizer):
         flag("decoupled_weight_decay", False),
     )
     RULES = {
-        "radam": Rule(buffers=("exp_avg", "exp_avg_sq"), hyperparameters=("lr", "beta1", "beta2", "eps", "weight_decay"), single_tensor=_single_tensor_radam, foreach=_foreach_radam, fused=_fused_radam, numbers=("beta1", "beta2", "weight_decay"), per_tensor=("adaptive", "eps_t", "rectified_step_size"), scalars=_scalars_radam, scalar_arguments=("lr", "beta1", "beta2", "eps")),
-        "radam_decoupled": Rule(buffers=("exp_avg", "exp_avg_sq"), hyperparameters=("lr", "beta1", "beta2", "eps", "weight_decay"), single_tensor=_single_tensor_radam_decoupled, foreach=_foreach_radam_decoupled, fused=_fused_radam_decoupled, numbers=("lr", "beta1", "beta2", "weight_decay"), per_tensor=("adaptive", "eps_t", "rectified_step_size"), scalars=_scalars_radam_decoupled, scalar_arguments=("lr", "beta1", "beta2", "eps")),
+        "radam": Rule(buffers=("exp_avg", "exp_avg_sq"), hyperparameters=("lr", "beta1", "beta2", "eps", "weight_decay"), single_tensor=_single_tensor_radam, foreach=_foreach_radam, fused=_fused_radam, numbers=("beta1", "beta2", "weight_decay"), per_tensor=("adaptive", "eps_t", "rectified_step_size"), scalars=_scalars_radam, scalar_arguments=("lr", "beta1", "beta2", "eps"), nonzero=("exp_avg_sq",)),
+        "radam_decoupled": Rule(buffers=("exp_avg", "exp_avg_sq"), hyperparameters=("lr", "beta1", "beta2", "eps", "weight_decay"), single_tensor=_single_tensor_radam_decoupled, foreach=_foreach_radam_decoupled, fused=_fused_radam_decoupled, numbers=("lr", "beta1", "beta2", "weight_decay"), per_tensor=("adaptive", "eps_t", "rectified_step_size"), scalars=_scalars_radam_decoupled, scalar_arguments=("lr", "beta1", "beta2", "eps"), nonzero=("exp_avg_sq",)),
     }
     KERNEL = Kernel("radam", KERNEL_SOURCE)
     TORCH_CHECKPOINTS = True

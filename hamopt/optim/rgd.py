@@ -287,8 +287,8 @@ class RGD(GeneratedOptimizer):
         fixed("output_info", False),
     )
     RULES = {
-        "order1": Rule(buffers=("momentum_buffer",), hyperparameters=("lr", "momentum", "delta", "weight_decay"), single_tensor=_single_tensor_order1, foreach=_foreach_order1, fused=_fused_order1, numbers=("lr", "momentum", "delta", "weight_decay"), per_tensor=("step",), reads_step=False, elementwise=False),
-        "order2": Rule(buffers=("momentum_buffer",), hyperparameters=("lr", "momentum", "delta", "weight_decay"), single_tensor=_single_tensor_order2, foreach=_foreach_order2, fused=_fused_order2, numbers=("lr", "momentum", "delta", "weight_decay"), per_tensor=("step",), reads_step=False, elementwise=False),
+        "order1": Rule(buffers=("momentum_buffer",), hyperparameters=("lr", "momentum", "delta", "weight_decay"), single_tensor=_single_tensor_order1, foreach=_foreach_order1, fused=_fused_order1, numbers=("lr", "momentum", "delta", "weight_decay"), per_tensor=("step",), reads_step=False, elementwise=False, nonzero=("momentum_buffer",)),
+        "order2": Rule(buffers=("momentum_buffer",), hyperparameters=("lr", "momentum", "delta", "weight_decay"), single_tensor=_single_tensor_order2, foreach=_foreach_order2, fused=_fused_order2, numbers=("lr", "momentum", "delta", "weight_decay"), per_tensor=("step",), reads_step=False, elementwise=False, nonzero=("momentum_buffer",)),
     }
     KERNEL = Kernel("rgd", KERNEL_SOURCE)
 

@@ -278,9 +278,9 @@ class SGD(GeneratedOptimizer):
         flag("nesterov", False),
     )
     RULES = {
-        "plain": Rule(buffers=(), hyperparameters=("lr", "weight_decay"), single_tensor=_single_tensor_plain, foreach=_foreach_plain, fused=_fused_plain, numbers=("lr", "weight_decay"), reads_step=False),
-        "nesterov": Rule(buffers=("momentum_buffer",), hyperparameters=("lr", "momentum", "weight_decay"), single_tensor=_single_tensor_nesterov, foreach=_foreach_nesterov, fused=_fused_nesterov, numbers=("lr", "momentum", "weight_decay"), per_tensor=("step",), reads_step=False),
-        "heavy_ball": Rule(buffers=("momentum_buffer",), hyperparameters=("lr", "momentum", "dampening", "weight_decay"), single_tensor=_single_tensor_heavy_ball, foreach=_foreach_heavy_ball, fused=_fused_heavy_ball, numbers=("lr", "momentum", "dampening", "weight_decay"), per_tensor=("step",), reads_step=False),
+        "plain": Rule(buffers=(), hyperparameters=("lr", "weight_decay"), single_tensor=_single_tensor_plain, foreach=_foreach_plain, fused=_fused_plain, numbers=("lr", "weight_decay"), reads_step=False, nonzero=()),
+        "nesterov": Rule(buffers=("momentum_buffer",), hyperparameters=("lr", "momentum", "weight_decay"), single_tensor=_single_tensor_nesterov, foreach=_foreach_nesterov, fused=_fused_nesterov, numbers=("lr", "momentum", "weight_decay"), per_tensor=("step",), reads_step=False, nonzero=()),
+        "heavy_ball": Rule(buffers=("momentum_buffer",), hyperparameters=("lr", "momentum", "dampening", "weight_decay"), single_tensor=_single_tensor_heavy_ball, foreach=_foreach_heavy_ball, fused=_fused_heavy_ball, numbers=("lr", "momentum", "dampening", "weight_decay"), per_tensor=("step",), reads_step=False, nonzero=()),
     }
     KERNEL = Kernel("sgd", KERNEL_SOURCE)
     SPARSE_GRADIENTS = True

@@ -212,7 +212,7 @@ _TYPES = {
         ctypes.c_int,
     ),
     "int8_codes": (
-        [ctypes.c_int64, ctypes.c_void_p, ctypes.c_float, ctypes.c_int, ctypes.c_int]
+        [ctypes.c_int64, ctypes.c_void_p, ctypes.c_float, ctypes.c_int, ctypes.c_int, ctypes.c_int]
         + [ctypes.c_void_p] * 2,
         None,
     ),

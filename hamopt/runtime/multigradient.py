@@ -104,6 +104,11 @@ class GeneratedMultiGradientOptimizer(GeneratedOptimizer):
             )
         if not callable(closure):
             raise TypeError(f"{name}: closure must be callable, got {type(closure).__name__}")
+        for index, group in enumerate(self.param_groups):  # set since the constructor's checks
+            try:
+                self._check_options(group)
+            except TypeError as error:
+                raise TypeError(f"{error} (param group {index})") from None
         flows = {"D": self._dissipate, "F": self._drift, "K": self._kick}
         before = self._snapshot()
         loss, first = None, True

@@ -60,7 +60,11 @@ class Rule:
     this step's scalars, or None. ``reads_step``: the step count enters the equations (beyond
     starting a buffer at the first gradient). ``elementwise``: no reduction over a tensor (a
     norm, a sum): each element's update reads that element only, so its buffers may be kept
-    in a low-precision format (``state_dtype``)."""
+    in a low-precision format (``state_dtype``). ``nonzero``: the buffers that read as 0 where
+    they hold a tiny value would make the step larger (Adam's second moment, not its first:
+    :func:`hamopt.rule.near_zero.kept_nonzero`); 8-bit state never stores their values that are
+    not 0 as 0, and stores the others' nearest values, 0 included. None (a rule generated
+    before it was recorded): every buffer so."""
 
     buffers: tuple[str, ...]
     hyperparameters: tuple[str, ...]
@@ -74,6 +78,7 @@ class Rule:
     scalar_state: tuple[str, ...] = ()
     reads_step: bool = True
     elementwise: bool = True
+    nonzero: tuple[str, ...] | None = None
 
 
 def _as_number(value):
@@ -226,6 +231,22 @@ class GeneratedOptimizer(Optimizer):
         state."""
         return tuple(b for b in self.RULES[rule].buffers if b not in self.SCALAR_STATE)
 
+    def _nonzero(self, rule: str) -> tuple[bool, ...]:
+        """Per buffer of :meth:`_stored`: whether 8-bit state keeps its values that are not 0
+        from being stored as 0 (:class:`Rule`'s ``nonzero``)."""
+        nonzero = self.RULES[rule].nonzero
+        return tuple(nonzero is None or b in nonzero for b in self._stored(rule))
+
+    def _check_options(self, group: dict) -> None:
+        """The group names no option of the runtime that this class does not take (TypeError):
+        ``state_dtype`` in a group of a rule of several kicks was ignored. Other keys are the
+        user's, as torch.optim keeps them."""
+        foreign = [k for k in group if k in OPTIONS and k not in self.OPTION_NAMES]
+        if foreign:
+            raise TypeError(
+                f"{type(self).__name__} does not take the option {foreign[0]} (its options: {', '.join(self.OPTION_NAMES)})"
+            )
+
     def _check_group(self, group: dict, where: str | None) -> None:
         """The group's arguments (its own, else the defaults) are valid; an error names
         ``where`` (None: the constructor, where a required argument may be left to the groups)."""
@@ -235,6 +256,7 @@ class GeneratedOptimizer(Optimizer):
             values.setdefault(argument.name, REQUIRED)
         unset = [a for a in self.ARGUMENTS if values[a.name] is REQUIRED]
         try:
+            self._check_options(group)
             check_arguments(
                 type(self).__name__,
                 self.ARGUMENTS if where else tuple(a for a in self.ARGUMENTS if a not in unset),

@@ -453,44 +453,69 @@ inline __m256i arithmetic_codes8(const Int8Tables& t, int s, __m256 y, int& fall
 }
 #endif
 
-// The code of one value y by the scalar search (encode)
-inline uint8_t searched_code(const Int8Tables& t, int s, float y) {
+// y = x · inverse (inverse = 1/|a|, a its block's maximum), as quantise computes it: a value x
+// that is not 0 but whose product underflows to 0 takes the smallest float32 of its sign (a
+// value a block's maximum dwarfs by more than 2^149 is then not 0 to the code search, which
+// may keep it from being stored as 0); x = ±inf, an overflow (then |a| = inf, and x · 0 would
+// be NaN), is ±1 of its block
+inline float scaled(float x, float inverse) {
+  if (std::isinf(x)) return std::copysign(1.0f, x);
+  const float y = x * inverse;
+  return y == 0 && x != 0 ? std::copysign(0x1p-149f, x) : y;
+}
+
+// The code of one value y by the scalar search (encode): the nearest value's; where nonzero, a
+// y that is not 0 but nearest to the map's 0 takes the nearest value of its sign instead
+inline uint8_t searched_code(const Int8Tables& t, int s, float y, bool nonzero) {
   const int32_t c = t.first[s][bin_of(y)];
   const int32_t nearest = c + (y > t.middle[s][c]);
   const int zero = t.zero[s];
-  return uint8_t(nearest == zero && y != 0 ? zero + (y > 0 ? 1 : -1) : nearest);
+  return uint8_t(nonzero && nearest == zero && y != 0 ? zero + (y > 0 ? 1 : -1) : nearest);
 }
 
-// codes[k] for n values x[k]: the number of decision points below y = x[k] · inverse (tables:
-// the format's, s: the map's index), the scalar search: where the bin of y puts it, plus one
-// where the bin's one decision point lies below y (middle[255] is +inf); a y that is not 0 but
-// nearest to the map's 0 (its code zero) takes the nearest value of its sign instead. With
-// AVX-512 (and vectorised), 16 values at a time to the same codes: by arithmetic_codes, or by
-// search256 for 16 values of which it cannot decide one. With AVX2, 32 at a time by
-// arithmetic_codes8, and the lanes it cannot decide by the scalar search.
+// codes[k] for n values x[k]: the number of decision points below y = scaled(x[k], inverse)
+// (tables: the format's, s: the map's index), the scalar search: where the bin of y puts it,
+// plus one where the bin's one decision point lies below y (middle[255] is +inf); where
+// nonzero, a y that is not 0 but nearest to the map's 0 (its code zero) takes the nearest value
+// of its sign instead. With AVX-512 (and vectorised), 16 values at a time to the same codes: by
+// arithmetic_codes, or by search256 for 16 values of which it cannot decide one. With AVX2, 32
+// at a time by arithmetic_codes8, and the lanes it cannot decide by the scalar search. Both
+// arithmetics give a y that is not 0 the code of its sign's nearest nonzero value; without
+// nonzero, the values whose nearest is 0 (y in (middle[zero - 1], middle[zero]]) then take 0.
 inline void encode(const float* __restrict x, uint8_t* __restrict codes, const Int8Tables& tables, int s,
-                   float inverse, int64_t n, bool vectorised = true) {
+                   float inverse, int64_t n, bool nonzero, bool vectorised = true) {
   int64_t k = 0;
-#ifdef HAMOPT_AVX512
   const int zero = tables.zero[s];
+  const float above = tables.middle[s][zero];  // the decision points about 0
+  const float below = zero > 0 ? tables.middle[s][zero - 1] : -INFINITY;
+#ifdef HAMOPT_AVX512
   const int64_t vectors = vectorised ? n : 0;  // the elements the vector loop may take
   __m512 r[16];
   for (int q = 0; q < 16; q++) r[q] = _mm512_load_ps(tables.tree[s] + 16 * q);
   const __m512 scale = _mm512_set1_ps(inverse);
   const __m512i zeros = _mm512_set1_epi32(zero);
+  const __m512i sign = _mm512_set1_epi32(int32_t(0x80000000u));
   for (; k + 16 <= vectors; k += 16) {
-    const __m512 y = _mm512_mul_ps(_mm512_loadu_ps(x + k), scale);
-    __mmask16 fallback;
-    const __m512i fast = arithmetic_codes(tables, s, y, fallback);
-    if (!fallback) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + k), _mm512_cvtepi32_epi8(fast));
-      continue;
+    const __m512 v = _mm512_loadu_ps(x + k);
+    __m512 y = _mm512_mul_ps(v, scale);
+    if (nonzero) {  // as scaled() (without nonzero an underflow to 0 gives the same code, 0)
+      const __mmask16 under = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_EQ_OQ) &
+                              _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_OQ);
+      y = _mm512_mask_mov_ps(y, under, _mm512_castsi512_ps(_mm512_or_si512(
+          _mm512_and_si512(_mm512_castps_si512(v), sign), _mm512_set1_epi32(1))));
     }
-    const __m512i nearest = search256(r, y);
-    const __mmask16 moved = _mm512_cmpeq_epi32_mask(nearest, zeros) & _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-    const __mmask16 up = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ);
-    const __m512i side = _mm512_mask_blend_epi32(up, _mm512_set1_epi32(-1), _mm512_set1_epi32(1));
-    const __m512i code = _mm512_mask_add_epi32(nearest, moved, zeros, side);
+    __mmask16 fallback;
+    __m512i code = arithmetic_codes(tables, s, y, fallback);
+    if (fallback) {
+      const __m512i nearest = search256(r, y);
+      const __mmask16 moved = nonzero ? _mm512_cmpeq_epi32_mask(nearest, zeros) & _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_NEQ_UQ) : 0;
+      const __mmask16 up = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ);
+      const __m512i side = _mm512_mask_blend_epi32(up, _mm512_set1_epi32(-1), _mm512_set1_epi32(1));
+      code = _mm512_mask_add_epi32(nearest, moved, zeros, side);
+    }
+    if (!nonzero)
+      code = _mm512_mask_mov_epi32(code, _mm512_cmp_ps_mask(y, _mm512_set1_ps(below), _CMP_GT_OQ) &
+                                             _mm512_cmp_ps_mask(y, _mm512_set1_ps(above), _CMP_LE_OQ), zeros);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + k), _mm512_cvtepi32_epi8(code));
   }
 #endif
@@ -498,19 +523,32 @@ inline void encode(const float* __restrict x, uint8_t* __restrict codes, const I
   const int64_t vectors = vectorised ? n : 0;
   const __m256 scale = _mm256_set1_ps(inverse);
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);  // the packs' 4-byte groups in order
+  const __m256 sign = _mm256_set1_ps(-0.0f), least = _mm256_castsi256_ps(_mm256_set1_epi32(1));
   for (; k + 32 <= vectors; k += 32) {
     int fallback[4];
     __m256i code[4];
-    for (int q = 0; q < 4; q++) code[q] = arithmetic_codes8(tables, s, _mm256_mul_ps(_mm256_loadu_ps(x + k + 8 * q), scale), fallback[q]);
+    for (int q = 0; q < 4; q++) {
+      const __m256 v = _mm256_loadu_ps(x + k + 8 * q);
+      __m256 y = _mm256_mul_ps(v, scale);
+      if (nonzero) {  // as scaled() (without nonzero an underflow to 0 gives the same code, 0)
+        const __m256 under = _mm256_and_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_EQ_OQ),
+                                           _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NEQ_OQ));
+        y = _mm256_blendv_ps(y, _mm256_or_ps(_mm256_and_ps(v, sign), least), under);
+      }
+      code[q] = arithmetic_codes8(tables, s, y, fallback[q]);
+      if (!nonzero)
+        code[q] = _mm256_blendv_epi8(code[q], _mm256_set1_epi32(zero), _mm256_castps_si256(_mm256_and_ps(
+            _mm256_cmp_ps(y, _mm256_set1_ps(below), _CMP_GT_OQ), _mm256_cmp_ps(y, _mm256_set1_ps(above), _CMP_LE_OQ))));
+    }
     const __m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(code[0], code[1]), _mm256_packus_epi32(code[2], code[3]));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + k), _mm256_permutevar8x32_epi32(bytes, order));
     if (fallback[0] | fallback[1] | fallback[2] | fallback[3]) {
       for (int l = 0; l < 32; l++)
-        if (fallback[l / 8] >> (l % 8) & 1) codes[k + l] = searched_code(tables, s, x[k + l] * inverse);
+        if (fallback[l / 8] >> (l % 8) & 1) codes[k + l] = searched_code(tables, s, scaled(x[k + l], inverse), nonzero);
     }
   }
 #endif
-  for (; k < n; k++) codes[k] = searched_code(tables, s, x[k] * inverse);
+  for (; k < n; k++) codes[k] = searched_code(tables, s, scaled(x[k], inverse), nonzero);
 }
 
 // values[k] = map[codes[k]] * scale for n codes of map s. With AVX512-VBMI, 64 at a time:
@@ -559,6 +597,10 @@ inline void decode(const uint8_t* __restrict codes, const Int8Tables& tables, in
   for (; k < n; k++) values[k] = map[codes[k]] * scale;
 }
 
+// The 8-bit format's numbers after the rule's (extra): its tables' (Int8Tables), then one per
+// buffer, whether it keeps every value that is not 0 from being stored as 0 (encode's nonzero).
+constexpr int kInt8Numbers = 1024;
+
 // Buffer j (of buffers) of tensor i in 8 bits: its codes in column 2 + j of the table, its
 // blocks' signed maxima in column 2 + buffers + j (a < 0: the block uses the signed map).
 template <typename T> struct Int8State {
@@ -570,14 +612,23 @@ template <typename T> struct Int8State {
   uint8_t* __restrict codes;
   float* __restrict maxima;
   const Int8Tables& tables;
+  const bool nonzero;  // a value that is not 0 is never stored as 0 (Rule.nonzero: read as 0, it would step further)
   float values[kInt8Block];  // the block's values
   Int8State(const Group& group, int j, int buffers, int64_t i, const double* extra)
       : codes(group.data<uint8_t>(2 + j, i)), maxima(group.data<float>(2 + buffers + j, i)),
-        tables(int8_tables(extra)) {}
+        tables(int8_tables(extra)), nonzero(extra[kInt8Numbers + j] != 0) {}
   // the block [block, last): its values q_c · |a|, looked up once, so that the loop over the
   // block reads them as it reads a float32 buffer
   void begin(int64_t block, int64_t last) {
     const float a = maxima[block / kInt8Block];
+    if (std::isinf(a)) {  // a block holding ±inf (an overflow): the map's 0 is 0, not 0·inf = NaN
+      const float* map = tables.map[a < 0];
+      for (int64_t k = 0; k < last - block; k++) {
+        const float q = map[codes[block + k]];
+        values[k] = q == 0 ? 0.0f : q * INFINITY;
+      }
+      return;
+    }
     decode(codes + block, tables, a < 0, std::fabs(a), values, last - block);
   }
   T load(int64_t, int32_t j) const { return T(values[j]); }
@@ -595,12 +646,14 @@ template <typename T> struct Int8State {
       negative |= next[k] < 0;
     }
     const float a = float_of(largest);
-    if (a > 0 && a < 0x1p-126f) {  // subnormal: 1/a overflows, so x and a are scaled by 2^64
-      float scaled[kInt8Block];    // first (exactly), as quantise() does
-      for (int64_t k = 0; k < end - begin; k++) scaled[k] = next[k] * 0x1p64f;
-      encode(scaled, codes + begin, tables, negative, 1.0f / (a * 0x1p64f), end - begin);
+    if (std::isinf(a)) {  // an overflow: 1/a = 0, and the scalar search's scaled() reads ±inf
+      encode(next, codes + begin, tables, negative, 0.0f, end - begin, nonzero, false);  // as ±1
+    } else if (a > 0 && a < 0x1p-126f) {  // subnormal: 1/a overflows, so x and a are scaled by 2^64
+      float shifted[kInt8Block];   // first (exactly), as quantise() does
+      for (int64_t k = 0; k < end - begin; k++) shifted[k] = next[k] * 0x1p64f;
+      encode(shifted, codes + begin, tables, negative, 1.0f / (a * 0x1p64f), end - begin, nonzero);
     } else {
-      encode(next, codes + begin, tables, negative, 1.0f / (a > 0 ? a : 1.0f), end - begin);
+      encode(next, codes + begin, tables, negative, 1.0f / (a > 0 ? a : 1.0f), end - begin, nonzero);
     }
     maxima[begin / kInt8Block] = negative ? -a : a;
   }
@@ -609,11 +662,11 @@ template <typename T> struct Int8State {
 }  // namespace
 
 // The 8-bit format's codes of n float32 values x · inverse in map s (1: the signed map; extra:
-// the format's numbers, as a kernel gets them), by the kernel's own search: vectorised where
-// the build allows and vectorised = 1, else the scalar search (for tests of both)
-extern "C" void int8_codes(int64_t n, const float* x, float inverse, int s, int vectorised,
+// the format's tables, as a kernel gets them), by the kernel's own search: vectorised where the
+// build allows and vectorised = 1, else the scalar search (for tests of both); nonzero: as encode
+extern "C" void int8_codes(int64_t n, const float* x, float inverse, int s, int nonzero, int vectorised,
                            const double* extra, uint8_t* codes) {
-  encode(x, codes, int8_tables(extra), s, inverse, n, vectorised != 0);
+  encode(x, codes, int8_tables(extra), s, inverse, n, nonzero != 0, vectorised != 0);
 }
 
 // Whether every element of the n tensors of column c of a table is finite; table: their numels,

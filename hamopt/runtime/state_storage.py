@@ -22,6 +22,11 @@ runs the rule's equations and stores the new values back in their format. Two fo
   with :math:`f` on a linear grid of :math:`2^{6-E}` points in [0.1, 1] (:math:`2^{7-E}` where
   the block holds no negative value: the unsigned map, the sign bit spent on the fraction),
   plus 0 and 1. Which map a block uses is the sign of its stored maximum (negative: signed).
+  A buffer that read as 0 would make the step larger (:attr:`hamopt.runtime.Rule.nonzero`,
+  :mod:`hamopt.rule.near_zero`: Adam's second moment) never stores a value that is not 0 as 0
+  (a value whose nearest is 0 takes the nearest of its sign), since m/(√v + ε) with v read as 0
+  is m/ε; any other buffer stores the nearest value, 0 included (Adam's first moment: a tiny
+  one raised to its block's smallest value would step s/ε where the second moment is truly 0).
 
 The arithmetic here is the reference: the single-tensor and foreach paths run it in torch
 around the rule's fused equations (which compute operation for operation as the kernel), the
@@ -157,19 +162,23 @@ def _tables(device) -> tuple[torch.Tensor, ...]:
     return _TABLES[key]
 
 
-def extra_numbers(fmt: str, places: list[int], counts: list[int]) -> array.array:
+def extra_numbers(
+    fmt: str, places: list[int], counts: list[int], nonzero: tuple[bool, ...] = ()
+) -> array.array:
     """What the format's kernel reads after the rule's numbers (float64, in an ``array``):
     ``bfloat16``: each tensor's place among the optimizer's parameters, then its step count
     after this step (n each), from which the kernel derives the :func:`keys`; ``int8``: the two
-    maps and their decision points (4 × 256, the same every step)."""
+    maps and their decision points (4 × 256, the same every step), then per buffer whether it
+    keeps a value that is not 0 from being stored as 0 (``nonzero``, :func:`quantise`)."""
     if fmt == "float32":
         return array.array("d")
     if fmt == "bfloat16":
         return array.array("d", [*places, *counts])
-    if "int8" not in _EXTRA:
+    key = ("int8", *nonzero)
+    if key not in _EXTRA:
         arrays = (_SIGNED, _UNSIGNED, decision_points(_SIGNED), decision_points(_UNSIGNED))
-        _EXTRA["int8"] = array.array("d", torch.cat(arrays).double().tolist())
-    return _EXTRA["int8"]
+        _EXTRA[key] = array.array("d", [*torch.cat(arrays).double().tolist(), *map(float, nonzero)])
+    return _EXTRA[key]
 
 
 _EXTRA = {}
@@ -230,7 +239,8 @@ def storage(fmt: str, shape: torch.Size, device) -> tuple[torch.Tensor, ...]:
 
 def load(fmt: str, stored: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """The buffer as float32: float32 itself; bfloat16 widened (exact); 8-bit: q_c · |a| of its
-    block, from the signed map where a < 0."""
+    block, from the signed map where a < 0 (and 0 where q_c = 0, also in a block whose |a| is
+    inf, an overflow, where 0·inf would be NaN)."""
     if fmt == "float32":
         return stored[0]
     if fmt == "bfloat16":
@@ -240,19 +250,25 @@ def load(fmt: str, stored: tuple[torch.Tensor, ...]) -> torch.Tensor:
     n = codes.numel()
     flat = codes.reshape(-1).long()
     scale = maxima.repeat_interleave(BLOCK)[:n]
-    values = torch.where(scale < 0, signed[flat], unsigned[flat]) * scale.abs()
+    mapped = torch.where(scale < 0, signed[flat], unsigned[flat])
+    values = torch.where(mapped == 0, mapped, mapped * scale.abs())  # 0, not 0·inf, where |a| = inf
     return values.view(codes.shape)  # q_c·|a|: the kernel looks up the same products
 
 
-def quantise(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def quantise(x: torch.Tensor, nonzero: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """float32 ``x`` to (uint8 codes, float32 block maxima): per block of 256 (the last one
     padded with zeros) a = max |x| (negated where the block holds a value < 0), and each
     element's code the number of the map's decision points below y = x·(1/|a|) (x itself where
-    a = 0; x·2⁶⁴·(1/(|a|·2⁶⁴)) where |a| is subnormal, whose inverse overflows), both roundings
-    float32's: the nearest map value, except that a y ≠ 0 nearest to 0
-    takes the nearest value of its sign. So a buffer is 0 only where it is 0: a second moment
-    below 3.25e-7 of its block's maximum would otherwise read 0 while its first moment does
-    not, and Adam's step m/(√v + ε) would be m/ε (a DQN diverged so, in 14 of 16 seeds)."""
+    a = 0; x·2⁶⁴·(1/(|a|·2⁶⁴)) where |a| is subnormal, whose inverse overflows; an x ≠ 0 whose
+    y underflows to 0 as the smallest float32 of its sign; ±1 for x = ±inf, an overflow, whose
+    block's |a| is inf), both roundings float32's: the nearest map value. With ``nonzero`` (a
+    buffer that read as 0 would step further, ``Rule.nonzero``), a y ≠ 0 nearest to 0 takes
+    the nearest value of its sign instead. So such a buffer is 0 only where it is 0: a second
+    moment below 3.25e-7 of its block's maximum would otherwise read 0 while its first moment
+    does not, and Adam's step m/(√v + ε) would be m/ε (a DQN diverged so, in 14 of 16 seeds).
+    A block that holds ±inf reads back ±inf there, 0 where it held 0, and ±inf for its other
+    values of a buffer kept nonzero (0 for the others): Adam's second moment overflowing at
+    |g| ≈ 1e30 freezes the block's coordinates (m/inf = 0) where 0·inf made them NaN."""
     n = x.numel()
     flat = torch.nn.functional.pad(x.reshape(-1), (0, -n % BLOCK)).view(-1, BLOCK)
     _, _, signed, unsigned = _tables(x.device)
@@ -262,16 +278,23 @@ def quantise(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     tiny = (maxima > 0) & (maxima < torch.finfo(torch.float32).tiny)
     scale = torch.ones_like(maxima).masked_fill_(tiny, 2.0**64)
     y = (flat * scale[:, None]) * (1 / torch.where(maxima > 0, maxima * scale, 1.0))[:, None]
+    least = torch.full_like(y, 2.0**-149).copysign(flat)
+    y = torch.where((y == 0) & (flat != 0), least, y)  # not 0 to the search: prelude's scaled()
+    y = torch.where(flat.isinf(), flat.sign(), y)  # an overflow: ±inf is ±1 of its block (a = inf)
     codes = torch.where(negative[:, None], torch.bucketize(y, signed), torch.bucketize(y, unsigned))
     zero = torch.where(negative, _ZERO[True], _ZERO[False])[:, None]
-    codes = torch.where((codes == zero) & (y != 0), zero + torch.where(y > 0, 1, -1), codes)
+    if nonzero:
+        codes = torch.where((codes == zero) & (y != 0), zero + torch.where(y > 0, 1, -1), codes)
     codes = codes.reshape(-1)[:n].to(torch.uint8).view(x.shape)
     return codes, torch.where(negative, -maxima, maxima)
 
 
-def store_(fmt: str, stored: tuple[torch.Tensor, ...], value: torch.Tensor, key: int) -> None:
+def store_(
+    fmt: str, stored: tuple[torch.Tensor, ...], value: torch.Tensor, key: int, nonzero: bool = True
+) -> None:
     """Write float32 ``value`` into ``stored`` (its format ``fmt``), ``key`` the buffer's random
-    key this step (bfloat16)."""
+    key this step (bfloat16), ``nonzero`` whether a value that is not 0 may not be stored as 0
+    (8-bit, :func:`quantise`)."""
     if fmt == "float32":
         if value is not stored[0]:
             stored[0].copy_(value)
@@ -280,6 +303,6 @@ def store_(fmt: str, stored: tuple[torch.Tensor, ...], value: torch.Tensor, key:
         bits = random_bits(key, value.numel(), value.device)
         stored[0].copy_(round_stochastically(value, bits))
         return
-    codes, maxima = quantise(value)
+    codes, maxima = quantise(value, nonzero)
     stored[0].copy_(codes)
     stored[1].copy_(maxima)

@@ -222,7 +222,8 @@ def convert(optimizer, group: dict, index: int, made) -> None:
     arithmetic as a step's, so every path goes on from the same bits."""
     old, new = FORMATS.get(made), FORMATS.get(group["state_dtype"])
     first = sum(len(g["params"]) for g in optimizer.param_groups[:index])
-    buffers = optimizer._stored(optimizer._rule(group))
+    rule = optimizer._rule(group)
+    buffers, nonzero = optimizer._stored(rule), optimizer._nonzero(rule)
     for k, p in enumerate(group["params"]):
         state = optimizer.state.get(p)
         if not state:
@@ -243,7 +244,7 @@ def convert(optimizer, group: dict, index: int, made) -> None:
             else:
                 own = format_of(new, numel)
                 columns = stored_buffer(new, b, p)
-                store_(own, tuple(columns.values()), value.contiguous(), drawn[j])
+                store_(own, tuple(columns.values()), value.contiguous(), drawn[j], nonzero[j])
                 state.update(columns)
 
 
@@ -327,10 +328,12 @@ def _step_part(
     numbers = optimizer._numbers(rule, computed, state_steps, columns, values, steps)
     drawn = [keys(0, place, t, len(stored)) for place, t in zip(places, counts, strict=True)]
     per_buffer = [[d[j] for d in drawn] for j in range(len(stored))]  # [j][i]
+    nonzero = optimizer._nonzero(name)
     for i in range(len(computed)):
         _reference(
-            rule, fmt, i, computed, grads, state_steps, stored_held, numbers, per_buffer, group
-        )
+            rule, fmt, i, computed, grads, state_steps, stored_held, numbers, per_buffer, group,
+            nonzero,
+        )  # fmt: skip
     return True
 
 
@@ -370,7 +373,7 @@ def _kernel(
     if not library:
         return None
     rule = optimizer.RULES[name]
-    extra = extra_numbers(fmt, places, counts)
+    extra = extra_numbers(fmt, places, counts, optimizer._nonzero(name))
     numbers = optimizer._numbers(rule, params, state_steps, columns, values, steps, extra)
     kernel = name if fmt == "float32" else f"{name}_{fmt}"  # float32: the rule's own kernel
     return kernel_step(
@@ -378,9 +381,10 @@ def _kernel(
     )
 
 
-def _reference(rule, fmt, i, params, grads, state_steps, held, numbers, per_buffer, group):
+def _reference(rule, fmt, i, params, grads, state_steps, held, numbers, per_buffer, group, nonzero):
     """Tensor ``i``'s step: its buffers loaded as float32, the rule's fused equations on them
-    (the kernel's operations, in torch), the new values stored."""
+    (the kernel's operations, in torch), the new values stored (``nonzero``: per buffer, as
+    :func:`~hamopt.runtime.state_storage.store_` takes it)."""
     n, hypers = len(params), len(rule.numbers)
     buffers = [load(fmt, h[i]) for h in held]
     rule.fused(  # a 0-d tensor as 1-d: with the 0-d float64 numbers torch would compute in float64
@@ -391,8 +395,8 @@ def _reference(rule, fmt, i, params, grads, state_steps, held, numbers, per_buff
         torch.cat([numbers[:hypers], numbers[hypers + i :: n]]),
         maximize=group["maximize"],
     )
-    for h, b, column in zip(held, buffers, per_buffer, strict=True):
-        store_(fmt, h[i], b, column[i])
+    for h, b, column, keep in zip(held, buffers, per_buffer, nonzero, strict=True):
+        store_(fmt, h[i], b, column[i], keep)
 
 
 def _operator_step(key, index, rule, params, grads, held, state_steps, places, go=None):

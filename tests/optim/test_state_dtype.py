@@ -672,3 +672,90 @@ def test_a_0_d_parameter_steps_in_float32_on_every_path(state_dtype):
         runs.append((float(w), float(opt.state[w]["exp_avg_sq"])))
     torch._dynamo.reset()
     assert len(set(runs)) == 1, runs
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_8_bit_adam_steps_as_float32_adam_where_its_block_spans_a_ratio_of_1e23(path):
+    """A second moment 1e-24 beside 1e21 in one block of 256: its value times 1/max underflows
+    to 0 in float32, and it was stored as 0 while the first moment was not, so Adam's second
+    step read m/ε and moved the element by 1.5e10. Now it moves the way it does with float32
+    state, and no further (the first step as float32's; at the second the first moment, 1e-13
+    of its block's maximum, reads 0), on every path."""
+    moved = {}
+    for state_dtype in (None, torch.uint8):
+        x = torch.zeros(4096, dtype=torch.float32, requires_grad=True)
+        opt = zoo.Adam([x], lr=0.01, state_dtype=state_dtype, **PATHS[path])
+        for first in (True, False):
+            x.grad = torch.full_like(x, 1e-12)
+            if first:
+                x.grad[7] = 1e11
+            opt.step()
+        moved[state_dtype] = float(x[0])
+    assert moved[None] < 0 and 0.4 < moved[torch.uint8] / moved[None] < 1.25, moved
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_8_bit_adam_keeps_a_tiny_first_moment_over_a_zero_second_moment_tiny(path):
+    """g = 1e-22 beside 1 in a block: (1 − β2)g² is 0 in float32 itself, so the second moment is
+    truly 0 and float32 Adam steps lr·m/ε ≈ 1e-17. The first moment, which Adam does not divide
+    by, is stored as its nearest 8-bit value, 0 here; raised to its block's smallest value (as a
+    buffer the rule divides by is) it stepped about 20·lr a step."""
+    x = torch.zeros(4096, dtype=torch.float32, requires_grad=True)
+    opt = zoo.Adam([x], lr=1e-3, state_dtype=torch.uint8, **PATHS[path])
+    for _ in range(10):
+        x.grad = torch.full_like(x, 1e-22)
+        x.grad[7] = 1.0
+        opt.step()
+    assert abs(float(x[0])) < 1e-12
+    assert float(x[7]) == pytest.approx(-1e-2, rel=1e-2)  # the large one: lr a step
+    codes = opt.state[x]["exp_avg_sq"]
+    assert bool((codes[:256] != storage._ZERO[False]).sum() == 1)  # only the large one is not 0
+
+
+@functools.cache
+def _relativistic_adam():
+    """The README's MyRAD: relativistic momentum by leapfrog with Adam's closures."""
+    from hamopt.kinetic import relativistic
+
+    return derive(relativistic(), "leapfrog", "adam", name="MyRAD").cls
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_8_bit_state_of_a_derived_rule_keeps_a_tiny_momentum_tiny(path):
+    """The momentum v of MyRAD sits in the denominator √(u² + m²c²), which never vanishes:
+    read as 0 a tiny v steps less, and it is stored at its nearest value. Counted as a divisor
+    (every buffer in a denominator), it was raised to its block's smallest value where the
+    second moment is truly 0 (g = 1e-22 beside 1), and the coordinate moved 9e-3 in ten steps,
+    against 1e-16 with float32 state."""
+    x = torch.zeros(4096, dtype=torch.float32, requires_grad=True)
+    opt = _relativistic_adam()([x], lr=1e-3, state_dtype=torch.uint8, **PATHS[path])
+    for _ in range(10):
+        x.grad = torch.full_like(x, 1e-22)
+        x.grad[7] = 1.0
+        opt.step()
+    assert abs(float(x[0])) < 1e-12 and float(x[7]) < -1e-3
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_8_bit_state_of_a_second_moment_that_overflows_steps_no_nan(path):
+    """g = 1e30 (finite, so the check passes) makes (1 − β2)g² = inf in float32: the block's
+    maximum is inf, and its other values read 0·inf = NaN, so the parameters went NaN in two
+    steps where float32 state steps 0 there (m/√inf). Now the overflowed value reads inf, the
+    block's 0s read 0, its other second moments inf (frozen, as the overflowed one is in
+    float32), and another block steps as it does with float32 state."""
+    x = torch.zeros(4096, dtype=torch.float32, requires_grad=True)
+    opt = zoo.Adam([x], lr=1e-3, state_dtype=torch.uint8, **PATHS[path])
+    reference = x.detach().clone().requires_grad_()
+    plain = zoo.Adam([reference], lr=1e-3, **PATHS[path])
+    for _ in range(3):
+        g = torch.zeros(4096, dtype=torch.float32)
+        g[0], g[300:310] = 1e30, 1e-3  # 300...: in the second block
+        x.grad, reference.grad = g.clone(), g.clone()
+        opt.step()
+        plain.step()
+    assert bool(torch.isfinite(x).all())
+    assert float(x[0]) == float(reference[0]) == 0.0
+    assert bool((x[:256] == 0).all())
+    torch.testing.assert_close(x[256:], reference[256:], rtol=2e-2, atol=1e-7)
+    v = storage.load("int8", (opt.state[x]["exp_avg_sq"], opt.state[x]["exp_avg_sq_absmax"]))
+    assert math.isinf(float(v[0])) and bool((v[1:256] == 0).all())

@@ -64,8 +64,11 @@ def test_at_most_one_decision_point_lies_in_a_bin_of_the_kernels_code_search(sig
     assert float(points.abs().min()) > 2.0**-29
 
 
-def _kernel_codes(x: torch.Tensor, signed: bool, vectorised: bool) -> torch.Tensor:
-    """The codes of float32 ``x`` (normalised: inverse 1) by the kernel library's search."""
+def _kernel_codes(
+    x: torch.Tensor, signed: bool, vectorised: bool, nonzero: bool = True, inverse: float = 1.0
+) -> torch.Tensor:
+    """The codes of float32 ``x`` · ``inverse`` by the kernel library's search (``nonzero``: a
+    value that is not 0 is not stored as 0)."""
     import ctypes
 
     from hamopt.optim import Adam
@@ -78,14 +81,15 @@ def _kernel_codes(x: torch.Tensor, signed: bool, vectorised: bool) -> torch.Tens
     codes = torch.empty(x.numel(), dtype=torch.uint8)
     extra = torch.frombuffer(storage.extra_numbers("int8", [], []), dtype=torch.float64)
     _function(library, "int8_codes")(
-        x.numel(), x.data_ptr(), ctypes.c_float(1.0), int(signed), int(vectorised),
-        extra.data_ptr(), codes.data_ptr(),
+        x.numel(), x.data_ptr(), ctypes.c_float(inverse), int(signed), int(nonzero),
+        int(vectorised), extra.data_ptr(), codes.data_ptr(),
     )  # fmt: skip
     return codes
 
 
+@pytest.mark.parametrize("nonzero", [True, False], ids=["nonzero", "nearest"])
 @pytest.mark.parametrize("signed", [True, False])
-def test_the_kernels_searches_give_the_references_codes(signed):
+def test_the_kernels_searches_give_the_references_codes(signed, nonzero):
     """Every decision point, the float32 values next to it on either side, ±0, subnormals,
     the smallest and largest values, random ones: the kernel's scalar search (bins) and its
     vectorised one (where the build has AVX-512: by arithmetic, or a binary search in
@@ -104,16 +108,49 @@ def test_the_kernels_searches_give_the_references_codes(signed):
     x = torch.cat([x, x.new_zeros(-x.numel() % (storage.BLOCK - 2))]).view(-1, storage.BLOCK - 2)
     ends = x.new_tensor([-1.0 if signed else 1.0, 1.0]).expand(x.shape[0], 2)
     x = torch.cat([ends, x], dim=1).reshape(-1)  # each block's largest magnitude: 1
-    expected, maxima = storage.quantise(x)
+    expected, maxima = storage.quantise(x, nonzero)
     assert bool((maxima.abs() == 1).all()) and bool((maxima < 0).all()) == signed
     for vectorised in (False, True):
-        assert torch.equal(_kernel_codes(x, signed, vectorised), expected.view(-1))
+        assert torch.equal(_kernel_codes(x, signed, vectorised, nonzero), expected.view(-1))
     odd = torch.tensor([math.nan, -math.nan, math.inf, -math.inf, 0.5] * 7)  # 35: both loops
-    assert torch.equal(_kernel_codes(odd, signed, True), _kernel_codes(odd, signed, False))
+    assert torch.equal(
+        _kernel_codes(odd, signed, True, nonzero), _kernel_codes(odd, signed, False, nonzero)
+    )
+    zero = storage._ZERO[signed]
+    if nonzero:  # a value that is not 0 is not stored as 0
+        assert bool(((expected == zero) == (x.view(expected.shape) == 0)).all())
+    else:  # the nearest value: 0 for the tiny ones
+        assert int((expected == zero).sum()) > int((x == 0).sum())
 
 
 @pytest.mark.parametrize("signed", [True, False])
-def test_the_vectorised_search_agrees_with_the_scalar_one_everywhere(signed):
+def test_a_value_whose_scaled_value_underflows_is_not_stored_as_zero(signed):
+    """1e-27 beside a block maximum of 1e21: x·(1/a) underflows to 0 in float32, so the search
+    saw 0 and stored it as 0, and Adam's step read m/ε for a second moment that is not 0. Such
+    a value now counts as the smallest float32 of its sign: stored as the nearest nonzero value
+    of its sign (nonzero), or as 0 (nearest), by the reference and by both kernel searches."""
+    x = torch.full((256,), 1e-27, dtype=torch.float32)
+    x[1::3] = 3e-39  # subnormal, and 1e-45 beside 1e7: underflows too
+    x[2::5] = -1e-30 if signed else 1e-30
+    x[7] = 1e21
+    codes, maxima = storage.quantise(x)
+    zero = storage._ZERO[signed]
+    assert float(maxima[0]) == float(x[7]) * (-1 if signed else 1)
+    assert not bool((codes == zero).any())
+    assert torch.equal(codes > zero, x > 0)
+    assert not bool((storage.load("int8", (codes, maxima)) == 0).any())
+    nearest, _ = storage.quantise(x, nonzero=False)
+    assert bool((nearest[x.abs() < 1] == zero).all())
+    inverse = float(1 / x[7])  # float32's, as the kernel's store takes it
+    for nonzero, expected in ((True, codes), (False, nearest)):
+        for vectorised in (False, True):
+            got = _kernel_codes(x, signed, vectorised, nonzero, inverse)
+            assert torch.equal(got, expected), (nonzero, vectorised)
+
+
+@pytest.mark.parametrize("nonzero", [True, False], ids=["nonzero", "nearest"])
+@pytest.mark.parametrize("signed", [True, False])
+def test_the_vectorised_search_agrees_with_the_scalar_one_everywhere(signed, nonzero):
     """Float32 bit patterns 4093 apart across all 2^32 (every sign, octave and special value,
     negative values in the unsigned map, which a block never holds, included), and the 512
     float32 values on either side of every decision point, 8 apart: the vectorised search
@@ -126,18 +163,22 @@ def test_the_vectorised_search_agrees_with_the_scalar_one_everywhere(signed):
     steps = torch.arange(-512, 513, 8, dtype=torch.int32)
     near = (points.view(torch.int32)[:, None] + steps).view(torch.float32).reshape(-1)
     x = torch.cat([patterns, near, -near])
-    assert torch.equal(_kernel_codes(x, signed, True), _kernel_codes(x, signed, False))
+    assert torch.equal(
+        _kernel_codes(x, signed, True, nonzero), _kernel_codes(x, signed, False, nonzero)
+    )
 
 
 @pytest.mark.skipif(
     not os.environ.get("HAMOPT_EXHAUSTIVE"), reason="all 2^32 patterns: set HAMOPT_EXHAUSTIVE=1"
 )
+@pytest.mark.parametrize("nonzero", [True, False], ids=["nonzero", "nearest"])
 @pytest.mark.parametrize("signed", [True, False])
-def test_the_vectorised_search_agrees_with_the_scalar_one_on_every_float32(signed):
+def test_the_vectorised_search_agrees_with_the_scalar_one_on_every_float32(signed, nonzero):
     for start in range(0, 2**32, 2**24):
         bits = torch.arange(start, start + 2**24, dtype=torch.int64)
         x = torch.where(bits >= 2**31, bits - 2**32, bits).to(torch.int32).view(torch.float32)
-        assert torch.equal(_kernel_codes(x, signed, True), _kernel_codes(x, signed, False)), start
+        fast, searched = (_kernel_codes(x, signed, v, nonzero) for v in (True, False))
+        assert torch.equal(fast, searched), start
 
 
 def test_codes_are_the_nearest_map_value_and_decode_to_it():
