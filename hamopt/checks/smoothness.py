@@ -22,7 +22,7 @@ import sympy as sp
 from hamopt.kinetic.energy import KineticEnergy
 from hamopt.symbols import p as P
 
-__all__ = ["smooth", "smooth_at_zero"]
+__all__ = ["curvature_at_zero", "smooth", "smooth_at_zero"]
 
 _X = sp.Symbol("x", positive=True)
 _PRIMES = {0: "T", 1: "T'", 2: "T''", 3: "T'''"}
@@ -58,6 +58,26 @@ def smooth_at_zero(
     (False, "T' jumps from -1 to 1 at p = 0")
     """
     return _smooth_at(_profile(kinetic, degree, values), sp.Integer(0), degree)
+
+
+def curvature_at_zero(
+    kinetic: KineticEnergy, values: Mapping[str, float] | None = None
+) -> sp.Expr | None:
+    r""":math:`T''(0^+)`, the limit of one coordinate's second derivative as p → 0 from above
+    (of :math:`f(|p|)` for a norm-coupled energy; piecewise parts on the branch they take
+    there), or None where SymPy cannot take it. It is :math:`T''(0)` where
+    :func:`smooth_at_zero` says T is twice differentiable.
+
+    >>> from hamopt.kinetic import classical, power
+    >>> curvature_at_zero(classical()), curvature_at_zero(power(4))
+    (1, 0)
+    """
+    branch = _branch(_profile(kinetic, 2, values), _BESIDE)
+    try:
+        value = sp.limit(sp.diff(branch, P, 2).xreplace({P: _X}), _X, 0, "+")
+    except (NotImplementedError, ValueError, TypeError):
+        return None
+    return value if value.is_number else None
 
 
 def smooth(
