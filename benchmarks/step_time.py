@@ -22,7 +22,11 @@ The generated optimizers run with ``nonfinite="ignore"`` (torch.optim's behaviou
 except the rows marked "(defaults)", which take no arguments but ``lr`` (the default path and
 the default check, ``"raise"``, which reads every gradient once more), and one fused row with
 ``"raise"``. The ``state_dtype`` rows keep Adam's and RAD's buffers in bfloat16 (stochastic
-rounding) or 8 bits (block-wise quantisation), with and without the check.
+rounding) or 8 bits (block-wise quantisation), with and without the check. Where torchao is
+installed (``pip install -e ".[bench]"``), its 8-bit Adam (``torchao.optim.Adam8bit``, blocks of
+256, its step compiled by torch.compile) is timed beside them: it quantises only the tensors
+whose size is a multiple of 256 and at least 4096, and keeps the others in float32 (the state
+column shows which), so time it at sizes such as ``--sizes 10.24M,51.2M --tensors 10,200``.
 
     python benchmarks/step_time.py             # 1M parameters in 10 tensors: a few minutes
     python benchmarks/step_time.py --sizes 1M,10M,50M --tensors 10,200    # the acceptance run
@@ -38,6 +42,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import math
 import os
 import re
 import shlex
@@ -126,10 +131,19 @@ def candidates(only: str | None = None) -> dict[str, Callable[[list[torch.Tensor
         out["rad.optim.RAD"] = lambda ps: RefRAD(ps, lr=1e-3)
     except ImportError:
         pass
-    if only is None:
-        return out
-    pattern = re.compile(only)
+    pattern = re.compile(only or "")
+    if pattern.search(TORCHAO):  # imported only when asked for: torchao takes seconds to load
+        try:
+            from torchao.optim import Adam8bit
+
+            out[TORCHAO] = lambda ps: Adam8bit(ps, lr=1e-3, block_size=256)
+        except ImportError:
+            pass
     return {name: make for name, make in out.items() if name == BASELINE or pattern.search(name)}
+
+
+#: torchao's 8-bit Adam, the comparison point for 8-bit state (where torchao is installed).
+TORCHAO = "torchao.optim.Adam8bit"
 
 
 #: The rows of a derived optimizer: RAD's energy by leapfrog, its mass the second moment.
@@ -164,10 +178,19 @@ def state_bytes(opt: torch.optim.Optimizer, params: list[torch.Tensor]) -> tuple
     for p in params:
         for name, value in opt.state[p].items():
             if isinstance(value, torch.Tensor) and value.dim() > 0 and p.numel() > 1:
-                full += value.numel() * value.element_size()
+                full += _nbytes(value)
             else:
                 other.add(name)
     return full / sum(p.numel() for p in params), ", ".join(sorted(other)) or "-"
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    """The bytes a state tensor holds: its own, or a tensor subclass's inner tensors' (torchao's
+    8-bit state: its codes and block scales, where the subclass reports float32 elements)."""
+    flatten = getattr(t, "__tensor_flatten__", None)
+    if flatten is None:
+        return t.numel() * t.element_size()
+    return sum(_nbytes(getattr(t, name)) for name in flatten()[0])
 
 
 def peak_step_memory(step: Callable[[], object], device: str) -> int:
@@ -255,9 +278,9 @@ def markdown(table: dict, steps: int, warmup: int, device: str, command: str = "
         "# Optimizer step time",
         "",
         *([f"`{command}`", ""] if command else []),
-        f"Median ms per `step()` over {steps} rounds after {warmup} warm-up steps; float32 "
+        f"Median ms per `step()` over {steps} rounds after {max(warmup, 1)} warm-up steps; float32 "
         f"parameters in equal tensors, device `{device}`, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {tables.machine()}, "
+        f"{tables.threads()}, {tables.machine()}, "
         f"load average {load:.2f} at the end. Ratio = time / time of `{BASELINE}` in the same "
         "rounds. GB/s = bytes a step must move (read θ, g and the state, write θ and the "
         "state) / time; % triad = that / the triad's GB/s (12 bytes per element). State = "
@@ -341,7 +364,7 @@ def summary(table: dict) -> list[str]:
     ]
     for (n, k), info in table.items():
         base = info[BASELINE]["seconds"]
-        for name in (m for m in info if "state_dtype=" in m):
+        for name in (m for m in info if "state_dtype=" in m or m == TORCHAO):
             row = info[name]
             lines.append(
                 f"| {n:,} | {k} | {name} | {row['seconds'] / base:.2f} | {row['state']:.3f} |"
@@ -379,10 +402,14 @@ def plot(table: dict, path: Path) -> Path:
 
 
 def _count(text: str) -> int:
-    """``"10M"`` → 10_000_000, ``"1_000"`` → 1000."""
+    """``"10M"`` → 10_000_000, ``"1_000"`` → 1000, ``"10.24M"`` → 10_240_000; ValueError for
+    what is not a whole count (``"1.5"``, ``"inf"``)."""
     text = text.strip().replace("_", "").upper()
     scale = {"K": 10**3, "M": 10**6, "G": 10**9}.get(text[-1:], 1)
-    return int(float(text[:-1] if scale > 1 else text) * scale)
+    value = float(text[:-1] if scale > 1 else text) * scale
+    if not math.isfinite(value) or abs(value - round(value)) > 1e-6 * max(1.0, abs(value)):
+        raise ValueError(f"not a whole count: {text}")
+    return round(value)
 
 
 def _counts(text: str) -> list[int]:

@@ -29,6 +29,14 @@ def machine() -> str:
     return f"{name} ({platform.machine()}, {', '.join(have) or 'no AVX2'})"
 
 
+def threads() -> str:
+    """torch's thread count, as a table says it: "1 thread", "2 threads"."""
+    import torch
+
+    n = torch.get_num_threads()
+    return f"{n} thread{'s' if n != 1 else ''}"
+
+
 def write(out: Path, text: str) -> None:
     """Write ``text`` to ``out`` (making its folder), print it and say where it went."""
     out.parent.mkdir(parents=True, exist_ok=True)
