@@ -155,20 +155,27 @@ class Kernel:
         such as DTensor) of float32 or float64; each parameter dense, each gradient and buffer
         of its parameter's dtype, shape and strides (the kernel walks memory and must meet the
         same element of each at the same place); the step counters CPU tensors, all float32 or
-        all float64. A layout is checked in full once, keyed by the table less the gradients'
-        pointers; later steps on the same storage of contiguous parameters check only that the
-        parameters and gradients are still contiguous."""
+        all float64 (:meth:`layout`)."""
         if os.environ.get("HAMOPT_FUSED") == "compile":
             return None
+        return self.layout(rule, params, grads, buffers, state_steps, _fits)
+
+    def layout(self, kernel: str, params, grads, columns, state_steps, fits) -> array.array | None:
+        """prelude.h's table of a group for ``kernel`` (a list of tensors per column after the
+        gradients), where ``fits(params, grads, columns, state_steps)`` says the kernel may run
+        on them, else None. A layout is checked in full once, keyed by the table less the
+        gradients' pointers; later steps on the same storage of contiguous parameters check
+        only that the parameters and gradients are still contiguous (a new gradient tensor
+        every step is the rule, of its parameter's dtype and shape as torch keeps it)."""
         steps = int(state_steps[0].dtype == torch.float64)
-        table = _table(params, grads, *buffers, state_steps, last=(steps,))
+        table = _table(params, grads, *columns, state_steps, last=(steps,))
         n = len(params)
-        key = (rule, table[: 3 * n].tobytes(), table[4 * n :].tobytes())
+        key = (kernel, table[: 3 * n].tobytes(), table[4 * n :].tobytes())
         if self.checked.get(key) and all(
             p.is_contiguous() and g.is_contiguous() for p, g in zip(params, grads, strict=True)
         ):
             return table
-        if not _fits(params, grads, buffers, state_steps):
+        if not fits(params, grads, columns, state_steps):
             return None
         self.checked[key] = all(p.is_contiguous() for p in params)
         while len(self.checked) > 16:  # the layouts seen last

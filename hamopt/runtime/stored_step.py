@@ -78,8 +78,9 @@ def checked_stored_step(optimizer, group: dict, name: str, with_grads: list) -> 
     ``with_grads``: the group's parameters that have a gradient."""
     optimizer._check_state_format(group)
     fmt = FORMATS[group["state_dtype"]]
-    own = {format_of(fmt, p.numel()) for p in with_grads}  # (complex ones: None, below)
-    if len(own) != 1 or any(p.is_complex() or p.dtype != torch.float32 for p in with_grads):
+    if any(p.dtype != torch.float32 for p in with_grads) or (  # complex or half precision
+        fmt != format_of(fmt, 0) and len({format_of(fmt, p.numel()) for p in with_grads}) != 1
+    ):
         return None  # before gather: the caller's check, then stored_step, gather once
     params, grads, state_steps, held, places = [], [], [], [], []
     gather(optimizer, group, name, params, grads, state_steps, held, places)
@@ -116,31 +117,35 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
     fmt = FORMATS[group["state_dtype"]]
     index = group_index(optimizer, group)
     first = sum(len(g["params"]) for g in optimizer.param_groups[:index])  # its first's place
-    own_keys = {}  # a tensor's format → its state keys, in the order of the rule's buffers
+    # a tensor's format → its state keys, in the order of the rule's buffers; a tensor's
+    # format is the group's but for an 8-bit group's small tensors (format_of: by its size)
+    own_keys = {own: _keys(optimizer, rule, own) for own in {fmt, format_of(fmt, 0)}}
+    sized, tensor_keys, states = fmt != format_of(fmt, 0), own_keys[fmt], optimizer.state
     for k, p in enumerate(group["params"]):
-        if p.grad is None:
+        grad = p.grad
+        if grad is None:
             continue
-        state = optimizer.state[p]
-        if len(state) == 0:
+        state = states[p]
+        if not state:
             _first_state(optimizer, state, rule, fmt, p)
         params.append(p)
-        grads.append(dense_grad(p))
+        grads.append(dense_grad(p) if grad.layout == torch.sparse_coo else grad)
         state_steps.append(state["step"])
-        own = format_of(fmt, 2 * p.numel() if p.is_complex() else p.numel())
-        if own not in own_keys:
-            own_keys[own] = _keys(optimizer, rule, own)
-        held += [state.get(key) for key in own_keys[own]]
+        if sized:
+            tensor_keys = own_keys[format_of(fmt, 2 * p.numel() if p.is_complex() else p.numel())]
+        held.extend(map(state.get, tensor_keys))
         places.append(first + k)
     checked = optimizer.__dict__.setdefault("_checked_state", {})
     sizes = _sizes(params, held)
-    if not _same(checked.get(id(group)), group, params, held, sizes):
+    record = checked.get(id(group))
+    if record is None or not record.holds(group, params, held, sizes):
         where = f"param group {index}"
         optimizer._check_parameters_for(group["state_dtype"], group["params"], where)
         _check_grads(optimizer, group, index, params, grads)
         _check_held(optimizer, group, index, rule, fmt, params, held)
         live = {id(g) for g in optimizer.param_groups}  # a record per group still there
         optimizer._checked_state = {k: r for k, r in checked.items() if k in live}
-        optimizer._checked_state[id(group)] = (group, sizes, *_weak(params), *_weak(held))
+        optimizer._checked_state[id(group)] = _Checked(group, params, held, sizes)
     return index
 
 
@@ -157,24 +162,29 @@ def _sizes(params: list, held: list) -> tuple | None:
 _NBYTES = operator.attrgetter("nbytes")
 
 
-def _weak(tensors: list) -> tuple:
-    """The tensors' count, then a weak reference to each (none kept alive by the record)."""
-    return (len(tensors), *map(weakref.ref, tensors))
+class _Checked:
+    """What :func:`gather` checked of a group: its parameters that had a gradient and their
+    state tensors, by identity, and their sizes in bytes (:func:`_sizes`). It keeps none of
+    them alive: a weak reference to each, whose death voids the record (so that an ``id`` it
+    holds is never a new tensor's)."""
 
+    def __init__(self, group: dict, params: list, held: list, sizes: tuple | None):
+        self.group, self.sizes, self.alive = group, sizes, sizes is not None
+        self.counts, self.ids = (len(params), len(held)), tuple(map(id, (*params, *held)))
+        self.refs = [weakref.ref(t, self._void) for t in (*params, *held)] if self.alive else []
 
-def _same(record, group, params, held, sizes) -> bool:
-    """Whether ``record`` (of :func:`gather`) names ``group`` and these very tensors, each of
-    the size in bytes it had (``sizes``, of :func:`_sizes`)."""
-    if record is None or record[0] is not group or sizes is None or record[1] != sizes:
-        return False
-    n = record[2]
-    tensors = [*params, *held]
-    return (
-        n == len(params)
-        and record[3 + n] == len(held)
-        and len(record) == 4 + len(tensors)
-        and all(r() is t for r, t in zip(record[3 : 3 + n] + record[4 + n :], tensors, strict=True))
-    )
+    def _void(self, _ref) -> None:
+        self.alive = False
+
+    def holds(self, group: dict, params: list, held: list, sizes: tuple | None) -> bool:
+        """Whether these are the checked group's very tensors, each of the size it had."""
+        return (
+            self.alive
+            and group is self.group
+            and sizes == self.sizes
+            and (len(params), len(held)) == self.counts
+            and tuple(map(id, (*params, *held))) == self.ids
+        )
 
 
 def _check_grads(optimizer, group, index, params, grads) -> None:
@@ -275,22 +285,28 @@ def _run(optimizer, group, name, fmt, params, grads, state_steps, held, places, 
     holds NaN or ±Inf (False); where the kernel does not run it does nothing (None), and the
     caller checks first."""
     rule = optimizer.RULES[name]
-    real = real_views(params)
-    computed, grads = upcast(real), upcast(real_views(grads))
-    formats = {}  # a tensor's format → the indices of its tensors (small 8-bit ones: float32)
-    per_tensor, at, counts = [], 0, {}  # each tensor's state tensors, in gather's order
-    for i, q in enumerate(computed):
-        own = format_of(fmt, q.numel())
-        formats.setdefault(own, []).append(i)
-        if own not in counts:
-            counts[own] = len(_keys(optimizer, rule, own))
-        per_tensor.append(held[at : at + counts[own]])
-        at += counts[own]
+    if check:  # float32 parameters and gradients, as they are
+        real = computed = params
+    else:
+        real = real_views(params)
+        computed, grads = upcast(real), upcast(real_views(grads))
     values = optimizer._hyperparameters(group)
-    for own, part in formats.items():
+    owns = [format_of(fmt, q.numel()) for q in computed] if fmt != format_of(fmt, 0) else []
+    if len(set(owns)) > 1:  # an 8-bit group's small tensors: float32 state, a part of their own
+        parts = {}  # a format → the indices of its tensors, and their state tensors
+        at = 0
+        for i, own in enumerate(owns):
+            count = len(_keys(optimizer, rule, own))
+            indices, tensors = parts.setdefault(own, ([], []))
+            indices.append(i)
+            tensors += held[at : at + count]
+            at += count
+    else:  # one format: the lists as gathered
+        parts = {owns[0] if owns else fmt: (range(len(computed)), held)}
+    for own, (part, tensors) in parts.items():
         stepped = _step_part(optimizer, group, name, own, *(
-            [x[i] for i in part] for x in (computed, grads, state_steps, places, per_tensor)
-        ), values, check)  # fmt: skip
+            [x[i] for i in part] for x in (computed, grads, state_steps, places)
+        ), tensors, values, check)  # fmt: skip
         if not stepped:  # checked: a bad gradient (False), or not the kernel (None)
             return stepped
     for p, q in zip(real, computed, strict=True):
@@ -302,24 +318,28 @@ def _run(optimizer, group, name, fmt, params, grads, state_steps, held, places, 
 def _step_part(
     optimizer, group, name, fmt, computed, grads, state_steps, places, held, values, check=False
 ):
-    """The step of the group's tensors kept in format ``fmt`` (``held``: each tensor's state
-    tensors, in :func:`gather`'s order): the kernel, else (but where ``check`` asks for the
-    kernel's check: None) the reference. Whether it stepped."""
+    """The step of the group's tensors kept in format ``fmt`` (``held``: their state tensors,
+    each tensor's in :func:`gather`'s order): the kernel, else (but where ``check`` asks for
+    the kernel's check: None) the reference. Whether it stepped."""
     rule = optimizer.RULES[name]
     stored = optimizer._stored(name)
     width = len(state_keys(fmt, stored[0])) if stored else 0
-    columns, stored_held, at = [], [], 0  # a buffer's first tensors; a stored one's all
+    stride = len(held) // len(computed) if computed else 0  # a tensor's state tensors
+    columns, stored_columns, at = [], [], 0  # a buffer's first tensors; a stored one's all
     for b in rule.buffers:
-        count = 1 if b in optimizer.SCALAR_STATE else width
-        columns.append([h[at] for h in held])
-        if b not in optimizer.SCALAR_STATE:
-            stored_held.append([tuple(h[at : at + count]) for h in held])
-        at += count
-    # stored_held[j][i]: stored buffer j of tensor i: (values,) or (codes, block maxima)
+        columns.append(held[at::stride])
+        if b in optimizer.SCALAR_STATE:
+            at += 1
+        else:
+            stored_columns.append([held[at + c :: stride] for c in range(width)])
+            at += width
+    # stored_columns[j][c][i]: tensor c (values or codes, block maxima) of stored buffer j of
+    # tensor i
     steps = [s.item() + 1 for s in state_steps]  # this step's t
     counts = [int(t) for t in steps]
     if group["fused"] or optimizer._default_is_kernel(group):
-        tables = (columns, stored_held, values, steps, counts, places, group, check)
+        flat = [t for c in range(width) for column in stored_columns for t in column[c]]
+        tables = (columns, flat, values, steps, counts, places, group, check)
         stepped = _kernel(optimizer, name, fmt, computed, grads, state_steps, *tables)
         if stepped is not None:
             return stepped
@@ -329,6 +349,7 @@ def _step_part(
     drawn = [keys(0, place, t, len(stored)) for place, t in zip(places, counts, strict=True)]
     per_buffer = [[d[j] for d in drawn] for j in range(len(stored))]  # [j][i]
     nonzero = optimizer._nonzero(name)
+    stored_held = [list(zip(*column, strict=True)) for column in stored_columns]  # [j][i]
     for i in range(len(computed)):
         _reference(
             rule, fmt, i, computed, grads, state_steps, stored_held, numbers, per_buffer, group,
@@ -349,35 +370,48 @@ def _first_state(optimizer, state: dict, rule, fmt: str, p: torch.Tensor) -> Non
 
 
 def _kernel(
-    optimizer, name, fmt, params, grads, state_steps, columns, held, values, steps, counts,
+    optimizer, name, fmt, params, grads, state_steps, columns, flat, values, steps, counts,
     places, group, check,
 ) -> bool | None:  # fmt: skip
     """The kernel ``step_<rule>_<format>`` (float32: ``step_<rule>``) on the group, where it
     fits and builds: whether it stepped (``check``: False where a gradient holds NaN or ±Inf,
-    nothing written), None where it did not run. The table's columns after the gradients: each
-    buffer's values or codes, then (8-bit) each buffer's block maxima; the format's numbers
-    (``extra_numbers`` of the tensors' ``places`` and step ``counts``) follow the rule's."""
-    width = len(held[0][0]) if held else 0
-    flat = [h[i][c] for c in range(width) for h in held for i in range(len(params))]
-    fits = (
-        optimizer.KERNEL is not None
-        and all(
+    nothing written), None where it did not run. The table's columns after the gradients
+    (``flat``): each buffer's values or codes, then (8-bit) each buffer's block maxima; the
+    format's numbers (``extra_numbers`` of the tensors' ``places`` and step ``counts``) follow
+    the rule's."""
+    if optimizer.KERNEL is None:
+        return None
+    # the layout checked once (keyed apart from a float32 group's: this fits asks more)
+    table = optimizer.KERNEL.layout(
+        f"{name}_{fmt}", params, grads, [flat], state_steps, _format_fits
+    )
+    if table is None:
+        return None
+    library = optimizer.KERNEL.library(type(optimizer).__name__, quiet=not group["fused"])
+    if not library:
+        return None
+    kernel = name if fmt == "float32" else f"{name}_{fmt}"  # float32: the rule's own kernel
+    rule = optimizer.RULES[name]
+    extra = extra_numbers(fmt, places, counts, optimizer._nonzero(name))
+    numbers = optimizer._numbers(rule, params, state_steps, columns, values, steps, extra)
+    return kernel_step(
+        library, kernel, params, grads, flat, state_steps, numbers, group["maximize"], check, table
+    )
+
+
+def _format_fits(params, grads, columns, state_steps) -> bool:
+    """Whether a format's kernel takes these tensors (``columns``: one list, the buffers'
+    tensors as stored): plain contiguous float32 CPU parameters and gradients, plain
+    contiguous CPU state tensors and CPU step counters (the state tensors' types and sizes are
+    :func:`gather`'s check)."""
+    return (
+        all(
             type(p) in PLAIN and p.dtype == torch.float32 and p.is_cpu and p.is_contiguous()
             for p in params
         )
         and all(type(g) in PLAIN and g.dtype == torch.float32 and g.is_contiguous() for g in grads)
-        and all(type(t) in PLAIN and t.is_cpu and t.is_contiguous() for t in flat)
+        and all(type(t) in PLAIN and t.is_cpu and t.is_contiguous() for ts in columns for t in ts)
         and all(s.is_cpu for s in state_steps)
-    )
-    library = fits and optimizer.KERNEL.library(type(optimizer).__name__, quiet=not group["fused"])
-    if not library:
-        return None
-    rule = optimizer.RULES[name]
-    extra = extra_numbers(fmt, places, counts, optimizer._nonzero(name))
-    numbers = optimizer._numbers(rule, params, state_steps, columns, values, steps, extra)
-    kernel = name if fmt == "float32" else f"{name}_{fmt}"  # float32: the rule's own kernel
-    return kernel_step(
-        library, kernel, params, grads, flat, state_steps, numbers, group["maximize"], check
     )
 
 

@@ -620,6 +620,41 @@ def test_a_parameter_whose_data_changed_size_is_refused_not_read_past_its_state(
 
 
 @pytest.mark.parametrize("state_dtype", FORMATS, ids=["bfloat16", "uint8"])
+def test_a_parameter_no_longer_contiguous_leaves_the_kernel_whose_layout_was_checked(
+    state_dtype, kernel_calls
+):
+    """The kernel's layout is checked in full once, then only for contiguous parameters and
+    gradients: a parameter's data made a transposed view of its own storage (the same pointer,
+    shape and size) steps by the reference, to the bits of a run that took it all along."""
+    runs = []
+    for path in [{}, {"foreach": False}]:
+        (w,) = _params([(64, 64)])
+        opt = zoo.Adam([w], lr=1e-2, state_dtype=state_dtype, **path)
+        _train([w], opt, 2)
+        kernel_calls.clear()
+        w.data = w.data.t()
+        assert not w.is_contiguous()
+        _train([w], opt, 2, first=2)
+        assert kernel_calls == []
+        runs.append((w, opt))
+    (a, opt_a), (b, opt_b) = runs
+    _same([a], [b], opt_a, opt_b)
+
+
+def test_the_record_of_checked_state_is_void_once_a_tensor_of_it_is_gone():
+    """``gather`` skips its checks for the very tensors it checked last; it keeps none alive,
+    and an ``id`` of a tensor that is gone may be a new tensor's: the record is void then."""
+    group, params, held = {}, [torch.zeros(3)], [torch.zeros(3), torch.zeros(1)]
+    sizes = runtime._sizes(params, held)
+    record = runtime._Checked(group, params, held, sizes)
+    assert record.holds(group, params, held, sizes)
+    assert not record.holds(group, params, held[::-1], sizes[:1] + sizes[:0:-1])
+    assert not record.holds(group, params, [held[0], torch.zeros(1)], sizes)
+    held.pop()
+    assert not record.alive and not record.holds(group, params, held, sizes)
+
+
+@pytest.mark.parametrize("state_dtype", FORMATS, ids=["bfloat16", "uint8"])
 def test_float64_parameters_are_refused_however_they_came(state_dtype):
     """The constructor refuses float64 parameters with low-precision state; ``model.double()``
     after it, or a low-precision checkpoint loaded into an optimizer over float64 parameters,
