@@ -2,12 +2,15 @@
 
 An elementwise optimizer step reads θ, g and its state and writes θ and its state back: Adam
 with float32 state moves 28 bytes a parameter, with bfloat16 state 20, with 8-bit state 16 (and
-the two buffers' block maxima, read and written: 16 bytes per 256 values); the gradient check (``nonfinite="raise"``) reads g
-once more first (4). Here each of these byte patterns is swept with no arithmetic but adding g
+the two buffers' block maxima, read and written: 16 bytes per 256 values); the gradient check
+(``nonfinite="raise"``) reads g once more first (4). Here each of these byte patterns is swept with no arithmetic but adding g
 into θ and into each buffer (in its own storage: a float32 add, a bfloat16 value widened and cut
 back, an 8-bit code incremented), by the kernels' own loop over a group (``prelude.h``'s
 ``for_each_range``: the same threads and ranges, the check the same ``column_finite`` sweep).
-No step that moves those bytes can be faster on this machine than its sweep, so
+No step that moves those bytes can be faster on this machine than its sweep. One more sweep,
+*int8 codec*, moves the 8-bit bytes through the format's own arithmetic as an 8-bit kernel does
+(``Int8State``: each block decoded to float32, its maximum found, encoded again) around the same
+additions: no step that runs the format's codec can be faster than it here. So
 
 * floor / float32 floor: the best ratio a format can reach against float32 Adam's bytes;
 * floor / torch: the floor against ``torch.optim.Adam(fused=True)``, timed in the same rounds;
@@ -39,7 +42,7 @@ import step_time  # the sibling script: its parameters, counts and argument chec
 import tables
 import torch
 
-from hamopt.runtime.state_storage import SMALL
+from hamopt.runtime.state_storage import SMALL, extra_numbers
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "byte_floor.md"
@@ -106,14 +109,35 @@ extern "C" int floor_int8(int64_t n, const int64_t* table, int check) {
     }
   });
 }
+
+// 8 bits and their codec, as an 8-bit rule's kernel runs it (each_element_as over Int8State:
+// each block's codes decoded to float32, its new values' maximum found, the block encoded
+// again) around no arithmetic but g added into θ, m and v. The table as floor_int8's, then a
+// column of step counters (the kernels' table counts them) and their flag; extra: the format's
+// numbers (state_storage.extra_numbers).
+extern "C" int floor_int8_codec(int64_t n, const int64_t* table, int check, const double* extra) {
+  if (check && !column_finite(n, table, 1)) return 0;
+  each_element_as<Int8State, 2>(n, table, extra, 0, [](auto zero, int64_t) {
+    using T = decltype(zero);
+    return [](T& param, T grad, T& m, T& v) {
+      param += grad;
+      m += grad;
+      v += grad;
+    };
+  });
+  return 1;
+}
 """
 
-#: Per format: the dtype of the buffers, the bytes a parameter moves without the check (θ read
-#: and written, g read, each buffer read and written; 8-bit: its block maxima too).
+#: Per sweep: the dtype of the buffers, the bytes a parameter moves without the check (θ read
+#: and written, g read, each buffer read and written; 8-bit: its block maxima too), and the
+#: format whose hamopt step it is the floor of. ``int8 codec``: the 8-bit bytes and the
+#: format's arithmetic (decode, block maximum, encode), the floor of any 8-bit kernel here.
 FORMATS = {
-    "float32": (torch.float32, 12 + 2 * 2 * 4),
-    "bfloat16": (torch.bfloat16, 12 + 2 * 2 * 2),
-    "int8": (torch.uint8, 12 + 2 * 2 * (1 + 4 / 256)),
+    "float32": (torch.float32, 12 + 2 * 2 * 4, "float32"),
+    "bfloat16": (torch.bfloat16, 12 + 2 * 2 * 2, "bfloat16"),
+    "int8": (torch.uint8, 12 + 2 * 2 * (1 + 4 / 256), "int8"),
+    "int8 codec": (torch.uint8, 12 + 2 * 2 * (1 + 4 / 256), "int8"),
 }
 STATE_DTYPES = {"float32": None, "bfloat16": torch.bfloat16, "int8": torch.uint8}
 BASELINE = "torch.optim.Adam(fused=True)"
@@ -128,12 +152,30 @@ def library() -> ctypes.CDLL:
         raise SystemExit("byte_floor.py: the C++ sweeps could not be built (see the warning)")
     lib = ctypes.CDLL(path)
     for fmt in FORMATS:
-        function = getattr(lib, f"floor_{fmt}")
+        function = getattr(lib, _function_name(fmt))
         function.argtypes, function.restype = (
-            [ctypes.c_int64, ctypes.c_void_p, ctypes.c_int],
+            [ctypes.c_int64, ctypes.c_void_p, ctypes.c_int] + [ctypes.c_void_p] * _codec(fmt),
             ctypes.c_int,
         )
     return lib
+
+
+def _function_name(fmt: str) -> str:
+    return "floor_" + fmt.replace(" ", "_")
+
+
+def _adam_nonzero() -> tuple[bool, ...]:
+    """Per buffer of Adam's rule, whether 8-bit state keeps its values that are not 0 from
+    being stored as 0 (``Rule.nonzero``: the second moment), as Adam's 8-bit kernel encodes."""
+    from hamopt.optim import Adam
+
+    rule = Adam.RULES["adam"]
+    return tuple(b in rule.nonzero for b in rule.buffers)
+
+
+def _codec(fmt: str) -> bool:
+    """Whether the sweep runs the format's codec (it then takes the format's numbers)."""
+    return fmt.endswith(" codec")
 
 
 class Sweep:
@@ -142,20 +184,24 @@ class Sweep:
     256). Calling it sweeps once: 1, or 0 where the check found a gradient not finite."""
 
     def __init__(self, lib: ctypes.CDLL, fmt: str, params: list[torch.Tensor], check: bool):
-        dtype = FORMATS[fmt][0]
+        dtype, codec = FORMATS[fmt][0], _codec(fmt)
         self.buffers = [[torch.zeros_like(p, dtype=dtype) for p in params] for _ in range(2)]
-        if fmt == "int8":
+        if dtype == torch.uint8:
             blocks = [-(-p.numel() // 256) for p in params]
             self.buffers += [
                 [torch.zeros(b, dtype=torch.float32) for b in blocks] for _ in range(2)
             ]
+        self.steps = [torch.zeros((), dtype=torch.float32) for _ in params] if codec else []
         grads = [p.grad for p in params]
-        pointers = [t.data_ptr() for ts in (params, grads, *self.buffers) for t in ts]
-        self.table = array.array("q", [p.numel() for p in params] + [0] * len(params) + pointers)
-        self.function, self.n, self.check = getattr(lib, f"floor_{fmt}"), len(params), int(check)
+        pointers = [t.data_ptr() for ts in (params, grads, *self.buffers, self.steps) for t in ts]
+        numbers = [p.numel() for p in params] + [0] * len(params) + pointers + [0] * codec
+        self.table = array.array("q", numbers)
+        self.function, self.n, self.check = getattr(lib, _function_name(fmt)), len(params), check
+        self.extra = (extra_numbers("int8", [], [], _adam_nonzero()),) if codec else ()
 
     def __call__(self) -> int:
-        return self.function(self.n, self.table.buffer_info()[0], self.check)
+        extra = tuple(e.buffer_info()[0] for e in self.extra)
+        return self.function(self.n, self.table.buffer_info()[0], int(self.check), *extra)
 
 
 def run_config(lib, n: int, tensors: int, steps: int, warmup: int) -> dict[str, dict]:
@@ -166,14 +212,15 @@ def run_config(lib, n: int, tensors: int, steps: int, warmup: int) -> dict[str, 
 
     params = step_time.make_params(n, tensors, "cpu")
     runs, bytes_ = {BASELINE: torch.optim.Adam(params, lr=1e-3, fused=True).step}, {}
-    for fmt, (_, moved) in FORMATS.items():
+    for fmt, (_, moved, stepped) in FORMATS.items():
         for check in (False, True):
             name = f"{fmt}{' + check' if check else ''}"
             runs[f"floor {name}"] = Sweep(lib, fmt, params, check)
             bytes_[name] = moved + 4 * check
-            extra = {} if check else {"nonfinite": "ignore"}
-            opt = ours.Adam(params, lr=1e-3, state_dtype=STATE_DTYPES[fmt], **extra)
-            runs[f"hamopt {name}"] = opt.step
+            if stepped == fmt:  # a format's step, timed once (the codec's row reads int8's)
+                extra = {} if check else {"nonfinite": "ignore"}
+                opt = ours.Adam(params, lr=1e-3, state_dtype=STATE_DTYPES[fmt], **extra)
+                runs[f"hamopt {name}"] = opt.step
     for run in runs.values():
         for _ in range(max(warmup, 1)):
             run()
@@ -196,7 +243,8 @@ def markdown(table: dict, steps: int, warmup: int, command: str) -> str:
         f"Median ms over {steps} interleaved rounds after {max(warmup, 1)} warm-up steps; "
         f"float32 parameters in equal tensors, torch {torch.__version__}, {tables.threads()}, "
         f"{tables.machine()}. *floor*: the sweep that moves the bytes of the row's "
-        "format and adds g into θ and each buffer, nothing more. *hamopt*: "
+        "format and adds g into θ and each buffer, nothing more (*int8 codec*: through the "
+        "8-bit format's decode, block maximum and encode, as its kernels run them). *hamopt*: "
         "`hamopt.optim.Adam(params, state_dtype=…)`, the check rows at its defaults "
         "(`nonfinite='raise'`), the others with `nonfinite='ignore'`. Ratios in the same rounds; "
         f"*torch*: `{BASELINE}`.",
@@ -216,7 +264,9 @@ def markdown(table: dict, steps: int, warmup: int, command: str) -> str:
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, moved in info["bytes"].items():
-            floor, ours = s[f"floor {name}"], s[f"hamopt {name}"]
+            fmt, check = name.removesuffix(" + check"), name.endswith(" + check")
+            floor = s[f"floor {name}"]
+            ours = s[f"hamopt {FORMATS[fmt][2]}{' + check' if check else ''}"]
             lines.append(
                 f"| {name} | {moved:.2f} | {1e3 * floor:.2f} | {floor / floor32:.2f} "
                 f"| {floor / base:.2f} | {1e3 * ours:.2f} | {ours / floor:.2f} "

@@ -77,8 +77,11 @@ def test_state_bytes_count_a_tensor_subclass_by_its_inner_tensors(script):
 
 def test_the_byte_floor_sweeps_move_each_formats_bytes_and_check_first(script):
     """``byte_floor.py``'s sweeps add g into θ and into each buffer in its own storage (float32,
-    bfloat16, 8-bit codes and block maxima), so every byte of the format is read and written;
-    with the check, a NaN gradient leaves everything as it was, as the kernels' check does."""
+    bfloat16, 8-bit codes and block maxima; the codec's sweep through the 8-bit format's decode
+    and encode), so every byte of the format is read and written; with the check, a NaN
+    gradient leaves everything as it was, as the kernels' check does."""
+    from hamopt.runtime.state_storage import load
+
     floor = script("byte_floor")
     try:
         lib = floor.library()
@@ -93,8 +96,14 @@ def test_the_byte_floor_sweeps_move_each_formats_bytes_and_check_first(script):
         assert run() == 1
         assert all(torch.equal(p, b + 0.5) for p, b in zip(params, before, strict=True))
         m, v = run.buffers[:2]
-        expected = {"float32": 0.5, "bfloat16": 0.5, "int8": 1}[fmt]
-        assert all(float(t.float().min()) == float(t.float().max()) == expected for t in m + v)
+        if fmt == "int8 codec":  # g through decode and encode: 0.5, each block's maximum
+            for codes, maxima in zip(m + v, run.buffers[2] + run.buffers[3], strict=True):
+                assert torch.equal(load("int8", (codes, maxima)), torch.full((300,), 0.5))
+                assert maxima.tolist() == [0.5, 0.5]
+            assert [float(t) for t in run.steps] == [1.0, 1.0]  # counted, as a kernel's table
+        else:
+            expected = {"float32": 0.5, "bfloat16": 0.5, "int8": 1}[fmt]
+            assert all(float(t.float().min()) == float(t.float().max()) == expected for t in m + v)
         if fmt == "int8":  # the block maxima: two blocks a tensor, each read and written once
             for maxima in run.buffers[2:]:
                 assert all(t.tolist() == [1.0, 1.0] for t in maxima)
@@ -120,6 +129,7 @@ def test_the_byte_floor_table_has_a_floor_and_a_step_per_format(script):
     assert info["bytes"] == {
         "float32": 28, "float32 + check": 32, "bfloat16": 20, "bfloat16 + check": 24,
         "int8": 16 + 1 / 16, "int8 + check": 20 + 1 / 16,
+        "int8 codec": 16 + 1 / 16, "int8 codec + check": 20 + 1 / 16,
     }  # fmt: skip
     text = floor.markdown({(4096, 2): info}, 2, 1, "python benchmarks/byte_floor.py")
     rows = [line for line in text.splitlines() if line.startswith("| ") and "format" not in line]
