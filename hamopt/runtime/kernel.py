@@ -160,19 +160,22 @@ class Kernel:
             return None
         return self.layout(rule, params, grads, buffers, state_steps, _fits)
 
-    def layout(self, kernel: str, params, grads, columns, state_steps, fits) -> array.array | None:
-        """prelude.h's table of a group for ``kernel`` (a list of tensors per column after the
-        gradients), where ``fits(params, grads, columns, state_steps)`` says the kernel may run
-        on them, else None. A layout is checked in full once, keyed by the table less the
-        gradients' pointers; later steps on the same storage of contiguous parameters check
-        only that the parameters and gradients are still contiguous (a new gradient tensor
-        every step is the rule, of its parameter's dtype and shape as torch keeps it)."""
+    def layout(self, name, params, grads, columns, state_steps, fits) -> array.array | None:
+        """prelude.h's table of a group (a list of tensors per column after the gradients),
+        where ``fits(params, grads, columns, state_steps)`` says the kernel may run on them,
+        else None. A layout is checked in full once, keyed by ``name`` (the rule, or what else
+        tells layouts apart) and the table less the gradients' pointers; later steps on the
+        same storage of contiguous parameters check only that the parameters and gradients are
+        still contiguous and each gradient of its parameter's shape (a new gradient tensor
+        every step is the rule; one whose storage was set to fewer elements would be read past
+        its end)."""
         steps = int(state_steps[0].dtype == torch.float64)
         table = _table(params, grads, *columns, state_steps, last=(steps,))
         n = len(params)
-        key = (kernel, table[: 3 * n].tobytes(), table[4 * n :].tobytes())
+        key = (name, table[: 3 * n].tobytes(), table[4 * n :].tobytes())
         if self.checked.get(key) and all(
-            p.is_contiguous() and g.is_contiguous() for p, g in zip(params, grads, strict=True)
+            p.is_contiguous() and g.is_contiguous() and g.shape == p.shape
+            for p, g in zip(params, grads, strict=True)
         ):
             return table
         if not fits(params, grads, columns, state_steps):

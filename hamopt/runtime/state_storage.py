@@ -239,8 +239,9 @@ def storage(fmt: str, shape: torch.Size, device) -> tuple[torch.Tensor, ...]:
 
 def load(fmt: str, stored: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """The buffer as float32: float32 itself; bfloat16 widened (exact); 8-bit: q_c · |a| of its
-    block, from the signed map where a < 0 (and 0 where q_c = 0, also in a block whose |a| is
-    inf, an overflow, where 0·inf would be NaN)."""
+    block, from the signed map where a < 0 (and 0 where q_c = 0 in a block whose |a| is inf, an
+    overflow, where 0·inf would be NaN; a block whose maximum is NaN, after a NaN gradient
+    stepped with ``nonfinite="ignore"``, reads NaN throughout, as the kernel's)."""
     if fmt == "float32":
         return stored[0]
     if fmt == "bfloat16":
@@ -251,7 +252,8 @@ def load(fmt: str, stored: tuple[torch.Tensor, ...]) -> torch.Tensor:
     flat = codes.reshape(-1).long()
     scale = maxima.repeat_interleave(BLOCK)[:n]
     mapped = torch.where(scale < 0, signed[flat], unsigned[flat])
-    values = torch.where(mapped == 0, mapped, mapped * scale.abs())  # 0, not 0·inf, where |a| = inf
+    overflowed = (mapped == 0) & scale.isinf()
+    values = torch.where(overflowed, mapped, mapped * scale.abs())  # 0, not 0·inf, where |a| = inf
     return values.view(codes.shape)  # q_c·|a|: the kernel looks up the same products
 
 

@@ -23,12 +23,13 @@ and runs the eager step on the graph's tensors when the graph runs, so its numbe
 and stored bits are the eager step's, and no step count is read on the host while tracing.
 """
 
+import itertools
 import operator
 import weakref
 
 import torch
 
-from hamopt.runtime.kernel import count_writes, define_operator, kernel_step
+from hamopt.runtime.kernel import KERNEL_TYPES, count_writes, define_operator, kernel_step
 from hamopt.runtime.nonfinite import group_index
 from hamopt.runtime.state_dict import scalar_dtype
 from hamopt.runtime.state_storage import (
@@ -136,7 +137,7 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
         held.extend(map(state.get, tensor_keys))
         places.append(first + k)
     checked = optimizer.__dict__.setdefault("_checked_state", {})
-    sizes = _sizes(params, held)
+    sizes = _sizes(params, grads, held)
     record = checked.get(id(group))
     if record is None or not record.holds(group, params, held, sizes):
         where = f"param group {index}"
@@ -149,27 +150,31 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
     return index
 
 
-def _sizes(params: list, held: list) -> tuple | None:
-    """Each tensor's size in bytes: what ``.data = ...`` changes (its dtype's size or its
-    element count) of a tensor that stays the same object, and the kernel, reading past a
-    buffer's end, must not miss. None where a state tensor is missing."""
+def _sizes(params: list, grads: list, held: list) -> tuple | None:
+    """What ``.data = ...`` (or ``set_``) changes of a tensor that stays the same object, and
+    the kernel, reading past a buffer's end, must not miss: each parameter's and gradient's
+    dtype and shape (a float16 ``.data`` of a float32 parameter's bytes has twice its
+    elements), each state tensor's size in bytes. None where a state tensor is missing."""
     try:
-        return (*map(_NBYTES, params), *map(_NBYTES, held))
+        return (*map(_KIND, params), *map(_KIND, grads), *map(_NBYTES, held))
     except AttributeError:  # a state key missing (None): checked, and refused, every step
         return None
 
 
-_NBYTES = operator.attrgetter("nbytes")
+_KIND, _NBYTES = operator.attrgetter("dtype", "shape"), operator.attrgetter("nbytes")
 
 
 class _Checked:
     """What :func:`gather` checked of a group: its parameters that had a gradient and their
-    state tensors, by identity, and their sizes in bytes (:func:`_sizes`). It keeps none of
-    them alive: a weak reference to each, whose death voids the record (so that an ``id`` it
-    holds is never a new tensor's)."""
+    state tensors, by identity, and their sizes (:func:`_sizes`). It keeps none of them alive:
+    a weak reference to each, whose death voids the record (so that an ``id`` it holds is
+    never a new tensor's). ``serial``: this record's number, new for every record made."""
+
+    serials = itertools.count()
 
     def __init__(self, group: dict, params: list, held: list, sizes: tuple | None):
         self.group, self.sizes, self.alive = group, sizes, sizes is not None
+        self.serial = next(self.serials)
         self.counts, self.ids = (len(params), len(held)), tuple(map(id, (*params, *held)))
         self.refs = [weakref.ref(t, self._void) for t in (*params, *held)] if self.alive else []
 
@@ -284,6 +289,8 @@ def _run(optimizer, group, name, fmt, params, grads, state_steps, held, places, 
     kernel reads the gradients first, in the call that steps, and writes nothing where one
     holds NaN or ±Inf (False); where the kernel does not run it does nothing (None), and the
     caller checks first."""
+    if not params:  # no parameter of the group has a gradient: nothing to step
+        return True
     rule = optimizer.RULES[name]
     if check:  # float32 parameters and gradients, as they are
         real = computed = params
@@ -381,10 +388,12 @@ def _kernel(
     the rule's."""
     if optimizer.KERNEL is None:
         return None
-    # the layout checked once (keyed apart from a float32 group's: this fits asks more)
-    table = optimizer.KERNEL.layout(
-        f"{name}_{fmt}", params, grads, [flat], state_steps, _format_fits
-    )
+    # the layout checked once, keyed apart from a float32 group's (this fits asks more) and
+    # by the record of the state gather checked: a state tensor replaced, even by a view at
+    # the same address (a pointer the key holds already), is a layout checked anew
+    record = optimizer.__dict__.get("_checked_state", {}).get(id(group))
+    key = (f"{name}_{fmt}", getattr(record, "serial", None))
+    table = optimizer.KERNEL.layout(key, params, grads, [flat], state_steps, _format_fits)
     if table is None:
         return None
     library = optimizer.KERNEL.library(type(optimizer).__name__, quiet=not group["fused"])
@@ -401,17 +410,26 @@ def _kernel(
 
 def _format_fits(params, grads, columns, state_steps) -> bool:
     """Whether a format's kernel takes these tensors (``columns``: one list, the buffers'
-    tensors as stored): plain contiguous float32 CPU parameters and gradients, plain
-    contiguous CPU state tensors and CPU step counters (the state tensors' types and sizes are
+    tensors as stored): plain contiguous float32 CPU parameters and gradients of their shapes,
+    plain contiguous CPU state tensors, and CPU step counters all float32 or all float64 (the
+    kernel reads them all as the first one's type; the state tensors' types and sizes are
     :func:`gather`'s check)."""
+    kind = state_steps[0].dtype if state_steps else torch.float32
     return (
         all(
             type(p) in PLAIN and p.dtype == torch.float32 and p.is_cpu and p.is_contiguous()
             for p in params
         )
-        and all(type(g) in PLAIN and g.dtype == torch.float32 and g.is_contiguous() for g in grads)
+        and all(
+            type(g) in PLAIN
+            and g.dtype == torch.float32
+            and g.is_contiguous()
+            and g.shape == p.shape
+            for p, g in zip(params, grads, strict=True)
+        )
         and all(type(t) in PLAIN and t.is_cpu and t.is_contiguous() for ts in columns for t in ts)
-        and all(s.is_cpu for s in state_steps)
+        and kind in KERNEL_TYPES
+        and all(s.is_cpu and s.dtype == kind for s in state_steps)
     )
 
 

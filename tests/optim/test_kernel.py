@@ -696,3 +696,32 @@ def test_a_hyperparameter_named_like_a_name_of_the_elementwise_kernel_is_renamed
         warnings.simplefilter("error")  # a failed build would warn
         _steps(params, cls(params, lr=0.01, block=1.0, fused=True), 2)
     assert cls.KERNEL.path
+
+
+@pytest.mark.parametrize("path", [{}, {"foreach": False}, {"foreach": True}])
+@pytest.mark.parametrize("replaced", ["data", "grad"])
+def test_a_gradient_or_data_of_other_size_is_a_value_error_after_the_layout_was_checked(
+    path, replaced
+):
+    """The kernel's layout, checked once, is keyed by the parameters' sizes and pointers: a
+    float16 ``.data`` of the parameter's bytes (twice its elements), or a gradient whose
+    storage was set to fewer elements, leaves the kernel (which would read past an end) and
+    is the caller's ValueError naming the tensor on every path, not torch's size mismatch;
+    nothing changes."""
+    p = torch.nn.Parameter(torch.randn(8192, dtype=torch.float32))
+    opt = zoo.Adam([p], lr=1e-2, **path)
+    for _ in range(2):
+        p.grad = torch.randn(8192, dtype=torch.float32)
+        opt.step()
+    if replaced == "data":
+        p.data = torch.zeros(16384, dtype=torch.float16)
+        shapes = r"\(8192,\), the parameter \(16384,\)"
+    else:
+        p.grad.set_(torch.ones(16, dtype=torch.float32))
+        shapes = r"\(16,\), the parameter \(8192,\)"
+    before = p.detach().clone()
+    with pytest.raises(
+        ValueError, match=rf"Adam: the gradient of the group's parameter 0 .*{shapes}"
+    ):
+        opt.step()
+    assert torch.equal(p.detach(), before)

@@ -605,6 +605,15 @@ def test_a_parameter_whose_data_changed_size_is_refused_not_read_past_its_state(
         opt.step()
     w.data = torch.randn(5000, dtype=torch.float32)
     w.grad = torch.randn(5000, dtype=torch.float32)
+    opt.step()
+    w.data = torch.zeros(10_000, dtype=torch.float16)  # the same bytes: twice the elements
+    with pytest.raises(ValueError, match=r"has shape \(5000,\), the parameter \(10000,\)"):
+        opt.step()
+    w.data = torch.randn(5000, dtype=torch.float32)
+    w.grad.set_(torch.ones(16, dtype=torch.float32))  # the gradient's storage set to fewer elements
+    with pytest.raises(ValueError, match=r"has shape \(16,\), the parameter \(5000,\)"):
+        opt.step()
+    w.grad = torch.randn(5000, dtype=torch.float32)
     w.data = torch.randn(size, dtype=torch.float32)  # after its gradient: the gradient's size
     with pytest.raises(
         ValueError,
@@ -645,13 +654,102 @@ def test_the_record_of_checked_state_is_void_once_a_tensor_of_it_is_gone():
     """``gather`` skips its checks for the very tensors it checked last; it keeps none alive,
     and an ``id`` of a tensor that is gone may be a new tensor's: the record is void then."""
     group, params, held = {}, [torch.zeros(3)], [torch.zeros(3), torch.zeros(1)]
-    sizes = runtime._sizes(params, held)
+    sizes = runtime._sizes(params, [], held)
     record = runtime._Checked(group, params, held, sizes)
     assert record.holds(group, params, held, sizes)
     assert not record.holds(group, params, held[::-1], sizes[:1] + sizes[:0:-1])
     assert not record.holds(group, params, [held[0], torch.zeros(1)], sizes)
     held.pop()
     assert not record.alive and not record.holds(group, params, held, sizes)
+
+
+@pytest.mark.parametrize("state_dtype", FORMATS, ids=["bfloat16", "uint8"])
+def test_a_group_without_gradients_steps_nothing_and_the_others_step(state_dtype):
+    """A frozen group (no parameter with a gradient) beside one that trains: nothing to do for
+    it, on every path (its empty state lists once failed a slice of step 0)."""
+    runs = []
+    for path in PATHS.values():
+        frozen = torch.zeros(10, dtype=torch.float32, requires_grad=True)
+        (w,) = _params([(5000,)])
+        opt = zoo.Adam(
+            [{"params": [frozen]}, {"params": [w]}], lr=1e-2, state_dtype=state_dtype, **path
+        )
+        opt.step()  # no gradient anywhere
+        _train([w], opt, 3)
+        assert not frozen.any() and not opt.state[frozen]
+        runs.append((w, opt))
+    (a, opt_a), *others = runs
+    for b, opt_b in others:
+        _same([a], [b], opt_a, opt_b)
+
+
+@pytest.mark.parametrize("state_dtype", FORMATS, ids=["bfloat16", "uint8"])
+def test_step_counters_of_two_dtypes_step_as_the_reference(state_dtype):
+    """A checkpoint whose step counters are float64 for one parameter and float32 for another
+    (written under another default dtype): the kernel reads every counter as the first one's
+    type, so it wrote 8 bytes into a 4-byte counter; now such a group takes the reference."""
+    runs = []
+    for path in PATHS.values():
+        params = _params([(5000,), (5000,)])
+        opt = zoo.Adam(params, lr=1e-2, state_dtype=state_dtype, **path)
+        _train(params, opt, 1)
+        state = opt.state_dict()
+        state["state"][0]["step"] = state["state"][0]["step"].double()
+        state["state"][1]["step"] = state["state"][1]["step"].float()
+        opt = zoo.Adam(params, lr=1e-2, state_dtype=state_dtype, **path)
+        opt.load_state_dict(state)
+        _train(params, opt, 3, first=1)
+        assert [float(opt.state[q]["step"]) for q in params] == [4.0, 4.0]
+        runs.append((params, opt))
+    (a, opt_a), *others = runs
+    for b, opt_b in others:
+        assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+        for x, y in zip(a, b, strict=True):
+            for k, v in opt_a.state[x].items():
+                if k != "step":  # its dtype is the path's (fused=True converts on load)
+                    assert torch.equal(v, opt_b.state[y][k]), k
+
+
+def test_a_state_tensor_replaced_by_a_view_at_its_own_address_steps_as_the_reference():
+    """A state tensor replaced by a non-contiguous view of its own storage keeps the pointer
+    the kernel's layout was keyed by: the record of the state made anew makes the layout
+    checked anew, and every path reads the view in its logical order."""
+    runs = []
+    for path in PATHS.values():
+        (w,) = _params([(64, 128)])
+        opt = zoo.Adam([w], lr=1e-2, state_dtype=torch.bfloat16, **path)
+        _train([w], opt, 1)
+        held = opt.state[w]["exp_avg"]
+        opt.state[w]["exp_avg"] = held.view(128, 64).t()
+        assert opt.state[w]["exp_avg"].data_ptr() == held.data_ptr()
+        _train([w], opt, 2, first=1)
+        runs.append((w, opt))
+    (a, opt_a), *others = runs
+    for b, opt_b in others:
+        _same([a], [b], opt_a, opt_b)
+
+
+def test_a_block_whose_maximum_is_nan_reads_nan_on_every_path():
+    """With ``nonfinite="ignore"`` a NaN gradient makes its 8-bit block's maximum NaN: the
+    kernel reads the whole block as NaN, and so does the reference (which read its zero codes
+    as 0, as it does for an overflowed block's, and stepped other parameters)."""
+    runs = []
+    for path in PATHS.values():
+        (w,) = _params([(4096,)])
+        opt = zoo.SGD(
+            [w], lr=1e-2, momentum=0.9, state_dtype=torch.uint8, nonfinite="ignore", **path
+        )
+        for t in range(3):
+            gen = torch.Generator().manual_seed(t)
+            w.grad = torch.randn(4096, generator=gen, dtype=torch.float32)
+            if t == 1:
+                w.grad[7] = math.nan
+            opt.step()
+        runs.append((w.detach().view(torch.int32), opt.state[w]["momentum_buffer_absmax"]))
+    (a, maxima), *others = runs
+    assert math.isnan(maxima[0])
+    for b, _ in others:
+        assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("state_dtype", FORMATS, ids=["bfloat16", "uint8"])
