@@ -448,8 +448,28 @@ class _Planner:
 
 def planned_form(expr: sp.Expr, is_tensor: Callable[[sp.Expr], bool]) -> sp.Expr:
     """``expr`` as the planner takes it: after the numerical rewrites
-    (:func:`~hamopt.codegen.numerics.finite_form`), then rule I8."""
-    return _scaled_divisors(finite_form(expr), is_tensor)
+    (:func:`~hamopt.codegen.numerics.finite_form`), then rules I8 and I9."""
+    return _like_terms_combined(_scaled_divisors(finite_form(expr), is_tensor), is_tensor)
+
+
+def _like_terms_combined(expr: sp.Expr, is_tensor: Callable[[sp.Expr], bool]) -> sp.Expr:
+    """I9: the terms of a sum that differ only in their factors without tensors as one term,
+    ``c1·X + c2·X`` → ``(c1 + c2)·X`` (``c1 + c2`` factored): one call on ``X`` where there
+    were two (leapfrog's two half-kicks read the velocity at the same point)."""
+
+    def combined(add: sp.Add) -> sp.Expr:
+        groups: dict[sp.Expr, list[sp.Expr]] = {}
+        for term in add.args:
+            factors = sp.Mul.make_args(term)
+            tensor = sp.Mul(*(f for f in factors if is_tensor(f)))
+            groups.setdefault(tensor, []).append(sp.Mul(*(f for f in factors if not is_tensor(f))))
+        if len(groups) == len(add.args):
+            return add
+        return sp.Add(
+            *(sp.factor(sp.Add(*c)) * t if t != 1 else sp.Add(*c) for t, c in groups.items())
+        )
+
+    return expr.replace(lambda e: isinstance(e, sp.Add) and is_tensor(e), combined)
 
 
 def _scaled_divisors(expr: sp.Expr, is_tensor: Callable[[sp.Expr], bool]) -> sp.Expr:

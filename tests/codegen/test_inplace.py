@@ -14,7 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import hamopt.optim
 import hamopt.optim.adam
-from hamopt.codegen.inplace import Call, Leaf, chain, plan_rule
+from hamopt.codegen.inplace import Call, Leaf, _like_terms_combined, chain, plan_rule
 from hamopt.codegen.module import generate_module
 from hamopt.derive import derive
 from hamopt.kinetic import KineticEnergy, relativistic
@@ -276,6 +276,21 @@ def test_a_divisor_whose_factor_may_be_zero_is_left_as_it_is():
     (addcdiv,) = chain(plan_rule(rule, frozenset())[2].node)[1]
     assert [call.op for call in chain(addcdiv.tensors[1])[1]] == ["sqrt", "mul", "add"]
     assert addcdiv.scalar == -LR
+
+
+def test_terms_that_differ_only_in_their_numbers_are_planned_as_one():
+    """I9: ``a·X + b·X`` → ``(a + b)·X``. Leapfrog's two half-kicks read the velocity at the
+    same point: |p|³'s position update, β1²·m|m| and m|m| (times numbers), is one product added
+    (one ``addcmul_``), not two; terms without tensors stay as they are."""
+    x, y = sp.symbols("x y")
+    a, b, c = sp.symbols("a b c", positive=True)
+    expr = a * x * sp.Abs(x) + b * x * sp.Abs(x) + c * y + a * y + a + b
+    got = _like_terms_combined(expr, lambda e: e.has(x, y))
+    assert got == (a + b) * x * sp.Abs(x) + (a + c) * y + a + b
+    assert _like_terms_combined(a * x + c * y, lambda e: e.has(x, y)) == a * x + c * y
+    cubed = derive(KineticEnergy(sp.Abs(p) ** 3 / 3, (), name="cubed"), "leapfrog", "none")
+    step = next(line for line in cubed.source.splitlines() if "param.addcmul_(" in line)
+    assert step.count("(") - step.count(")") == 0 and step.count(".abs()") == 1, step
 
 
 def _differentiable_step(theta, gradient, cls, kwargs, names, *state):

@@ -332,3 +332,17 @@ def test_a_norm_coupled_factor_whose_velocity_does_not_vanish_at_rest_is_still_r
     at rest is its limit, so the energy is still refused."""
     with pytest.raises(ValueError, match=r"is not finite for finite p"):
         KineticEnergy(sp.Abs(p), coupling="norm")
+
+
+def test_a_velocity_of_signs_and_even_powers_has_one_term_per_power():
+    """SymPy writes |p|³ as p²|p|, and its derivative as p²·sign(p) + 2p|p|: the same function
+    in two terms, which the generated code computed as two full-size products. The velocity
+    writes sign(p)·p^2k as |p|·p^(2k-1), so that they combine: 3p|p|."""
+    a, b = positive("a", 1.0), positive("b", 0.5)
+    energy = KineticEnergy(a.symbol * p**2 / 2 + b.symbol * sp.Abs(p) ** 3, (a, b), name="cubic")
+    assert energy.velocity_expr == a.symbol * p + 3 * b.symbol * p * sp.Abs(p)
+    quintic = KineticEnergy(sp.Abs(p) ** 5 / 5, (), name="quintic")
+    assert quintic.velocity_expr == p**3 * sp.Abs(p)
+    _, velocity = energy.numpy_functions()
+    grid = torch.linspace(-3, 3, 61, dtype=torch.float64).numpy()
+    assert (abs(velocity(grid) - (grid + 1.5 * grid * abs(grid))) <= 1e-15).all()
