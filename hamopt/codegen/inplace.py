@@ -55,6 +55,9 @@ I8. A divisor with one tensor term, ``X/(k·T + e)`` (``k``, ``e`` without tenso
     ``addcdiv_``), which saves the pass ``mul_(k)`` over the divisor. Adam's
     ``m/(sqrt(y)/sqrt(b2) + eps)`` becomes ``sqrt(b2)·m/(sqrt(y) + eps·sqrt(b2))``, one pass
     fewer than torch's own ``exp_avg_sq.sqrt().div_(sqrt(b2)).add_(eps)``.
+I9. Terms of a sum that differ only in their factors without tensors are one term,
+    ``c1·X + c2·X`` → ``(c1 + c2)·X``: leapfrog's two half-kicks read the velocity at the same
+    point, and |p|³'s position update ``c1·m|m| + c2·m|m|`` is one ``addcmul_``, not two.
 
 Everything else — a ``Piecewise`` (``torch.where``), a reduction over a whole tensor, a power
 with a tensor exponent, a function without an in-place form, an expression that is one number

@@ -166,15 +166,15 @@ class Kernel:
         else None. A layout is checked in full once, keyed by ``name`` (the rule, or what else
         tells layouts apart) and the table less the gradients' pointers; later steps on the
         same storage of contiguous parameters check only that the parameters and gradients are
-        still contiguous and each gradient of its parameter's shape (a new gradient tensor
-        every step is the rule; one whose storage was set to fewer elements would be read past
-        its end)."""
+        still contiguous and each gradient of its parameter's size in bytes (a new gradient
+        tensor every step is the rule; one whose storage was set to fewer elements would be
+        read past its end)."""
         steps = int(state_steps[0].dtype == torch.float64)
         table = _table(params, grads, *columns, state_steps, last=(steps,))
         n = len(params)
         key = (name, table[: 3 * n].tobytes(), table[4 * n :].tobytes())
         if self.checked.get(key) and all(
-            p.is_contiguous() and g.is_contiguous() and g.shape == p.shape
+            p.is_contiguous() and g.is_contiguous() and g.nbytes == p.nbytes
             for p, g in zip(params, grads, strict=True)
         ):
             return table

@@ -152,16 +152,19 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
 
 def _sizes(params: list, grads: list, held: list) -> tuple | None:
     """What ``.data = ...`` (or ``set_``) changes of a tensor that stays the same object, and
-    the kernel, reading past a buffer's end, must not miss: each parameter's and gradient's
-    dtype and shape (a float16 ``.data`` of a float32 parameter's bytes has twice its
-    elements), each state tensor's size in bytes. None where a state tensor is missing."""
+    the kernel, reading past a buffer's end, must not miss: each parameter's, gradient's and
+    state tensor's size in bytes, and each parameter's dtype (a float16 ``.data`` of a float32
+    parameter's bytes has twice its elements). Numbers and dtypes, no tuple a tensor: a
+    container made per tensor and step would wake Python's garbage collector, whose sweeps
+    cost more than the check. None where a state tensor is missing."""
     try:
-        return (*map(_KIND, params), *map(_KIND, grads), *map(_NBYTES, held))
+        nbytes = (*map(_NBYTES, params), *map(_NBYTES, grads), *map(_NBYTES, held))
     except AttributeError:  # a state key missing (None): checked, and refused, every step
         return None
+    return (*nbytes, *map(_DTYPE, params))
 
 
-_KIND, _NBYTES = operator.attrgetter("dtype", "shape"), operator.attrgetter("nbytes")
+_DTYPE, _NBYTES = operator.attrgetter("dtype"), operator.attrgetter("nbytes")
 
 
 class _Checked:
