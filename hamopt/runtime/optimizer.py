@@ -555,7 +555,8 @@ class GeneratedOptimizer(Optimizer):
                 name, computed, grads, state_steps, buffers, values, group["maximize"], quiet=True
             )
         ):
-            if not torch.compiler.is_compiling():  # torch's size mismatch, named (as fused does)
+            if params[0].device.type == "cpu" and not torch.compiler.is_compiling():
+                # the kernel declined a CPU group: torch's size mismatch named, as fused does
                 self._check_shapes(rule, computed, grads, buffers)
             foreach = (
                 group["foreach"] if group["foreach"] is not None else all(p.is_cuda for p in params)
