@@ -56,6 +56,7 @@ __all__ = [
     "quantise",
     "random_bits",
     "round_stochastically",
+    "sized",
     "state_keys",
     "storage",
     "store_",
@@ -188,6 +189,12 @@ def format_of(fmt: str, numel: int) -> str:
     """The format a tensor of ``numel`` elements keeps its buffers in, in a group of format
     ``fmt``: ``"float32"`` for an 8-bit group's tensors of fewer than :data:`SMALL` elements."""
     return "float32" if fmt == "int8" and numel < SMALL else fmt
+
+
+def sized(fmt: str) -> bool:
+    """Whether a group of format ``fmt`` keeps some tensors in another format by their size
+    (:func:`format_of`: an 8-bit group's small tensors in float32)."""
+    return format_of(fmt, 0) != fmt
 
 
 def state_keys(fmt: str, buffer: str) -> tuple[str, ...]:

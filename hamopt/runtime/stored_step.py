@@ -40,6 +40,7 @@ from hamopt.runtime.state_storage import (
     holds,
     keys,
     load,
+    sized,
     state_keys,
     store_,
     stored_buffer,
@@ -80,7 +81,7 @@ def checked_stored_step(optimizer, group: dict, name: str, with_grads: list) -> 
     optimizer._check_state_format(group)
     fmt = FORMATS[group["state_dtype"]]
     if any(p.dtype != torch.float32 for p in with_grads) or (  # complex or half precision
-        fmt != format_of(fmt, 0) and len({format_of(fmt, p.numel()) for p in with_grads}) != 1
+        sized(fmt) and len({format_of(fmt, p.numel()) for p in with_grads}) != 1
     ):
         return None  # before gather: the caller's check, then stored_step, gather once
     params, grads, state_steps, held, places = [], [], [], [], []
@@ -121,7 +122,7 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
     # a tensor's format → its state keys, in the order of the rule's buffers; a tensor's
     # format is the group's but for an 8-bit group's small tensors (format_of: by its size)
     own_keys = {own: _keys(optimizer, rule, own) for own in {fmt, format_of(fmt, 0)}}
-    sized, tensor_keys, states = fmt != format_of(fmt, 0), own_keys[fmt], optimizer.state
+    by_size, tensor_keys, states = sized(fmt), own_keys[fmt], optimizer.state
     for k, p in enumerate(group["params"]):
         grad = p.grad
         if grad is None:
@@ -132,7 +133,7 @@ def gather(optimizer, group, name, params, grads, state_steps, held, places) -> 
         params.append(p)
         grads.append(dense_grad(p) if grad.layout == torch.sparse_coo else grad)
         state_steps.append(state["step"])
-        if sized:
+        if by_size:
             tensor_keys = own_keys[format_of(fmt, 2 * p.numel() if p.is_complex() else p.numel())]
         held.extend(map(state.get, tensor_keys))
         places.append(first + k)
@@ -301,16 +302,16 @@ def _run(optimizer, group, name, fmt, params, grads, state_steps, held, places, 
         real = real_views(params)
         computed, grads = upcast(real), upcast(real_views(grads))
     values = optimizer._hyperparameters(group)
-    owns = [format_of(fmt, q.numel()) for q in computed] if fmt != format_of(fmt, 0) else []
+    owns = [format_of(fmt, q.numel()) for q in computed] if sized(fmt) else []
     if len(set(owns)) > 1:  # an 8-bit group's small tensors: float32 state, a part of their own
+        counts = {own: len(_keys(optimizer, rule, own)) for own in set(owns)}  # state tensors
         parts = {}  # a format → the indices of its tensors, and their state tensors
         at = 0
         for i, own in enumerate(owns):
-            count = len(_keys(optimizer, rule, own))
             indices, tensors = parts.setdefault(own, ([], []))
             indices.append(i)
-            tensors += held[at : at + count]
-            at += count
+            tensors += held[at : at + counts[own]]
+            at += counts[own]
     else:  # one format: the lists as gathered
         parts = {owns[0] if owns else fmt: (range(len(computed)), held)}
     for own, (part, tensors) in parts.items():
@@ -334,7 +335,7 @@ def _step_part(
     rule = optimizer.RULES[name]
     stored = optimizer._stored(name)
     width = len(state_keys(fmt, stored[0])) if stored else 0
-    stride = len(held) // len(computed) if computed else 0  # a tensor's state tensors
+    stride = len(held) // len(computed)  # a tensor's state tensors (_run steps no empty part)
     columns, stored_columns, at = [], [], 0  # a buffer's first tensors; a stored one's all
     for b in rule.buffers:
         columns.append(held[at::stride])
